@@ -1,0 +1,1 @@
+"""Shared pieces of Gongzhi: the clock, the error tree, alarm kinds, settings and the CLI."""

@@ -1,0 +1,98 @@
+"""The ``gongzhi`` command. Each part of the product registers its own subcommands through a
+``add_parsers(subparsers)`` function in its ``commands`` module; this module only assembles them
+and translates errors into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from gongzhi.core.errors import ConfigError, GongzhiError
+from gongzhi.core.settings import Settings, load_settings
+
+COMMAND_MODULES = (
+    "gongzhi.core.demo",
+    "gongzhi.hub.commands",
+    "gongzhi.gateway.commands",
+    "gongzhi.simulators.commands",
+)
+
+# Help for the settings options; each also reads GONGZHI_<NAME> (the option wins).
+SETTING_HELP: dict[str, str] = {
+    "data_dir": "where embedded stores, spools and outboxes keep their files",
+    "mqtt_url": "broker address, mqtt://[user:password@]host:port (mqtts:// for TLS)",
+    "http_host": "address the HTTP server listens on",
+    "http_port": "port the HTTP server listens on",
+    "database_url": "ticket database: sqlite:///path or postgresql://... (default: SQLite in "
+                    "the data directory)",
+    "influx_url": "InfluxDB 2 URL; unset: the embedded telemetry store",
+    "influx_token": "InfluxDB API token",
+    "influx_org": "InfluxDB organisation",
+    "influx_bucket": "InfluxDB bucket",
+    "registry": "device registry CSV (default: registry.csv in the data directory)",
+    "tokens_file": "party tokens JSON {party_id: token} (default: tokens.json in the data "
+                   "directory)",
+    "duty_matrix": "duty matrix YAML (default: the shipped matrix of the 1+6 model)",
+    "platform_url": "where the gateway reaches the platform",
+    "gateway_token": "the gateway's token for the platform (default: the tokens file's "
+                     "'gateway' entry)",
+    "gateway_partition": "this replica's share of estates, INDEX/COUNT (e.g. 0/2)",
+    "gateway_group": "MQTT 5 shared-subscription group for load-shared replicas",
+    "log_level": "DEBUG, INFO, WARNING or ERROR",
+}
+
+
+def add_settings_options(parser: argparse.ArgumentParser, *names: str) -> None:
+    group = parser.add_argument_group("settings (each also from the environment)")
+    for name in names:
+        env = f"GONGZHI_{name.upper()}"
+        group.add_argument(f"--{name.replace('_', '-')}", dest=f"setting_{name}",
+                           metavar=name.split("_")[-1].upper(),
+                           help=f"{SETTING_HELP[name]} [{env}]")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {
+        key.removeprefix("setting_"): value
+        for key, value in vars(args).items()
+        if key.startswith("setting_") and value is not None
+    }
+    return load_settings(**overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gongzhi",
+        description="Gongzhi (共治): IoT safety monitoring and co-governance tickets for "
+                    "residential estates.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        result = args.func(args)
+    except ConfigError as exc:
+        print(f"gongzhi {args.command}: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except GongzhiError as exc:
+        print(f"gongzhi {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

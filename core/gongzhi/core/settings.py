@@ -1,0 +1,124 @@
+"""Settings from ``GONGZHI_*`` environment variables, built by ``load_settings`` (never at import).
+
+Every variable has a working default for the demo. An unknown ``GONGZHI_*`` variable is an error,
+so a typo does not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from gongzhi.core.errors import ConfigError
+
+PREFIX = "GONGZHI_"
+
+
+class MqttTarget(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+
+def parse_mqtt_url(url: str) -> MqttTarget:
+    """``mqtt://user:pass@host:port`` (``mqtts://`` for TLS) into its parts."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        raise ConfigError(f"GONGZHI_MQTT_URL must start with mqtt:// or mqtts://, got {url!r}")
+    tls = parts.scheme in ("mqtts", "ssl")
+    if not parts.hostname:
+        raise ConfigError(f"GONGZHI_MQTT_URL has no host: {url!r}")
+    return MqttTarget(
+        host=parts.hostname,
+        port=parts.port or (8883 if tls else 1883),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        tls=tls,
+    )
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_dir: Path = Path(".gongzhi")
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    database_url: str | None = None  # None: SQLite file in data_dir
+    influx_url: str | None = None  # None: the embedded telemetry store
+    influx_token: str | None = None
+    influx_org: str = "gongzhi"
+    influx_bucket: str = "telemetry"
+    registry: Path | None = None  # None: data_dir/registry.csv
+    tokens_file: Path | None = None  # None: data_dir/tokens.json
+    duty_matrix: Path | None = None  # None: the shipped default matrix
+    platform_url: str = "http://127.0.0.1:8000"
+    gateway_token: str | None = None  # None: the "gateway" entry of the tokens file
+    gateway_partition: str | None = None  # e.g. "0/2": this replica's share of estates
+    gateway_group: str | None = None  # MQTT 5 shared-subscription group name
+    log_level: str = "INFO"
+
+    @field_validator("http_port")
+    @classmethod
+    def _port_range(cls, value: int) -> int:
+        if not 0 < value < 65536:
+            raise ValueError("must be a TCP port, 1-65535")
+        return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: str) -> str:
+        parse_mqtt_url(value)
+        return value
+
+    @property
+    def mqtt(self) -> MqttTarget:
+        return parse_mqtt_url(self.mqtt_url)
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'platform.db').resolve()}"
+
+    @property
+    def registry_path(self) -> Path:
+        return self.registry or self.data_dir / "registry.csv"
+
+    @property
+    def tokens_path(self) -> Path:
+        return self.tokens_file or self.data_dir / "tokens.json"
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from ``environ`` (default: the process environment) and explicit overrides
+    (command-line options win over variables). Raises ``ConfigError`` with a readable message."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    known = set(Settings.model_fields)
+    for key, raw in env.items():
+        if not key.startswith(PREFIX):
+            continue
+        name = key[len(PREFIX) :].lower()
+        if name not in known:
+            raise ConfigError(
+                f"unknown variable {key}; known: "
+                + ", ".join(sorted(PREFIX + k.upper() for k in known))
+            )
+        if raw != "":
+            values[name] = raw
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            lines.append(f"{PREFIX}{field.upper()}: {err['msg']}")
+        raise ConfigError("; ".join(lines)) from None

@@ -1,0 +1,1 @@
+"""The MQTT gateway: ingestion, validation, dead letters, dedup, storage, detection, alarm outbox."""

@@ -1,4 +1,4 @@
-"""Injectable clocks. Domain code takes a ``Clock``; only the process edges build ``SystemClock``."""
+"""Injectable clocks: domain code takes a ``Clock``; only process edges build ``SystemClock``."""
 
 from __future__ import annotations
 

@@ -96,7 +96,8 @@ SMOKE = DeviceSpec(
         "temp_c": Metric("temp_c", "°C", -40.0, 150.0),
         "battery_pct": Metric("battery_pct", "%", 0.0, 100.0),
     },
-    events=frozenset({"smoke_alarm", "tamper", "low_battery", "self_test_fail", "fault", "silenced"}),
+    events=frozenset({"smoke_alarm", "tamper", "low_battery", "self_test_fail", "fault",
+                      "silenced"}),
     thresholds=(
         # GB 4715 / GB 20517: 0.2 dB/m sustained 5 s (design choice within the response range).
         ThresholdRule(AlarmKind.SMOKE_ALARM, "smoke_db_m", Op.ABOVE, 0.2, 5 * _SECOND, 0.05,

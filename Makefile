@@ -1,0 +1,41 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test test-fast lint bench soak clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Run the whole system on embedded defaults: broker, platform, gateway, a simulated estate.
+demo: setup
+	bash scripts/ensure-deps.sh demo
+	$(BIN)/gongzhi demo
+
+## Install or start what the tests need, then run the whole suite.
+test: setup
+	bash scripts/ensure-deps.sh test
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+test-fast: setup
+	$(BIN)/pytest -m "not integration and not browser and not postgres"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## Benchmarks: one JSON object per line.
+bench: setup
+	bash scripts/ensure-deps.sh bench
+	@for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .gongzhi .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,19 @@
+"""Engine-wide detection settings that no device catalogue fixes (design choices, documented)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionConfig:
+    # A condition must stay clear this long (device time) before its alarm CLEARs. A re-breach
+    # inside this hold-off is the same alarm firing again: no new RAISE, ``refires`` counts it
+    # in the CLEAR's evidence. This is what turns a flapping signal into one alarm, not a storm.
+    clear_hold_ms: int = 120_000
+    # Offline clusters: at least max(cluster_min_devices, cluster_fraction x building size)
+    # devices of one building falling silent within cluster_window_ms become one
+    # offline_cluster alarm that inhibits their per-device device_offline alarms.
+    cluster_window_ms: int = 300_000
+    cluster_min_devices: int = 5
+    cluster_fraction: float = 0.2

@@ -1,0 +1,169 @@
+"""Heartbeats, last wills and offline clusters, on received time.
+
+A device is offline after its catalogue's ``offline_after_ms`` of silence (scaled by a
+``report_interval_s`` override) or at once on its last will. When many devices of one building
+fall silent within ``cluster_window_ms``, one ``offline_cluster`` alarm replaces their
+per-device ``device_offline`` alarms: those already raised are withdrawn (CLEAR with
+``inhibited_by``), later ones are not raised while the cluster lasts. When the cluster clears,
+members still offline get their own alarms.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState, alarm_id_for
+from gongzhi.devices.catalogue import spec_for
+from gongzhi.gateway.detection.config import DetectionConfig
+from gongzhi.gateway.detection.devices import DeviceIndex
+from gongzhi.gateway.detection.track import IntArray
+
+NONE = -1
+HEARTBEAT, LAST_WILL = 0, 1
+
+
+def offline_after_ms(index: DeviceIndex) -> IntArray:
+    out = np.zeros(len(index), np.int64)
+    for i, record in enumerate(index.records):
+        spec = spec_for(record.type)
+        interval = record.setting("report_interval_s", spec.report_interval_ms / 1000) * 1000
+        out[i] = round(spec.offline_after_ms * interval / spec.report_interval_ms)
+    return out
+
+
+class Presence:
+    def __init__(self, index: DeviceIndex, config: DetectionConfig) -> None:
+        self._index = index
+        self._config = config
+        n = len(index)
+        self.offline_after = offline_after_ms(index)
+        self.last_rx = np.full(n, NONE, np.int64)
+        self.offline = np.zeros(n, np.bool_)
+        self.since = np.full(n, NONE, np.int64)
+        self.cause = np.zeros(n, np.int8)
+        self.alarm_onset = np.full(n, NONE, np.int64)  # onset of the open device_offline alarm
+        sizes = np.bincount(index.building, minlength=len(index.buildings))
+        self.needed = np.maximum(config.cluster_min_devices,
+                                 np.ceil(config.cluster_fraction * sizes)).astype(np.int64)
+        self.cluster_onset = np.full(len(index.buildings), NONE, np.int64)
+        self.cluster_members: dict[int, set[int]] = {}
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.offline_after, self.last_rx, self.offline,
+                                      self.since, self.cause, self.alarm_onset))
+
+    def seen(self, slots: IntArray, received_ms: IntArray) -> list[Alarm]:
+        """Devices that sent anything: alive again if they were offline."""
+        np.maximum.at(self.last_rx, slots, received_ms)
+        back = np.unique(slots[self.offline[slots]])
+        alarms: list[Alarm] = []
+        for slot in back:
+            alarms += self._back_online(int(slot), int(self.last_rx[slot]))
+        if back.size:
+            alarms += self._clusters(int(received_ms.max()))
+        return alarms
+
+    def last_will(self, slot: int, received_ms: int) -> list[Alarm]:
+        self.last_rx[slot] = max(self.last_rx[slot], received_ms)
+        if self.offline[slot]:
+            return []
+        self._go_offline(np.array([slot]), received_ms, LAST_WILL)
+        alarms = self._clusters(received_ms)
+        return alarms + self._raise_devices(np.array([slot]), received_ms)
+
+    def tick(self, now_ms: int) -> list[Alarm]:
+        self.last_rx[self.last_rx < 0] = now_ms  # never heard of: silent from now on
+        newly = np.flatnonzero(~self.offline & (now_ms - self.last_rx > self.offline_after))
+        self._go_offline(newly, self.last_rx[newly], HEARTBEAT)
+        alarms = self._clusters(now_ms)
+        return alarms + self._raise_devices(newly, now_ms)
+
+    def _go_offline(self, slots: IntArray, since: IntArray | int, cause: int) -> None:
+        self.offline[slots] = True
+        self.since[slots] = since
+        self.cause[slots] = cause
+
+    def _raise_devices(self, slots: IntArray, now_ms: int) -> list[Alarm]:
+        alarms = []
+        for slot in slots:
+            building = int(self._index.building[slot])
+            if self.cluster_onset[building] >= 0:
+                self.cluster_members[building].add(int(slot))
+                continue
+            alarms.append(self._device_alarm(int(slot), now_ms))
+        return alarms
+
+    def _device_alarm(self, slot: int, now_ms: int) -> Alarm:
+        onset = int(self.since[slot])
+        self.alarm_onset[slot] = onset
+        evidence: dict[str, Any] = {"rule": "last_will"} if self.cause[slot] == LAST_WILL else {
+            "rule": "heartbeat", "offline_after_ms": int(self.offline_after[slot]),
+            "last_seen_ms": onset, "silent_ms": now_ms - onset}
+        return self._index.alarm(slot, AlarmKind.DEVICE_OFFLINE, onset, now_ms,
+                                 AlarmState.RAISE, evidence)
+
+    def _back_online(self, slot: int, now_ms: int) -> list[Alarm]:
+        self.offline[slot] = False
+        alarms = []
+        if self.alarm_onset[slot] >= 0:
+            evidence = {"rule": "back_online", "offline_since_ms": int(self.since[slot]),
+                        "window": {"start_ms": int(self.since[slot]), "end_ms": now_ms}}
+            alarms.append(self._index.alarm(slot, AlarmKind.DEVICE_OFFLINE,
+                                            int(self.alarm_onset[slot]), now_ms,
+                                            AlarmState.CLEAR, evidence))
+            self.alarm_onset[slot] = NONE
+        return alarms
+
+    def _clusters(self, now_ms: int) -> list[Alarm]:
+        recent = self.offline & (self.since >= now_ms - self._config.cluster_window_ms)
+        counts = np.bincount(self._index.building[recent], minlength=self.needed.size)
+        alarms: list[Alarm] = []
+        for forming in np.flatnonzero((counts >= self.needed) & (self.cluster_onset < 0)):
+            alarms += self._open_cluster(int(forming), recent, now_ms)
+        for building, members in list(self.cluster_members.items()):
+            still = [m for m in members if self.offline[m]]
+            if len(still) < math.ceil(self.needed[building] / 2):
+                alarms += self._close_cluster(building, still, now_ms)
+        return alarms
+
+    def _open_cluster(self, building: int, recent: np.ndarray, now_ms: int) -> list[Alarm]:
+        members = np.flatnonzero(recent & (self._index.building == building))
+        onset = int(self.since[members].min())
+        self.cluster_onset[building] = onset
+        self.cluster_members[building] = {int(m) for m in members}
+        raised = self._cluster_alarm(building, now_ms, AlarmState.RAISE, members)
+        alarms = [raised]
+        for slot in members[self.alarm_onset[members] >= 0]:
+            evidence = {"rule": "inhibited", "inhibited_by": raised.alarm_id}
+            alarms.append(self._index.alarm(int(slot), AlarmKind.DEVICE_OFFLINE,
+                                            int(self.alarm_onset[slot]), now_ms,
+                                            AlarmState.CLEAR, evidence))
+            self.alarm_onset[slot] = NONE
+        return alarms
+
+    def _close_cluster(self, building: int, still: list[int], now_ms: int) -> list[Alarm]:
+        members = np.array(sorted(self.cluster_members.pop(building)), np.int64)
+        alarms = [self._cluster_alarm(building, now_ms, AlarmState.CLEAR, members)]
+        self.cluster_onset[building] = NONE
+        return alarms + [self._device_alarm(slot, now_ms) for slot in still]
+
+    def _cluster_alarm(self, building: int, now_ms: int, state: AlarmState,
+                       members: IntArray) -> Alarm:
+        estate_id, name = self._index.buildings[building]
+        device_id = f"{estate_id}:{name}"
+        onset = int(self.cluster_onset[building])
+        ids = [self._index.ids[m] for m in members]
+        evidence = {"rule": "offline_cluster", "devices": ids[:100], "offline": len(ids),
+                    "building_devices": int(np.sum(self._index.building == building)),
+                    "needed": int(self.needed[building]),
+                    "window_ms": self._config.cluster_window_ms,
+                    "window": {"start_ms": onset, "end_ms": now_ms}}
+        if state is AlarmState.CLEAR:
+            evidence["still_offline"] = int(np.sum(self.offline[members]))
+        return Alarm(alarm_id=alarm_id_for(device_id, AlarmKind.OFFLINE_CLUSTER.value, onset),
+                     kind=AlarmKind.OFFLINE_CLUSTER, device_id=device_id, estate_id=estate_id,
+                     ts_ms=now_ms, state=state, evidence=evidence, building=name)

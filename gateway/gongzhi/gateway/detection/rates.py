@@ -1,0 +1,76 @@
+"""Rate-of-change rules: a fall of at least ``drop`` within ``window_ms`` (a burst pipe, an
+opened hydrant). The recent maximum is kept in a ring of time buckets per device, so the state
+is a few numbers whatever the reporting rate: buckets of window/4, five of them, so the
+reference maximum covers between 60 s and 75 s for a 60 s window."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from gongzhi.core.alarms import Alarm, AlarmState
+from gongzhi.devices.catalogue import RateRule
+from gongzhi.devices.registry import DeviceRecord
+from gongzhi.gateway.detection.devices import DeviceIndex
+from gongzhi.gateway.detection.observations import Observations
+from gongzhi.gateway.detection.thresholds import per_device
+from gongzhi.gateway.detection.track import AlarmTrack, IntArray
+
+BUCKETS = 5
+
+
+class RateDetector:
+    def __init__(self, rule: RateRule, records: Sequence[DeviceRecord], globals_: IntArray,
+                 index: DeviceIndex, clear_hold_ms: int) -> None:
+        self.rule = rule
+        self.drop = per_device(records, rule.setting, rule.drop)
+        self.width = max(1, rule.window_ms // (BUCKETS - 1))
+        n = len(records)
+        self.bucket_max = np.full((n, BUCKETS), -np.inf, np.float32)
+        self.bucket_id = np.full((n, BUCKETS), -1, np.int64)
+        self.track = AlarmTrack(n, clear_hold_ms)
+        self._globals = globals_
+        self._index = index
+
+    @property
+    def nbytes(self) -> int:
+        return (self.track.nbytes + self.drop.nbytes + self.bucket_max.nbytes
+                + self.bucket_id.nbytes)
+
+    def observe(self, obs: Observations) -> list[Alarm]:
+        value = obs.column(self.rule.metric)
+        present = ~np.isnan(value)
+        slots, ts, v = obs.local[present], obs.ts[present], value[present]
+        bucket = ts // self.width
+        pos = bucket % BUCKETS
+        fresh = self.bucket_id[slots, pos] != bucket
+        self.bucket_id[slots, pos] = bucket
+        current = np.where(fresh, -np.inf, self.bucket_max[slots, pos])
+        self.bucket_max[slots, pos] = np.maximum(current, v)
+        recent = self.bucket_id[slots] > (bucket - BUCKETS)[:, None]
+        reference = np.where(recent, self.bucket_max[slots], -np.inf).max(axis=1)
+        fall = reference - v
+        drop = self.drop[slots]
+        breach, cleared = fall >= drop, fall < drop / 2
+        moves = self.track.step(slots, ts, breach, cleared, 0, v, fall)
+        alarms = [self._alarm(slots[i], ts[i], v[i], float(reference[i]), AlarmState.RAISE)
+                  for i in moves.raised]
+        alarms += [self._alarm(slots[i], ts[i], v[i], float(reference[i]), AlarmState.CLEAR)
+                   for i in moves.cleared]
+        return alarms
+
+    def _alarm(self, slot: int, ts: int, value: float, reference: float,
+               state: AlarmState) -> Alarm:
+        t = self.track
+        onset = int(t.onset[slot])
+        evidence = {
+            "rule": "rate", "metric": self.rule.metric, "drop": float(self.drop[slot]),
+            "window_ms": self.rule.window_ms, "value": float(value),
+            "reference_max": reference, "lowest": float(t.peak[slot]),
+            "window": {"start_ms": onset - self.rule.window_ms, "end_ms": int(ts)},
+        }
+        if state is AlarmState.CLEAR:
+            evidence["refires"] = int(t.refires[slot])
+        return self._index.alarm(int(self._globals[slot]), self.rule.kind, onset, int(ts), state,
+                                 evidence)

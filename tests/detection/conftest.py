@@ -1,0 +1,46 @@
+"""Builders for detection tests: small registries and messages with explicit device times."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+
+from gongzhi.devices.catalogue import DeviceType
+from gongzhi.devices.registry import DeviceRecord, Location, Registry
+from gongzhi.gateway.messages import DeviceEvent, Presence, StatusChange, Telemetry
+
+T0 = 1_767_225_600_000
+
+
+def record(device_id: str, device_type: str, *, building: str = "b1", floor: str = "3",
+           unit: str = "1", room: str = "301", riser: str | None = None,
+           household: str | None = None, **settings: float) -> DeviceRecord:
+    return DeviceRecord(device_id=device_id, type=DeviceType(device_type),
+                        location=Location("e1", building, unit, floor, room),
+                        settings=dict(settings), riser=riser, household=household)
+
+
+def telemetry(device: DeviceRecord, t_s: float, values: Mapping[str, float],
+              received_s: float | None = None) -> Telemetry:
+    ts = T0 + round(t_s * 1000)
+    rx = ts if received_s is None else T0 + round(received_s * 1000)
+    return Telemetry(device.device_id, "e1", device.type, ts, dict(values), rx)
+
+
+def event(device: DeviceRecord, t_s: float, name: str, **detail: Any) -> DeviceEvent:
+    ts = T0 + round(t_s * 1000)
+    return DeviceEvent(device.device_id, "e1", device.type, ts, name, detail, ts)
+
+
+def status(device: DeviceRecord, t_s: float, online: bool) -> StatusChange:
+    return StatusChange(device.device_id, "e1", device.type,
+                        Presence.ONLINE if online else Presence.OFFLINE, T0 + round(t_s * 1000))
+
+
+@pytest.fixture
+def registry_of() -> Callable[..., Registry]:
+    def build(*records: DeviceRecord) -> Registry:
+        return Registry(records)
+    return build

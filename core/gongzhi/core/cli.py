@@ -42,6 +42,10 @@ SETTING_HELP: dict[str, str] = {
                      "'gateway' entry)",
     "gateway_partition": "this replica's share of estates, INDEX/COUNT (e.g. 0/2)",
     "gateway_group": "MQTT 5 shared-subscription group for load-shared replicas",
+    "gateway_id": "this gateway's id: MQTT client id and status topic (default: gateway, or "
+                  "gateway-p<INDEX> when partitioned)",
+    "gateway_http_port": "port of the gateway's /metrics, /healthz and /dead-letters (0: any "
+                         "free port)",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
 }
 

@@ -7,6 +7,7 @@ so a typo does not silently fall back to a default.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -64,6 +65,8 @@ class Settings(BaseModel):
     gateway_token: str | None = None  # None: the "gateway" entry of the tokens file
     gateway_partition: str | None = None  # e.g. "0/2": this replica's share of estates
     gateway_group: str | None = None  # MQTT 5 shared-subscription group name
+    gateway_id: str | None = None  # None: "gateway", or "gateway-p<INDEX>" when partitioned
+    gateway_http_port: int = 8001  # the gateway's /metrics, /healthz, /dead-letters (0: any)
     log_level: str = "INFO"
 
     @field_validator("http_port")
@@ -71,6 +74,20 @@ class Settings(BaseModel):
     def _port_range(cls, value: int) -> int:
         if not 0 < value < 65536:
             raise ValueError("must be a TCP port, 1-65535")
+        return value
+
+    @field_validator("gateway_http_port")
+    @classmethod
+    def _gateway_port_range(cls, value: int) -> int:
+        if not 0 <= value < 65536:
+            raise ValueError("must be a TCP port, 1-65535 (0: any free port)")
+        return value
+
+    @field_validator("gateway_id")
+    @classmethod
+    def _gateway_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+            raise ValueError("must match [A-Za-z0-9_-]{1,64}")
         return value
 
     @field_validator("mqtt_url")

@@ -17,3 +17,11 @@ class DetectionConfig:
     cluster_window_ms: int = 300_000
     cluster_min_devices: int = 5
     cluster_fraction: float = 0.2
+    # Fire fusion: detectors that indicated smoke within fire_window_ms of each other (one
+    # household or one floor of a unit) confirm a fire, as does smoke with a heat rise of
+    # heat_rise_c within heat_window_ms or a detector temperature of heat_abs_c (the fixed
+    # point of a class A1 heat detector, GB 4716 / EN 54-5).
+    fire_window_ms: int = 180_000
+    heat_rise_c: float = 10.0
+    heat_window_ms: int = 600_000
+    heat_abs_c: float = 57.0

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gongzhi.core.alarms import Alarm
+from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import Registry
 from gongzhi.gateway.detection.config import DetectionConfig
@@ -66,6 +66,7 @@ class DetectionEngine:
             alarm = event_alarm(self._index, slot, event)
             if alarm is not None:
                 alarms.append(alarm)
+        alarms += self._fuse(alarms)
         alarms += self._presence.seen(np.array(seen_slots, np.int64),
                                       np.array(seen_rx, np.int64))
         for slot, status in statuses:
@@ -74,6 +75,18 @@ class DetectionEngine:
             else:
                 alarms += self._presence.seen(np.array([slot]), np.array([status.received_ms]))
         return alarms
+
+    def _fuse(self, alarms: list[Alarm]) -> list[Alarm]:
+        """Feed every smoke alarm raised in this batch to fire fusion."""
+        fusion = self._groups[DeviceType.SMOKE].fusion
+        fires: list[Alarm] = []
+        if fusion is None:
+            return fires
+        for alarm in alarms:
+            if alarm.kind is AlarmKind.SMOKE_ALARM and alarm.state is AlarmState.RAISE:
+                local = int(self._index.local[self._index.slot[alarm.device_id]])
+                fires += fusion.smoke_indicated(local, alarm.ts_ms)
+        return fires
 
     def tick(self, now_ms: int) -> list[Alarm]:
         """Time-based rules on received time: heartbeats, offline devices and clusters."""

@@ -10,13 +10,14 @@ from typing import Protocol
 
 import numpy as np
 
-from gongzhi.core.alarms import Alarm
+from gongzhi.core.alarms import Alarm, AlarmKind
 from gongzhi.devices.catalogue import DeviceType, spec_for
 from gongzhi.gateway.detection.config import DetectionConfig
 from gongzhi.gateway.detection.devices import DeviceIndex
+from gongzhi.gateway.detection.fusion import FireFusion
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.rates import RateDetector
-from gongzhi.gateway.detection.thresholds import ThresholdDetector
+from gongzhi.gateway.detection.thresholds import ThresholdDetector, per_device
 from gongzhi.gateway.detection.track import FloatArray, IntArray
 
 
@@ -56,6 +57,13 @@ class TypeGroup:
             *(ThresholdDetector(r, records, self.globals, index, hold) for r in spec.thresholds),
             *(RateDetector(r, records, self.globals, index, hold) for r in spec.rates),
         ]
+        self.fusion: FireFusion | None = None
+        smoke_rules = [r for r in spec.thresholds if r.kind is AlarmKind.SMOKE_ALARM]
+        if smoke_rules:
+            rule = smoke_rules[0]
+            self.fusion = FireFusion(records, self.globals, index,
+                                     per_device(records, rule.setting, rule.threshold), config)
+            self.rules.append(self.fusion)
 
     @property
     def nbytes(self) -> int:

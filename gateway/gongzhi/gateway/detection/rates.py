@@ -1,7 +1,6 @@
 """Rate-of-change rules: a fall of at least ``drop`` within ``window_ms`` (a burst pipe, an
-opened hydrant). The recent maximum is kept in a ring of time buckets per device, so the state
-is a few numbers whatever the reporting rate: buckets of window/4, five of them, so the
-reference maximum covers between 60 s and 75 s for a 60 s window."""
+opened hydrant), measured from the recent maximum (``WindowMax``: between 60 s and 75 s back
+for a 60 s window)."""
 
 from __future__ import annotations
 
@@ -16,8 +15,7 @@ from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.thresholds import per_device
 from gongzhi.gateway.detection.track import AlarmTrack, IntArray
-
-BUCKETS = 5
+from gongzhi.gateway.detection.window import WindowMax
 
 
 class RateDetector:
@@ -25,31 +23,20 @@ class RateDetector:
                  index: DeviceIndex, clear_hold_ms: int) -> None:
         self.rule = rule
         self.drop = per_device(records, rule.setting, rule.drop)
-        self.width = max(1, rule.window_ms // (BUCKETS - 1))
-        n = len(records)
-        self.bucket_max = np.full((n, BUCKETS), -np.inf, np.float32)
-        self.bucket_id = np.full((n, BUCKETS), -1, np.int64)
-        self.track = AlarmTrack(n, clear_hold_ms)
+        self.recent = WindowMax(len(records), rule.window_ms)
+        self.track = AlarmTrack(len(records), clear_hold_ms)
         self._globals = globals_
         self._index = index
 
     @property
     def nbytes(self) -> int:
-        return (self.track.nbytes + self.drop.nbytes + self.bucket_max.nbytes
-                + self.bucket_id.nbytes)
+        return self.track.nbytes + self.drop.nbytes + self.recent.nbytes
 
     def observe(self, obs: Observations) -> list[Alarm]:
         value = obs.column(self.rule.metric)
         present = ~np.isnan(value)
         slots, ts, v = obs.local[present], obs.ts[present], value[present]
-        bucket = ts // self.width
-        pos = bucket % BUCKETS
-        fresh = self.bucket_id[slots, pos] != bucket
-        self.bucket_id[slots, pos] = bucket
-        current = np.where(fresh, -np.inf, self.bucket_max[slots, pos])
-        self.bucket_max[slots, pos] = np.maximum(current, v)
-        recent = self.bucket_id[slots] > (bucket - BUCKETS)[:, None]
-        reference = np.where(recent, self.bucket_max[slots], -np.inf).max(axis=1)
+        reference = self.recent.update(slots, ts, v)
         fall = reference - v
         drop = self.drop[slots]
         breach, cleared = fall >= drop, fall < drop / 2

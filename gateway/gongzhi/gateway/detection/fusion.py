@@ -1,0 +1,121 @@
+"""Fire fusion over smoke detectors. One detector's smoke alarm stays a ``smoke_alarm``; a
+``fire`` needs confirmation: a second detector of the same household or of the same floor of a
+unit within ``fire_window_ms``, or smoke together with a heat rise on the detector. A short
+cooking spike never holds long enough for the smoke threshold, so it raises neither.
+
+A fire is latched (people resolve it, no CLEAR); further confirmations on the same floor while
+smoke continues fold into it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
+from gongzhi.devices.registry import DeviceRecord
+from gongzhi.gateway.detection.config import DetectionConfig
+from gongzhi.gateway.detection.devices import DeviceIndex
+from gongzhi.gateway.detection.observations import Observations
+from gongzhi.gateway.detection.track import IntArray
+from gongzhi.gateway.detection.window import WindowMax
+
+NEVER = np.iinfo(np.int64).min // 2
+
+
+def group_members(keys: Sequence[object | None]) -> tuple[IntArray, IntArray]:
+    """Group id per slot (-1 for no key) and a padded member matrix (-1 padding)."""
+    ids: dict[object, int] = {}
+    gid = np.array([-1 if k is None else ids.setdefault(k, len(ids)) for k in keys], np.int64)
+    counts = np.bincount(gid[gid >= 0], minlength=len(ids))
+    members = np.full((len(ids), int(counts.max(initial=1))), -1, np.int64)
+    fill = np.zeros(len(ids), np.int64)
+    for slot, g in enumerate(gid):
+        if g >= 0:
+            members[g, fill[g]] = slot
+            fill[g] += 1
+    return gid, members
+
+
+class FireFusion:
+    def __init__(self, records: Sequence[DeviceRecord], globals_: IntArray, index: DeviceIndex,
+                 smoke_threshold: np.ndarray, config: DetectionConfig) -> None:
+        self._records, self._globals, self._index, self._config = records, globals_, index, config
+        self.threshold = smoke_threshold
+        n = len(records)
+        self.household, self.household_members = group_members(
+            [(r.estate_id, r.household) if r.household else None for r in records])
+        self.floor, self.floor_members = group_members(
+            [(r.estate_id, r.location.building, r.location.unit, r.location.floor)
+             for r in records])
+        self.last_smoke = np.full(n, NEVER, np.int64)
+        self.last_heat = np.full(n, NEVER, np.int64)
+        self.rise = np.zeros(n, np.float32)
+        self.coolest = WindowMax(n, config.heat_window_ms)  # of -temperature
+        self.fire_last = np.full(self.floor_members.shape[0], NEVER, np.int64)
+
+    @property
+    def nbytes(self) -> int:
+        return (self.last_smoke.nbytes + self.last_heat.nbytes + self.rise.nbytes
+                + self.coolest.nbytes + self.household.nbytes + self.floor.nbytes
+                + self.fire_last.nbytes)
+
+    def observe(self, obs: Observations) -> list[Alarm]:
+        """Telemetry: keep smoke indications alive while the smoke lasts, and watch heat."""
+        alarms: list[Alarm] = []
+        smoke = obs.column("smoke_db_m")
+        window = self._config.fire_window_ms
+        lasting = (smoke >= self.threshold[obs.local]) & (
+            self.last_smoke[obs.local] >= obs.ts - window)
+        self.last_smoke[obs.local[lasting]] = obs.ts[lasting]
+        temp = obs.column("temp_c")
+        has_temp = ~np.isnan(temp)
+        slots, ts, t = obs.local[has_temp], obs.ts[has_temp], temp[has_temp]
+        coolest = -self.coolest.update(slots, ts, -t)
+        rise = t - coolest
+        hot = (rise >= self._config.heat_rise_c) | (t >= self._config.heat_abs_c)
+        self.last_heat[slots[hot]] = ts[hot]
+        self.rise[slots[hot]] = rise[hot]
+        for i in np.flatnonzero(hot & (self.last_smoke[slots] >= ts - window)):
+            alarms += self._confirm(int(slots[i]), int(ts[i]), "smoke_and_heat", [int(slots[i])])
+        return alarms
+
+    def smoke_indicated(self, slot: int, ts: int) -> list[Alarm]:
+        """A smoke alarm was raised on ``slot`` (its own event or the smoke threshold)."""
+        self.last_smoke[slot] = max(int(self.last_smoke[slot]), ts)
+        since = ts - self._config.fire_window_ms
+        for gid, members in ((self.household, self.household_members),
+                             (self.floor, self.floor_members)):
+            if gid[slot] < 0:
+                continue
+            group = members[gid[slot]]
+            group = group[group >= 0]
+            smoking = group[self.last_smoke[group] >= since]
+            if smoking.size >= 2:
+                return self._confirm(slot, ts, "two_detectors", [int(s) for s in smoking])
+        if self.last_heat[slot] >= since:
+            return self._confirm(slot, ts, "smoke_and_heat", [slot])
+        return []
+
+    def _confirm(self, slot: int, ts: int, cause: str, detectors: list[int]) -> list[Alarm]:
+        floor = int(self.floor[slot])
+        ongoing = self.fire_last[floor] >= ts - self._config.fire_window_ms
+        self.fire_last[floor] = ts
+        if ongoing:
+            return []
+        first = min(detectors, key=lambda s: int(self.last_smoke[s]))
+        onset = int(self.last_smoke[detectors].min())
+        evidence: dict[str, Any] = {
+            "rule": "fire_fusion", "cause": cause,
+            "detectors": [self._records[s].device_id for s in detectors],
+            "window_ms": self._config.fire_window_ms,
+            "window": {"start_ms": onset, "end_ms": ts},
+        }
+        if cause == "smoke_and_heat":
+            evidence.update(temp_rise_c=float(self.rise[slot]),
+                            heat_rise_c=self._config.heat_rise_c,
+                            heat_abs_c=self._config.heat_abs_c)
+        return [self._index.alarm(int(self._globals[first]), AlarmKind.FIRE, onset, ts,
+                                  AlarmState.RAISE, evidence)]

@@ -1,1 +1,2 @@
-"""The MQTT gateway: ingestion, validation, dead letters, dedup, storage, detection, alarm outbox."""
+"""The MQTT gateway: ingestion, validation, dead letters, dedup, storage, detection and the
+alarm outbox."""

@@ -16,13 +16,16 @@ from gongzhi.devices.catalogue import DeviceType
 @dataclass(frozen=True, slots=True)
 class RawMessage:
     """What paho hands over, untouched. ``mid`` lets the transport acknowledge it (QoS 1) only
-    once the message is safely processed."""
+    once the message is safely processed; ``generation`` names the connection it came on (a
+    packet id means nothing on a later connection, so such a message is not acknowledged there:
+    the persistent session redelivers it)."""
 
     topic: str
     payload: bytes
     received_ms: int
     mid: int = 0
     qos: int = 0
+    generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,8 @@ class Telemetry:
     values: Mapping[str, float]
     received_ms: int
     seq: int | None = None
+    # False when the device sent no timestamp and ``ts_ms`` is the receive time.
+    device_clock: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,7 @@ class DeviceEvent:
     detail: Mapping[str, Any]
     received_ms: int
     seq: int | None = None
+    device_clock: bool = True
 
 
 class Presence(StrEnum):

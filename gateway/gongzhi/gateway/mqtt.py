@@ -1,0 +1,158 @@
+"""The gateway's MQTT transport: the only module that imports paho.
+
+MQTT 5, a persistent session (clean start off, session expiry set) and QoS 1 subscriptions with
+manual acknowledgement: paho's network thread only wraps each message in a ``RawMessage`` and
+puts it on the ``IngestQueue``; the worker acknowledges it (``ack``) once it is stored and its
+alarms are in the outbox. A message taken but not acknowledged when the process dies is
+redelivered by the broker on the next connection.
+
+The gateway announces itself on ``gongzhi/gateway/<id>/status``: ``online`` (retained) on
+connect, ``offline`` as its last will and on a clean stop. paho reconnects with exponential
+backoff (1 s to 30 s).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from gongzhi.core.clock import Clock
+from gongzhi.core.settings import MqttTarget
+from gongzhi.gateway.ingest_queue import IngestQueue
+from gongzhi.gateway.messages import RawMessage
+from gongzhi.gateway.metrics import GatewayMetrics
+
+log = logging.getLogger(__name__)
+
+DEVICE_TOPICS = "estate/+/+/+"
+SESSION_EXPIRY_S = 7 * 86_400
+# Unacknowledged QoS 1 messages the broker may have in flight to us (MQTT 5 Receive Maximum).
+RECEIVE_MAXIMUM = 1000
+
+
+def status_topic(gateway_id: str) -> str:
+    return f"gongzhi/gateway/{gateway_id}/status"
+
+
+def subscription_filter(group: str | None) -> str:
+    """``estate/+/+/+``, or its MQTT 5 shared form ``$share/<group>/estate/+/+/+``."""
+    return f"$share/{group}/{DEVICE_TOPICS}" if group else DEVICE_TOPICS
+
+
+class MqttIngest:
+    def __init__(self, target: MqttTarget, queue: IngestQueue, clock: Clock,
+                 metrics: GatewayMetrics, *, client_id: str, gateway_id: str,
+                 topic_filters: Sequence[str] = (DEVICE_TOPICS,), keepalive_s: int = 30,
+                 session_expiry_s: int = SESSION_EXPIRY_S) -> None:
+        self._target = target
+        self._queue = queue
+        self._clock = clock
+        self._metrics = metrics
+        self._client_id = client_id
+        self._status_topic = status_topic(gateway_id)
+        self._filters = list(topic_filters)
+        self._keepalive_s = keepalive_s
+        self._session_expiry_s = session_expiry_s
+        self._client: paho.Client | None = None
+        self._generation = 0
+        self._connected = threading.Event()
+
+    @property
+    def connected(self) -> bool:
+        """Connected and subscribed."""
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self._connected.wait(timeout_s)
+
+    def start(self) -> None:
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self._client_id,
+                             protocol=paho.MQTTv5, manual_ack=True)
+        if self._target.username:
+            client.username_pw_set(self._target.username, self._target.password)
+        if self._target.tls:
+            client.tls_set()
+        client.will_set(self._status_topic, b"offline", qos=1, retain=True)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self._session_expiry_s
+        props.ReceiveMaximum = RECEIVE_MAXIMUM
+        client.connect_async(self._target.host, self._target.port, keepalive=self._keepalive_s,
+                             clean_start=False, properties=props)
+        self._client = client
+        client.loop_start()
+
+    def stop(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        if self._connected.is_set():
+            info = client.publish(self._status_topic, b"offline", qos=1, retain=True)
+            # Connection lost meanwhile: the broker publishes the will instead.
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout=2)
+        client.disconnect()
+        client.loop_stop()
+        self._connected.clear()
+
+    def ack(self, messages: Sequence[RawMessage]) -> None:
+        """Acknowledge processed QoS 1 messages of the current connection, in arrival order."""
+        client = self._client
+        if client is None:
+            return
+        generation = self._generation
+        for raw in messages:
+            if raw.qos > 0 and raw.generation == generation:
+                client.ack(raw.mid, raw.qos)
+
+    # --- paho callbacks: run on paho's network thread; they never block on domain work ------
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: paho.ConnectFlags,
+                    reason_code: ReasonCode, properties: Properties | None) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused the connection: %s", reason_code)
+            return
+        self._generation += 1
+        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+        client.subscribe([(f, options) for f in self._filters])
+        client.publish(self._status_topic, b"online", qos=1, retain=True)
+        self._metrics.inc("mqtt_connects_total")
+        log.info("connected to %s:%s as %s (session present: %s)", self._target.host,
+                 self._target.port, self._client_id, flags.session_present)
+
+    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int,
+                      reason_codes: list[ReasonCode], properties: Properties | None) -> None:
+        refused = [str(code) for code in reason_codes if code.is_failure]
+        if refused:
+            log.error("broker refused the subscription %s: %s", self._filters, refused)
+            return
+        self._connected.set()  # connected and subscribed: nothing published from now is missed
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any,
+                       flags: paho.DisconnectFlags, reason_code: ReasonCode,
+                       properties: Properties | None) -> None:
+        self._connected.clear()
+        if self._client is not None:
+            log.warning("disconnected from the broker (%s); reconnecting", reason_code)
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:
+            topic = "<topic is not UTF-8>"  # refused as bad_topic by the worker, then acked
+        self._queue.put(RawMessage(topic, bytes(msg.payload), self._clock.now_ms(), msg.mid,
+                                   msg.qos, self._generation))

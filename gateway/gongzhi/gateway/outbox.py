@@ -1,0 +1,119 @@
+"""The on-disk alarm outbox (SQLite): alarms are committed here before the MQTT messages that
+caused them are acknowledged, and leave only when the platform has stored them.
+
+An entry is ``pending`` until the platform answers 2xx (``sent``) or refuses it for good (``dead``,
+with the reason; never retried). ``(alarm_id, state)`` is unique, so an alarm detected again after
+a restart (stable ids) is not queued twice. Sent entries are pruned after a day.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from gongzhi.core.alarms import Alarm
+from gongzhi.gateway.sqlite import open_db
+
+KEEP_SENT_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    seq: int
+    alarm_id: str
+    body: bytes  # the JSON of Alarm.to_dict()
+    attempts: int
+
+
+class AlarmOutbox:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        self._conn = open_db(self.path)
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "alarm_id TEXT NOT NULL, state TEXT NOT NULL, body BLOB NOT NULL, "
+            "created_ms INTEGER NOT NULL, status TEXT NOT NULL DEFAULT 'pending', "
+            "attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, done_ms INTEGER, "
+            "UNIQUE (alarm_id, state))")
+        self._conn.execute("CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, seq)")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def add(self, alarms: Sequence[Alarm], now_ms: int) -> int:
+        """Queue the alarms (one transaction); returns how many were new."""
+        if not alarms:
+            return 0
+        conn = self._require()
+        rows = [(a.alarm_id, a.state.value, orjson.dumps(a.to_dict()), now_ms) for a in alarms]
+        with self._lock:
+            before = conn.total_changes
+            conn.execute("BEGIN")
+            conn.executemany("INSERT OR IGNORE INTO outbox (alarm_id, state, body, created_ms) "
+                             "VALUES (?, ?, ?, ?)", rows)
+            conn.execute("COMMIT")
+            return conn.total_changes - before
+
+    def pending(self, limit: int = 100) -> list[OutboxEntry]:
+        """The oldest pending entries, in the order they were queued."""
+        conn = self._require()
+        with self._lock:
+            rows = conn.execute("SELECT seq, alarm_id, body, attempts FROM outbox WHERE "
+                                "status = 'pending' ORDER BY seq LIMIT ?", (limit,)).fetchall()
+        return [OutboxEntry(seq, alarm_id, bytes(body), attempts)
+                for seq, alarm_id, body, attempts in rows]
+
+    def mark_sent(self, seq: int, now_ms: int) -> None:
+        self._update("UPDATE outbox SET status = 'sent', attempts = attempts + 1, done_ms = ?, "
+                     "last_error = NULL WHERE seq = ?", (now_ms, seq))
+
+    def mark_failed(self, seq: int, error: str) -> None:
+        self._update("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?",
+                     (error[:500], seq))
+
+    def mark_dead(self, seq: int, reason: str, now_ms: int) -> None:
+        self._update("UPDATE outbox SET status = 'dead', attempts = attempts + 1, done_ms = ?, "
+                     "last_error = ? WHERE seq = ?", (now_ms, reason[:500], seq))
+
+    def counts(self) -> dict[str, int]:
+        conn = self._require()
+        with self._lock:
+            rows = conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall()
+        found = {status: int(n) for status, n in rows}
+        return {status: found.get(status, 0) for status in ("pending", "sent", "dead")}
+
+    def dead(self, limit: int = 100) -> list[dict[str, Any]]:
+        conn = self._require()
+        with self._lock:
+            rows = conn.execute("SELECT alarm_id, body, attempts, last_error, done_ms FROM outbox "
+                                "WHERE status = 'dead' ORDER BY seq DESC LIMIT ?",
+                                (limit,)).fetchall()
+        return [{"alarm_id": alarm_id, "alarm": orjson.loads(body), "attempts": attempts,
+                 "reason": error, "refused_ms": done} for alarm_id, body, attempts, error, done
+                in rows]
+
+    def prune_sent(self, now_ms: int) -> None:
+        self._update("DELETE FROM outbox WHERE status = 'sent' AND done_ms < ?",
+                     (now_ms - KEEP_SENT_MS,))
+
+    def _update(self, sql: str, params: tuple[Any, ...]) -> None:
+        conn = self._require()
+        with self._lock:
+            conn.execute(sql, params)
+
+    def _require(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("AlarmOutbox is not open")
+        return self._conn

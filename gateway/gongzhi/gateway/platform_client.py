@@ -1,0 +1,69 @@
+"""HTTP to the platform: ``POST`` JSON with the gateway's bearer token.
+
+The token is ``Settings.gateway_token`` or, when unset, the ``gateway`` entry of the tokens file,
+re-read whenever the file changes (the platform may write it after the gateway started)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import httpx
+import orjson
+
+log = logging.getLogger(__name__)
+
+
+class PlatformUnreachable(Exception):
+    """No HTTP answer (connection refused, timeout, reset)."""
+
+
+class TokenSource:
+    def __init__(self, token: str | None, tokens_path: Path) -> None:
+        self._fixed = token
+        self._path = tokens_path
+        self._mtime: float | None = None
+        self._cached: str | None = None
+
+    def token(self) -> str | None:
+        if self._fixed:
+            return self._fixed
+        try:
+            mtime = self._path.stat().st_mtime
+        except OSError:
+            return self._cached
+        if mtime != self._mtime:
+            self._mtime = mtime
+            try:
+                entry = orjson.loads(self._path.read_bytes()).get("gateway")
+                self._cached = entry if isinstance(entry, str) else None
+            except (OSError, orjson.JSONDecodeError, AttributeError):
+                log.warning("cannot read the gateway token from %s", self._path)
+        return self._cached
+
+
+class PlatformClient:
+    def __init__(self, base_url: str, tokens: TokenSource, *, timeout_s: float = 5.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._tokens = tokens
+        self._timeout_s = timeout_s
+        self._http: httpx.Client | None = None
+
+    def post(self, path: str, body: bytes) -> tuple[int, str]:
+        """The status code and (a short piece of) the answer; ``PlatformUnreachable`` when none."""
+        if self._http is None:
+            self._http = httpx.Client(timeout=self._timeout_s)
+        headers = {"Content-Type": "application/json"}
+        token = self._tokens.token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            answer = self._http.post(self.base_url + path, content=body, headers=headers)
+        except httpx.TransportError as exc:
+            raise PlatformUnreachable(f"{type(exc).__name__}: {exc}") from exc
+        return answer.status_code, answer.text[:300]
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None

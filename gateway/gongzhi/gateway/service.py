@@ -1,0 +1,299 @@
+"""The whole gateway in one object, for the ``gongzhi gateway`` command, the demo and the tests.
+
+``GatewayService(settings, clock).start()`` opens the stores, loads the registry and starts the
+HTTP status server, the alarm sender, the device-state reporter, the ingest worker and the MQTT
+transport; ``stop()`` undoes it in reverse. The worker takes batches from the queue, runs them
+through the pipeline, then acknowledges them; it ticks detection about once a second, reloads the
+registry when its file changes and prunes the stores.
+
+Files: ``<data_dir>/telemetry.db`` (shared by replicas, read by the platform) and, per gateway
+id, ``<data_dir>/gateway/<id>/{outbox,dead_letters,influx_spool}.db``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gongzhi.core.clock import Clock, SystemClock
+from gongzhi.core.errors import ConfigError
+from gongzhi.core.settings import Settings
+from gongzhi.devices.registry import Registry
+from gongzhi.gateway.alarm_sender import AlarmSender
+from gongzhi.gateway.dead_letters import DeadLetterStore
+from gongzhi.gateway.decode import Decoder
+from gongzhi.gateway.device_states import DeviceStateReporter, DeviceStateTracker
+from gongzhi.gateway.ingest_queue import IngestQueue
+from gongzhi.gateway.messages import DeadLetter, RawMessage
+from gongzhi.gateway.metrics import GatewayMetrics
+from gongzhi.gateway.mqtt import MqttIngest, subscription_filter
+from gongzhi.gateway.outbox import AlarmOutbox
+from gongzhi.gateway.partition import Partition
+from gongzhi.gateway.pipeline import Detector, IngestPipeline, StopRequested, TelemetrySink
+from gongzhi.gateway.platform_client import PlatformClient, TokenSource
+from gongzhi.gateway.reasons import Reason
+from gongzhi.gateway.registry_source import RegistrySource
+from gongzhi.gateway.sinks import open_sink
+from gongzhi.gateway.status_http import StatusEndpoints, StatusServer
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+TICK_S = 1.0
+REGISTRY_CHECK_S = 5.0
+MAINTENANCE_S = 600.0
+
+DetectorFactory = Callable[[Registry], Detector]
+
+
+def default_detector(registry: Registry) -> Detector:
+    from gongzhi.gateway.detection import DetectionEngine  # the engine lives in its own package
+
+    engine: Detector = DetectionEngine(registry)
+    return engine
+
+
+def gateway_id(settings: Settings) -> str:
+    if settings.gateway_id:
+        return settings.gateway_id
+    partition = Partition.parse(settings.gateway_partition)
+    return "gateway" if partition.is_whole else f"gateway-p{partition.index}"
+
+
+def telemetry_db_path(settings: Settings) -> Path:
+    """Where the embedded telemetry store lives (``TelemetryReader(telemetry_db_path(s))``)."""
+    return settings.data_dir / "telemetry.db"
+
+
+class GatewayService:
+    def __init__(self, settings: Settings, clock: Clock | None = None, *,
+                 detector_factory: DetectorFactory = default_detector,
+                 rng: random.Random | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.gateway_id = gateway_id(settings)
+        self.partition = Partition.parse(settings.gateway_partition)
+        self.metrics = GatewayMetrics()
+        self.queue = IngestQueue()
+        self._detector_factory = detector_factory
+        self._rng = rng or random.Random()
+        home = settings.data_dir / "gateway" / self.gateway_id
+        self.outbox = AlarmOutbox(home / "outbox.db")
+        self.dead_letters = DeadLetterStore(home / "dead_letters.db")
+        self._spool_path = home / "influx_spool.db"
+        self.states = DeviceStateTracker()
+        self._registry_source = RegistrySource(settings.registry_path)
+        self._stopping = threading.Event()
+        self._reload_requested = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._started: list[Callable[[], None]] = []  # stop actions, in start order
+        self.pipeline: IngestPipeline | None = None
+        self.sink: TelemetrySink | None = None
+        self.mqtt: MqttIngest | None = None
+        self.http: StatusServer | None = None
+        self.sender: AlarmSender | None = None
+        self.last_batch_latency_ms = 0
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        s = self.settings
+        registry = self._registry_source.load()
+        for store in (self.outbox, self.dead_letters):
+            store.open()
+            self._started.append(store.close)
+        sink, close_sink = open_sink(s, telemetry_db_path(s), self._spool_path, registry,
+                                     self.metrics)
+        self.sink = sink
+        self._started.append(close_sink)
+        self.pipeline = IngestPipeline(
+            decoder=Decoder(registry), detector=self._detector_factory(registry), sink=sink,
+            outbox=self.outbox, dead_letters=self.dead_letters, states=self.states,
+            metrics=self.metrics, clock=self.clock, partition=self.partition,
+            stopping=self._stopping)
+        self._register_gauges()
+        self.http = StatusServer(s.http_host, s.gateway_http_port, StatusEndpoints(
+            metrics=self.metrics.render, health=self.health,
+            dead_letters=lambda limit, reason: self.dead_letters.recent(limit, reason),
+            dead_alarms=self.outbox.dead))
+        self.http.start()
+        self._started.append(self.http.stop)
+        client = PlatformClient(s.platform_url, TokenSource(s.gateway_token, s.tokens_path))
+        self._started.append(client.close)
+        self.sender = AlarmSender(self.outbox, client, self.metrics, self.clock, rng=self._rng)
+        self.sender.start()
+        self._started.append(self.sender.stop)
+        reporter = DeviceStateReporter(self.states, client, self.metrics, self.clock)
+        reporter.start()
+        self._started.append(reporter.stop)
+        self._worker = threading.Thread(target=self._work, name="ingest-worker", daemon=True)
+        self._worker.start()
+        self._started.append(self._stop_worker)
+        self.mqtt = MqttIngest(s.mqtt, self.queue, self.clock, self.metrics,
+                               client_id=f"gongzhi-{self.gateway_id}", gateway_id=self.gateway_id,
+                               topic_filters=[subscription_filter(s.gateway_group)])
+        self.mqtt.start()
+        self._started.append(self.mqtt.stop)
+        log.info("gateway %s started (partition %s, status on http://%s:%d)", self.gateway_id,
+                 self.partition, s.http_host, self.http.port)
+
+    def stop(self) -> None:
+        """Stop the worker after its batch (acknowledged), then everything else. Idempotent."""
+        self._stopping.set()
+        self.queue.close()
+        # The worker first (it acknowledges through MQTT), then MQTT, then the rest.
+        order = list(reversed(self._started))
+        if self._stop_worker in order:
+            order.remove(self._stop_worker)
+            order.insert(0, self._stop_worker)
+        self._started.clear()
+        for action in order:
+            try:
+                action()
+            except Exception:
+                log.exception("error while stopping the gateway")
+
+    def request_reload(self) -> None:
+        """Reload the registry at the worker's next turn (SIGHUP)."""
+        self._reload_requested.set()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self.mqtt is not None and self.mqtt.wait_connected(timeout_s)
+
+    def health(self) -> dict[str, Any]:
+        worker_alive = self._worker is not None and self._worker.is_alive()
+        return {"status": "ok" if worker_alive else "failing", "gateway_id": self.gateway_id,
+                "mqtt_connected": self.mqtt is not None and self.mqtt.connected,
+                "queue_depth": len(self.queue)}
+
+    # --- the ingest worker ---------------------------------------------------------------
+
+    def _stop_worker(self) -> None:
+        self._stopping.set()
+        if self._worker is not None:
+            self._worker.join(timeout=30)
+            self._worker = None
+
+    def _work(self) -> None:
+        next_tick = next_registry_check = time.monotonic()
+        next_maintenance = next_tick + MAINTENANCE_S
+        while not self._stopping.is_set():
+            batch = self.queue.take(BATCH_SIZE, timeout_s=0.2)
+            if batch and not self._handle(batch):
+                return
+            now = time.monotonic()
+            if now >= next_tick:
+                next_tick = now + TICK_S
+                self._tick()
+            if now >= next_registry_check or self._reload_requested.is_set():
+                next_registry_check = now + REGISTRY_CHECK_S
+                self._maybe_reload()
+            if now >= next_maintenance:
+                next_maintenance = now + MAINTENANCE_S
+                self._maintain()
+
+    def _handle(self, batch: list[RawMessage]) -> bool:
+        pipeline = self.pipeline
+        assert pipeline is not None
+        try:
+            alarms = pipeline.handle(batch)
+        except StopRequested:
+            return False  # left unacknowledged: the broker redelivers it
+        except Exception:
+            log.exception("batch of %d failed; recording it as dead letters", len(batch))
+            alarms = []
+            self._salvage(batch)
+        if alarms and self.sender is not None:
+            self.sender.wake()
+        if self.mqtt is not None:
+            self.mqtt.ack(batch)
+        self.last_batch_latency_ms = self.clock.now_ms() - batch[0].received_ms
+        return True
+
+    def _salvage(self, batch: list[RawMessage]) -> None:
+        letters = [DeadLetter(r.topic, r.payload, r.received_ms, Reason.INTERNAL_ERROR,
+                              "the batch failed; see the gateway log") for r in batch]
+        try:
+            self.dead_letters.add(letters)
+        except Exception:
+            log.exception("cannot record %d dead letters", len(letters))
+        self.metrics.inc("messages_rejected_total", len(batch), reason=Reason.INTERNAL_ERROR)
+
+    def _tick(self) -> None:
+        assert self.pipeline is not None
+        try:
+            if self.pipeline.tick(self.clock.now_ms()) and self.sender is not None:
+                self.sender.wake()
+        except StopRequested:
+            pass
+
+    def _maybe_reload(self) -> None:
+        if not (self._reload_requested.is_set() or self._registry_source.changed()):
+            return
+        self._reload_requested.clear()
+        try:
+            registry = self._registry_source.load()
+        except ConfigError as exc:
+            log.error("registry reload failed, keeping the previous one: %s", exc)
+            return
+        self.apply_registry(registry)
+
+    def apply_registry(self, registry: Registry) -> None:
+        """Swap the registry in (worker thread). An engine with ``set_registry`` keeps its
+        state; otherwise a new engine is built."""
+        pipeline = self.pipeline
+        assert pipeline is not None
+        pipeline.decoder.registry = registry
+        set_registry = getattr(pipeline.detector, "set_registry", None)
+        if callable(set_registry):
+            set_registry(registry)
+        else:
+            pipeline.detector = self._detector_factory(registry)
+        update_sink = getattr(self.sink, "set_registry", None)
+        if callable(update_sink):
+            update_sink(registry)
+        self.metrics.inc("registry_reloads_total")
+
+    def _maintain(self) -> None:
+        now_ms = self.clock.now_ms()
+        prune = getattr(self.sink, "prune", None)
+        try:
+            if callable(prune):
+                prune(now_ms)
+            self.outbox.prune_sent(now_ms)
+        except Exception:
+            log.exception("store maintenance failed")
+
+    def _register_gauges(self) -> None:
+        m = self.metrics
+        m.gauge("alarms_pending", "alarms in the outbox waiting for the platform",
+                lambda: self.outbox.counts()["pending"])
+        m.gauge("alarms_dead", "alarms the platform refused for good",
+                lambda: self.outbox.counts()["dead"])
+        m.gauge("queue_depth", "messages received and waiting for the worker",
+                lambda: len(self.queue))
+        m.gauge("queue_lag_seconds", "age of the oldest message waiting for the worker",
+                self._queue_lag_s)
+        m.gauge("last_batch_latency_seconds", "receive-to-commit time of the last batch",
+                lambda: self.last_batch_latency_ms / 1000)
+        m.gauge("mqtt_connected", "1 while connected to the broker",
+                lambda: float(self.mqtt is not None and self.mqtt.connected))
+        m.gauge("registry_devices", "devices in the registry",
+                lambda: len(self.pipeline.decoder.registry) if self.pipeline else 0)
+        m.gauge("devices_seen", "devices the gateway has heard from", lambda: len(self.states))
+
+    def _queue_lag_s(self) -> float:
+        oldest = self.queue.oldest_received_ms()
+        return 0.0 if oldest is None else max(0, self.clock.now_ms() - oldest) / 1000

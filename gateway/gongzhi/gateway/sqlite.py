@@ -1,0 +1,31 @@
+"""SQLite connections for the gateway's embedded stores (telemetry, dead letters, outbox, spool).
+
+WAL lets readers in other processes (the platform reading trends) work beside the writer;
+``synchronous=NORMAL`` keeps commits durable across a process crash (kill -9), which is what the
+acknowledge-after-commit rule needs, without an fsync per batch.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def open_db(path: Path) -> sqlite3.Connection:
+    """A read-write connection usable from several threads (callers hold their own lock)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                           timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def open_readonly(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                           check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return conn

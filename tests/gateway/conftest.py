@@ -1,0 +1,58 @@
+"""Fixtures for the gateway tests: a registry file, an HTTP peer for alarms, a publisher and
+in-process gateways that are always stopped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gateway_support import AlarmPeer, Publisher, gateway_settings, write_test_registry
+
+from gongzhi.gateway.service import GatewayService
+
+
+@pytest.fixture
+def registry_file(data_dir: Path) -> Path:
+    return write_test_registry(data_dir / "registry.csv")
+
+
+@pytest.fixture
+def peer() -> Iterator[AlarmPeer]:
+    p = AlarmPeer()
+    p.up()
+    try:
+        yield p
+    finally:
+        p.down()
+
+
+@pytest.fixture
+def publisher(broker: Any) -> Iterator[Publisher]:
+    pub = Publisher(broker.port)
+    try:
+        yield pub
+    finally:
+        pub.close()
+
+
+@pytest.fixture
+def start_gateway(data_dir: Path, broker: Any, peer: AlarmPeer, registry_file: Path
+                  ) -> Iterator[Callable[..., GatewayService]]:
+    """Start an in-process gateway (connected and subscribed) with optional setting overrides."""
+    started: list[GatewayService] = []
+
+    def start(**extra: Any) -> GatewayService:
+        settings = gateway_settings(data_dir, broker.url, peer.url, **extra)
+        service = GatewayService(settings)
+        started.append(service)
+        service.start()
+        assert service.wait_connected(10), "gateway did not connect to the broker"
+        return service
+
+    try:
+        yield start
+    finally:
+        for service in started:
+            service.stop()

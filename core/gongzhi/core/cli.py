@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "gongzhi.hub.commands",
     "gongzhi.gateway.commands",
     "gongzhi.simulators.commands",
+    "gongzhi.devices.commands",
 )
 
 # Help for the settings options; each also reads GONGZHI_<NAME> (the option wins).

@@ -1,0 +1,105 @@
+"""Who may use the broker and for what: the MQTT users of a deployment and their ACL lines.
+
+Least privilege (docs/security.md):
+
+- a device publishes only under ``estate/<its estate>/<its id>/#`` and reads nothing;
+- the gateway reads every estate (directly or through an MQTT 5 shared subscription) and
+  publishes only its own status under ``gongzhi/gateway/#``;
+- a forwarder (a vendor platform or the simulator multiplexing many devices over a few
+  connections) publishes under ``estate/#`` and reads nothing.
+
+Mosquitto's ACL file grants nothing that is not listed, so each user gets exactly these lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from gongzhi.core.errors import ConfigError
+from gongzhi.devices.registry import ID_PATTERN, Registry
+
+GATEWAY_STATUS_TOPIC = "gongzhi/gateway/#"
+
+
+class Role(StrEnum):
+    DEVICE = "device"
+    GATEWAY = "gateway"
+    FORWARDER = "forwarder"
+
+
+@dataclass(frozen=True, slots=True)
+class MqttPrincipal:
+    """One broker user. ``estate_id`` and ``device_id`` are set for devices only."""
+
+    username: str
+    role: Role
+    estate_id: str | None = None
+    device_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AclRule:
+    access: str  # read | write
+    topic: str
+
+
+def device_topic(estate_id: str, device_id: str) -> str:
+    return f"estate/{estate_id}/{device_id}/#"
+
+
+def rules_for(principal: MqttPrincipal) -> tuple[AclRule, ...]:
+    if principal.role is Role.DEVICE:
+        assert principal.estate_id is not None and principal.device_id is not None
+        return (AclRule("write", device_topic(principal.estate_id, principal.device_id)),)
+    if principal.role is Role.GATEWAY:
+        return (AclRule("read", "estate/#"),
+                # Brokers that check SUBSCRIBE against the ACL see the shared form.
+                AclRule("read", "$share/+/estate/#"),
+                AclRule("write", GATEWAY_STATUS_TOPIC))
+    return (AclRule("write", "estate/#"),)
+
+
+def principals_for(registry: Registry, gateway_user: str,
+                   extra_users: Sequence[str] = ()) -> list[MqttPrincipal]:
+    """The gateway, the forwarders, then one user per registry device (username = device id).
+    A name used twice would merge two users' rights: it is a configuration error."""
+    principals = [MqttPrincipal(gateway_user, Role.GATEWAY)]
+    principals += [MqttPrincipal(name, Role.FORWARDER) for name in extra_users]
+    principals += [MqttPrincipal(r.device_id, Role.DEVICE, r.estate_id, r.device_id)
+                   for r in registry]
+    seen: set[str] = set()
+    for p in principals:
+        if not ID_PATTERN.match(p.username):
+            raise ConfigError(f"MQTT user name {p.username!r} must match [A-Za-z0-9_-]{{1,64}}")
+        if p.username in seen:
+            raise ConfigError(f"MQTT user name {p.username!r} is used twice (a device id equal "
+                              "to the gateway or an extra user?)")
+        seen.add(p.username)
+    return principals
+
+
+ROLE_HEADINGS = {
+    Role.GATEWAY: "# The gateway: reads every estate, publishes its own status.",
+    Role.FORWARDER: "# Forwarders: publish for any device, read nothing.",
+    Role.DEVICE: "# Devices: each publishes only under estate/<its estate>/<its id>/#.",
+}
+
+
+def render_acl(principals: Iterable[MqttPrincipal]) -> str:
+    lines = [
+        "# Mosquitto ACL written by `gongzhi devices provision`: re-run it rather than editing.",
+        "# Nothing is granted unless listed; there are no lines for anonymous clients.",
+        "# Mosquitto 2.0 checks read access when it delivers each message, so a subscription",
+        "# outside a user's read lines is accepted but never receives anything.",
+    ]
+    role: Role | None = None
+    for p in principals:
+        lines.append("")
+        if p.role is not role:
+            role = p.role
+            lines.extend([ROLE_HEADINGS[role], ""])
+        lines.append(f"user {p.username}")
+        lines.extend(f"topic {rule.access} {rule.topic}" for rule in rules_for(p))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,280 @@
+// The ticket drawer: what happened, where, to whom (masked per the viewer's party by the API),
+// the measurements behind the alarm with the threshold, the timeline, and the actions with notes.
+import { api, getTicket, postAction } from "./api.js";
+import { byId, h, setChildren } from "./dom.js";
+import { lineChart } from "./chart.js";
+import {
+  formatLocation, formatTime, kindLabel, partyLabel, statusLabel, t,
+} from "./i18n.js";
+import { severityBadge } from "./icons.js";
+import { slaText } from "./queue.js";
+import { toMs } from "./store.js";
+
+const ACTIONS = ["ack", "dispatch", "arrive", "resolve", "false_alarm", "comment"];
+
+/** Which actions make sense in a status; the platform has the last word. */
+export function actionsFor(status) {
+  switch (status) {
+    case "open": return ["ack", "dispatch", "arrive", "false_alarm", "comment"];
+    case "acknowledged": return ["dispatch", "arrive", "resolve", "false_alarm", "comment"];
+    case "dispatched": return ["arrive", "resolve", "false_alarm", "comment"];
+    case "on_site": return ["resolve", "false_alarm", "comment"];
+    default: return ["comment"];
+  }
+}
+
+const METRIC_UNITS = {
+  smoke_db_m: "dB/m", temp_c: "°C", battery_pct: "%", pressure_mpa: "MPa", residual_ma: "mA",
+  cable_temp_c: "°C", current_a: "A", voltage_v: "V", power_w: "W",
+};
+
+/** Measurements from an alarm's evidence, in the shapes the gateway may send. */
+export function evidenceSeries(evidence) {
+  if (!evidence || typeof evidence !== "object") return null;
+  const metric = evidence.metric ?? null;
+  const raw = evidence.values ?? evidence.samples ?? evidence.window ?? evidence.points ?? null;
+  let points = [];
+  if (Array.isArray(raw)) {
+    points = raw.map((p) => (Array.isArray(p) ? [toMs(p[0]), Number(p[1])]
+      : [toMs(p.ts ?? p.ts_ms ?? p.t), Number(p.value ?? p.v ?? (metric ? p[metric] : NaN))]))
+      .filter((p) => p[0] !== null && Number.isFinite(p[1]));
+  } else if (typeof evidence.value === "number" && evidence.ts_ms) {
+    points = [[toMs(evidence.ts_ms), evidence.value]];
+  }
+  const thresholds = [];
+  for (const key of ["threshold", "low", "high"]) {
+    if (typeof evidence[key] === "number") thresholds.push({ value: evidence[key] });
+  }
+  return { metric, points, thresholds };
+}
+
+export class TicketDrawer {
+  constructor({ onChanged, toast, now, readOnly = false }) {
+    this.el = byId("drawer");
+    this.readOnly = readOnly;
+    this.onChanged = onChanged;
+    this.toast = toast;
+    this.now = now;
+    this.ticketId = null;
+    this.detail = null;
+    this.device = null;
+    this.trend = null;
+    this.loading = 0;
+    this.dueCell = null;
+    // One note field for the drawer's life: a re-render on a live update keeps what is typed.
+    this.note = h("textarea", { class: "note", rows: 2, maxlength: 500 });
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && !this.el.hidden) this.close();
+    });
+  }
+
+  get isOpen() {
+    return !this.el.hidden;
+  }
+
+  async open(ticket) {
+    this.ticketId = String(ticket.id);
+    this.detail = ticket;
+    this.device = null;
+    this.trend = null;
+    this.el.hidden = false;
+    this.el.dataset.ticketId = this.ticketId;
+    this.render();
+    await this.reload();
+  }
+
+  close() {
+    this.el.hidden = true;
+    this.ticketId = null;
+    delete this.el.dataset.ticketId;
+  }
+
+  /** Fetch the timeline and the device (household info comes masked per party). */
+  async reload() {
+    const id = this.ticketId;
+    if (id === null) return;
+    const token = ++this.loading;
+    try {
+      const detail = await getTicket(id);
+      if (token !== this.loading || this.ticketId !== id) return;
+      this.detail = detail;
+      this.render();
+      if (this.device === null && detail.device_id) {
+        this.device = await api(`/api/devices/${encodeURIComponent(detail.device_id)}`)
+          .catch(() => ({}));
+      }
+      if (this.trend === null) this.trend = await this.fetchTrend(detail);
+      if (token === this.loading && this.ticketId === id) this.render();
+    } catch (error) {
+      this.toast(`${t("action.failed")}: ${error.message}`, true);
+    }
+  }
+
+  // Values around the alarm from the telemetry store, when the evidence alone is thin.
+  async fetchTrend(detail) {
+    const evidence = evidenceSeries(detail.evidence);
+    if (!evidence?.metric || !detail.device_id) return { points: [] };
+    const at = toMs(detail.first_seen) ?? toMs(detail.opened_at);
+    if (at === null) return { points: [] };
+    const query = new URLSearchParams({ device_id: detail.device_id, metric: evidence.metric,
+      start_ms: String(at - 10 * 60_000), end_ms: String(at + 10 * 60_000) });
+    try {
+      return await api(`/api/trends/series?${query}`);
+    } catch {
+      return { points: [] };
+    }
+  }
+
+  /** The store got a new version of the ticket shown: refresh the timeline. */
+  ticketChanged(ticket) {
+    if (this.ticketId !== String(ticket.id)) return;
+    this.detail = { ...this.detail, ...ticket };
+    this.render();
+    clearTimeout(this.reloadTimer);
+    this.reloadTimer = setTimeout(() => this.reload(), 300);
+  }
+
+  async act(action, noteInput, button) {
+    const id = this.ticketId;
+    button.disabled = true;
+    try {
+      const updated = await postAction(id, action, noteInput.value.trim());
+      noteInput.value = "";
+      this.toast(`${t(`action.${action}`)} · ${t("action.done")}`);
+      if (updated && updated.id !== undefined) this.onChanged(updated);
+      await this.reload();
+    } catch (error) {
+      this.toast(`${t("action.failed")}: ${error.message}`, true);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  render() {
+    const ticket = this.detail;
+    if (!ticket || this.el.hidden) return;
+    const now = this.now();
+    const sla = slaText(ticket, now);
+    const note = this.note;
+    note.placeholder = t("action.note");
+    note.setAttribute("aria-label", t("action.note"));
+    const allowed = new Set(this.readOnly ? []
+      : ticket.allowed_actions ?? actionsFor(ticket.status));
+    const buttons = ACTIONS.filter((a) => allowed.has(a)).map((action) => {
+      const button = h("button", { class: `btn btn-action${action === "ack" ? " btn-ack" : ""}`,
+        type: "button", dataset: { action }, text: t(`action.${action}`) });
+      button.addEventListener("click", () => this.act(action, note, button));
+      return button;
+    });
+    setChildren(this.el,
+      h("header", { class: "drawer-head" },
+        severityBadge(ticket.severity, 30),
+        h("h2", { class: "drawer-kind", text: kindLabel(ticket.kind) }),
+        h("span", { class: "drawer-status", dataset: { status: ticket.status },
+          text: statusLabel(ticket.status) }),
+        h("button", { class: "btn btn-quiet drawer-close", type: "button", text: "✕",
+          "aria-label": t("drawer.close"), onclick: () => this.close() })),
+      h("div", { class: "drawer-body" },
+        this.facts(ticket, sla),
+        this.household(),
+        buttons.length ? h("section", { class: "drawer-actions" },
+          note, h("div", { class: "action-buttons" }, buttons)) : null,
+        this.evidence(ticket),
+        this.timeline(ticket)));
+  }
+
+  facts(ticket, sla) {
+    const rows = [
+      ["drawer.location", formatLocation(ticket.location)],
+      ["drawer.device", ticket.device_id ?? "—"],
+      ["drawer.opened", toMs(ticket.opened_at) ? formatTime(toMs(ticket.opened_at)) : "—"],
+      ["drawer.due", sla.text],
+      ["drawer.assignee", partyLabel(ticket.assignee)],
+      ["drawer.notified", (ticket.notified ?? []).map(partyLabel).join("、") || "—"],
+      ["drawer.escalation", String(ticket.escalation_level ?? 0)],
+    ];
+    return h("dl", { class: "facts" }, rows.map(([key, value]) => {
+      const cell = h("dd", { text: value, class: key === "drawer.due" && sla.overdue
+        ? "overdue" : null });
+      if (key === "drawer.due") this.dueCell = cell;
+      return [h("dt", { text: t(key) }), cell];
+    }));
+  }
+
+  household() {
+    const ticket = this.detail ?? {};
+    const device = this.device ?? {};
+    const household = ticket.household ?? device.household ?? null;
+    const phone = ticket.phone ?? device.phone ?? null;
+    const elderly = ticket.elderly_alone ?? device.elderly_alone;
+    const rows = [];
+    if (household) rows.push(["drawer.household.name", household]);
+    if (elderly !== undefined && elderly !== null) {
+      rows.push(["drawer.elderly", elderly ? t("yes") : t("no")]);
+    }
+    if (phone) rows.push(["drawer.phone", phone]);
+    return h("section", { class: "household" },
+      h("h3", { text: t("drawer.household") }),
+      rows.length === 0 ? h("p", { class: "muted", text: t("drawer.household.none") })
+        : h("dl", { class: "facts" }, rows.map(([key, value]) => [
+          h("dt", { text: t(key) }),
+          h("dd", { text: value, class: key === "drawer.elderly" && elderly ? "flag" : null })])));
+  }
+
+  evidence(ticket) {
+    const evidence = evidenceSeries(ticket.evidence);
+    const section = h("section", { class: "evidence" }, h("h3", { text: t("drawer.evidence") }));
+    const points = [...(this.trend?.points ?? []), ...(evidence?.points ?? [])]
+      .map((p) => (Array.isArray(p) ? [toMs(p[0]), Number(p[1])] : [p.ts_ms, p.value]));
+    const unique = [...new Map(points.map((p) => [p[0], p])).values()];
+    if (!evidence || unique.length === 0) {
+      section.append(h("p", { class: "muted", text: t("drawer.evidence.none") }));
+    } else {
+      const unit = METRIC_UNITS[evidence.metric] ?? "";
+      section.append(lineChart({
+        series: [{ name: evidence.metric, points: unique }],
+        thresholds: evidence.thresholds.map((x) => ({ value: x.value,
+          label: `${t("trends.threshold")} ${x.value} ${unit}` })),
+        marker: toMs(ticket.first_seen) ?? toMs(ticket.opened_at),
+        xFormat: (x) => new Date(x).toTimeString().slice(0, 5), unit, width: 660, height: 240,
+      }));
+    }
+    const facts = Object.entries(ticket.evidence ?? {})
+      .filter(([, v]) => v === null || typeof v !== "object");
+    if (facts.length) {
+      section.append(h("dl", { class: "facts small" }, facts.map(([k, v]) => [
+        h("dt", { text: k }), h("dd", { text: String(v) })])));
+    }
+    return section;
+  }
+
+  timeline(ticket) {
+    const entries = ticket.timeline ?? [];
+    return h("section", { class: "timeline" },
+      h("h3", { text: t("drawer.timeline") }),
+      h("ol", {}, [...entries].map((entry) => {
+        const at = toMs(entry.at ?? entry.ts ?? entry.ts_ms ?? entry.time);
+        const who = entry.party ?? entry.actor ?? entry.by ?? null;
+        const what = entry.action ?? entry.type ?? entry.kind ?? entry.event ?? "";
+        const label = t(`action.${what}`) !== `action.${what}` ? t(`action.${what}`) : what;
+        const note = entry.note ?? entry.detail ?? entry.message ?? null;
+        return h("li", { dataset: { type: what } },
+          h("time", { text: at ? formatTime(at) : "" }),
+          h("span", { class: "tl-what", text: label }),
+          who ? h("span", { class: "tl-who", text: partyLabel(who) }) : null,
+          note ? h("span", { class: "tl-note",
+            text: typeof note === "string" ? note : JSON.stringify(note) }) : null);
+      })));
+  }
+
+  refreshTimes() {
+    if (!this.isOpen || !this.dueCell || !this.detail) return;
+    const sla = slaText(this.detail, this.now());
+    this.dueCell.textContent = sla.text;
+    this.dueCell.classList.toggle("overdue", sla.overdue);
+  }
+
+  relabel() {
+    this.render();
+  }
+}

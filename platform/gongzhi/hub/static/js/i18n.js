@@ -1,0 +1,371 @@
+// Chinese by default, English on request; the choice is kept per browser (not per sign-in).
+
+const STORAGE_KEY = "gongzhi.lang";
+
+const ZH = {
+  "app.name": "共治",
+  "view.wall": "物业告警墙",
+  "view.police": "警务室联动台",
+  "view.supervision": "监督看板",
+  "signin.title": "请使用本单位令牌登录",
+  "signin.token": "单位令牌",
+  "signin.submit": "登录",
+  "signin.bad": "令牌无效，请核对后重试",
+  "signin.unreachable": "无法连接平台，请稍后重试",
+  "signin.hint": "令牌仅保存在本浏览器标签页中，关闭后需重新登录。",
+  "signout": "退出",
+  "lang.switch": "English",
+  "conn.live": "实时",
+  "conn.connecting": "连接中…",
+  "conn.disconnected": "连接中断",
+  "conn.banner": "与平台的连接已中断，正在重连；恢复后将补齐期间的所有告警。",
+  "conn.since": "已中断",
+  "sound.enable": "启用声音",
+  "sound.on": "声音已开启",
+  "sound.mute": "静音 5 分钟",
+  "sound.muted": "静音中",
+  "sound.unmute": "取消静音",
+  "panel.critical": "危急告警",
+  "panel.critical.none": "当前没有危急告警",
+  "panel.map": "小区平面",
+  "panel.queue": "工单队列",
+  "panel.health": "设备状态",
+  "panel.trends": "趋势",
+  "queue.empty": "没有未关闭的工单",
+  "queue.count": "未关闭",
+  "map.empty": "设备登记表为空",
+  "map.legend.ok": "正常",
+  "map.building": "栋",
+  "health.online": "在线率",
+  "health.devices": "台设备",
+  "health.lowbattery": "低电量",
+  "health.offline": "离线（按楼栋）",
+  "health.none_offline": "全部在线",
+  "trends.pressure": "消防立管水压（24 小时）",
+  "trends.leakage": "漏电流排行（当前）",
+  "trends.none": "暂无数据",
+  "trends.threshold": "报警阈值",
+  "col.severity": "级别",
+  "col.kind": "类型",
+  "col.location": "位置",
+  "col.status": "状态",
+  "col.elapsed": "已持续",
+  "col.sla": "时限",
+  "sla.left": "剩余",
+  "sla.over": "已超时",
+  "elapsed": "已持续",
+  "occurrences": "次",
+  "action.ack": "确认",
+  "action.dispatch": "派单",
+  "action.arrive": "已到场",
+  "action.resolve": "已处置",
+  "action.false_alarm": "误报",
+  "action.comment": "备注",
+  "action.note": "处置说明（可选）",
+  "action.failed": "操作失败",
+  "action.done": "已提交",
+  "popup.title": "危急告警",
+  "popup.open": "查看详情",
+  "popup.seen": "已知晓",
+  "popup.more": "另有 {n} 条新危急告警",
+  "drawer.close": "关闭",
+  "drawer.location": "位置",
+  "drawer.household": "住户信息",
+  "drawer.elderly": "独居老人",
+  "drawer.phone": "联系电话",
+  "drawer.household.name": "住户",
+  "drawer.household.none": "无权查看或无登记",
+  "drawer.timeline": "处置记录",
+  "drawer.evidence": "报警依据",
+  "drawer.evidence.none": "该告警没有测量数据",
+  "drawer.assignee": "责任单位",
+  "drawer.notified": "知会单位",
+  "drawer.device": "设备",
+  "drawer.opened": "发生时间",
+  "drawer.due": "处置时限",
+  "drawer.escalation": "升级级别",
+  "yes": "是",
+  "no": "否",
+  "sup.overdue": "超时未办结",
+  "sup.escalated": "已升级",
+  "sup.compliance": "时限达标率",
+  "sup.ack_time": "平均确认用时（分钟，按日）",
+  "sup.resolve_time": "平均办结用时（分钟，按日）",
+  "sup.by_party": "按单位",
+  "sup.by_kind": "按类型",
+  "sup.days": "近 {n} 天",
+  "sup.none": "没有超时或升级的工单",
+  "sup.privacy": "本页不含个人信息",
+  "sev.critical": "危急",
+  "sev.major": "严重",
+  "sev.minor": "一般",
+  "kind.fire": "火警",
+  "kind.smoke_alarm": "烟感报警",
+  "kind.tamper": "防拆报警",
+  "kind.offline_cluster": "成片离线",
+  "kind.electrical_leakage": "漏电",
+  "kind.cable_overheat": "线缆过热",
+  "kind.arc_fault": "故障电弧",
+  "kind.overcurrent": "过流",
+  "kind.voltage_abnormal": "电压异常",
+  "kind.ebike_charging": "电动车违规充电",
+  "kind.water_pressure_low": "水压过低",
+  "kind.water_pressure_high": "水压过高",
+  "kind.water_pressure_drop": "水压骤降",
+  "kind.device_offline": "设备离线",
+  "kind.low_battery": "电量低",
+  "kind.sensor_fault": "传感器故障",
+  "status.open": "待确认",
+  "status.acknowledged": "已确认",
+  "status.dispatched": "已派单",
+  "status.on_site": "已到场",
+  "status.resolved": "已处置",
+  "status.false_alarm": "误报",
+  "party.property_office": "物业管理处",
+  "party.police_room": "社区警务室",
+  "party.residents_committee": "居委会",
+  "party.owners_committee": "业委会",
+  "party.party_committee": "社区党委",
+  "party.npc_liaison": "人大代表联络站",
+  "party.gateway": "网关",
+  "party.system": "系统",
+  "loc.building": "{v}栋",
+  "loc.unit": "{v}单元",
+  "loc.floor": "{v}层",
+  "loc.basement": "地下{v}层",
+  "dur.d": "{d}天{h}时",
+};
+
+const EN = {
+  "app.name": "Gongzhi",
+  "view.wall": "Alarm wall",
+  "view.police": "Police-room console",
+  "view.supervision": "Supervision",
+  "signin.title": "Sign in with your party's token",
+  "signin.token": "Party token",
+  "signin.submit": "Sign in",
+  "signin.bad": "Token not accepted; please check it",
+  "signin.unreachable": "The platform cannot be reached; try again shortly",
+  "signin.hint": "The token stays in this browser tab only; closing the tab signs you out.",
+  "signout": "Sign out",
+  "lang.switch": "中文",
+  "conn.live": "Live",
+  "conn.connecting": "Connecting…",
+  "conn.disconnected": "Disconnected",
+  "conn.banner": "Connection to the platform lost; reconnecting. Every alarm raised meanwhile "
+    + "will be caught up.",
+  "conn.since": "down for",
+  "sound.enable": "Enable sound",
+  "sound.on": "Sound on",
+  "sound.mute": "Mute 5 min",
+  "sound.muted": "Muted",
+  "sound.unmute": "Unmute",
+  "panel.critical": "Critical alarms",
+  "panel.critical.none": "No critical alarm",
+  "panel.map": "Estate map",
+  "panel.queue": "Ticket queue",
+  "panel.health": "Device health",
+  "panel.trends": "Trends",
+  "queue.empty": "No open ticket",
+  "queue.count": "open",
+  "map.empty": "The device registry is empty",
+  "map.legend.ok": "Normal",
+  "map.building": "Bldg",
+  "health.online": "Online",
+  "health.devices": "devices",
+  "health.lowbattery": "Low battery",
+  "health.offline": "Offline by building",
+  "health.none_offline": "All online",
+  "trends.pressure": "Fire-riser pressure (24 h)",
+  "trends.leakage": "Top leakage currents (now)",
+  "trends.none": "No data yet",
+  "trends.threshold": "alarm threshold",
+  "col.severity": "Severity",
+  "col.kind": "Kind",
+  "col.location": "Location",
+  "col.status": "Status",
+  "col.elapsed": "Elapsed",
+  "col.sla": "SLA",
+  "sla.left": "left",
+  "sla.over": "overdue",
+  "elapsed": "for",
+  "occurrences": "×",
+  "action.ack": "Acknowledge",
+  "action.dispatch": "Dispatch",
+  "action.arrive": "Arrived",
+  "action.resolve": "Resolved",
+  "action.false_alarm": "False alarm",
+  "action.comment": "Comment",
+  "action.note": "Note (optional)",
+  "action.failed": "Action failed",
+  "action.done": "Done",
+  "popup.title": "Critical alarm",
+  "popup.open": "Open ticket",
+  "popup.seen": "Seen",
+  "popup.more": "{n} more new critical alarms",
+  "drawer.close": "Close",
+  "drawer.location": "Location",
+  "drawer.household": "Household",
+  "drawer.elderly": "Elderly living alone",
+  "drawer.phone": "Phone",
+  "drawer.household.name": "Household",
+  "drawer.household.none": "Not registered or not visible to your party",
+  "drawer.timeline": "Timeline",
+  "drawer.evidence": "Evidence",
+  "drawer.evidence.none": "This alarm carries no measurements",
+  "drawer.assignee": "Assignee",
+  "drawer.notified": "Notified",
+  "drawer.device": "Device",
+  "drawer.opened": "Opened",
+  "drawer.due": "Due",
+  "drawer.escalation": "Escalation level",
+  "yes": "yes",
+  "no": "no",
+  "sup.overdue": "Overdue",
+  "sup.escalated": "Escalated",
+  "sup.compliance": "SLA compliance",
+  "sup.ack_time": "Mean time to acknowledge (min, per day)",
+  "sup.resolve_time": "Mean time to resolve (min, per day)",
+  "sup.by_party": "by party",
+  "sup.by_kind": "by kind",
+  "sup.days": "last {n} days",
+  "sup.none": "No overdue or escalated ticket",
+  "sup.privacy": "This page holds no personal data",
+  "sev.critical": "Critical",
+  "sev.major": "Major",
+  "sev.minor": "Minor",
+  "kind.fire": "Fire",
+  "kind.smoke_alarm": "Smoke alarm",
+  "kind.tamper": "Tamper",
+  "kind.offline_cluster": "Offline cluster",
+  "kind.electrical_leakage": "Leakage current",
+  "kind.cable_overheat": "Cable overheat",
+  "kind.arc_fault": "Arc fault",
+  "kind.overcurrent": "Over-current",
+  "kind.voltage_abnormal": "Abnormal voltage",
+  "kind.ebike_charging": "E-bike charging",
+  "kind.water_pressure_low": "Water pressure low",
+  "kind.water_pressure_high": "Water pressure high",
+  "kind.water_pressure_drop": "Water pressure drop",
+  "kind.device_offline": "Device offline",
+  "kind.low_battery": "Low battery",
+  "kind.sensor_fault": "Sensor fault",
+  "status.open": "Open",
+  "status.acknowledged": "Acknowledged",
+  "status.dispatched": "Dispatched",
+  "status.on_site": "On site",
+  "status.resolved": "Resolved",
+  "status.false_alarm": "False alarm",
+  "party.property_office": "Property office",
+  "party.police_room": "Police room",
+  "party.residents_committee": "Residents' committee",
+  "party.owners_committee": "Owners' committee",
+  "party.party_committee": "Party committee",
+  "party.npc_liaison": "NPC liaison station",
+  "party.gateway": "Gateway",
+  "party.system": "System",
+  "loc.building": "Bldg {v}",
+  "loc.unit": "Unit {v}",
+  "loc.floor": "Fl {v}",
+  "loc.basement": "B{v}",
+  "dur.d": "{d}d {h}h",
+};
+
+const DICTS = { zh: ZH, en: EN };
+let lang = readLang();
+const listeners = new Set();
+
+function readLang() {
+  try {
+    const saved = localStorage.getItem(STORAGE_KEY);
+    return saved === "en" ? "en" : "zh";
+  } catch {
+    return "zh";
+  }
+}
+
+export function currentLang() {
+  return lang;
+}
+
+export function setLang(next) {
+  lang = next === "en" ? "en" : "zh";
+  try {
+    localStorage.setItem(STORAGE_KEY, lang);
+  } catch {
+    // Private mode: the choice lasts for this page only.
+  }
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  applyStatic(document);
+  for (const fn of listeners) fn(lang);
+}
+
+export function onLangChange(fn) {
+  listeners.add(fn);
+}
+
+/** Translate ``key``; ``{name}`` placeholders come from ``vars``. Unknown keys show as-is. */
+export function t(key, vars = {}) {
+  const text = DICTS[lang][key] ?? ZH[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
+}
+
+/** Fill every element carrying data-i18n (text) or data-i18n-placeholder / -title / -label. */
+export function applyStatic(root) {
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-i18n-placeholder]")) {
+    el.placeholder = t(el.dataset.i18nPlaceholder);
+  }
+  for (const el of root.querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
+  for (const el of root.querySelectorAll("[data-i18n-label]")) {
+    el.setAttribute("aria-label", t(el.dataset.i18nLabel));
+  }
+}
+
+export const kindLabel = (kind) => t(`kind.${kind}`);
+export const statusLabel = (status) => t(`status.${status}`);
+export const severityLabel = (severity) => t(`sev.${severity}`);
+export const partyLabel = (party) => t(`party.${party}`);
+
+function part(key, value) {
+  if (value === undefined || value === null || value === "") return null;
+  const v = String(value);
+  if (key === "loc.floor" && /^(-\d+|B\d+)$/i.test(v)) {
+    return t("loc.basement", { v: v.replace(/^(-|B)/i, "") });
+  }
+  // Ids that are plain numbers read naturally with a suffix ("3栋"); named ones stay as they are.
+  return /^\d+$/.test(v) ? t(key, { v }) : v;
+}
+
+/** "3栋 2单元 5层 502" / "Bldg 3 · Unit 2 · Fl 5 · 502"; ``depth`` cuts it (e.g. 2: building+unit). */
+export function formatLocation(location, depth = 4) {
+  if (!location) return "";
+  const parts = [
+    part("loc.building", location.building),
+    part("loc.unit", location.unit),
+    part("loc.floor", location.floor),
+    location.room || null,
+  ].slice(0, depth).filter(Boolean);
+  return parts.join(lang === "zh" ? " " : " · ");
+}
+
+/** 75_000 → "01:15"; 3_725_000 → "1:02:05"; two days → "2天3时". */
+export function formatDuration(ms) {
+  const total = Math.max(0, Math.floor(ms / 1000));
+  const days = Math.floor(total / 86400);
+  const hours = Math.floor((total % 86400) / 3600);
+  if (days > 0) return t("dur.d", { d: days, h: hours });
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = total % 60;
+  const mm = String(minutes).padStart(2, "0");
+  const ss = String(seconds).padStart(2, "0");
+  return hours > 0 ? `${hours}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+export function formatTime(ms) {
+  return new Date(ms).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", {
+    hour12: false, month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit",
+  });
+}

@@ -1,0 +1,164 @@
+// The estate map, drawn from the registry's layout (no hand drawing): each building a block, its
+// units as columns and floors as rows, each place coloured by its worst open ticket. A fire
+// blinks; severity also shows as an icon, never by colour alone.
+import { h, setChildren } from "./dom.js";
+import { formatLocation, kindLabel, severityLabel, t } from "./i18n.js";
+import { severityIcon } from "./icons.js";
+import { buildingKey, placeKey, severityRank } from "./store.js";
+
+// Worse first: by severity, then a fire over anything else of the same severity.
+function worse(a, b) {
+  if (!b) return true;
+  const bySeverity = severityRank(a.severity) - severityRank(b.severity);
+  if (bySeverity !== 0) return bySeverity < 0;
+  return a.kind === "fire" && b.kind !== "fire";
+}
+
+/** Floors top-down: numbers descending, basements ("B1", "-1") under the ground floor. */
+export function floorOrder(a, b) {
+  const value = (f) => {
+    if (/^-?\d+$/.test(f)) return Number(f);
+    const basement = /^B(\d+)$/i.exec(f);
+    if (basement) return -Number(basement[1]);
+    return f === "" ? -1000 : 0;
+  };
+  return value(b) - value(a) || String(a).localeCompare(String(b));
+}
+
+const naturalOrder = (a, b) => String(a).localeCompare(String(b), undefined, { numeric: true });
+
+export class EstateMap {
+  constructor(root, { onPick }) {
+    this.root = root;
+    this.onPick = onPick;
+    this.cells = new Map(); // placeKey -> element
+    this.blocks = new Map(); // buildingKey -> element
+    this.shown = new Map(); // element -> signature of what it shows
+    this.layout = null;
+    this.lastTickets = [];
+  }
+
+  setLayout(layout) {
+    this.layout = layout;
+    this.cells.clear();
+    this.blocks.clear();
+    this.shown.clear();
+    const estates = layout?.estates ?? [];
+    if (estates.length === 0) {
+      setChildren(this.root, h("p", { class: "empty", text: t("map.empty") }));
+      return;
+    }
+    const several = estates.length > 1;
+    setChildren(this.root, estates.map((estate) => h("div", { class: "estate" },
+      several ? h("h3", { class: "estate-name", text: estate.name ?? estate.estate_id }) : null,
+      h("div", { class: "buildings" },
+        [...estate.buildings].sort((a, b) => naturalOrder(a.building, b.building))
+          .map((building) => this.buildingBlock(estate.estate_id, building))))));
+    this.update(this.lastTickets);
+  }
+
+  buildingBlock(estateId, building) {
+    const units = [...building.units].sort(naturalOrder);
+    const floors = [...building.floors].sort(floorOrder);
+    const present = new Set(building.places.map((p) => `${p.unit}|${p.floor}`));
+    const grid = h("div", { class: "floors" });
+    grid.style.gridTemplateColumns = `2.2em repeat(${units.length}, 1fr)`;
+    grid.style.gridTemplateRows = `repeat(${floors.length}, 1fr)`;
+    for (const floor of floors) {
+      grid.append(h("span", { class: "floor-label", text: floor === "" ? "·" : floor }));
+      for (const unit of units) {
+        if (!present.has(`${unit}|${floor}`)) {
+          grid.append(h("span", { class: "place place-none" }));
+          continue;
+        }
+        const location = { estate_id: estateId, building: building.building, unit, floor };
+        const cell = h("button", {
+          class: "place", type: "button",
+          dataset: { place: placeKey(location) },
+          onclick: () => this.pick(placeKey(location)),
+        });
+        this.cells.set(placeKey(location), cell);
+        grid.append(cell);
+      }
+    }
+    const location = { estate_id: estateId, building: building.building };
+    const block = h("div", { class: "building", dataset: { building: buildingKey(location) } },
+      h("div", { class: "building-head" },
+        h("span", { class: "building-name", text: formatLocation(location, 1) }),
+        h("span", { class: "building-mark" })),
+      h("div", { class: "unit-heads" },
+        h("span"), units.map((u) => h("span", { text: u }))),
+      grid);
+    block.querySelector(".unit-heads").style.gridTemplateColumns =
+      `2.2em repeat(${units.length}, 1fr)`;
+    this.blocks.set(buildingKey(location), block);
+    return block;
+  }
+
+  /** Recolour from the active tickets; only elements whose state changed are touched. */
+  update(activeTickets) {
+    this.lastTickets = activeTickets;
+    this.byPlace = new Map();
+    const worstPlace = new Map();
+    const worstBuilding = new Map();
+    for (const ticket of activeTickets) {
+      const place = placeKey(ticket.location);
+      const building = buildingKey(ticket.location);
+      if (place && this.cells.has(place)) {
+        if (worse(ticket, worstPlace.get(place))) worstPlace.set(place, ticket);
+        if (!this.byPlace.has(place)) this.byPlace.set(place, []);
+        this.byPlace.get(place).push(ticket);
+      }
+      if (building && worse(ticket, worstBuilding.get(building))) {
+        worstBuilding.set(building, ticket);
+      }
+    }
+    for (const [key, cell] of this.cells) this.paint(cell, worstPlace.get(key), key);
+    for (const [key, block] of this.blocks) this.paint(block, worstBuilding.get(key), key);
+  }
+
+  paint(el, ticket, key) {
+    const signature = ticket ? `${ticket.id}|${ticket.severity}|${ticket.kind}|${ticket.status}`
+      : "";
+    if (this.shown.get(el) === signature) return;
+    this.shown.set(el, signature);
+    const isBlock = el.classList.contains("building");
+    const mark = isBlock ? el.querySelector(".building-mark") : el;
+    if (!ticket) {
+      delete el.dataset.severity;
+      delete el.dataset.kind;
+      delete el.dataset.status;
+      el.classList.remove("blink");
+      mark.replaceChildren();
+      el.title = isBlock ? "" : key.split("|").slice(1).join(" ");
+      return;
+    }
+    el.dataset.severity = ticket.severity;
+    el.dataset.kind = ticket.kind;
+    el.dataset.status = ticket.status;
+    el.classList.toggle("blink", ticket.kind === "fire");
+    mark.replaceChildren(severityIcon(ticket.severity, isBlock ? 22 : 14));
+    el.title = `${severityLabel(ticket.severity)} · ${kindLabel(ticket.kind)} · `
+      + formatLocation(ticket.location);
+  }
+
+  pick(key) {
+    const tickets = this.byPlace?.get(key);
+    if (tickets?.length) this.onPick(tickets[0]);
+  }
+
+  /** Draw the eye to where a new alarm is: a ring that pulses for a while, scrolled into view. */
+  highlight(location) {
+    const el = this.cells.get(placeKey(location)) ?? this.blocks.get(buildingKey(location));
+    if (!el) return;
+    el.classList.remove("flash");
+    void el.offsetWidth; // restart the animation
+    el.classList.add("flash");
+    el.scrollIntoView({ block: "nearest", inline: "nearest" });
+    setTimeout(() => el.classList.remove("flash"), 12_000);
+  }
+
+  relabel() {
+    if (this.layout) this.setLayout(this.layout);
+  }
+}

@@ -1,0 +1,36 @@
+"""Fixtures of the page tests: one real platform and one headless chromium per module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.pages.pages_support import CHROMIUM, CHROMIUM_ARGS, Platform, make_platform
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """One platform for the module's tests (each test raises its own tickets)."""
+    running = make_platform(tmp_path_factory.mktemp("platform"))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page_errors() -> list[str]:
+    return []

@@ -13,6 +13,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 
 from gongzhi.core.clock import Clock
 from gongzhi.gateway.metrics import GatewayMetrics
@@ -29,7 +30,8 @@ IDLE_S = 1.0
 class AlarmSender:
     def __init__(self, outbox: AlarmOutbox, client: PlatformClient, metrics: GatewayMetrics,
                  clock: Clock, *, rng: random.Random | None = None, min_backoff_s: float = 0.25,
-                 max_backoff_s: float = 30.0) -> None:
+                 max_backoff_s: float = 30.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._outbox = outbox
         self._client = client
         self._metrics = metrics
@@ -37,6 +39,7 @@ class AlarmSender:
         self._rng = rng or random.Random()
         self._min_backoff_s = min_backoff_s
         self._max_backoff_s = max_backoff_s
+        self._monotonic = monotonic  # backoff timing (injectable for tests)
         self._retry_at: dict[int, float] = {}  # outbox seq → monotonic time of the next try
         self._outage_failures = 0
         self._wake = threading.Event()
@@ -71,7 +74,7 @@ class AlarmSender:
     def run_once(self) -> float:
         """One pass over the due entries; returns how long to wait before the next."""
         entries = self._outbox.pending(limit=200)
-        now = time.monotonic()
+        now = self._monotonic()
         next_due = now + IDLE_S
         for entry in entries:
             if self._stopping.is_set():
@@ -102,12 +105,12 @@ class AlarmSender:
             else:
                 self._outbox.mark_failed(entry.seq, f"HTTP {status}: {text}")
                 self._metrics.inc("alarm_send_failures_total")
-                due = time.monotonic() + self._backoff(entry.attempts + 1)
+                due = self._monotonic() + self._backoff(entry.attempts + 1)
                 self._retry_at[entry.seq] = due
                 next_due = min(next_due, due)
         if len(entries) == 200 and not self._retry_at:
             return 0.0
-        return max(0.0, next_due - time.monotonic())
+        return max(0.0, next_due - self._monotonic())
 
     def _backoff(self, failures: int) -> float:
         ceiling = min(self._max_backoff_s, self._min_backoff_s * 2 ** min(failures - 1, 20))

@@ -93,7 +93,8 @@ class StatusServer:
         handler = type("Handler", (_Handler,), {"endpoints": self._endpoints})
         self._server = ThreadingHTTPServer((self._host, self._port), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="gateway-http",
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,),
+                                        name="gateway-http",
                                         daemon=True)
         self._thread.start()
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +140,9 @@ def _run_simulate(args: argparse.Namespace) -> int:
         telemetry_qos=args.qos,
         progress=not args.quiet,
     )
-    summary = run_simulation(options, settings.mqtt)
+    stop = threading.Event()
+    # `gongzhi demo` and service managers stop us with SIGTERM: finish cleanly (flush, summary).
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    summary = run_simulation(options, settings.mqtt, stop=stop)
     print(summary.render(), file=sys.stderr)
     return 0

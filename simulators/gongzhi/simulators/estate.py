@@ -123,10 +123,10 @@ class EstateFile:
 
 def resolve_estate(estate: str | Path) -> Path:
     """A shipped estate name (``small``, ``demo``, ``district``) or a path to a YAML file."""
-    return _resolve(estate, SHIPPED_ESTATES, "estate")
+    return resolve_named_file(estate, SHIPPED_ESTATES, "estate")
 
 
-def _resolve(name: str | Path, shipped_dir: Path, what: str) -> Path:
+def resolve_named_file(name: str | Path, shipped_dir: Path, what: str) -> Path:
     text = str(name)
     if isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_-]+", text):
         shipped = shipped_dir / f"{text}.yaml"

@@ -1,0 +1,169 @@
+"""Faults of household circuits and landing distribution boxes. They act on the electrical
+model's inputs, so current, power and cable temperature stay physically consistent (an
+over-current heats the cable with the model's thermal lag)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gongzhi.core.alarms import AlarmKind
+from gongzhi.simulators.estate import Role
+from gongzhi.simulators.faults.base import ELECTRICAL_ROLES, Fault, Param, Sim, params_table
+from gongzhi.simulators.groundtruth import TruthRecord
+from gongzhi.simulators.outgoing import Outgoing
+from gongzhi.simulators.signals.electrical import charger_power_w
+
+_MINUTE = 60_000
+
+
+class ElectricalFault(Fault):
+    roles = ELECTRICAL_ROLES
+
+    def locals_(self, sim: Sim) -> np.ndarray:
+        return np.array([sim.local(int(g)) for g in self.devices], dtype=np.int64)
+
+
+class LeakageRising(ElectricalFault):
+    kind = "leakage_rising"
+    summary = "insulation takes in moisture: residual current climbs past 300 mA"
+    duration_ms = 6 * _MINUTE
+    params = params_table({
+        "peak_ma": Param(None, "residual current reached (default: random 380-650 mA)"),
+        "rise_s": Param(60.0, "seconds to reach it"),
+    })
+    ticket = AlarmKind.ELECTRICAL_LEAKAGE
+
+    def draw(self, name: str, rng: np.random.Generator) -> float | str:
+        return float(rng.uniform(380.0, 650.0))
+
+    def update(self, sim: Sim, t_ms: int) -> None:
+        local = self.locals_(sim)
+        base = sim.electrical.leak_base_ma[local]
+        sim.electrical.extra_leak_ma[local] = np.maximum(self.p["peak_ma"] - base, 0.0) \
+            * self.progress(t_ms, self.p["rise_s"])
+
+    def end(self, sim: Sim, t_ms: int) -> list[Outgoing]:
+        sim.electrical.extra_leak_ma[self.locals_(sim)] = 0.0
+        return []
+
+
+class LooseTerminal(ElectricalFault):
+    kind = "loose_terminal"
+    summary = ("a loose terminal heats at its contact resistance: the cable temperature climbs "
+               "(with the thermal lag) past 70 °C")
+    duration_ms = 45 * _MINUTE
+    params = params_table({
+        "rise_c": Param(None, "extra steady heating (default: random 50-70 °C)"),
+    })
+    ticket = AlarmKind.CABLE_OVERHEAT
+
+    def draw(self, name: str, rng: np.random.Generator) -> float | str:
+        return float(rng.uniform(50.0, 70.0))
+
+    def update(self, sim: Sim, t_ms: int) -> None:
+        sim.electrical.terminal_rise_c[self.locals_(sim)] = self.p["rise_c"]
+
+    def end(self, sim: Sim, t_ms: int) -> list[Outgoing]:
+        sim.electrical.terminal_rise_c[self.locals_(sim)] = 0.0
+        return []
+
+
+class Overcurrent(ElectricalFault):
+    kind = "overcurrent"
+    summary = "a household draws more than its breaker rating (heater + oven + air-con)"
+    roles = (Role.HOUSEHOLD_ELECTRICAL,)
+    duration_ms = 4 * _MINUTE
+    params = params_table({
+        "multiple": Param(None, "current over the rating (default: random 1.15-1.4)"),
+    })
+    ticket = AlarmKind.OVERCURRENT
+    also = (AlarmKind.CABLE_OVERHEAT,)
+
+    def draw(self, name: str, rng: np.random.Generator) -> float | str:
+        return float(rng.uniform(1.15, 1.4))
+
+    def update(self, sim: Sim, t_ms: int) -> None:
+        local = self.locals_(sim)
+        sim.electrical.min_current_a[local] = sim.electrical.rated_a[local] * self.p["multiple"]
+
+    def end(self, sim: Sim, t_ms: int) -> list[Outgoing]:
+        sim.electrical.min_current_a[self.locals_(sim)] = 0.0
+        return []
+
+
+class VoltageSag(ElectricalFault):
+    kind = "voltage_sag"
+    summary = ("mains voltage sags below 187 V (a loose neutral on one circuit, or the "
+               "building's supply with scope: building)")
+    duration_ms = 3 * _MINUTE
+    params = params_table({
+        "level_v": Param(None, "voltage held (default: random 170-182 V)"),
+        "scope": Param("device", "one circuit or every circuit of the building",
+                       ("device", "building")),
+    })
+    ticket = AlarmKind.VOLTAGE_ABNORMAL
+
+    def draw(self, name: str, rng: np.random.Generator) -> float | str:
+        return float(rng.uniform(170.0, 182.0))
+
+    def involved(self, sim: Sim) -> list[int]:
+        if self.p["scope"] == "building":
+            return [self.target, *(g for g in sim.in_building(self.target, ELECTRICAL_ROLES)
+                                   if g != self.target)]
+        return [self.target]
+
+    def update(self, sim: Sim, t_ms: int) -> None:
+        sim.electrical.voltage_set_v[self.locals_(sim)] = self.p["level_v"]
+
+    def end(self, sim: Sim, t_ms: int) -> list[Outgoing]:
+        sim.electrical.voltage_set_v[self.locals_(sim)] = np.nan
+        return []
+
+    def truth(self, sim: Sim) -> list[TruthRecord]:
+        return [self.truth_line(sim, sim.record(int(g)), self.ticket) for g in self.devices]
+
+
+class EbikeCharging(ElectricalFault):
+    kind = "ebike_charging"
+    summary = ("an e-bike charged indoors: a 100-400 W step held for hours, constant current "
+               "then a tapering constant-voltage stage")
+    duration_ms = 5 * 60 * _MINUTE
+    params = params_table({
+        "power_w": Param(None, "charger power (default: random 100-400 W)"),
+        "cc_h": Param(3.5, "hours of the constant-current stage"),
+        "taper_h": Param(1.5, "hours of the constant-voltage taper"),
+    })
+    ticket = AlarmKind.EBIKE_CHARGING
+
+    def draw(self, name: str, rng: np.random.Generator) -> float | str:
+        return float(rng.uniform(100.0, 400.0))
+
+    def default_duration_ms(self) -> int:
+        return round((self.p["cc_h"] + self.p["taper_h"]) * 3_600_000)
+
+    def update(self, sim: Sim, t_ms: int) -> None:
+        draw = charger_power_w(self.elapsed_s(t_ms), np.asarray(self.p["power_w"]),
+                               np.asarray(self.p["cc_h"] * 3600.0),
+                               np.asarray(self.p["taper_h"] * 3600.0))
+        sim.electrical.extra_w[self.locals_(sim)] = float(draw)
+
+    def end(self, sim: Sim, t_ms: int) -> list[Outgoing]:
+        sim.electrical.extra_w[self.locals_(sim)] = 0.0
+        return []
+
+
+class ArcFault(ElectricalFault):
+    kind = "arc_fault"
+    summary = "the monitor counts arc half-cycles (a damaged cable) and sends arc_fault"
+    duration_ms = 0
+    params = params_table({
+        "half_cycles": Param(None, "half-cycles counted in 1 s (default: random 14-40)"),
+    })
+    ticket = AlarmKind.ARC_FAULT
+
+    def draw(self, name: str, rng: np.random.Generator) -> float | str:
+        return float(rng.integers(14, 41))
+
+    def start(self, sim: Sim, t_ms: int) -> list[Outgoing]:
+        return [sim.event(self.target, t_ms, "arc_fault",
+                          {"half_cycles": int(self.p["half_cycles"])})]

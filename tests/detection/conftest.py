@@ -44,3 +44,11 @@ def registry_of() -> Callable[..., Registry]:
     def build(*records: DeviceRecord) -> Registry:
         return Registry(records)
     return build
+
+
+def run_stream(engine: Any, messages: list[Any], batch: int = 500) -> list[Any]:
+    """Feed messages in batches (equivalent to one by one) and collect the alarms."""
+    alarms = []
+    for start in range(0, len(messages), batch):
+        alarms += engine.process(messages[start:start + batch])
+    return alarms

@@ -86,7 +86,7 @@ def random_stream(seed: int) -> tuple[Registry, list[Telemetry]]:
     messages = []
     for device in devices:
         t = 0.0
-        for _ in range(60):
+        for _ in range(30):
             t += rng.choice([1, 3, 7, 20, 90])
             if device.type.value == "electrical":
                 values = {"residual_ma": rng.choice([50, 280, 320, 500]),

@@ -7,6 +7,7 @@ threads, no clock of its own (``tick`` is told the time).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 
 import numpy as np
 
@@ -20,6 +21,11 @@ from gongzhi.gateway.detection.group import TypeGroup, metric_rows
 from gongzhi.gateway.detection.presence import Presence
 from gongzhi.gateway.messages import DeviceEvent, StatusChange, Telemetry
 from gongzhi.gateway.messages import Presence as PresenceState
+
+DEVICE_ID = attrgetter("device_id")
+TS = attrgetter("ts_ms")
+VALUES = attrgetter("values")
+RECEIVED = attrgetter("received_ms")
 
 
 class DetectionEngine:
@@ -36,25 +42,25 @@ class DetectionEngine:
         return self._presence.nbytes + sum(g.nbytes for g in self._groups.values())
 
     def process(self, messages: Sequence[Telemetry | DeviceEvent | StatusChange]) -> list[Alarm]:
+        telemetry: list[Telemetry] = []
+        others: list[DeviceEvent | StatusChange] = []
+        for message in messages:
+            (telemetry if type(message) is Telemetry else others).append(message)  # type: ignore[arg-type]
         slot_of = self._index.slot
-        tel_slots: list[int] = []
-        tel_ts: list[int] = []
-        tel_values: list[dict[str, float]] = []
-        seen_slots: list[int] = []
-        seen_rx: list[int] = []
+        if not all(map(slot_of.__contains__, map(DEVICE_ID, messages))):
+            # Validated upstream; a registry reload may race it. Unknown devices are skipped.
+            telemetry = [m for m in telemetry if m.device_id in slot_of]
+            others = [m for m in others if m.device_id in slot_of]
+        tel_slots = list(map(slot_of.__getitem__, map(DEVICE_ID, telemetry)))
+        tel_ts = list(map(TS, telemetry))
+        tel_values = list(map(VALUES, telemetry))
+        seen_slots = list(tel_slots)
+        seen_rx = list(map(RECEIVED, telemetry))
         events: list[tuple[int, DeviceEvent]] = []
         statuses: list[tuple[int, StatusChange]] = []
-        for message in messages:
-            slot = slot_of.get(message.device_id)
-            if slot is None:  # validated upstream; a registry reload may race it
-                continue
-            if type(message) is Telemetry:
-                tel_slots.append(slot)
-                tel_ts.append(message.ts_ms)
-                tel_values.append(message.values)  # type: ignore[arg-type]
-                seen_slots.append(slot)
-                seen_rx.append(message.received_ms)
-            elif type(message) is DeviceEvent:
+        for message in others:
+            slot = slot_of[message.device_id]
+            if type(message) is DeviceEvent:
                 events.append((slot, message))
                 seen_slots.append(slot)
                 seen_rx.append(message.received_ms)

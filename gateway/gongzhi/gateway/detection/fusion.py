@@ -18,25 +18,12 @@ from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.config import DetectionConfig
 from gongzhi.gateway.detection.devices import DeviceIndex
+from gongzhi.gateway.detection.groups import group_members
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.track import IntArray
 from gongzhi.gateway.detection.window import WindowMax
 
 NEVER = np.iinfo(np.int64).min // 2
-
-
-def group_members(keys: Sequence[object | None]) -> tuple[IntArray, IntArray]:
-    """Group id per slot (-1 for no key) and a padded member matrix (-1 padding)."""
-    ids: dict[object, int] = {}
-    gid = np.array([-1 if k is None else ids.setdefault(k, len(ids)) for k in keys], np.int64)
-    counts = np.bincount(gid[gid >= 0], minlength=len(ids))
-    members = np.full((len(ids), int(counts.max(initial=1))), -1, np.int64)
-    fill = np.zeros(len(ids), np.int64)
-    for slot, g in enumerate(gid):
-        if g >= 0:
-            members[g, fill[g]] = slot
-            fill[g] += 1
-    return gid, members
 
 
 class FireFusion:

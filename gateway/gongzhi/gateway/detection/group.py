@@ -5,27 +5,18 @@ than the device's latest is skipped: late data never rewinds state."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from operator import itemgetter
 
 import numpy as np
 
-from gongzhi.core.alarms import Alarm, AlarmKind
+from gongzhi.core.alarms import Alarm
 from gongzhi.devices.catalogue import DeviceType, spec_for
 from gongzhi.gateway.detection.config import DetectionConfig
 from gongzhi.gateway.detection.devices import DeviceIndex
-from gongzhi.gateway.detection.fusion import FireFusion
 from gongzhi.gateway.detection.observations import Observations
-from gongzhi.gateway.detection.rates import RateDetector
-from gongzhi.gateway.detection.thresholds import ThresholdDetector, per_device
+from gongzhi.gateway.detection.rules import build_rules
 from gongzhi.gateway.detection.track import FloatArray, IntArray
-
-
-class TelemetryRule(Protocol):
-    @property
-    def nbytes(self) -> int: ...
-
-    def observe(self, obs: Observations) -> list[Alarm]: ...
 
 
 def rounds(local: IntArray) -> list[IntArray]:
@@ -52,18 +43,8 @@ class TypeGroup:
         self.globals = index.members[device_type]
         records = [index.records[g] for g in self.globals]
         self.last_ts = np.full(len(records), np.iinfo(np.int64).min, np.int64)
-        hold = config.clear_hold_ms
-        self.rules: list[TelemetryRule] = [
-            *(ThresholdDetector(r, records, self.globals, index, hold) for r in spec.thresholds),
-            *(RateDetector(r, records, self.globals, index, hold) for r in spec.rates),
-        ]
-        self.fusion: FireFusion | None = None
-        smoke_rules = [r for r in spec.thresholds if r.kind is AlarmKind.SMOKE_ALARM]
-        if smoke_rules:
-            rule = smoke_rules[0]
-            self.fusion = FireFusion(records, self.globals, index,
-                                     per_device(records, rule.setting, rule.threshold), config)
-            self.rules.append(self.fusion)
+        self.rules, self.fusion = build_rules(device_type, records, self.globals, index,
+                                              config)
 
     @property
     def nbytes(self) -> int:
@@ -85,7 +66,11 @@ class TypeGroup:
         return alarms
 
 
-def metric_rows(metrics: Sequence[str], values: Sequence[dict[str, float]]) -> FloatArray:
-    nan = float("nan")
-    return np.array([[v.get(m, nan) for m in metrics] for v in values], np.float64).reshape(
-        len(values), len(metrics))
+def metric_rows(metrics: Sequence[str], values: Sequence[Mapping[str, float]]) -> FloatArray:
+    """One row per message, one column per metric; NaN where a message lacks the metric."""
+    try:  # the common case, every metric present, in C
+        rows = list(map(itemgetter(*metrics), values))
+    except KeyError:
+        nan = float("nan")
+        rows = [[v.get(m, nan) for m in metrics] for v in values]
+    return np.array(rows, np.float64).reshape(len(values), len(metrics))

@@ -22,6 +22,8 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
 
+EMPTY: IntArray = np.zeros(0, np.int64)
+
 
 @dataclass(frozen=True, slots=True)
 class Transitions:
@@ -53,6 +55,19 @@ class AlarmTrack:
         """Advance ``slots`` by one observation each. ``breach``: the alarm condition holds;
         ``cleared``: the value is back past the hysteresis band (``breach`` and ``cleared``
         are never both true); ``score``: larger is worse, to keep the episode's peak."""
+        # Almost every observation is of a quiet device with nothing pending: skip those.
+        involved = np.nonzero(breach | (self.state[slots] != IDLE) | (self.pending[slots] >= 0))[0]
+        if involved.size == 0:
+            return Transitions(EMPTY, EMPTY)
+        if involved.size < slots.size:
+            hold = hold_ms if isinstance(hold_ms, int) else hold_ms[involved]
+            moves = self._step(slots[involved], ts[involved], breach[involved],
+                               cleared[involved], hold, value[involved], score[involved])
+            return Transitions(involved[moves.raised], involved[moves.cleared])
+        return self._step(slots, ts, breach, cleared, hold_ms, value, score)
+
+    def _step(self, slots: IntArray, ts: IntArray, breach: BoolArray, cleared: BoolArray,
+              hold_ms: IntArray | int, value: FloatArray, score: FloatArray) -> Transitions:
         st = self.state[slots]
         idle, active, clearing = st == IDLE, st == ACTIVE, st == CLEARING
 
@@ -88,4 +103,4 @@ class AlarmTrack:
         worse = score[episode] > self.worst[ep_slots]
         self.worst[ep_slots[worse]] = score[episode][worse]
         self.peak[ep_slots[worse]] = value[episode][worse]
-        return Transitions(np.flatnonzero(fire), np.flatnonzero(done))
+        return Transitions(np.nonzero(fire)[0], np.nonzero(done)[0])

@@ -1,0 +1,62 @@
+"""Which telemetry rules run on which device type: the catalogue's thresholds and rates, then
+the learned and signature rules of this package."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from gongzhi.core.alarms import Alarm, AlarmKind
+from gongzhi.devices.catalogue import DeviceType, spec_for
+from gongzhi.devices.registry import DeviceRecord
+from gongzhi.gateway.detection.baseline import BASELINES, BaselineDetector
+from gongzhi.gateway.detection.config import DetectionConfig
+from gongzhi.gateway.detection.devices import DeviceIndex
+from gongzhi.gateway.detection.drift import RiserDriftDetector
+from gongzhi.gateway.detection.ebike import EbikeChargingDetector
+from gongzhi.gateway.detection.faults import (
+    FLATLINE_METRICS,
+    PLAUSIBLE,
+    FlatlineDetector,
+    PlausibleRangeDetector,
+)
+from gongzhi.gateway.detection.fusion import FireFusion
+from gongzhi.gateway.detection.multivariate import ThermalResidualDetector
+from gongzhi.gateway.detection.observations import Observations
+from gongzhi.gateway.detection.rates import RateDetector
+from gongzhi.gateway.detection.thresholds import ThresholdDetector, per_device
+from gongzhi.gateway.detection.track import IntArray
+
+
+class TelemetryRule(Protocol):
+    @property
+    def nbytes(self) -> int: ...
+
+    def observe(self, obs: Observations) -> list[Alarm]: ...
+
+
+def build_rules(device_type: DeviceType, records: Sequence[DeviceRecord], members: IntArray,
+                index: DeviceIndex, config: DetectionConfig
+                ) -> tuple[list[TelemetryRule], FireFusion | None]:
+    spec = spec_for(device_type)
+    hold = config.clear_hold_ms
+    args = (records, members, index, hold)
+    rules: list[TelemetryRule] = [
+        *(ThresholdDetector(r, *args) for r in spec.thresholds),
+        *(RateDetector(r, *args) for r in spec.rates),
+        *(BaselineDetector(r, *args) for r in BASELINES.get(device_type, ())),
+        *(FlatlineDetector(m, *args) for m in FLATLINE_METRICS.get(device_type, ())),
+        *(PlausibleRangeDetector(b, *args) for b in PLAUSIBLE.get(device_type, ())),
+    ]
+    if device_type is DeviceType.WATER_PRESSURE:
+        rules.append(RiserDriftDetector(*args))
+    if device_type is DeviceType.ELECTRICAL:
+        rules += [EbikeChargingDetector(*args), ThermalResidualDetector(*args)]
+    fusion = None
+    smoke_rules = [r for r in spec.thresholds if r.kind is AlarmKind.SMOKE_ALARM]
+    if smoke_rules:
+        rule = smoke_rules[0]
+        fusion = FireFusion(records, members, index,
+                            per_device(records, rule.setting, rule.threshold), config)
+        rules.append(fusion)
+    return rules, fusion

@@ -1,0 +1,138 @@
+"""The platform's FastAPI application. ``create_app`` does no I/O: files are read, the store
+opened and migrated, and the background tasks started in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from anyio import to_thread
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from gongzhi.core.clock import Clock, SystemClock
+from gongzhi.core.errors import AccessDenied, IllegalTransition, RejectedMessage, TicketNotFound
+from gongzhi.core.settings import Settings
+from gongzhi.hub.deps import Hub
+from gongzhi.hub.duty import load_matrix
+from gongzhi.hub.escalator import Escalator
+from gongzhi.hub.feed import EventFeed
+from gongzhi.hub.metrics import Metrics
+from gongzhi.hub.registry_cache import RegistryCache
+from gongzhi.hub.routes import ROUTERS
+from gongzhi.hub.service import TicketService
+from gongzhi.hub.store import open_store
+from gongzhi.hub.tokens import load_tokens
+from gongzhi.hub.webhooks import WebhookSender
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+def build_hub(settings: Settings, clock: Clock, *, escalation_interval_s: float,
+              keepalive_s: float, poll_s: float) -> Hub:
+    """Read the configuration and open the store (blocking; run off the event loop)."""
+    tokens = load_tokens(settings.tokens_path, settings.gateway_token)
+    matrix = load_matrix(settings.duty_matrix)
+    registry = RegistryCache(settings.registry_path)
+    registry.load()
+    store = open_store(settings.database)
+    try:
+        store.migrate()
+    except BaseException:
+        store.close()
+        raise
+    metrics = Metrics()
+    service = TicketService(store, matrix, registry, clock, metrics)
+    return Hub(
+        tokens=tokens, registry=registry, store=store, service=service,
+        feed=EventFeed(store, poll_s=poll_s),
+        escalator=Escalator(service, escalation_interval_s),
+        webhooks=WebhookSender(store, matrix, clock, metrics),
+        metrics=metrics, clock=clock, keepalive_s=keepalive_s,
+    )
+
+
+class RequestCounter:
+    """Counts requests by method, route template and status (pure ASGI: safe for streams)."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]],
+                 metrics: Callable[[], Metrics | None]) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = [500]
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            metrics = self.metrics()
+            route = scope.get("route")
+            if metrics is not None:
+                metrics.inc("gongzhi_http_requests_total", method=scope["method"],
+                            route=getattr(route, "path", "unmatched"), status=str(status[0]))
+
+
+def _error(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handler(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    return handler
+
+
+def create_app(settings: Settings, clock: Clock | None = None, *,
+               background: bool = True, escalation_interval_s: float = 1.0,
+               keepalive_s: float = 15.0, poll_s: float = 0.2) -> FastAPI:
+    """The platform. ``background=False`` leaves escalation and webhooks to explicit
+    ``app.state.escalator.run_once()`` / ``app.state.webhooks.run_once()`` calls."""
+    used_clock = clock or SystemClock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub = await to_thread.run_sync(lambda: build_hub(
+            settings, used_clock, escalation_interval_s=escalation_interval_s,
+            keepalive_s=keepalive_s, poll_s=poll_s))
+        app.state.hub = hub
+        app.state.escalator = hub.escalator
+        app.state.webhooks = hub.webhooks
+        app.state.service = hub.service
+        try:
+            await hub.feed.start()
+            if background:
+                hub.escalator.start()
+                hub.webhooks.start()
+            yield
+        finally:
+            await hub.escalator.stop()
+            await hub.webhooks.stop()
+            await hub.feed.stop()
+            hub.store.close()
+
+    app = FastAPI(
+        title="Gongzhi platform",
+        summary="Co-governance tickets for residential estates: alarms in, the duty matrix "
+                "routes them to the parties of the 1+6 model, deadlines escalate them.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_exception_handler(TicketNotFound, _error(404))
+    app.add_exception_handler(IllegalTransition, _error(409))
+    app.add_exception_handler(AccessDenied, _error(403))
+    app.add_exception_handler(RejectedMessage, _error(422))
+    app.add_middleware(RequestCounter,
+                       metrics=lambda: getattr(getattr(app.state, "hub", None), "metrics", None))
+    return app

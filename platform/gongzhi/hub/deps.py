@@ -1,0 +1,94 @@
+"""Request dependencies: the caller's principal from the bearer token, the service, the clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from gongzhi.core.clock import Clock
+from gongzhi.devices.registry import Registry
+from gongzhi.hub.escalator import Escalator
+from gongzhi.hub.feed import EventFeed
+from gongzhi.hub.metrics import Metrics
+from gongzhi.hub.parties import GATEWAY
+from gongzhi.hub.registry_cache import RegistryCache
+from gongzhi.hub.service import TicketService
+from gongzhi.hub.store.base import Store
+from gongzhi.hub.tokens import TokenBook
+from gongzhi.hub.webhooks import WebhookSender
+
+
+@dataclass
+class Hub:
+    """Everything the routes use; built in the app's lifespan."""
+
+    tokens: TokenBook
+    registry: RegistryCache
+    store: Store
+    service: TicketService
+    feed: EventFeed
+    escalator: Escalator
+    webhooks: WebhookSender
+    metrics: Metrics
+    clock: Clock
+    keepalive_s: float
+
+
+_bearer = HTTPBearer(auto_error=False, description="a party's token, or the gateway's")
+
+
+def get_hub(request: Request) -> Hub:
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+HubDep = Annotated[Hub, Depends(get_hub)]
+
+
+def get_principal(hub: HubDep, credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                                      Depends(_bearer)]) -> str:
+    principal = hub.tokens.principal(credentials.credentials) if credentials else None
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or unknown bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def get_party(principal: Annotated[str, Depends(get_principal)]) -> str:
+    if principal == GATEWAY:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            "the gateway token may only deliver alarms and device states")
+    return principal
+
+
+def get_gateway(principal: Annotated[str, Depends(get_principal)]) -> str:
+    if principal != GATEWAY:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only the gateway delivers this")
+    return principal
+
+
+def get_service(hub: HubDep) -> TicketService:
+    return hub.service
+
+
+def get_clock(hub: HubDep) -> Clock:
+    return hub.clock
+
+
+def get_registry(hub: HubDep) -> Registry:
+    return hub.registry()
+
+
+def get_store(hub: HubDep) -> Store:
+    return hub.store
+
+
+CurrentParty = Annotated[str, Depends(get_party)]
+GatewayPrincipal = Annotated[str, Depends(get_gateway)]
+ServiceDep = Annotated[TicketService, Depends(get_service)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+StoreDep = Annotated[Store, Depends(get_store)]

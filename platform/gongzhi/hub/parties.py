@@ -1,0 +1,21 @@
+"""The six parties of the 1+6 co-governance model (shared/DOMAIN.md) and the gateway principal."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Party(StrEnum):
+    PROPERTY_OFFICE = "property_office"
+    POLICE_ROOM = "police_room"
+    RESIDENTS_COMMITTEE = "residents_committee"
+    OWNERS_COMMITTEE = "owners_committee"
+    PARTY_COMMITTEE = "party_committee"
+    NPC_LIAISON = "npc_liaison"
+
+
+PARTY_IDS: frozenset[str] = frozenset(p.value for p in Party)
+
+# The machine principal that delivers alarms and device states; it is not a party and sees no
+# tickets.
+GATEWAY = "gateway"

@@ -1,0 +1,39 @@
+"""A blocking job run every few seconds off the event loop, for the app's background work."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from anyio import to_thread
+
+log = logging.getLogger(__name__)
+
+
+class PeriodicTask:
+    def __init__(self, name: str, job: Callable[[], object], interval_s: float) -> None:
+        self.name = name
+        self._job = job
+        self._interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name=self.name)
+
+    async def stop(self) -> None:
+        """Cancel between runs; a run in progress finishes first (threads cannot be killed)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await to_thread.run_sync(self._job)
+            except Exception:  # a store or network hiccup must not end the work for good
+                log.exception("%s failed", self.name)
+            await asyncio.sleep(self._interval_s)

@@ -1,0 +1,28 @@
+"""The API's routers, included by ``gongzhi.hub.app`` in this order."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from gongzhi.hub.routes import (
+    alarms,
+    devices,
+    health,
+    layout,
+    me,
+    pages,
+    stream,
+    supervision,
+    tickets,
+    trends,
+)
+
+ROUTERS: list[APIRouter] = [
+    health.router,
+    alarms.router,
+    tickets.router,
+    devices.router,
+    stream.router,
+    me.router,
+    *(m.router for m in (pages, layout, trends, supervision)),
+]

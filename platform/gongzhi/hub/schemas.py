@@ -1,0 +1,141 @@
+"""Request and response bodies of the HTTP API (pydantic; unknown fields are refused).
+
+Times are epoch milliseconds (UTC), like the alarms the gateway sends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gongzhi.core.alarms import AlarmKind, AlarmState
+from gongzhi.hub.lifecycle import MAX_NOTE, Action
+
+_ID = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LocationPublic(Strict):
+    estate_id: str
+    building: str | None
+    unit: str | None
+    floor: str | None
+    room: str | None = Field(description="null for parties that may not see personal data")
+
+
+class TicketPublic(Strict):
+    id: int
+    kind: str
+    severity: str
+    status: str
+    assignee: str
+    notified: list[str]
+    device_id: str
+    location: LocationPublic
+    opened_at: int
+    first_seen: int
+    last_seen: int
+    updated_at: int
+    occurrences: int
+    due_at: int | None = Field(description="the next deadline not yet missed")
+    ack_due_at: int | None
+    on_site_due_at: int | None
+    resolve_due_at: int | None
+    escalation_level: int
+    overdue: bool
+    breaches: list[str] = Field(description="missed deadlines: ack, on_site, resolve")
+    rule_id: str = Field(description="the duty-matrix route that decided the ticket")
+    converted_from: str | None
+    acknowledged_at: int | None
+    on_site_at: int | None
+    closed_at: int | None
+    evidence: dict[str, Any]
+    elderly_alone: bool | None = Field(description="null when hidden from the caller")
+    household: str | None
+    phone: str | None = Field(description="masked, e.g. 138****1234; null when hidden")
+
+
+class TimelineEntryPublic(Strict):
+    ts: int
+    type: str = Field(description="alarm, clear, routing, action or escalation")
+    actor: str
+    action: str | None
+    note: str | None
+    rule_id: str | None
+    data: dict[str, Any]
+
+
+class TicketDetail(TicketPublic):
+    timeline: list[TimelineEntryPublic]
+    allowed_actions: list[str]
+
+
+class ActionCreate(Strict):
+    action: Action
+    note: str | None = Field(default=None, max_length=MAX_NOTE)
+
+
+class AlarmIn(Strict):
+    """``gongzhi.core.alarms.Alarm.to_dict()``."""
+
+    alarm_id: str = Field(min_length=1, max_length=128)
+    kind: AlarmKind
+    device_id: str = Field(pattern=_ID)
+    estate_id: str = Field(pattern=_ID)
+    ts_ms: int = Field(ge=0)
+    state: AlarmState = AlarmState.RAISE
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    building: str | None = None
+
+
+class AlarmAccepted(Strict):
+    ticket_id: int | None
+    created: bool
+    duplicate: bool
+
+
+class DeviceStateIn(Strict):
+    device_id: str = Field(pattern=_ID)
+    online: bool | None = None
+    last_seen_ms: int | None = Field(default=None, ge=0)
+    values: dict[str, float] = Field(default_factory=dict)
+    values_ts_ms: int | None = Field(default=None, ge=0)
+
+
+class DeviceStatesIn(Strict):
+    devices: list[DeviceStateIn] = Field(max_length=10_000)
+
+
+class DeviceStatesAccepted(Strict):
+    accepted: int
+
+
+class DevicePublic(Strict):
+    device_id: str
+    type: str
+    location: LocationPublic
+    riser: str | None
+    position: str | None
+    online: bool | None = Field(description="null until the gateway has reported the device")
+    last_seen_ms: int | None
+    values: dict[str, float]
+    values_ts_ms: int | None
+    elderly_alone: bool | None
+    household: str | None
+    phone: str | None
+
+
+class Me(Strict):
+    party: str
+    views: list[str]
+    personal_data: str = Field(description="none, location or full")
+    read_only: bool
+
+
+class Health(Strict):
+    status: str
+    store: str

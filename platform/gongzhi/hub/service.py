@@ -1,0 +1,263 @@
+"""Ticket handling: alarms in, routing, lifecycle actions, escalation, reads per party.
+
+Glue between the pure domain (routing, lifecycle, escalation, privacy) and the store; no HTTP.
+Every change runs in one store transaction and is announced on the event feed (and to webhooks)
+when it commits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from gongzhi.core.alarms import Alarm, AlarmState
+from gongzhi.core.clock import Clock
+from gongzhi.core.errors import TicketError, TicketNotFound
+from gongzhi.devices.registry import DeviceRecord, Location, Registry
+from gongzhi.hub.duty import Counted, DutyMatrix, HistoryQuery
+from gongzhi.hub.escalation import Escalation, escalate
+from gongzhi.hub.lifecycle import Action, apply_action
+from gongzhi.hub.metrics import Metrics
+from gongzhi.hub.privacy import can_see, public_ticket, shows_personal_data
+from gongzhi.hub.routing import AlarmFacts, Decision, route
+from gongzhi.hub.store.base import Store
+from gongzhi.hub.store.records import AuditEntry, DeviceState, Receipt
+from gongzhi.hub.store.sql import SqlTx
+from gongzhi.hub.tickets import (
+    EntryType,
+    Ticket,
+    TimelineEntry,
+    new_ticket,
+    open_key,
+    widen,
+)
+
+log = logging.getLogger(__name__)
+
+SAVE_ATTEMPTS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmOutcome:
+    ticket_id: int | None
+    created: bool
+    duplicate: bool = False
+
+
+class TicketService:
+    def __init__(self, store: Store, matrix: DutyMatrix, registry: Callable[[], Registry],
+                 clock: Clock, metrics: Metrics) -> None:
+        self.store = store
+        self.matrix = matrix
+        self.registry = registry
+        self.clock = clock
+        self.metrics = metrics
+
+    # --- alarms ------------------------------------------------------------------------------
+
+    def receive_alarm(self, alarm: Alarm) -> AlarmOutcome:
+        now = self.clock.now_ms()
+        device = self.registry().get(alarm.device_id)
+        facts = AlarmFacts.of(alarm, device)
+        self.metrics.inc("gongzhi_alarms_received_total", kind=alarm.kind.value,
+                         state=alarm.state.value)
+        with self.store.transaction(now) as tx:
+            receipt = Receipt(alarm.alarm_id, alarm.state.value, alarm.kind.value,
+                              alarm.device_id, facts.household, facts.riser, facts.building,
+                              alarm.ts_ms)
+            if not tx.add_receipt(receipt, now):
+                self.metrics.inc("gongzhi_alarms_duplicate_total")
+                return AlarmOutcome(tx.receipt_ticket(alarm.alarm_id, alarm.state.value),
+                                    created=False, duplicate=True)
+            if alarm.state is AlarmState.CLEAR:
+                return self._clear(tx, alarm, now)
+            ticket, created = self._raise(tx, alarm, facts, device, now)
+            tx.link_receipt(alarm.alarm_id, alarm.state.value, ticket.id)
+            self._announce(tx, ticket, now)
+        if created:
+            self.metrics.inc("gongzhi_tickets_opened_total", kind=ticket.kind)
+        return AlarmOutcome(ticket.id, created)
+
+    def _history(self, tx: SqlTx, facts: AlarmFacts, opening: bool,
+                 now: int) -> dict[HistoryQuery, int]:
+        counts: dict[HistoryQuery, int] = {}
+        for query in self.matrix.history_queries():
+            key = facts.scope_key(query.scope)
+            if key is None or facts.kind not in query.kinds:
+                continue
+            count = tx.count_history(query, key, now - query.within_ms)
+            # The ticket about to open counts too (its receipt is already stored).
+            counts[query] = count + (1 if opening and query.counted is Counted.TICKETS else 0)
+        return counts
+
+    def _raise(self, tx: SqlTx, alarm: Alarm, facts: AlarmFacts, device: DeviceRecord | None,
+               now: int) -> tuple[Ticket, bool]:
+        key = open_key(alarm.device_id, alarm.kind.value)
+        existing = tx.ticket_by_open_key(key)
+        decision = route(self.matrix, facts, self._history(tx, facts, existing is None, now))
+        for _ in range(SAVE_ATTEMPTS):
+            ticket = tx.add_occurrence(key, alarm.ts_ms, now, alarm.evidence)
+            if ticket is not None:
+                return self._occurred(tx, ticket, alarm, decision, now), False
+            location = device.location if device else Location(
+                alarm.estate_id, alarm.building or "", "", "", "")
+            fresh = new_ticket(decision, facts, self.matrix, location=location,
+                               phone=device.phone if device else None,
+                               evidence=alarm.evidence, now=now)
+            # Another transaction may open the same (device, kind) at once: the unique open
+            # key makes this insert wait for it and do nothing, and the loop joins its ticket.
+            inserted = tx.insert_ticket(fresh)
+            if inserted is not None:
+                tx.add_timeline(inserted.id, self._alarm_entry(alarm, 1))
+                tx.add_timeline(inserted.id, self._routing_entry(decision, alarm.ts_ms, now))
+                return inserted, True
+        raise TicketError(f"could not open or join a ticket for {key}")
+
+    def _occurred(self, tx: SqlTx, ticket: Ticket, alarm: Alarm, decision: Decision,
+                  now: int) -> Ticket:
+        tx.add_timeline(ticket.id, self._alarm_entry(alarm, ticket.occurrences))
+        widened = widen(ticket, decision)
+        if widened is None:
+            return ticket
+        # The row is locked by add_occurrence in this transaction: the save cannot lose.
+        saved = tx.save(replace(widened, updated_at=now))
+        if saved is None:
+            raise TicketError(f"ticket {ticket.id} changed under a locked update")
+        tx.add_timeline(ticket.id, self._routing_entry(decision, alarm.ts_ms, now))
+        return saved
+
+    def _clear(self, tx: SqlTx, alarm: Alarm, now: int) -> AlarmOutcome:
+        ticket_id = tx.receipt_ticket(alarm.alarm_id, AlarmState.RAISE.value)
+        if ticket_id is None:
+            active = tx.ticket_by_open_key(open_key(alarm.device_id, alarm.kind.value))
+            ticket_id = active.id if active else None
+        if ticket_id is not None:
+            tx.add_timeline(ticket_id, TimelineEntry(
+                ts_ms=alarm.ts_ms, type=EntryType.CLEAR, actor="gateway",
+                data={"alarm_id": alarm.alarm_id, "evidence": dict(alarm.evidence)}))
+            tx.link_receipt(alarm.alarm_id, alarm.state.value, ticket_id)
+        return AlarmOutcome(ticket_id, created=False)
+
+    @staticmethod
+    def _alarm_entry(alarm: Alarm, occurrence: int) -> TimelineEntry:
+        return TimelineEntry(ts_ms=alarm.ts_ms, type=EntryType.ALARM, actor="gateway",
+                             data={"alarm_id": alarm.alarm_id, "occurrence": occurrence,
+                                   "evidence": dict(alarm.evidence)})
+
+    @staticmethod
+    def _routing_entry(decision: Decision, ts_ms: int, now: int) -> TimelineEntry:
+        return TimelineEntry(ts_ms=now, type=EntryType.ROUTING, actor="system",
+                             rule_id=decision.route_id,
+                             data={**decision.to_dict(), "alarm_ts": ts_ms})
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def act(self, ticket_id: int, party: str, action: Action, note: str | None) -> Ticket:
+        for _ in range(SAVE_ATTEMPTS):
+            now = self.clock.now_ms()
+            with self.store.transaction(now) as tx:
+                current = tx.get_ticket(ticket_id)
+                if current is None or not can_see(current, party):
+                    raise TicketNotFound(f"no ticket {ticket_id}")
+                changed, entry = apply_action(current, action, party, note, now)
+                saved = tx.save(changed)
+                if saved is None:
+                    continue  # changed meanwhile (another party, an escalation): read again
+                tx.add_timeline(saved.id, entry)
+                tx.audit(AuditEntry(now, party, action.value, ticket_id=saved.id,
+                                    detail={"note": entry.note, **entry.data}))
+                self._announce(tx, saved, now)
+            self.metrics.inc("gongzhi_actions_total", action=action.value)
+            return saved
+        raise TicketError(f"ticket {ticket_id} is changing too often; try again")
+
+    # --- escalation --------------------------------------------------------------------------
+
+    def escalate_due(self, limit: int = 500) -> list[Escalation]:
+        """Apply every escalation due now. Each ticket's steps are saved only if the ticket is
+        unchanged since it was read, so concurrent passes (replicas) apply each step once."""
+        now = self.clock.now_ms()
+        with self.store.transaction(now) as tx:
+            due = tx.due_tickets(now, limit)
+        applied: list[Escalation] = []
+        for ticket in due:
+            planned = escalate(ticket, now, self.matrix)
+            if planned is None:
+                continue
+            with self.store.transaction(now) as tx:
+                saved = tx.save(replace(planned.after, updated_at=now))
+                if saved is None:
+                    continue  # someone else changed it first; the next pass looks again
+                for step in planned.steps:
+                    tx.add_timeline(saved.id, step.entry(now))
+                self._announce(tx, saved, now)
+            for step in planned.steps:
+                self.metrics.inc("gongzhi_escalations_total", step=step.kind.value)
+            applied.append(Escalation(ticket, saved, planned.steps))
+        return applied
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def tickets_for(self, party: str, *, statuses: Sequence[str] = (),
+                    kinds: Sequence[str] = (), since: int | None = None,
+                    limit: int = 500) -> list[Ticket]:
+        now = self.clock.now_ms()
+        with self.store.transaction(now) as tx:
+            # Visibility is per ticket: read more than the limit and filter.
+            found: list[Ticket] = []
+            for ticket in tx.list_tickets(statuses=statuses, kinds=kinds, since=since,
+                                          limit=max(limit * 20, 2000)):
+                if can_see(ticket, party):
+                    found.append(ticket)
+                    if len(found) >= limit:
+                        break
+            self._audit_read(tx, party, now, [t.id for t in found])
+        return found
+
+    def ticket_for(self, party: str, ticket_id: int) -> tuple[Ticket, list[TimelineEntry]]:
+        now = self.clock.now_ms()
+        with self.store.transaction(now) as tx:
+            ticket = tx.get_ticket(ticket_id)
+            if ticket is None or not can_see(ticket, party):
+                raise TicketNotFound(f"no ticket {ticket_id}")
+            timeline = tx.timeline(ticket_id)
+            self._audit_read(tx, party, now, [ticket_id])
+        return ticket, timeline
+
+    def _audit_read(self, tx: SqlTx, party: str, now: int, ticket_ids: list[int]) -> None:
+        if ticket_ids and shows_personal_data(party):
+            tx.audit(AuditEntry(now, party, "read", ticket_id=ticket_ids[0] if len(
+                ticket_ids) == 1 else None, detail={"tickets": ticket_ids}))
+
+    # --- devices -----------------------------------------------------------------------------
+
+    def put_device_states(self, states: Sequence[DeviceState]) -> int:
+        now = self.clock.now_ms()
+        with self.store.transaction(now) as tx:
+            for state in states:
+                tx.put_device_state(state, now)
+        return len(states)
+
+    def device_states(self, device_ids: Sequence[str] | None,
+                      party: str) -> dict[str, DeviceState]:
+        now = self.clock.now_ms()
+        with self.store.transaction(now) as tx:
+            states = tx.device_states(device_ids)
+            if shows_personal_data(party):
+                tx.audit(AuditEntry(now, party, "read", detail={
+                    "devices": list(device_ids) if device_ids is not None else "all"}))
+        return states
+
+    # --- announcements -----------------------------------------------------------------------
+
+    def _announce(self, tx: SqlTx, ticket: Ticket, now: int) -> None:
+        """The event feed (server push) and the webhook outbox, in the same transaction."""
+        tx.publish(ticket)
+        for hook in self.matrix.webhooks:
+            if can_see(ticket, hook.party):
+                body = json.dumps({"event": "ticket", "sent_at": now,
+                                   "ticket": public_ticket(ticket, hook.party)},
+                                  separators=(",", ":"))
+                tx.enqueue_webhook(hook.party, hook.url, body, now)

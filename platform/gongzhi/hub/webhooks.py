@@ -1,0 +1,107 @@
+"""Outbound webhooks (e.g. the police room's own system).
+
+Messages are written to an outbox in the transaction that changes the ticket, and sent later by
+a background task: a slow or dead receiver never holds up ticket handling. Each POST carries
+``X-Gongzhi-Timestamp`` and ``X-Gongzhi-Signature: sha256=<hex>``, the HMAC-SHA256 of
+``"<timestamp>.<body>"`` with the party's secret. Failures are retried with exponential backoff;
+a job is leased while being sent so that two replicas do not both send it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+
+import httpx
+
+from gongzhi.core.clock import Clock
+from gongzhi.hub.duty import DutyMatrix
+from gongzhi.hub.metrics import Metrics
+from gongzhi.hub.periodic import PeriodicTask
+from gongzhi.hub.store.base import Store
+from gongzhi.hub.store.records import WebhookJob
+
+log = logging.getLogger(__name__)
+
+BASE_DELAY_MS = 1_000
+MAX_DELAY_MS = 300_000
+MAX_ATTEMPTS = 20
+LEASE_MS = 60_000
+GIVEN_UP = 2**62  # next_attempt_at of a job that will not be tried again
+
+
+def sign(secret: str, timestamp: int, body: str) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def backoff_ms(attempts: int) -> int:
+    """Delay before the next try after ``attempts`` failed ones (1 s, 2 s, 4 s ... 5 min)."""
+    return int(min(BASE_DELAY_MS * 2 ** max(attempts - 1, 0), MAX_DELAY_MS))
+
+
+class WebhookSender:
+    def __init__(self, store: Store, matrix: DutyMatrix, clock: Clock, metrics: Metrics, *,
+                 interval_s: float = 0.5, timeout_s: float = 5.0) -> None:
+        self._store = store
+        self._matrix = matrix
+        self._clock = clock
+        self._metrics = metrics
+        self._timeout_s = timeout_s
+        self._periodic = PeriodicTask("gongzhi-webhooks", self.run_once, interval_s)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._matrix.webhooks)
+
+    def run_once(self) -> int:
+        """Send every job due now; returns how many were delivered."""
+        now = self._clock.now_ms()
+        with self._store.transaction(now) as tx:
+            jobs = tx.claim_webhooks(now, LEASE_MS)
+        if not jobs:
+            return 0
+        delivered = 0
+        with httpx.Client(timeout=self._timeout_s) as client:
+            for job in jobs:
+                delivered += self._send(client, job)
+        return delivered
+
+    def _send(self, client: httpx.Client, job: WebhookJob) -> int:
+        hook = self._matrix.webhook_for(job.party)
+        now = self._clock.now_ms()
+        error: str | None = None
+        if hook is None:
+            error = "no webhook configured for the party any more"
+        else:
+            try:
+                response = client.post(job.url, content=job.body, headers={
+                    "Content-Type": "application/json",
+                    "X-Gongzhi-Timestamp": str(now),
+                    "X-Gongzhi-Signature": sign(hook.secret, now, job.body),
+                })
+                if response.status_code >= 300:
+                    error = f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+        attempts = job.attempts + 1
+        if error is None:
+            next_at, done = now, now
+        elif attempts >= MAX_ATTEMPTS or hook is None:
+            next_at, done = GIVEN_UP, None
+            log.error("webhook to %s given up after %d attempts: %s", job.party, attempts, error)
+        else:
+            next_at, done = now + backoff_ms(attempts), None
+        with self._store.transaction(now) as tx:
+            tx.finish_webhook(job.id, delivered_at=done, next_attempt_at=next_at, error=error)
+        self._metrics.inc("gongzhi_webhook_deliveries_total", party=job.party,
+                          result="ok" if error is None else "error")
+        return int(error is None)
+
+    def start(self) -> None:
+        if self.enabled:
+            self._periodic.start()
+
+    async def stop(self) -> None:
+        await self._periodic.stop()

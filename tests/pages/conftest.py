@@ -15,6 +15,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """One platform for the module's tests (each test raises its own tickets)."""
     running = make_platform(tmp_path_factory.mktemp("platform"))
     running.start()
+    running.device_counts = running.report_devices()
     try:
         yield running
     finally:

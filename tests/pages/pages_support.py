@@ -5,6 +5,7 @@ helpers for a headless Debian chromium driven by Playwright (no browser is ever 
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +23,9 @@ from gongzhi.core.clock import Clock, SystemClock
 from gongzhi.core.settings import Settings
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import DeviceRecord, Location, write_registry
+from gongzhi.gateway.messages import Telemetry
+from gongzhi.gateway.service import telemetry_db_path
+from gongzhi.gateway.telemetry_store import TelemetryStore
 from gongzhi.hub.app import create_app
 from gongzhi.hub.tokens import new_tokens, write_tokens
 from tests.conftest import free_port
@@ -34,6 +38,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-sync"]
 ESTATE = "yijing"
 WALL_SIZE = {"width": 1920, "height": 1080}
+HOUR_MS = 3_600_000
 
 
 def estate_registry() -> list[DeviceRecord]:
@@ -59,6 +64,33 @@ def estate_registry() -> list[DeviceRecord]:
     return records
 
 
+def seed_telemetry(settings: Settings, now_ms: int) -> None:
+    """A day of riser pressures (building 3's sagging towards the alarm line) and a minute of
+    residual currents (one circuit leaking), written by the gateway's own telemetry store."""
+    store = TelemetryStore(telemetry_db_path(settings))
+    store.open()
+    try:
+        batch: list[Telemetry] = []
+        for building in ("1", "2", "3", "4"):
+            for step in range(0, 24 * 60, 10):  # every 10 min for 24 h
+                ts = now_ms - 24 * HOUR_MS + step * 60_000
+                sag = 0.2 * step / (24 * 60) if building == "3" else 0.0
+                wave = 0.02 * math.sin(step / 90 + int(building))
+                batch.append(Telemetry(f"wp-{building}", ESTATE, DeviceType.WATER_PRESSURE, ts,
+                                       {"pressure_mpa": round(0.32 - sag + wave, 4)}, ts))
+        for building, unit, floor in itertools.product("1234", "12", range(1, 7)):
+            device_id = f"el-{building}-{unit}-{floor}"
+            base = 40.0 + 7 * floor + 11 * int(building)
+            for second in range(0, 1200, 10):  # the last 20 minutes
+                ts = now_ms - 1_200_000 + second * 1000
+                leak = base + (second * 0.3 if device_id == "el-1-2-3" else 0.0)
+                batch.append(Telemetry(device_id, ESTATE, DeviceType.ELECTRICAL, ts,
+                                       {"residual_ma": round(leak, 1), "voltage_v": 221.0}, ts))
+        store.write(batch, now_ms)
+    finally:
+        store.close()
+
+
 @dataclass
 class Platform:
     """A platform server that a test may stop and start again on the same port and database."""
@@ -71,6 +103,7 @@ class Platform:
     server: uvicorn.Server | None = None
     thread: threading.Thread | None = None
     alarm_ids: Iterator[int] = field(default_factory=itertools.count)
+    device_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -114,6 +147,29 @@ class Platform:
         assert isinstance(ticket_id, int)
         return ticket_id
 
+    def report_devices(self) -> dict[str, int]:
+        """Device states as the gateway reports them: three flats of building 3 offline, the
+        detectors of two flats low on battery. Returns the counts the wall should show."""
+        now = self.clock.now_ms()
+        states = []
+        offline = low = 0
+        for record in estate_registry():
+            loc = record.location
+            is_offline = loc.building == "3" and loc.unit == "2" and loc.floor in "123"
+            values: dict[str, float] = {}
+            if record.type is DeviceType.SMOKE:
+                is_low = loc.building == "1" and loc.floor in ("5", "6") and loc.unit == "1"
+                values = {"battery_pct": 12.0 if is_low else 87.0, "smoke_db_m": 0.01}
+                low += is_low
+            offline += is_offline
+            states.append({"device_id": record.device_id, "online": not is_offline,
+                           "last_seen_ms": now, "values": values, "values_ts_ms": now})
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+            response = client.post("/api/device-states", json={"devices": states},
+                                   headers=self.auth("gateway"))
+        assert response.status_code == 200, response.text
+        return {"devices": len(states), "offline": offline, "low_battery": low}
+
     def get(self, path: str, party: str, **params: Any) -> Any:
         with httpx.Client(base_url=self.url, timeout=10) as client:
             response = client.get(path, headers=self.auth(party), params=params)
@@ -127,7 +183,9 @@ def make_platform(directory: Path, clock: Clock | None = None) -> Platform:
     write_tokens(directory / "tokens.json", tokens)
     write_registry(directory / "registry.csv", estate_registry())
     settings = Settings(data_dir=directory, database_url=f"sqlite:///{directory / 'platform.db'}")
-    return Platform(settings, tokens, free_port(), clock or SystemClock())
+    used = clock or SystemClock()
+    seed_telemetry(settings, used.now_ms())
+    return Platform(settings, tokens, free_port(), used)
 
 
 
@@ -136,7 +194,9 @@ def open_page(browser: Browser, url: str, errors: list[str]) -> Page:
     context = browser.new_context(viewport=WALL_SIZE, locale="zh-CN")
     page = context.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    # Script errors count; a refused connection while the platform is down is expected.
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error"
+            and not msg.text.startswith("Failed to load resource: net::") else None)
     page.goto(url)
     return page
 
@@ -151,3 +211,13 @@ def sign_in(page: Page, token: str) -> None:
 def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def dismiss_popups(page: Page) -> None:
+    """Close the critical pop-ups a fresh page shows for the open critical tickets."""
+    popup = page.locator("#popup")
+    for _ in range(50):
+        if not popup.is_visible():
+            return
+        popup.locator("button.btn-quiet").click()
+    raise AssertionError("the pop-up did not go away")

@@ -6,10 +6,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, expect
 
-from gongzhi.core.alarms import AlarmKind
-from tests.pages.pages_support import ESTATE, Platform, open_page, screenshot, sign_in
+from gongzhi.core.alarms import Alarm, AlarmKind
+from gongzhi.hub.app import create_app
+from tests.pages.pages_support import (
+    ESTATE,
+    Platform,
+    dismiss_popups,
+    open_page,
+    screenshot,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -59,4 +68,146 @@ def test_a_fire_reaches_the_wall_within_a_second_with_its_place_lit(
     # Severity is told by an icon and a word, not by colour alone.
     expect(row(wall, ticket_id).locator(".sev-badge .sev-icon")).to_have_count(1)
     expect(row(wall, ticket_id).locator(".sev-text")).to_have_text("危急")
+    # Device health from the gateway's reports.
+    counts = platform.device_counts
+    online = counts["devices"] - counts["offline"]
+    expect(wall.locator("[data-kpi=online] .kpi-label")).to_contain_text(
+        f"{online}/{counts['devices']}")
+    expect(wall.locator("[data-kpi=low-battery] .kpi-value")).to_have_text(
+        str(counts["low_battery"]))
+    expect(wall.locator(".offline-list li")).to_have_text([f"3栋{counts['offline']}"])
+    expect(wall.locator(".place.offline")).to_have_count(3)  # building 3, unit 2, floors 1-3
+    # Trends from the telemetry store: four risers against the low-pressure line, and the
+    # leaking circuit on top of the leakage ranking, marked as past its threshold.
+    expect(wall.locator("#trends .legend-item")).to_have_count(4)
+    expect(wall.locator("#trends .chart .threshold")).to_have_count(2)
+    expect(wall.locator("#trends .bars .bar-alarm")).to_have_count(1)
     screenshot(wall, "wall")
+
+
+def test_acknowledge_changes_the_ticket_through_the_api(wall: Page, platform: Platform) -> None:
+    sign_in(wall, platform.tokens["property_office"])
+    dismiss_popups(wall)  # the open fire of the test before
+    fire = platform.raise_alarm(AlarmKind.FIRE, "smk-1-1-2", rule="fire_fusion")
+    # Acknowledging from the pop-up goes to the API.
+    popup = wall.locator(f"#popup .popup-body[data-ticket-id='{fire}']")
+    expect(popup).to_be_visible()
+    popup.locator("[data-action=ack]").click()
+    expect(row(wall, fire)).to_have_attribute("data-status", "acknowledged")
+    assert platform.get(f"/api/tickets/{fire}", "property_office")["status"] == "acknowledged"
+    dismiss_popups(wall)
+
+    window = {"start_ms": platform.clock.now_ms() - 60_000, "end_ms": platform.clock.now_ms()}
+    leak = platform.raise_alarm(AlarmKind.ELECTRICAL_LEAKAGE, "el-1-2-3", rule="threshold",
+                                metric="residual_ma", op=">=", threshold=300.0, value=398.0,
+                                window=window)
+    expect(row(wall, leak)).to_have_attribute("data-status", "open")
+    row(wall, leak).locator("[data-action=ack]").click()
+    expect(row(wall, leak)).to_have_attribute("data-status", "acknowledged")
+    assert platform.get(f"/api/tickets/{leak}", "property_office")["status"] == "acknowledged"
+
+    # The drawer: location, masked household data, evidence against the threshold, timeline.
+    row(wall, leak).click()
+    drawer = wall.locator(f"#drawer[data-ticket-id='{leak}']")
+    expect(drawer).to_be_visible()
+    expect(drawer.locator(".drawer-kind")).to_have_text("漏电")
+    expect(drawer).to_contain_text("1栋 2单元 3层 302")
+    expect(drawer.locator(".evidence svg .threshold")).to_have_count(1)
+    expect(drawer.locator(".evidence svg path.series")).to_have_count(1)
+    expect(drawer.locator(".timeline li[data-action='ack']")).to_have_count(1)
+    drawer.locator("textarea.note").fill("电工已出发")
+    drawer.locator("[data-action=dispatch]").click()
+    expect(drawer.locator(".drawer-status")).to_have_text("已派单")
+    detail = platform.get(f"/api/tickets/{leak}", "property_office")
+    assert detail["status"] == "dispatched"
+    assert [e["note"] for e in detail["timeline"] if e["action"] == "dispatch"] == ["电工已出发"]
+    expect(drawer.locator(".timeline .tl-note")).to_have_text("电工已出发")
+    screenshot(wall, "wall-drawer")
+
+
+def test_the_wall_catches_up_after_a_platform_restart(wall: Page, platform: Platform) -> None:
+    sign_in(wall, platform.tokens["property_office"])
+    dismiss_popups(wall)
+    before = platform.raise_alarm(AlarmKind.LOW_BATTERY, "smk-4-2-1")
+    expect(row(wall, before)).to_have_count(1)  # the page now holds an event id
+    requests: list[tuple[str, dict[str, str]]] = []
+    wall.on("request", lambda r: requests.append((r.url, r.headers)))
+
+    platform.stop()
+    expect(wall.locator("body")).to_have_attribute("data-conn", "disconnected")
+    expect(wall.locator("#disconnected")).to_be_visible()
+    expect(wall.locator("#conn")).to_contain_text("连接中断")
+    screenshot(wall, "wall-disconnected")
+
+    # Alarms that arrive while this page's server is down (delivered to a replica on the same
+    # database, as the gateway's outbox would after a restart).
+    with TestClient(create_app(platform.settings, background=False)) as replica:
+        raised = []
+        for kind, device in ((AlarmKind.TAMPER, "smk-3-2-2"),
+                             (AlarmKind.WATER_PRESSURE_LOW, "wp-3")):
+            alarm = Alarm(alarm_id=f"al-down-{device}", kind=kind, device_id=device,
+                          estate_id=ESTATE, ts_ms=platform.clock.now_ms())
+            response = replica.post("/api/alarms", json=alarm.to_dict(),
+                                    headers=platform.auth("gateway"))
+            assert response.status_code == 200, response.text
+            raised.append(response.json()["ticket_id"])
+
+    platform.start()
+    expect(wall.locator("body")).to_have_attribute("data-conn", "live", timeout=15_000)
+    for ticket_id in raised:
+        expect(row(wall, ticket_id)).to_have_count(1)
+    expect(wall.locator("#disconnected")).to_be_hidden()
+    # Caught up by replaying from the last event id, not by reloading the list.
+    streams = [headers for url, headers in requests if url.endswith("/api/stream")]
+    assert streams and all("last-event-id" in headers for headers in streams)
+    assert not any("/api/tickets?" in url for url, _ in requests)
+    # The token travels in a header only.
+    token = platform.tokens["property_office"]
+    assert not any(token in url for url, _ in requests)
+
+
+def test_each_party_sees_only_its_own(browser: Browser, platform: Platform,
+                                      page_errors: list[str]) -> None:
+    police = open_page(browser, f"{platform.url}/police", page_errors)
+    owners = open_page(browser, f"{platform.url}/", page_errors)
+    try:
+        sign_in(police, platform.tokens["police_room"])
+        sign_in(owners, platform.tokens["owners_committee"])
+        dismiss_popups(police)
+        water = platform.raise_alarm(AlarmKind.WATER_PRESSURE_LOW, "wp-2")
+        tamper = platform.raise_alarm(AlarmKind.TAMPER, "smk-4-1-6")
+        # The police room is assigned the tamper; the water pressure is none of its business.
+        expect(row(police, tamper)).to_have_count(1)
+        expect(row(police, tamper)).to_have_attribute("data-severity", "major")
+        expect(police.locator(f".place[data-place='{ESTATE}|4|1|6']")).to_have_attribute(
+            "data-severity", "major")
+        expect(row(police, water)).to_have_count(0)
+        expect(police.locator("#view-title")).to_have_text("警务室联动台")
+        expect(police.locator("#trends-panel")).to_be_hidden()
+        police_ids = {int(i) for i in police.locator(".q-row:not([hidden])").evaluate_all(
+            "rows => rows.map(r => r.dataset.ticketId)")}
+        api_ids = {t["id"] for t in platform.get("/api/tickets", "police_room",
+                                                 status="open,acknowledged,dispatched,on_site")}
+        assert tamper in police_ids and police_ids == api_ids
+        screenshot(police, "police")
+        # The owners' committee is neither assigned nor notified of either.
+        expect(owners.locator("#queue-counts")).to_have_attribute("data-total", "0")
+        expect(owners.locator(".q-row:not([hidden])")).to_have_count(0)
+    finally:
+        police.context.close()
+        owners.context.close()
+    assert page_errors == []
+
+
+def test_english_switch_relabels_the_wall(wall: Page, platform: Platform) -> None:
+    sign_in(wall, platform.tokens["property_office"])
+    dismiss_popups(wall)
+    wall.locator("#lang").click()
+    expect(wall.locator("html")).to_have_attribute("lang", "en")
+    expect(wall.locator("#view-title")).to_have_text("Alarm wall")
+    expect(wall.locator(".queue-panel .panel-title")).to_have_text("Ticket queue")
+    expect(wall.locator(".q-row[data-severity='critical'] .sev-text").first).to_have_text(
+        "Critical")
+    screenshot(wall, "wall-en")
+    wall.locator("#lang").click()
+    expect(wall.locator("#view-title")).to_have_text("物业告警墙")

@@ -25,6 +25,20 @@ function ticks(lo, hi, count) {
   return out;
 }
 
+const MINUTE = 60_000;
+const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440].map((m) => m * MINUTE);
+
+/** Ticks on round local times (every 10 min, 3 h, ...), at most ``count`` of them. */
+export function timeTicks(lo, hi, count) {
+  const step = TIME_STEPS.find((s) => (hi - lo) / s <= count) ?? TIME_STEPS.at(-1);
+  const offset = new Date(lo).getTimezoneOffset() * MINUTE;
+  const out = [];
+  for (let v = Math.ceil((lo - offset) / step) * step + offset; v <= hi; v += step) out.push(v);
+  return out;
+}
+
+const clock = (ms) => new Date(ms).toTimeString().slice(0, 5);
+
 const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(1)
   : v.toFixed(2));
 
@@ -33,7 +47,7 @@ const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toF
  * xFormat(x) labels the x axis. Returns an <svg> sized by its viewBox (CSS sets the width).
  */
 export function lineChart({ series, thresholds = [], marker = null, width = 640, height = 260,
-  xFormat = (x) => String(x), unit = "", legend = true, yMin = null }) {
+  xFormat = (x) => String(x), xTime = false, unit = "", legend = true, yMin = null }) {
   const pad = { l: 64, r: 16, t: 12, b: 34 };
   const xs = series.flatMap((x) => x.points.map((p) => p[0]));
   const ys = [...series.flatMap((x) => x.points.map((p) => p[1])),
@@ -52,9 +66,9 @@ export function lineChart({ series, thresholds = [], marker = null, width = 640,
       s("text", { x: pad.l - 8, y: py(v) + 5, class: "axis-label", "text-anchor": "end" },
         `${fmt(v)}${unit ? ` ${unit}` : ""}`));
   }
-  for (const v of ticks(x0, x1, 4)) {
+  for (const v of xTime ? timeTicks(x0, x1, 5) : ticks(x0, x1, 4)) {
     svg.append(s("text", { x: px(v), y: height - 10, class: "axis-label",
-      "text-anchor": "middle" }, xFormat(v)));
+      "text-anchor": "middle" }, xTime ? clock(v) : xFormat(v)));
   }
   for (const threshold of thresholds) {
     svg.append(s("line", { x1: pad.l, x2: width - pad.r, y1: py(threshold.value),
@@ -94,7 +108,7 @@ export function legendFor(names) {
 
 /** items: [{label, value, alarm}] drawn as horizontal bars against an optional threshold. */
 export function barChart({ items, threshold = null, unit = "", width = 400, rowHeight = 30 }) {
-  const labelWidth = 130;
+  const labelWidth = 150;
   const valueWidth = 80;
   const height = items.length * rowHeight + 8;
   const max = Math.max(...items.map((x) => x.value), threshold?.value ?? 0) * 1.05 || 1;

@@ -27,6 +27,7 @@ const TRENDS_REFRESH_MS = 60_000;
 class Console {
   constructor(me) {
     this.party = partyOf(me);
+    this.readOnly = Boolean(me.read_only);
     this.store = new TicketStore();
     this.scheduler = new FrameScheduler(() => this.render());
     this.toastTimer = null;
@@ -45,8 +46,12 @@ class Console {
     this.drawer = new TicketDrawer({ now, readOnly: Boolean(me.read_only),
       onChanged: (ticket) => this.apply(ticket, false), toast: (m, bad) => this.toast(m, bad) });
     this.popup = new CriticalPopup({ onAck, onOpen: onPick, sound: this.sound });
-    this.health = new HealthPanel(byId("health"));
-    this.trends = VIEW === "wall" ? new TrendsPanel(byId("trends")) : null;
+    // Measurements only for the parties whose duty needs them (the API says which views).
+    const views = new Set(me.views ?? []);
+    const measures = views.has("devices");
+    this.health = measures ? new HealthPanel(byId("health"), {
+      onOffline: (places) => this.map.setOffline(places) }) : null;
+    this.trends = measures && VIEW === "wall" ? new TrendsPanel(byId("trends")) : null;
     this.stream = new EventStream("/api/stream", {
       onEvent: (event) => this.onEvent(event),
       onState: (state) => this.onConnection(state),
@@ -58,6 +63,7 @@ class Console {
 
   start() {
     document.body.dataset.party = this.party ?? "";
+    document.body.dataset.readonly = this.readOnly ? "1" : "0";
     setText(byId("party"), partyLabel(this.party));
     byId("lang").addEventListener("click", () => setLang(currentLang() === "zh" ? "en" : "zh"));
     byId("signout").addEventListener("click", () => {
@@ -66,12 +72,13 @@ class Console {
     });
     onLangChange(() => this.relabel());
     if (!this.trends) byId("trends-panel").hidden = true;
+    if (!this.health) document.body.dataset.side = "none";
     this.stream.start();
     this.loadLayout();
-    this.health.refresh();
+    this.health?.refresh();
     this.trends?.refresh();
     setInterval(() => this.loadLayout(), LAYOUT_REFRESH_MS);
-    setInterval(() => this.health.refresh(), HEALTH_REFRESH_MS);
+    if (this.health) setInterval(() => this.health.refresh(), HEALTH_REFRESH_MS);
     if (this.trends) setInterval(() => this.trends.refresh(), TRENDS_REFRESH_MS);
     setInterval(() => this.everySecond(), 1000);
     this.everySecond();
@@ -227,7 +234,7 @@ class Console {
     this.map.relabel();
     this.drawer.relabel();
     this.popup.relabel();
-    this.health.render();
+    this.health?.render();
     this.trends?.render();
     this.scheduler.request();
   }

@@ -30,7 +30,7 @@ function applyAttrs(el, attrs) {
 }
 
 function appendAll(el, children) {
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     el.append(child instanceof Node ? child : String(child));
   }

@@ -8,6 +8,7 @@ import {
 } from "./i18n.js";
 import { severityBadge } from "./icons.js";
 import { slaText } from "./queue.js";
+import { timelineList } from "./timeline.js";
 import { toMs } from "./store.js";
 
 const ACTIONS = ["ack", "dispatch", "arrive", "resolve", "false_alarm", "comment"];
@@ -28,24 +29,22 @@ const METRIC_UNITS = {
   cable_temp_c: "°C", current_a: "A", voltage_v: "V", power_w: "W",
 };
 
-/** Measurements from an alarm's evidence, in the shapes the gateway may send. */
+/**
+ * What an alarm's evidence says about its measurements: the metric, the window it covers, the
+ * thresholds it crossed, and any values it carries (the gateway sends the value at detection and
+ * the window; the values around it come from the telemetry store).
+ */
 export function evidenceSeries(evidence) {
-  if (!evidence || typeof evidence !== "object") return null;
-  const metric = evidence.metric ?? null;
-  const raw = evidence.values ?? evidence.samples ?? evidence.window ?? evidence.points ?? null;
-  let points = [];
-  if (Array.isArray(raw)) {
-    points = raw.map((p) => (Array.isArray(p) ? [toMs(p[0]), Number(p[1])]
-      : [toMs(p.ts ?? p.ts_ms ?? p.t), Number(p.value ?? p.v ?? (metric ? p[metric] : NaN))]))
-      .filter((p) => p[0] !== null && Number.isFinite(p[1]));
-  } else if (typeof evidence.value === "number" && evidence.ts_ms) {
-    points = [[toMs(evidence.ts_ms), evidence.value]];
-  }
-  const thresholds = [];
-  for (const key of ["threshold", "low", "high"]) {
-    if (typeof evidence[key] === "number") thresholds.push({ value: evidence[key] });
-  }
-  return { metric, points, thresholds };
+  if (!evidence || typeof evidence !== "object" || !evidence.metric) return null;
+  const window = evidence.window ?? {};
+  const start = toMs(window.start_ms);
+  const end = toMs(window.end_ms);
+  const points = [];
+  if (typeof evidence.value === "number" && end !== null) points.push([end, evidence.value]);
+  const thresholds = ["threshold", "threshold_high", "limit"]
+    .filter((key) => typeof evidence[key] === "number")
+    .map((key) => ({ value: evidence[key] }));
+  return { metric: evidence.metric, start, end, points, thresholds };
 }
 
 export class TicketDrawer {
@@ -110,14 +109,16 @@ export class TicketDrawer {
     }
   }
 
-  // Values around the alarm from the telemetry store, when the evidence alone is thin.
+  // Values around the alarm from the telemetry store: ten minutes either side of its window.
   async fetchTrend(detail) {
     const evidence = evidenceSeries(detail.evidence);
-    if (!evidence?.metric || !detail.device_id) return { points: [] };
-    const at = toMs(detail.first_seen) ?? toMs(detail.opened_at);
-    if (at === null) return { points: [] };
+    if (!evidence || !detail.device_id) return { points: [] };
+    const from = evidence.start ?? toMs(detail.first_seen);
+    const to = Math.max(evidence.end ?? from, toMs(detail.last_seen) ?? from);
+    if (from === null) return { points: [] };
     const query = new URLSearchParams({ device_id: detail.device_id, metric: evidence.metric,
-      start_ms: String(at - 10 * 60_000), end_ms: String(at + 10 * 60_000) });
+      start_ms: String(from - 10 * 60_000),
+      end_ms: String(Math.min(to + 10 * 60_000, from + 23 * 3_600_000)) });
     try {
       return await api(`/api/trends/series?${query}`);
     } catch {
@@ -224,8 +225,7 @@ export class TicketDrawer {
   evidence(ticket) {
     const evidence = evidenceSeries(ticket.evidence);
     const section = h("section", { class: "evidence" }, h("h3", { text: t("drawer.evidence") }));
-    const points = [...(this.trend?.points ?? []), ...(evidence?.points ?? [])]
-      .map((p) => (Array.isArray(p) ? [toMs(p[0]), Number(p[1])] : [p.ts_ms, p.value]));
+    const points = [...(this.trend?.points ?? []), ...(evidence?.points ?? [])];
     const unique = [...new Map(points.map((p) => [p[0], p])).values()];
     if (!evidence || unique.length === 0) {
       section.append(h("p", { class: "muted", text: t("drawer.evidence.none") }));
@@ -235,8 +235,8 @@ export class TicketDrawer {
         series: [{ name: evidence.metric, points: unique }],
         thresholds: evidence.thresholds.map((x) => ({ value: x.value,
           label: `${t("trends.threshold")} ${x.value} ${unit}` })),
-        marker: toMs(ticket.first_seen) ?? toMs(ticket.opened_at),
-        xFormat: (x) => new Date(x).toTimeString().slice(0, 5), unit, width: 660, height: 240,
+        marker: evidence.start ?? toMs(ticket.first_seen),
+        xTime: true, unit, width: 660, height: 240,
       }));
     }
     const facts = Object.entries(ticket.evidence ?? {})
@@ -249,22 +249,8 @@ export class TicketDrawer {
   }
 
   timeline(ticket) {
-    const entries = ticket.timeline ?? [];
     return h("section", { class: "timeline" },
-      h("h3", { text: t("drawer.timeline") }),
-      h("ol", {}, [...entries].map((entry) => {
-        const at = toMs(entry.at ?? entry.ts ?? entry.ts_ms ?? entry.time);
-        const who = entry.party ?? entry.actor ?? entry.by ?? null;
-        const what = entry.action ?? entry.type ?? entry.kind ?? entry.event ?? "";
-        const label = t(`action.${what}`) !== `action.${what}` ? t(`action.${what}`) : what;
-        const note = entry.note ?? entry.detail ?? entry.message ?? null;
-        return h("li", { dataset: { type: what } },
-          h("time", { text: at ? formatTime(at) : "" }),
-          h("span", { class: "tl-what", text: label }),
-          who ? h("span", { class: "tl-who", text: partyLabel(who) }) : null,
-          note ? h("span", { class: "tl-note",
-            text: typeof note === "string" ? note : JSON.stringify(note) }) : null);
-      })));
+      h("h3", { text: t("drawer.timeline") }), timelineList(ticket.timeline ?? []));
   }
 
   refreshTimes() {

@@ -3,32 +3,39 @@
 import { api } from "./api.js";
 import { h, setChildren } from "./dom.js";
 import { formatLocation, t } from "./i18n.js";
+import { placeKey } from "./store.js";
 
 const LOW_BATTERY_PCT = 20; // GB 20517-2025 §5.11
 
 export function summarise(devices) {
   let online = 0;
+  let unknown = 0;
   let lowBattery = 0;
   const offlineByBuilding = new Map();
+  const offlinePlaces = new Set();
   for (const device of devices) {
-    const values = device.latest ?? device.values ?? device.latest_values ?? {};
+    const values = device.values ?? {};
     const battery = values.battery_pct;
     if (typeof battery === "number" && battery <= LOW_BATTERY_PCT) lowBattery += 1;
     if (device.online === false) {
       const location = device.location ?? {};
+      offlinePlaces.add(placeKey(location));
       const key = formatLocation({ building: location.building }, 1) || "—";
       offlineByBuilding.set(key, (offlineByBuilding.get(key) ?? 0) + 1);
     } else if (device.online) {
       online += 1;
+    } else {
+      unknown += 1; // not reported by the gateway yet
     }
   }
   const offline = [...offlineByBuilding.entries()].sort((a, b) => b[1] - a[1]);
-  return { total: devices.length, online, lowBattery, offline };
+  return { total: devices.length, online, unknown, lowBattery, offline, offlinePlaces };
 }
 
 export class HealthPanel {
-  constructor(root) {
+  constructor(root, { onOffline = () => {} } = {}) {
     this.root = root;
+    this.onOffline = onOffline;
     this.summary = null;
   }
 
@@ -37,6 +44,7 @@ export class HealthPanel {
       const answer = await api("/api/devices");
       const devices = Array.isArray(answer) ? answer : answer.devices ?? answer.items ?? [];
       this.summary = summarise(devices);
+      this.onOffline(this.summary.offlinePlaces);
       this.render();
     } catch {
       // Keep the last figures; the connection banner tells when the platform is away.
@@ -46,13 +54,17 @@ export class HealthPanel {
   render() {
     const sum = this.summary;
     if (!sum) return;
-    const share = sum.total ? Math.round((sum.online / sum.total) * 1000) / 10 : 0;
+    const known = sum.total - sum.unknown;
+    const share = known ? Math.round((sum.online / known) * 1000) / 10 : null;
+    const detail = `${t("health.online")} · ${sum.online}/${known}`
+      + (sum.unknown ? ` · ${t("health.unknown")} ${sum.unknown}` : "");
     const maxOffline = Math.max(1, ...sum.offline.map(([, n]) => n));
     setChildren(this.root,
       h("div", { class: "kpis" },
-        h("div", { class: `kpi${share < 95 ? " kpi-warn" : ""}`, dataset: { kpi: "online" } },
-          h("span", { class: "kpi-value", text: `${share}%` }),
-          h("span", { class: "kpi-label", text: `${t("health.online")} · ${sum.online}/${sum.total}` })),
+        h("div", { class: `kpi${share !== null && share < 95 ? " kpi-warn" : ""}`,
+          dataset: { kpi: "online" } },
+        h("span", { class: "kpi-value", text: share === null ? "—" : `${share}%` }),
+        h("span", { class: "kpi-label", text: detail })),
         h("div", { class: `kpi${sum.lowBattery ? " kpi-warn" : ""}`,
           dataset: { kpi: "low-battery" } },
         h("span", { class: "kpi-value", text: String(sum.lowBattery) }),

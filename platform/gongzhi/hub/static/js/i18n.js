@@ -35,10 +35,12 @@ const ZH = {
   "queue.count": "未关闭",
   "map.empty": "设备登记表为空",
   "map.legend.ok": "正常",
+  "map.legend.offline": "设备离线",
   "map.building": "栋",
   "health.online": "在线率",
   "health.devices": "台设备",
   "health.lowbattery": "低电量",
+  "health.unknown": "未上报",
   "health.offline": "离线（按楼栋）",
   "health.none_offline": "全部在线",
   "trends.pressure": "消防立管水压（24 小时）",
@@ -84,6 +86,17 @@ const ZH = {
   "drawer.opened": "发生时间",
   "drawer.due": "处置时限",
   "drawer.escalation": "升级级别",
+  "tl.alarm": "告警（第 {n} 次）",
+  "tl.clear": "测值恢复正常",
+  "tl.routing": "分派给{party}",
+  "tl.rule": "规则",
+  "tl.escalation": "升级",
+  "tl.convert": "升级为{kind}",
+  "tl.reassign": "转交{party}",
+  "tl.overdue": "超时：{stage}",
+  "stage.ack": "确认",
+  "stage.on_site": "到场",
+  "stage.resolve": "办结",
   "yes": "是",
   "no": "否",
   "sup.overdue": "超时未办结",
@@ -170,10 +183,12 @@ const EN = {
   "queue.count": "open",
   "map.empty": "The device registry is empty",
   "map.legend.ok": "Normal",
+  "map.legend.offline": "Device offline",
   "map.building": "Bldg",
   "health.online": "Online",
   "health.devices": "devices",
   "health.lowbattery": "Low battery",
+  "health.unknown": "not reported",
   "health.offline": "Offline by building",
   "health.none_offline": "All online",
   "trends.pressure": "Fire-riser pressure (24 h)",
@@ -219,6 +234,17 @@ const EN = {
   "drawer.opened": "Opened",
   "drawer.due": "Due",
   "drawer.escalation": "Escalation level",
+  "tl.alarm": "Alarm (occurrence {n})",
+  "tl.clear": "Values back to normal",
+  "tl.routing": "Assigned to {party}",
+  "tl.rule": "rule",
+  "tl.escalation": "Escalation",
+  "tl.convert": "Became {kind}",
+  "tl.reassign": "Passed to {party}",
+  "tl.overdue": "Overdue: {stage}",
+  "stage.ack": "acknowledge",
+  "stage.on_site": "on site",
+  "stage.resolve": "resolve",
   "yes": "yes",
   "no": "no",
   "sup.overdue": "Overdue",
@@ -348,6 +374,15 @@ export function formatLocation(location, depth = 4) {
     location.room || null,
   ].slice(0, depth).filter(Boolean);
   return parts.join(lang === "zh" ? " " : " · ");
+}
+
+/** A label for tight spaces: "1栋2单元3层" / "B1-U2-F3". */
+export function formatPlaceShort(location) {
+  if (!location) return "";
+  const zh = lang === "zh";
+  const parts = [[location.building, zh ? "栋" : "B"], [location.unit, zh ? "单元" : "U"],
+    [location.floor, zh ? "层" : "F"]].filter(([v]) => v !== null && v !== undefined && v !== "");
+  return parts.map(([v, mark]) => (zh ? `${v}${mark}` : `${mark}${v}`)).join(zh ? "" : "-");
 }
 
 /** 75_000 → "01:15"; 3_725_000 → "1:02:05"; two days → "2天3时". */

@@ -142,6 +142,11 @@ export class EstateMap {
       + formatLocation(ticket.location);
   }
 
+  /** Places with a device the gateway reports offline get a hatch (a ticket still colours). */
+  setOffline(places) {
+    for (const [key, cell] of this.cells) cell.classList.toggle("offline", places.has(key));
+  }
+
   pick(key) {
     const tickets = this.byPlace?.get(key);
     if (tickets?.length) this.onPick(tickets[0]);

@@ -3,7 +3,7 @@
 import { api } from "./api.js";
 import { barChart, lineChart } from "./chart.js";
 import { h, setChildren } from "./dom.js";
-import { formatLocation, t } from "./i18n.js";
+import { formatPlaceShort, t } from "./i18n.js";
 
 export class TrendsPanel {
   constructor(root) {
@@ -15,7 +15,7 @@ export class TrendsPanel {
   async refresh() {
     const [pressure, leakage] = await Promise.all([
       api("/api/trends/pressure?hours=24").catch(() => null),
-      api("/api/trends/leakage?top=6").catch(() => null),
+      api("/api/trends/leakage?top=5").catch(() => null),
     ]);
     if (pressure) this.pressure = pressure;
     if (leakage) this.leakage = leakage;
@@ -32,8 +32,7 @@ export class TrendsPanel {
         thresholds: this.pressure.threshold === undefined ? [] : [{
           value: this.pressure.threshold,
           label: `${t("trends.threshold")} ${this.pressure.threshold} MPa` }],
-        xFormat: (x) => new Date(x).toTimeString().slice(0, 5), unit: "", width: 420,
-        height: 210, yMin: 0,
+        xTime: true, unit: "", width: 420, height: 190, yMin: 0,
       }));
     }
     blocks.push(h("h3", { class: "sub", text: t("trends.leakage") }));
@@ -42,9 +41,10 @@ export class TrendsPanel {
     else {
       const threshold = this.leakage.threshold;
       blocks.push(barChart({
-        items: items.map((x) => ({ label: formatLocation(x.location, 3) || x.device_id,
+        items: items.map((x) => ({ label: formatPlaceShort(x.location) || x.device_id,
           value: x.value, alarm: threshold !== undefined && x.value >= threshold })),
         threshold: threshold === undefined ? null : { value: threshold }, unit: "mA", width: 420,
+        rowHeight: 26,
       }));
     }
     setChildren(this.root, blocks);

@@ -1,0 +1,53 @@
+// A ticket's timeline entries in words: alarms, routing decisions (with their rule), escalations
+// and the parties' actions with their notes.
+import { h } from "./dom.js";
+import { formatTime, kindLabel, partyLabel, statusLabel, t } from "./i18n.js";
+
+const parties = (ids) => (ids ?? []).map(partyLabel).join("、");
+
+/** {what, detail} for one entry of GET /api/tickets/{id}'s timeline. */
+export function describeEntry(entry) {
+  const data = entry.data ?? {};
+  switch (entry.type) {
+    case "alarm":
+      return { what: t("tl.alarm", { n: data.occurrence ?? 1 }), detail: null };
+    case "clear":
+      return { what: t("tl.clear"), detail: null };
+    case "routing": {
+      const notified = parties(data.notified);
+      return {
+        what: t("tl.routing", { party: partyLabel(data.assignee) }),
+        detail: [notified ? `${t("drawer.notified")}：${notified}` : null,
+          entry.rule_id ? `${t("tl.rule")} ${entry.rule_id}` : null].filter(Boolean).join(" · "),
+      };
+    }
+    case "escalation": {
+      const step = data.step ?? entry.action;
+      let what = t("tl.escalation");
+      if (step === "convert") what = t("tl.convert", { kind: kindLabel(data.to_kind) });
+      else if (step === "reassign") what = t("tl.reassign", { party: partyLabel(data.to_party) });
+      else if (step === "overdue") what = t("tl.overdue", { stage: t(`stage.${data.stage}`) });
+      const notified = parties(data.notified);
+      return { what, detail: notified ? `${t("drawer.notified")}：${notified}` : null };
+    }
+    case "action": {
+      const change = data.from && data.to && data.from !== data.to
+        ? `${statusLabel(data.from)} → ${statusLabel(data.to)}` : null;
+      return { what: t(`action.${entry.action}`), detail: change };
+    }
+    default:
+      return { what: entry.type ?? "", detail: null };
+  }
+}
+
+export function timelineList(entries) {
+  return h("ol", {}, [...entries].reverse().map((entry) => {
+    const { what, detail } = describeEntry(entry);
+    return h("li", { dataset: { type: entry.type, action: entry.action ?? "" } },
+      h("time", { text: entry.ts ? formatTime(entry.ts) : "" }),
+      h("span", { class: "tl-what", text: what }),
+      entry.actor ? h("span", { class: "tl-who", text: partyLabel(entry.actor) }) : null,
+      detail ? h("span", { class: "tl-detail", text: detail }) : null,
+      entry.note ? h("span", { class: "tl-note", text: entry.note }) : null);
+  }));
+}

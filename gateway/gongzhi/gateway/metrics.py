@@ -34,6 +34,8 @@ COUNTERS: dict[str, str] = {
     "influx_points_written_total": "points InfluxDB accepted",
     "influx_write_failures_total": "batches InfluxDB failed to take (spooled)",
     "influx_retries_total": "write retries reported by the InfluxDB client",
+    "influx_points_dropped_total": "points InfluxDB refused as bad data, or dropped from a full "
+                                   "spool",
 }
 
 

@@ -1,4 +1,5 @@
-"""Where telemetry goes: InfluxDB when ``GONGZHI_INFLUX_URL`` is set, else the embedded store.
+"""Where telemetry goes: the embedded store always (the platform reads recent trends from it),
+and InfluxDB too when ``GONGZHI_INFLUX_URL`` is set.
 
 Both expose the spool gauges in ``/metrics`` (always 0 for the embedded store, which has no
 spool), so dashboards need no special case."""
@@ -21,7 +22,7 @@ def open_sink(settings: Settings, telemetry_path: Path, spool_path: Path, regist
     if settings.influx_url:
         from gongzhi.gateway.influx import open_influx_sink  # only when InfluxDB is configured
 
-        return open_influx_sink(settings, spool_path, registry, metrics)
+        return open_influx_sink(settings, telemetry_path, spool_path, registry, metrics)
     store = TelemetryStore(telemetry_path)
     store.open()
     metrics.gauge("spool_bytes", "bytes of telemetry spooled to disk for InfluxDB", lambda: 0)

@@ -64,6 +64,10 @@ class DeviceStateTracker:
                     state.values_ts_ms = m.ts_ms
                 self._changed.add(m.device_id)
 
+    def device_ids(self) -> set[str]:
+        with self._lock:
+            return set(self._states)
+
     def mark_silent(self, now_ms: int) -> int:
         """Devices silent past their type's limit go offline; returns how many did."""
         count = 0

@@ -65,6 +65,18 @@ def gateway_id(settings: Settings) -> str:
     return "gateway" if partition.is_whole else f"gateway-p{partition.index}"
 
 
+def share_group(settings: Settings) -> str | None:
+    """The MQTT 5 shared-subscription group. With a static partition the group is per share
+    (``<group>-<INDEX>of<COUNT>``): replicas of one share split its stream (on a broker with a
+    hash strategy, EMQX), while every share still receives all messages to pick its own."""
+    if not settings.gateway_group:
+        return None
+    partition = Partition.parse(settings.gateway_partition)
+    if partition.is_whole:
+        return settings.gateway_group
+    return f"{settings.gateway_group}-{partition.index}of{partition.count}"
+
+
 def telemetry_db_path(settings: Settings) -> Path:
     """Where the embedded telemetry store lives (``TelemetryReader(telemetry_db_path(s))``)."""
     return settings.data_dir / "telemetry.db"
@@ -78,6 +90,7 @@ class GatewayService:
         self.clock: Clock = clock or SystemClock()
         self.gateway_id = gateway_id(settings)
         self.partition = Partition.parse(settings.gateway_partition)
+        self.share_group = share_group(settings)
         self.metrics = GatewayMetrics()
         self.queue = IngestQueue()
         self._detector_factory = detector_factory
@@ -143,7 +156,7 @@ class GatewayService:
         self._started.append(self._stop_worker)
         self.mqtt = MqttIngest(s.mqtt, self.queue, self.clock, self.metrics,
                                client_id=f"gongzhi-{self.gateway_id}", gateway_id=self.gateway_id,
-                               topic_filters=[subscription_filter(s.gateway_group)])
+                               topic_filters=[subscription_filter(self.share_group)])
         self.mqtt.start()
         self._started.append(self.mqtt.stop)
         log.info("gateway %s started (partition %s, status on http://%s:%d)", self.gateway_id,

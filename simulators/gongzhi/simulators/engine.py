@@ -26,12 +26,14 @@ from gongzhi.simulators.payloads import METRIC_FORMATS, event_payload, telemetry
 from gongzhi.simulators.scenario import FaultScheduler, FaultSpec, Scenario
 from gongzhi.simulators.signals.daily import FloatArray, IntArray
 from gongzhi.simulators.signals.electrical import ElectricalModel
+from gongzhi.simulators.signals.noise import CounterNoise
 from gongzhi.simulators.signals.smoke import FAST_REPORT_MS, SmokeModel
 from gongzhi.simulators.signals.water import WaterModel
 
 log = logging.getLogger(__name__)
 
-TICK_MS = 1_000
+TICK_MS = 1_000  # the runner's pacing granularity
+MAX_STEP_MS = 10_000  # longest step; shorter ones end at fault starts and ends
 TYPE_ORDER = (DeviceType.SMOKE, DeviceType.WATER_PRESSURE, DeviceType.ELECTRICAL)
 ROLE_LIST = list(Role)
 EVENT_QOS = 1
@@ -48,7 +50,7 @@ class SimulationEngine:
         self.t_ms = start_ms
         self.telemetry_qos = telemetry_qos
         self.rng = np.random.default_rng([seed, 3])
-        self._noise = np.random.default_rng([seed, 2])
+        noise = CounterNoise(seed)
         devices = layout.devices
         n = len(devices)
         self.records = [d.record for d in devices]
@@ -67,11 +69,11 @@ class SimulationEngine:
             groups[device_type] = members
         self._groups = groups
         self.smoke = SmokeModel(layout, groups[DeviceType.SMOKE],
-                                np.random.default_rng([seed, 1, 0]), start_ms)
+                                np.random.default_rng([seed, 1, 0]), start_ms, noise)
         self.water = WaterModel(layout, groups[DeviceType.WATER_PRESSURE],
-                                np.random.default_rng([seed, 1, 1]), start_ms)
+                                np.random.default_rng([seed, 1, 1]), start_ms, noise)
         self.electrical = ElectricalModel(layout, groups[DeviceType.ELECTRICAL],
-                                          np.random.default_rng([seed, 1, 2]), start_ms)
+                                          np.random.default_rng([seed, 1, 2]), start_ms, noise)
         self._models: dict[DeviceType, SmokeModel | WaterModel | ElectricalModel] = {
             DeviceType.SMOKE: self.smoke, DeviceType.WATER_PRESSURE: self.water,
             DeviceType.ELECTRICAL: self.electrical}
@@ -170,29 +172,40 @@ class SimulationEngine:
         return len(self._active)
 
     def advance(self, to_ms: int) -> list[Outgoing]:
-        """Everything that happens up to ``to_ms`` (simulated), in steps of ``TICK_MS``."""
+        """Everything that happens up to ``to_ms`` (simulated). Steps end at fault starts and
+        ends, so the output is the same however the caller slices time."""
         out: list[Outgoing] = []
         if not self._started:
             self._started = True
             out.extend(self.status(g, online=True) for g in range(len(self.records)))
-        while self.t_ms + TICK_MS <= to_ms:
-            self.t_ms += TICK_MS
-            self._tick(self.t_ms, out)
+        while self.t_ms < to_ms:
+            self._events_due(self.t_ms, out)
+            step_end = min(to_ms, self.t_ms + MAX_STEP_MS, self._next_event_after(self.t_ms))
+            self.water.advance(step_end)
+            while True:
+                due = np.flatnonzero(self.reporting & (self.next_due <= step_end))
+                if not due.size:
+                    break
+                self._report(due[np.argsort(self.next_due[due], kind="stable")], out)
+            self.t_ms = step_end
         return out
 
-    def _tick(self, t: int, out: list[Outgoing]) -> None:
+    def _events_due(self, t: int, out: list[Outgoing]) -> None:
         self._end_faults(t, out)
         for at, spec in self._scheduler.due(t):
             self._start_fault(at, spec, out)
         while self._scheduled and self._scheduled[0][0] <= t:
             out.append(heapq.heappop(self._scheduled)[2])
-        for fault in self._active:
-            fault.update(self, t)
-        self.water.advance(t)
-        due = np.flatnonzero(self.reporting & (self.next_due <= t))
-        if due.size:
-            due = due[np.argsort(self.next_due[due], kind="stable")]
-            self._report(due, out)
+
+    def _next_event_after(self, t: int) -> int:
+        times = [f.end_ms for f in self._active if f.end_ms > t]
+        upcoming = self._scheduler.peek()
+        if upcoming is not None:
+            times.append(upcoming)
+        if self._scheduled:
+            times.append(self._scheduled[0][0])
+        later = [x for x in times if x > t]
+        return min(later) if later else t + MAX_STEP_MS
 
     def _report(self, due: IntArray, out: list[Outgoing]) -> None:
         ts = self.next_due[due].copy()
@@ -209,8 +222,11 @@ class SimulationEngine:
                 continue
             gidx = due[rows]
             local = self.local_index[gidx]
-            values = self._models[device_type].sample(local, ts[rows], self._noise)
-            self._overlay(device_type, gidx, ts[rows], values)
+            model = self._models[device_type]
+            inputs = {k: np.full(len(rows), v) for k, v in model.NEUTRAL_INPUTS.items()}
+            self._apply(device_type, gidx, ts[rows], inputs, "inputs")
+            values = model.sample(local, ts[rows], gidx, seq[rows], inputs)
+            self._apply(device_type, gidx, ts[rows], values, "overlay")
             if device_type is DeviceType.SMOKE:
                 detector_events, pre_alarm = self.smoke.react(local, ts[rows], values)
                 fast[rows] |= pre_alarm
@@ -240,18 +256,22 @@ class SimulationEngine:
                                            seq.tolist(), *columns, strict=True):
             messages[row] = Message(g, topics[g], template % (stamp, s, *vals), qos)
 
-    def _overlay(self, device_type: DeviceType, gidx: IntArray, ts: IntArray,
-                 values: dict[str, FloatArray]) -> None:
+    def _apply(self, device_type: DeviceType, gidx: IntArray, ts: IntArray,
+               arrays: dict[str, FloatArray], hook: str) -> None:
+        """Let each active fault rewrite the rows of its devices (inputs or measured values)."""
         for fault in self._active:
-            if not fault.has_overlay:
+            if not (fault.has_inputs if hook == "inputs" else fault.has_overlay):
                 continue
             rows = np.flatnonzero(np.isin(gidx, fault.devices))
             if not rows.size:
                 continue
-            part = {k: v[rows].copy() for k, v in values.items()}
-            fault.overlay(device_type, gidx[rows], ts[rows], part)
+            part = {k: v[rows].copy() for k, v in arrays.items()}
+            if hook == "inputs":
+                fault.inputs(self, gidx[rows], ts[rows], part)
+            else:
+                fault.overlay(device_type, gidx[rows], ts[rows], part)
             for k, v in part.items():
-                values[k][rows] = v
+                arrays[k][rows] = v
 
     # Faults --------------------------------------------------------------------------------
 

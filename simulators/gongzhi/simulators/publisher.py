@@ -75,7 +75,7 @@ class PublisherStats:
     bytes: int = 0
     waits: int = 0  # times publishing waited for room (back-pressure)
     wills: int = 0  # connections dropped on purpose so the broker sends a last will
-    reconnects: int = 0
+    reconnects: int = 0  # after connections lost unexpectedly
     by_channel: dict[str, int] = field(default_factory=dict)
 
 
@@ -86,6 +86,7 @@ class _Conn:
     connected: bool = False
     parked: bool = False  # disconnected on purpose (device offline); not reconnected
     ever_connected: bool = False
+    rejoining: bool = False  # reconnecting on purpose (a device back from a fault)
     failures: int = 0
     next_retry: float = 0.0
     refused: str | None = None
@@ -222,6 +223,7 @@ class MqttPublisher:
         conn = self._conns[link.device]
         if link.action is LinkAction.CONNECT:
             conn.parked = False
+            conn.rejoining = True
             if not conn.connected:
                 self._connect(conn)
             return
@@ -328,8 +330,9 @@ class MqttPublisher:
             if getattr(reason, "is_failure", False):
                 conn.refused = str(reason)
                 return
-            if conn.ever_connected:
+            if conn.ever_connected and not conn.rejoining:
                 self.stats.reconnects += 1
+            conn.rejoining = False
             conn.connected = conn.ever_connected = True
             conn.failures = 0
 

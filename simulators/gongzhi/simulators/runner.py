@@ -177,7 +177,6 @@ def run_simulation(options: RunOptions, target: MqttTarget, *, wall: Clock | Non
                     goal = min(goal, wall.now_ms())
                 if end_ms is not None:
                     goal = min(goal, end_ms)
-                goal -= goal % TICK_MS
                 if goal > engine.t_ms:
                     publisher.send(engine.advance(min(goal, engine.t_ms + MAX_STEP_MS)))
                     if truth is not None:

@@ -233,7 +233,8 @@ class FaultScheduler:
 
     def __init__(self, scenario: Scenario, start_ms: int, utc_offset_h: float,
                  rng: np.random.Generator) -> None:
-        self._timed = [(start_ms + t.at_ms, t.spec) for t in scenario.timed]
+        self._timed = sorted(((start_ms + t.at_ms, t.spec) for t in scenario.timed),
+                             key=lambda item: item[0])
         self._blocks = list(scenario.random)
         self._utc_offset_h = utc_offset_h
         self._rng = rng
@@ -245,6 +246,13 @@ class FaultScheduler:
             return round(block.every_ms * self._rng.uniform(1 - block.jitter, 1 + block.jitter))
         assert block.rate_per_hour is not None
         return max(1, round(self._rng.exponential(3_600_000 / block.rate_per_hour)))
+
+    def peek(self) -> int | None:
+        """The next time something may be due (a random candidate may still be thinned)."""
+        times = [t for t, _ in self._timed[:1]]
+        times += [t for t, b, c in zip(self._next, self._blocks, self._counts, strict=True)
+                  if b.limit is None or c < b.limit]
+        return min(times) if times else None
 
     def due(self, to_ms: int) -> list[tuple[int, FaultSpec]]:
         out = [(t, s) for t, s in self._timed if t <= to_ms]

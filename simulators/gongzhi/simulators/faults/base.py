@@ -2,10 +2,12 @@
 messages, and the ground truth it writes.
 
 A fault acts through four hooks, all optional: ``start``/``end`` return messages and connection
-changes (an event, a status, a dropped connection); ``update`` sets the signal models' inputs
-before the physics (extra load, a failed pump); ``overlay`` rewrites measured values after the
-physics (a pressure ramp, a stuck sensor); ``on_telemetry`` intercepts a device's telemetry
-messages (duplicates, replays, reordering).
+changes (an event, a status, a dropped connection) and may change model state (a failed pump);
+``inputs`` sets the signal models' inputs for its devices' samples before the physics (extra
+load, a forced voltage); ``overlay`` rewrites measured values after the physics (a pressure
+ramp, a stuck sensor); ``on_telemetry`` intercepts a device's telemetry messages (duplicates,
+replays, reordering). ``inputs`` and ``overlay`` see each sample's own time, so a fault's effect
+does not depend on how the engine slices time into steps.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ class Fault:
     ticket: ClassVar[AlarmKind | None] = None
     also: ClassVar[tuple[AlarmKind, ...]] = ()
     outcome: ClassVar[str] = "ticket"
+    has_inputs: ClassVar[bool] = False
     has_overlay: ClassVar[bool] = False
     intercepts: ClassVar[bool] = False
 
@@ -131,7 +134,8 @@ class Fault:
     def start(self, sim: Sim, t_ms: int) -> list[Outgoing]:
         return []
 
-    def update(self, sim: Sim, t_ms: int) -> None:
+    def inputs(self, sim: Sim, gidx: IntArray, ts: IntArray,
+               inputs: dict[str, FloatArray]) -> None:
         return None
 
     def overlay(self, device_type: DeviceType, gidx: IntArray, ts: IntArray,

@@ -11,6 +11,7 @@ from gongzhi.simulators.estate import Role
 from gongzhi.simulators.faults.base import ELECTRICAL_ROLES, Fault, Param, Sim, params_table
 from gongzhi.simulators.groundtruth import TruthRecord
 from gongzhi.simulators.outgoing import Outgoing
+from gongzhi.simulators.signals.daily import FloatArray, IntArray
 from gongzhi.simulators.signals.electrical import charger_power_w
 
 _MINUTE = 60_000
@@ -18,9 +19,10 @@ _MINUTE = 60_000
 
 class ElectricalFault(Fault):
     roles = ELECTRICAL_ROLES
+    has_inputs = True
 
-    def locals_(self, sim: Sim) -> np.ndarray:
-        return np.array([sim.local(int(g)) for g in self.devices], dtype=np.int64)
+    def locals_(self, sim: Sim, gidx: IntArray) -> IntArray:
+        return np.array([sim.local(int(g)) for g in gidx], dtype=np.int64)
 
 
 class LeakageRising(ElectricalFault):
@@ -36,15 +38,11 @@ class LeakageRising(ElectricalFault):
     def draw(self, name: str, rng: np.random.Generator) -> float | str:
         return float(rng.uniform(380.0, 650.0))
 
-    def update(self, sim: Sim, t_ms: int) -> None:
-        local = self.locals_(sim)
-        base = sim.electrical.leak_base_ma[local]
-        sim.electrical.extra_leak_ma[local] = np.maximum(self.p["peak_ma"] - base, 0.0) \
-            * self.progress(t_ms, self.p["rise_s"])
-
-    def end(self, sim: Sim, t_ms: int) -> list[Outgoing]:
-        sim.electrical.extra_leak_ma[self.locals_(sim)] = 0.0
-        return []
+    def inputs(self, sim: Sim, gidx: IntArray, ts: IntArray,
+               inputs: dict[str, FloatArray]) -> None:
+        base = sim.electrical.leak_base_ma[self.locals_(sim, gidx)]
+        inputs["extra_leak_ma"] = np.maximum(self.p["peak_ma"] - base, 0.0) \
+            * self.progress(ts, self.p["rise_s"])
 
 
 class LooseTerminal(ElectricalFault):
@@ -60,12 +58,9 @@ class LooseTerminal(ElectricalFault):
     def draw(self, name: str, rng: np.random.Generator) -> float | str:
         return float(rng.uniform(50.0, 70.0))
 
-    def update(self, sim: Sim, t_ms: int) -> None:
-        sim.electrical.terminal_rise_c[self.locals_(sim)] = self.p["rise_c"]
-
-    def end(self, sim: Sim, t_ms: int) -> list[Outgoing]:
-        sim.electrical.terminal_rise_c[self.locals_(sim)] = 0.0
-        return []
+    def inputs(self, sim: Sim, gidx: IntArray, ts: IntArray,
+               inputs: dict[str, FloatArray]) -> None:
+        inputs["terminal_rise_c"] = np.full(len(gidx), self.p["rise_c"])
 
 
 class Overcurrent(ElectricalFault):
@@ -82,13 +77,10 @@ class Overcurrent(ElectricalFault):
     def draw(self, name: str, rng: np.random.Generator) -> float | str:
         return float(rng.uniform(1.15, 1.4))
 
-    def update(self, sim: Sim, t_ms: int) -> None:
-        local = self.locals_(sim)
-        sim.electrical.min_current_a[local] = sim.electrical.rated_a[local] * self.p["multiple"]
-
-    def end(self, sim: Sim, t_ms: int) -> list[Outgoing]:
-        sim.electrical.min_current_a[self.locals_(sim)] = 0.0
-        return []
+    def inputs(self, sim: Sim, gidx: IntArray, ts: IntArray,
+               inputs: dict[str, FloatArray]) -> None:
+        rated = sim.electrical.rated_a[self.locals_(sim, gidx)]
+        inputs["min_current_a"] = rated * self.p["multiple"]
 
 
 class VoltageSag(ElectricalFault):
@@ -112,12 +104,9 @@ class VoltageSag(ElectricalFault):
                                    if g != self.target)]
         return [self.target]
 
-    def update(self, sim: Sim, t_ms: int) -> None:
-        sim.electrical.voltage_set_v[self.locals_(sim)] = self.p["level_v"]
-
-    def end(self, sim: Sim, t_ms: int) -> list[Outgoing]:
-        sim.electrical.voltage_set_v[self.locals_(sim)] = np.nan
-        return []
+    def inputs(self, sim: Sim, gidx: IntArray, ts: IntArray,
+               inputs: dict[str, FloatArray]) -> None:
+        inputs["voltage_v"] = np.full(len(gidx), self.p["level_v"])
 
     def truth(self, sim: Sim) -> list[TruthRecord]:
         return [self.truth_line(sim, sim.record(int(g)), self.ticket) for g in self.devices]
@@ -141,19 +130,16 @@ class EbikeCharging(ElectricalFault):
     def default_duration_ms(self) -> int:
         return round((self.p["cc_h"] + self.p["taper_h"]) * 3_600_000)
 
-    def update(self, sim: Sim, t_ms: int) -> None:
-        draw = charger_power_w(self.elapsed_s(t_ms), np.asarray(self.p["power_w"]),
-                               np.asarray(self.p["cc_h"] * 3600.0),
-                               np.asarray(self.p["taper_h"] * 3600.0))
-        sim.electrical.extra_w[self.locals_(sim)] = float(draw)
-
-    def end(self, sim: Sim, t_ms: int) -> list[Outgoing]:
-        sim.electrical.extra_w[self.locals_(sim)] = 0.0
-        return []
+    def inputs(self, sim: Sim, gidx: IntArray, ts: IntArray,
+               inputs: dict[str, FloatArray]) -> None:
+        inputs["extra_w"] = inputs["extra_w"] + charger_power_w(
+            self.elapsed_s(ts), np.asarray(self.p["power_w"]),
+            np.asarray(self.p["cc_h"] * 3600.0), np.asarray(self.p["taper_h"] * 3600.0))
 
 
 class ArcFault(ElectricalFault):
     kind = "arc_fault"
+    has_inputs = False
     summary = "the monitor counts arc half-cycles (a damaged cable) and sends arc_fault"
     duration_ms = 0
     params = params_table({

@@ -122,11 +122,13 @@ class LowBattery(Fault):
     def draw(self, name: str, rng: np.random.Generator) -> float | str:
         return float(rng.integers(12, 20))
 
+    has_inputs = True
+
     def start(self, sim: Sim, t_ms: int) -> list[Outgoing]:
-        sim.smoke.battery_set[sim.local(self.target)] = self.p["battery_pct"]
         sim.report_now(self.target, t_ms)
         return []
 
-    def end(self, sim: Sim, t_ms: int) -> list[Outgoing]:
-        sim.smoke.battery_set[sim.local(self.target)] = np.nan  # the battery was replaced
-        return []
+    def inputs(self, sim: Sim, gidx: IntArray, ts: IntArray,
+               inputs: dict[str, FloatArray]) -> None:
+        # Until the fault ends: the battery is replaced.
+        inputs["battery_pct"] = np.full(len(gidx), self.p["battery_pct"])

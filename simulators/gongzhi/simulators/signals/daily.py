@@ -7,6 +7,9 @@ coincide.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
+
 import numpy as np
 import numpy.typing as npt
 
@@ -15,6 +18,22 @@ IntArray = npt.NDArray[np.int64]
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
+SLOT_MS = 10_000  # resolution of the tabulated curves
+SLOTS = DAY_MS // SLOT_MS
+
+
+def local_slot(ts_ms: IntArray, utc_offset_ms: IntArray | int) -> IntArray:
+    """The 10-second slot of the local day, for indexing ``daily_table``s."""
+    return np.asarray((np.asarray(ts_ms) + utc_offset_ms) % DAY_MS // SLOT_MS, dtype=np.int64)
+
+
+@cache
+def daily_table(curve: Callable[[FloatArray], FloatArray]) -> FloatArray:
+    """A curve tabulated every 10 s of the day: one lookup per sample instead of a dozen
+    array operations, which matters when a step has three devices in it."""
+    table = np.asarray(curve(np.arange(SLOTS) * (SLOT_MS / HOUR_MS)), dtype=np.float64)
+    table.setflags(write=False)
+    return table
 
 
 def local_hour(ts_ms: IntArray | int, utc_offset_h: FloatArray | float) -> FloatArray:

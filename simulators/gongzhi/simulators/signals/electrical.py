@@ -12,6 +12,9 @@ samples, so it lags the load.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import ClassVar
+
 import numpy as np
 
 from gongzhi.simulators.estate import Role
@@ -23,12 +26,16 @@ from gongzhi.simulators.signals.daily import (
     cooking_rate,
     cooling_rate,
     corridor_lighting_w,
+    daily_table,
     electrical_load,
     heater_rate,
     indoor_temp_c,
-    local_hour,
+    local_slot,
     relative_humidity,
 )
+from gongzhi.simulators.signals.noise import CounterNoise
+
+Curve = Callable[[FloatArray], FloatArray]
 
 NOMINAL_V = 220.0
 LEAK_WALK_TAU_S = 3 * 3600.0
@@ -57,19 +64,27 @@ def cable_temperature(previous_c: FloatArray, steady_c: FloatArray, dt_s: FloatA
 
 
 class ElectricalModel:
+    # Fault inputs and their neutral values (see Fault.inputs).
+    NEUTRAL_INPUTS: ClassVar[Mapping[str, float]] = {"extra_w": 0.0, "min_current_a": 0.0,
+                                        "extra_leak_ma": 0.0, "voltage_v": np.nan,
+                                        "terminal_rise_c": 0.0}
+
     def __init__(self, layout: EstateLayout, devices: IntArray, rng: np.random.Generator,
-                 start_ms: int) -> None:
+                 start_ms: int, noise: CounterNoise) -> None:
         placed = [layout.devices[int(i)] for i in devices]
         n = len(placed)
-        self.corridor = np.array([d.role is Role.CORRIDOR_ELECTRICAL for d in placed])
+        self.noise = noise
+        self.corridor = np.array([d.role is Role.CORRIDOR_ELECTRICAL for d in placed],
+                                 dtype=np.bool_)
         self.building = np.array([d.building for d in placed], dtype=np.int64)
-        self.utc_offset_h = np.array([layout.estates[layout.buildings[d.building].estate_index]
-                                      .utc_offset_h for d in placed])
+        self.utc_offset_ms = np.array(
+            [round(layout.estates[layout.buildings[d.building].estate_index].utc_offset_h
+                   * 3_600_000) for d in placed], dtype=np.int64)
         default_rating = np.where(self.corridor, 63.0, 32.0)
         self.rated_a = np.array([d.record.setting("rated_current_a", float(default_rating[i]))
                                  for i, d in enumerate(placed)])
-        landing = np.array([(layout.buildings[d.building].spec.households_per_floor
-                             if layout.buildings[d.building].spec else 1) for d in placed])
+        specs = [layout.buildings[d.building].spec for d in placed]
+        landing = np.array([spec.households_per_floor if spec else 1 for spec in specs])
         self.households_served = np.where(self.corridor, landing, 1)
         self.base_w = np.where(self.corridor, 0.0, rng.uniform(60.0, 160.0, n))
         self.pf = rng.uniform(0.90, 0.98, n)
@@ -87,13 +102,6 @@ class ElectricalModel:
         self.diversity = rng.uniform(0.8, 1.2, n)
         self.building_volt_offset = rng.uniform(-3.0, 3.0, len(layout.buildings))
 
-        # Fault inputs (neutral values: no effect).
-        self.extra_w = np.zeros(n)
-        self.min_current_a = np.zeros(n)
-        self.extra_leak_ma = np.zeros(n)
-        self.voltage_set_v = np.full(n, np.nan)
-        self.terminal_rise_c = np.zeros(n)
-
         # State.
         self.cooking = np.zeros(n, dtype=np.bool_)
         self.cooling = rng.random(n) < 0.2
@@ -103,63 +111,65 @@ class ElectricalModel:
         self.leak_walk_ma = rng.normal(0.0, 4.0, n)
         self.last_ms = np.full(n, start_ms, dtype=np.int64)
 
-    def sample(self, local: IntArray, ts: IntArray, rng: np.random.Generator) -> dict[str,
-                                                                                     FloatArray]:
-        k = len(local)
+    def sample(self, local: IntArray, ts: IntArray, key: IntArray, count: IntArray,
+               inputs: dict[str, FloatArray]) -> dict[str, FloatArray]:
+        noise = self.noise
         dt = np.clip((ts - self.last_ms[local]) / 1000.0, 0.0, MAX_GAP_S)
         self.last_ms[local] = ts
-        hour = local_hour(ts, self.utc_offset_h[local])
+        slot = local_slot(ts, self.utc_offset_ms[local])
         corridor = self.corridor[local]
 
-        def switch(state: np.ndarray, rate_per_h: FloatArray, mean_on_s: float) -> np.ndarray:
+        def switch(stream: int, state: np.ndarray, curve: Curve, mean_on_s: float) -> np.ndarray:
             on = state[local]
-            u = rng.random(k)
+            u = noise.uniform(stream, key, count)
+            rate_per_h = daily_table(curve)[slot]
             turn_on = ~on & (u < 1.0 - np.exp(-rate_per_h * dt / 3600.0))
             turn_off = on & (u < 1.0 - np.exp(-dt / mean_on_s))
             new = (on | turn_on) & ~turn_off & ~corridor
             state[local] = new
             return new
 
-        cooking = switch(self.cooking, cooking_rate(hour), COOK_S)
-        cooling = switch(self.cooling, cooling_rate(hour), COOL_S)
-        heating = switch(self.heating, heater_rate(hour), HEAT_S)
-        appliance = switch(self.appliance, appliance_rate(hour), APPLIANCE_S)
+        cooking = switch(30, self.cooking, cooking_rate, COOK_S)
+        cooling = switch(31, self.cooling, cooling_rate, COOL_S)
+        heating = switch(32, self.heating, heater_rate, HEAT_S)
+        appliance = switch(33, self.appliance, appliance_rate, APPLIANCE_S)
         household_w = (self.base_w[local] + cooking * self.cook_w[local]
-                       + cooling * self.cool_w[local] * rng.uniform(0.6, 1.0, k)
+                       + cooling * self.cool_w[local] * (0.6 + 0.4 * noise.uniform(34, key, count))
                        + heating * self.heat_w[local] + appliance * self.appliance_w[local])
-        landing_w = (corridor_lighting_w(hour) + self.households_served[local]
-                     * (160.0 + 1100.0 * electrical_load(hour)) * self.diversity[local]
-                     * rng.normal(1.0, 0.08, k))
-        power = np.where(corridor, landing_w, household_w) + self.extra_w[local]
+        load = daily_table(electrical_load)[slot]
+        landing_w = (daily_table(corridor_lighting_w)[slot] + self.households_served[local]
+                     * (160.0 + 1100.0 * load) * self.diversity[local]
+                     * (1.0 + 0.08 * noise.normal(35, key, count)))
+        power = np.where(corridor, landing_w, household_w) + inputs["extra_w"]
 
         b = self.building[local]
-        voltage = (NOMINAL_V + 3.0 + self.building_volt_offset[b] - 6.0 * electrical_load(hour)
-                   + rng.normal(0.0, 0.6, k))
-        dips = rng.random(k) < 0.003
-        voltage = voltage - dips * rng.uniform(6.0, 18.0, k)
-        forced = self.voltage_set_v[local]
-        voltage = np.where(np.isnan(forced), voltage, forced + rng.normal(0.0, 0.5, k))
+        voltage = (NOMINAL_V + 3.0 + self.building_volt_offset[b] - 6.0 * load
+                   + 0.6 * noise.normal(36, key, count))
+        dip = noise.uniform(37, key, count)
+        voltage = voltage - (dip < 0.003) * (6.0 + 12.0 * dip / 0.003)
+        forced = inputs["voltage_v"]
+        voltage = np.where(np.isnan(forced), voltage, forced + 0.5 * noise.normal(38, key, count))
 
         pf = self.pf[local]
-        current = np.maximum(power / (voltage * pf), self.min_current_a[local])
+        current = np.maximum(power / (voltage * pf), inputs["min_current_a"])
         power = current * voltage * pf
 
-        steady = (indoor_temp_c(hour) + 2.0 + self.k_rise[local] * current ** 2
-                  + self.terminal_rise_c[local])
+        steady = (daily_table(indoor_temp_c)[slot] + 2.0 + self.k_rise[local] * current ** 2
+                  + inputs["terminal_rise_c"])
         cable = cable_temperature(self.cable_c[local], steady, dt, self.tau_s[local])
         self.cable_c[local] = cable
 
         decay = np.exp(-dt / LEAK_WALK_TAU_S)
         walk = (self.leak_walk_ma[local] * decay
-                + 5.0 * np.sqrt(1.0 - decay ** 2) * rng.normal(0.0, 1.0, k))
+                + 5.0 * np.sqrt(1.0 - decay ** 2) * noise.normal(39, key, count))
         self.leak_walk_ma[local] = walk
-        residual = (self.leak_base_ma[local]
-                    * (1.0 + self.humidity_gain[local] * (relative_humidity(hour) - 0.72))
-                    + walk + heating * 8.0 + self.extra_leak_ma[local]
-                    + rng.normal(0.0, 1.2, k))
+        humidity = daily_table(relative_humidity)[slot]
+        residual = (self.leak_base_ma[local] * (1.0 + self.humidity_gain[local] * (humidity - 0.72))
+                    + walk + heating * 8.0 + inputs["extra_leak_ma"]
+                    + 1.2 * noise.normal(40, key, count))
         return {
             "residual_ma": np.maximum(residual, 0.0),
-            "cable_temp_c": cable + rng.normal(0.0, 0.15, k),
+            "cable_temp_c": cable + 0.15 * noise.normal(41, key, count),
             "current_a": current,
             "voltage_v": voltage,
             "power_w": power,

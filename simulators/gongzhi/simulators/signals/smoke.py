@@ -9,13 +9,23 @@ above its pre-alarm level (so a short cooking spike is seen and seen to be short
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from gongzhi.simulators.estate import Role
 from gongzhi.simulators.layout import EstateLayout
-from gongzhi.simulators.signals.daily import DAY_MS, FloatArray, IntArray, indoor_temp_c, local_hour
+from gongzhi.simulators.signals.daily import (
+    DAY_MS,
+    FloatArray,
+    IntArray,
+    daily_table,
+    indoor_temp_c,
+    local_slot,
+)
+from gongzhi.simulators.signals.noise import CounterNoise
 
 ALARM_DB_M = 0.2
 ALARM_HOLD_MS = 5_000
@@ -34,13 +44,19 @@ class DeviceEventOut:
 
 
 class SmokeModel:
+    # Fault inputs and their neutral values (see Fault.inputs).
+    NEUTRAL_INPUTS: ClassVar[Mapping[str, float]] = {"smoke_db_m": np.nan, "temp_add_c": 0.0,
+                                        "battery_pct": np.nan}
+
     def __init__(self, layout: EstateLayout, devices: IntArray, rng: np.random.Generator,
-                 start_ms: int) -> None:
+                 start_ms: int, noise: CounterNoise) -> None:
         placed = [layout.devices[int(i)] for i in devices]
         n = len(placed)
-        self.corridor = np.array([d.role is Role.CORRIDOR_SMOKE for d in placed])
-        self.utc_offset_h = np.array([layout.estates[layout.buildings[d.building].estate_index]
-                                      .utc_offset_h for d in placed])
+        self.noise = noise
+        self.corridor = np.array([d.role is Role.CORRIDOR_SMOKE for d in placed], dtype=np.bool_)
+        self.utc_offset_ms = np.array(
+            [round(layout.estates[layout.buildings[d.building].estate_index].utc_offset_h
+                   * 3_600_000) for d in placed], dtype=np.int64)
         self.alarm_db_m = np.array([d.record.setting("smoke_alarm_db_m", ALARM_DB_M)
                                     for d in placed])
         self.dust_db_m = rng.uniform(0.002, 0.012, n)
@@ -51,28 +67,24 @@ class SmokeModel:
         self.battery_pct_per_day = rng.uniform(0.05, 0.09, n)
         self.start_ms = start_ms
 
-        # Fault inputs (NaN / 0: no effect).
-        self.smoke_set = np.full(n, np.nan)
-        self.temp_add_c = np.zeros(n)
-        self.battery_set = np.full(n, np.nan)
-
         # The detector's own state.
         self.above_since = np.full(n, -1, dtype=np.int64)
         self.alarmed = np.zeros(n, dtype=np.bool_)
         self.low_battery_sent = np.zeros(n, dtype=np.bool_)
 
-    def sample(self, local: IntArray, ts: IntArray, rng: np.random.Generator) -> dict[str,
-                                                                                     FloatArray]:
-        k = len(local)
-        hour = local_hour(ts, self.utc_offset_h[local])
-        smoke = self.dust_db_m[local] + np.abs(rng.normal(0.0, 0.003, k))
-        forced = self.smoke_set[local]
-        smoke = np.where(np.isnan(forced), smoke, forced + np.abs(rng.normal(0.0, 0.004, k)))
-        temp = (indoor_temp_c(hour) + self.temp_offset_c[local] + self.temp_add_c[local]
-                + rng.normal(0.0, 0.15, k))
+    def sample(self, local: IntArray, ts: IntArray, key: IntArray, count: IntArray,
+               inputs: dict[str, FloatArray]) -> dict[str, FloatArray]:
+        noise = self.noise
+        slot = local_slot(ts, self.utc_offset_ms[local])
+        smoke = self.dust_db_m[local] + 0.003 * np.abs(noise.normal(10, key, count))
+        forced = inputs["smoke_db_m"]
+        smoke = np.where(np.isnan(forced), smoke,
+                         forced + 0.004 * np.abs(noise.normal(11, key, count)))
+        temp = (daily_table(indoor_temp_c)[slot] + self.temp_offset_c[local]
+                + inputs["temp_add_c"] + 0.15 * noise.normal(12, key, count))
         days = (ts - self.start_ms) / DAY_MS
         battery = self.battery_start_pct[local] - self.battery_pct_per_day[local] * days
-        battery_forced = self.battery_set[local]
+        battery_forced = inputs["battery_pct"]
         battery = np.where(np.isnan(battery_forced), battery, battery_forced)
         return {"smoke_db_m": smoke, "temp_c": temp, "battery_pct": np.floor(battery)}
 

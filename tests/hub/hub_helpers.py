@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -19,6 +19,9 @@ from fastapi.testclient import TestClient
 from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import DeviceRecord, Location
+from gongzhi.hub.duty import load_matrix
+from gongzhi.hub.routing import AlarmFacts, route
+from gongzhi.hub.tickets import Ticket, new_ticket
 
 
 def free_port() -> int:
@@ -67,6 +70,10 @@ class Api:
     client: TestClient
     tokens: dict[str, str]
     app: FastAPI = field(repr=False)
+
+    def close(self) -> None:
+        """Stop this app (its lifespan ends, the store is closed), like a process exiting."""
+        self.client.__exit__(None, None, None)
 
     def auth(self, principal: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[principal]}"}
@@ -189,3 +196,15 @@ class SseReader:
                 found.append(self.events.get(timeout=quiet_s))
             except queue.Empty:
                 return found
+
+
+def make_ticket(kind: str = "smoke_alarm", *, now: int = 1_000_000, elderly: bool = False,
+                ticket_id: int = 1, **changes: Any) -> Ticket:
+    """A ticket as the default matrix opens it (for tests of the pure domain)."""
+    matrix = load_matrix(None)
+    facts = AlarmFacts(kind=kind, device_id="d1", estate_id=ESTATE, building="B1",
+                       elderly_alone=elderly, household="H1", riser="R1", ts_ms=now)
+    ticket = new_ticket(route(matrix, facts, {}), facts, matrix,
+                        location=Location(ESTATE, "B1", "U1", "3", "301"),
+                        phone="13812341234", evidence={}, now=now)
+    return replace(ticket, id=ticket_id, **changes)

@@ -158,11 +158,12 @@ def test_list_filters_and_order(api: Api, clock):
 
 
 def test_offline_cluster_is_located_by_the_alarm_building(api: Api):
-    body = alarm(AlarmKind.OFFLINE_CLUSTER, "B2", building="B2")
+    body = alarm(AlarmKind.OFFLINE_CLUSTER, f"{ESTATE}:B2", building="B2")
     tid = api.post_alarm(body)["ticket_id"]
     ticket = api.ticket(tid, "police_room")
     assert ticket["location"]["building"] == "B2"
     assert ticket["assignee"] == "police_room"
+    assert ticket["device_id"] == f"{ESTATE}:B2"
 
 
 def test_me(api: Api):

@@ -13,6 +13,8 @@ from gongzhi.core.alarms import AlarmKind, AlarmState
 from gongzhi.hub.lifecycle import MAX_NOTE, Action
 
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
+# An alarm's subject: a device id, or "<estate>:<building>" for a building-wide alarm.
+_SUBJECT = r"^[A-Za-z0-9_.:-]{1,129}$"
 
 
 class Strict(BaseModel):
@@ -84,7 +86,7 @@ class AlarmIn(Strict):
 
     alarm_id: str = Field(min_length=1, max_length=128)
     kind: AlarmKind
-    device_id: str = Field(pattern=_ID)
+    device_id: str = Field(pattern=_SUBJECT)
     estate_id: str = Field(pattern=_ID)
     ts_ms: int = Field(ge=0)
     state: AlarmState = AlarmState.RAISE

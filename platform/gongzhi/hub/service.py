@@ -87,7 +87,10 @@ class TicketService:
             key = facts.scope_key(query.scope)
             if key is None or facts.kind not in query.kinds:
                 continue
-            count = tx.count_history(query, key, now - query.within_ms)
+            # Alarms are counted by when they happened (replays after an outage count right),
+            # tickets by when they were opened.
+            reference = facts.ts_ms if query.counted is Counted.ALARMS else now
+            count = tx.count_history(query, key, reference - query.within_ms)
             # The ticket about to open counts too (its receipt is already stored).
             counts[query] = count + (1 if opening and query.counted is Counted.TICKETS else 0)
         return counts
@@ -223,13 +226,14 @@ class TicketService:
             if ticket is None or not can_see(ticket, party):
                 raise TicketNotFound(f"no ticket {ticket_id}")
             timeline = tx.timeline(ticket_id)
-            self._audit_read(tx, party, now, [ticket_id])
+            self._audit_read(tx, party, now, [ticket_id], one=True)
         return ticket, timeline
 
-    def _audit_read(self, tx: SqlTx, party: str, now: int, ticket_ids: list[int]) -> None:
+    def _audit_read(self, tx: SqlTx, party: str, now: int, ticket_ids: list[int], *,
+                    one: bool = False) -> None:
         if ticket_ids and shows_personal_data(party):
-            tx.audit(AuditEntry(now, party, "read", ticket_id=ticket_ids[0] if len(
-                ticket_ids) == 1 else None, detail={"tickets": ticket_ids}))
+            tx.audit(AuditEntry(now, party, "read", ticket_id=ticket_ids[0] if one else None,
+                                detail={"tickets": ticket_ids}))
 
     # --- devices -----------------------------------------------------------------------------
 

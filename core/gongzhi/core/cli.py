@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "gongzhi.gateway.commands",
     "gongzhi.simulators.commands",
     "gongzhi.devices.commands",
+    "gongzhi.gateway.analytics.commands",
 )
 
 # Help for the settings options; each also reads GONGZHI_<NAME> (the option wins).
@@ -28,6 +29,9 @@ SETTING_HELP: dict[str, str] = {
     "mqtt_url": "broker address, mqtt://[user:password@]host:port (mqtts:// for TLS)",
     "http_host": "address the HTTP server listens on",
     "http_port": "port the HTTP server listens on",
+    "http_tls_cert": "TLS certificate (PEM) of the HTTP server; with --http-tls-key it serves "
+                     "HTTPS",
+    "http_tls_key": "private key (PEM) of the HTTP server's TLS certificate",
     "database_url": "ticket database: sqlite:///path or postgresql://... (default: SQLite in "
                     "the data directory)",
     "influx_url": "InfluxDB 2 URL; unset: the embedded telemetry store",

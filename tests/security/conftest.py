@@ -42,6 +42,7 @@ def read_credentials(out_dir: Path) -> dict[str, str]:
 class Provisioned:
     registry: Path
     out_dir: Path
+    acl_style: str = "per-device"
 
     @property
     def passwords(self) -> dict[str, str]:
@@ -49,14 +50,20 @@ class Provisioned:
 
     def run(self, *extra: str) -> int:
         return run_provision("--registry", str(self.registry), "--out-dir", str(self.out_dir),
-                             "--extra-user", "simulator", *extra)
+                             "--extra-user", "simulator", "--acl-style", self.acl_style, *extra)
 
 
 @pytest.fixture
-def provisioned(tmp_path: Path) -> Provisioned:
+def acl_style() -> str:
+    """Override with ``@pytest.mark.parametrize("acl_style", [...])``."""
+    return "per-device"
+
+
+@pytest.fixture
+def provisioned(tmp_path: Path, acl_style: str) -> Provisioned:
     registry = tmp_path / "registry.csv"
     registry.write_text(REGISTRY)
-    p = Provisioned(registry, tmp_path / "mqtt")
+    p = Provisioned(registry, tmp_path / "mqtt", acl_style)
     assert p.run() == 0
     return p
 

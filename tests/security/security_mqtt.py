@@ -12,6 +12,7 @@ import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from gongzhi.core.broker import free_port, wait_for_port
+from gongzhi.core.broker import wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
@@ -69,13 +70,32 @@ def rewrite_conf(text: str, files: BrokerFiles, plain_port: int, tls_port: int) 
     return "\n".join(out) + "\n"
 
 
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports: all bound at once, so the system cannot hand out one twice."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 @dataclass
 class SecureBroker:
     workdir: Path
     files: BrokerFiles
-    plain_port: int = field(default_factory=free_port)
-    tls_port: int = field(default_factory=free_port)
+    ports: list[int] = field(default_factory=lambda: free_ports(2))
     proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def plain_port(self) -> int:
+        return self.ports[0]
+
+    @property
+    def tls_port(self) -> int:
+        return self.ports[1]
 
     @property
     def conf(self) -> Path:
@@ -142,6 +162,7 @@ class MqttProbe:
         self._subacks: dict[int, queue.Queue[list[ReasonCode]]] = {}
         self._pubacks: dict[int, queue.Queue[ReasonCode]] = {}
         self._lock = threading.Lock()
+        self.disconnected = threading.Event()
         self._started = False
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -155,6 +176,7 @@ class MqttProbe:
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, _rc: ReasonCode, _p: Any) -> None:
         self._connack.put(None)  # only read while waiting for a CONNACK
+        self.disconnected.set()
 
     def _on_subscribe(self, _c: Any, _u: Any, mid: int, rcs: list[ReasonCode], _p: Any) -> None:
         self._waiter(self._subacks, mid).put(rcs)

@@ -181,3 +181,26 @@ def test_the_shipped_broker_config_is_locked_down() -> None:
     assert listeners == ["1883", "8883"]
     assert settings["certfile"].startswith("/mosquitto/certs/")
     assert settings["keyfile"].startswith("/mosquitto/certs/")
+
+
+def test_the_pattern_acl_style_has_one_line_for_all_devices(tmp_path: Path) -> None:
+    registry = tmp_path / "registry.csv"
+    registry.write_text(REGISTRY)
+    assert run_provision("--registry", str(registry), "--out-dir", str(tmp_path / "o"),
+                         "--acl-style", "pattern") == 0
+    acl = [line for line in (tmp_path / "o" / "acl").read_text().splitlines()
+           if line and not line.startswith("#")]
+    assert acl == ["user gateway", "topic read estate/#", "topic read $share/+/estate/#",
+                   "topic write gongzhi/gateway/#", "pattern write estate/+/%u/#"]
+    # The devices still get their own passwords.
+    assert {"dev-1", "dev-2", "dev-3"} <= set(read_credentials(tmp_path / "o"))
+
+
+def test_a_damaged_password_file_is_rebuilt_from_the_credentials(
+        provisioned: Provisioned) -> None:
+    passwords = provisioned.passwords
+    (provisioned.out_dir / "passwd").write_text("garbage without a colon\n")
+    assert provisioned.run() == 0
+    hashes = parse_password_file((provisioned.out_dir / "passwd").read_text())
+    assert provisioned.passwords == passwords
+    assert all(verify_password(hashes[u], p) for u, p in passwords.items())

@@ -53,6 +53,8 @@ class Settings(BaseModel):
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    http_tls_cert: Path | None = None  # both set: the platform serves HTTPS
+    http_tls_key: Path | None = None
     database_url: str | None = None  # None: SQLite file in data_dir
     influx_url: str | None = None  # None: the embedded telemetry store
     influx_token: str | None = None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
+from gongzhi.devices.mqtt_access import PER_DEVICE_ACL_COMFORT_LIMIT, AclStyle
 from gongzhi.devices.provision import (
     ACL_FILE,
     CREDENTIALS_FILE,
@@ -52,6 +54,12 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--extra-user", action="append", default=[], metavar="NAME",
                    help="a forwarder user that may publish for every device under estate/# "
                         "and read nothing (a vendor platform, the simulator); repeatable")
+    p.add_argument("--acl-style", choices=[s.value for s in AclStyle],
+                   default=AclStyle.PER_DEVICE.value,
+                   help="per-device: a block per device binding its estate and id (exact; "
+                        "Mosquitto parses it slowly beyond ~20,000 devices); pattern: one line "
+                        "estate/+/%%u/# for all devices, the gateway checking the estate "
+                        "(default: per-device)")
     p.add_argument("--rotate", nargs="*", default=None, metavar="USER",
                    help="give new passwords: to the named users, or to every user when no "
                         "name follows; without it, existing passwords are kept")
@@ -62,9 +70,13 @@ def run_provision(args: argparse.Namespace) -> int:
     registry = load_registry(args.registry)
     rotate: list[str] = args.rotate or []
     plan = provision(registry, args.out_dir, gateway_user=args.gateway_user,
-                     extra_users=args.extra_user, rotate_all=args.rotate == [],
-                     rotate=rotate)
+                     extra_users=args.extra_user, acl_style=AclStyle(args.acl_style),
+                     rotate_all=args.rotate == [], rotate=rotate)
     print(summary(plan, args.out_dir))
+    if args.acl_style == AclStyle.PER_DEVICE and len(registry) > PER_DEVICE_ACL_COMFORT_LIMIT:
+        print(f"warning: {len(registry)} per-device ACL blocks make Mosquitto take long to "
+              "start and to reload (it blocks meanwhile); consider --acl-style pattern",
+              file=sys.stderr)
     return 0
 
 

@@ -80,6 +80,22 @@ def principals_for(registry: Registry, gateway_user: str,
     return principals
 
 
+class AclStyle(StrEnum):
+    """How device rights are written. ``per-device``: a ``user`` block per device binding its
+    estate too. ``pattern``: one ``pattern write estate/+/%u/#`` line for every device; the
+    estate is then checked by the gateway (the registry's estate, else a dead letter). Mosquitto
+    2.0 parses per-device blocks in time quadratic in their number (measured: 10,000 devices
+    0.5 s, 30,000 4 s, 100,000 over 3 minutes, at every start and reload), so large fleets want
+    the pattern."""
+
+    PER_DEVICE = "per-device"
+    PATTERN = "pattern"
+
+
+# Above this many per-device blocks, start and reload of the broker take seconds.
+PER_DEVICE_ACL_COMFORT_LIMIT = 20_000
+DEVICE_PATTERN = AclRule("write", "estate/+/%u/#")
+
 ROLE_HEADINGS = {
     Role.GATEWAY: "# The gateway: reads every estate, publishes its own status.",
     Role.FORWARDER: "# Forwarders: publish for any device, read nothing.",
@@ -87,7 +103,8 @@ ROLE_HEADINGS = {
 }
 
 
-def render_acl(principals: Iterable[MqttPrincipal]) -> str:
+def render_acl(principals: Iterable[MqttPrincipal],
+               style: AclStyle = AclStyle.PER_DEVICE) -> str:
     lines = [
         "# Mosquitto ACL written by `gongzhi devices provision`: re-run it rather than editing.",
         "# Nothing is granted unless listed; there are no lines for anonymous clients.",
@@ -96,10 +113,21 @@ def render_acl(principals: Iterable[MqttPrincipal]) -> str:
     ]
     role: Role | None = None
     for p in principals:
+        if style is AclStyle.PATTERN and p.role is Role.DEVICE:
+            continue
         lines.append("")
         if p.role is not role:
             role = p.role
             lines.extend([ROLE_HEADINGS[role], ""])
         lines.append(f"user {p.username}")
         lines.extend(f"topic {rule.access} {rule.topic}" for rule in rules_for(p))
+    if style is AclStyle.PATTERN:
+        lines += [
+            "",
+            "# Devices: each publishes only under estate/<any estate>/<its id>/# (%u is the user",
+            "# name, which is the device id); the gateway refuses an estate that is not the",
+            "# device's own. The pattern applies to every user; no device may be named like",
+            "# the gateway or a forwarder, so they gain nothing from it.",
+            f"pattern {DEVICE_PATTERN.access} {DEVICE_PATTERN.topic}",
+        ]
     return "\n".join(lines) + "\n"

@@ -26,7 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gongzhi.core.errors import ConfigError
-from gongzhi.devices.mqtt_access import MqttPrincipal, Role, principals_for, render_acl
+from gongzhi.devices.mqtt_access import (
+    AclStyle,
+    MqttPrincipal,
+    Role,
+    principals_for,
+    render_acl,
+)
 from gongzhi.devices.mqtt_passwords import (
     SALT_BYTES,
     format_password_file,
@@ -162,6 +168,16 @@ def _read_optional(path: Path) -> str | None:
         raise ConfigError(f"cannot read: {exc.strerror}", source=str(path)) from None
 
 
+def _old_hashes(path: Path) -> dict[str, str]:
+    """The previous run's hashes, to keep unchanged lines unchanged. Missing, unreadable (e.g.
+    handed over to the broker's user) or malformed: every hash is written afresh from the
+    credentials, which are the source of truth."""
+    try:
+        return parse_password_file(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError, ConfigError):
+        return {}
+
+
 def write_file(path: Path, text: str, mode: int) -> None:
     """Atomically replace ``path``; the file has ``mode`` from its creation on, so a secret is
     never readable by others even for a moment."""
@@ -177,8 +193,9 @@ def write_file(path: Path, text: str, mode: int) -> None:
 
 
 def provision(registry: Registry, out_dir: Path, *, gateway_user: str = "gateway",
-              extra_users: Sequence[str] = (), rotate_all: bool = False,
-              rotate: Collection[str] = (), make_password: Callable[[], str] = new_password,
+              extra_users: Sequence[str] = (), acl_style: AclStyle = AclStyle.PER_DEVICE,
+              rotate_all: bool = False, rotate: Collection[str] = (),
+              make_password: Callable[[], str] = new_password,
               make_salt: Callable[[], bytes] = new_salt) -> CredentialPlan:
     """Write the four files into ``out_dir`` and return what changed. The credentials file is
     written first: whatever happens later, no password handed out is lost."""
@@ -187,12 +204,7 @@ def provision(registry: Registry, out_dir: Path, *, gateway_user: str = "gateway
     old_credentials = _read_optional(credentials_path)
     existing = ({} if old_credentials is None
                 else parse_credentials(old_credentials, str(credentials_path)))
-    old_passwd = _read_optional(out_dir / PASSWORD_FILE)
-    try:
-        old_hashes = ({} if old_passwd is None
-                      else parse_password_file(old_passwd, str(out_dir / PASSWORD_FILE)))
-    except ConfigError:
-        old_hashes = {}  # unreadable: every hash is written afresh from the credentials
+    old_hashes = _old_hashes(out_dir / PASSWORD_FILE)
     plan = plan_credentials(principals, existing, rotate_all=rotate_all, rotate=rotate,
                             make_password=make_password)
     try:
@@ -200,7 +212,7 @@ def provision(registry: Registry, out_dir: Path, *, gateway_user: str = "gateway
         write_file(credentials_path, render_credentials(plan.credentials), SECRET_MODE)
         write_file(out_dir / PASSWORD_FILE, format_password_file(
             password_entries(plan.credentials, old_hashes, make_salt)), SECRET_MODE)
-        write_file(out_dir / ACL_FILE, render_acl(principals), PUBLIC_MODE)
+        write_file(out_dir / ACL_FILE, render_acl(principals, acl_style), PUBLIC_MODE)
         write_file(out_dir / ENV_FILE, render_env(plan.credentials), SECRET_MODE)
     except OSError as exc:
         raise ConfigError(f"cannot write: {exc.strerror}",

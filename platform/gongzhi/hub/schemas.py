@@ -141,3 +141,42 @@ class Me(Strict):
 class Health(Strict):
     status: str
     store: str
+
+
+class Durations(Strict):
+    median_s: float | None
+    p90_s: float | None
+
+
+class Summary(Strict):
+    tickets: int
+    open: int
+    acknowledged: int
+    resolved: int
+    false_alarms: int
+    time_to_ack: Durations
+    time_to_resolve: Durations
+    sla_decided: int = Field(description="tickets whose SLA outcome is known")
+    sla_met: int
+    sla_compliance: float | None = Field(description="sla_met / sla_decided")
+    overdue_open: int
+    breached: int
+    escalated: int
+
+
+class PartyKindSummary(Summary):
+    party: str
+    kind: str
+
+
+class DaySummary(Summary):
+    day: str = Field(description="local date of opening, YYYY-MM-DD")
+
+
+class Stats(Strict):
+    generated_at: int
+    since: int
+    timezone: str
+    totals: Summary
+    by_party_kind: list[PartyKindSummary]
+    by_day: list[DaySummary]

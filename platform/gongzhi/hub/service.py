@@ -219,6 +219,11 @@ class TicketService:
             self._audit_read(tx, party, now, [t.id for t in found])
         return found
 
+    def tickets_opened_since(self, since: int, limit: int = 100_000) -> list[Ticket]:
+        """For aggregate statistics only (no per-party filter, no personal data leaves)."""
+        with self.store.transaction(self.clock.now_ms()) as tx:
+            return tx.list_tickets(opened_since=since, limit=limit)
+
     def ticket_for(self, party: str, ticket_id: int) -> tuple[Ticket, list[TimelineEntry]]:
         now = self.clock.now_ms()
         with self.store.transaction(now) as tx:

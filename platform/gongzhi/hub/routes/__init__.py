@@ -11,6 +11,7 @@ from gongzhi.hub.routes import (
     layout,
     me,
     pages,
+    stats,
     stream,
     supervision,
     tickets,
@@ -24,5 +25,6 @@ ROUTERS: list[APIRouter] = [
     devices.router,
     stream.router,
     me.router,
+    stats.router,
     *(m.router for m in (pages, layout, trends, supervision)),
 ]

@@ -177,16 +177,18 @@ class SqlTx:
         return None if row is None else _ticket(row)
 
     def list_tickets(self, *, statuses: Iterable[str] = (), kinds: Iterable[str] = (),
-                     since: int | None = None, limit: int = 500) -> list[Ticket]:
+                     since: int | None = None, opened_since: int | None = None,
+                     limit: int = 500) -> list[Ticket]:
         where: list[str] = []
         params: list[Any] = []
         for column, values in (("status", list(statuses)), ("kind", list(kinds))):
             if values:
                 where.append(f"{column} IN ({', '.join('?' for _ in values)})")
                 params.extend(values)
-        if since is not None:
-            where.append("updated_at >= ?")
-            params.append(since)
+        for column, bound in (("updated_at", since), ("opened_at", opened_since)):
+            if bound is not None:
+                where.append(f"{column} >= ?")
+                params.append(bound)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = self._run(f"SELECT {_COLUMNS} FROM tickets {clause} "
                          f"ORDER BY opened_at DESC, id DESC LIMIT ?", (*params, limit)).fetchall()

@@ -47,7 +47,8 @@ const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toF
  * xFormat(x) labels the x axis. Returns an <svg> sized by its viewBox (CSS sets the width).
  */
 export function lineChart({ series, thresholds = [], marker = null, width = 640, height = 260,
-  xFormat = (x) => String(x), xTime = false, unit = "", legend = true, yMin = null }) {
+  xFormat = (x) => String(x), xTime = false, xTicks = null, unit = "", legend = true,
+  yMin = null }) {
   const pad = { l: 64, r: 16, t: 12, b: 34 };
   const xs = series.flatMap((x) => x.points.map((p) => p[0]));
   const ys = [...series.flatMap((x) => x.points.map((p) => p[1])),
@@ -66,7 +67,8 @@ export function lineChart({ series, thresholds = [], marker = null, width = 640,
       s("text", { x: pad.l - 8, y: py(v) + 5, class: "axis-label", "text-anchor": "end" },
         `${fmt(v)}${unit ? ` ${unit}` : ""}`));
   }
-  for (const v of xTime ? timeTicks(x0, x1, 5) : ticks(x0, x1, 4)) {
+  if (xTicks) [x0, x1] = [Math.min(x0, ...xTicks), Math.max(x1, ...xTicks)];
+  for (const v of xTicks ?? (xTime ? timeTicks(x0, x1, 5) : ticks(x0, x1, 4))) {
     svg.append(s("text", { x: px(v), y: height - 10, class: "axis-label",
       "text-anchor": "middle" }, xTime ? clock(v) : xFormat(v)));
   }
@@ -128,5 +130,27 @@ export function barChart({ items, threshold = null, unit = "", width = 400, rowH
     const x = labelWidth + scale(threshold.value);
     svg.append(s("line", { x1: x, x2: x, y1: 0, y2: height, class: "threshold" }));
   }
+  return svg;
+}
+
+/** items: [{label, value|null}] as vertical columns from 0 to ``max``; below ``low`` stands out. */
+export function columnChart({ items, max, unit = "", low = 90, width = 800, height = 200 }) {
+  const pad = { l: 8, r: 8, t: 22, b: 26 };
+  const slot = (width - pad.l - pad.r) / Math.max(1, items.length);
+  const py = (v) => height - pad.b - (v / max) * (height - pad.t - pad.b);
+  const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart columns", role: "img" });
+  svg.append(s("line", { x1: pad.l, x2: width - pad.r, y1: py(0), y2: py(0), class: "grid" }));
+  items.forEach((item, index) => {
+    const x = pad.l + index * slot + slot * 0.18;
+    const w = slot * 0.64;
+    svg.append(s("text", { x: x + w / 2, y: height - 8, class: "axis-label",
+      "text-anchor": "middle" }, item.label));
+    if (item.value === null || item.value === undefined) return;
+    svg.append(
+      s("rect", { x, y: py(item.value), width: w, height: Math.max(1, py(0) - py(item.value)),
+        class: item.value < low ? "column column-low" : "column" }),
+      s("text", { x: x + w / 2, y: py(item.value) - 6, class: "column-value",
+        "text-anchor": "middle" }, `${fmt(item.value)}${unit}`));
+  });
   return svg;
 }

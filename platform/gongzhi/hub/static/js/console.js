@@ -1,25 +1,23 @@
 // The alarm wall ("/", property office) and the police-room console ("/police"): the same live
 // screen; what each party sees is decided by the platform from its token.
-import { api, listTickets, onUnauthorized, postAction, serverNow, clearToken } from "./api.js";
+import { api, onUnauthorized, postAction, serverNow } from "./api.js";
 import { CriticalBanner } from "./banner.js";
-import { byId, h, setChildren, setText } from "./dom.js";
+import { TopBar, toggleLang } from "./chrome.js";
+import { byId, h, setChildren } from "./dom.js";
 import { TicketDrawer } from "./drawer.js";
 import { FrameScheduler } from "./frame.js";
 import { HealthPanel } from "./health.js";
-import {
-  applyStatic, currentLang, formatDuration, onLangChange, partyLabel, setLang, t,
-} from "./i18n.js";
+import { applyStatic, currentLang, onLangChange, t } from "./i18n.js";
 import { severityBadge } from "./icons.js";
 import { EstateMap } from "./map.js";
 import { VirtualQueue } from "./queue.js";
 import { CriticalPopup, SoundAlarm } from "./alerting.js";
 import { partyOf, signIn } from "./signin.js";
-import { EventStream } from "./sse.js";
-import { ACTIVE_STATUSES, SEVERITIES, TicketStore } from "./store.js";
+import { LiveTickets } from "./live.js";
+import { SEVERITIES } from "./store.js";
 import { TrendsPanel } from "./trends.js";
 
 const VIEW = window.location.pathname.startsWith("/police") ? "police" : "wall";
-const ACTIVE_LIST = [...ACTIVE_STATUSES].join(",");
 const LAYOUT_REFRESH_MS = 10 * 60_000;
 const HEALTH_REFRESH_MS = 30_000;
 const TRENDS_REFRESH_MS = 60_000;
@@ -28,13 +26,9 @@ class Console {
   constructor(me) {
     this.party = partyOf(me);
     this.readOnly = Boolean(me.read_only);
-    this.store = new TicketStore();
     this.scheduler = new FrameScheduler(() => this.render());
     this.toastTimer = null;
     this.highlights = [];
-    this.snapshotting = false;
-    this.buffered = [];
-    this.disconnectedAt = null;
     const now = serverNow;
     const onPick = (ticket) => this.drawer.open(ticket);
     const onAck = (ticket) => this.ack(ticket);
@@ -44,7 +38,7 @@ class Console {
     this.queue = new VirtualQueue(byId("queue"), { onPick, onAck, now });
     this.banner = new CriticalBanner(byId("critical"), { onPick, onAck, now });
     this.drawer = new TicketDrawer({ now, readOnly: Boolean(me.read_only),
-      onChanged: (ticket) => this.apply(ticket, false), toast: (m, bad) => this.toast(m, bad) });
+      onChanged: (ticket) => this.live.apply(ticket, false), toast: (m, bad) => this.toast(m, bad) });
     this.popup = new CriticalPopup({ onAck, onOpen: onPick, sound: this.sound });
     // Measurements only for the parties whose duty needs them (the API says which views).
     const views = new Set(me.views ?? []);
@@ -52,28 +46,22 @@ class Console {
     this.health = measures ? new HealthPanel(byId("health"), {
       onOffline: (places) => this.map.setOffline(places) }) : null;
     this.trends = measures && VIEW === "wall" ? new TrendsPanel(byId("trends")) : null;
-    this.stream = new EventStream("/api/stream", {
-      onEvent: (event) => this.onEvent(event),
-      onState: (state) => this.onConnection(state),
-      onOpen: ({ resumed }) => {
-        if (!resumed) this.snapshot();
-      },
+    this.live = new LiveTickets({
+      onChange: (ticket, previous, live) => this.changed(ticket, previous, live),
+      onLoaded: () => this.loaded(),
+      onState: (state) => this.topBar.connection(state),
+      onError: (error) => this.toast(`${t("action.failed")}: ${error.message}`, true),
     });
+    this.store = this.live.store;
   }
 
   start() {
-    document.body.dataset.party = this.party ?? "";
+    this.topBar = new TopBar(this.party);
     document.body.dataset.readonly = this.readOnly ? "1" : "0";
-    setText(byId("party"), partyLabel(this.party));
-    byId("lang").addEventListener("click", () => setLang(currentLang() === "zh" ? "en" : "zh"));
-    byId("signout").addEventListener("click", () => {
-      clearToken();
-      window.location.reload();
-    });
     onLangChange(() => this.relabel());
     if (!this.trends) byId("trends-panel").hidden = true;
     if (!this.health) document.body.dataset.side = "none";
-    this.stream.start();
+    this.live.start();
     this.loadLayout();
     this.health?.refresh();
     this.trends?.refresh();
@@ -92,50 +80,17 @@ class Console {
     }
   }
 
-  /** The full list, on first connection (and when the platform asks for a resync). */
-  async snapshot() {
-    this.snapshotting = true;
-    this.buffered = [];
-    try {
-      const answer = await listTickets({ status: ACTIVE_LIST, limit: 5000 });
-      const tickets = Array.isArray(answer) ? answer : answer.tickets ?? answer.items ?? [];
-      this.store.replaceAll(tickets);
-      // Events that arrived while the list was on its way are newer: apply them again, in order.
-      for (const ticket of this.buffered) this.store.upsert(ticket);
-      for (const ticket of this.store.active()) {
-        if (ticket.severity === "critical" && ticket.status === "open") this.popup.push(ticket);
-      }
-      document.body.dataset.loaded = "1";
-    } catch (error) {
-      this.toast(`${t("action.failed")}: ${error.message}`, true);
-    } finally {
-      this.snapshotting = false;
-      this.buffered = [];
-      this.scheduler.request();
+  /** A snapshot arrived: the open critical tickets wait in the pop-up. */
+  loaded() {
+    for (const ticket of this.store.active()) {
+      if (ticket.severity === "critical" && ticket.status === "open") this.popup.push(ticket);
     }
+    document.body.dataset.loaded = "1";
+    this.scheduler.request();
   }
 
-  onEvent(event) {
-    if (event.type === "resync") {
-      this.snapshot();
-      return;
-    }
-    if (event.type !== "ticket") return;
-    let ticket;
-    try {
-      ticket = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    if (this.snapshotting) this.buffered.push(ticket);
-    this.apply(ticket, true);
-  }
-
-  /** One ticket into the store; a new critical one sounds, pops up and lights its place. */
-  apply(ticket, live) {
-    const change = this.store.upsert(ticket);
-    if (!change) return;
-    const { previous } = change;
+  /** A new critical ticket sounds, pops up and lights its place; any change re-renders. */
+  changed(ticket, previous, live) {
     const becameCritical = ticket.severity === "critical"
       && (!previous || previous.severity !== "critical" || previous.kind !== ticket.kind);
     if (live && becameCritical && ticket.status === "open") {
@@ -155,7 +110,7 @@ class Console {
     this.scheduler.request();
     try {
       const updated = await postAction(id, "ack");
-      if (updated && updated.id !== undefined) this.apply(updated, false);
+      if (updated && updated.id !== undefined) this.live.apply(updated, false);
       this.toast(`${t("action.ack")} · ${t("action.done")}`);
     } catch (error) {
       this.toast(`${t("action.failed")}: ${error.message}`, true);
@@ -188,30 +143,13 @@ class Console {
     severityBadge(severity, 22), h("strong", { text: String(counts[severity]) }))));
   }
 
-  onConnection(state) {
-    document.body.dataset.conn = state;
-    const indicator = byId("conn");
-    indicator.dataset.state = state;
-    setText(byId("conn-text"), t(`conn.${state}`));
-    if (state === "disconnected") this.disconnectedAt ??= Date.now();
-    if (state === "live") this.disconnectedAt = null;
-    byId("disconnected").hidden = state !== "disconnected";
-    this.everySecond();
-  }
-
   everySecond() {
-    const now = serverNow();
-    setText(byId("clock"), new Date(now).toLocaleTimeString(
-      currentLang() === "zh" ? "zh-CN" : "en-GB", { hour12: false }));
+    this.topBar.tick();
     this.queue.refreshTimes();
     this.banner.refreshTimes();
     this.drawer.refreshTimes();
     this.sound.refresh();
     this.popup.tick();
-    if (this.disconnectedAt !== null) {
-      setText(byId("disconnected-for"),
-        `${t("conn.since")} ${formatDuration(Date.now() - this.disconnectedAt)}`);
-    }
   }
 
   toast(message, bad = false) {
@@ -227,8 +165,7 @@ class Console {
 
   relabel() {
     document.title = `${t("app.name")} · ${t(`view.${VIEW}`)}`;
-    setText(byId("party"), partyLabel(this.party));
-    this.onConnection(this.stream.state);
+    this.topBar.relabel();
     this.queue.relabel();
     this.banner.relabel();
     this.map.relabel();
@@ -246,8 +183,7 @@ async function main() {
   applyStatic(document);
   document.title = `${t("app.name")} · ${t(`view.${VIEW}`)}`;
   onUnauthorized(() => window.location.reload());
-  byId("signin-lang").addEventListener("click",
-    () => setLang(currentLang() === "zh" ? "en" : "zh"));
+  byId("signin-lang").addEventListener("click", toggleLang);
   const me = await signIn();
   new Console(me).start();
 }

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ClientFactory, Provisioned
 from paho.mqtt.enums import MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 from security_mqtt import WAIT_S, SecureBroker
+from security_setup import ClientFactory, Provisioned
 
 pytestmark = pytest.mark.integration
 BOTH_ACL_STYLES = pytest.mark.parametrize("acl_style", ["per-device", "pattern"])

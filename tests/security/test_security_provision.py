@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REGISTRY, Provisioned, read_credentials, run_provision
+from security_setup import REGISTRY, Provisioned, read_credentials, run_provision
 
 from gongzhi.core import cli
 from gongzhi.core.errors import ConfigError

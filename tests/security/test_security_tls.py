@@ -10,8 +10,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import ClientFactory
 from security_mqtt import MAKE_CERTS, SecureBroker
+from security_setup import ClientFactory
 
 pytestmark = pytest.mark.integration
 

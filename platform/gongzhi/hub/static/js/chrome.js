@@ -1,15 +1,30 @@
 // What every screen's top bar does: the party chip, the live/disconnected indicator with its
 // banner, the clock, the language switch and signing out.
 import { clearToken, serverNow } from "./api.js";
-import { byId, setText } from "./dom.js";
-import { currentLang, formatDuration, partyLabel, setLang, t } from "./i18n.js";
+import { byId, h, setText } from "./dom.js";
+import {
+  applyStatic, currentLang, formatDuration, partyLabel, setLang, t,
+} from "./i18n.js";
 
 export function toggleLang() {
   setLang(currentLang() === "zh" ? "en" : "zh");
 }
 
+/** The banner that says the platform is out of reach (and since when). */
+function disconnectedBanner() {
+  const banner = h("div", { id: "disconnected", class: "disconnected", role: "alert",
+    hidden: true },
+  h("span", { class: "disc-icon", "aria-hidden": "true", text: "⚠" }),
+  h("span", { dataset: { i18n: "conn.banner" } }),
+  h("span", { id: "disconnected-for", class: "disc-for" }));
+  document.querySelector(".topbar").after(banner);
+  applyStatic(banner);
+  return banner;
+}
+
 export class TopBar {
   constructor(party) {
+    disconnectedBanner();
     this.party = party;
     this.state = "connecting";
     this.disconnectedAt = null;

@@ -2,7 +2,7 @@
 // screen; what each party sees is decided by the platform from its token.
 import { api, onUnauthorized, postAction, serverNow } from "./api.js";
 import { CriticalBanner } from "./banner.js";
-import { TopBar, toggleLang } from "./chrome.js";
+import { TopBar } from "./chrome.js";
 import { byId, h, setChildren } from "./dom.js";
 import { TicketDrawer } from "./drawer.js";
 import { FrameScheduler } from "./frame.js";
@@ -183,7 +183,6 @@ async function main() {
   applyStatic(document);
   document.title = `${t("app.name")} · ${t(`view.${VIEW}`)}`;
   onUnauthorized(() => window.location.reload());
-  byId("signin-lang").addEventListener("click", toggleLang);
   const me = await signIn();
   new Console(me).start();
 }

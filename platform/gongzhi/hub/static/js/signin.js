@@ -2,8 +2,9 @@
 // The input has no name and the form posts nowhere: even without JavaScript the token could not
 // end up in a URL.
 import { ApiError, getToken, setToken, whoAmI } from "./api.js";
-import { byId } from "./dom.js";
-import { t } from "./i18n.js";
+import { toggleLang } from "./chrome.js";
+import { byId, h } from "./dom.js";
+import { applyStatic, t } from "./i18n.js";
 
 export function partyOf(me) {
   return me?.party ?? me?.party_id ?? me?.id ?? null;
@@ -29,8 +30,32 @@ export async function signIn() {
   return askForToken();
 }
 
+/** The sign-in dialog, built once (every page shares it). */
+function signInDialog() {
+  const existing = document.getElementById("signin");
+  if (existing) return existing;
+  const dialog = h("dialog", { id: "signin", class: "signin" },
+    h("form", { id: "signin-form", method: "dialog", autocomplete: "off" },
+      h("div", { class: "signin-brand" },
+        h("img", { src: "/static/img/icon.svg", alt: "", width: 56, height: 56 }),
+        h("span", { dataset: { i18n: "app.name" } })),
+      h("h1", { dataset: { i18n: "signin.title" } }),
+      h("label", { for: "signin-token", dataset: { i18n: "signin.token" } }),
+      h("input", { id: "signin-token", type: "password", autocomplete: "off",
+        spellcheck: "false", required: true }),
+      h("p", { id: "signin-error", class: "signin-error", role: "alert" }),
+      h("div", { class: "signin-actions" },
+        h("button", { type: "submit", class: "btn btn-primary", dataset: { i18n: "signin.submit" } }),
+        h("button", { type: "button", class: "btn btn-quiet", dataset: { i18n: "lang.switch" },
+          onclick: toggleLang })),
+      h("p", { class: "muted", dataset: { i18n: "signin.hint" } })));
+  document.body.append(dialog);
+  applyStatic(dialog);
+  return dialog;
+}
+
 function askForToken() {
-  const dialog = byId("signin");
+  const dialog = signInDialog();
   const form = byId("signin-form");
   const input = byId("signin-token");
   const error = byId("signin-error");

@@ -3,7 +3,7 @@
 // page shows no personal data.
 import { api, onUnauthorized, serverNow } from "./api.js";
 import { columnChart, lineChart } from "./chart.js";
-import { TopBar, toggleLang } from "./chrome.js";
+import { TopBar } from "./chrome.js";
 import { byId, h, setChildren } from "./dom.js";
 import { FrameScheduler } from "./frame.js";
 import {
@@ -184,7 +184,6 @@ async function main() {
   applyStatic(document);
   document.title = `${t("app.name")} · ${t("view.supervision")}`;
   onUnauthorized(() => window.location.reload());
-  byId("signin-lang").addEventListener("click", toggleLang);
   const me = await signIn();
   new Supervision(me).start();
 }

@@ -108,6 +108,7 @@ def public_ticket(ticket: Ticket, party: str) -> dict[str, Any]:
         "breaches": list(ticket.breaches),
         "rule_id": ticket.route_id,
         "converted_from": ticket.converted_from,
+        "incident_id": ticket.incident_id,
         "acknowledged_at": ticket.acknowledged_at,
         "on_site_at": ticket.on_site_at,
         "closed_at": ticket.closed_at,

@@ -52,6 +52,7 @@ class TicketPublic(Strict):
     breaches: list[str] = Field(description="missed deadlines: ack, on_site, resolve")
     rule_id: str = Field(description="the duty-matrix route that decided the ticket")
     converted_from: str | None
+    incident_id: int | None = Field(description="the ticket of the incident this one is part of")
     acknowledged_at: int | None
     on_site_at: int | None
     closed_at: int | None

@@ -18,6 +18,7 @@ from gongzhi.core.errors import TicketError, TicketNotFound
 from gongzhi.devices.registry import DeviceRecord, Location, Registry
 from gongzhi.hub.duty import Counted, DutyMatrix, HistoryQuery
 from gongzhi.hub.escalation import Escalation, escalate
+from gongzhi.hub.incidents import children_of, parent_for
 from gongzhi.hub.lifecycle import Action, apply_action
 from gongzhi.hub.metrics import Metrics
 from gongzhi.hub.privacy import can_see, public_ticket, shows_personal_data
@@ -99,13 +100,15 @@ class TicketService:
                now: int) -> tuple[Ticket, bool]:
         key = open_key(alarm.device_id, alarm.kind.value)
         existing = tx.ticket_by_open_key(key)
+        location = device.location if device else Location(
+            alarm.estate_id, alarm.building or "", "", "", "")
+        if existing is None and (parent := self._group(tx, alarm, location, now)) is not None:
+            return parent, False
         decision = route(self.matrix, facts, self._history(tx, facts, existing is None, now))
         for _ in range(SAVE_ATTEMPTS):
             ticket = tx.add_occurrence(key, alarm.ts_ms, now, alarm.evidence)
             if ticket is not None:
                 return self._occurred(tx, ticket, alarm, decision, now), False
-            location = device.location if device else Location(
-                alarm.estate_id, alarm.building or "", "", "", "")
             fresh = new_ticket(decision, facts, self.matrix, location=location,
                                phone=device.phone if device else None,
                                evidence=alarm.evidence, now=now)
@@ -115,8 +118,40 @@ class TicketService:
             if inserted is not None:
                 tx.add_timeline(inserted.id, self._alarm_entry(alarm, 1))
                 tx.add_timeline(inserted.id, self._routing_entry(decision, alarm.ts_ms, now))
+                self._adopt(tx, inserted, now)
                 return inserted, True
         raise TicketError(f"could not open or join a ticket for {key}")
+
+    def _group(self, tx: SqlTx, alarm: Alarm, location: Location, now: int) -> Ticket | None:
+        """An alarm that belongs to an active incident joins it instead of opening a ticket."""
+        found = parent_for(alarm.kind.value, alarm.device_id, location,
+                           tx.active_tickets_at(location.estate_id, location.building))
+        if found is None:
+            return None
+        parent, rule = found
+        tx.add_timeline(parent.id, TimelineEntry(
+            ts_ms=alarm.ts_ms, type=EntryType.ALARM, actor="gateway", rule_id=rule.id,
+            data={"alarm_id": alarm.alarm_id, "device_id": alarm.device_id,
+                  "kind": alarm.kind.value, "grouped": True,
+                  "evidence": dict(alarm.evidence)}))
+        saved = tx.save(replace(parent, updated_at=now))
+        return saved or parent
+
+    def _adopt(self, tx: SqlTx, parent: Ticket, now: int) -> None:
+        """A new incident ticket takes in the active tickets that are its consequences."""
+        active = tx.active_tickets_at(parent.location.estate_id, parent.location.building)
+        for child, rule in children_of(parent, active):
+            saved = tx.save(replace(child, incident_id=parent.id, updated_at=now))
+            if saved is None:
+                continue
+            tx.add_timeline(child.id, TimelineEntry(
+                ts_ms=now, type=EntryType.ROUTING, actor="system", rule_id=rule.id,
+                data={"incident_id": parent.id}))
+            tx.add_timeline(parent.id, TimelineEntry(
+                ts_ms=now, type=EntryType.ROUTING, actor="system", rule_id=rule.id,
+                data={"grouped_ticket": child.id, "device_id": child.device_id,
+                      "kind": child.kind}))
+            self._announce(tx, saved, now)
 
     def _occurred(self, tx: SqlTx, ticket: Ticket, alarm: Alarm, decision: Decision,
                   now: int) -> Ticket:

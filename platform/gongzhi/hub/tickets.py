@@ -99,6 +99,8 @@ class Ticket:
     # "<device_id>|<kind>" while the ticket is active: repeated alarms join it. None once closed.
     open_key: str | None = None
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    # The ticket whose incident this one belongs to (a fire on the floor, a building offline).
+    incident_id: int | None = None
     version: int = 0
 
     @property

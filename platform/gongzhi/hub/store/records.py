@@ -76,7 +76,7 @@ def ticket_record(t: Ticket) -> dict[str, Any]:
         "escalation_level": t.escalation_level, "acknowledged_at": t.acknowledged_at,
         "on_site_at": t.on_site_at, "closed_at": t.closed_at,
         "converted_from": t.converted_from, "open_key": t.open_key,
-        "evidence": dict(t.evidence), "version": t.version,
+        "evidence": dict(t.evidence), "incident_id": t.incident_id, "version": t.version,
     }
 
 
@@ -97,5 +97,5 @@ def ticket_from_record(d: Mapping[str, Any]) -> Ticket:
         escalation_level=d["escalation_level"], acknowledged_at=d["acknowledged_at"],
         on_site_at=d["on_site_at"], closed_at=d["closed_at"],
         converted_from=d["converted_from"], open_key=d["open_key"],
-        evidence=d["evidence"], version=d["version"],
+        evidence=d["evidence"], incident_id=d.get("incident_id"), version=d["version"],
     )

@@ -147,6 +147,10 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         )""",
         "CREATE INDEX webhook_due ON webhook_outbox (delivered_at, next_attempt_at)",
     )),
+    (2, "incidents: related tickets point at the ticket of their incident", (
+        "ALTER TABLE tickets ADD COLUMN incident_id {big}",
+        "CREATE INDEX tickets_place ON tickets (estate_id, building, open_key)",
+    )),
 )
 
 

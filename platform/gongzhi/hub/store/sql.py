@@ -42,7 +42,7 @@ _COLUMNS = (
     "unit, floor, room, elderly_alone, household, riser, phone, opened_at, first_seen, "
     "last_seen, updated_at, occurrences, route_id, ack_due_at, on_site_due_at, resolve_due_at, "
     "convert_at, convert_to, breaches, escalation_level, acknowledged_at, on_site_at, "
-    "closed_at, converted_from, open_key, evidence, version"
+    "closed_at, converted_from, open_key, evidence, incident_id, version"
 )
 _SCOPE_COLUMNS = {Scope.HOUSEHOLD: "household", Scope.RISER: "riser", Scope.DEVICE: "device_id",
                   Scope.BUILDING: "building"}
@@ -58,7 +58,7 @@ def _ticket(row: Sequence[Any]) -> Ticket:
      unit, floor, room, elderly, household, riser, phone, opened_at, first_seen, last_seen,
      updated_at, occurrences, route_id, ack_due, on_site_due, resolve_due, convert_at,
      convert_to, breaches, level, ack_at, on_site_at, closed_at, converted_from, key,
-     evidence, version) = row
+     evidence, incident_id, version) = row
     return Ticket(
         id=int(id_), kind=kind, severity=severity, status=Status(status), assignee=assignee,
         notified=tuple(json.loads(notified)), chain=tuple(json.loads(chain)),
@@ -70,7 +70,7 @@ def _ticket(row: Sequence[Any]) -> Ticket:
         convert_to=convert_to, breaches=tuple(json.loads(breaches)), escalation_level=level,
         acknowledged_at=ack_at, on_site_at=on_site_at, closed_at=closed_at,
         converted_from=converted_from, open_key=key, evidence=json.loads(evidence),
-        version=version,
+        incident_id=None if incident_id is None else int(incident_id), version=version,
     )
 
 
@@ -83,7 +83,8 @@ def _values(t: Ticket) -> list[Any]:
         t.first_seen, t.last_seen, t.updated_at, t.occurrences, t.route_id, t.ack_due_at,
         t.on_site_due_at, t.resolve_due_at, t.convert_at, t.convert_to,
         _dumps(list(t.breaches)), t.escalation_level, t.acknowledged_at, t.on_site_at,
-        t.closed_at, t.converted_from, t.open_key, _dumps(dict(t.evidence)), t.next_check_at,
+        t.closed_at, t.converted_from, t.open_key, _dumps(dict(t.evidence)), t.incident_id,
+        t.next_check_at,
     ]
 
 
@@ -96,6 +97,10 @@ class SqlTx:
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._conn.execute(self._dialect.sql(sql), tuple(params))
+
+    def schema_versions(self) -> list[int]:
+        rows = self._run("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+        return [int(r[0]) for r in rows]
 
     # --- alarm receipts ---------------------------------------------------------------------
 
@@ -192,6 +197,11 @@ class SqlTx:
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = self._run(f"SELECT {_COLUMNS} FROM tickets {clause} "
                          f"ORDER BY opened_at DESC, id DESC LIMIT ?", (*params, limit)).fetchall()
+        return [_ticket(r) for r in rows]
+
+    def active_tickets_at(self, estate_id: str, building: str) -> list[Ticket]:
+        rows = self._run(f"SELECT {_COLUMNS} FROM tickets WHERE estate_id = ? AND building = ? "
+                         f"AND open_key IS NOT NULL ORDER BY id", (estate_id, building)).fetchall()
         return [_ticket(r) for r in rows]
 
     def due_tickets(self, now: int, limit: int = 500) -> list[Ticket]:

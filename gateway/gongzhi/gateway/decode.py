@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from gongzhi.core.errors import RejectedMessage
-from gongzhi.devices.catalogue import DeviceSpec, spec_for
+from gongzhi.devices.catalogue import CATALOGUE, DeviceSpec, DeviceType, spec_for
 from gongzhi.devices.registry import DeviceRecord, Registry
 from gongzhi.gateway.messages import (
     DeviceEvent,
@@ -133,6 +133,14 @@ def check_value(spec: DeviceSpec, metric: str, value: Any) -> float:
     return number
 
 
+_CHANNELS = {channel.value: channel for channel in Channel}
+# Per device type: metric → (low, high) of the catalogue.
+_LIMITS: dict[DeviceType, dict[str, tuple[float, float]]] = {
+    device_type: {name: (m.low, m.high) for name, m in spec.metrics.items()}
+    for device_type, spec in CATALOGUE.items()
+}
+
+
 class Decoder:
     """Turns a ``RawMessage`` into domain messages against the current registry.
 
@@ -149,12 +157,17 @@ class Decoder:
         if len(raw.payload) > self.max_payload_bytes:
             raise RejectedMessage(Reason.PAYLOAD_TOO_LARGE,
                                   f"{len(raw.payload)} bytes > {self.max_payload_bytes}")
-        estate_id, device_id, channel = parse_topic(raw.topic)
-        record = self.registry.get(device_id)
-        if record is None:
+        parts = raw.topic.split("/")
+        record = self.registry.get(parts[2]) if len(parts) == 4 else None
+        channel = _CHANNELS.get(parts[-1])
+        if record is None or channel is None or parts[0] != "estate":
+            # Slow path, for the precise reason: ids of registered devices are valid already.
+            estate_id, device_id, channel = parse_topic(raw.topic)
             raise RejectedMessage(Reason.UNKNOWN_DEVICE, f"{device_id} is not in the registry")
+        estate_id = parts[1]
         if record.estate_id != estate_id:
-            raise RejectedMessage(Reason.ESTATE_MISMATCH, f"{device_id} belongs to "
+            parse_topic(raw.topic)  # a malformed estate id is a bad topic first
+            raise RejectedMessage(Reason.ESTATE_MISMATCH, f"{record.device_id} belongs to "
                                                           f"{record.estate_id}, not {estate_id}")
         if channel is Channel.STATUS:
             return self._status(record, raw)
@@ -192,8 +205,17 @@ class Decoder:
             raw_values = {k: v for k, v in body.items() if k != "ts" and k != "seq"}
         if not raw_values:
             raise RejectedMessage(Reason.BAD_SHAPE, "no values")
-        spec = spec_for(record.type)
-        values = {name: check_value(spec, name, value) for name, value in raw_values.items()}
+        limits = _LIMITS[record.type]
+        values: dict[str, float] = {}
+        for name, value in raw_values.items():
+            bounds = limits.get(name)
+            # Fast path for the common case; anything else gets check_value's precise reason
+            # (a NaN fails the comparison too).
+            if (bounds is not None and (type(value) is float or type(value) is int)
+                    and bounds[0] <= value <= bounds[1]):
+                values[name] = float(value)
+            else:
+                values[name] = check_value(spec_for(record.type), name, value)
         return Telemetry(
             device_id=record.device_id, estate_id=record.estate_id, device_type=record.type,
             ts_ms=self._checked_ts(body.get("ts"), raw.received_ms), values=values,

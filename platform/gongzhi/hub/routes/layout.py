@@ -56,9 +56,9 @@ def build_layout(records: Iterable[DeviceRecord]) -> dict[str, Any]:
     for record in records:
         loc = record.location
         places[loc.estate_id][loc.building][(loc.unit, loc.floor)] += 1
-    estates = []
+    estates: list[dict[str, Any]] = []
     for estate_id in sorted(places):
-        buildings = []
+        buildings: list[dict[str, Any]] = []
         for building in sorted(places[estate_id], key=_natural):
             counts = places[estate_id][building]
             buildings.append({

@@ -86,6 +86,13 @@ class _Tally:
         if t.status is Status.FALSE_ALARM:
             self.false_alarms += 1
 
+    def merge(self, other: _Tally) -> None:
+        for name in ("opened", "acknowledged", "resolved", "false_alarms", "breached",
+                     "escalated"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.ack_ms += other.ack_ms
+        self.resolve_ms += other.resolve_ms
+
     def figures(self) -> dict[str, Any]:
         return {
             "opened": self.opened, "acknowledged": self.acknowledged, "resolved": self.resolved,
@@ -140,12 +147,7 @@ def summarise(tickets: Iterable[Ticket], *, now_ms: int, days: int,
         for key in sorted(groups[name]):
             whole = _Tally()
             for tally in groups[name][key].values():
-                for field_name in ("opened", "acknowledged", "resolved", "false_alarms",
-                                   "breached", "escalated"):
-                    setattr(whole, field_name,
-                            getattr(whole, field_name) + getattr(tally, field_name))
-                whole.ack_ms += tally.ack_ms
-                whole.resolve_ms += tally.resolve_ms
+                whole.merge(tally)
             out.append({"key": key, **whole.figures(), "days": days_of(groups[name][key])})
         return out
 

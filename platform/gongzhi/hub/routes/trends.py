@@ -93,7 +93,7 @@ TelemetryPath = Annotated[Path | None, Depends(telemetry_path)]
 def pressure_series(reader: TelemetryReader, registry: Registry, since: int, until: int,
                     max_series: int = MAX_PRESSURE_SERIES) -> list[dict[str, Any]]:
     """The riser sensors with the lowest pressure first: those are the ones to watch."""
-    found = []
+    found: list[dict[str, Any]] = []
     for record in registry:
         if record.type is not DeviceType.WATER_PRESSURE:
             continue
@@ -107,7 +107,7 @@ def pressure_series(reader: TelemetryReader, registry: Registry, since: int, unt
 
 def leakage_top(reader: TelemetryReader, registry: Registry, top: int,
                 since: int) -> list[dict[str, Any]]:
-    items = []
+    items: list[dict[str, Any]] = []
     for record in registry:
         if record.type is not DeviceType.ELECTRICAL:
             continue

@@ -1,4 +1,5 @@
-// Small DOM helpers: build elements without innerHTML, so ticket text can never become markup.
+// Small DOM helpers: elements are built node by node (never from HTML strings), so ticket text
+// can never become markup.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 

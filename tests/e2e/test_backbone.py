@@ -146,8 +146,8 @@ def test_garbage_is_counted_and_kept_and_the_gateway_carries_on(
 
     def all_rejected() -> str | None:
         text = system.gateway_metrics()
-        grown = (metric(text, "gongzhi_gateway_rejected_total")
-                 - metric(before, "gongzhi_gateway_rejected_total"))
+        grown = (metric(text, "gongzhi_gateway_messages_rejected_total")
+                 - metric(before, "gongzhi_gateway_messages_rejected_total"))
         return text if grown >= len(garbage) else None
 
     wait_until(all_rejected, 5, "every garbage message to be counted")

@@ -185,3 +185,14 @@ def test_health_metrics_and_docs(api: Api):
     assert 'gongzhi_alarms_received_total{kind="tamper",state="raise"} 2' in text
     assert 'route="/api/alarms",status="200"' in text
     assert api.client.get("/openapi.json").status_code == 200
+
+
+def test_docs_work_without_the_internet(api: Api):
+    page = api.client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn." not in page.text and "https://" not in page.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        response = api.client.get(f"/docs/assets/{asset}")
+        assert response.status_code == 200 and len(response.content) > 10_000
+    assert api.client.get("/docs/assets/..%2Fsecret").status_code == 404
+    assert api.client.get("/redoc").status_code == 404

@@ -126,6 +126,8 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
                 "routes them to the parties of the 1+6 model, deadlines escalate them.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served by routes.docs from local assets
+        redoc_url=None,
     )
     for router in ROUTERS:
         app.include_router(router)

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from gongzhi.hub.routes import (
     alarms,
     devices,
+    docs,
     health,
     layout,
     me,
@@ -20,6 +21,7 @@ from gongzhi.hub.routes import (
 
 ROUTERS: list[APIRouter] = [
     health.router,
+    docs.router,
     alarms.router,
     tickets.router,
     devices.router,

@@ -1,0 +1,94 @@
+"""``gongzhi tokens init`` and ``gongzhi platform`` as a newcomer runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from hub_helpers import DEVICES, free_port
+
+from gongzhi.core.cli import main
+from gongzhi.devices.registry import write_registry
+
+
+def test_tokens_init_writes_a_private_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    path = tmp_path / "t" / "tokens.json"
+    assert main(["tokens", "init", "--out", str(path)]) == 0
+    assert str(path.resolve()) in capsys.readouterr().out
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    tokens = json.loads(path.read_text())
+    assert set(tokens) == {"property_office", "police_room", "residents_committee",
+                           "owners_committee", "party_committee", "npc_liaison", "gateway"}
+    assert len(set(tokens.values())) == 7 and all(len(t) >= 24 for t in tokens.values())
+    assert main(["tokens", "init", "--out", str(path)]) == 2  # never overwrites by accident
+    assert "--force" in capsys.readouterr().err
+    assert json.loads(path.read_text()) == tokens
+    assert main(["tokens", "init", "--out", str(path), "--force"]) == 0
+    assert json.loads(path.read_text()) != tokens
+
+
+def test_tokens_init_defaults_to_the_data_directory(tmp_path: Path):
+    assert main(["tokens", "init", "--data-dir", str(tmp_path)]) == 0
+    assert (tmp_path / "tokens.json").exists()
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GONGZHI_")}
+    env.update(GONGZHI_DATA_DIR=str(data_dir), **extra)
+    return env
+
+
+def test_platform_command_serves_and_stops_on_ctrl_c(tmp_path: Path):
+    assert main(["tokens", "init", "--data-dir", str(tmp_path)]) == 0
+    write_registry(tmp_path / "registry.csv", DEVICES)
+    tokens = json.loads((tmp_path / "tokens.json").read_text())
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "gongzhi.core.cli", "platform",
+                             "--http-port", str(port)], env=_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.communicate()[1].decode()
+                assert time.monotonic() < deadline, "the platform did not answer"
+                time.sleep(0.1)
+        assert health.json() == {"status": "ok", "store": "sqlite"}
+        me = httpx.get(f"http://127.0.0.1:{port}/api/me",
+                       headers={"Authorization": f"Bearer {tokens['police_room']}"})
+        assert me.json()["party"] == "police_room"
+        assert (tmp_path / "platform.db").exists()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()
+    assert f"127.0.0.1:{port}" in out.decode()
+
+
+@pytest.mark.parametrize(("setup", "message"), [
+    ("no_tokens", "gongzhi tokens init"),
+    ("bad_matrix", "matrix.yaml:2: "),
+])
+def test_platform_command_refuses_unusable_configuration(tmp_path: Path, setup: str,
+                                                        message: str):
+    extra: dict[str, str] = {}
+    if setup == "bad_matrix":
+        assert main(["tokens", "init", "--data-dir", str(tmp_path)]) == 0
+        (tmp_path / "matrix.yaml").write_text("version: 1\nroutes: 5\n")
+        extra["GONGZHI_DUTY_MATRIX"] = str(tmp_path / "matrix.yaml")
+    result = subprocess.run([sys.executable, "-m", "gongzhi.core.cli", "platform",
+                             "--http-port", str(free_port())], env=_env(tmp_path, **extra),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert message in result.stderr

@@ -95,3 +95,27 @@ def test_scattered_offline_devices_do_not_make_a_cluster() -> None:
     for i, device in enumerate(devices[:6]):  # one every two minutes
         alarms += engine.process([status(device, 120 * (i + 1), online=False)])
     assert [a.kind for a in alarms] == [AlarmKind.DEVICE_OFFLINE] * 6
+
+
+def test_a_batch_of_last_wills_forms_the_cluster_without_per_device_churn() -> None:
+    devices = building(10)
+    engine = DetectionEngine(Registry(devices), DetectionConfig(cluster_min_devices=5))
+    engine.process([telemetry(d, 0, {"voltage_v": 220}) for d in devices])
+    alarms = engine.process([status(d, 30, online=False) for d in devices[:8]])
+    assert [(a.kind, a.state) for a in alarms] == [(AlarmKind.OFFLINE_CLUSTER, AlarmState.RAISE)]
+    assert alarms[0].evidence["offline"] == 8
+
+
+def test_a_stale_last_will_after_newer_data_is_ignored() -> None:
+    device = record("p1", "water_pressure")
+    engine = DetectionEngine(Registry([device]))
+    engine.process([telemetry(device, 0, {"pressure_mpa": 0.3}, received_s=50)])
+    assert engine.process([status(device, 40, online=False)]) == []
+
+
+def test_fast_reporting_battery_detector_gets_three_intervals_of_silence() -> None:
+    smoke = record("s1", "smoke", report_interval_s=30)
+    engine = DetectionEngine(Registry([smoke]))
+    engine.process([telemetry(smoke, 0, {"battery_pct": 90})])
+    assert engine.tick(T0 + 89_000) == []
+    assert [a.evidence["offline_after_ms"] for a in engine.tick(T0 + 91_000)] == [90_000]

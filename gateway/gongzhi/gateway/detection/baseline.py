@@ -36,14 +36,16 @@ class BaselineRule:
     hold_ms: int = 10 * 60_000
     tau_ms: int = 3 * HOUR_MS  # per hour-of-day bin: three days of that hour
     warm_count: int = 30  # observations per bin before it may alarm
+    warm_ms: int = 2 * 24 * HOUR_MS  # and two days of history: every hour seen twice
 
 
 # Water pressure follows the daily demand curve; a pump failing or a valve half-closed lowers
-# it slowly. (Leakage current also drifts with humidity over days: thresholds serve it better.)
+# it slowly. Only below: pressure above its usual level is not the duty matrix's "high" (an
+# absolute 1.0 MPa limit). (Leakage current also drifts with humidity over days: thresholds
+# serve it better.)
 BASELINES: dict[DeviceType, tuple[BaselineRule, ...]] = {
     DeviceType.WATER_PRESSURE: (
-        BaselineRule("pressure_mpa", AlarmKind.WATER_PRESSURE_LOW,
-                     AlarmKind.WATER_PRESSURE_HIGH, min_dev=0.05),
+        BaselineRule("pressure_mpa", AlarmKind.WATER_PRESSURE_LOW, None, min_dev=0.05),
     ),
 }
 
@@ -57,6 +59,7 @@ class BaselineDetector:
         self.count = np.zeros((n, BINS), np.uint8)
         self.scale = np.zeros(n, np.float32)
         self.last_ts = np.zeros(n, np.int64)
+        self.first_ts = np.zeros(n, np.int64)
         self.track = AlarmTrack(n, clear_hold_ms)
         self.direction = np.zeros(n, np.int8)  # -1 below, +1 above, for the open episode
         self._globals, self._index = globals_, index
@@ -64,19 +67,21 @@ class BaselineDetector:
     @property
     def nbytes(self) -> int:
         return (self.level.nbytes + self.count.nbytes + self.scale.nbytes + self.last_ts.nbytes
-                + self.track.nbytes + self.direction.nbytes)
+                + self.first_ts.nbytes + self.track.nbytes + self.direction.nbytes)
 
     def observe(self, obs: Observations) -> list[Alarm]:
         value = obs.column(self.rule.metric)
         present = ~np.isnan(value)
         slots, ts, x = obs.local[present], obs.ts[present], value[present]
         hour = (ts // HOUR_MS) % BINS
+        new = self.first_ts[slots] == 0
+        self.first_ts[slots[new]] = ts[new]
         count = self.count[slots, hour].astype(np.int64)
         level = np.where(count > 0, self.level[slots, hour], x)
         residual = x - level
         sigma = 1.2533 * self.scale[slots]  # mean absolute deviation to standard deviation
         limit = np.maximum(self.rule.k * sigma, self.rule.min_dev)
-        warm = count >= self.rule.warm_count
+        warm = (count >= self.rule.warm_count) & (ts - self.first_ts[slots] >= self.rule.warm_ms)
         low = warm & (residual <= -limit) if self.rule.below else np.zeros_like(warm)
         high = warm & (residual >= limit) if self.rule.above else np.zeros_like(warm)
         breach = low | high

@@ -1,6 +1,8 @@
 """E-bike charging from the load signature on a household or corridor circuit (DOMAIN.md): a
 step of 100-400 W over the circuit's base load, held flat (constant current) for at least
-``CC_MIN_MS``, then tapering (constant voltage) for ``CV_MIN_MS``.
+``CC_MIN_MS``, then tapering (constant voltage) for ``CV_MIN_MS``. A step taken at night
+(22:00-06:00 local), when people plug chargers in and few appliances run for an hour, is
+recognised once its plateau has held for ``NIGHT_CC_MS``, without waiting for the taper.
 
 The base is the lowest load of the last hour before the step, so cycling appliances (a
 fridge) do not inflate it. During the constant-current stage, loads switched on top are
@@ -32,6 +34,8 @@ class EbikeChargingDetector:
     STEP_MIN_W, STEP_MAX_W = 90.0, 450.0  # 100-400 W with meter tolerance
     CC_MIN_MS = 45 * MINUTE_MS
     CV_MIN_MS = 10 * MINUTE_MS
+    NIGHT_CC_MS = 60 * MINUTE_MS
+    NIGHT_HOURS = (22, 6)
     TAPER = 0.08  # the CV stage must have fallen by this share of the plateau
     GRACE_MS = 5 * MINUTE_MS
     MAX_MS = 14 * 60 * MINUTE_MS  # no charge lasts longer: something else
@@ -39,8 +43,9 @@ class EbikeChargingDetector:
     LEVEL_TAU_MS = 20 * MINUTE_MS
 
     def __init__(self, records: Sequence[DeviceRecord], globals_: IntArray,
-                 index: DeviceIndex, clear_hold_ms: int) -> None:
+                 index: DeviceIndex, clear_hold_ms: int, utc_offset_h: float = 8.0) -> None:
         n = len(records)
+        self.utc_offset_ms = round(utc_offset_h * 3_600_000)
         self.phase = np.zeros(n, np.int8)
         self.lowest = WindowMax(n, self.BASE_WINDOW_MS)  # of -power
         self.base = np.full(n, np.nan, np.float32)
@@ -104,9 +109,13 @@ class EbikeChargingDetector:
         self.phase_ms[s[back_to_cc]] = 0
         self.phase[s[give_up]] = IDLE_
 
-        charging = (cv & ~give_up & ~back_to_cc
-                    & (ts - self.phase_ms[s] >= self.CV_MIN_MS)
-                    & (ratio <= self.cv_ratio[s] - self.TAPER))
+        tapered = (cv & ~give_up & ~back_to_cc
+                   & (ts - self.phase_ms[s] >= self.CV_MIN_MS)
+                   & (ratio <= self.cv_ratio[s] - self.TAPER))
+        step_hour = ((self.step_ms[s] + self.utc_offset_ms) // 3_600_000) % 24
+        night = (step_hour >= self.NIGHT_HOURS[0]) | (step_hour < self.NIGHT_HOURS[1])
+        held = (self.phase[s] == CC) & night & (ts - self.step_ms[s] >= self.NIGHT_CC_MS)
+        charging = tapered | held
         moves = self.track.step(s, ts, charging, self.phase[s] == IDLE_, 0, p, excess)
         self.last_ts[s] = ts
         alarms = []

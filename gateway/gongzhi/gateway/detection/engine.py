@@ -18,6 +18,7 @@ from gongzhi.gateway.detection.config import DetectionConfig
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.events import event_alarm
 from gongzhi.gateway.detection.group import TypeGroup, metric_rows
+from gongzhi.gateway.detection.ledger import OpenAlarms
 from gongzhi.gateway.detection.presence import Presence
 from gongzhi.gateway.messages import DeviceEvent, StatusChange, Telemetry
 from gongzhi.gateway.messages import Presence as PresenceState
@@ -35,6 +36,7 @@ class DetectionEngine:
         self._groups = {t: TypeGroup(t, self._index, self.config) for t in DeviceType}
         self._types = list(DeviceType)
         self._presence = Presence(self._index, self.config)
+        self._ledger = OpenAlarms()
 
     @property
     def state_nbytes(self) -> int:
@@ -75,12 +77,13 @@ class DetectionEngine:
         alarms += self._fuse(alarms)
         alarms += self._presence.seen(np.array(seen_slots, np.int64),
                                       np.array(seen_rx, np.int64))
-        for slot, status in statuses:
-            if status.presence is PresenceState.OFFLINE:
-                alarms += self._presence.last_will(slot, status.received_ms)
-            else:
-                alarms += self._presence.seen(np.array([slot]), np.array([status.received_ms]))
-        return alarms
+        online = [(s, m.received_ms) for s, m in statuses if m.presence is PresenceState.ONLINE]
+        wills = [(s, m.received_ms) for s, m in statuses if m.presence is PresenceState.OFFLINE]
+        if online:
+            alarms += self._presence.seen(*_arrays(online))
+        if wills:
+            alarms += self._presence.last_wills(*_arrays(wills))
+        return self._ledger.admit(alarms)
 
     def _fuse(self, alarms: list[Alarm]) -> list[Alarm]:
         """Feed every smoke alarm raised in this batch to fire fusion."""
@@ -96,7 +99,7 @@ class DetectionEngine:
 
     def tick(self, now_ms: int) -> list[Alarm]:
         """Time-based rules on received time: heartbeats, offline devices and clusters."""
-        return self._presence.tick(now_ms)
+        return self._ledger.admit(self._presence.tick(now_ms))
 
     def _telemetry(self, slots: np.ndarray, ts: np.ndarray,
                    values: list[dict[str, float]]) -> list[Alarm]:
@@ -113,3 +116,8 @@ class DetectionEngine:
             matrix = metric_rows(group.metrics, [values[i] for i in rows])
             alarms += group.process(local[rows], ts[rows], matrix)
         return alarms
+
+
+def _arrays(pairs: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    slots, times = zip(*pairs, strict=True)
+    return np.array(slots, np.int64), np.array(times, np.int64)

@@ -33,10 +33,11 @@ class Plausible:
     hold_ms: int = 60_000
 
 
-# Metrics whose readings never hold perfectly still on a live sensor.
-FLATLINE_METRICS: dict[DeviceType, tuple[str, ...]] = {
-    DeviceType.WATER_PRESSURE: ("pressure_mpa",),
-    DeviceType.ELECTRICAL: ("voltage_v", "cable_temp_c"),
+# Metrics whose readings never hold perfectly still on a live sensor, with the floor where a
+# reading may legitimately pin: a gauge on an empty pipe reads exactly 0, not stuck.
+FLATLINE_METRICS: dict[DeviceType, tuple[tuple[str, float], ...]] = {
+    DeviceType.WATER_PRESSURE: (("pressure_mpa", 0.0),),
+    DeviceType.ELECTRICAL: (("voltage_v", 0.0), ("cable_temp_c", -np.inf)),
 }
 
 # Installed bands (design choice): a riser sensor cannot read below atmospheric or above a
@@ -56,10 +57,11 @@ class FlatlineDetector:
     WARM = 100  # readings before the typical step is trusted
     RATIO = 0.05
 
-    def __init__(self, metric: str, records: Sequence[DeviceRecord], globals_: IntArray,
-                 index: DeviceIndex, clear_hold_ms: int, hold_ms: int = 30 * 60_000) -> None:
+    def __init__(self, metric: tuple[str, float], records: Sequence[DeviceRecord],
+                 globals_: IntArray, index: DeviceIndex, clear_hold_ms: int,
+                 hold_ms: int = 30 * 60_000) -> None:
         n = len(records)
-        self.metric, self.hold_ms = metric, hold_ms
+        (self.metric, self.floor), self.hold_ms = metric, hold_ms
         self.last = np.full(n, np.nan, np.float32)
         self.same_since = np.zeros(n, np.int64)
         self.last_ts = np.zeros(n, np.int64)
@@ -89,12 +91,13 @@ class FlatlineDetector:
         self.short[slots] += self.SHORT_ALPHA * (step - self.short[slots])
         count = self.count[slots].astype(np.int64)
         long = self.long[slots]
-        warm = count >= self.WARM
+        pinned = x <= self.floor
+        warm = (count >= self.WARM) & ~pinned
         breach = warm & (self.short[slots] < self.RATIO * long)
         cleared = ~warm | (self.short[slots] > 4 * self.RATIO * long)
         moves = self.track.step(slots, ts, breach, cleared, self.hold_ms, x.astype(np.float64),
                                 -self.short[slots].astype(np.float64))
-        quiet = (self.track.state[slots] == IDLE) & (self.track.pending[slots] < 0)
+        quiet = (self.track.state[slots] == IDLE) & (self.track.pending[slots] < 0) & ~pinned
         s = slots[quiet]
         dt = (ts[quiet] - self.last_ts[s]).clip(0)
         alpha = np.maximum(1.0 - np.exp(-dt / self.LONG_TAU_MS), 1.0 / (count[quiet] + 1))

@@ -25,12 +25,19 @@ NONE = -1
 HEARTBEAT, LAST_WILL = 0, 1
 
 
+HOUR_MS = 3_600_000
+
+
 def offline_after_ms(index: DeviceIndex) -> IntArray:
+    """The catalogue's silence, scaled to a ``report_interval_s`` override; but never less
+    than three intervals for devices reporting more often than hourly (a battery detector set
+    to report every 30 s must not be offline after 31 s because its daily rule is 25/24)."""
     out = np.zeros(len(index), np.int64)
     for i, record in enumerate(index.records):
         spec = spec_for(record.type)
         interval = record.setting("report_interval_s", spec.report_interval_ms / 1000) * 1000
-        out[i] = round(spec.offline_after_ms * interval / spec.report_interval_ms)
+        scaled = spec.offline_after_ms * interval / spec.report_interval_ms
+        out[i] = round(max(scaled, min(3 * interval, interval + HOUR_MS)))
     return out
 
 
@@ -67,13 +74,20 @@ class Presence:
             alarms += self._clusters(int(received_ms.max()))
         return alarms
 
-    def last_will(self, slot: int, received_ms: int) -> list[Alarm]:
-        self.last_rx[slot] = max(self.last_rx[slot], received_ms)
-        if self.offline[slot]:
+    def last_wills(self, slots: IntArray, received_ms: IntArray) -> list[Alarm]:
+        """Last wills of a batch, together: a building's devices dropping at once form their
+        cluster before any per-device alarm is raised. A will older than the device's latest
+        message is stale (it reconnected since) and ignored."""
+        fresh = (received_ms >= self.last_rx[slots]) & ~self.offline[slots]
+        slots, first = np.unique(slots[fresh], return_index=True)
+        received_ms = received_ms[fresh][first]
+        if slots.size == 0:
             return []
-        self._go_offline(np.array([slot]), received_ms, LAST_WILL)
-        alarms = self._clusters(received_ms)
-        return alarms + self._raise_devices(np.array([slot]), received_ms)
+        self.last_rx[slots] = received_ms
+        self._go_offline(slots, received_ms, LAST_WILL)
+        now = int(received_ms.max())
+        alarms = self._clusters(now)
+        return alarms + self._raise_devices(slots, now)
 
     def tick(self, now_ms: int) -> list[Alarm]:
         self.last_rx[self.last_rx < 0] = now_ms  # never heard of: silent from now on

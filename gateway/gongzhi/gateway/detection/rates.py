@@ -1,6 +1,7 @@
 """Rate-of-change rules: a fall of at least ``drop`` within ``window_ms`` (a burst pipe, an
 opened hydrant), measured from the recent maximum (``WindowMax``: between 60 s and 75 s back
-for a 60 s window)."""
+for a 60 s window). A fall from above the metric's high alarm threshold is the end of an
+over-pressure, not a burst: it does not count."""
 
 from __future__ import annotations
 
@@ -14,15 +15,17 @@ from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.thresholds import per_device
-from gongzhi.gateway.detection.track import AlarmTrack, IntArray
+from gongzhi.gateway.detection.track import AlarmTrack, FloatArray, IntArray
 from gongzhi.gateway.detection.window import WindowMax
 
 
 class RateDetector:
     def __init__(self, rule: RateRule, records: Sequence[DeviceRecord], globals_: IntArray,
-                 index: DeviceIndex, clear_hold_ms: int) -> None:
+                 index: DeviceIndex, clear_hold_ms: int,
+                 ceiling: FloatArray | None = None) -> None:
         self.rule = rule
         self.drop = per_device(records, rule.setting, rule.drop)
+        self.ceiling = ceiling if ceiling is not None else np.full(len(records), np.inf)
         self.recent = WindowMax(len(records), rule.window_ms)
         self.track = AlarmTrack(len(records), clear_hold_ms)
         self._globals = globals_
@@ -39,7 +42,8 @@ class RateDetector:
         reference = self.recent.update(slots, ts, v)
         fall = reference - v
         drop = self.drop[slots]
-        breach, cleared = fall >= drop, fall < drop / 2
+        breach = (fall >= drop) & (reference < self.ceiling[slots])
+        cleared = ~breach & (fall < drop / 2)
         moves = self.track.step(slots, ts, breach, cleared, 0, v, fall)
         alarms = [self._alarm(slots[i], ts[i], v[i], float(reference[i]), AlarmState.RAISE)
                   for i in moves.raised]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from gongzhi.core.alarms import Alarm, AlarmKind
-from gongzhi.devices.catalogue import DeviceType, spec_for
+from gongzhi.devices.catalogue import DeviceSpec, DeviceType, Op, spec_for
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.baseline import BASELINES, BaselineDetector
 from gongzhi.gateway.detection.config import DetectionConfig
@@ -25,7 +25,7 @@ from gongzhi.gateway.detection.multivariate import ThermalResidualDetector
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.rates import RateDetector
 from gongzhi.gateway.detection.thresholds import ThresholdDetector, per_device
-from gongzhi.gateway.detection.track import IntArray
+from gongzhi.gateway.detection.track import FloatArray, IntArray
 
 
 class TelemetryRule(Protocol):
@@ -33,6 +33,15 @@ class TelemetryRule(Protocol):
     def nbytes(self) -> int: ...
 
     def observe(self, obs: Observations) -> list[Alarm]: ...
+
+
+def _high_threshold(spec: DeviceSpec, metric: str,
+                    records: Sequence[DeviceRecord]) -> FloatArray | None:
+    """The per-device ABOVE threshold of ``metric``, if the catalogue has one."""
+    for rule in spec.thresholds:
+        if rule.metric == metric and rule.op is Op.ABOVE:
+            return per_device(records, rule.setting, rule.threshold)
+    return None
 
 
 def build_rules(device_type: DeviceType, records: Sequence[DeviceRecord], members: IntArray,
@@ -43,7 +52,8 @@ def build_rules(device_type: DeviceType, records: Sequence[DeviceRecord], member
     args = (records, members, index, hold)
     rules: list[TelemetryRule] = [
         *(ThresholdDetector(r, *args) for r in spec.thresholds),
-        *(RateDetector(r, *args) for r in spec.rates),
+        *(RateDetector(r, *args, ceiling=_high_threshold(spec, r.metric, records))
+          for r in spec.rates),
         *(BaselineDetector(r, *args) for r in BASELINES.get(device_type, ())),
         *(FlatlineDetector(m, *args) for m in FLATLINE_METRICS.get(device_type, ())),
         *(PlausibleRangeDetector(b, *args) for b in PLAUSIBLE.get(device_type, ())),
@@ -51,7 +61,8 @@ def build_rules(device_type: DeviceType, records: Sequence[DeviceRecord], member
     if device_type is DeviceType.WATER_PRESSURE:
         rules.append(RiserDriftDetector(*args))
     if device_type is DeviceType.ELECTRICAL:
-        rules += [EbikeChargingDetector(*args), ThermalResidualDetector(*args)]
+        rules += [EbikeChargingDetector(*args, utc_offset_h=config.utc_offset_h),
+                  ThermalResidualDetector(*args)]
     fusion = None
     smoke_rules = [r for r in spec.thresholds if r.kind is AlarmKind.SMOKE_ALARM]
     if smoke_rules:

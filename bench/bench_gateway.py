@@ -35,20 +35,19 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from gongzhi.core.settings import load_settings
+from gongzhi.devices.catalogue import DeviceType
+from gongzhi.devices.registry import DeviceRecord, Location, Registry, write_registry
+from gongzhi.gateway.decode import Decoder
+from gongzhi.gateway.dedup import ArrivalTracker
+from gongzhi.gateway.detection import DetectionEngine
+from gongzhi.gateway.device_states import DeviceStateTracker
+from gongzhi.gateway.messages import RawMessage, Telemetry
+from gongzhi.gateway.service import GatewayService
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
 from tests.conftest import make_broker  # noqa: E402  (the tests' private-broker helper)
-
-from gongzhi.core.settings import load_settings  # noqa: E402
-from gongzhi.devices.catalogue import DeviceType  # noqa: E402
-from gongzhi.devices.registry import DeviceRecord, Location, Registry, write_registry  # noqa: E402
-from gongzhi.gateway.decode import Decoder  # noqa: E402
-from gongzhi.gateway.dedup import ArrivalTracker  # noqa: E402
-from gongzhi.gateway.detection import DetectionEngine  # noqa: E402
-from gongzhi.gateway.device_states import DeviceStateTracker  # noqa: E402
-from gongzhi.gateway.messages import RawMessage, Telemetry  # noqa: E402
-from gongzhi.gateway.service import GatewayService  # noqa: E402
 
 THROUGHPUT_MESSAGES = 60_000
 LATENCY_RATE = 10_000

@@ -131,3 +131,20 @@ def test_gateway_status_birth_and_goodbye(start_gateway: Callable[..., GatewaySe
     finally:
         watcher.disconnect()
         watcher.loop_stop()
+
+
+def test_health_and_alarms_refused_for_good(start_gateway: Callable[..., GatewayService],
+                                            publisher: Publisher, peer: AlarmPeer) -> None:
+    gw = start_gateway()
+    assert gw.http is not None
+    base = f"http://127.0.0.1:{gw.http.port}"
+    health = httpx.get(f"{base}/healthz").json()
+    assert health == {"status": "ok", "gateway_id": "gateway", "mqtt_connected": True,
+                      "queue_depth": 0}
+    peer.status = 422
+    publisher.publish("estate/e1/s1/event", {"event": "tamper", "seq": 1})
+    wait_until(lambda: gw.metrics.total("alarms_refused_total") == 1, what="the refusal")
+    [dead] = httpx.get(f"{base}/dead-alarms").json()
+    assert dead["alarm"]["device_id"] == "s1" and dead["reason"].startswith("HTTP 422")
+    assert "gongzhi_gateway_alarms_dead 1" in metrics_text(gw)
+    assert httpx.get(f"{base}/nothing").status_code == 404

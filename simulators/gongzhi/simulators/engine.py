@@ -334,9 +334,12 @@ class SimulationEngine:
             self._intercepts.pop(fault.target, None)
 
     def finish(self) -> list[Outgoing]:
-        """Messages still owed at the end of a run (a held out-of-order message)."""
+        """Messages still owed at the end of a run: a held out-of-order message, replays not
+        yet due (sent now, still replays: the ground truth stays true)."""
         out: list[Outgoing] = []
         for fault in self._active:
             if fault.intercepts:
                 out.extend(fault.end(self, self.t_ms))
+        while self._scheduled:
+            out.append(heapq.heappop(self._scheduled)[2])
         return out

@@ -121,6 +121,9 @@ class Console {
   }
 
   render() {
+    // Counted for diagnostics: many updates, few renders is the batching at work.
+    this.renders = (this.renders ?? 0) + 1;
+    document.body.dataset.renders = String(this.renders);
     const active = this.store.active();
     this.queue.setItems(active);
     this.map.update(active);

@@ -21,6 +21,7 @@ export class LiveTickets {
     this.onError = onError;
     this.snapshotting = false;
     this.buffered = [];
+    this.events = 0;
     this.stream = new EventStream("/api/stream", {
       onEvent: (event) => this.onEvent(event),
       onState,
@@ -60,6 +61,8 @@ export class LiveTickets {
       return;
     }
     if (event.type !== "ticket") return;
+    this.events += 1;
+    document.body.dataset.events = String(this.events);
     let ticket;
     try {
       ticket = JSON.parse(event.data);

@@ -40,6 +40,16 @@ GROUPS: tuple[GroupRule, ...] = (
 )
 
 
+def parent_kinds(kind: str) -> frozenset[str]:
+    """Kinds of ticket an alarm of ``kind`` may belong to."""
+    return frozenset().union(*(r.parents for r in GROUPS if kind in r.children))
+
+
+def child_kinds(kind: str) -> frozenset[str]:
+    """Kinds of ticket a ticket of ``kind`` takes into its incident."""
+    return frozenset().union(*(r.children for r in GROUPS if kind in r.parents))
+
+
 def same_place(a: Location, b: Location, place: Place) -> bool:
     if (a.estate_id, a.building) != (b.estate_id, b.building) or not a.building:
         return False

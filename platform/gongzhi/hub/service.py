@@ -18,7 +18,7 @@ from gongzhi.core.errors import TicketError, TicketNotFound
 from gongzhi.devices.registry import DeviceRecord, Location, Registry
 from gongzhi.hub.duty import Counted, DutyMatrix, HistoryQuery
 from gongzhi.hub.escalation import Escalation, escalate
-from gongzhi.hub.incidents import children_of, parent_for
+from gongzhi.hub.incidents import child_kinds, children_of, parent_for, parent_kinds
 from gongzhi.hub.lifecycle import Action, apply_action
 from gongzhi.hub.metrics import Metrics
 from gongzhi.hub.privacy import can_see, public_ticket, shows_personal_data
@@ -38,6 +38,7 @@ from gongzhi.hub.tickets import (
 log = logging.getLogger(__name__)
 
 SAVE_ATTEMPTS = 8
+ESCALATION_BATCH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +125,11 @@ class TicketService:
 
     def _group(self, tx: SqlTx, alarm: Alarm, location: Location, now: int) -> Ticket | None:
         """An alarm that belongs to an active incident joins it instead of opening a ticket."""
+        parents = parent_kinds(alarm.kind.value)
+        if not parents:
+            return None
         found = parent_for(alarm.kind.value, alarm.device_id, location,
-                           tx.active_tickets_at(location.estate_id, location.building))
+                           tx.active_tickets_at(location.estate_id, location.building, parents))
         if found is None:
             return None
         parent, rule = found
@@ -139,7 +143,10 @@ class TicketService:
 
     def _adopt(self, tx: SqlTx, parent: Ticket, now: int) -> None:
         """A new incident ticket takes in the active tickets that are its consequences."""
-        active = tx.active_tickets_at(parent.location.estate_id, parent.location.building)
+        kinds = child_kinds(parent.kind)
+        if not kinds:
+            return
+        active = tx.active_tickets_at(parent.location.estate_id, parent.location.building, kinds)
         for child, rule in children_of(parent, active):
             saved = tx.save(replace(child, incident_id=parent.id, updated_at=now))
             if saved is None:
@@ -213,27 +220,32 @@ class TicketService:
 
     # --- escalation --------------------------------------------------------------------------
 
-    def escalate_due(self, limit: int = 500) -> list[Escalation]:
+    def escalate_due(self, limit: int = 1000) -> list[Escalation]:
         """Apply every escalation due now. Each ticket's steps are saved only if the ticket is
-        unchanged since it was read, so concurrent passes (replicas) apply each step once."""
+        unchanged since it was read, so concurrent passes (replicas) apply each step once.
+        Tickets are written in id order, in batches, so concurrent writers lock rows in one
+        order (no deadlock) and a pass over many tickets costs few commits."""
         now = self.clock.now_ms()
         with self.store.transaction(now) as tx:
             due = tx.due_tickets(now, limit)
+        planned = sorted((p for t in due if (p := escalate(t, now, self.matrix)) is not None),
+                         key=lambda p: p.before.id)
         applied: list[Escalation] = []
-        for ticket in due:
-            planned = escalate(ticket, now, self.matrix)
-            if planned is None:
-                continue
+        for start in range(0, len(planned), ESCALATION_BATCH):
+            batch: list[Escalation] = []
             with self.store.transaction(now) as tx:
-                saved = tx.save(replace(planned.after, updated_at=now))
-                if saved is None:
-                    continue  # someone else changed it first; the next pass looks again
-                for step in planned.steps:
-                    tx.add_timeline(saved.id, step.entry(now))
-                self._announce(tx, saved, now)
-            for step in planned.steps:
-                self.metrics.inc("gongzhi_escalations_total", step=step.kind.value)
-            applied.append(Escalation(ticket, saved, planned.steps))
+                for escalation in planned[start:start + ESCALATION_BATCH]:
+                    saved = tx.save(replace(escalation.after, updated_at=now))
+                    if saved is None:
+                        continue  # someone else changed it first; the next pass looks again
+                    for step in escalation.steps:
+                        tx.add_timeline(saved.id, step.entry(now))
+                    self._announce(tx, saved, now)
+                    batch.append(Escalation(escalation.before, saved, escalation.steps))
+            for escalation in batch:
+                for step in escalation.steps:
+                    self.metrics.inc("gongzhi_escalations_total", step=step.kind.value)
+            applied.extend(batch)
         return applied
 
     # --- reads -------------------------------------------------------------------------------

@@ -199,9 +199,13 @@ class SqlTx:
                          f"ORDER BY opened_at DESC, id DESC LIMIT ?", (*params, limit)).fetchall()
         return [_ticket(r) for r in rows]
 
-    def active_tickets_at(self, estate_id: str, building: str) -> list[Ticket]:
+    def active_tickets_at(self, estate_id: str, building: str,
+                          kinds: Iterable[str]) -> list[Ticket]:
+        wanted = sorted(kinds)
+        marks = ", ".join("?" for _ in wanted)
         rows = self._run(f"SELECT {_COLUMNS} FROM tickets WHERE estate_id = ? AND building = ? "
-                         f"AND open_key IS NOT NULL ORDER BY id", (estate_id, building)).fetchall()
+                         f"AND open_key IS NOT NULL AND kind IN ({marks}) ORDER BY id",
+                         (estate_id, building, *wanted)).fetchall()
         return [_ticket(r) for r in rows]
 
     def due_tickets(self, now: int, limit: int = 500) -> list[Ticket]:

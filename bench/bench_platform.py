@@ -4,8 +4,8 @@ machine's server answers).
 - ``platform_alarm_ingest_per_s``: 1,000 distinct alarms through ``POST /api/alarms`` (8
   concurrent clients, 300 devices, each alarm a new ticket or an occurrence).
 - ``platform_duplicate_ingest_per_s``: the same alarm delivered again (the idempotent path).
-- ``platform_push_latency_p50_ms`` / ``_p99_ms`` (60 alarms): from the POST of an alarm to its ticket event
-  on a party's server-push stream.
+- ``platform_push_latency_p50_ms`` / ``_p99_ms`` (60 alarms): from the POST of an alarm to
+  its ticket event on a party's server-push stream.
 - ``platform_ticket_list_ms``: ``GET /api/tickets`` (500 newest visible) with the store full.
 - ``platform_escalation_pass_ms``: one escalation pass when every ticket (about 300) is
   overdue.
@@ -172,7 +172,8 @@ def run(label: str, database_url: str, work: Path) -> None:
         stream.stop.set()
         latencies.sort()
         emit("platform_push_latency_p50_ms", statistics.median(latencies), "ms", store=label)
-        emit("platform_push_latency_p99_ms", latencies[int(len(latencies) * 0.99)], "ms", store=label)
+        emit("platform_push_latency_p99_ms", latencies[int(len(latencies) * 0.99)], "ms",
+             store=label)
 
         timings = []
         for _ in range(20):

@@ -19,7 +19,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     try:
         yield running
     finally:
-        running.stop()
+        running.close()
 
 
 @pytest.fixture(scope="module")

@@ -104,6 +104,25 @@ class Platform:
     thread: threading.Thread | None = None
     alarm_ids: Iterator[int] = field(default_factory=itertools.count)
     device_counts: dict[str, int] = field(default_factory=dict)
+    _http: httpx.Client | None = None
+
+    @property
+    def http(self) -> httpx.Client:
+        """One keep-alive client for the test's own API calls (closed by ``close``)."""
+        if self._http is None:
+            self._http = httpx.Client(base_url=self.url, timeout=10)
+        return self._http
+
+    def close(self) -> None:
+        self.stop()
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def post(self, path: str, party: str, body: dict[str, Any]) -> Any:
+        response = self.http.post(path, json=body, headers=self.auth(party))
+        assert response.status_code == 200, response.text
+        return response.json()
 
     @property
     def url(self) -> str:
@@ -139,9 +158,8 @@ class Platform:
         alarm = Alarm(alarm_id=f"al-page-{next(self.alarm_ids)}-{time.time_ns()}", kind=kind,
                       device_id=device_id, estate_id=ESTATE, ts_ms=self.clock.now_ms(),
                       evidence=evidence or {"rule": "test"})
-        with httpx.Client(base_url=self.url, timeout=10) as client:
-            response = client.post("/api/alarms", json=alarm.to_dict(),
-                                   headers=self.auth("gateway"))
+        response = self.http.post("/api/alarms", json=alarm.to_dict(),
+                                  headers=self.auth("gateway"))
         assert response.status_code == 200, response.text
         ticket_id = response.json()["ticket_id"]
         assert isinstance(ticket_id, int)
@@ -164,15 +182,13 @@ class Platform:
             offline += is_offline
             states.append({"device_id": record.device_id, "online": not is_offline,
                            "last_seen_ms": now, "values": values, "values_ts_ms": now})
-        with httpx.Client(base_url=self.url, timeout=10) as client:
-            response = client.post("/api/device-states", json={"devices": states},
-                                   headers=self.auth("gateway"))
+        response = self.http.post("/api/device-states", json={"devices": states},
+                                  headers=self.auth("gateway"))
         assert response.status_code == 200, response.text
         return {"devices": len(states), "offline": offline, "low_battery": low}
 
     def get(self, path: str, party: str, **params: Any) -> Any:
-        with httpx.Client(base_url=self.url, timeout=10) as client:
-            response = client.get(path, headers=self.auth(party), params=params)
+        response = self.http.get(path, headers=self.auth(party), params=params)
         assert response.status_code == 200, response.text
         return response.json()
 

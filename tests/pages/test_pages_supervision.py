@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
@@ -31,14 +30,11 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     try:
         yield running
     finally:
-        running.stop()
+        running.close()
 
 
 def act(platform: Platform, ticket_id: int, action: str, party: str = "property_office") -> None:
-    with httpx.Client(base_url=platform.url, timeout=10) as client:
-        response = client.post(f"/api/tickets/{ticket_id}/actions", json={"action": action},
-                               headers=platform.auth(party))
-    assert response.status_code == 200, response.text
+    platform.post(f"/api/tickets/{ticket_id}/actions", party, {"action": action})
 
 
 def handle(platform: Platform, ticket_id: int, ack_after: int, resolve_after: int,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from conftest import T0, record, run_stream, telemetry
@@ -47,6 +49,10 @@ CASES = {
     "television": lambda t: 140.0 if 19 * HOUR <= t < 23 * HOUR else 0.0,
     "heater": lambda t: 1500.0 if 2 * HOUR <= t < 6 * HOUR else 0.0,
     "evening_tv_then_night": lambda t: 140.0 if 19 * HOUR <= t < 23.5 * HOUR else 0.0,
+    # The second night: air-conditioning (700 W, swinging) hides the charger's step at 23:30;
+    # at the latest once it stops at 02:00 the circuit's floor stands 250 W above the day's.
+    "hidden": lambda t: charger(23.5 * HOUR, watts=250.0)(t) + (
+        700.0 + 90.0 * math.sin(t / 300.0) if 23 * HOUR <= t < 26 * HOUR else 0.0),
     # A 300 W load held two hours in the afternoon, then switched off: no taper, no night.
     # (The same at 01:00 would be taken for a charger: the night rule trades that for speed.)
     "steps_off": lambda t: 300.0 if 13 * HOUR <= t < 15 * HOUR else 0.0,
@@ -92,6 +98,14 @@ def test_a_daytime_charge_is_recognised_by_its_taper(
 def test_small_and_large_chargers_within_the_band(
         case: str, alarms_by_case: dict[str, list[Alarm]]) -> None:
     assert [a.state for a in alarms_by_case[case]] == [AlarmState.RAISE, AlarmState.CLEAR]
+
+
+def test_a_charge_hidden_by_an_appliance_shows_in_the_circuits_floor(
+        alarms_by_case: dict[str, list[Alarm]]) -> None:
+    raised = alarms_by_case["hidden"][0]
+    assert raised.state is AlarmState.RAISE
+    at_s = (raised.ts_ms - T0) / 1000 - LOCAL
+    assert 23.5 * HOUR < at_s <= 26.6 * HOUR
 
 
 @pytest.mark.parametrize("case", ["nothing", "television", "heater", "steps_off",

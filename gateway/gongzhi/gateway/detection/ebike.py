@@ -4,6 +4,12 @@ step of 100-400 W over the circuit's base load, held flat (constant current) for
 (22:00-06:00 local), when people plug chargers in and few appliances run for an hour, is
 recognised once its plateau has held for ``NIGHT_CC_MS``, without waiting for the taper.
 
+A charger plugged in while a large appliance runs hides its step in the appliance's swings.
+The circuit's floor shows it anyway: the lowest load of the last hour rises above the lowest of
+the last day by 100-400 W (fridges cycle, they do not lift the floor; air conditioners lift it
+by more). A rise that begins at night and holds for ``FLOOR_HOLD_MS`` is taken for a charger
+(a television switched on in the evening lifts the floor too, but not at night).
+
 The base is the lowest load of the last hour before the step, so cycling appliances (a
 fridge) do not inflate it. During the constant-current stage, loads switched on top are
 ignored (the excess rises above the band) and a load that was on at the step and switches off
@@ -36,6 +42,8 @@ class EbikeChargingDetector:
     CV_MIN_MS = 10 * MINUTE_MS
     NIGHT_CC_MS = 60 * MINUTE_MS
     NIGHT_HOURS = (22, 6)
+    FLOOR_HOLD_MS = 30 * MINUTE_MS
+    DAY_MS = 24 * 60 * MINUTE_MS
     TAPER = 0.08  # the CV stage must have fallen by this share of the plateau
     GRACE_MS = 5 * MINUTE_MS
     MAX_MS = 14 * 60 * MINUTE_MS  # no charge lasts longer: something else
@@ -47,7 +55,10 @@ class EbikeChargingDetector:
         n = len(records)
         self.utc_offset_ms = round(utc_offset_h * 3_600_000)
         self.phase = np.zeros(n, np.int8)
-        self.lowest = WindowMax(n, self.BASE_WINDOW_MS)  # of -power
+        self.lowest = WindowMax(n, self.BASE_WINDOW_MS)  # of -power, while idle
+        self.hour_floor = WindowMax(n, self.BASE_WINDOW_MS)  # of -power
+        self.day_floor = WindowMax(n, self.DAY_MS)  # of -power
+        self.floor_since = np.zeros(n, np.int64)
         self.base = np.full(n, np.nan, np.float32)
         self.level = np.zeros(n, np.float32)
         self.cv_ratio = np.zeros(n, np.float32)  # the ratio when the taper began
@@ -60,8 +71,10 @@ class EbikeChargingDetector:
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.phase, self.base, self.level, self.cv_ratio,
-                                      self.step_ms, self.phase_ms, self.last_ts)
-                   ) + self.track.nbytes + self.lowest.nbytes
+                                      self.step_ms, self.phase_ms, self.last_ts,
+                                      self.floor_since)
+                   ) + self.track.nbytes + sum(w.nbytes for w in (
+                       self.lowest, self.hour_floor, self.day_floor))
 
     def observe(self, obs: Observations) -> list[Alarm]:
         value = obs.column(self.METRIC)
@@ -112,11 +125,17 @@ class EbikeChargingDetector:
         tapered = (cv & ~give_up & ~back_to_cc
                    & (ts - self.phase_ms[s] >= self.CV_MIN_MS)
                    & (ratio <= self.cv_ratio[s] - self.TAPER))
-        step_hour = ((self.step_ms[s] + self.utc_offset_ms) // 3_600_000) % 24
-        night = (step_hour >= self.NIGHT_HOURS[0]) | (step_hour < self.NIGHT_HOURS[1])
+        night = self._night(self.step_ms[s])
         held = (self.phase[s] == CC) & night & (ts - self.step_ms[s] >= self.NIGHT_CC_MS)
-        charging = tapered | held
-        moves = self.track.step(s, ts, charging, self.phase[s] == IDLE_, 0, p, excess)
+        rise = self.day_floor.update(s, ts, -p) - self.hour_floor.update(s, ts, -p)
+        raised = (rise >= self.STEP_MIN_W) & (rise <= self.STEP_MAX_W)
+        since = self.floor_since[s]
+        self.floor_since[s] = np.where(raised, np.where(since == 0, ts, since), 0)
+        since = self.floor_since[s]
+        floored = (since > 0) & self._night(since) & (ts - since >= self.FLOOR_HOLD_MS)
+        charging = tapered | held | floored
+        quiet = (self.phase[s] == IDLE_) & (self.floor_since[s] == 0)
+        moves = self.track.step(s, ts, charging, quiet, 0, p, excess)
         self.last_ts[s] = ts
         alarms = []
         for positions, state in ((moves.raised, AlarmState.RAISE),
@@ -126,9 +145,16 @@ class EbikeChargingDetector:
                                           float(level[i]), state))
         return alarms
 
+    def _night(self, ts: IntArray) -> np.ndarray:
+        hour = ((ts + self.utc_offset_ms) // 3_600_000) % 24
+        return (hour >= self.NIGHT_HOURS[0]) | (hour < self.NIGHT_HOURS[1])
+
     def _alarm(self, slot: int, ts: int, power: float, base: float, level: float,
                state: AlarmState) -> Alarm:
-        step = int(self.step_ms[slot])
+        floor = int(self.floor_since[slot])
+        # The floor path: the load has been on at least the floor window before it rose.
+        step = floor - self.BASE_WINDOW_MS if floor > 0 and self.phase[slot] == IDLE_ else int(
+            self.step_ms[slot])
         evidence = {"rule": "ebike_signature", "metric": self.METRIC, "power_w": power,
                     "base_w": base, "step_w": level, "cc_min_ms": self.CC_MIN_MS,
                     "cv_min_ms": self.CV_MIN_MS,

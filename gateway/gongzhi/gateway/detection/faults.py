@@ -59,9 +59,12 @@ class FlatlineDetector:
 
     def __init__(self, metric: tuple[str, float], records: Sequence[DeviceRecord],
                  globals_: IntArray, index: DeviceIndex, clear_hold_ms: int,
-                 hold_ms: int = 30 * 60_000) -> None:
+                 hold_ms: int = 30 * 60_000, explained_by: Sequence[AlarmTrack] = ()) -> None:
         n = len(records)
         (self.metric, self.floor), self.hold_ms = metric, hold_ms
+        # While a process alarm on the same metric is raised (pressure held low by a failed
+        # pump), a still reading is explained by the process: no verdict, no learning.
+        self.explained_by = tuple(explained_by)
         self.last = np.full(n, np.nan, np.float32)
         self.same_since = np.zeros(n, np.int64)
         self.last_ts = np.zeros(n, np.int64)
@@ -92,6 +95,8 @@ class FlatlineDetector:
         count = self.count[slots].astype(np.int64)
         long = self.long[slots]
         pinned = x <= self.floor
+        for track in self.explained_by:
+            pinned |= track.state[slots] != IDLE
         warm = (count >= self.WARM) & ~pinned
         breach = warm & (self.short[slots] < self.RATIO * long)
         cleared = ~warm | (self.short[slots] > 4 * self.RATIO * long)

@@ -50,12 +50,15 @@ def build_rules(device_type: DeviceType, records: Sequence[DeviceRecord], member
     spec = spec_for(device_type)
     hold = config.clear_hold_ms
     args = (records, members, index, hold)
+    thresholds = [ThresholdDetector(r, *args) for r in spec.thresholds]
     rules: list[TelemetryRule] = [
-        *(ThresholdDetector(r, *args) for r in spec.thresholds),
+        *thresholds,
         *(RateDetector(r, *args, ceiling=_high_threshold(spec, r.metric, records))
           for r in spec.rates),
         *(BaselineDetector(r, *args) for r in BASELINES.get(device_type, ())),
-        *(FlatlineDetector(m, *args) for m in FLATLINE_METRICS.get(device_type, ())),
+        *(FlatlineDetector(m, *args, explained_by=[t.track for t in thresholds
+                                                    if t.rule.metric == m[0]])
+          for m in FLATLINE_METRICS.get(device_type, ())),
         *(PlausibleRangeDetector(b, *args) for b in PLAUSIBLE.get(device_type, ())),
     ]
     if device_type is DeviceType.WATER_PRESSURE:

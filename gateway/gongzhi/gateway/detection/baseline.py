@@ -103,11 +103,8 @@ class BaselineDetector:
         self.scale[s] += scale_alpha * (abs_res - self.scale[s])
         self.last_ts[s] = ts[quiet]
 
-        alarms = [self._alarm(int(slots[i]), int(ts[i]), float(x[i]), float(level[i]),
-                              float(limit[i]), AlarmState.RAISE) for i in moves.raised]
-        alarms += [self._alarm(int(slots[i]), int(ts[i]), float(x[i]), float(level[i]),
-                               float(limit[i]), AlarmState.CLEAR) for i in moves.cleared]
-        return alarms
+        return [self._alarm(int(slots[i]), int(ts[i]), float(x[i]), float(level[i]),
+                            float(limit[i]), state) for i, state in moves.each()]
 
     def _alarm(self, slot: int, ts: int, value: float, level: float, limit: float,
                state: AlarmState) -> Alarm:

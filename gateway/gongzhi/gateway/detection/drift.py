@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
+from gongzhi.core.alarms import Alarm, AlarmKind
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.groups import group_members, median_of_valid
@@ -79,18 +79,16 @@ class RiserDriftDetector:
         self.count[s] = np.minimum(count[quiet] + 1, 65535)
 
         alarms = []
-        for positions, state in ((moves.raised, AlarmState.RAISE),
-                                 (moves.cleared, AlarmState.CLEAR)):
-            for i in positions:
-                slot, onset = int(slots[i]), int(self.track.onset[slots[i]])
-                evidence = {"rule": "sensor_fault", "fault": "drift", "metric": self.METRIC,
-                            "value": float(x[i]), "own_level": float(level[i]),
-                            "deviation": float(deviation[i]),
-                            "neighbours_deviation": float(reference[i]),
-                            "neighbours": int(fresh[i]), "wander": float(wander[i]),
-                            "drift": self.DRIFT, "hold_ms": self.HOLD_MS,
-                            "window": {"start_ms": onset, "end_ms": int(ts[i])}}
-                alarms.append(self._index.alarm(int(self._globals[slot]),
-                                                AlarmKind.SENSOR_FAULT, onset, int(ts[i]),
-                                                state, evidence))
+        for i, state in moves.each():
+            slot, onset = int(slots[i]), int(self.track.onset[slots[i]])
+            evidence = {"rule": "sensor_fault", "fault": "drift", "metric": self.METRIC,
+                        "value": float(x[i]), "own_level": float(level[i]),
+                        "deviation": float(deviation[i]),
+                        "neighbours_deviation": float(reference[i]),
+                        "neighbours": int(fresh[i]), "wander": float(wander[i]),
+                        "drift": self.DRIFT, "hold_ms": self.HOLD_MS,
+                        "window": {"start_ms": onset, "end_ms": int(ts[i])}}
+            alarms.append(self._index.alarm(int(self._globals[slot]),
+                                            AlarmKind.SENSOR_FAULT, onset, int(ts[i]),
+                                            state, evidence))
         return alarms

@@ -138,11 +138,9 @@ class EbikeChargingDetector:
         moves = self.track.step(s, ts, charging, quiet, 0, p, excess)
         self.last_ts[s] = ts
         alarms = []
-        for positions, state in ((moves.raised, AlarmState.RAISE),
-                                 (moves.cleared, AlarmState.CLEAR)):
-            for i in positions:
-                alarms.append(self._alarm(int(s[i]), int(ts[i]), float(p[i]), float(base[i]),
-                                          float(level[i]), state))
+        for i, state in moves.each():
+            alarms.append(self._alarm(int(s[i]), int(ts[i]), float(p[i]), float(base[i]),
+                                      float(level[i]), state))
         return alarms
 
     def _night(self, ts: IntArray) -> np.ndarray:

@@ -109,11 +109,8 @@ class FlatlineDetector:
         self.long[s] += alpha * (step[quiet] - self.long[s])
         self.count[s] = np.minimum(count[quiet] + 1, 65535)
         self.last_ts[slots] = ts
-        alarms = [self._alarm(int(slots[i]), int(ts[i]), float(x[i]), AlarmState.RAISE)
-                  for i in moves.raised]
-        alarms += [self._alarm(int(slots[i]), int(ts[i]), float(x[i]), AlarmState.CLEAR)
-                   for i in moves.cleared]
-        return alarms
+        return [self._alarm(int(slots[i]), int(ts[i]), float(x[i]), state)
+                for i, state in moves.each()]
 
     def _alarm(self, slot: int, ts: int, value: float, state: AlarmState) -> Alarm:
         onset = int(self.track.onset[slot])
@@ -152,15 +149,13 @@ class PlausibleRangeDetector:
         moves = self.track.step(slots, ts, breach, ~breach, b.hold_ms, x,
                                 np.maximum(b.low - x, x - b.high))
         alarms = []
-        for positions, state in ((moves.raised, AlarmState.RAISE),
-                                 (moves.cleared, AlarmState.CLEAR)):
-            for i in positions:
-                slot, onset = int(slots[i]), int(self.track.onset[slots[i]])
-                evidence = {"rule": "sensor_fault", "fault": "out_of_range", "metric": b.metric,
-                            "value": float(x[i]), "low": b.low, "high": b.high,
-                            "hold_ms": b.hold_ms, "peak": float(self.track.peak[slot]),
-                            "window": {"start_ms": onset, "end_ms": int(ts[i])}}
-                alarms.append(self._index.alarm(int(self._globals[slot]),
-                                                AlarmKind.SENSOR_FAULT, onset, int(ts[i]),
-                                                state, evidence))
+        for i, state in moves.each():
+            slot, onset = int(slots[i]), int(self.track.onset[slots[i]])
+            evidence = {"rule": "sensor_fault", "fault": "out_of_range", "metric": b.metric,
+                        "value": float(x[i]), "low": b.low, "high": b.high,
+                        "hold_ms": b.hold_ms, "peak": float(self.track.peak[slot]),
+                        "window": {"start_ms": onset, "end_ms": int(ts[i])}}
+            alarms.append(self._index.alarm(int(self._globals[slot]),
+                                            AlarmKind.SENSOR_FAULT, onset, int(ts[i]),
+                                            state, evidence))
         return alarms

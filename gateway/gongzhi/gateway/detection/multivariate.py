@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
+from gongzhi.core.alarms import Alarm, AlarmKind
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.observations import Observations
@@ -87,18 +87,16 @@ class ThermalResidualDetector:
         self.last_ts[s] = ts
 
         alarms = []
-        for positions, state in ((moves.raised, AlarmState.RAISE),
-                                 (moves.cleared, AlarmState.CLEAR)):
-            for k in positions:
-                slot, onset = int(s[k]), int(self.track.onset[s[k]])
-                evidence = {"rule": "multivariate", "model": "cable_temp ~ a + b*smoothed(I^2)",
-                            "metrics": ["current_a", "cable_temp_c"],
-                            "value": float(y[k]), "expected": float(expected[k]),
-                            "residual": float(residual[k]), "limit": float(limit[k]),
-                            "current_a": float(i[k]), "hold_ms": self.HOLD_MS,
-                            "peak": float(self.track.peak[slot]),
-                            "window": {"start_ms": onset, "end_ms": int(ts[k])}}
-                alarms.append(self._index.alarm(int(self._globals[slot]),
-                                                AlarmKind.CABLE_OVERHEAT, onset, int(ts[k]),
-                                                state, evidence))
+        for k, state in moves.each():
+            slot, onset = int(s[k]), int(self.track.onset[s[k]])
+            evidence = {"rule": "multivariate", "model": "cable_temp ~ a + b*smoothed(I^2)",
+                        "metrics": ["current_a", "cable_temp_c"],
+                        "value": float(y[k]), "expected": float(expected[k]),
+                        "residual": float(residual[k]), "limit": float(limit[k]),
+                        "current_a": float(i[k]), "hold_ms": self.HOLD_MS,
+                        "peak": float(self.track.peak[slot]),
+                        "window": {"start_ms": onset, "end_ms": int(ts[k])}}
+            alarms.append(self._index.alarm(int(self._globals[slot]),
+                                            AlarmKind.CABLE_OVERHEAT, onset, int(ts[k]),
+                                            state, evidence))
         return alarms

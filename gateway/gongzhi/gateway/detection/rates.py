@@ -45,11 +45,8 @@ class RateDetector:
         breach = (fall >= drop) & (reference < self.ceiling[slots])
         cleared = ~breach & (fall < drop / 2)
         moves = self.track.step(slots, ts, breach, cleared, 0, v, fall)
-        alarms = [self._alarm(slots[i], ts[i], v[i], float(reference[i]), AlarmState.RAISE)
-                  for i in moves.raised]
-        alarms += [self._alarm(slots[i], ts[i], v[i], float(reference[i]), AlarmState.CLEAR)
-                   for i in moves.cleared]
-        return alarms
+        return [self._alarm(slots[i], ts[i], v[i], float(reference[i]), state)
+                for i, state in moves.each()]
 
     def _alarm(self, slot: int, ts: int, value: float, reference: float,
                state: AlarmState) -> Alarm:

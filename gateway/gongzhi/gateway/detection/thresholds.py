@@ -55,9 +55,7 @@ class ThresholdDetector:
             cleared = (v > thr + hyst) & (v < high - hyst)
             score = np.maximum(thr - v, v - high)
         moves = self.track.step(slots, ts, breach, cleared, self.rule.hold_ms, v, score)
-        alarms = [self._alarm(slots[i], ts[i], v[i], AlarmState.RAISE) for i in moves.raised]
-        alarms += [self._alarm(slots[i], ts[i], v[i], AlarmState.CLEAR) for i in moves.cleared]
-        return alarms
+        return [self._alarm(slots[i], ts[i], v[i], state) for i, state in moves.each()]
 
     def _alarm(self, slot: int, ts: int, value: float, state: AlarmState) -> Alarm:
         t, rule = self.track, self.rule

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from gongzhi.core.alarms import AlarmState
+
 IDLE, ACTIVE, CLEARING = 0, 1, 2
 NONE = np.int64(-1)
 
@@ -31,6 +33,11 @@ class Transitions:
 
     raised: IntArray
     cleared: IntArray
+
+    def each(self) -> list[tuple[int, AlarmState]]:
+        """Every transition with the alarm state it sends, raises first."""
+        return ([(int(i), AlarmState.RAISE) for i in self.raised]
+                + [(int(i), AlarmState.CLEAR) for i in self.cleared])
 
 
 class AlarmTrack:

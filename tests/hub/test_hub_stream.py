@@ -85,3 +85,16 @@ def test_stream_needs_a_party_token(settings: Settings, clock: ManualClock,
             tokens, "police_room", **{"Last-Event-ID": "x"})).status_code == 400
     finally:
         server.stop()
+
+
+def test_an_id_from_another_database_does_not_silence_the_stream(
+        settings: Settings, clock: ManualClock, tokens: dict[str, str]):
+    server = _server(settings, clock)
+    try:
+        stale = _auth(tokens, "property_office", **{"Last-Event-ID": "999999"})
+        with SseReader(f"{server.url}/api/stream", stale) as office:
+            tid = _post(server, tokens, alarm(AlarmKind.TAMPER, "smk-young"))
+            event = office.next()
+            assert (event.id, json.loads(event.data)["id"]) == (1, tid)
+    finally:
+        server.stop()

@@ -113,6 +113,9 @@ class EventFeed:
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscribers.discard(sub)
 
+    async def stored_last_seq(self) -> int:
+        return await to_thread.run_sync(self._read_last_seq)
+
     async def replay(self, after_seq: int) -> list[TicketEvent]:
         """Up to one batch of stored events after ``after_seq``."""
         return await to_thread.run_sync(self._read_after, after_seq)

@@ -21,7 +21,7 @@ from gongzhi.hub.escalation import Escalation, escalate
 from gongzhi.hub.incidents import child_kinds, children_of, parent_for, parent_kinds
 from gongzhi.hub.lifecycle import Action, apply_action
 from gongzhi.hub.metrics import Metrics
-from gongzhi.hub.privacy import can_see, public_ticket, shows_personal_data
+from gongzhi.hub.privacy import can_see, public_ticket, shows_personal_data, supervises
 from gongzhi.hub.routing import AlarmFacts, Decision, route
 from gongzhi.hub.store.base import Store
 from gongzhi.hub.store.records import AuditEntry, DeviceState, Receipt
@@ -255,14 +255,10 @@ class TicketService:
                     limit: int = 500) -> list[Ticket]:
         now = self.clock.now_ms()
         with self.store.transaction(now) as tx:
-            # Visibility is per ticket: read more than the limit and filter.
-            found: list[Ticket] = []
-            for ticket in tx.list_tickets(statuses=statuses, kinds=kinds, since=since,
-                                          limit=max(limit * 20, 2000)):
-                if can_see(ticket, party):
-                    found.append(ticket)
-                    if len(found) >= limit:
-                        break
+            found = [t for t in tx.list_tickets(statuses=statuses, kinds=kinds, since=since,
+                                                party=party, supervisor=supervises(party),
+                                                limit=limit)
+                     if can_see(t, party)]
             self._audit_read(tx, party, now, [t.id for t in found])
         return found
 

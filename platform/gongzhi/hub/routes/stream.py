@@ -36,6 +36,10 @@ async def _events(hub: HubDep, party: str, last_id: int | None) -> AsyncIterator
     sub = feed.subscribe()
     hub.metrics.inc("gongzhi_sse_clients")
     try:
+        if last_id is not None:
+            # An id from a database this one does not continue (reset, restored from an older
+            # backup): start from now rather than wait for numbers that may never come.
+            last_id = min(last_id, await feed.stored_last_seq())
         sent = sub.start_seq if last_id is None else last_id
         yield ": connected\n\n"  # lets clients see the stream is open at once
         if last_id is not None:

@@ -183,9 +183,18 @@ class SqlTx:
 
     def list_tickets(self, *, statuses: Iterable[str] = (), kinds: Iterable[str] = (),
                      since: int | None = None, opened_since: int | None = None,
+                     party: str | None = None, supervisor: bool = False,
                      limit: int = 500) -> list[Ticket]:
+        """Newest first. ``party``: only tickets it is assigned or notified of (and, for a
+        ``supervisor``, overdue or escalated ones); the caller still checks each ticket."""
         where: list[str] = []
         params: list[Any] = []
+        if party is not None:
+            seen = "assignee = ? OR notified LIKE ?"
+            if supervisor:
+                seen += " OR escalation_level > 0 OR breaches <> '[]'"
+            where.append(f"({seen})")
+            params.extend([party, f'%"{party}"%'])
         for column, values in (("status", list(statuses)), ("kind", list(kinds))):
             if values:
                 where.append(f"{column} IN ({', '.join('?' for _ in values)})")

@@ -81,8 +81,8 @@ def test_duplicates_are_dropped_and_telemetry_is_stored_once(
     t = time.time_ns() // 1_000_000 - 60_000  # a minute ago: inside the store's retention
     for seq, value in ((1, 0.30), (2, 0.31), (1, 0.30), (3, 0.32), (2, 0.31)):
         publisher.publish(W1, {"ts": t + seq * 1000, "seq": seq, "pressure_mpa": value})
-    wait_until(lambda: gw.metrics.total("duplicates_total") == 2, what="duplicates")
-    assert gw.metrics.total("messages_processed_total") == 3
+    wait_until(lambda: gw.metrics.total("messages_processed_total") == 3, what="stored")
+    assert gw.metrics.total("duplicates_total") == 2
     with TelemetryReader(telemetry_db_path(gw.settings)) as reader:
         assert reader.series("w1", "pressure_mpa", t, t + 10_000) == [
             (t + 1000, 0.30), (t + 2000, 0.31), (t + 3000, 0.32)]

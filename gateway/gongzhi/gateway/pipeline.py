@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from gongzhi.core.alarms import Alarm
@@ -23,9 +24,9 @@ from gongzhi.gateway.dedup import ArrivalTracker
 from gongzhi.gateway.device_states import DeviceStateTracker
 from gongzhi.gateway.messages import (
     DeadLetter,
-    DeviceEvent,
     DeviceMessage,
     RawMessage,
+    StatusChange,
     Telemetry,
 )
 from gongzhi.gateway.metrics import GatewayMetrics
@@ -47,6 +48,16 @@ class Detector(Protocol):
     def process(self, messages: Sequence[DeviceMessage]) -> list[Alarm]: ...
 
     def tick(self, now_ms: int) -> list[Alarm]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """A batch past detection, with its telemetry still to store."""
+
+    alarms: list[Alarm]
+    telemetry: list[Telemetry]
+    accepted: int
+    now_ms: int
 
 
 class StopRequested(Exception):
@@ -73,13 +84,22 @@ class IngestPipeline:
 
     def handle(self, batch: Sequence[RawMessage]) -> list[Alarm]:
         """Process and commit a batch; returns the alarms it queued."""
+        prepared = self.prepare(batch)
+        self.store(prepared)
+        return prepared.alarms
+
+    def prepare(self, batch: Sequence[RawMessage]) -> PreparedBatch:
+        """Everything but the telemetry store: decode, validate, dedup, detect; dead letters and
+        alarms committed (alarms first: they must not wait for telemetry storage)."""
         metrics = self._metrics
         metrics.inc("messages_received_total", len(batch))
         accepted: list[DeviceMessage] = []
         fresh: list[DeviceMessage] = []  # accepted and not older than the device's newest
+        telemetry: list[Telemetry] = []
         dead: list[DeadLetter] = []
         skipped = duplicates = late = 0
         corrected_before = self.decoder.clock_corrected
+        arrivals = self.arrivals
         for raw in batch:
             if not self._owns(raw.topic):
                 skipped += 1
@@ -96,37 +116,46 @@ class IngestPipeline:
                                        Reason.INTERNAL_ERROR, repr(exc)[:500]))
                 continue
             for message in messages:
-                if isinstance(message, Telemetry | DeviceEvent):
-                    if self.arrivals.is_duplicate(message.device_id, message.seq, message.ts_ms,
-                                                  message.device_clock):
-                        duplicates += 1
-                        continue
-                    if isinstance(message, Telemetry) and not self.arrivals.is_newest(
-                            message.device_id, message.ts_ms):
-                        late += 1  # stored, but must not rewind the detectors
-                        accepted.append(message)
-                        continue
+                if isinstance(message, StatusChange):
+                    accepted.append(message)
+                    fresh.append(message)
+                    continue
+                if arrivals.is_duplicate(message.device_id, message.seq, message.ts_ms,
+                                         message.device_clock):
+                    duplicates += 1
+                    continue
                 accepted.append(message)
+                if isinstance(message, Telemetry):
+                    telemetry.append(message)
+                    if not arrivals.is_newest(message.device_id, message.ts_ms):
+                        late += 1  # stored, but must not rewind the detectors
+                        continue
                 fresh.append(message)
-        telemetry = [m for m in accepted if isinstance(m, Telemetry)]
         now_ms = self._clock.now_ms()
-        stored = self._durably(lambda: self._sink.write(telemetry, now_ms)) if telemetry else 0
         alarms = self._detect(fresh, dead)
-        self._durably(lambda: self._dead_letters.add(dead))
         queued = self._durably(lambda: self._outbox.add(alarms, now_ms))
+        self._durably(lambda: self._dead_letters.add(dead))
         self._states.observe(accepted)
         for letter in dead:
             metrics.inc("messages_rejected_total", reason=letter.reason)
-        metrics.inc("messages_processed_total", len(accepted))
         metrics.inc("messages_skipped_total", skipped)
         metrics.inc("duplicates_total", duplicates)
         metrics.inc("out_of_order_total", late)
         metrics.inc("clock_corrected_total", self.decoder.clock_corrected - corrected_before)
+        metrics.inc("alarms_outboxed_total", queued)
+        return PreparedBatch(alarms, telemetry, len(accepted), now_ms)
+
+    def store(self, prepared: PreparedBatch) -> None:
+        """Store the batch's telemetry (retried until it succeeds or the gateway stops); only
+        then are its messages counted as processed."""
+        telemetry = prepared.telemetry
+        stored = (self._durably(lambda: self._sink.write(telemetry, prepared.now_ms))
+                  if telemetry else 0)
+        metrics = self._metrics
         metrics.inc("telemetry_points_stored_total", stored)
         metrics.inc("telemetry_points_expired_total",
                     sum(len(m.values) for m in telemetry) - stored)
-        metrics.inc("alarms_outboxed_total", queued)
-        return alarms
+        metrics.inc("messages_processed_total", prepared.accepted)
 
     def tick(self, now_ms: int) -> list[Alarm]:
         """Time-driven detection (silence, sustained conditions); alarms go to the outbox."""

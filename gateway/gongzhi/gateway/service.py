@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,23 +28,21 @@ from gongzhi.gateway.dead_letters import DeadLetterStore
 from gongzhi.gateway.decode import Decoder
 from gongzhi.gateway.device_states import DeviceStateReporter, DeviceStateTracker
 from gongzhi.gateway.ingest_queue import IngestQueue
-from gongzhi.gateway.messages import DeadLetter, RawMessage
+from gongzhi.gateway.ingest_worker import IngestWorker
 from gongzhi.gateway.metrics import GatewayMetrics
 from gongzhi.gateway.mqtt import MqttIngest, subscription_filter
 from gongzhi.gateway.outbox import AlarmOutbox
 from gongzhi.gateway.partition import Partition
 from gongzhi.gateway.pipeline import Detector, IngestPipeline, StopRequested, TelemetrySink
 from gongzhi.gateway.platform_client import PlatformClient, TokenSource
-from gongzhi.gateway.reasons import Reason
 from gongzhi.gateway.registry_source import RegistrySource
 from gongzhi.gateway.sinks import open_sink
 from gongzhi.gateway.status_http import StatusEndpoints, StatusServer
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 500
 TICK_S = 1.0
-REGISTRY_CHECK_S = 5.0
+REGISTRY_CHECK_S = 1.0
 MAINTENANCE_S = 600.0
 
 DetectorFactory = Callable[[Registry], Detector]
@@ -103,14 +100,13 @@ class GatewayService:
         self._registry_source = RegistrySource(settings.registry_path)
         self._stopping = threading.Event()
         self._reload_requested = threading.Event()
-        self._worker: threading.Thread | None = None
+        self.worker: IngestWorker | None = None
         self._started: list[Callable[[], None]] = []  # stop actions, in start order
         self.pipeline: IngestPipeline | None = None
         self.sink: TelemetrySink | None = None
         self.mqtt: MqttIngest | None = None
         self.http: StatusServer | None = None
         self.sender: AlarmSender | None = None
-        self.last_batch_latency_ms = 0
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -151,12 +147,16 @@ class GatewayService:
         reporter = DeviceStateReporter(self.states, client, self.metrics, self.clock)
         reporter.start()
         self._started.append(reporter.stop)
-        self._worker = threading.Thread(target=self._work, name="ingest-worker", daemon=True)
-        self._worker.start()
-        self._started.append(self._stop_worker)
         self.mqtt = MqttIngest(s.mqtt, self.queue, self.clock, self.metrics,
                                client_id=f"gongzhi-{self.gateway_id}", gateway_id=self.gateway_id,
                                topic_filters=[subscription_filter(self.share_group)])
+        self.worker = IngestWorker(
+            self.queue, self.pipeline, self.mqtt.ack, self.dead_letters, self.metrics,
+            self.clock, on_alarms=self._wake_sender, stopping=self._stopping,
+            periodic=[(TICK_S, self._tick), (REGISTRY_CHECK_S, self._maybe_reload),
+                      (MAINTENANCE_S, self._maintain)])
+        self.worker.start()
+        self._started.append(self.worker.stop)
         self.mqtt.start()
         self._started.append(self.mqtt.stop)
         log.info("gateway %s started (partition %s, status on http://%s:%d)", self.gateway_id,
@@ -168,9 +168,9 @@ class GatewayService:
         self.queue.close()
         # The worker first (it acknowledges through MQTT), then MQTT, then the rest.
         order = list(reversed(self._started))
-        if self._stop_worker in order:
-            order.remove(self._stop_worker)
-            order.insert(0, self._stop_worker)
+        if self.worker is not None and self.worker.stop in order:
+            order.remove(self.worker.stop)
+            order.insert(0, self.worker.stop)
         self._started.clear()
         for action in order:
             try:
@@ -186,71 +186,24 @@ class GatewayService:
         return self.mqtt is not None and self.mqtt.wait_connected(timeout_s)
 
     def health(self) -> dict[str, Any]:
-        worker_alive = self._worker is not None and self._worker.is_alive()
+        worker_alive = self.worker is not None and self.worker.alive
         return {"status": "ok" if worker_alive else "failing", "gateway_id": self.gateway_id,
                 "mqtt_connected": self.mqtt is not None and self.mqtt.connected,
                 "queue_depth": len(self.queue)}
 
-    # --- the ingest worker ---------------------------------------------------------------
-
-    def _stop_worker(self) -> None:
-        self._stopping.set()
-        if self._worker is not None:
-            self._worker.join(timeout=30)
-            self._worker = None
-
-    def _work(self) -> None:
-        next_tick = next_registry_check = time.monotonic()
-        next_maintenance = next_tick + MAINTENANCE_S
-        while not self._stopping.is_set():
-            batch = self.queue.take(BATCH_SIZE, timeout_s=0.2)
-            if batch and not self._handle(batch):
-                return
-            now = time.monotonic()
-            if now >= next_tick:
-                next_tick = now + TICK_S
-                self._tick()
-            if now >= next_registry_check or self._reload_requested.is_set():
-                next_registry_check = now + REGISTRY_CHECK_S
-                self._maybe_reload()
-            if now >= next_maintenance:
-                next_maintenance = now + MAINTENANCE_S
-                self._maintain()
-
-    def _handle(self, batch: list[RawMessage]) -> bool:
-        pipeline = self.pipeline
-        assert pipeline is not None
-        try:
-            alarms = pipeline.handle(batch)
-        except StopRequested:
-            return False  # left unacknowledged: the broker redelivers it
-        except Exception:
-            log.exception("batch of %d failed; recording it as dead letters", len(batch))
-            alarms = []
-            self._salvage(batch)
-        if alarms and self.sender is not None:
-            self.sender.wake()
-        if self.mqtt is not None:
-            self.mqtt.ack(batch)
-        self.last_batch_latency_ms = self.clock.now_ms() - batch[0].received_ms
-        return True
-
-    def _salvage(self, batch: list[RawMessage]) -> None:
-        letters = [DeadLetter(r.topic, r.payload, r.received_ms, Reason.INTERNAL_ERROR,
-                              "the batch failed; see the gateway log") for r in batch]
-        try:
-            self.dead_letters.add(letters)
-        except Exception:
-            log.exception("cannot record %d dead letters", len(letters))
-        self.metrics.inc("messages_rejected_total", len(batch), reason=Reason.INTERNAL_ERROR)
+    # --- periodic jobs (on the worker thread) --------------------------------------------
 
     def _tick(self) -> None:
         assert self.pipeline is not None
         try:
-            if self.pipeline.tick(self.clock.now_ms()) and self.sender is not None:
-                self.sender.wake()
+            if self.pipeline.tick(self.clock.now_ms()):
+                self._wake_sender()
         except StopRequested:
             pass
+
+    def _wake_sender(self) -> None:
+        if self.sender is not None:
+            self.sender.wake()
 
     def _maybe_reload(self) -> None:
         if not (self._reload_requested.is_set() or self._registry_source.changed()):
@@ -300,7 +253,7 @@ class GatewayService:
         m.gauge("queue_lag_seconds", "age of the oldest message waiting for the worker",
                 self._queue_lag_s)
         m.gauge("last_batch_latency_seconds", "receive-to-commit time of the last batch",
-                lambda: self.last_batch_latency_ms / 1000)
+                lambda: self.worker.last_batch_latency_ms / 1000 if self.worker else 0.0)
         m.gauge("mqtt_connected", "1 while connected to the broker",
                 lambda: float(self.mqtt is not None and self.mqtt.connected))
         m.gauge("registry_devices", "devices in the registry",

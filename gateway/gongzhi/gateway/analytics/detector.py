@@ -85,7 +85,9 @@ class MultivariateDetector:
     def _fit(self, train: FloatArray) -> None:
         c = self.config
         self._mean = train.mean(axis=0)
-        self._scale = np.maximum(train.std(axis=0), 1e-9 * np.maximum(1.0, np.abs(self._mean)))
+        # A channel nearly constant in training is scaled by at least 1e-4 of its level, so a
+        # quantised or idle reading does not turn the smallest later change into an alarm.
+        self._scale = np.maximum(train.std(axis=0), 1e-4 * np.abs(self._mean) + 1e-12)
         z = (train - self._mean) / self._scale
         steps = np.diff(z, axis=0)
         self._rate_scale = np.maximum(steps.std(axis=0), 1e-9)

@@ -19,6 +19,7 @@ from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.devices import DeviceIndex
+from gongzhi.gateway.detection.learning import smoothing
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.track import IDLE, AlarmTrack, IntArray
 
@@ -104,8 +105,7 @@ class FlatlineDetector:
                                 -self.short[slots].astype(np.float64))
         quiet = (self.track.state[slots] == IDLE) & (self.track.pending[slots] < 0) & ~pinned
         s = slots[quiet]
-        dt = (ts[quiet] - self.last_ts[s]).clip(0)
-        alpha = np.maximum(1.0 - np.exp(-dt / self.LONG_TAU_MS), 1.0 / (count[quiet] + 1))
+        alpha = smoothing(ts[quiet] - self.last_ts[s], self.LONG_TAU_MS, count[quiet] + 1)
         self.long[s] += alpha * (step[quiet] - self.long[s])
         self.count[s] = np.minimum(count[quiet] + 1, 65535)
         self.last_ts[slots] = ts

@@ -15,7 +15,8 @@ FLOOR3 = Location(ESTATE, "B1", "U1", "3", "302")
 def test_parent_rules():
     fire = make_ticket("fire", ticket_id=1)  # B1/U1/3
     found = parent_for("smoke_alarm", "other", FLOOR3, [fire])
-    assert found is not None and found[0] is fire and found[1].id == "fire_floor"
+    assert found is not None and found[0] is fire
+    assert (found[1].id, found[1].inhibit) == ("fire_floor_smoke", False)
     assert parent_for("smoke_alarm", "d1", FLOOR3, [fire]) is None  # its own device
     upstairs = Location(ESTATE, "B1", "U1", "4", "402")
     assert parent_for("smoke_alarm", "other", upstairs, [fire]) is None
@@ -34,17 +35,21 @@ def test_detectors_of_one_fire_make_one_incident(api: Api):
     fire = api.post_alarm(alarm(AlarmKind.FIRE, "smk-elderly"))
     assert fire["created"] is True
     assert api.ticket(earlier)["incident_id"] == fire["ticket_id"]
-    # Another detector on that floor while the fire is active: no ticket of its own.
+    # Another detector of that floor while the fire is active: its own ticket, linked.
     later = api.post_alarm(alarm(AlarmKind.SMOKE_ALARM, "el-301", alarm_id="late-smoke"))
-    assert later == {"ticket_id": fire["ticket_id"], "created": False, "duplicate": False}
+    assert later["created"] is True
+    assert api.ticket(later["ticket_id"])["incident_id"] == fire["ticket_id"]
+    # A second confirmation of the same fire opens nothing new.
+    again = api.post_alarm(alarm(AlarmKind.FIRE, "smk-young", alarm_id="second-fire"))
+    assert again == {"ticket_id": fire["ticket_id"], "created": False, "duplicate": False}
     timeline = api.ticket(fire["ticket_id"])["timeline"]
-    grouped = [e for e in timeline if e["data"].get("grouped")]
-    assert [(e["rule_id"], e["data"]["device_id"]) for e in grouped] == [
-        ("fire_floor", "el-301")]
-    assert any(e["data"].get("grouped_ticket") == earlier for e in timeline)
-    # Elsewhere: a ticket of its own.
+    assert [(e["rule_id"], e["data"]["device_id"]) for e in timeline
+            if e["data"].get("grouped")] == [("fire_floor", "smk-young")]
+    assert {e["data"].get("grouped_ticket") for e in timeline} >= {earlier,
+                                                                  later["ticket_id"]}
+    # Elsewhere: not part of it.
     other = api.post_alarm(alarm(AlarmKind.SMOKE_ALARM, "smk-b2"))
-    assert other["created"] is True
+    assert api.ticket(other["ticket_id"])["incident_id"] is None
 
 
 def test_offline_cluster_inhibits_per_device_offline_tickets(api: Api):

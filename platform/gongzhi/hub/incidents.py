@@ -1,9 +1,11 @@
 """Related alarms grouped into one incident (pure).
 
-Several detectors of one fire, or the devices of a building that lost power, are one incident:
-a child alarm that arrives while its parent ticket is active opens no ticket of its own (it is
-inhibited and recorded on the parent's timeline), and active child tickets that were opened
-before the parent are linked to it.
+Several detectors of one fire, or the devices of a building that lost power, are one incident.
+A child ticket points at its parent (``incident_id``): the smoke alarms of a fire's floor keep
+their own tickets (each detector's household may need its own visit), linked to the fire. The
+consequences of an incident are inhibited: a per-device offline alarm under an offline cluster,
+or a second confirmation of the same fire, opens no ticket of its own and is recorded on the
+parent's timeline. Active child tickets opened before their parent are linked when it opens.
 """
 
 from __future__ import annotations
@@ -27,16 +29,19 @@ class GroupRule:
     parents: frozenset[str]
     children: frozenset[str]
     place: Place
+    inhibit: bool  # True: the child opens no ticket; False: its ticket is linked
 
 
 GROUPS: tuple[GroupRule, ...] = (
-    # A confirmed fire: further detectors on its floor are the same fire.
-    GroupRule("fire_floor", frozenset({"fire"}), frozenset({"fire", "smoke_alarm"}),
-              Place.FLOOR),
+    # A confirmed fire: another confirmation on its floor is the same fire ...
+    GroupRule("fire_floor", frozenset({"fire"}), frozenset({"fire"}), Place.FLOOR, True),
+    # ... and the smoke alarms of its floor belong to it.
+    GroupRule("fire_floor_smoke", frozenset({"fire"}), frozenset({"smoke_alarm"}), Place.FLOOR,
+              False),
     # A building's devices gone at once (power cut, backbone): per-device offline alarms are
     # its consequences.
     GroupRule("offline_cluster_building", frozenset({"offline_cluster"}),
-              frozenset({"device_offline"}), Place.BUILDING),
+              frozenset({"device_offline"}), Place.BUILDING, True),
 )
 
 

@@ -18,7 +18,13 @@ from gongzhi.core.errors import TicketError, TicketNotFound
 from gongzhi.devices.registry import DeviceRecord, Location, Registry
 from gongzhi.hub.duty import Counted, DutyMatrix, HistoryQuery
 from gongzhi.hub.escalation import Escalation, escalate
-from gongzhi.hub.incidents import child_kinds, children_of, parent_for, parent_kinds
+from gongzhi.hub.incidents import (
+    GroupRule,
+    child_kinds,
+    children_of,
+    parent_for,
+    parent_kinds,
+)
 from gongzhi.hub.lifecycle import Action, apply_action
 from gongzhi.hub.metrics import Metrics
 from gongzhi.hub.privacy import can_see, public_ticket, shows_personal_data, supervises
@@ -103,8 +109,9 @@ class TicketService:
         existing = tx.ticket_by_open_key(key)
         location = device.location if device else Location(
             alarm.estate_id, alarm.building or "", "", "", "")
-        if existing is None and (parent := self._group(tx, alarm, location, now)) is not None:
-            return parent, False
+        incident = self._incident_of(tx, alarm, location) if existing is None else None
+        if incident is not None and incident[1].inhibit:
+            return self._inhibit(tx, alarm, *incident, now), False
         decision = route(self.matrix, facts, self._history(tx, facts, existing is None, now))
         for _ in range(SAVE_ATTEMPTS):
             ticket = tx.add_occurrence(key, alarm.ts_ms, now, alarm.evidence)
@@ -113,26 +120,31 @@ class TicketService:
             fresh = new_ticket(decision, facts, self.matrix, location=location,
                                phone=device.phone if device else None,
                                evidence=alarm.evidence, now=now)
+            if incident is not None:
+                fresh = replace(fresh, incident_id=incident[0].id)
             # Another transaction may open the same (device, kind) at once: the unique open
             # key makes this insert wait for it and do nothing, and the loop joins its ticket.
             inserted = tx.insert_ticket(fresh)
             if inserted is not None:
                 tx.add_timeline(inserted.id, self._alarm_entry(alarm, 1))
                 tx.add_timeline(inserted.id, self._routing_entry(decision, alarm.ts_ms, now))
+                if incident is not None:
+                    self._link(tx, incident[0], inserted, incident[1], now)
                 self._adopt(tx, inserted, now)
                 return inserted, True
         raise TicketError(f"could not open or join a ticket for {key}")
 
-    def _group(self, tx: SqlTx, alarm: Alarm, location: Location, now: int) -> Ticket | None:
-        """An alarm that belongs to an active incident joins it instead of opening a ticket."""
+    def _incident_of(self, tx: SqlTx, alarm: Alarm,
+                     location: Location) -> tuple[Ticket, GroupRule] | None:
         parents = parent_kinds(alarm.kind.value)
         if not parents:
             return None
-        found = parent_for(alarm.kind.value, alarm.device_id, location,
-                           tx.active_tickets_at(location.estate_id, location.building, parents))
-        if found is None:
-            return None
-        parent, rule = found
+        return parent_for(alarm.kind.value, alarm.device_id, location,
+                          tx.active_tickets_at(location.estate_id, location.building, parents))
+
+    def _inhibit(self, tx: SqlTx, alarm: Alarm, parent: Ticket, rule: GroupRule,
+                 now: int) -> Ticket:
+        """A consequence of an active incident: recorded on it, no ticket of its own."""
         tx.add_timeline(parent.id, TimelineEntry(
             ts_ms=alarm.ts_ms, type=EntryType.ALARM, actor="gateway", rule_id=rule.id,
             data={"alarm_id": alarm.alarm_id, "device_id": alarm.device_id,
@@ -141,24 +153,27 @@ class TicketService:
         saved = tx.save(replace(parent, updated_at=now))
         return saved or parent
 
+    def _link(self, tx: SqlTx, parent: Ticket, child: Ticket, rule: GroupRule,
+              now: int) -> None:
+        tx.add_timeline(child.id, TimelineEntry(
+            ts_ms=now, type=EntryType.ROUTING, actor="system", rule_id=rule.id,
+            data={"incident_id": parent.id}))
+        tx.add_timeline(parent.id, TimelineEntry(
+            ts_ms=now, type=EntryType.ROUTING, actor="system", rule_id=rule.id,
+            data={"grouped_ticket": child.id, "device_id": child.device_id,
+                  "kind": child.kind}))
+
     def _adopt(self, tx: SqlTx, parent: Ticket, now: int) -> None:
-        """A new incident ticket takes in the active tickets that are its consequences."""
+        """A new incident ticket takes in the active tickets that belong to it."""
         kinds = child_kinds(parent.kind)
         if not kinds:
             return
         active = tx.active_tickets_at(parent.location.estate_id, parent.location.building, kinds)
         for child, rule in children_of(parent, active):
             saved = tx.save(replace(child, incident_id=parent.id, updated_at=now))
-            if saved is None:
-                continue
-            tx.add_timeline(child.id, TimelineEntry(
-                ts_ms=now, type=EntryType.ROUTING, actor="system", rule_id=rule.id,
-                data={"incident_id": parent.id}))
-            tx.add_timeline(parent.id, TimelineEntry(
-                ts_ms=now, type=EntryType.ROUTING, actor="system", rule_id=rule.id,
-                data={"grouped_ticket": child.id, "device_id": child.device_id,
-                      "kind": child.kind}))
-            self._announce(tx, saved, now)
+            if saved is not None:
+                self._link(tx, parent, saved, rule, now)
+                self._announce(tx, saved, now)
 
     def _occurred(self, tx: SqlTx, ticket: Ticket, alarm: Alarm, decision: Decision,
                   now: int) -> Ticket:

@@ -186,6 +186,6 @@ def test_platform_restart_mid_stream_loses_no_alarm_and_duplicates_none(
         tickets = open_tickets(system, "property_office", "smoke_alarm")
         return tickets if len(tickets) >= len(devices) else None
 
-    tickets = wait_until(all_there, 20, "a ticket for every alarm")
+    tickets = wait_until(all_there, 30, "a ticket for every alarm")
     assert sorted(t["device_id"] for t in tickets) == sorted(devices)
     assert all(t["occurrences"] == 1 for t in tickets)

@@ -30,7 +30,9 @@ IDLE_S = 1.0
 class AlarmSender:
     def __init__(self, outbox: AlarmOutbox, client: PlatformClient, metrics: GatewayMetrics,
                  clock: Clock, *, rng: random.Random | None = None, min_backoff_s: float = 0.25,
-                 max_backoff_s: float = 30.0,
+                 # Alarms are life-safety traffic with a 10 s transmission norm (GB 26875.1):
+                 # a platform back from a restart must not wait half a minute for them.
+                 max_backoff_s: float = 4.0,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._outbox = outbox
         self._client = client

@@ -106,7 +106,9 @@ class SimulationEngine:
         self._scheduled_n = 0
         self._truth: list[TruthRecord] = []
         self._fault_count = 0
-        self._started = False
+        # Devices announce themselves (retained "online") just before their first report, so
+        # an estate comes online over its first reporting interval, not in one burst.
+        self.announced = np.zeros(n, dtype=np.bool_)
         self.faults_injected: Counter[str] = Counter()
         self.faults_skipped: Counter[str] = Counter()
 
@@ -175,9 +177,6 @@ class SimulationEngine:
         """Everything that happens up to ``to_ms`` (simulated). Steps end at fault starts and
         ends, so the output is the same however the caller slices time."""
         out: list[Outgoing] = []
-        if not self._started:
-            self._started = True
-            out.extend(self.status(g, online=True) for g in range(len(self.records)))
         while self.t_ms < to_ms:
             self._events_due(self.t_ms, out)
             step_end = min(to_ms, self.t_ms + MAX_STEP_MS, self._next_event_after(self.t_ms))
@@ -207,7 +206,14 @@ class SimulationEngine:
         later = [x for x in times if x > t]
         return min(later) if later else t + MAX_STEP_MS
 
+    def _announce(self, devices: IntArray, out: list[Outgoing]) -> None:
+        fresh = devices[~self.announced[devices]]
+        if fresh.size:
+            self.announced[fresh] = True
+            out.extend(self.status(int(g), online=True) for g in fresh)
+
     def _report(self, due: IntArray, out: list[Outgoing]) -> None:
+        self._announce(due, out)
         ts = self.next_due[due].copy()
         self.seq[due] += 1
         seq = self.seq[due]
@@ -317,6 +323,7 @@ class SimulationEngine:
             self.fast[fault.devices] = True
         if fault.intercepts:
             self._intercepts[target] = fault
+        self._announce(fault.devices, out)
         out.extend(fault.start(self, at))
         self._active.append(fault)
         self._truth.extend(fault.truth(self))

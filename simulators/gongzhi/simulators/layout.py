@@ -9,14 +9,17 @@ estate id), so adding an estate to a district changes nobody else's flags.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import DeviceRecord, Location, Registry, write_registry
 from gongzhi.simulators.estate import (
+    ROLE_TYPES,
     BuildingSpec,
     EstateFile,
     EstateSpec,
@@ -80,22 +83,24 @@ def build_layout(source: EstateFile, seed: int = 0) -> EstateLayout:
     buildings: list[BuildingPlace] = []
     for estate_index, estate in enumerate(source.estates):
         rng = estate_rng(seed, estate.estate_id)
+        settings = _role_settings(estate)
         for spec in estate.buildings:
             buildings.append(BuildingPlace(estate.estate_id, spec.building_id, spec,
                                            estate_index))
-            devices.extend(_building_devices(estate, spec, len(buildings) - 1, rng))
+            devices.extend(_building_devices(estate, settings, spec, len(buildings) - 1, rng))
         if estate.pump_room_sensors:
             buildings.append(BuildingPlace(estate.estate_id, PUMP_ROOM_BUILDING, None,
                                            estate_index))
             for n in range(1, estate.pump_room_sensors + 1):
-                devices.append(_placed(estate, Role.PUMP_ROOM, len(buildings) - 1,
+                devices.append(_placed(estate, settings, Role.PUMP_ROOM, len(buildings) - 1,
                                        f"{estate.estate_id}-PR-P{n}-WP", PUMP_ROOM_BUILDING,
                                        unit=0, floor=0, room=f"pump-{n}"))
     return EstateLayout(source=source, seed=seed, devices=tuple(devices),
                         buildings=tuple(buildings))
 
 
-def _building_devices(estate: EstateSpec, spec: BuildingSpec, building: int,
+def _building_devices(estate: EstateSpec, settings: Mapping[Role, Mapping[str, float]],
+                      spec: BuildingSpec, building: int,
                       rng: np.random.Generator) -> list[PlacedDevice]:
     out: list[PlacedDevice] = []
     prefix = f"{estate.estate_id}-{spec.building_id}"
@@ -117,46 +122,53 @@ def _building_devices(estate: EstateSpec, spec: BuildingSpec, building: int,
                 for device_type in spec.household_devices:
                     role = (Role.HOUSEHOLD_SMOKE if device_type is DeviceType.SMOKE
                             else Role.HOUSEHOLD_ELECTRICAL)
-                    out.append(_placed(estate, role, building,
+                    out.append(_placed(estate, settings, role, building,
                                        f"{prefix}-U{unit}-{room}-{TYPE_CODES[device_type]}",
                                        spec.building_id, unit, floor, room,
                                        elderly_alone=alone, phone=phone, household=household))
             for device_type in spec.corridor_devices:
                 role = (Role.CORRIDOR_SMOKE if device_type is DeviceType.SMOKE
                         else Role.CORRIDOR_ELECTRICAL)
-                out.append(_placed(estate, role, building,
+                out.append(_placed(estate, settings, role, building,
                                    f"{prefix}-U{unit}-F{floor}-{CORRIDOR_CODES[device_type]}",
                                    spec.building_id, unit, floor, f"F{floor}-corridor"))
         for r in range(1, spec.risers_per_unit + 1):
             riser = f"{prefix}-U{unit}-R{r}"
-            out.append(_placed(estate, Role.RISER, building, f"{prefix}-U{unit}-R{r}-WP",
+            out.append(_placed(estate, settings, Role.RISER, building, f"{prefix}-U{unit}-R{r}-WP",
                                spec.building_id, unit, 1, f"riser-{r}", riser=riser))
     if spec.roof_tank:
-        out.append(_placed(estate, Role.ROOF_TANK, building, f"{prefix}-TANK-WP",
+        out.append(_placed(estate, settings, Role.ROOF_TANK, building, f"{prefix}-TANK-WP",
                            spec.building_id, 0, spec.floors + 1, "roof-tank"))
     return out
 
 
-def _placed(estate: EstateSpec, role: Role, building: int, device_id: str, building_id: str,
-            unit: int, floor: int, room: str, *, elderly_alone: bool = False,
+def _placed(estate: EstateSpec, settings: Mapping[Role, Mapping[str, float]], role: Role,
+            building: int, device_id: str, building_id: str, unit: int, floor: int, room: str,
+            *, elderly_alone: bool = False,
             phone: str | None = None, household: str | None = None,
             riser: str | None = None) -> PlacedDevice:
-    device_type = role.device_type
-    settings = {"report_interval_s": estate.interval_s(device_type),
-                **estate.settings.get(role, {})}
     record = DeviceRecord(
         device_id=device_id,
-        type=device_type,
+        type=ROLE_TYPES[role],
         location=Location(estate.estate_id, building_id, str(unit) if unit else "",
                           "roof" if role is Role.ROOF_TANK else str(floor), room),
         elderly_alone=elderly_alone,
-        settings=settings,
+        settings=settings[role],
         phone=phone,
         riser=riser,
         household=household,
-        position=role.position,
+        position=POSITIONS[role],
     )
     return PlacedDevice(record=record, role=role, building=building, floor=floor, unit=unit)
+
+
+def _role_settings(estate: EstateSpec) -> dict[Role, Mapping[str, float]]:
+    # One read-only mapping per role, shared by its devices (records never change settings).
+    return {role: MappingProxyType({"report_interval_s": estate.interval_s(role.device_type),
+                                    **estate.settings.get(role, {})}) for role in Role}
+
+
+POSITIONS = {role: role.position for role in Role}
 
 
 def write_estate_registry(estate: str | Path, out: Path, seed: int = 0) -> Registry:

@@ -38,7 +38,9 @@ from gongzhi.simulators.publisher import (
 from gongzhi.simulators.scenario import load_scenario
 
 PER_DEVICE_LIMIT = 256  # "auto" uses one connection per device up to this many devices
-MAX_STEP_MS = 5_000  # simulated time advanced between two looks at the network
+# Simulated time advanced between two looks at the network and the stop flag: at 10,000
+# messages per simulated second (a district) that is about a second of publishing.
+MAX_STEP_MS = 1_000
 PROGRESS_TTY_S, PROGRESS_LOG_S = 0.5, 10.0
 
 
@@ -56,6 +58,7 @@ class RunOptions:
     connections: int = 4
     telemetry_qos: int = 1
     progress: bool = True
+    wall_limit_s: float | None = None  # stop after this much real time of publishing
 
 
 @dataclass
@@ -171,6 +174,9 @@ def run_simulation(options: RunOptions, target: MqttTarget, *, wall: Clock | Non
         try:
             while not stop.is_set():
                 if end_ms is not None and engine.t_ms >= end_ms:
+                    break
+                if options.wall_limit_s is not None and \
+                        time.monotonic() - wall0 >= options.wall_limit_s:
                     break
                 goal = _goal(engine.t_ms, start, wall0, options.speed)
                 if clamp_to_now:

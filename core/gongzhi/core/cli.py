@@ -38,6 +38,9 @@ SETTING_HELP: dict[str, str] = {
     "influx_token": "InfluxDB API token",
     "influx_org": "InfluxDB organisation",
     "influx_bucket": "InfluxDB bucket",
+    "influx_spool_max_bytes": "disk bound of the telemetry spool kept while InfluxDB is away; "
+                              "past it the oldest points are dropped and counted (alarms never "
+                              "pass through it)",
     "registry": "device registry CSV (default: registry.csv in the data directory)",
     "tokens_file": "party tokens JSON {party_id: token} (default: tokens.json in the data "
                    "directory)",

@@ -60,6 +60,7 @@ class Settings(BaseModel):
     influx_token: str | None = None
     influx_org: str = "gongzhi"
     influx_bucket: str = "telemetry"
+    influx_spool_max_bytes: int = 1 << 30  # disk bound of the InfluxDB spool (telemetry only)
     registry: Path | None = None  # None: data_dir/registry.csv
     tokens_file: Path | None = None  # None: data_dir/tokens.json
     duty_matrix: Path | None = None  # None: the shipped default matrix
@@ -76,6 +77,13 @@ class Settings(BaseModel):
     def _port_range(cls, value: int) -> int:
         if not 0 < value < 65536:
             raise ValueError("must be a TCP port, 1-65535")
+        return value
+
+    @field_validator("influx_spool_max_bytes")
+    @classmethod
+    def _spool_bound(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be a positive number of bytes")
         return value
 
     @field_validator("gateway_http_port")

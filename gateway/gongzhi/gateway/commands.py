@@ -15,7 +15,8 @@ from gongzhi.gateway.service import GatewayService
 GATEWAY_SETTINGS = (
     "data_dir", "mqtt_url", "registry", "platform_url", "tokens_file", "gateway_token",
     "gateway_id", "gateway_partition", "gateway_group", "http_host", "gateway_http_port",
-    "influx_url", "influx_token", "influx_org", "influx_bucket", "log_level",
+    "influx_url", "influx_token", "influx_org", "influx_bucket", "influx_spool_max_bytes",
+    "log_level",
 )
 
 

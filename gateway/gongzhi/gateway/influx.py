@@ -220,7 +220,7 @@ def open_influx_sink(settings: Settings, telemetry_path: Path, spool_path: Path,
                      registry: Registry, metrics: GatewayMetrics
                      ) -> tuple[FanOutSink, Callable[[], None]]:
     assert settings.influx_url is not None
-    spool = Spool(spool_path)
+    spool = Spool(spool_path, max_bytes=settings.influx_spool_max_bytes)
     spool.open()
     influx = InfluxSink(url=settings.influx_url, token=settings.influx_token,
                         org=settings.influx_org, bucket=settings.influx_bucket, spool=spool,

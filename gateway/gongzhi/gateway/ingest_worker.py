@@ -26,8 +26,8 @@ from gongzhi.gateway.reasons import Reason
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 500
-STAGED_BATCHES = 4
+BATCH_SIZE = 250  # a quarter of the Receive Maximum: intake, work and storage overlap
+STAGED_BATCHES = 2
 
 Ack = Callable[[Sequence[RawMessage]], None]
 Periodic = tuple[float, Callable[[], None]]  # (interval in seconds, job)

@@ -99,6 +99,7 @@ class DeviceStateReporter:
         self._metrics = metrics
         self._clock = clock
         self._interval_s = interval_s
+        self._last_failure: int | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -133,10 +134,14 @@ class DeviceStateReporter:
                 status, text = 0, "unreachable"
             if 200 <= status < 300:
                 sent += len(chunk)
+                self._last_failure = None
                 continue
             self._metrics.inc("device_state_failures_total")
+            if status != self._last_failure:  # log each kind of failure once, not every 2 s
+                self._last_failure = status
+                log.warning("device states not taken by the platform: %s %s",
+                            status or "no answer", text)
             if 400 <= status < 500 and status not in (401, 403, 408, 429):
-                log.error("platform refused device states: HTTP %s %s", status, text)
                 continue  # a refused report is not retried: the next change sends newer state
             self._tracker.mark_changed(s["device_id"] for s in states[start:])
             break

@@ -103,10 +103,9 @@ export class CriticalPopup {
 
   /** Keep the pop-up in step with the store: acknowledged elsewhere means it needs no pop-up. */
   sync(getTicket) {
-    const before = this.waiting.length;
     this.waiting = this.waiting.map((x) => getTicket(x.id) ?? x)
       .filter((x) => x.status === "open");
-    if (this.waiting.length !== before || this.dialog.open) this.render();
+    this.render();
   }
 
   dismiss() {
@@ -114,12 +113,17 @@ export class CriticalPopup {
     this.render();
   }
 
-  render() {
+  render(force = false) {
     const ticket = this.current;
     if (!ticket) {
+      this.shown = null;
       if (this.dialog.open) this.dialog.close();
       return;
     }
+    // Called every frame by the wall: rebuild only when what it shows has changed.
+    const signature = `${ticket.id}|${ticket.kind}|${this.waiting.length}`;
+    if (!force && this.dialog.open && signature === this.shown) return;
+    this.shown = signature;
     const opened = toMs(ticket.opened_at) ?? toMs(ticket.first_seen);
     const more = this.waiting.length - 1;
     setChildren(this.dialog, h("div", {
@@ -152,7 +156,7 @@ export class CriticalPopup {
   }
 
   relabel() {
-    this.render();
+    this.render(true);
   }
 }
 

@@ -75,6 +75,8 @@ class Console {
   async loadLayout() {
     try {
       this.map.setLayout(await api("/api/layout"));
+      this.shapeSeen = null; // the new cells need colouring
+      this.scheduler.request();
     } catch {
       // Retried on the next refresh; tickets still show in the queue.
     }
@@ -126,10 +128,13 @@ class Console {
     document.body.dataset.renders = String(this.renders);
     const active = this.store.active();
     this.queue.setItems(active);
-    this.map.update(active);
+    if (this.shapeSeen !== this.store.shapeVersion) {
+      this.shapeSeen = this.store.shapeVersion;
+      this.map.update(active);
+      this.renderCounts(active);
+    }
     this.banner.update(active);
     this.popup.sync((id) => this.store.get(id));
-    this.renderCounts(active);
     for (const location of this.highlights.splice(0)) this.map.highlight(location);
   }
 
@@ -169,6 +174,7 @@ class Console {
   relabel() {
     document.title = `${t("app.name")} · ${t(`view.${VIEW}`)}`;
     this.topBar.relabel();
+    this.shapeSeen = null;
     this.queue.relabel();
     this.banner.relabel();
     this.map.relabel();

@@ -25,6 +25,9 @@ export function floorOrder(a, b) {
   return value(b) - value(a) || String(a).localeCompare(String(b));
 }
 
+const MAX_FLASHING = 3;
+const FLASH_MS = 12_000;
+
 const naturalOrder = (a, b) => String(a).localeCompare(String(b), undefined, { numeric: true });
 
 export class EstateMap {
@@ -152,15 +155,22 @@ export class EstateMap {
     if (tickets?.length) this.onPick(tickets[0]);
   }
 
-  /** Draw the eye to where a new alarm is: a ring that pulses for a while, scrolled into view. */
+  /** Draw the eye to where a new alarm is: a blinking ring for a while, scrolled into view.
+   *  Only the newest few blink: a burst of alarms should not turn the map into noise. */
   highlight(location) {
     const el = this.cells.get(placeKey(location)) ?? this.blocks.get(buildingKey(location));
     if (!el) return;
+    this.flashing = (this.flashing ?? []).filter((x) => x !== el);
     el.classList.remove("flash");
     void el.offsetWidth; // restart the animation
     el.classList.add("flash");
+    this.flashing.push(el);
+    while (this.flashing.length > MAX_FLASHING) this.flashing.shift().classList.remove("flash");
     el.scrollIntoView({ block: "nearest", inline: "nearest" });
-    setTimeout(() => el.classList.remove("flash"), 12_000);
+    setTimeout(() => {
+      el.classList.remove("flash");
+      this.flashing = this.flashing.filter((x) => x !== el);
+    }, FLASH_MS);
   }
 
   relabel() {

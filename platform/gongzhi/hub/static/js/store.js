@@ -44,10 +44,18 @@ function version(ticket) {
   return toMs(ticket.updated_at);
 }
 
+// What decides a ticket's place in the sorted list and its colour on the map. A repeated
+// occurrence (the most frequent update by far) changes neither.
+const sortKey = (t) => `${t.status}|${t.severity}|${t.due_at}|${t.opened_at}`;
+const shapeKey = (t) => `${t.status}|${t.severity}|${t.kind}`;
+
 export class TicketStore {
   constructor() {
     this.byId = new Map();
     this.sorted = null;
+    // Bumped when the active set or a ticket's status, severity or kind changes: views that
+    // only depend on those (map, counts) skip the other updates.
+    this.shapeVersion = 0;
   }
 
   get size() {
@@ -68,7 +76,15 @@ export class TicketStore {
       if (before !== null && after !== null && after < before) return null;
     }
     this.byId.set(id, ticket);
-    this.sorted = null;
+    if (!previous || shapeKey(previous) !== shapeKey(ticket)) this.shapeVersion += 1;
+    if (this.sorted !== null && previous && sortKey(previous) === sortKey(ticket)) {
+      // Same position: swap the object in place instead of sorting again.
+      const index = isActive(previous) ? this.sorted.indexOf(previous) : -1;
+      if (index >= 0) this.sorted[index] = ticket;
+      else if (isActive(ticket)) this.sorted = null;
+    } else {
+      this.sorted = null;
+    }
     return { ticket, previous };
   }
 
@@ -84,6 +100,7 @@ export class TicketStore {
     }
     this.byId = next;
     this.sorted = null;
+    this.shapeVersion += 1;
   }
 
   /** Active tickets, most urgent first (cached until the next change). */

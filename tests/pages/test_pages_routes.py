@@ -191,6 +191,17 @@ def test_trends_are_empty_without_a_telemetry_store(tmp_path: Path) -> None:
     assert answer.status_code == 200 and answer.json()["series"] == []
 
 
+def test_trends_fall_back_to_the_process_settings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = ManualClock(START_MS)
+    platform = make_platform(tmp_path / "env", clock)
+    monkeypatch.setenv("GONGZHI_DATA_DIR", str(platform.settings.data_dir))
+    app = create_app(platform.settings, clock, background=False)  # no app.state.settings
+    with TestClient(app) as client:
+        answer = client.get("/api/trends/pressure", headers=auth(platform, "police_room"))
+    assert len(answer.json()["series"]) == 4
+
+
 # --- supervision --------------------------------------------------------------------------
 
 

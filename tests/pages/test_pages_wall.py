@@ -38,9 +38,15 @@ def row(page: Page, ticket_id: int) -> object:
 
 
 def test_a_fire_reaches_the_wall_within_a_second_with_its_place_lit(
-        wall: Page, platform: Platform) -> None:
+        wall: Page, platform: Platform, page_errors: list[str]) -> None:
     expect(wall.locator("#signin")).to_be_visible()
     screenshot(wall, "sign-in")
+    wall.locator("#signin-token").fill("not-a-token-of-any-party")
+    wall.locator("#signin-form button[type=submit]").click()
+    expect(wall.locator("#signin-error")).to_have_text("令牌无效，请核对后重试")
+    assert page_errors == [
+        "Failed to load resource: the server responded with a status of 401 (Unauthorized)"]
+    page_errors.clear()
     sign_in(wall, platform.tokens["property_office"])
     wall.locator("#sound-enable").click()
     expect(wall.locator("body")).to_have_attribute("data-sound", "on")
@@ -83,6 +89,24 @@ def test_a_fire_reaches_the_wall_within_a_second_with_its_place_lit(
     expect(wall.locator("#trends .chart .threshold")).to_have_count(2)
     expect(wall.locator("#trends .bars .bar-alarm")).to_have_count(1)
     screenshot(wall, "wall")
+
+    # The drawer shows the household masked as the property office may see it.
+    card.click()
+    drawer = wall.locator(f"#drawer[data-ticket-id='{ticket_id}']")
+    expect(drawer.locator(".household")).to_contain_text("138****0241")
+    expect(drawer).not_to_contain_text("13812340241")
+    drawer.locator(".drawer-close").click()
+
+    # Muted: a new critical alarm still pops up, silently, until the mute runs out.
+    wall.locator("#sound-mute").click()
+    expect(wall.locator("body")).to_have_attribute("data-sound", "muted")
+    expect(wall.locator("#sound-mute")).to_contain_text("静音中 04:5")
+    second = platform.raise_alarm(AlarmKind.SMOKE_ALARM, "smk-3-1-6")
+    expect(wall.locator(f"#popup .popup-body[data-ticket-id='{second}']")).to_be_visible()
+    expect(wall.locator("body")).to_have_attribute("data-sound-plays", "1")
+    dismiss_popups(wall)
+    wall.locator("#sound-mute").click()
+    expect(wall.locator("body")).to_have_attribute("data-sound", "on")
 
 
 def test_acknowledge_changes_the_ticket_through_the_api(wall: Page, platform: Platform) -> None:

@@ -2,8 +2,8 @@
 writes it): fire-riser pressures over the last hours, the highest leakage currents now, and one
 device's values around an alarm for the ticket drawer's evidence chart.
 
-The store lives in the data directory (``telemetry.db``); the app's settings say where. With no
-store (an InfluxDB deployment, or no gateway yet) the answers are empty, never errors."""
+The store lives in the data directory (``telemetry.db``); the settings say where. With no store
+(an InfluxDB deployment, or no gateway yet) the answers are empty, never errors."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict
 
+from gongzhi.core.errors import ConfigError
+from gongzhi.core.settings import load_settings
 from gongzhi.devices.catalogue import CATALOGUE, DeviceType, Op
 from gongzhi.devices.registry import Registry
 from gongzhi.gateway.service import telemetry_db_path
@@ -76,8 +78,15 @@ LEAKAGE_ALARM_MA = _default_threshold(DeviceType.ELECTRICAL, "residual_ma", Op.A
 
 
 def telemetry_path(request: Request) -> Path | None:
+    """The app's settings when it keeps them; else the process's GONGZHI_* settings, which
+    ``gongzhi platform`` was started with."""
     settings = getattr(request.app.state, "settings", None)
-    return None if settings is None else telemetry_db_path(settings)
+    if settings is None:
+        try:
+            settings = load_settings()
+        except ConfigError:
+            return None
+    return telemetry_db_path(settings)
 
 
 def trend_party(party: CurrentParty) -> str:

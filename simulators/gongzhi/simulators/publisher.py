@@ -250,12 +250,17 @@ class MqttPublisher:
             return
         conn.parked = True
         if link.action is LinkAction.DISCONNECT:
-            self._drain(conn)
+            # Settle first: a socket closed with an unread PUBACK in it is reset, not closed,
+            # and the broker would publish the last will of a device that said goodbye.
+            self._settle(conn)
+            self._cork(False)
             conn.client.disconnect()
             conn.client.loop_write()
         else:
             # No DISCONNECT: the broker sees the connection end and publishes the last will.
-            self._drain(conn)
+            # Settled first, so that paho does not send unacknowledged messages again after the
+            # reconnection (duplicates are injected on purpose, by the duplicate fault).
+            self._settle(conn)
             self.stats.wills += 1
             if self._journal is not None:
                 self._journal(Message(link.device, status_topic(d.estate_id, d.device_id),
@@ -319,6 +324,16 @@ class MqttPublisher:
         while conn.client.want_write() and conn.connected:
             if time.monotonic() > deadline:
                 raise PublishError(f"{conn.name}: the broker takes no data for 30 s")
+            self.pump(0.01)
+
+    def _settle(self, conn: _Conn, timeout: float = 10.0) -> None:
+        """Until everything sent on the connection is written and acknowledged."""
+        deadline = time.monotonic() + timeout
+        while conn.connected and (conn.client.want_write() or _unacked(conn.client)):
+            if time.monotonic() > deadline:
+                log.warning("%s: not every message acknowledged before disconnecting",
+                            conn.name)
+                return
             self.pump(0.01)
 
     def _wait_connected(self, conn: _Conn) -> None:

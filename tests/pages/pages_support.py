@@ -153,10 +153,11 @@ class Platform:
     def auth(self, party: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[party]}"}
 
-    def raise_alarm(self, kind: AlarmKind, device_id: str, **evidence: Any) -> int:
+    def raise_alarm(self, kind: AlarmKind, device_id: str, estate_id: str = ESTATE,
+                    **evidence: Any) -> int:
         """POST an alarm as the gateway does; returns the ticket id."""
         alarm = Alarm(alarm_id=f"al-page-{next(self.alarm_ids)}-{time.time_ns()}", kind=kind,
-                      device_id=device_id, estate_id=ESTATE, ts_ms=self.clock.now_ms(),
+                      device_id=device_id, estate_id=estate_id, ts_ms=self.clock.now_ms(),
                       evidence=evidence or {"rule": "test"})
         response = self.http.post("/api/alarms", json=alarm.to_dict(),
                                   headers=self.auth("gateway"))

@@ -35,6 +35,7 @@ const ZH = {
   "queue.count": "未关闭",
   "map.empty": "设备登记表为空",
   "map.legend.ok": "正常",
+  "map.roof": "顶",
   "map.legend.offline": "设备离线",
   "map.building": "栋",
   "health.online": "在线率",
@@ -158,6 +159,7 @@ const ZH = {
   "loc.unit": "{v}单元",
   "loc.floor": "{v}层",
   "loc.basement": "地下{v}层",
+  "loc.roof": "楼顶",
   "dur.d": "{d}天{h}时",
 };
 
@@ -195,6 +197,7 @@ const EN = {
   "queue.count": "open",
   "map.empty": "The device registry is empty",
   "map.legend.ok": "Normal",
+  "map.roof": "R",
   "map.legend.offline": "Device offline",
   "map.building": "Bldg",
   "health.online": "Online",
@@ -318,6 +321,7 @@ const EN = {
   "loc.unit": "Unit {v}",
   "loc.floor": "Fl {v}",
   "loc.basement": "B{v}",
+  "loc.roof": "Roof",
   "dur.d": "{d}d {h}h",
 };
 
@@ -381,6 +385,7 @@ export const partyLabel = (party) => t(`party.${party}`);
 function part(key, value) {
   if (value === undefined || value === null || value === "") return null;
   const v = String(value);
+  if (key === "loc.floor" && /^(roof|rf|top)$/i.test(v)) return t("loc.roof");
   if (key === "loc.floor" && /^(-\d+|B\d+)$/i.test(v)) {
     return t("loc.basement", { v: v.replace(/^(-|B)/i, "") });
   }

@@ -14,10 +14,12 @@ function worse(a, b) {
   return a.kind === "fire" && b.kind !== "fire";
 }
 
-/** Floors top-down: numbers descending, basements ("B1", "-1") under the ground floor. */
+/** Floors top-down: the roof, numbers descending, basements ("B1", "-1") under the ground
+ *  floor, and places with no floor at the very bottom. */
 export function floorOrder(a, b) {
   const value = (f) => {
     if (/^-?\d+$/.test(f)) return Number(f);
+    if (/^(roof|rf|top)$/i.test(f)) return 1000;
     const basement = /^B(\d+)$/i.exec(f);
     if (basement) return -Number(basement[1]);
     return f === "" ? -1000 : 0;
@@ -25,7 +27,15 @@ export function floorOrder(a, b) {
   return value(b) - value(a) || String(a).localeCompare(String(b));
 }
 
+function floorLabel(floor) {
+  if (floor === "") return "·";
+  return /^(roof|rf|top)$/i.test(floor) ? t("map.roof") : floor;
+}
+
 const MAX_FLASHING = 3;
+const MIN_FLOOR_PX = 15; // a 12 px cell and its gap, with a little room
+const BLOCK_CHROME_PX = 66; // name, unit heads, padding and border of a building
+const MIN_UNIT_PX = 26;
 const FLASH_MS = 12_000;
 
 const naturalOrder = (a, b) => String(a).localeCompare(String(b), undefined, { numeric: true });
@@ -39,10 +49,13 @@ export class EstateMap {
     this.shown = new Map(); // element -> signature of what it shows
     this.layout = null;
     this.lastTickets = [];
+    this.fitted = null;
+    new ResizeObserver(() => this.refit()).observe(root);
   }
 
   setLayout(layout) {
     this.layout = layout;
+    this.fitted = null;
     this.cells.clear();
     this.blocks.clear();
     this.shown.clear();
@@ -52,36 +65,71 @@ export class EstateMap {
       return;
     }
     const several = estates.length > 1;
-    setChildren(this.root, estates.map((estate) => h("div", { class: "estate" },
-      several ? h("h3", { class: "estate-name", text: estate.name ?? estate.estate_id }) : null,
-      h("div", { class: "buildings" },
+    setChildren(this.root, estates.map((estate) => {
+      const grid = h("div", { class: "buildings" },
         [...estate.buildings].sort((a, b) => naturalOrder(a.building, b.building))
-          .map((building) => this.buildingBlock(estate.estate_id, building))))));
+          .map((building) => this.buildingBlock(estate.estate_id, building)));
+      if (!several) this.fitted = { grid, buildings: estate.buildings };
+      return h("div", { class: "estate" },
+        several ? h("h3", { class: "estate-name", text: estate.estate_id }) : null, grid);
+    }));
+    this.refit();
     this.update(this.lastTickets);
   }
 
+  refit() {
+    if (this.fitted) this.fit(this.fitted.grid, this.fitted.buildings);
+  }
+
+  /** As many columns as it takes for every building to fit the panel with legible floors
+   *  (scrolling only when even the narrowest blocks cannot). */
+  fit(grid, buildings) {
+    const width = this.root.clientWidth || 700;
+    const height = this.root.clientHeight || 700;
+    const floors = Math.max(...buildings.map((b) => b.floors.length));
+    const units = Math.max(...buildings.map((b) => Math.max(1, b.units.filter(Boolean).length)));
+    const minHeight = BLOCK_CHROME_PX + floors * MIN_FLOOR_PX;
+    const minWidth = 44 + units * MIN_UNIT_PX;
+    const count = buildings.length;
+    let columns = Math.max(1, Math.floor(width / minWidth));
+    for (let c = 1; c <= count; c += 1) {
+      if (width / c < minWidth) break;
+      columns = c;
+      if (Math.ceil(count / c) * (minHeight + 10) <= height) break;
+    }
+    const rows = Math.ceil(count / columns);
+    grid.style.gridTemplateColumns = `repeat(${columns}, minmax(0, 1fr))`;
+    grid.style.gridTemplateRows = `repeat(${rows}, minmax(${minHeight}px, 1fr))`;
+  }
+
   buildingBlock(estateId, building) {
-    const units = [...building.units].sort(naturalOrder);
+    // Devices of no unit (a roof tank, a riser, a pump room) get a place across the floor.
+    const units = building.units.filter((u) => u !== "").sort(naturalOrder);
+    const columns = Math.max(1, units.length);
     const floors = [...building.floors].sort(floorOrder);
     const present = new Set(building.places.map((p) => `${p.unit}|${p.floor}`));
     const grid = h("div", { class: "floors" });
-    grid.style.gridTemplateColumns = `2.2em repeat(${units.length}, 1fr)`;
+    grid.style.gridTemplateColumns = `2.4em repeat(${columns}, 1fr)`;
     grid.style.gridTemplateRows = `repeat(${floors.length}, 1fr)`;
+    const place = (unit, floor) => {
+      const location = { estate_id: estateId, building: building.building, unit, floor };
+      const key = placeKey(location);
+      const cell = h("button", { class: "place", type: "button", dataset: { place: key },
+        onclick: () => this.pick(key) });
+      this.cells.set(key, cell);
+      return cell;
+    };
     for (const floor of floors) {
-      grid.append(h("span", { class: "floor-label", text: floor === "" ? "·" : floor }));
-      for (const unit of units) {
-        if (!present.has(`${unit}|${floor}`)) {
-          grid.append(h("span", { class: "place place-none" }));
-          continue;
-        }
-        const location = { estate_id: estateId, building: building.building, unit, floor };
-        const cell = h("button", {
-          class: "place", type: "button",
-          dataset: { place: placeKey(location) },
-          onclick: () => this.pick(placeKey(location)),
-        });
-        this.cells.set(placeKey(location), cell);
+      grid.append(h("span", { class: "floor-label", text: floorLabel(floor) }));
+      if (present.has(`|${floor}`) && !units.some((u) => present.has(`${u}|${floor}`))) {
+        const cell = place("", floor);
+        cell.style.gridColumn = `2 / span ${columns}`;
         grid.append(cell);
+        continue;
+      }
+      for (const unit of units) {
+        grid.append(present.has(`${unit}|${floor}`) ? place(unit, floor)
+          : h("span", { class: "place place-none" }));
       }
     }
     const location = { estate_id: estateId, building: building.building };
@@ -93,7 +141,7 @@ export class EstateMap {
         h("span"), units.map((u) => h("span", { text: u }))),
       grid);
     block.querySelector(".unit-heads").style.gridTemplateColumns =
-      `2.2em repeat(${units.length}, 1fr)`;
+      `2.4em repeat(${columns}, 1fr)`;
     this.blocks.set(buildingKey(location), block);
     return block;
   }

@@ -20,7 +20,7 @@ export function summarise(devices) {
     if (device.online === false) {
       const location = device.location ?? {};
       offlinePlaces.add(placeKey(location));
-      const key = formatLocation({ building: location.building }, 1) || "—";
+      const key = location.building ?? "";
       offlineByBuilding.set(key, (offlineByBuilding.get(key) ?? 0) + 1);
     } else if (device.online) {
       online += 1;
@@ -74,7 +74,8 @@ export class HealthPanel {
         : h("ul", { class: "offline-list" }, sum.offline.slice(0, 8).map(([building, n]) => {
           const bar = h("span", { class: "offline-bar" });
           bar.style.width = `${(n / maxOffline) * 100}%`;
-          return h("li", {}, h("span", { class: "offline-name", text: building }),
+          return h("li", {}, h("span", { class: "offline-name",
+            text: formatLocation({ building }, 1) || "—" }),
             h("span", { class: "offline-track" }, bar), h("span", { class: "offline-n",
               text: String(n) }));
         })));

@@ -121,7 +121,7 @@ export class VirtualQueue {
       setText(row.status, statusLabel(ticket.status));
       row.ack.hidden = ticket.status !== "open";
       row.ack.disabled = busy;
-      setText(row.ack, busy ? "…" : t("action.ack"));
+      setText(row.ack, busy ? "…" : t("action.ack_short"));
     }
     this.tick(row, now);
   }

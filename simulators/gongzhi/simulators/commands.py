@@ -66,7 +66,8 @@ def _add_simulate(subparsers: Any) -> None:
     p.add_argument("--connections", type=int, default=4,
                    help="connections in multiplexed mode")
     p.add_argument("--qos", type=int, choices=(0, 1), default=1,
-                   help="QoS of telemetry (events and status always use QoS 1)")
+                   help="QoS of telemetry and status messages (events always use QoS 1; "
+                        "the last will is QoS 1)")
     p.add_argument("--quiet", action="store_true",
                    help="no live progress line (the summary is still printed)")
     add_settings_options(p, "mqtt_url")

@@ -136,8 +136,10 @@ class SimulationEngine:
 
     def status(self, device: int, online: bool) -> Message:
         record = self.records[device]
+        # Same QoS as telemetry: at QoS 0 a lost status is repaired by the next report (the
+        # gateway's presence follows heartbeats); the broker's last will is always QoS 1.
         return Message(device, status_topic(record.estate_id, record.device_id),
-                       ONLINE if online else OFFLINE, 1, True)
+                       ONLINE if online else OFFLINE, self.telemetry_qos, True)
 
     def set_reporting(self, device: int, reporting: bool, t_ms: int) -> None:
         self.reporting[device] = reporting

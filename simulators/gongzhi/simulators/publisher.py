@@ -266,7 +266,7 @@ class MqttPublisher:
                 self._journal(Message(link.device, status_topic(d.estate_id, d.device_id),
                                       OFFLINE, 1, True))
             sock = conn.client.socket()
-            if sock is not None:
+            if isinstance(sock, socket.socket):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
             conn.client.loop_read()  # paho notices the closed socket and cleans up

@@ -11,7 +11,7 @@ faults:                      # at set times after the start (simulated time)
 random:                      # faults drawn as the run goes
   - every: 30s               # or rate_per_hour: 4 (Poisson)
     jitter: 0.3              # gaps uniform in every × (1 ± jitter)
-    start: 20s
+    start: 20s               # the first one (default: one gap in)
     profile: flat            # flat, meals, night or day: when in the local day they happen
     kinds: {smoke_alarm: 3, tamper: {weight: 2, params: {}}}
 ```
@@ -238,7 +238,10 @@ class FaultScheduler:
         self._blocks = list(scenario.random)
         self._utc_offset_h = utc_offset_h
         self._rng = rng
-        self._next = [start_ms + b.start_ms + self._gap(b) for b in self._blocks]
+        # The first fault of a block comes at its ``start`` when one is given (a demo should
+        # not keep its audience waiting), else one gap into the run.
+        self._next = [start_ms + (b.start_ms if b.start_ms else self._gap(b))
+                      for b in self._blocks]
         self._counts = [0] * len(self._blocks)
 
     def _gap(self, block: RandomFaults) -> int:

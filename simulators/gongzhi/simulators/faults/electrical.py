@@ -4,6 +4,8 @@ over-current heats the cable with the model's thermal lag)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from gongzhi.core.alarms import AlarmKind
@@ -18,7 +20,7 @@ _MINUTE = 60_000
 
 
 class ElectricalFault(Fault):
-    roles = ELECTRICAL_ROLES
+    roles: ClassVar[tuple[Role, ...]] = ELECTRICAL_ROLES
     has_inputs = True
 
     def locals_(self, sim: Sim, gidx: IntArray) -> IntArray:
@@ -128,7 +130,7 @@ class EbikeCharging(ElectricalFault):
         return float(rng.uniform(100.0, 400.0))
 
     def default_duration_ms(self) -> int:
-        return round((self.p["cc_h"] + self.p["taper_h"]) * 3_600_000)
+        return round(float(self.p["cc_h"] + self.p["taper_h"]) * 3_600_000)
 
     def inputs(self, sim: Sim, gidx: IntArray, ts: IntArray,
                inputs: dict[str, FloatArray]) -> None:

@@ -31,7 +31,8 @@ def local_slot(ts_ms: IntArray, utc_offset_ms: IntArray | int) -> IntArray:
 def daily_table(curve: Callable[[FloatArray], FloatArray]) -> FloatArray:
     """A curve tabulated every 10 s of the day: one lookup per sample instead of a dozen
     array operations, which matters when a step has three devices in it."""
-    table = np.asarray(curve(np.arange(SLOTS) * (SLOT_MS / HOUR_MS)), dtype=np.float64)
+    hours = np.arange(SLOTS, dtype=np.float64) * (SLOT_MS / HOUR_MS)
+    table = np.asarray(curve(hours), dtype=np.float64)
     table.setflags(write=False)
     return table
 

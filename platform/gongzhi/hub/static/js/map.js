@@ -50,6 +50,7 @@ export class EstateMap {
     this.layout = null;
     this.lastTickets = [];
     this.fitted = null;
+    this.offline = new Set();
     new ResizeObserver(() => this.refit()).observe(root);
   }
 
@@ -74,6 +75,7 @@ export class EstateMap {
         several ? h("h3", { class: "estate-name", text: estate.estate_id }) : null, grid);
     }));
     this.refit();
+    this.setOffline(this.offline);
     this.update(this.lastTickets);
   }
 
@@ -195,6 +197,7 @@ export class EstateMap {
 
   /** Places with a device the gateway reports offline get a hatch (a ticket still colours). */
   setOffline(places) {
+    this.offline = places; // kept: a layout that arrives later is hatched too
     for (const [key, cell] of this.cells) cell.classList.toggle("offline", places.has(key));
   }
 

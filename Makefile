@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench soak clean
+.PHONY: setup demo test test-fast lint bench soak screenshots clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,11 @@ lint: setup
 bench: setup
 	bash scripts/ensure-deps.sh bench
 	@for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+## Refresh the screenshots in docs/screenshots from the browser tests.
+screenshots: setup
+	bash scripts/ensure-deps.sh test
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest -q tests/pages
 
 clean:
 	rm -rf $(VENV) .gongzhi .pytest_cache .mypy_cache .ruff_cache

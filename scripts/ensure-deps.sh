@@ -9,6 +9,8 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_pkgs+
 if [ "$purpose" != demo ]; then
   command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
   command -v victoria-metrics >/dev/null 2>&1 || need_pkgs+=(victoria-metrics)
+  # CJK glyphs for the pages' Chinese text in headless Chromium.
+  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_pkgs+=(fonts-wqy-microhei)
   command -v pg_ctlcluster >/dev/null 2>&1 || command -v psql >/dev/null 2>&1 \
     || need_pkgs+=(postgresql)
 fi

@@ -138,7 +138,8 @@ class InfluxSink:
                 delay = min(self._probe_max_s, self._probe_min_s * 2 ** min(self._failures, 10))
                 self._stopping.wait(delay * (0.5 + self._rng.random() / 2))
                 return
-        batches = self.spool.oldest(1 if self._one_at_a_time else self._chunk_points)
+        batches = self.spool.oldest(1 if self._one_at_a_time else self._chunk_points,
+                                    hold=True)
         if not batches:
             self._wake.wait(1.0)
             self._wake.clear()
@@ -160,6 +161,7 @@ class InfluxSink:
         return inflight
 
     def _settle(self) -> None:
+        self.spool.release()
         self._inflight = None
         self._settled.set()
 

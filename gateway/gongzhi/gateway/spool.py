@@ -4,7 +4,10 @@ Every batch is appended here before the MQTT messages it came from are acknowled
 once InfluxDB has confirmed it: what remains after a failure, an outage or a restart is replayed
 oldest first. The spool is bounded by ``max_bytes``: past it the oldest batches are dropped and
 counted (telemetry only; alarms never pass through here), so an endless outage cannot fill the
-disk. ``bytes`` and ``points`` are kept in memory for ``/metrics``.
+disk. Batches in flight to InfluxDB (taken with ``oldest(hold=True)``) are not dropped until
+they settle (``release()``): a write still being retried may yet succeed, and a point must not be
+both stored and counted as dropped; the bound may be exceeded by that one chunk meanwhile.
+``bytes`` and ``points`` are kept in memory for ``/metrics``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class Spool:
         self.bytes = 0
         self.points = 0
         self.dropped_points = 0
+        self._held_through = 0  # batches with ids up to this one are in flight
 
     def open(self) -> None:
         self._conn = open_db(self.path)
@@ -62,7 +66,8 @@ class Spool:
                 self.points += points
                 while self.bytes > self.max_bytes:
                     oldest = conn.execute("SELECT id, length(lines), points FROM spool "
-                                          "WHERE id < ? ORDER BY id LIMIT 1", (row[0],)).fetchone()
+                                          "WHERE id > ? AND id < ? ORDER BY id LIMIT 1",
+                                          (self._held_through, row[0])).fetchone()
                     if oldest is None:
                         break
                     conn.execute("DELETE FROM spool WHERE id = ?", (oldest[0],))
@@ -75,19 +80,27 @@ class Spool:
                 raise
         return int(row[0])
 
-    def oldest(self, max_points: int, after_id: int = 0) -> list[SpooledBatch]:
-        """The oldest batches after ``after_id``, up to about ``max_points`` (at least one)."""
+    def release(self) -> None:
+        with self._lock:
+            self._held_through = 0
+
+    def oldest(self, max_points: int, after_id: int = 0, *, hold: bool = False
+               ) -> list[SpooledBatch]:
+        """The oldest batches after ``after_id``, up to about ``max_points`` (at least one).
+        ``hold``: they go in flight now, and are kept past the bound until ``release()``."""
         conn = self._require()
         with self._lock:
             rows = conn.execute("SELECT id, lines, points FROM spool WHERE id > ? ORDER BY id "
                                 "LIMIT 1000", (after_id,)).fetchall()
-        batches: list[SpooledBatch] = []
-        total = 0
-        for id_, lines, points in rows:
-            if batches and total + points > max_points:
-                break
-            batches.append(SpooledBatch(int(id_), bytes(lines), int(points)))
-            total += points
+            batches: list[SpooledBatch] = []
+            total = 0
+            for id_, lines, points in rows:
+                if batches and total + points > max_points:
+                    break
+                batches.append(SpooledBatch(int(id_), bytes(lines), int(points)))
+                total += points
+            if hold and batches:
+                self._held_through = batches[-1].id
         return batches
 
     def delete(self, ids: list[int]) -> None:

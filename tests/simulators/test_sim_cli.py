@@ -25,7 +25,7 @@ def test_simulate_help_explains_every_option(capsys: pytest.CaptureFixture[str])
     text = " ".join(capsys.readouterr().out.split())
     for option in ("--estate", "--scenario", "--speed", "--duration", "--start", "--seed",
                    "--ground-truth", "--registry", "--mode", "--connections", "--qos",
-                   "--quiet", "--mqtt-url"):
+                   "--quiet", "--mqtt-url", "--data-dir"):
         assert option in text
     assert "never runs ahead of the real one" in text
     assert "GONGZHI_MQTT_URL" in text
@@ -96,7 +96,8 @@ def test_sigterm_stops_a_real_time_run_cleanly(broker: Any, tmp_path: Path) -> N
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gongzhi.core.cli", "simulate", "--estate", "small",
-             "--scenario", "quiet", "--speed", "1", "--mqtt-url", broker.url],
+             "--scenario", "demo", "--speed", "1", "--mqtt-url", broker.url,
+             "--data-dir", str(tmp_path)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 30
@@ -117,5 +118,8 @@ def test_sigterm_stops_a_real_time_run_cleanly(broker: Any, tmp_path: Path) -> N
         reporting = {t.split("/")[2] for t, _ in received if t.endswith("/telemetry")}
         # Each device announced itself before its first report.
         assert reporting and reporting <= online
+        # The demo scenario's first fault comes 10 s in; the ground truth went to the data
+        # directory by default.
+        assert (tmp_path / "ground-truth.jsonl").exists()
     finally:
         capture.stop()

@@ -138,3 +138,11 @@ def test_same_seed_same_messages_however_time_is_sliced() -> None:
     assert _fingerprint(whole.messages) == _fingerprint(sliced.messages)
     assert [t.to_dict() for t in whole.truth] == [t.to_dict() for t in sliced.truth]
     assert _fingerprint(whole.messages) != _fingerprint(other_seed.messages)
+
+
+def test_the_readme_documents_every_fault_kind() -> None:
+    from gongzhi.simulators.faults import FAULT_KINDS
+
+    readme = (Path(__file__).resolve().parents[2] / "simulators" / "README.md").read_text()
+    for kind in FAULT_KINDS:
+        assert f"| `{kind}` |" in readme, kind

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -13,6 +14,8 @@ from gongzhi.core.cli import add_settings_options, settings_from_args
 from gongzhi.core.errors import ConfigError
 from gongzhi.simulators.layout import write_estate_registry
 from gongzhi.simulators.yamlfile import parse_duration_ms
+
+log = logging.getLogger(__name__)
 
 ESTATE_HELP = ("estate to simulate: a shipped name (small ~50 devices, demo ~1,000, district "
                "~100,000) or the path of an estate YAML file")
@@ -55,7 +58,8 @@ def _add_simulate(subparsers: Any) -> None:
                         "same seed, estate and scenario give the same messages")
     p.add_argument("--ground-truth", type=Path, default=None, metavar="OUT",
                    help="write the injected faults here as JSON lines (fault kind, devices, "
-                        "start and end, the ticket expected or none)")
+                        "start and end, the ticket expected or none); default: "
+                        "ground-truth.jsonl in the data directory, replaced at each run")
     p.add_argument("--registry", type=Path, default=None, metavar="OUT",
                    help="write the estate's registry CSV here before publishing")
     p.add_argument("--mode", choices=("auto", "per-device", "multiplexed"), default="auto",
@@ -70,7 +74,7 @@ def _add_simulate(subparsers: Any) -> None:
                         "the last will is QoS 1)")
     p.add_argument("--quiet", action="store_true",
                    help="no live progress line (the summary is still printed)")
-    add_settings_options(p, "mqtt_url")
+    add_settings_options(p, "mqtt_url", "data_dir")
     p.set_defaults(func=_run_simulate)
 
 
@@ -127,6 +131,11 @@ def _run_simulate(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     if args.connections < 1:
         raise ConfigError("--connections must be at least 1")
+    if args.speed > 1 and args.duration is None and args.start is None:
+        log.warning("--speed %s without --duration or --start: the simulated clock starts now "
+                    "and never runs ahead of the present, so it goes at real time",
+                    args.speed)
+    ground_truth = args.ground_truth or settings.data_dir / "ground-truth.jsonl"
     options = RunOptions(
         estate=args.estate,
         scenario=args.scenario,
@@ -134,7 +143,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
         duration_ms=args.duration,
         start_ms=parse_start(args.start) if args.start else None,
         seed=args.seed,
-        ground_truth=args.ground_truth,
+        ground_truth=ground_truth,
         registry_out=args.registry,
         mode=args.mode,
         connections=args.connections,

@@ -105,7 +105,7 @@ class PressureLow(Fault):
 
 class OverPressure(Fault):
     kind = "over_pressure"
-    summary = "the pump-room header (or a riser) climbs above 1.0 MPa: a failed regulator"
+    summary = "the pump-room header climbs above 1.0 MPa: a failed pressure regulator"
     roles = (Role.PUMP_ROOM,)
     duration_ms = 5 * _MINUTE
     params = params_table({

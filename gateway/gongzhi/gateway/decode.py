@@ -89,7 +89,9 @@ def parse_ts(value: Any, received_ms: int) -> int:
     if isinstance(value, bool):
         raise RejectedMessage(Reason.BAD_TIMESTAMP, "ts must be epoch ms or ISO-8601")
     if isinstance(value, int | float):
-        if not math.isfinite(value):
+        # An int of any size is fine (a huge one is refused as in the future); only a float can
+        # be non-finite (math.isfinite would overflow on an int past a float's range).
+        if isinstance(value, float) and not math.isfinite(value):
             raise RejectedMessage(Reason.BAD_TIMESTAMP, "ts is not finite")
         ts = int(value)
     elif isinstance(value, str):
@@ -124,7 +126,10 @@ def check_value(spec: DeviceSpec, metric: str, value: Any) -> float:
                               f"{metric[:64]!r} is not a metric of {spec.type.value} devices")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RejectedMessage(Reason.BAD_VALUE, f"{metric} must be a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer past a float's range (the JSON parser keeps it exact)
+        raise RejectedMessage(Reason.OUT_OF_RANGE, f"{metric} is beyond any float") from None
     if not math.isfinite(number):
         raise RejectedMessage(Reason.NON_FINITE, f"{metric} is {value}")
     if not limits.low <= number <= limits.high:
@@ -182,8 +187,10 @@ class Decoder:
         ts = parse_ts(value, received_ms)
         ahead = ts - received_ms
         if ahead > self.max_future_skew_ms:
-            raise RejectedMessage(Reason.FUTURE_TIMESTAMP,
-                                  f"ts is {ahead / 1000:.0f} s ahead of the receive time")
+            # Integer seconds: a JSON integer may be far beyond a float's range.
+            when = f"{ahead // 1000} s" if ahead < 10**13 else "centuries"
+            raise RejectedMessage(Reason.FUTURE_TIMESTAMP, f"ts is {when} ahead of the receive "
+                                                           "time")
         if ahead > 0:
             self.clock_corrected += 1
             return received_ms

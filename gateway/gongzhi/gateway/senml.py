@@ -47,7 +47,10 @@ def _number(record: dict[str, Any], key: str, default: float = 0.0) -> float:
     value = record.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RejectedMessage(Reason.BAD_VALUE, f"SenML {key!r} must be a number")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer past a float's range
+        raise RejectedMessage(Reason.BAD_VALUE, f"SenML {key!r} is beyond any float") from None
 
 
 def _string(record: dict[str, Any], key: str, default: str) -> str:
@@ -91,7 +94,7 @@ def parse_senml(pack: list[Any], received_ms: int, spec: DeviceSpec) -> list[Sen
         if not metric:
             raise RejectedMessage(Reason.BAD_SHAPE, "SenML record without a name")
         seconds = base_time + _number(record, "t")
-        if not math.isfinite(seconds):
+        if not math.isfinite(seconds * 1000):  # finite seconds may still overflow in ms
             raise RejectedMessage(Reason.BAD_TIMESTAMP, "SenML time is not finite")
         if seconds < RELATIVE_TIME_LIMIT_S:
             ts_ms = received_ms + round(seconds * 1000)

@@ -1,14 +1,20 @@
 """Helpers of the platform's tests: a small registry, alarm bodies, an API client with each
-principal's token, a real uvicorn server in a thread, and a server-push reader."""
+principal's token, a real uvicorn server in a thread, `gongzhi platform` as a child process, and
+a server-push reader."""
 
 from __future__ import annotations
 
+import os
 import queue
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -129,6 +135,58 @@ class Server:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+
+
+def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """This process's environment without its GONGZHI_* variables, plus a data directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GONGZHI_")}
+    env.update(GONGZHI_DATA_DIR=str(data_dir), **extra)
+    return env
+
+
+def run_platform_command(data_dir: Path, port: int, **env: str) -> subprocess.CompletedProcess[str]:
+    """``gongzhi platform`` run to its end (for configurations it must refuse)."""
+    return subprocess.run([sys.executable, "-m", "gongzhi.core.cli", "platform",
+                           "--http-port", str(port)], env=cli_env(data_dir, **env),
+                          capture_output=True, text=True, timeout=60)
+
+
+class PlatformProcess:
+    """``gongzhi platform`` as a child process; leaving the ``with`` block presses Ctrl-C and
+    keeps the exit code and output."""
+
+    def __init__(self, data_dir: Path, port: int, **env: str) -> None:
+        self.args = [sys.executable, "-m", "gongzhi.core.cli", "platform",
+                     "--http-port", str(port)]
+        self.env = cli_env(data_dir, **env)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.returncode: int | None = None
+        self.out = ""
+        self.err = ""
+
+    def __enter__(self) -> PlatformProcess:
+        self.proc = subprocess.Popen(self.args, env=self.env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        return self
+
+    def first_answer(self, client: httpx.Client, url: str, timeout_s: float = 30.0
+                     ) -> httpx.Response:
+        """GET ``url`` until the platform answers (it is starting)."""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                return client.get(url)
+            except httpx.TransportError:
+                assert self.proc.poll() is None, self.proc.communicate()[1].decode()
+                assert time.monotonic() < deadline, "the platform did not answer"
+                time.sleep(0.1)
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGINT)
+        out, err = self.proc.communicate(timeout=30)
+        self.returncode, self.out, self.err = self.proc.returncode, out.decode(), err.decode()
 
 
 @dataclass

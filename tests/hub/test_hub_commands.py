@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import stat
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from hub_helpers import DEVICES, free_port
+from hub_helpers import DEVICES, PlatformProcess, free_port, run_platform_command
 
 from gongzhi.core.cli import main
 from gongzhi.devices.registry import write_registry
@@ -40,40 +35,20 @@ def test_tokens_init_defaults_to_the_data_directory(tmp_path: Path):
     assert (tmp_path / "tokens.json").exists()
 
 
-def _env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GONGZHI_")}
-    env.update(GONGZHI_DATA_DIR=str(data_dir), **extra)
-    return env
-
-
 def test_platform_command_serves_and_stops_on_ctrl_c(tmp_path: Path):
     assert main(["tokens", "init", "--data-dir", str(tmp_path)]) == 0
     write_registry(tmp_path / "registry.csv", DEVICES)
     tokens = json.loads((tmp_path / "tokens.json").read_text())
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "gongzhi.core.cli", "platform",
-                             "--http-port", str(port)], env=_env(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.communicate()[1].decode()
-                assert time.monotonic() < deadline, "the platform did not answer"
-                time.sleep(0.1)
+    with PlatformProcess(tmp_path, port) as platform, httpx.Client(timeout=1) as client:
+        health = platform.first_answer(client, f"http://127.0.0.1:{port}/healthz")
         assert health.json() == {"status": "ok", "store": "sqlite"}
-        me = httpx.get(f"http://127.0.0.1:{port}/api/me",
-                       headers={"Authorization": f"Bearer {tokens['police_room']}"})
+        me = client.get(f"http://127.0.0.1:{port}/api/me",
+                        headers={"Authorization": f"Bearer {tokens['police_room']}"})
         assert me.json()["party"] == "police_room"
         assert (tmp_path / "platform.db").exists()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err.decode()
-    assert f"127.0.0.1:{port}" in out.decode()
+    assert platform.returncode == 0, platform.err
+    assert f"127.0.0.1:{port}" in platform.out
 
 
 @pytest.mark.parametrize(("setup", "message"), [
@@ -87,8 +62,6 @@ def test_platform_command_refuses_unusable_configuration(tmp_path: Path, setup: 
         assert main(["tokens", "init", "--data-dir", str(tmp_path)]) == 0
         (tmp_path / "matrix.yaml").write_text("version: 1\nroutes: 5\n")
         extra["GONGZHI_DUTY_MATRIX"] = str(tmp_path / "matrix.yaml")
-    result = subprocess.run([sys.executable, "-m", "gongzhi.core.cli", "platform",
-                             "--http-port", str(free_port())], env=_env(tmp_path, **extra),
-                            capture_output=True, text=True, timeout=60)
+    result = run_platform_command(tmp_path, free_port(), **extra)
     assert result.returncode == 2
     assert message in result.stderr

@@ -3,17 +3,20 @@ opened and migrated, and the background tasks started in the lifespan."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gongzhi.core.clock import Clock, SystemClock
 from gongzhi.core.errors import AccessDenied, IllegalTransition, RejectedMessage, TicketNotFound
 from gongzhi.core.settings import Settings
+from gongzhi.hub.asgi_middleware import HttpMiddleware
+from gongzhi.hub.auth_limit import AuthFailureLimiter
+from gongzhi.hub.body_limit import BodyLimit
 from gongzhi.hub.deps import Hub
 from gongzhi.hub.duty import load_matrix
 from gongzhi.hub.escalator import Escalator
@@ -21,15 +24,11 @@ from gongzhi.hub.feed import EventFeed
 from gongzhi.hub.metrics import Metrics
 from gongzhi.hub.registry_cache import RegistryCache
 from gongzhi.hub.routes import ROUTERS
+from gongzhi.hub.security_headers import SecurityHeaders
 from gongzhi.hub.service import TicketService
 from gongzhi.hub.store import open_store
 from gongzhi.hub.tokens import load_tokens
 from gongzhi.hub.webhooks import WebhookSender
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 
 def build_hub(settings: Settings, clock: Clock, *, escalation_interval_s: float,
@@ -53,21 +52,19 @@ def build_hub(settings: Settings, clock: Clock, *, escalation_interval_s: float,
         escalator=Escalator(service, escalation_interval_s),
         webhooks=WebhookSender(store, matrix, clock, metrics),
         metrics=metrics, clock=clock, keepalive_s=keepalive_s,
+        auth_limiter=AuthFailureLimiter(clock),
     )
 
 
-class RequestCounter:
+class RequestCounter(HttpMiddleware):
     """Counts requests by method, route template and status (pure ASGI: safe for streams)."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]],
+    def __init__(self, app: ASGIApp,
                  metrics: Callable[[], Metrics | None]) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         status = [500]
 
         async def capture(message: Message) -> None:
@@ -135,6 +132,10 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     app.add_exception_handler(IllegalTransition, _error(409))
     app.add_exception_handler(AccessDenied, _error(403))
     app.add_exception_handler(RejectedMessage, _error(422))
+    # Outermost last: every answer gets the security headers, and requests refused for their
+    # size are counted like any other.
+    app.add_middleware(BodyLimit)
     app.add_middleware(RequestCounter,
                        metrics=lambda: getattr(getattr(app.state, "hub", None), "metrics", None))
+    app.add_middleware(SecurityHeaders)
     return app

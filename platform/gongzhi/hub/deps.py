@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gongzhi.core.clock import Clock
 from gongzhi.devices.registry import Registry
+from gongzhi.hub.auth_limit import AuthFailureLimiter
 from gongzhi.hub.escalator import Escalator
 from gongzhi.hub.feed import EventFeed
 from gongzhi.hub.metrics import Metrics
@@ -35,6 +36,7 @@ class Hub:
     metrics: Metrics
     clock: Clock
     keepalive_s: float
+    auth_limiter: AuthFailureLimiter
 
 
 _bearer = HTTPBearer(auto_error=False, description="a party's token, or the gateway's")
@@ -48,13 +50,23 @@ def get_hub(request: Request) -> Hub:
 HubDep = Annotated[Hub, Depends(get_hub)]
 
 
-def get_principal(hub: HubDep, credentials: Annotated[HTTPAuthorizationCredentials | None,
-                                                      Depends(_bearer)]) -> str:
+def get_principal(request: Request, hub: HubDep,
+                  credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                         Depends(_bearer)]) -> str:
+    """The principal of a valid token (always accepted); otherwise 401, or 429 with Retry-After
+    once the client's address has failed too often (``AuthFailureLimiter``)."""
     principal = hub.tokens.principal(credentials.credentials) if credentials else None
-    if principal is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or unknown bearer token",
-                            headers={"WWW-Authenticate": "Bearer"})
-    return principal
+    if principal is not None:
+        return principal
+    retry_after = hub.auth_limiter.fail(request.client.host if request.client else "unknown")
+    if retry_after is not None:
+        hub.metrics.inc("gongzhi_auth_failures_total", answer="429")
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            "too many failed authentications from this address; retry later",
+                            headers={"Retry-After": str(retry_after)})
+    hub.metrics.inc("gongzhi_auth_failures_total", answer="401")
+    raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or unknown bearer token",
+                        headers={"WWW-Authenticate": "Bearer"})
 
 
 def get_party(principal: Annotated[str, Depends(get_principal)]) -> str:

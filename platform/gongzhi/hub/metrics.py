@@ -29,6 +29,8 @@ HELP: dict[str, tuple[str, str]] = {
     "gongzhi_actions_total": ("counter", "Ticket actions taken, by action"),
     "gongzhi_escalations_total": ("counter", "Escalation steps applied by this process"),
     "gongzhi_http_requests_total": ("counter", "HTTP requests, by method, route and status"),
+    "gongzhi_auth_failures_total": ("counter", "Requests refused for a missing or unknown "
+                                               "token, by answer (401, or 429 when limited)"),
     "gongzhi_sse_clients": ("gauge", "Open server-push streams"),
     "gongzhi_webhook_deliveries_total": ("counter", "Webhook delivery attempts, by result"),
     "gongzhi_tickets": ("gauge", "Tickets in the store, by kind and status"),

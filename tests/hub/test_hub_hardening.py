@@ -363,3 +363,16 @@ def test_the_largest_device_state_batch_fits_and_a_bigger_body_does_not(api: Api
                       evidence={"rule": "test", "window": [0.5] * 50_000})
     assert DEFAULT_LIMIT < len(json.dumps(big_alarm)) < PATH_LIMITS["/api/alarms"]
     assert api.post_alarm(big_alarm)["created"]
+
+
+def test_the_openapi_document_declares_the_guards_answers(api: Api):
+    paths = api.client.get("/openapi.json").json()["paths"]
+    actions = paths["/api/tickets/{ticket_id}/actions"]["post"]["responses"]
+    assert {"401", "413", "429"} <= set(actions)
+    assert str(DEFAULT_LIMIT) in actions["413"]["description"]
+    assert "Retry-After" in actions["429"]["headers"]
+    states = paths["/api/device-states"]["post"]["responses"]
+    assert str(PATH_LIMITS["/api/device-states"]) in states["413"]["description"]
+    assert "413" not in paths["/api/tickets"]["get"]["responses"]  # no body, no 413
+    health = paths["/healthz"]["get"]["responses"]
+    assert not {"401", "429"} & set(health)  # no token asked, none refused

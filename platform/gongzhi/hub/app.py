@@ -22,6 +22,7 @@ from gongzhi.hub.duty import load_matrix
 from gongzhi.hub.escalator import Escalator
 from gongzhi.hub.feed import EventFeed
 from gongzhi.hub.metrics import Metrics
+from gongzhi.hub.openapi_guards import declare_guard_answers
 from gongzhi.hub.registry_cache import RegistryCache
 from gongzhi.hub.routes import ROUTERS
 from gongzhi.hub.security_headers import SecurityHeaders
@@ -128,6 +129,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     )
     for router in ROUTERS:
         app.include_router(router)
+    declare_guard_answers(app)
     app.add_exception_handler(TicketNotFound, _error(404))
     app.add_exception_handler(IllegalTransition, _error(409))
     app.add_exception_handler(AccessDenied, _error(403))

@@ -217,6 +217,22 @@ def test_ebike_charging_adds_exactly_the_charger_signature() -> None:
     # Payloads carry whole watts; the base load's current draw is unchanged by the charger.
     assert np.abs((power - base) - expected).max() <= 1.0
     assert expected.max() > 240
+    # The landing's distribution box feeds the household: it carries the charger too, as the
+    # household's monitor measured it 10-20 s before.
+    truth = only_truth(faulty)
+    landing = truth["devices"][1]
+    assert faulty.engine.role(faulty.engine.ids[landing]) is Role.CORRIDOR_ELECTRICAL
+    assert truth["also"] == ["ebike_charging"]
+    ts, landing_w = faulty.series(landing, "power_w")
+    _, landing_base = clean.series(landing, "power_w")
+    lagged = charger_power_w((ts - 20_000 - AT) / 1000.0, np.array(250.0), np.array(1800.0),
+                             np.array(900.0))
+    ahead = charger_power_w((ts - 10_000 - AT) / 1000.0, np.array(250.0), np.array(1800.0),
+                            np.array(900.0))
+    extra = landing_w - landing_base
+    steady = (ts > AT + 60_000) & (ts < AT + 1800_000)
+    assert (extra[steady] >= np.minimum(lagged, ahead)[steady] * 0.97 - 2).all()
+    assert (extra[steady] <= np.maximum(lagged, ahead)[steady] * 1.03 + 2).all()
 
 
 def test_stuck_sensor_repeats_its_values_exactly() -> None:

@@ -222,6 +222,34 @@ def test_household_loads_follow_the_day_and_stay_within_limits() -> None:
     assert np.array(current).max() < 1.0
 
 
+def test_landing_box_carries_its_households() -> None:
+    """A landing's distribution box measures the sum of its households' loads (as they last
+    measured them, 10-20 s before) plus the stair lighting."""
+    layout = layout_of("small")
+    members = _members(layout, DeviceType.ELECTRICAL)
+    start = MIDNIGHT_CST + 19 * 3_600_000
+    model = ElectricalModel(layout, members, np.random.default_rng(0), start, CounterNoise(0))
+    landing = next(k for k, g in enumerate(members)
+                   if layout.devices[g].role is Role.CORRIDOR_ELECTRICAL)
+    households = model.landing_members[landing]
+    households = households[households >= 0]
+    assert len(households) == 3
+    local = np.arange(len(members))
+    n = len(members)
+    sums, boxes = [], []
+    for k, t in enumerate(range(start + 10_000, start + 3_600_000, 10_000)):
+        v = model.sample(local, np.full(n, t), members, np.full(n, k), _inputs(n))
+        sums.append(v["power_w"][households].sum())
+        boxes.append(v["power_w"][landing])
+    # Samples on the 10 s grid see their households' previous samples; within 1 % noise and
+    # the 45 W of stair lighting at 19:00-20:00.
+    lag = 1
+    box = np.array(boxes[lag:])
+    total = np.array(sums[:-lag])
+    assert (np.abs(box - 45.0 - total) <= 0.04 * total + 1).all()  # 1 % noise: 4 sigma
+    assert np.ptp(total) > 1000  # the households switch appliances: the box sees the steps
+
+
 def test_natural_leakage_follows_humidity() -> None:
     layout = layout_of("demo")
     members = _members(layout, DeviceType.ELECTRICAL)

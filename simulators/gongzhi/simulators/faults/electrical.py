@@ -125,18 +125,28 @@ class EbikeCharging(ElectricalFault):
         "taper_h": Param(1.5, "hours of the constant-voltage taper"),
     })
     ticket = AlarmKind.EBIKE_CHARGING
+    # A household's charger shows on its landing's distribution box too (it feeds the
+    # household): the same ticket kind may come from there.
+    also = (AlarmKind.EBIKE_CHARGING,)
 
     def draw(self, name: str, rng: np.random.Generator) -> float | str:
         return float(rng.uniform(100.0, 400.0))
+
+    def involved(self, sim: Sim) -> list[int]:
+        if sim.role(self.target) is Role.HOUSEHOLD_ELECTRICAL:
+            return [self.target, *sim.same_landing(self.target, (Role.CORRIDOR_ELECTRICAL,))]
+        return [self.target]
 
     def default_duration_ms(self) -> int:
         return round(float(self.p["cc_h"] + self.p["taper_h"]) * 3_600_000)
 
     def inputs(self, sim: Sim, gidx: IntArray, ts: IntArray,
                inputs: dict[str, FloatArray]) -> None:
-        inputs["extra_w"] = inputs["extra_w"] + charger_power_w(
+        charger = charger_power_w(
             self.elapsed_s(ts), np.asarray(self.p["power_w"]),
             np.asarray(self.p["cc_h"] * 3600.0), np.asarray(self.p["taper_h"] * 3600.0))
+        # Only on the circuit it is plugged into; the landing sums its households itself.
+        inputs["extra_w"] = inputs["extra_w"] + charger * (gidx == self.target)
 
 
 class ArcFault(ElectricalFault):

@@ -3,7 +3,9 @@
 Household load is a base load (fridge, standby) plus appliances switching as two-state Markov
 processes whose start rates follow the hour (cooking at meal times, air-conditioning afternoons
 and nights, water heaters for evening showers, short appliances). A landing's distribution box
-carries its households' diversified load and the stair lighting. Mains voltage sits around
+feeds its households: it carries the sum of their loads (each as its own monitor last measured
+it at least 10 s before, a rule that keeps the result independent of how time is stepped) and
+the stair lighting. Mains voltage sits around
 220 V with the building's evening drop and rare short sags. Natural leakage (20-150 mA) drifts
 with humidity and a slow random walk. Cable temperature follows the load through a first-order
 thermal model: it settles to ambient + k·I² with time constant tau, exactly integrated between
@@ -18,7 +20,7 @@ from typing import ClassVar
 import numpy as np
 
 from gongzhi.simulators.estate import Role
-from gongzhi.simulators.layout import EstateLayout
+from gongzhi.simulators.layout import EstateLayout, PlacedDevice
 from gongzhi.simulators.signals.daily import (
     FloatArray,
     IntArray,
@@ -38,10 +40,27 @@ from gongzhi.simulators.signals.noise import CounterNoise
 Curve = Callable[[FloatArray], FloatArray]
 
 NOMINAL_V = 220.0
+HISTORY = 3  # household loads remembered for the landing sums
+LANDING_GRID_MS = 10_000
 LEAK_WALK_TAU_S = 3 * 3600.0
 MAX_GAP_S = 6 * 3600.0
 # Mean on-durations (s) of the switching appliances.
 COOK_S, COOL_S, HEAT_S, APPLIANCE_S = 25 * 60.0, 90 * 60.0, 30 * 60.0, 6 * 60.0
+
+
+def _landing_members(placed: list[PlacedDevice]) -> IntArray:
+    """For each landing box, the local indices of its landing's household monitors (-1 pad)."""
+    households: dict[tuple[int, int, int], list[int]] = {}
+    for k, d in enumerate(placed):
+        if d.role is Role.HOUSEHOLD_ELECTRICAL:
+            households.setdefault((d.building, d.unit, d.floor), []).append(k)
+    width = max((len(v) for v in households.values()), default=0)
+    out = np.full((len(placed), max(width, 1)), -1, dtype=np.int64)
+    for k, d in enumerate(placed):
+        if d.role is Role.CORRIDOR_ELECTRICAL:
+            members = households.get((d.building, d.unit, d.floor), [])
+            out[k, :len(members)] = members
+    return out
 
 
 def charger_power_w(elapsed_s: FloatArray, power_w: FloatArray, cc_s: FloatArray,
@@ -86,6 +105,11 @@ class ElectricalModel:
         specs = [layout.buildings[d.building].spec for d in placed]
         landing = np.array([spec.households_per_floor if spec else 1 for spec in specs])
         self.households_served = np.where(self.corridor, landing, 1)
+        self.landing_members = _landing_members(placed)
+        # The last three measured household loads, for the landing sums.
+        self.history_ts = np.full((n, HISTORY), -1, dtype=np.int64)
+        self.history_w = np.zeros((n, HISTORY))
+        self.history_next = np.zeros(n, dtype=np.int64)
         self.base_w = np.where(self.corridor, 0.0, rng.uniform(60.0, 160.0, n))
         self.pf = rng.uniform(0.90, 0.98, n)
         median_leak = np.where(self.corridor, 80.0, 45.0)
@@ -111,6 +135,34 @@ class ElectricalModel:
         self.leak_walk_ma = rng.normal(0.0, 4.0, n)
         self.last_ms = np.full(n, start_ms, dtype=np.int64)
 
+    def _households_w(self, local: IntArray, ts: IntArray, typical_w: FloatArray) -> FloatArray:
+        """For landing boxes: the sum of their households' loads as measured at or before the
+        10 s grid point preceding the previous one (engine steps are at most 10 s, so those
+        samples are always already taken); the typical load where none is known yet."""
+        members = self.landing_members[local]  # (rows, k), -1: none
+        out = np.asarray(self.households_served[local] * typical_w, dtype=np.float64)
+        rows = np.flatnonzero((members >= 0).any(axis=1))
+        if not rows.size:
+            return out
+        m = members[rows]
+        cutoff = (ts[rows] // LANDING_GRID_MS - 1) * LANDING_GRID_MS
+        when = self.history_ts[np.maximum(m, 0)]  # (rows, k, HISTORY)
+        usable = (when >= 0) & (when <= cutoff[:, None, None])
+        latest = np.argmax(np.where(usable, when, -1), axis=2)
+        watts = np.take_along_axis(self.history_w[np.maximum(m, 0)], latest[..., None],
+                                   axis=2)[..., 0]
+        known = usable.any(axis=2)
+        typical = (typical_w[rows] / np.maximum(self.households_served[local[rows]], 1))[:, None]
+        per_household = np.where(known, watts, typical) * (m >= 0)
+        out[rows] = per_household.sum(axis=1)
+        return out
+
+    def _remember(self, local: IntArray, ts: IntArray, power: FloatArray) -> None:
+        slot = self.history_next[local]
+        self.history_ts[local, slot] = ts
+        self.history_w[local, slot] = power
+        self.history_next[local] = (slot + 1) % HISTORY
+
     def sample(self, local: IntArray, ts: IntArray, key: IntArray, count: IntArray,
                inputs: dict[str, FloatArray]) -> dict[str, FloatArray]:
         noise = self.noise
@@ -120,12 +172,16 @@ class ElectricalModel:
         corridor = self.corridor[local]
 
         def switch(stream: int, state: np.ndarray, curve: Curve, mean_on_s: float) -> np.ndarray:
+            # A two-state Markov chain, switching on at the hour's rate and off after
+            # ``mean_on_s`` on average, stepped exactly over ``dt`` (also after a long gap).
             on = state[local]
             u = noise.uniform(stream, key, count)
-            rate_per_h = daily_table(curve)[slot]
-            turn_on = ~on & (u < 1.0 - np.exp(-rate_per_h * dt / 3600.0))
-            turn_off = on & (u < 1.0 - np.exp(-dt / mean_on_s))
-            new = (on | turn_on) & ~turn_off & ~corridor
+            rate_on = daily_table(curve)[slot] / 3600.0
+            rate_off = 1.0 / mean_on_s
+            total = rate_on + rate_off
+            mixing = 1.0 - np.exp(-total * dt)
+            flip = np.where(on, rate_off / total, rate_on / total) * mixing
+            new = (on ^ (u < flip)) & ~corridor
             state[local] = new
             return new
 
@@ -137,9 +193,10 @@ class ElectricalModel:
                        + cooling * self.cool_w[local] * (0.6 + 0.4 * noise.uniform(34, key, count))
                        + heating * self.heat_w[local] + appliance * self.appliance_w[local])
         load = daily_table(electrical_load)[slot]
-        landing_w = (daily_table(corridor_lighting_w)[slot] + self.households_served[local]
-                     * (160.0 + 1100.0 * load) * self.diversity[local]
-                     * (1.0 + 0.08 * noise.normal(35, key, count)))
+        typical_w = (160.0 + 1100.0 * load) * self.diversity[local]
+        landing_w = (daily_table(corridor_lighting_w)[slot]
+                     + self._households_w(local, ts, typical_w)
+                     * (1.0 + 0.01 * noise.normal(35, key, count)))
         power = np.where(corridor, landing_w, household_w) + inputs["extra_w"]
 
         b = self.building[local]
@@ -153,6 +210,7 @@ class ElectricalModel:
         pf = self.pf[local]
         current = np.maximum(power / (voltage * pf), inputs["min_current_a"])
         power = current * voltage * pf
+        self._remember(local[~corridor], ts[~corridor], power[~corridor])
 
         steady = (daily_table(indoor_temp_c)[slot] + 2.0 + self.k_rise[local] * current ** 2
                   + inputs["terminal_rise_c"])

@@ -137,7 +137,6 @@ class Platform:
         self.app = create_app(self.settings, self.clock, background=False, keepalive_s=2.0,
                               poll_s=0.05)
         # Where the trends find the telemetry store.
-        self.app.state.settings = self.settings
         self.server = uvicorn.Server(uvicorn.Config(
             self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
             timeout_graceful_shutdown=1))

@@ -31,7 +31,6 @@ def setup(tmp_path: Path) -> Iterator[tuple[TestClient, Platform, ManualClock]]:
     clock = ManualClock(START_MS)
     platform = make_platform(tmp_path / "platform", clock)
     app = create_app(platform.settings, clock, background=False)
-    app.state.settings = platform.settings
     with TestClient(app) as client:
         yield client, platform, clock
 
@@ -185,18 +184,15 @@ def test_trends_are_empty_without_a_telemetry_store(tmp_path: Path) -> None:
     platform = make_platform(tmp_path / "bare", clock)
     (platform.settings.data_dir / "telemetry.db").unlink()
     app = create_app(platform.settings, clock, background=False)
-    app.state.settings = platform.settings
     with TestClient(app) as client:
         answer = client.get("/api/trends/pressure", headers=auth(platform, "police_room"))
     assert answer.status_code == 200 and answer.json()["series"] == []
 
 
-def test_trends_fall_back_to_the_process_settings(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_trends_read_the_store_of_the_apps_own_settings(tmp_path: Path) -> None:
     clock = ManualClock(START_MS)
-    platform = make_platform(tmp_path / "env", clock)
-    monkeypatch.setenv("GONGZHI_DATA_DIR", str(platform.settings.data_dir))
-    app = create_app(platform.settings, clock, background=False)  # no app.state.settings
+    platform = make_platform(tmp_path / "own", clock)
+    app = create_app(platform.settings, clock, background=False)
     with TestClient(app) as client:
         answer = client.get("/api/trends/pressure", headers=auth(platform, "police_room"))
     assert len(answer.json()["series"]) == 4

@@ -127,6 +127,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
         docs_url=None,  # served by routes.docs from local assets
         redoc_url=None,
     )
+    app.state.settings = settings  # page-data routes (trends) find the telemetry store from it
     for router in ROUTERS:
         app.include_router(router)
     declare_guard_answers(app)

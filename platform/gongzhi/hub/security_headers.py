@@ -19,6 +19,7 @@ _COMMON_DIRECTIVES = (
     "img-src 'self' data:",
     "connect-src 'self'",
     "media-src 'self' data: blob:",
+    "font-src 'self'",
     "object-src 'none'",
     "base-uri 'none'",
     "form-action 'self'",
@@ -42,6 +43,7 @@ DEFAULT_HEADERS: tuple[tuple[str, str], ...] = (
     ("x-frame-options", "DENY"),
     ("referrer-policy", "no-referrer"),
     ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-resource-policy", "same-origin"),
     ("permissions-policy", "camera=(), microphone=(), geolocation=(), payment=()"),
 )
 

@@ -1,6 +1,6 @@
 """The people-facing pages and their assets, all served from the package: the screens work on a
-closed network with no CDN. Every response carries a strict Content-Security-Policy (no inline
-script, no eval, nothing from another origin)."""
+closed network with no CDN. The platform's middleware gives every response a strict
+Content-Security-Policy (no inline script, no eval, nothing from another origin)."""
 
 from __future__ import annotations
 
@@ -11,30 +11,6 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, Response
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
-
-CONTENT_SECURITY_POLICY = "; ".join((
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "media-src 'self'",
-    "connect-src 'self'",
-    "font-src 'self'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-))
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
-}
 
 # Module scripts must be served as JavaScript whatever the host's mime.types says.
 CONTENT_TYPES = {
@@ -54,9 +30,10 @@ router = APIRouter(tags=["pages"])
 
 def _file_response(path: Path, *, cache: str) -> Response:
     media_type = CONTENT_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0]
-    headers = {**SECURITY_HEADERS, "Cache-Control": cache}
+    # The security headers and the Content-Security-Policy come from the platform's middleware
+    # (gongzhi.hub.security_headers), one policy for every page.
     return FileResponse(path, media_type=media_type or "application/octet-stream",
-                        headers=headers)
+                        headers={"Cache-Control": cache})
 
 
 def static_file(relative: str) -> Path:

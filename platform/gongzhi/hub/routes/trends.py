@@ -14,8 +14,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict
 
-from gongzhi.core.errors import ConfigError
-from gongzhi.core.settings import load_settings
+from gongzhi.core.settings import Settings
 from gongzhi.devices.catalogue import CATALOGUE, DeviceType, Op
 from gongzhi.devices.registry import Registry
 from gongzhi.gateway.service import telemetry_db_path
@@ -77,15 +76,9 @@ PRESSURE_LOW_MPA = _default_threshold(DeviceType.WATER_PRESSURE, "pressure_mpa",
 LEAKAGE_ALARM_MA = _default_threshold(DeviceType.ELECTRICAL, "residual_ma", Op.ABOVE)
 
 
-def telemetry_path(request: Request) -> Path | None:
-    """The app's settings when it keeps them; else the process's GONGZHI_* settings, which
-    ``gongzhi platform`` was started with."""
-    settings = getattr(request.app.state, "settings", None)
-    if settings is None:
-        try:
-            settings = load_settings()
-        except ConfigError:
-            return None
+def telemetry_path(request: Request) -> Path:
+    """The embedded telemetry store the gateway writes under the same data directory."""
+    settings: Settings = request.app.state.settings
     return telemetry_db_path(settings)
 
 
@@ -96,7 +89,7 @@ def trend_party(party: CurrentParty) -> str:
 
 
 TrendParty = Annotated[str, Depends(trend_party)]
-TelemetryPath = Annotated[Path | None, Depends(telemetry_path)]
+TelemetryPath = Annotated[Path, Depends(telemetry_path)]
 
 
 def pressure_series(reader: TelemetryReader, registry: Registry, since: int, until: int,
@@ -139,8 +132,6 @@ async def pressure(party: TrendParty, registry: RegistryDep, clock: ClockDep,
     since = until - hours * HOUR_MS
 
     def read() -> list[dict[str, Any]]:
-        if path is None:
-            return []
         with TelemetryReader(path) as reader:
             return pressure_series(reader, registry, since, until)
 
@@ -157,8 +148,6 @@ async def leakage(party: TrendParty, registry: RegistryDep, clock: ClockDep,
     since = clock.now_ms() - HOUR_MS
 
     def read() -> list[dict[str, Any]]:
-        if path is None:
-            return []
         with TelemetryReader(path) as reader:
             return leakage_top(reader, registry, top, since)
 
@@ -182,8 +171,6 @@ async def series(party: TrendParty, registry: RegistryDep, path: TelemetryPath,
         raise HTTPException(422, "the window must run forward and last at most 24 h")
 
     def read() -> list[tuple[int, float]]:
-        if path is None:
-            return []
         with TelemetryReader(path) as reader:
             return reader.series(device_id, metric, start_ms, end_ms, max_points=300)
 

@@ -156,7 +156,8 @@ class Fault:
 
     def truth_line(self, sim: Sim, record: DeviceRecord | None, ticket: AlarmKind | None,
                    *, outcome: str | None = None, reason: str | None = None,
-                   building: str | None = None, **detail: Any) -> TruthRecord:
+                   building: str | None = None, also: tuple[AlarmKind, ...] | None = None,
+                   **detail: Any) -> TruthRecord:
         target = sim.record(self.target)
         return TruthRecord(
             fault_id=self.fault_id,
@@ -171,7 +172,7 @@ class Fault:
             outcome=outcome or (self.outcome if ticket or self.outcome != "ticket" else "none"),
             reason=reason,
             devices=tuple(sim.record(int(g)).device_id for g in self.devices),
-            also=tuple(k.value for k in self.also),
+            also=tuple(k.value for k in (self.also if also is None else also)),
             detail={**{k: _plain(v) for k, v in self.p.items()}, **detail},
         )
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from gongzhi.core.alarms import AlarmKind
 from gongzhi.simulators.faults.base import ALL_ROLES, Fault, Param, Sim, params_table
 from gongzhi.simulators.groundtruth import TruthRecord
 from gongzhi.simulators.outgoing import NO_DEVICE, Message, Outgoing
@@ -183,5 +184,7 @@ class ClockSkew(ProtocolFault):
         else:
             outcome = ("accepted", None)
         detail: dict[str, Any] = {"ahead_of_receive_ms": ahead_ms}
+        # Every report refused: to the gateway the device falls silent.
+        also = (AlarmKind.DEVICE_OFFLINE,) if outcome[0] == "rejected" else ()
         return [self.truth_line(sim, sim.record(self.target), None, outcome=outcome[0],
-                                reason=outcome[1], **detail)]
+                                reason=outcome[1], also=also, **detail)]

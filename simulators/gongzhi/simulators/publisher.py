@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 PER_DEVICE = "per-device"
 MULTIPLEXED = "multiplexed"
 RECONNECT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+HOUSEKEEPING_S = 0.5
+_CAN_CORK = hasattr(socket, "TCP_CORK")  # Linux
 
 
 class PublishError(GongzhiError):
@@ -85,7 +87,7 @@ class PublisherStats:
     by_channel: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(eq=False)  # identity: connections go in sets
 class _Conn:
     client: mqtt.Client
     name: str
@@ -115,7 +117,9 @@ class MqttPublisher:
         self._conns: list[_Conn] = []
         self._selector: selectors.BaseSelector | None = None
         self._registered: dict[int, socket.socket] = {}
-        self._corked = False
+        self._corked: set[_Conn] = set()
+        self._touched: set[_Conn] = set()  # connections whose selector interest may be stale
+        self._next_housekeeping = 0.0
 
     # Lifecycle -----------------------------------------------------------------------------
 
@@ -175,7 +179,6 @@ class MqttPublisher:
     # Publishing ----------------------------------------------------------------------------
 
     def send(self, items: Iterable[Outgoing]) -> None:
-        self._cork(True)
         try:
             for item in items:
                 if isinstance(item, Message):
@@ -183,17 +186,25 @@ class MqttPublisher:
                 else:
                     self._link(item)
         finally:
-            self._cork(False)
+            self._uncork()
 
-    def _cork(self, on: bool) -> None:
-        if not self.config.cork or self._corked == on:
+    def _cork(self, conn: _Conn) -> None:
+        """Cork a connection's socket for the rest of the batch (the first write to it)."""
+        if conn in self._corked or not _CAN_CORK:
             return
-        self._corked = on
-        for conn in self._conns:
+        sock = conn.client.socket()
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+                self._corked.add(conn)
+
+    def _uncork(self) -> None:
+        for conn in self._corked:
             sock = conn.client.socket()
-            if isinstance(sock, socket.socket) and hasattr(socket, "TCP_CORK"):
+            if isinstance(sock, socket.socket):
                 with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, int(on))
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+        self._corked.clear()
 
     def _conn_for(self, device: int) -> _Conn:
         if self.config.mode == PER_DEVICE and device != NO_DEVICE:
@@ -201,6 +212,9 @@ class MqttPublisher:
         return self._conns[max(device, 0) % len(self._conns)]
 
     def _publish(self, conn: _Conn, message: Message) -> None:
+        if self.config.cork:
+            self._cork(conn)
+        self._touched.add(conn)
         while True:
             if not conn.connected:
                 self._wait_connected(conn)
@@ -253,7 +267,6 @@ class MqttPublisher:
             # Settle first: a socket closed with an unread PUBACK in it is reset, not closed,
             # and the broker would publish the last will of a device that said goodbye.
             self._settle(conn)
-            self._cork(False)
             conn.client.disconnect()
             conn.client.loop_write()
         else:
@@ -277,19 +290,11 @@ class MqttPublisher:
 
     def pump(self, timeout: float) -> None:
         """Run reads, writes, keepalives and reconnects for up to ``timeout`` seconds."""
-        corked = self._corked
-        if corked:
-            self._cork(False)  # about to wait on the broker: what we wrote must reach it
-        try:
-            self._pump(timeout)
-        finally:
-            if corked:
-                self._cork(True)
-
-    def _pump(self, timeout: float) -> None:
         assert self._selector is not None, "start() first"
-        for conn in self._conns:
+        self._uncork()  # about to wait on the broker: what we wrote must reach it
+        for conn in self._touched:
             self._sync_registration(conn)
+        self._touched.clear()
         if self._registered:
             events = self._selector.select(timeout)
         else:
@@ -301,12 +306,19 @@ class MqttPublisher:
                 conn.client.loop_read()
             if mask & selectors.EVENT_WRITE:
                 conn.client.loop_write()
+            self._touched.add(conn)
         now = time.monotonic()
+        if now < self._next_housekeeping:
+            return
+        # Keepalives, reconnections and a full look at every socket: twice a second is enough,
+        # and a thousand per-device connections would make every pump slow.
+        self._next_housekeeping = now + HOUSEKEEPING_S
         for conn in self._conns:
             if conn.client.socket() is not None:
                 conn.client.loop_misc()
             elif not conn.parked and not conn.connected and now >= conn.next_retry:
                 self._connect(conn)
+            self._sync_registration(conn)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every message is written and every QoS 1 message acknowledged."""

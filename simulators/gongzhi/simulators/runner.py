@@ -38,9 +38,10 @@ from gongzhi.simulators.publisher import (
 from gongzhi.simulators.scenario import load_scenario
 
 PER_DEVICE_LIMIT = 256  # "auto" uses one connection per device up to this many devices
-# Simulated time advanced between two looks at the network and the stop flag: at 10,000
-# messages per simulated second (a district) that is about a second of publishing.
-MAX_STEP_MS = 1_000
+# How much to simulate between two looks at the network and the stop flag: about this many
+# messages (a second or so of publishing), within these bounds of simulated time.
+STEP_MESSAGES = 5_000
+MIN_STEP_MS, MAX_STEP_MS = 1_000, 600_000
 PROGRESS_TTY_S, PROGRESS_LOG_S = 0.5, 10.0
 
 
@@ -164,6 +165,7 @@ def run_simulation(options: RunOptions, target: MqttTarget, *, wall: Clock | Non
     end_ms = start + options.duration_ms if options.duration_ms else None
     # Never outrun the present, unless the caller asked for a start in the future.
     clamp_to_now = start <= wall.now_ms()
+    step_ms = MIN_STEP_MS
     wall0 = time.monotonic()
     stopped_early = False
     with contextlib.ExitStack() as stack:
@@ -178,13 +180,16 @@ def run_simulation(options: RunOptions, target: MqttTarget, *, wall: Clock | Non
                 if options.wall_limit_s is not None and \
                         time.monotonic() - wall0 >= options.wall_limit_s:
                     break
-                goal = _goal(engine.t_ms, start, wall0, options.speed)
+                goal = _goal(engine.t_ms, start, wall0, options.speed, step_ms)
                 if clamp_to_now:
                     goal = min(goal, wall.now_ms())
                 if end_ms is not None:
                     goal = min(goal, end_ms)
                 if goal > engine.t_ms:
-                    publisher.send(engine.advance(min(goal, engine.t_ms + MAX_STEP_MS)))
+                    before = engine.t_ms
+                    batch = engine.advance(min(goal, engine.t_ms + step_ms))
+                    step_ms = _next_step(step_ms, len(batch), engine.t_ms - before)
+                    publisher.send(batch)
                     if truth is not None:
                         truth.write(engine.take_truth())
                     publisher.pump(0)
@@ -213,10 +218,19 @@ def _endpoints(layout: EstateLayout) -> list[DeviceEndpoint]:
     return [DeviceEndpoint(d.record.device_id, d.record.estate_id) for d in layout.devices]
 
 
-def _goal(now_sim: int, start: int, wall0: float, speed: float) -> int:
+def _goal(now_sim: int, start: int, wall0: float, speed: float, step_ms: int) -> int:
     if math.isinf(speed):
-        return now_sim + MAX_STEP_MS
+        return now_sim + step_ms
     return start + int((time.monotonic() - wall0) * 1000 * speed)
+
+
+def _next_step(step_ms: int, messages: int, advanced_ms: int) -> int:
+    """A step that carries about STEP_MESSAGES at the rate just seen."""
+    if advanced_ms <= 0:
+        return step_ms
+    per_ms = messages / advanced_ms
+    wanted = STEP_MESSAGES / per_ms if per_ms > 0 else MAX_STEP_MS
+    return int(min(max(wanted, MIN_STEP_MS), MAX_STEP_MS))
 
 
 def _wait_s(speed: float) -> float:
@@ -238,6 +252,7 @@ class _Progress:
         self.started = time.monotonic()
         self.last = self.started
         self.last_count = 0
+        self.last_sim = engine.t_ms
 
     def tick(self) -> None:
         if not self.enabled:
@@ -248,9 +263,11 @@ class _Progress:
             return
         published = self.publisher.stats.published
         rate = (published - self.last_count) / (now - self.last)
-        self.last, self.last_count = now, published
+        # The speed reached: below the one asked for when the broker cannot take more.
+        speed = (self.engine.t_ms - self.last_sim) / 1000 / (now - self.last)
+        self.last, self.last_count, self.last_sim = now, published, self.engine.t_ms
         faults = sum(self.engine.faults_injected.values())
-        line = (f"sim {_fmt_ms(self.engine.t_ms, self.utc_offset_h)}  "
+        line = (f"sim {_fmt_ms(self.engine.t_ms, self.utc_offset_h)} (x{speed:,.1f})  "
                 f"sent {published:,} msgs  {rate:,.0f}/s  "
                 f"faults {faults} ({self.engine.active_faults} active)  "
                 f"waits {self.publisher.stats.waits:,}")

@@ -321,7 +321,7 @@ class SimulationEngine:
         self._fault_count += 1
         fault = cls(f"f{self._fault_count:06d}", target, at, spec.duration_ms, spec.params, self)
         self.busy[fault.devices] = True
-        if getattr(fault, "fast_report", False):
+        if fault.fast_report:
             self.fast[fault.devices] = True
         if fault.intercepts:
             self._intercepts[target] = fault

@@ -98,6 +98,8 @@ class Fault:
     outcome: ClassVar[str] = "ticket"
     has_inputs: ClassVar[bool] = False
     has_overlay: ClassVar[bool] = False
+    # Its devices report every second while it lasts (an incident in progress).
+    fast_report: ClassVar[bool] = False
     intercepts: ClassVar[bool] = False
 
     def __init__(self, fault_id: str, target: int, start_ms: int, duration_ms: int | None,

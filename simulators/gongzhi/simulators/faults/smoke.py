@@ -4,8 +4,6 @@ low battery. The detectors' own logic (signals/smoke.py) turns what they measure
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
 
 from gongzhi.core.alarms import AlarmKind
@@ -21,7 +19,7 @@ _MINUTE = 60_000
 class SmokeFault(Fault):
     """A fault during which its detectors report every second (an incident in progress)."""
 
-    fast_report: ClassVar[bool] = True
+    fast_report = True
     has_overlay = True
 
     def start(self, sim: Sim, t_ms: int) -> list[Outgoing]:

@@ -1,6 +1,7 @@
-"""The answers of authentication and the body size limit, declared in the OpenAPI document:
-every operation that takes a token may answer 401 or 429, every one with a body 413. They come
-from a dependency and a middleware, which FastAPI does not see when it writes the document."""
+"""The answers of authentication, body parsing and the body size limit, declared in the OpenAPI
+document: every operation that takes a token may answer 401 or 429, every one with a body 400
+(not JSON) and 413. They come from a dependency, FastAPI's body parsing and a middleware, which
+FastAPI does not see when it writes the document."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def _declare(document: dict[str, Any]) -> None:
                     "description": "too many failed authentications from this address",
                     "headers": {"Retry-After": RETRY_AFTER}})
             if "requestBody" in operation:
+                responses.setdefault("400", {"description": "the body is not valid JSON"})
                 responses.setdefault("413", {
                     "description": f"request body larger than {limit_for(path)} bytes"})
 

@@ -5,9 +5,9 @@ Times are epoch milliseconds (UTC), like the alarms the gateway sends.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from gongzhi.core.alarms import AlarmKind, AlarmState
 from gongzhi.hub.lifecycle import MAX_NOTE, Action
@@ -15,6 +15,22 @@ from gongzhi.hub.lifecycle import MAX_NOTE, Action
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
 # An alarm's subject: a device id, or "<estate>:<building>" for a building-wide alarm.
 _SUBJECT = r"^[A-Za-z0-9_.:-]{1,129}$"
+# The largest integer of ids and times: every JSON parser keeps it exact (2**53 - 1) and the
+# stores (SQLite, PostgreSQL BIGINT) hold it; larger ones are refused with 422 rather than
+# failing in the database. In epoch ms it is the year 287396.
+MAX_INT = 2**53 - 1
+
+
+def _not_a_boolean(value: Any) -> Any:
+    # JSON true/false are not numbers (pydantic's lax mode would take them as 1/0).
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    return value
+
+
+# Epoch milliseconds from the gateway (constraints inside, so they survive in "Millis | None").
+Millis = Annotated[int, Field(ge=0, le=MAX_INT), BeforeValidator(_not_a_boolean)]
+Number = Annotated[float, BeforeValidator(_not_a_boolean)]
 
 
 class Strict(BaseModel):
@@ -89,7 +105,7 @@ class AlarmIn(Strict):
     kind: AlarmKind
     device_id: str = Field(pattern=_SUBJECT)
     estate_id: str = Field(pattern=_ID)
-    ts_ms: int = Field(ge=0)
+    ts_ms: Millis
     state: AlarmState = AlarmState.RAISE
     evidence: dict[str, Any] = Field(default_factory=dict)
     building: str | None = None
@@ -104,9 +120,9 @@ class AlarmAccepted(Strict):
 class DeviceStateIn(Strict):
     device_id: str = Field(pattern=_ID)
     online: bool | None = None
-    last_seen_ms: int | None = Field(default=None, ge=0)
-    values: dict[str, float] = Field(default_factory=dict)
-    values_ts_ms: int | None = Field(default=None, ge=0)
+    last_seen_ms: Millis | None = None
+    values: dict[str, Number] = Field(default_factory=dict)
+    values_ts_ms: Millis | None = None
 
 
 class DeviceStatesIn(Strict):

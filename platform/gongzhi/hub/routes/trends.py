@@ -22,7 +22,8 @@ from gongzhi.gateway.telemetry_store import TelemetryReader
 from gongzhi.hub.deps import ClockDep, CurrentParty, RegistryDep
 from gongzhi.hub.privacy import VIEWS, Access, public_location
 
-router = APIRouter(prefix="/api/trends", tags=["trends"])
+router = APIRouter(prefix="/api/trends", tags=["trends"],
+                   responses={403: {"description": "the party has no measurement views"}})
 
 HOUR_MS = 3_600_000
 MAX_PRESSURE_SERIES = 8
@@ -155,7 +156,8 @@ async def leakage(party: TrendParty, registry: RegistryDep, clock: ClockDep,
             "items": await to_thread.run_sync(read)}
 
 
-@router.get("/series", response_model=DeviceSeries)
+@router.get("/series", response_model=DeviceSeries,
+            responses={404: {"description": "no such device in the registry"}})
 async def series(party: TrendParty, registry: RegistryDep, path: TelemetryPath,
                  device_id: str, metric: str,
                  start_ms: Annotated[int, Query(ge=0)],

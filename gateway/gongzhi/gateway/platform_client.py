@@ -18,6 +18,9 @@ class PlatformUnreachable(Exception):
     """No HTTP answer (connection refused, timeout, reset)."""
 
 
+HASHED_PREFIX = "sha256:"
+
+
 class TokenSource:
     def __init__(self, token: str | None, tokens_path: Path) -> None:
         self._fixed = token
@@ -37,6 +40,11 @@ class TokenSource:
             try:
                 entry = orjson.loads(self._path.read_bytes()).get("gateway")
                 self._cached = entry if isinstance(entry, str) else None
+                if self._cached is not None and self._cached.startswith(HASHED_PREFIX):
+                    # A hashed tokens file (the platform's) holds no usable credential.
+                    log.warning("%s holds only a hash of the gateway token: set "
+                                "GONGZHI_GATEWAY_TOKEN", self._path)
+                    self._cached = None
             except (OSError, orjson.JSONDecodeError, AttributeError):
                 log.warning("cannot read the gateway token from %s", self._path)
         return self._cached

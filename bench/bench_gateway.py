@@ -4,18 +4,20 @@
    persistent sessions, a bare paho subscriber's and the gateway's; each then drains it alone.
    ``bare_paho_qos1_msgs_per_s`` and ``ingest_qos1_msgs_per_s`` (the whole pipeline: parse,
    validate, dedup, detect, store, acknowledge after commit) and their ratio.
-2. Latency: a separate process publishes at 10,000 msg/s while tamper events carrying their
-   publish time are mixed in; the platform stand-in records when each alarm arrives:
-   ``alarm_latency_p50_ms`` / ``alarm_latency_p99_ms`` (publish to HTTP delivery).
+2. Latency: a separate process publishes telemetry at 10,000 msg/s while another publishes
+   tamper events carrying their publish time; the platform stand-in records when each alarm
+   arrives: ``alarm_latency_p50_ms`` / ``alarm_latency_p99_ms`` (publish to HTTP delivery). The
+   rate the publisher really achieved is given beside them.
 3. ``ingest_lost_msgs``: messages published in 1 and 2 that the gateway did not account for.
-4. ``gateway_bytes_per_device``: memory of the registry and of all per-device state (decoder,
-   dedup, device states, detection) at 100,000 devices, measured with tracemalloc.
+4. ``gateway_bytes_per_device``: resident memory added by the registry and all per-device state
+   (dedup, device states, detection) at 100,000 devices that have each sent a message.
 
 Prints one JSON object per line. Runs in about a minute.
 """
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import shutil
 import statistics
@@ -23,7 +25,6 @@ import sys
 import tempfile
 import threading
 import time
-import tracemalloc
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -42,17 +43,23 @@ from gongzhi.gateway.decode import Decoder
 from gongzhi.gateway.dedup import ArrivalTracker
 from gongzhi.gateway.detection import DetectionEngine
 from gongzhi.gateway.device_states import DeviceStateTracker
-from gongzhi.gateway.messages import RawMessage, Telemetry
+from gongzhi.gateway.messages import Telemetry
 from gongzhi.gateway.service import GatewayService
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.conftest import make_broker  # noqa: E402  (the tests' private-broker helper)
+from tests.conftest import (  # noqa: E402  (the tests' private-service helpers)
+    free_port,
+    make_broker,
+    wait_for_port,
+)
 
-THROUGHPUT_MESSAGES = 60_000
+THROUGHPUT_MESSAGES = 25_000
 LATENCY_RATE = 10_000
-LATENCY_SECONDS = 6
+LATENCY_SECONDS = 4
 LATENCY_EVENTS_PER_S = 40
+ROUNDS = 2
+PUBLISHERS = 2  # one Python publisher does not reach 10,000 QoS 1 msg/s here
 DEVICES = 2_000
 MEMORY_DEVICES = 100_000
 
@@ -95,7 +102,7 @@ def stream(count: int, t0: int) -> Iterator[tuple[str, bytes]]:
 
 def publisher_client(port: int, client_id: str) -> paho.Client:
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
-    client.max_inflight_messages_set(1000)
+    client.max_inflight_messages_set(0)  # unlimited: paho rescans its whole queue per ack otherwise
     client.connect("127.0.0.1", port)
     client.loop_start()
     return client
@@ -115,43 +122,61 @@ def publish_all(port: int, count: int, t0: int) -> None:
     client.loop_stop()
 
 
-def publish_paced(port: int, rate: int, seconds: int, events_per_s: int, t0: int) -> None:
-    """Publish telemetry at ``rate`` msg/s with tamper events carrying their publish time."""
-    client = publisher_client(port, "bench-paced")
+def publish_paced(port: int, rate: int, seconds: int, t0: int, share: int, shares: int,
+                  elapsed: Any) -> None:
+    """Publish telemetry of the devices of one share (device number modulo ``shares``) at
+    ``rate`` msg/s, as near as this process manages (``elapsed`` gets the time it took)."""
+    client = publisher_client(port, f"bench-paced-{share}")
     slice_s = 0.01
     per_slice = int(rate * slice_s)
-    event_every = max(1, rate // events_per_s)
     start = time.monotonic()
     infos = []
     n = 0
     for k in range(int(seconds / slice_s)):
         for _ in range(per_slice):
-            device = n % DEVICES
-            if n % event_every == 0:
-                smoke = device | 1  # odd devices are smoke detectors
-                sent = now_ms()
-                payload = orjson.dumps({"ts": sent, "seq": 10_000_000 + n, "event": "tamper",
-                                        "detail": {"sent_ms": sent}})
-                infos.append(client.publish(f"estate/e0/d{smoke}/event", payload, qos=1))
-            else:
-                infos.append(client.publish(f"estate/e0/d{device}/telemetry",
-                                            telemetry_payload(1000 + n, device, t0 + n), qos=1))
+            device = (n * shares + share) % DEVICES
+            infos.append(client.publish(f"estate/e0/d{device}/telemetry",
+                                        telemetry_payload(1000 + n, device, t0 + n), qos=1))
             n += 1
         pause = start + (k + 1) * slice_s - time.monotonic()
         if pause > 0:
             time.sleep(pause)
     for info in infos:
         info.wait_for_publish(timeout=60)
+    with elapsed.get_lock():
+        elapsed.value = max(elapsed.value, time.monotonic() - start)
     client.disconnect()
     client.loop_stop()
 
 
-def run_process(target: Any, *args: Any) -> None:
-    proc = multiprocessing.get_context("spawn").Process(target=target, args=args)
-    proc.start()
-    proc.join(timeout=120)
-    if proc.exitcode != 0:
-        raise RuntimeError(f"{target.__name__} failed ({proc.exitcode})")
+def publish_events(port: int, per_s: int, seconds: int) -> None:
+    """Tamper events carrying their publish time, from a client of their own (so they do not
+    queue behind the bulk telemetry in a publisher's buffer)."""
+    client = publisher_client(port, "bench-events")
+    start = time.monotonic()
+    for n in range(per_s * seconds):
+        smoke = (2 * n + 1) % DEVICES  # odd devices are smoke detectors
+        sent = now_ms()
+        payload = orjson.dumps({"ts": sent, "seq": 10_000_000 + n, "event": "tamper",
+                                "detail": {"sent_ms": sent}})
+        client.publish(f"estate/e0/d{smoke}/event", payload, qos=1).wait_for_publish(10)
+        pause = start + (n + 1) / per_s - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+    client.disconnect()
+    client.loop_stop()
+
+
+def run_processes(*jobs: tuple[Any, ...]) -> None:
+    """Run ``(target, *args)`` jobs in processes of their own, together; wait for all."""
+    context = multiprocessing.get_context("spawn")
+    procs = [context.Process(target=job[0], args=job[1:]) for job in jobs]
+    for proc in procs:
+        proc.start()
+    for proc, job in zip(procs, jobs, strict=True):
+        proc.join(timeout=120)
+        if proc.exitcode != 0:
+            raise RuntimeError(f"{job[0].__name__} failed ({proc.exitcode})")
 
 
 class BareSubscriber:
@@ -186,37 +211,58 @@ class BareSubscriber:
         self.client.loop_stop()
 
 
+def serve_alarms(port: int, latencies: Any, stop: Any) -> None:
+    """The platform's alarm endpoint, in a process of its own as the platform would be:
+    puts the publish-to-delivery latency of every alarm that carries its publish time."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = orjson.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            sent = (body.get("evidence") or {}).get("detail", {}).get("sent_ms")
+            if self.path == "/api/alarms" and sent is not None:
+                latencies.put(now_ms() - int(sent))
+            self.send_response(201)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    stop.wait()
+    server.shutdown()
+    server.server_close()
+
+
 class AlarmSink:
-    """The platform's alarm endpoint, recording publish-to-delivery latency."""
-
     def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.port = free_port()
+        self._latencies = context.Queue()
+        self._stop = context.Event()
+        self._proc = context.Process(target=serve_alarms,
+                                     args=(self.port, self._latencies, self._stop))
         self.latencies_ms: list[int] = []
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = orjson.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                sent = (body.get("evidence") or {}).get("detail", {}).get("sent_ms")
-                if self.path == "/api/alarms" and sent is not None:
-                    sink.latencies_ms.append(now_ms() - int(sent))
-                self.send_response(201)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._proc.start()
+        wait_for_port(self.port)
+
+    def collect(self) -> int:
+        """Take the latencies recorded so far; returns how many there are in all."""
+        while not self._latencies.empty():
+            self.latencies_ms.append(self._latencies.get())
+        return len(self.latencies_ms)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._stop.set()
+        self._proc.join(timeout=10)
 
 
 def accounted(gw: GatewayService) -> float:
@@ -225,12 +271,13 @@ def accounted(gw: GatewayService) -> float:
             + m.total("duplicates_total"))
 
 
-def wait_for(predicate: Any, timeout_s: float) -> bool:
+def wait_for(predicate: Any, timeout_s: float, poll_s: float = 0.05) -> bool:
+    """Poll gently by default: the gateway under test shares this process's GIL."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
             return True
-        time.sleep(0.05)  # poll gently: the gateway under test shares the GIL
+        time.sleep(poll_s)
     return False
 
 
@@ -238,7 +285,7 @@ def bench_pipeline(work: Path) -> None:
     broker = make_broker(work)
     broker.start()
     sink = AlarmSink()
-    sink.thread.start()
+    sink.start()
     gw: GatewayService | None = None
     try:
         data = work / "data"
@@ -252,38 +299,53 @@ def bench_pipeline(work: Path) -> None:
         gw.start()
         gw.wait_connected(10)
         gw.stop()
+        bare_rates, ingest_rates = [], []
+        earlier = 0.0  # messages accounted for by the gateway instances already stopped
+        for round_ in range(ROUNDS):  # the best of each: other load on the machine comes and goes
+            t0 = now_ms() - 3_600_000 + round_ * THROUGHPUT_MESSAGES
+            run_processes((publish_all, broker.port, THROUGHPUT_MESSAGES, t0))
+            bare.count = 0
+            bare.connect()
+            wait_for(lambda: bare.count >= THROUGHPUT_MESSAGES, 60)
+            bare_rates.append(THROUGHPUT_MESSAGES / (bare.last - bare.first))
+            if round_ == ROUNDS - 1:
+                bare.client.unsubscribe("estate/+/+/+")
+            bare.close()
+            gw = GatewayService(settings)
+            gw.start()
+            wait_for(lambda g=gw: accounted(g) > 0, 30, poll_s=0.002)
+            start = time.perf_counter()
+            wait_for(lambda g=gw: accounted(g) >= THROUGHPUT_MESSAGES, 120)
+            ingest_rates.append(THROUGHPUT_MESSAGES / (time.perf_counter() - start))
+            if round_ < ROUNDS - 1:
+                gw.stop()
+                earlier += accounted(gw)
+        context = {"messages": THROUGHPUT_MESSAGES, "devices": DEVICES, "points_per_msg": "3-5",
+                   "best_of": ROUNDS}
+        emit("ingest_qos1_msgs_per_s", round(max(ingest_rates)), "msg/s", **context)
+        emit("bare_paho_qos1_msgs_per_s", round(max(bare_rates)), "msg/s", **context)
+        emit("ingest_vs_bare_paho", round(max(ingest_rates) / max(bare_rates), 3), "ratio",
+             **context)
 
-        t0 = now_ms() - 3_600_000
-        run_process(publish_all, broker.port, THROUGHPUT_MESSAGES, t0)
-
-        bare.connect()
-        wait_for(lambda: bare.count >= THROUGHPUT_MESSAGES, 60)
-        bare_rate = THROUGHPUT_MESSAGES / (bare.last - bare.first)
-        bare.client.unsubscribe("estate/+/+/+")
-        bare.close()
-
-        gw = GatewayService(settings)
-        gw.start()
-        wait_for(lambda: gw.metrics.total("messages_received_total") > 0, 30)  # type: ignore
-        start = time.perf_counter()
-        wait_for(lambda: accounted(gw) >= THROUGHPUT_MESSAGES, 120)  # type: ignore
-        ingest_rate = THROUGHPUT_MESSAGES / (time.perf_counter() - start)
-        context = {"messages": THROUGHPUT_MESSAGES, "devices": DEVICES, "points_per_msg": "3-5"}
-        emit("ingest_qos1_msgs_per_s", round(ingest_rate), "msg/s", **context)
-        emit("bare_paho_qos1_msgs_per_s", round(bare_rate), "msg/s", **context)
-        emit("ingest_vs_bare_paho", round(ingest_rate / bare_rate, 3), "ratio", **context)
-
-        run_process(publish_paced, broker.port, LATENCY_RATE, LATENCY_SECONDS,
-                    LATENCY_EVENTS_PER_S, now_ms() - 600_000)
-        published = THROUGHPUT_MESSAGES + LATENCY_RATE * LATENCY_SECONDS
+        elapsed = multiprocessing.get_context("spawn").Value("d", 0.0)
+        t0 = now_ms() - 600_000
+        run_processes(*[(publish_paced, broker.port, LATENCY_RATE // PUBLISHERS, LATENCY_SECONDS,
+                         t0, share, PUBLISHERS, elapsed) for share in range(PUBLISHERS)],
+                      (publish_events, broker.port, LATENCY_EVENTS_PER_S, LATENCY_SECONDS))
+        bulk = LATENCY_RATE * LATENCY_SECONDS
         events = LATENCY_EVENTS_PER_S * LATENCY_SECONDS
-        wait_for(lambda: accounted(gw) >= published and len(sink.latencies_ms) >= events, 30)
+        published = ROUNDS * THROUGHPUT_MESSAGES + bulk + events
+        wait_for(lambda: earlier + accounted(gw) >= published, 30)
+        wait_for(lambda: sink.collect() >= events, 10)
         latencies = sorted(sink.latencies_ms)
         quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0] * 99
-        context = {"rate_msgs_per_s": LATENCY_RATE, "alarms": len(latencies)}
+        context = {"rate_msgs_per_s": LATENCY_RATE,
+                   "achieved_rate_msgs_per_s": round(bulk / max(elapsed.value, 1e-9)),
+                   "alarms": len(latencies)}
         emit("alarm_latency_p50_ms", round(quantiles[49], 1), "ms", **context)
         emit("alarm_latency_p99_ms", round(quantiles[98], 1), "ms", **context)
-        emit("ingest_lost_msgs", published - accounted(gw), "msgs", published=published,
+        emit("ingest_lost_msgs", published - earlier - accounted(gw), "msgs",
+             published=published,
              alarms_missing=events - len(latencies))
     finally:
         if gw is not None:
@@ -292,30 +354,41 @@ def bench_pipeline(work: Path) -> None:
         broker.stop()
 
 
+def resident_bytes() -> int:
+    """The process's resident memory (what an operator sees), from /proc."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
 def bench_memory() -> None:
-    """Registry, decoder, dedup, device states and detection state for 100,000 devices."""
+    """Registry, dedup, device states and detection state for 100,000 devices, each having sent
+    one message (the decoder keeps no per-device state; messages are built directly)."""
     t0 = now_ms()
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
+    gc.collect()
+    before = resident_bytes()
     registry = Registry(records(MEMORY_DEVICES))
     decoder = Decoder(registry)
     arrivals = ArrivalTracker()
     states = DeviceStateTracker()
     engine = DetectionEngine(registry)
-    for start in range(0, MEMORY_DEVICES, 1000):
+    values = {DeviceType.ELECTRICAL: {"residual_ma": 40.0, "cable_temp_c": 31.5, "current_a": 6.2,
+                                      "voltage_v": 221.0, "power_w": 1350.0},
+              DeviceType.SMOKE: {"smoke_db_m": 0.01, "temp_c": 22.5, "battery_pct": 87.0}}
+    for start in range(0, MEMORY_DEVICES, 5000):
         batch = []
-        for device in range(start, start + 1000):
-            raw = RawMessage(f"estate/e{device // 5000}/d{device}/telemetry",
-                             telemetry_payload(1, device, t0), t0)
-            [message] = decoder.decode(raw)
-            assert isinstance(message, Telemetry)
+        for record in list(registry)[start:start + 5000]:
+            message = Telemetry(record.device_id, record.estate_id, record.type, t0,
+                                dict(values[record.type]), t0, seq=1)
             arrivals.is_duplicate(message.device_id, message.seq, message.ts_ms)
             batch.append(message)
         states.observe(batch)
         engine.process(batch)
-        del batch, raw, message
-    used = tracemalloc.get_traced_memory()[0] - before
-    tracemalloc.stop()
+    del batch, message
+    gc.collect()
+    used = resident_bytes() - before
+    assert decoder.registry is registry
     emit("gateway_bytes_per_device", round(used / MEMORY_DEVICES), "bytes",
          devices=MEMORY_DEVICES)
 
@@ -323,8 +396,8 @@ def bench_memory() -> None:
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="gongzhi-bench-gateway-"))
     try:
+        bench_memory()  # first: a fresh process, so freed memory cannot hide what is used
         bench_pipeline(work)
-        bench_memory()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -26,8 +26,9 @@ from gongzhi.gateway.reasons import Reason
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 250  # a quarter of the Receive Maximum: intake, work and storage overlap
+BATCH_SIZE = 500  # half the Receive Maximum: one batch in work while the next arrives
 STAGED_BATCHES = 2
+LINGER_S = 0.01  # how long a short batch waits for company (adds at most this to latency)
 
 Ack = Callable[[Sequence[RawMessage]], None]
 Periodic = tuple[float, Callable[[], None]]  # (interval in seconds, job)
@@ -76,7 +77,7 @@ class IngestWorker:
     def _work(self) -> None:
         due = [time.monotonic()] * len(self._periodic)
         while not self._stopping.is_set():
-            batch = self._source.take(BATCH_SIZE, timeout_s=0.2)
+            batch = self._source.take(BATCH_SIZE, timeout_s=0.2, linger_s=LINGER_S)
             if batch and not self._prepare(batch):
                 return
             now = time.monotonic()

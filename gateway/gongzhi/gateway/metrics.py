@@ -14,6 +14,8 @@ PREFIX = "gongzhi_gateway_"
 COUNTERS: dict[str, str] = {
     "messages_received_total": "MQTT messages taken from the broker",
     "messages_processed_total": "messages decoded, validated and stored",
+    "batches_total": "batches the worker took (messages_received_total / batches_total: the mean "
+                     "batch size)",
     "messages_rejected_total": "messages refused, by reason (each one has a dead-letter record)",
     "messages_skipped_total": "messages of another replica's partition",
     "duplicates_total": "repeated (device, seq) messages dropped",

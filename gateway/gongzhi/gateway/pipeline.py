@@ -93,6 +93,7 @@ class IngestPipeline:
         alarms committed (alarms first: they must not wait for telemetry storage)."""
         metrics = self._metrics
         metrics.inc("messages_received_total", len(batch))
+        metrics.inc("batches_total")
         accepted: list[DeviceMessage] = []
         fresh: list[DeviceMessage] = []  # accepted and not older than the device's newest
         telemetry: list[Telemetry] = []

@@ -57,10 +57,18 @@ class PlatformClient:
         self._timeout_s = timeout_s
         self._http: httpx.Client | None = None
 
+    def open(self) -> None:
+        """Build the HTTP client now: loading the CA bundle for TLS takes a noticeable moment of
+        CPU, better spent at start than in the middle of the stream. A plain http:// platform
+        needs no TLS context at all."""
+        if self._http is None:
+            tls = self.base_url.startswith("https://")
+            self._http = httpx.Client(timeout=self._timeout_s, verify=tls)
+
     def post(self, path: str, body: bytes) -> tuple[int, str]:
         """The status code and (a short piece of) the answer; ``PlatformUnreachable`` when none."""
-        if self._http is None:
-            self._http = httpx.Client(timeout=self._timeout_s)
+        self.open()
+        assert self._http is not None
         headers = {"Content-Type": "application/json"}
         token = self._tokens.token()
         if token:

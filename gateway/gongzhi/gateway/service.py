@@ -140,6 +140,7 @@ class GatewayService:
         self.http.start()
         self._started.append(self.http.stop)
         client = PlatformClient(s.platform_url, TokenSource(s.gateway_token, s.tokens_path))
+        client.open()
         self._started.append(client.close)
         self.sender = AlarmSender(self.outbox, client, self.metrics, self.clock, rng=self._rng)
         self.sender.start()

@@ -20,7 +20,7 @@ from hub_helpers import Api, ApiFactory, alarm
 from gongzhi.core.alarms import AlarmKind
 from gongzhi.core.cli import main
 from gongzhi.core.clock import ManualClock
-from gongzhi.core.errors import ConfigError
+from gongzhi.core.errors import ConfigError, StoreUnavailable
 from gongzhi.core.settings import Settings
 from gongzhi.hub.auth_limit import AuthFailureLimiter
 from gongzhi.hub.body_limit import DEFAULT_LIMIT, PATH_LIMITS
@@ -376,3 +376,21 @@ def test_the_openapi_document_declares_the_guards_answers(api: Api):
     assert "413" not in paths["/api/tickets"]["get"]["responses"]  # no body, no 413
     health = paths["/healthz"]["get"]["responses"]
     assert not {"401", "429"} & set(health)  # no token asked, none refused
+
+
+def test_an_unreachable_store_answers_503_with_one_log_line(
+        api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture):
+    def gone(*_args: object, **_kwargs: object) -> None:
+        raise StoreUnavailable("connection refused")
+
+    monkeypatch.setattr(api.app.state.hub.store, "transaction", gone)
+    with caplog.at_level(logging.WARNING):
+        listed = api.client.get("/api/tickets", headers=api.auth("property_office"))
+        sent = api.client.post("/api/alarms", json=alarm(AlarmKind.TAMPER, "smk-1-1-1"),
+                               headers=api.auth("gateway"))
+    for answer in (listed, sent):
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["retry-after"] == "1"
+    assert "Traceback" not in caplog.text
+    assert caplog.text.count("ticket store unavailable") == 2
+    assert all(r.exc_info is None for r in caplog.records)

@@ -4,6 +4,7 @@ HTTP 4xx, CLI exit codes); nothing below a boundary raises a foreign exception o
 GongzhiError
 ├── ConfigError          settings, registry, duty matrix or scenario files that cannot be used
 ├── RejectedMessage      a device message that cannot be used (carries a stable ``reason``)
+├── StoreUnavailable     a store that is configured right cannot be reached now: retry later
 └── TicketError
     ├── TicketNotFound
     ├── IllegalTransition
@@ -33,6 +34,11 @@ class RejectedMessage(GongzhiError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class StoreUnavailable(GongzhiError):
+    """A database or service that is configured right cannot be reached right now. Boundaries
+    answer "try again" (HTTP 503) rather than fail for good."""
 
 
 class TicketError(GongzhiError):

@@ -3,6 +3,7 @@ opened and migrated, and the background tasks started in the lifespan."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -12,7 +13,13 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gongzhi.core.clock import Clock, SystemClock
-from gongzhi.core.errors import AccessDenied, IllegalTransition, RejectedMessage, TicketNotFound
+from gongzhi.core.errors import (
+    AccessDenied,
+    IllegalTransition,
+    RejectedMessage,
+    StoreUnavailable,
+    TicketNotFound,
+)
 from gongzhi.core.settings import Settings
 from gongzhi.hub.asgi_middleware import HttpMiddleware
 from gongzhi.hub.auth_limit import AuthFailureLimiter
@@ -30,6 +37,8 @@ from gongzhi.hub.service import TicketService
 from gongzhi.hub.store import open_store
 from gongzhi.hub.tokens import load_tokens
 from gongzhi.hub.webhooks import WebhookSender
+
+log = logging.getLogger(__name__)
 
 
 def build_hub(settings: Settings, clock: Clock, *, escalation_interval_s: float,
@@ -81,6 +90,14 @@ class RequestCounter(HttpMiddleware):
             if metrics is not None:
                 metrics.inc("gongzhi_http_requests_total", method=scope["method"],
                             route=getattr(route, "path", "unmatched"), status=str(status[0]))
+
+
+async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    # One line, no traceback: an outage of the database is an operating condition, and the
+    # gateway retries what it is refused with 503.
+    log.warning("ticket store unavailable: %s", exc)
+    return JSONResponse({"detail": "the ticket store is unavailable; retry later"},
+                        status_code=503, headers={"Retry-After": "1"})
 
 
 def _error(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
@@ -135,6 +152,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     app.add_exception_handler(IllegalTransition, _error(409))
     app.add_exception_handler(AccessDenied, _error(403))
     app.add_exception_handler(RejectedMessage, _error(422))
+    app.add_exception_handler(StoreUnavailable, _unavailable)
     # Outermost last: every answer gets the security headers, and requests refused for their
     # size are counted like any other.
     app.add_middleware(BodyLimit)

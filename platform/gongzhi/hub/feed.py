@@ -13,6 +13,7 @@ import logging
 
 from anyio import to_thread
 
+from gongzhi.core.errors import StoreUnavailable
 from gongzhi.hub.store.base import Store
 from gongzhi.hub.store.records import TicketEvent
 
@@ -83,11 +84,13 @@ class EventFeed:
     async def _run(self) -> None:
         assert self._wake is not None
         while True:
+            events: list[TicketEvent] = []
             try:
                 events = await to_thread.run_sync(self._read_after, self._last_seq)
-            except Exception:  # the store is down for a moment: keep polling
+            except StoreUnavailable as exc:  # the store is down for a moment: keep polling
+                log.warning("reading ticket events: %s", exc)
+            except Exception:
                 log.exception("reading ticket events failed")
-                events = []
             for event in events:
                 self._dispatch(event)
                 self._last_seq = event.seq

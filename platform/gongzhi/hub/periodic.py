@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 from anyio import to_thread
 
+from gongzhi.core.errors import StoreUnavailable
+
 log = logging.getLogger(__name__)
 
 
@@ -34,6 +36,8 @@ class PeriodicTask:
         while True:
             try:
                 await to_thread.run_sync(self._job)
+            except StoreUnavailable as exc:  # an outage, not a bug: one line, no traceback
+                log.warning("%s: %s", self.name, exc)
             except Exception:  # a store or network hiccup must not end the work for good
                 log.exception("%s failed", self.name)
             await asyncio.sleep(self._interval_s)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import psycopg
 
-from gongzhi.core.errors import ConfigError
+from gongzhi.core.errors import ConfigError, StoreUnavailable
 from gongzhi.hub.store.base import CommitListener
 from gongzhi.hub.store.schema import POSTGRES, migrate
 from gongzhi.hub.store.sql import SqlTx
@@ -34,6 +34,8 @@ class PostgresStore:
     def _connect(self) -> psycopg.Connection:
         try:
             return psycopg.connect(self.url, autocommit=True, connect_timeout=self._timeout)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}".strip()) from None
         except psycopg.Error as exc:
             raise ConfigError(f"cannot connect to PostgreSQL: {exc}".strip(),
                               source="GONGZHI_DATABASE_URL") from None
@@ -57,6 +59,10 @@ class PostgresStore:
         healthy = True
         try:
             yield conn
+        except psycopg.OperationalError as exc:
+            # The server went away mid-request: the caller may retry once it is back.
+            healthy = not (conn.closed or conn.broken)
+            raise StoreUnavailable(f"PostgreSQL: {exc}".strip()) from None
         except BaseException:
             healthy = not (conn.closed or conn.broken)
             raise
@@ -92,7 +98,7 @@ class PostgresStore:
             with self._borrow() as conn:
                 conn.execute("SELECT 1").fetchone()
             return True
-        except (psycopg.Error, ConfigError):
+        except (psycopg.Error, ConfigError, StoreUnavailable):
             return False
 
     def close(self) -> None:

@@ -16,10 +16,12 @@ T0 = 1_767_225_600_000
 
 def record(device_id: str, device_type: str, *, building: str = "b1", floor: str = "3",
            unit: str = "1", room: str = "301", riser: str | None = None,
-           household: str | None = None, **settings: float) -> DeviceRecord:
+           household: str | None = None, position: str | None = None,
+           **settings: float) -> DeviceRecord:
     return DeviceRecord(device_id=device_id, type=DeviceType(device_type),
                         location=Location("e1", building, unit, floor, room),
-                        settings=dict(settings), riser=riser, household=household)
+                        settings=dict(settings), riser=riser, household=household,
+                        position=position)
 
 
 def telemetry(device: DeviceRecord, t_s: float, values: Mapping[str, float],

@@ -1,114 +1,227 @@
-"""E-bike charging from the load signature, against household appliances."""
+"""E-bike charging from the load signature, against the loads of a household's life: air
+conditioning at night (compressor cycling, or an inverter's swings), kettles, cookers,
+televisions, heaters; on household circuits and on a landing's distribution box."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 from conftest import T0, record, run_stream, telemetry
 
 from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
-from gongzhi.devices.registry import Registry
+from gongzhi.devices.registry import DeviceRecord, Registry
 from gongzhi.gateway.detection import DetectionEngine
 
 MINUTE = 60.0
 HOUR = 3600.0
+REPORT_S = 30.0
+SPAN_S = 34 * HOUR
+LOCAL = -8 * HOUR  # t = 0 is local midnight (UTC+8); T0 is 08:00 local
+
+Load = Callable[[float], float]
 
 
-LOCAL = -8 * HOUR  # t = 0 is local midnight (UTC+8), T0 being 08:00 local
+def household_base(t: float) -> float:
+    """Standby and lights, 110 W, with a fridge cycling 100 W (20 min on, 40 min off)."""
+    return 110.0 + (100.0 if t % HOUR < 20 * MINUTE else 0.0)
 
 
-def household(rng: np.random.Generator, hours: float, extra) -> list[tuple[float, float]]:
-    """Base load 150 W, a fridge cycling 120 W (20 min on, 40 min off), cooking at 18:00, plus
-    ``extra(t)`` watts; one reading a minute; ``t`` in seconds after local midnight."""
-    series = []
-    for t in np.arange(0, hours * HOUR, MINUTE):
-        fridge = 120.0 if (t % (60 * MINUTE)) < 20 * MINUTE else 0.0
-        cooking = 1800.0 if 18 * HOUR <= t % (24 * HOUR) < 18.5 * HOUR else 0.0
-        series.append((t, 150 + fridge + cooking + extra(t) + float(rng.normal(0, 8))))
-    return series
-
-
-def charger(start: float, cc_hours: float = 3.0, cv_hours: float = 1.5, watts: float = 250.0):
+def charger(start: float, watts: float = 250.0, cc_h: float = 3.5, taper_h: float = 1.5) -> Load:
+    """Constant current (the draw creeping up 92 % to 100 % with the battery's voltage), then
+    constant voltage (the draw tapering away)."""
     def power(t: float) -> float:
-        if t < start or t >= start + (cc_hours + cv_hours) * HOUR:
+        x = t - start
+        if x < 0 or x > (cc_h + taper_h) * HOUR:
             return 0.0
-        if t < start + cc_hours * HOUR:
-            return watts
-        fraction = (t - start - cc_hours * HOUR) / (cv_hours * HOUR)
-        return watts * (1 - fraction) ** 1.5  # constant voltage: current tapers away
+        if x < cc_h * HOUR:
+            return watts * (0.92 + 0.08 * x / (cc_h * HOUR))
+        return watts * math.exp(-3.0 * (x - cc_h * HOUR) / (taper_h * HOUR))
     return power
 
 
-CASES = {
-    "night": charger(22.5 * HOUR),
-    "small": charger(10 * HOUR, watts=110.0),
-    "large": charger(1 * HOUR, watts=390.0),
-    "nothing": lambda t: 0.0,
-    "television": lambda t: 140.0 if 19 * HOUR <= t < 23 * HOUR else 0.0,
-    "heater": lambda t: 1500.0 if 2 * HOUR <= t < 6 * HOUR else 0.0,
-    "evening_tv_then_night": lambda t: 140.0 if 19 * HOUR <= t < 23.5 * HOUR else 0.0,
-    # The second night: air-conditioning (700 W, swinging) hides the charger's step at 23:30;
-    # at the latest once it stops at 02:00 the circuit's floor stands 250 W above the day's.
-    "hidden": lambda t: charger(23.5 * HOUR, watts=250.0)(t) + (
-        700.0 + 90.0 * math.sin(t / 300.0) if 23 * HOUR <= t < 26 * HOUR else 0.0),
-    # A 300 W load held two hours in the afternoon, then switched off: no taper, no night.
-    # (The same at 01:00 would be taken for a charger: the night rule trades that for speed.)
-    "steps_off": lambda t: 300.0 if 13 * HOUR <= t < 15 * HOUR else 0.0,
+def between(start: float, end: float, load: Load) -> Load:
+    return lambda t: load(t) if start <= t < end else 0.0
+
+
+def ac_cycling(watts: float = 900.0) -> Load:
+    """A fixed-speed air conditioner: the compressor 15 min on, 6 min off (the fan stays)."""
+    return lambda t: watts * (1.0 + 0.05 * math.sin(t / 40.0)) if t % (21 * MINUTE) < 15 * MINUTE \
+        else 45.0
+
+
+def ac_inverter(watts: float, seed: int) -> Load:
+    """An inverter air conditioner: its draw swings between 60 % and 100 % from one report to
+    the next."""
+    rng = np.random.default_rng(seed)
+    swings = rng.uniform(0.6, 1.0, int(SPAN_S / REPORT_S) + 2)
+    return lambda t: watts * float(swings[int(t // REPORT_S)])
+
+
+def kettles_and_cooker(t: float) -> float:
+    kettle = any(s <= t % (24 * HOUR) < s + 3 * MINUTE
+                 for s in (7 * HOUR, 7.5 * HOUR, 12 * HOUR, 15 * HOUR, 19 * HOUR, 23 * HOUR))
+    cooker = 18 * HOUR <= t % (24 * HOUR) < 18 * HOUR + 40 * MINUTE
+    return 2000.0 * kettle + 1800.0 * cooker
+
+
+def stair_lighting(t: float) -> float:
+    hour = t % (24 * HOUR) / HOUR
+    return 45.0 if hour >= 18.5 or hour < 6.5 else 8.0
+
+
+def plus(*loads: Load) -> Load:
+    return lambda t: sum(load(t) for load in loads)
+
+
+HOUSEHOLD_CASES: dict[str, Load] = {
+    "charger_at_night": charger(22.5 * HOUR),
+    "small_charger_by_day": charger(10 * HOUR, watts=110.0),
+    "large_charger": charger(1 * HOUR, watts=390.0),
+    "ac_all_night": between(21 * HOUR, 31 * HOUR, ac_cycling()),
+    "inverter_ac_all_night": between(21 * HOUR, 31 * HOUR, ac_inverter(1000.0, 1)),
+    "small_inverter_ac": between(22 * HOUR, 30 * HOUR, ac_inverter(620.0, 2)),
+    # The charger's step hides in the air conditioner's swings; the taper comes after.
+    "charger_under_ac": plus(between(22 * HOUR, 25 * HOUR, ac_inverter(1000.0, 3)),
+                             charger(23 * HOUR)),
+    # The plateau is seen; the taper comes under the air conditioner.
+    "taper_under_ac": plus(charger(21 * HOUR, watts=300.0),
+                           between(24 * HOUR, 27 * HOUR, ac_inverter(900.0, 4))),
+    "kettles_and_cooker": kettles_and_cooker,
+    "television": between(19 * HOUR, 23 * HOUR, lambda t: 140.0 + 10.0 * math.sin(t / 90.0)),
+    "heater": between(2 * HOUR, 6 * HOUR, lambda t: 1500.0),
+    # 300 W held two hours, at night, then switched off in one step: no taper.
+    "held_then_off": between(1 * HOUR, 3 * HOUR, lambda t: 300.0),
+    "evening_tv_into_the_night": between(19 * HOUR, 23.5 * HOUR, lambda t: 140.0),
+}
+
+
+class Landing:
+    """A landing's distribution box and the two households it feeds (all monitored), or a box
+    alone. The box reads its households' loads a report late, the lighting and ``corridor``."""
+
+    def __init__(self, name: str, households: list[Load], corridor: Load) -> None:
+        self.households = [record(f"{name}-h{k}", "electrical", building=name, floor="5",
+                                  room=f"50{k}", household=f"{name}-50{k}",
+                                  position="household")
+                           for k in range(1, len(households) + 1)]
+        self.box = record(f"{name}-box", "electrical", building=name, floor="5",
+                          room="F5-corridor", position="corridor")
+        self.loads = [plus(household_base, load) for load in households]
+        self.corridor = corridor
+
+    def box_load(self, t: float) -> float:
+        fed = sum(load(t - REPORT_S) for load in self.loads)
+        return fed + stair_lighting(t) + self.corridor(t)
+
+
+LANDINGS = {
+    "charger_on_landing": Landing("L1", [between(21 * HOUR, 29 * HOUR, ac_inverter(1100.0, 5)),
+                                         kettles_and_cooker], charger(21.5 * HOUR)),
+    "household_charger_shows_on_landing": Landing(
+        "L2", [charger(22 * HOUR, watts=200.0), between(22 * HOUR, 30 * HOUR, ac_cycling())],
+        lambda t: 0.0),
+    "busy_landing_no_charger": Landing(
+        "L3", [plus(kettles_and_cooker, between(20 * HOUR, 30 * HOUR, ac_inverter(1200.0, 6))),
+               plus(kettles_and_cooker, between(21 * HOUR, 28 * HOUR, ac_inverter(800.0, 7)))],
+        lambda t: 0.0),
+    # A box whose households have no monitors: it sees their loads as its own.
+    "charger_on_unmonitored_landing": Landing("L4", [], plus(
+        charger(23 * HOUR, watts=180.0), lambda t: 2 * household_base(t))),
 }
 
 
 @pytest.fixture(scope="module")
-def alarms_by_case() -> dict[str, list[Alarm]]:
-    """One engine, one circuit per case, fed together (each case's stream is independent)."""
-    devices = {case: record(case, "electrical") for case in CASES}
-    engine = DetectionEngine(Registry(devices.values()))
-    rng = np.random.default_rng(5)
-    messages = [telemetry(devices[case], t + LOCAL, {"power_w": p})
-                for case, extra in CASES.items() for t, p in household(rng, 30, extra)]
+def alarms_by_device() -> dict[str, list[Alarm]]:
+    """One engine for every case (each on its own circuits), reports every 30 s."""
+    loads: dict[str, tuple[DeviceRecord, Load]] = {}
+    for case, load in HOUSEHOLD_CASES.items():
+        loads[case] = (record(case, "electrical", building=case, household=case,
+                              position="household"), plus(household_base, load))
+    for landing in LANDINGS.values():
+        for device, house_load in zip(landing.households, landing.loads, strict=True):
+            loads[device.device_id] = (device, house_load)
+        loads[landing.box.device_id] = (landing.box, landing.box_load)
+    engine = DetectionEngine(Registry(device for device, _ in loads.values()))
+    rng = np.random.default_rng(11)
+    messages = []
+    for device, load in loads.values():
+        phase = float(rng.uniform(0, REPORT_S))
+        for t in np.arange(phase, SPAN_S, REPORT_S):
+            watts = max(0.0, load(float(t)) + float(rng.normal(0, 3)))
+            messages.append(telemetry(device, float(t) + LOCAL, {"power_w": watts}))
     messages.sort(key=lambda m: m.ts_ms)
-    found: dict[str, list[Alarm]] = {case: [] for case in CASES}
-    for alarm in run_stream(engine, messages, 5000):
+    found: dict[str, list[Alarm]] = {device_id: [] for device_id in loads}
+    for alarm in run_stream(engine, messages, 2000):
         if alarm.kind is AlarmKind.EBIKE_CHARGING:
             found[alarm.device_id].append(alarm)
     return found
 
 
-def test_night_charge_with_cc_then_cv_is_recognised_once_and_clears(
-        alarms_by_case: dict[str, list[Alarm]]) -> None:
+def local_s(alarm: Alarm) -> float:
+    return (alarm.ts_ms - T0) / 1000 - LOCAL
+
+
+def test_a_charge_at_night_is_recognised_once_in_its_taper_and_clears(
+        alarms_by_device: dict[str, list[Alarm]]) -> None:
     start = 22.5 * HOUR
-    alarms = alarms_by_case["night"]
-    assert [a.state for a in alarms] == [AlarmState.RAISE, AlarmState.CLEAR]
-    raised = alarms[0]
-    assert raised.evidence["window"]["start_ms"] == T0 + (start + LOCAL) * 1000
-    assert 200 <= raised.evidence["step_w"] <= 300
-    at_s = (raised.ts_ms - T0) / 1000 - LOCAL
-    assert start + 1 * HOUR <= at_s <= start + 1.1 * HOUR  # at night: the held plateau
+    raised, cleared = alarms_by_device["charger_at_night"]
+    assert (raised.state, cleared.state) == (AlarmState.RAISE, AlarmState.CLEAR)
+    # After the constant-current stage (3.5 h), within the first half hour of the taper.
+    assert start + 3.5 * HOUR < local_s(raised) <= start + 4.0 * HOUR
+    assert local_s(cleared) <= start + 5.5 * HOUR
+    evidence = raised.evidence
+    assert 230 <= evidence["step_w"] <= 270
+    assert evidence["taper_to_w"] <= 0.5 * evidence["step_w"]
+    assert evidence["constant_current_ms"] >= 3 * 3600_000
+    assert abs(evidence["window"]["start_ms"] - (T0 + (start + LOCAL) * 1000)) <= 15 * 60_000
 
 
-def test_a_daytime_charge_is_recognised_by_its_taper(
-        alarms_by_case: dict[str, list[Alarm]]) -> None:
-    (raised, _) = alarms_by_case["small"]
-    at_s = (raised.ts_ms - T0) / 1000 - LOCAL
-    assert 10 * HOUR + 3 * HOUR < at_s <= 10 * HOUR + 3.5 * HOUR
+@pytest.mark.parametrize("case", ["small_charger_by_day", "large_charger", "charger_under_ac",
+                                  "taper_under_ac"])
+def test_chargers_small_large_and_under_air_conditioning_raise_one_alarm(
+        case: str, alarms_by_device: dict[str, list[Alarm]]) -> None:
+    assert [a.state for a in alarms_by_device[case]] == [AlarmState.RAISE, AlarmState.CLEAR]
 
 
-@pytest.mark.parametrize("case", ["small", "large"])
-def test_small_and_large_chargers_within_the_band(
-        case: str, alarms_by_case: dict[str, list[Alarm]]) -> None:
-    assert [a.state for a in alarms_by_case[case]] == [AlarmState.RAISE, AlarmState.CLEAR]
+@pytest.mark.parametrize("case", ["ac_all_night", "inverter_ac_all_night", "small_inverter_ac",
+                                  "kettles_and_cooker", "television", "heater", "held_then_off",
+                                  "evening_tv_into_the_night"])
+def test_appliances_are_not_chargers(case: str, alarms_by_device: dict[str, list[Alarm]]) -> None:
+    assert alarms_by_device[case] == []
 
 
-def test_a_charge_hidden_by_an_appliance_shows_in_the_circuits_floor(
-        alarms_by_case: dict[str, list[Alarm]]) -> None:
-    raised = alarms_by_case["hidden"][0]
+def test_a_charger_on_a_landing_is_one_alarm_on_the_box_among_busy_households(
+        alarms_by_device: dict[str, list[Alarm]]) -> None:
+    landing = LANDINGS["charger_on_landing"]
+    raised, _ = alarms_by_device[landing.box.device_id]
     assert raised.state is AlarmState.RAISE
-    at_s = (raised.ts_ms - T0) / 1000 - LOCAL
-    assert 23.5 * HOUR < at_s <= 26.6 * HOUR
+    assert raised.evidence["signal"] == "corridor_own_load"
+    assert 21.5 * HOUR + 3.5 * HOUR < local_s(raised) <= 21.5 * HOUR + 4.5 * HOUR
+    assert all(alarms_by_device[h.device_id] == [] for h in landing.households)
 
 
-@pytest.mark.parametrize("case", ["nothing", "television", "heater", "steps_off",
-                                  "evening_tv_then_night"])
-def test_appliances_are_not_chargers(case: str, alarms_by_case: dict[str, list[Alarm]]) -> None:
-    assert alarms_by_case[case] == []
+def test_a_household_charger_is_one_alarm_on_the_household_not_again_on_its_landing(
+        alarms_by_device: dict[str, list[Alarm]]) -> None:
+    landing = LANDINGS["household_charger_shows_on_landing"]
+    charging, neighbour = landing.households
+    assert [a.state for a in alarms_by_device[charging.device_id]] == [AlarmState.RAISE,
+                                                                       AlarmState.CLEAR]
+    assert alarms_by_device[neighbour.device_id] == []
+    assert alarms_by_device[landing.box.device_id] == []
+
+
+def test_a_busy_landing_without_a_charger_raises_nothing(
+        alarms_by_device: dict[str, list[Alarm]]) -> None:
+    landing = LANDINGS["busy_landing_no_charger"]
+    assert all(alarms_by_device[d.device_id] == [] for d in (*landing.households, landing.box))
+
+
+def test_a_box_without_monitored_households_reads_its_own_power(
+        alarms_by_device: dict[str, list[Alarm]]) -> None:
+    box = LANDINGS["charger_on_unmonitored_landing"].box
+    raised, _ = alarms_by_device[box.device_id]
+    assert raised.evidence["signal"] == "power_w"
+    assert 23 * HOUR + 3.5 * HOUR < local_s(raised) <= 23 * HOUR + 4.5 * HOUR

@@ -25,6 +25,3 @@ class DetectionConfig:
     heat_rise_c: float = 10.0
     heat_window_ms: int = 600_000
     heat_abs_c: float = 57.0
-    # Local time of the estates (China Standard Time), for rules that know the hour: e-bike
-    # charging is recognised sooner when it starts at night.
-    utc_offset_h: float = 8.0

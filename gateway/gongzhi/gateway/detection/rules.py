@@ -64,7 +64,7 @@ def build_rules(device_type: DeviceType, records: Sequence[DeviceRecord], member
     if device_type is DeviceType.WATER_PRESSURE:
         rules.append(RiserDriftDetector(*args))
     if device_type is DeviceType.ELECTRICAL:
-        rules += [EbikeChargingDetector(*args, utc_offset_h=config.utc_offset_h),
+        rules += [EbikeChargingDetector(*args),
                   ThermalResidualDetector(*args)]
     fusion = None
     smoke_rules = [r for r in spec.thresholds if r.kind is AlarmKind.SMOKE_ALARM]

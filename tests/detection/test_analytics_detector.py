@@ -11,7 +11,7 @@ import pytest
 
 from gongzhi.core.cli import main
 from gongzhi.core.errors import ConfigError
-from gongzhi.gateway.analytics.detector import MultivariateDetector
+from gongzhi.gateway.analytics.detector import MultivariateConfig, MultivariateDetector
 from gongzhi.gateway.analytics.skab import read_skab
 
 ROWS, FAULT = 1100, (600, 850)
@@ -49,6 +49,22 @@ def test_normal_running_stays_quiet() -> None:
     for seed in range(3):
         values, _ = plant(seed + 10, fault=False)
         assert MultivariateDetector(4).run(values).mean() < 0.01
+
+
+@pytest.mark.parametrize(("max_freeze", "clears"), [(600, True), (10**9, False)])
+def test_a_new_normal_is_learned_after_max_freeze(max_freeze: int, clears: bool) -> None:
+    """A step that never goes back (a valve left at a new setting): flagged at first, learned
+    after ``max_freeze`` rows instead of flagged for ever."""
+    rng = np.random.default_rng(5)
+    rows = 2600
+    flow = 32 + rng.normal(0, 0.4, rows)
+    flow[600:] += 4.0
+    current = 1.0 + 0.03 * (flow - 32) + rng.normal(0, 0.01, rows)
+    values = np.column_stack([flow, current, 0.1 + rng.normal(0, 0.25, rows)])
+    config = MultivariateConfig(max_freeze=max_freeze)
+    predicted = MultivariateDetector(3, config).run(values)
+    assert predicted[610:1100].all()
+    assert (not predicted[2000:].any()) is clears
 
 
 def test_strictly_causal_a_row_never_depends_on_later_rows() -> None:

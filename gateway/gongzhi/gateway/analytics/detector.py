@@ -10,7 +10,10 @@ Fitted on the first ``train_rows`` rows, then one strictly causal pass, one row 
    Both are smoothed by an EWMA of ``span`` rows.
 3. A channel's baseline follows it with time constant ``baseline_tau`` rows while the channel
    is within ``freeze_sigma`` of its smoothed training spread, and freezes beyond: slow drift
-   is learned, a fault is not (and, frozen, leaves no overshoot when the fault ends).
+   is learned, a fault is not (and, frozen, leaves no overshoot when the fault ends). A channel
+   frozen for ``max_freeze`` rows (longer than any fault of SKAB's, about 400 rows) learns
+   again: the plant has settled in a new normal, and an alarm held forever by a baseline that
+   can never catch up would be noise from then on.
 4. Hotelling's T² of the smoothed vector against the training covariance (shrunk toward its
    diagonal), with a control limit of ``margin`` x its training ``quantile``.
 5. Persistence: an alarm needs ``min_run`` consecutive rows over the limit and clears after
@@ -35,6 +38,7 @@ class MultivariateConfig:
     span: int = 10
     slow_autocorr: float = 0.8
     freeze_sigma: float = 6.0
+    max_freeze: int = 600  # rows
     quantile: float = 0.99
     margin: float = 3.0
     shrinkage: float = 0.2
@@ -61,6 +65,7 @@ class MultivariateDetector:
         self._rate_scale = np.ones(channels)
         self._slow = np.zeros(channels, np.bool_)
         self._spread = np.ones(channels)
+        self._frozen = np.zeros(channels, np.int64)
         self._precision: FloatArray = np.eye(channels)
         self.limit = np.inf
         self._run = 0
@@ -116,6 +121,8 @@ class MultivariateDetector:
         self._previous = z
         vector = np.where(self._slow, self._rate, self._level)
         calm = True if learning else np.abs(vector / self._spread) < self.config.freeze_sigma
+        self._frozen = np.where(calm, 0, self._frozen + 1)
+        calm = calm | (self._frozen > self.config.max_freeze)
         self._baseline += np.where(calm, 1.0 / self.config.baseline_tau, 0.0) * (
             z - self._baseline)
         return vector

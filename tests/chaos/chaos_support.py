@@ -287,16 +287,7 @@ def start_gateway(sysm: System) -> None:
 
 
 def wait_subscribed(sysm: System, timeout_s: float = 60.0) -> None:
-    def subscribed() -> bool:
-        try:
-            return bool(httpx.get(f"http://127.0.0.1:{sysm.gateway_port}/healthz",
-                                  timeout=1).json()["mqtt_connected"])
-        except (httpx.HTTPError, ValueError):
-            return False
-    try:
-        wait_until(subscribed, timeout_s, "the gateway to subscribe")
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{sysm.logs()}") from None
+    sysm.wait_subscribed(timeout_s)
 
 
 @contextlib.contextmanager

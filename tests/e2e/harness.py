@@ -153,6 +153,20 @@ class System:
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{self.logs()}") from None
 
+    def wait_subscribed(self, timeout: float = 60) -> None:
+        """Until the gateway is connected and subscribed (its /healthz answers before that:
+        a device message published in between would reach no subscriber)."""
+        def subscribed() -> bool:
+            try:
+                return bool(httpx.get(f"http://127.0.0.1:{self.gateway_port}/healthz",
+                                      timeout=1).json()["mqtt_connected"])
+            except (httpx.HTTPError, ValueError):
+                return False
+        try:
+            wait_until(subscribed, timeout, "the gateway to subscribe")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.logs()}") from None
+
     def gateway_metrics(self) -> str:
         return httpx.get(f"http://127.0.0.1:{self.gateway_port}/metrics", timeout=5).text
 

@@ -32,7 +32,7 @@ def system(tmp_path: Path, broker: Broker) -> Iterator[System]:
     platform.start()
     sysm.wait_healthy(f"{sysm.base}/healthz")
     gateway.start()
-    sysm.wait_healthy(f"http://127.0.0.1:{sysm.gateway_port}/healthz")
+    sysm.wait_subscribed()
     try:
         yield sysm
     finally:

@@ -158,9 +158,9 @@ class System:
         a device message published in between would reach no subscriber)."""
         def subscribed() -> bool:
             try:
-                return bool(httpx.get(f"http://127.0.0.1:{self.gateway_port}/healthz",
-                                      timeout=1).json()["mqtt_connected"])
-            except (httpx.HTTPError, ValueError):
+                return httpx.get(f"http://127.0.0.1:{self.gateway_port}/readyz",
+                                 timeout=1).status_code == 200
+            except httpx.HTTPError:
                 return False
         try:
             wait_until(subscribed, timeout, "the gateway to subscribe")

@@ -5,6 +5,7 @@ the registry reloads; the gateway announces itself."""
 from __future__ import annotations
 
 import queue
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,13 @@ from typing import Any
 import httpx
 import paho.mqtt.client as paho
 import pytest
-from gateway_support import AlarmPeer, Publisher, wait_until, write_test_registry
+from gateway_support import (
+    AlarmPeer,
+    Publisher,
+    gateway_settings,
+    wait_until,
+    write_test_registry,
+)
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gongzhi.gateway.reasons import Reason
@@ -141,6 +148,8 @@ def test_health_and_alarms_refused_for_good(start_gateway: Callable[..., Gateway
     health = httpx.get(f"{base}/healthz").json()
     assert health == {"status": "ok", "gateway_id": "gateway", "mqtt_connected": True,
                       "queue_depth": 0}
+    ready = httpx.get(f"{base}/readyz")
+    assert ready.status_code == 200 and ready.json()["ready"] is True
     peer.status = 422
     publisher.publish("estate/e1/s1/event", {"event": "tamper", "seq": 1})
     wait_until(lambda: gw.metrics.total("alarms_refused_total") == 1, what="the refusal")
@@ -148,3 +157,21 @@ def test_health_and_alarms_refused_for_good(start_gateway: Callable[..., Gateway
     assert dead["alarm"]["device_id"] == "s1" and dead["reason"].startswith("HTTP 422")
     assert "gongzhi_gateway_alarms_dead 1" in metrics_text(gw)
     assert httpx.get(f"{base}/nothing").status_code == 404
+
+
+def test_alive_but_not_ready_without_the_broker(data_dir: Path, peer: AlarmPeer,
+                                                registry_file: Path) -> None:
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    gw = GatewayService(gateway_settings(data_dir, f"mqtt://127.0.0.1:{port}", peer.url))
+    gw.start()
+    try:
+        assert gw.http is not None
+        base = f"http://127.0.0.1:{gw.http.port}"
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        ready = httpx.get(f"{base}/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["ready"] is False and ready.json()["mqtt_connected"] is False
+    finally:
+        gw.stop()

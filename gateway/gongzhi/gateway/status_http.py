@@ -1,4 +1,5 @@
-"""The gateway's own small HTTP server: ``/metrics`` (Prometheus text), ``/healthz`` and
+"""The gateway's own small HTTP server: ``/metrics`` (Prometheus text), ``/healthz`` (the
+worker runs), ``/readyz`` (and the MQTT subscription is in place) and
 ``/dead-letters?limit=&reason=`` (recent refused messages as JSON), plus ``/dead-alarms`` (alarms
 the platform refused for good). Standard library server on its own thread: it must keep
 answering while the ingest worker is busy."""
@@ -42,6 +43,12 @@ class _Handler(BaseHTTPRequestHandler):
             elif url.path == "/healthz":
                 health = self.endpoints.health()
                 self._json(200 if health.get("status") == "ok" else 503, health)
+            elif url.path == "/readyz":
+                # Ready: alive and subscribed. Liveness alone says nothing of the broker; a
+                # device message published before the subscription reaches no one.
+                health = self.endpoints.health()
+                ready = health.get("status") == "ok" and bool(health.get("mqtt_connected"))
+                self._json(200 if ready else 503, {**health, "ready": ready})
             elif url.path == "/dead-letters":
                 reason = query.get("reason", [None])[0]
                 self._json(200, self.endpoints.dead_letters(_limit(query), reason))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from hub_helpers import DEVICES, PlatformProcess, free_port, run_platform_comman
 
 from gongzhi.core.cli import main
 from gongzhi.devices.registry import write_registry
+from gongzhi.hub.tokens import new_tokens, write_tokens
 
 
 def test_tokens_init_writes_a_private_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
@@ -28,6 +30,23 @@ def test_tokens_init_writes_a_private_file(tmp_path: Path, capsys: pytest.Captur
     assert json.loads(path.read_text()) == tokens
     assert main(["tokens", "init", "--out", str(path), "--force"]) == 0
     assert json.loads(path.read_text()) != tokens
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["tokens.json"]  # no partial file left
+
+
+def test_tokens_file_appears_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Another process polling for the file (the demo's users do) never reads half of it."""
+    path = tmp_path / "tokens.json"
+    seen: list[bool] = []
+    real_fsync = os.fsync
+
+    def fsync_and_look(fd: int) -> None:  # the moment a plain write would be half done
+        seen.append(path.exists())
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync_and_look)
+    write_tokens(path, new_tokens())
+    assert seen == [False] and len(json.loads(path.read_text())) == 7
 
 
 def test_tokens_init_defaults_to_the_data_directory(tmp_path: Path):

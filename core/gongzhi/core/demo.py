@@ -42,19 +42,24 @@ def add_parsers(sub: Any) -> None:
                         help="fault scenario: a shipped name or a YAML file (default: demo, a "
                              "fault about every 30 s)")
     parser.add_argument("--speed", type=float, default=1.0,
-                        help="simulated seconds per real second (default: 1, real time)")
+                        help="simulated seconds per real second (default: 1, real time). Above "
+                             "1 the simulation replays the recent past (up to a day, about five "
+                             "minutes of real time) at that speed, then goes on in real time: "
+                             "device clocks never run ahead of the present")
     parser.add_argument("--no-simulator", action="store_true",
                         help="start broker, platform and gateway only")
     add_settings_options(parser, "data_dir", "mqtt_url", "http_port", "log_level")
     parser.set_defaults(func=run_demo)
 
 
-def _child_env(settings: Settings, mqtt_url: str, data_dir: Path) -> dict[str, str]:
+def _child_env(settings: Settings, mqtt_url: str, data_dir: Path, gateway_port: int
+               ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GONGZHI_")}
     env.update({
         "GONGZHI_DATA_DIR": str(data_dir),
         "GONGZHI_MQTT_URL": mqtt_url,
         "GONGZHI_HTTP_PORT": str(settings.http_port),
+        "GONGZHI_GATEWAY_HTTP_PORT": str(gateway_port),
         "GONGZHI_PLATFORM_URL": f"http://127.0.0.1:{settings.http_port}",
         "GONGZHI_REGISTRY": str(data_dir / "registry.csv"),
         "GONGZHI_TOKENS_FILE": str(data_dir / "tokens.json"),
@@ -65,6 +70,18 @@ def _child_env(settings: Settings, mqtt_url: str, data_dir: Path) -> dict[str, s
 
 def _gongzhi(*args: str) -> list[str]:
     return [sys.executable, "-m", "gongzhi.core.cli", *args]
+
+
+REPLAY_REAL_MS = 5 * 60_000
+REPLAY_MAX_MS = 24 * 3_600_000
+
+
+def replay_start(now_ms: int, speed: float) -> int:
+    """Where a demo's simulated clock starts: now at real time; faster, far enough back that
+    the fast part lasts about ``REPLAY_REAL_MS`` of real time (at most a day simulated)."""
+    if speed <= 1:
+        return now_ms
+    return now_ms - min(round(speed * REPLAY_REAL_MS), REPLAY_MAX_MS)
 
 
 def _wait_healthy(url: str, procs: dict[str, subprocess.Popen[bytes]], timeout_s: float) -> None:
@@ -102,7 +119,8 @@ def run_demo(args: argparse.Namespace) -> int:
         broker.start()
         mqtt_url = broker.url
 
-    env = _child_env(settings, mqtt_url, data_dir)
+    gateway_port = settings.gateway_http_port or free_port()
+    env = _child_env(settings, mqtt_url, data_dir, gateway_port)
     procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def spawn(name: str, *cmd: str) -> None:
@@ -124,9 +142,13 @@ def run_demo(args: argparse.Namespace) -> int:
         spawn("platform", "platform")
         _wait_healthy(f"http://127.0.0.1:{settings.http_port}/healthz", procs, 30)
         spawn("gateway", "gateway")
+        # The simulated devices start once the gateway is subscribed: what they published
+        # before would reach no subscriber on a first run.
+        _wait_healthy(f"http://127.0.0.1:{gateway_port}/readyz", procs, 30)
         if not args.no_simulator:
+            start = replay_start(time.time_ns() // 1_000_000, args.speed)
             spawn("simulator", "simulate", "--estate", args.estate, "--scenario",
-                  args.scenario, "--speed", str(args.speed))
+                  args.scenario, "--speed", str(args.speed), "--start", str(start))
         party_tokens = json.loads(tokens.read_text())
         print(_banner(settings, mqtt_url, tokens, party_tokens, logs), flush=True)
         while all(p.poll() is None for p in procs.values()):

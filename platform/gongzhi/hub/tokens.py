@@ -124,15 +124,27 @@ def new_tokens(token_bytes: int = 24) -> dict[str, str]:
 
 
 def write_tokens(path: Path, tokens: dict[str, str], *, force: bool = False) -> None:
-    """Write with mode 0600 from the first byte (the file holds secrets)."""
+    """Write with mode 0600 from the first byte (the file holds secrets), whole or not at all:
+    written beside it, then linked (no clobbering) or, with ``force``, renamed into place, so a
+    reader never sees a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (0 if force else os.O_EXCL)
+    if path.exists() and not force:
+        raise ConfigError("tokens file exists; pass --force to replace it", source=str(path))
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, flags, 0o600)
-    except FileExistsError:
-        raise ConfigError("tokens file exists; pass --force to replace it",
-                          source=str(path)) from None
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(tokens, handle, indent=2)
-        handle.write("\n")
-    os.chmod(path, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(tokens, handle, indent=2)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        if force:
+            os.replace(partial, path)
+        else:
+            try:
+                os.link(partial, path)
+            except FileExistsError:
+                raise ConfigError("tokens file exists; pass --force to replace it",
+                                  source=str(path)) from None
+    finally:
+        partial.unlink(missing_ok=True)

@@ -1,6 +1,6 @@
 """The gateway against a real Mosquitto: refusals of every kind land in dead letters and
 counters while the gateway carries on; duplicates are dropped; device states reach the platform;
-the registry reloads; the gateway announces itself."""
+the registry reloads, keeping the detection state; the gateway announces itself."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import httpx
 import paho.mqtt.client as paho
 import pytest
 from gateway_support import (
+    DEVICES,
     AlarmPeer,
     Publisher,
     gateway_settings,
@@ -120,6 +121,25 @@ def test_registry_reload_admits_new_devices(start_gateway: Callable[..., Gateway
     wait_until(lambda: gw.metrics.total("registry_reloads_total") == 1, what="reload")
     publisher.publish("estate/e9/n1/telemetry", {"pressure_mpa": 0.3})
     wait_until(lambda: gw.metrics.total("messages_processed_total") == 1)
+
+
+def test_registry_reload_keeps_a_pending_condition(
+        start_gateway: Callable[..., GatewayService], publisher: Publisher, peer: AlarmPeer,
+        registry_file: Path) -> None:
+    gw = start_gateway()
+    assert gw.pipeline is not None
+    engine = gw.pipeline.detector
+    t = time.time_ns() // 1_000_000 - 120_000  # device time: two minutes ago
+    publisher.publish(W1, {"ts": t, "seq": 1, "pressure_mpa": 0.05})  # low: 30 s to hold
+    wait_until(lambda: gw.metrics.total("messages_processed_total") == 1, what="the first")
+    write_test_registry(registry_file, [*DEVICES, ("n1", "water_pressure", "e1", "b1", False)])
+    gw.request_reload()
+    wait_until(lambda: gw.metrics.total("registry_reloads_total") == 1, what="reload")
+    assert gw.pipeline.detector is engine  # the same engine, with its state
+    publisher.publish(W1, {"ts": t + 31_000, "seq": 2, "pressure_mpa": 0.05})
+    wait_until(lambda: ("w1", "water_pressure_low") in peer.kinds(), what="the alarm")
+    (raised,) = [a for a in peer.alarms.values() if a["kind"] == "water_pressure_low"]
+    assert raised["evidence"]["window"]["start_ms"] == t  # held since before the reload
 
 
 def test_gateway_status_birth_and_goodbye(start_gateway: Callable[..., GatewayService],

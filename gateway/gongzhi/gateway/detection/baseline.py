@@ -17,6 +17,7 @@ import numpy as np
 from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import DeviceRecord
+from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.learning import huber_step, smoothing
 from gongzhi.gateway.detection.observations import Observations
@@ -50,7 +51,11 @@ BASELINES: dict[DeviceType, tuple[BaselineRule, ...]] = {
 }
 
 
-class BaselineDetector:
+class BaselineDetector(Stateful):
+    DEVICE_STATE = ("level", "count", "scale", "last_ts", "first_ts", "direction")
+    DERIVED = ("_globals",)
+    NESTED = ("track",)
+
     def __init__(self, rule: BaselineRule, records: Sequence[DeviceRecord], globals_: IntArray,
                  index: DeviceIndex, clear_hold_ms: int) -> None:
         self.rule = rule

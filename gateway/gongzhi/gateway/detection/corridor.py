@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gongzhi.devices.registry import DeviceRecord
+from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.groups import median_of_valid
 from gongzhi.gateway.detection.track import FloatArray, IntArray
 
@@ -53,12 +54,22 @@ def landing_members(records: Sequence[DeviceRecord]) -> tuple[IntArray, IntArray
     return row, members
 
 
-class CorridorResidual:
+class CorridorResidual(Stateful):
+    DEVICE_STATE = ("bucket", "total", "count")
+    # A landing's residual is its box minus its households: history of that difference only.
+    GROUP_STATE = (("residual", "landings"), ("residual_bucket", "landings"))
+    DERIVED = ("row", "members")
+
     LAG = 2
     MEDIAN = 15
 
     def __init__(self, records: Sequence[DeviceRecord]) -> None:
         self.row, self.members = landing_members(records)
+        # Each landing row's key: its meter and its households' meters (see ``carry``).
+        ids = [r.device_id for r in records]
+        self.landings = [(ids[slot], tuple(sorted(ids[m] for m in self.members[self.row[slot]]
+                                                  if m >= 0)))
+                         for slot in np.flatnonzero(self.row >= 0)]
         n, landings = len(records), self.members.shape[0]
         self.bucket = np.full((n, BUCKETS), NONE, np.int32)
         self.total = np.zeros((n, BUCKETS), np.float32)

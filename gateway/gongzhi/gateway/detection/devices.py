@@ -10,9 +10,12 @@ import numpy as np
 from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState, alarm_id_for
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import DeviceRecord, Registry
+from gongzhi.gateway.detection.carry import Stateful
 
 
-class DeviceIndex:
+class DeviceIndex(Stateful):
+    DERIVED = ("type_code", "local", "members", "building")
+
     def __init__(self, registry: Registry) -> None:
         self.records: list[DeviceRecord] = list(registry)
         self.ids = [r.device_id for r in self.records]

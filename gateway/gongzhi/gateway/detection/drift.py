@@ -12,6 +12,7 @@ import numpy as np
 
 from gongzhi.core.alarms import Alarm, AlarmKind
 from gongzhi.devices.registry import DeviceRecord
+from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.groups import group_members, median_of_valid
 from gongzhi.gateway.detection.learning import huber_step, smoothing
@@ -21,7 +22,11 @@ from gongzhi.gateway.detection.track import IDLE, AlarmTrack, IntArray
 HOUR_MS = 3_600_000
 
 
-class RiserDriftDetector:
+class RiserDriftDetector(Stateful):
+    DEVICE_STATE = ("level", "deviation", "latest_ts", "count")
+    DERIVED = ("riser", "members", "_globals")  # neighbours from the new registry
+    NESTED = ("track",)
+
     METRIC = "pressure_mpa"
     DRIFT = 0.05  # MPa (design choice: half the low-pressure alarm level)
     HOLD_MS = 30 * 60_000

@@ -32,6 +32,7 @@ import numpy as np
 
 from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.registry import DeviceRecord
+from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.corridor import CorridorResidual
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.loadfloor import LoadFloor, LoadView
@@ -42,7 +43,12 @@ MINUTE_MS = 60_000
 IDLE, CC, CV = 0, 1, 2
 
 
-class EbikeChargingDetector:
+class EbikeChargingDetector(Stateful):
+    DEVICE_STATE = ("phase", "recognised", "ref", "level", "cv_top", "cv_entry", "cv_low",
+                    "step_ms", "seen_ms", "cv_ms", "off_ms", "absorbed_ms")
+    DERIVED = ("_globals",)
+    NESTED = ("corridor", "load", "track")
+
     METRIC = "power_w"
     STEP_MIN_W, STEP_MAX_W = 90.0, 450.0  # 100-400 W with meter tolerance
     LEVEL_MAX_W = 1.1 * STEP_MAX_W  # a plateau that crept past this is not a charger's

@@ -1,7 +1,8 @@
 """The streaming detection engine: validated, deduplicated messages in, alarms out.
 
 Telemetry is detected on device time (``ts_ms``), presence on received time. Pure: no I/O, no
-threads, no clock of its own (``tick`` is told the time).
+threads, no clock of its own (``tick`` is told the time). A registry reload (``set_registry``)
+keeps the state of the devices that stay (see ``carry``).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import numpy as np
 from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import Registry
+from gongzhi.gateway.detection.carry import carry, in_type_group, kept_devices
 from gongzhi.gateway.detection.config import DetectionConfig
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.events import event_alarm
 from gongzhi.gateway.detection.group import TypeGroup, metric_rows
 from gongzhi.gateway.detection.ledger import OpenAlarms
-from gongzhi.gateway.detection.presence import Presence
+from gongzhi.gateway.detection.presence import Presence, cluster_id
 from gongzhi.gateway.messages import DeviceEvent, StatusChange, Telemetry
 from gongzhi.gateway.messages import Presence as PresenceState
 
@@ -37,6 +39,19 @@ class DetectionEngine:
         self._types = list(DeviceType)
         self._presence = Presence(self._index, self.config)
         self._ledger = OpenAlarms()
+
+    def set_registry(self, registry: Registry) -> None:
+        """Swap ``registry`` in. Devices in both registries with the same type keep their
+        state, under the new registry's settings and groups; others start fresh (``carry``)."""
+        new = DetectionEngine(registry, self.config)
+        kept = kept_devices(self._index, new._index)
+        for device_type, group in new._groups.items():
+            carry(self._groups[device_type], group,
+                  in_type_group(kept, self._index, new._index, device_type))
+        carry(self._presence, new._presence, kept)
+        self._ledger.retain({*(self._index.ids[s] for s in kept.old.tolist()),
+                             *(cluster_id(*b) for b in new._index.buildings)})
+        self._index, self._groups, self._presence = new._index, new._groups, new._presence
 
     @property
     def state_nbytes(self) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import DeviceRecord
+from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.learning import smoothing
 from gongzhi.gateway.detection.observations import Observations
@@ -52,7 +53,11 @@ PLAUSIBLE: dict[DeviceType, tuple[Plausible, ...]] = {
 }
 
 
-class FlatlineDetector:
+class FlatlineDetector(Stateful):
+    DEVICE_STATE = ("last", "same_since", "last_ts", "short", "long", "count")
+    DERIVED = ("_globals",)
+    NESTED = ("track",)  # ``explained_by``: the threshold rules' tracks, theirs to carry
+
     SHORT_ALPHA = 0.1  # recent steps: about the last ten readings
     LONG_TAU_MS = 24 * HOUR_MS
     WARM = 100  # readings before the typical step is trusted
@@ -129,7 +134,10 @@ class FlatlineDetector:
                                  state, evidence)
 
 
-class PlausibleRangeDetector:
+class PlausibleRangeDetector(Stateful):
+    DERIVED = ("_globals",)
+    NESTED = ("track",)
+
     def __init__(self, band: Plausible, records: Sequence[DeviceRecord], globals_: IntArray,
                  index: DeviceIndex, clear_hold_ms: int) -> None:
         self.band = band

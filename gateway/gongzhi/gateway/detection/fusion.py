@@ -16,6 +16,7 @@ import numpy as np
 
 from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.registry import DeviceRecord
+from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.config import DetectionConfig
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.groups import group_members
@@ -26,7 +27,14 @@ from gongzhi.gateway.detection.window import WindowMax
 NEVER = np.iinfo(np.int64).min // 2
 
 
-class FireFusion:
+class FireFusion(Stateful):
+    DEVICE_STATE = ("last_smoke", "last_heat", "rise")
+    # A fire under way is the floor's, whoever its detectors are now: keyed by the place.
+    GROUP_STATE = (("fire_last", "floors"),)
+    DERIVED = ("threshold", "household", "household_members", "floor", "floor_members",
+               "_globals")
+    NESTED = ("coolest",)
+
     def __init__(self, records: Sequence[DeviceRecord], globals_: IntArray, index: DeviceIndex,
                  smoke_threshold: np.ndarray, config: DetectionConfig) -> None:
         self._records, self._globals, self._index, self._config = records, globals_, index, config
@@ -34,9 +42,10 @@ class FireFusion:
         n = len(records)
         self.household, self.household_members = group_members(
             [(r.estate_id, r.household) if r.household else None for r in records])
-        self.floor, self.floor_members = group_members(
-            [(r.estate_id, r.location.building, r.location.unit, r.location.floor)
-             for r in records])
+        floors = [(r.estate_id, r.location.building, r.location.unit, r.location.floor)
+                  for r in records]
+        self.floor, self.floor_members = group_members(floors)
+        self.floors = list(dict.fromkeys(floors))  # the key of each floor id, in id order
         self.last_smoke = np.full(n, NEVER, np.int64)
         self.last_heat = np.full(n, NEVER, np.int64)
         self.rise = np.zeros(n, np.float32)

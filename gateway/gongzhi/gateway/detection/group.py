@@ -12,6 +12,7 @@ import numpy as np
 
 from gongzhi.core.alarms import Alarm
 from gongzhi.devices.catalogue import DeviceType, spec_for
+from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.config import DetectionConfig
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.observations import Observations
@@ -35,7 +36,11 @@ def rounds(local: IntArray) -> list[IntArray]:
     return [order[rank == r] for r in range(int(rank.max()) + 1)]
 
 
-class TypeGroup:
+class TypeGroup(Stateful):
+    DEVICE_STATE = ("last_ts",)
+    DERIVED = ("globals",)
+    NESTED = ("rules",)  # ``fusion`` is one of them
+
     def __init__(self, device_type: DeviceType, index: DeviceIndex,
                  config: DetectionConfig) -> None:
         spec = spec_for(device_type)

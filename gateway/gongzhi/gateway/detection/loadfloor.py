@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.track import BoolArray, FloatArray, IntArray
 from gongzhi.gateway.detection.window import WindowMax
 
@@ -49,7 +50,11 @@ class LoadView:
     burst_calm_ms: IntArray
 
 
-class LoadFloor:
+class LoadFloor(Stateful):
+    DEVICE_STATE = ("last_floor", "decided_ms", "last_power", "rough", "last_ts",
+                    "switch_ms", "first_ms", "burst_floor", "burst_ms", "burst_calm_ms")
+    NESTED = ("floor_window", "quiet_window", "calmest")
+
     FLOOR_MS = 10 * MINUTE_MS
     DAY_MS = 24 * 60 * MINUTE_MS
     ROUGH_MS = 3 * MINUTE_MS

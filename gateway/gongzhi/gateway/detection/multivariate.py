@@ -14,6 +14,7 @@ import numpy as np
 
 from gongzhi.core.alarms import Alarm, AlarmKind
 from gongzhi.devices.registry import DeviceRecord
+from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.track import IDLE, AlarmTrack, IntArray
@@ -21,7 +22,11 @@ from gongzhi.gateway.detection.track import IDLE, AlarmTrack, IntArray
 MINUTE_MS = 60_000
 
 
-class ThermalResidualDetector:
+class ThermalResidualDetector(Stateful):
+    DEVICE_STATE = ("load", "sums", "scale", "first_ts", "last_ts")
+    DERIVED = ("_globals",)
+    NESTED = ("track",)
+
     THERMAL_TAU_MS = 15 * MINUTE_MS
     FORGET_TAU_MS = 3 * 24 * 60 * MINUTE_MS
     MIN_DEV_C = 12.0  # design choice: well above daily ambient swings

@@ -17,6 +17,7 @@ import numpy as np
 
 from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState, alarm_id_for
 from gongzhi.devices.catalogue import spec_for
+from gongzhi.gateway.detection.carry import Rows, Stateful, rows_by_key
 from gongzhi.gateway.detection.config import DetectionConfig
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.track import IntArray
@@ -41,7 +42,16 @@ def offline_after_ms(index: DeviceIndex) -> IntArray:
     return out
 
 
-class Presence:
+def cluster_id(estate_id: str, building: str) -> str:
+    """The device id of a building's offline_cluster alarms (no device id has a colon)."""
+    return f"{estate_id}:{building}"
+
+
+class Presence(Stateful):
+    DEVICE_STATE = ("last_rx", "offline", "since", "cause", "alarm_onset")
+    GROUP_STATE = (("cluster_onset", "buildings"),)  # with ``cluster_members``: carry_more
+    DERIVED = ("offline_after", "needed")  # settings, building sizes
+
     def __init__(self, index: DeviceIndex, config: DetectionConfig) -> None:
         self._index = index
         self._config = config
@@ -57,6 +67,20 @@ class Presence:
                                  np.ceil(config.cluster_fraction * sizes)).astype(np.int64)
         self.cluster_onset = np.full(len(index.buildings), NONE, np.int64)
         self.cluster_members: dict[int, set[int]] = {}
+
+    @property
+    def buildings(self) -> list[tuple[str, str]]:
+        return self._index.buildings
+
+    def carry_more(self, old: Presence, rows: Rows) -> None:
+        """Open clusters go with their building (``cluster_onset``, carried by key); their
+        members, whose own alarms they withdrew, with their slots: removed devices leave."""
+        slot = rows.mapping()
+        building = rows_by_key(old.buildings, self.buildings).mapping()
+        for old_building, members in old.cluster_members.items():
+            if old_building in building:
+                self.cluster_members[building[old_building]] = {
+                    slot[m] for m in members if m in slot}
 
     @property
     def nbytes(self) -> int:
@@ -168,7 +192,7 @@ class Presence:
     def _cluster_alarm(self, building: int, now_ms: int, state: AlarmState,
                        members: IntArray) -> Alarm:
         estate_id, name = self._index.buildings[building]
-        device_id = f"{estate_id}:{name}"
+        device_id = cluster_id(estate_id, name)
         onset = int(self.cluster_onset[building])
         ids = [self._index.ids[m] for m in members]
         evidence = {"rule": "offline_cluster", "devices": ids[:100], "offline": len(ids),

@@ -12,6 +12,7 @@ import numpy as np
 from gongzhi.core.alarms import Alarm, AlarmState
 from gongzhi.devices.catalogue import RateRule
 from gongzhi.devices.registry import DeviceRecord
+from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.thresholds import per_device
@@ -19,7 +20,10 @@ from gongzhi.gateway.detection.track import AlarmTrack, FloatArray, IntArray
 from gongzhi.gateway.detection.window import WindowMax
 
 
-class RateDetector:
+class RateDetector(Stateful):
+    DERIVED = ("drop", "ceiling", "_globals")
+    NESTED = ("recent", "track")
+
     def __init__(self, rule: RateRule, records: Sequence[DeviceRecord], globals_: IntArray,
                  index: DeviceIndex, clear_hold_ms: int,
                  ceiling: FloatArray | None = None) -> None:

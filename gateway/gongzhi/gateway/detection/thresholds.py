@@ -11,6 +11,7 @@ import numpy as np
 from gongzhi.core.alarms import Alarm, AlarmState
 from gongzhi.devices.catalogue import Op, ThresholdRule
 from gongzhi.devices.registry import DeviceRecord
+from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.track import AlarmTrack, FloatArray, IntArray
@@ -23,7 +24,10 @@ def per_device(records: Sequence[DeviceRecord], setting: str | None,
     return np.array([r.setting(setting, default) for r in records], np.float64)
 
 
-class ThresholdDetector:
+class ThresholdDetector(Stateful):
+    DERIVED = ("low", "high", "_globals")  # thresholds from the devices' settings
+    NESTED = ("track",)
+
     def __init__(self, rule: ThresholdRule, records: Sequence[DeviceRecord], globals_: IntArray,
                  index: DeviceIndex, clear_hold_ms: int) -> None:
         self.rule = rule

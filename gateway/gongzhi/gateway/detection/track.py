@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gongzhi.core.alarms import AlarmState
+from gongzhi.gateway.detection.carry import Stateful
 
 IDLE, ACTIVE, CLEARING = 0, 1, 2
 NONE = np.int64(-1)
@@ -40,7 +41,9 @@ class Transitions:
                 + [(int(i), AlarmState.CLEAR) for i in self.cleared])
 
 
-class AlarmTrack:
+class AlarmTrack(Stateful):
+    DEVICE_STATE = ("state", "pending", "onset", "clear_since", "refires", "worst", "peak")
+
     def __init__(self, size: int, clear_hold_ms: int) -> None:
         self.clear_hold_ms = clear_hold_ms
         self.state = np.zeros(size, np.int8)

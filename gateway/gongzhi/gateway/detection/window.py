@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.track import FloatArray, IntArray
 
 BUCKETS = 5
 
 
-class WindowMax:
+class WindowMax(Stateful):
+    DEVICE_STATE = ("value", "bucket")
+
     def __init__(self, size: int, window_ms: int) -> None:
         self.window_ms = window_ms
         self.width = max(1, window_ms // (BUCKETS - 1))

@@ -1,44 +1,12 @@
-"""Builders for detection tests: small registries and messages with explicit device times."""
+"""Fixtures for detection tests; the builders are in detection_support."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
-from gongzhi.devices.catalogue import DeviceType
-from gongzhi.devices.registry import DeviceRecord, Location, Registry
-from gongzhi.gateway.messages import DeviceEvent, Presence, StatusChange, Telemetry
-
-T0 = 1_767_225_600_000
-
-
-def record(device_id: str, device_type: str, *, building: str = "b1", floor: str = "3",
-           unit: str = "1", room: str = "301", riser: str | None = None,
-           household: str | None = None, position: str | None = None,
-           **settings: float) -> DeviceRecord:
-    return DeviceRecord(device_id=device_id, type=DeviceType(device_type),
-                        location=Location("e1", building, unit, floor, room),
-                        settings=dict(settings), riser=riser, household=household,
-                        position=position)
-
-
-def telemetry(device: DeviceRecord, t_s: float, values: Mapping[str, float],
-              received_s: float | None = None) -> Telemetry:
-    ts = T0 + round(t_s * 1000)
-    rx = ts if received_s is None else T0 + round(received_s * 1000)
-    return Telemetry(device.device_id, "e1", device.type, ts, dict(values), rx)
-
-
-def event(device: DeviceRecord, t_s: float, name: str, **detail: Any) -> DeviceEvent:
-    ts = T0 + round(t_s * 1000)
-    return DeviceEvent(device.device_id, "e1", device.type, ts, name, detail, ts)
-
-
-def status(device: DeviceRecord, t_s: float, online: bool) -> StatusChange:
-    return StatusChange(device.device_id, "e1", device.type,
-                        Presence.ONLINE if online else Presence.OFFLINE, T0 + round(t_s * 1000))
+from gongzhi.devices.registry import DeviceRecord, Registry
 
 
 @pytest.fixture
@@ -46,11 +14,3 @@ def registry_of() -> Callable[..., Registry]:
     def build(*records: DeviceRecord) -> Registry:
         return Registry(records)
     return build
-
-
-def run_stream(engine: Any, messages: list[Any], batch: int = 500) -> list[Any]:
-    """Feed messages in batches (equivalent to one by one) and collect the alarms."""
-    alarms = []
-    for start in range(0, len(messages), batch):
-        alarms += engine.process(messages[start:start + batch])
-    return alarms

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from conftest import T0, record, run_stream, telemetry
+from detection_support import T0, record, run_stream, telemetry
 
 from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.registry import DeviceRecord, Registry

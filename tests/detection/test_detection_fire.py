@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import T0, event, record, telemetry
+from detection_support import T0, event, record, telemetry
 
 from gongzhi.core.alarms import Alarm, AlarmKind, alarm_id_for
 from gongzhi.devices.registry import Registry

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from conftest import T0, record, run_stream, telemetry
+from detection_support import T0, record, run_stream, telemetry
 
 from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.registry import Registry

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import event, record, telemetry
+from detection_support import event, record, telemetry
 
 from gongzhi.core.alarms import AlarmKind, AlarmState
 from gongzhi.devices.registry import Registry

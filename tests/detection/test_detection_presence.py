@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import T0, record, status, telemetry
+from detection_support import T0, record, status, telemetry
 
 from gongzhi.core.alarms import AlarmKind, AlarmState
 from gongzhi.devices.registry import Registry

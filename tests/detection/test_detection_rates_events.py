@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from conftest import T0, event, record, telemetry
+from detection_support import T0, event, record, telemetry
 
 from gongzhi.core.alarms import AlarmKind, AlarmState
 from gongzhi.devices.registry import Registry

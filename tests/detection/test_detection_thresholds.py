@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import T0, record, telemetry
+from detection_support import T0, record, telemetry
 
 from gongzhi.core.alarms import AlarmKind, AlarmState, alarm_id_for
 from gongzhi.devices.registry import Registry

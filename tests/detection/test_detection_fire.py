@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from detection_support import T0, event, record, telemetry
 
 from gongzhi.core.alarms import Alarm, AlarmKind, alarm_id_for
@@ -79,3 +82,30 @@ def test_a_short_cooking_spike_is_neither_smoke_alarm_nor_fire() -> None:
         for device in (KITCHEN, BEDROOM):
             alarms += e.process([telemetry(device, t, {"smoke_db_m": smoke, "temp_c": temp})])
     assert alarms == []
+
+
+def heat_after_smoke(t: int) -> dict[str, float]:
+    """Smoke at t = 60 s, the heat rise (10 °C) only at t = 400 s: smoke kept alive by
+    continuing readings must still be there when the heat comes."""
+    return {"smoke_db_m": 0.0 if t < 60 else 0.5,
+            "temp_c": 22.0 if t < 300 else 22.0 + (t - 300) * 0.1}
+
+
+def heat_then_smoke(t: int) -> dict[str, float]:
+    return {"smoke_db_m": 0.0 if t < 200 else 0.5, "temp_c": 22.0 if t < 30 else 35.0}
+
+
+def smoke_without_heat(t: int) -> dict[str, float]:
+    return {"smoke_db_m": 0.0 if t < 60 else 0.5, "temp_c": 22.0}
+
+
+@pytest.mark.parametrize("reading", [heat_after_smoke, heat_then_smoke, smoke_without_heat])
+@pytest.mark.parametrize("batch", [2, 7, 60])
+def test_a_batch_gives_the_fires_of_one_message_at_a_time(reading: Any, batch: int) -> None:
+    messages = [telemetry(KITCHEN, t, reading(t)) for t in range(0, 600, 10)]
+    one_by_one, batched = engine(), engine()
+    expected = [a for m in messages for a in one_by_one.process([m])]
+    got = [a for s in range(0, len(messages), batch)
+           for a in batched.process(messages[s:s + batch])]
+    assert [(a.kind, a.ts_ms, a.alarm_id) for a in got] == \
+        [(a.kind, a.ts_ms, a.alarm_id) for a in expected]

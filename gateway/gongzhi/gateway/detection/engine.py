@@ -12,14 +12,14 @@ from operator import attrgetter
 
 import numpy as np
 
-from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
+from gongzhi.core.alarms import Alarm
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import Registry
 from gongzhi.gateway.detection.carry import carry, in_type_group, kept_devices
 from gongzhi.gateway.detection.config import DetectionConfig
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.events import event_alarm
-from gongzhi.gateway.detection.group import TypeGroup, metric_rows
+from gongzhi.gateway.detection.group import TypeGroup, fuse_smoke_alarms, metric_rows
 from gongzhi.gateway.detection.ledger import OpenAlarms
 from gongzhi.gateway.detection.presence import Presence, cluster_id
 from gongzhi.gateway.messages import DeviceEvent, StatusChange, Telemetry
@@ -84,12 +84,13 @@ class DetectionEngine:
             elif type(message) is StatusChange:
                 statuses.append((slot, message))
         alarms = self._telemetry(np.array(tel_slots, np.int64), np.array(tel_ts, np.int64),
-                                 tel_values)
-        for slot, event in events:
-            alarm = event_alarm(self._index, slot, event)
-            if alarm is not None:
-                alarms.append(alarm)
-        alarms += self._fuse(alarms)
+                                 tel_values)  # telemetry's smoke alarms fused round by round
+        from_events = [a for a in (event_alarm(self._index, slot, event)
+                                   for slot, event in events) if a is not None]
+        fusion = self._groups[DeviceType.SMOKE].fusion
+        if fusion is not None:
+            from_events += fuse_smoke_alarms(fusion, self._index, from_events)
+        alarms += from_events
         alarms += self._presence.seen(np.array(seen_slots, np.int64),
                                       np.array(seen_rx, np.int64))
         online = [(s, m.received_ms) for s, m in statuses if m.presence is PresenceState.ONLINE]
@@ -99,18 +100,6 @@ class DetectionEngine:
         if wills:
             alarms += self._presence.last_wills(*_arrays(wills))
         return self._ledger.admit(alarms)
-
-    def _fuse(self, alarms: list[Alarm]) -> list[Alarm]:
-        """Feed every smoke alarm raised in this batch to fire fusion."""
-        fusion = self._groups[DeviceType.SMOKE].fusion
-        fires: list[Alarm] = []
-        if fusion is None:
-            return fires
-        for alarm in alarms:
-            if alarm.kind is AlarmKind.SMOKE_ALARM and alarm.state is AlarmState.RAISE:
-                local = int(self._index.local[self._index.slot[alarm.device_id]])
-                fires += fusion.smoke_indicated(local, alarm.ts_ms)
-        return fires
 
     def tick(self, now_ms: int) -> list[Alarm]:
         """Time-based rules on received time: heartbeats, offline devices and clusters."""

@@ -10,11 +10,12 @@ from operator import itemgetter
 
 import numpy as np
 
-from gongzhi.core.alarms import Alarm
+from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.catalogue import DeviceType, spec_for
 from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.config import DetectionConfig
 from gongzhi.gateway.detection.devices import DeviceIndex
+from gongzhi.gateway.detection.fusion import FireFusion
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.rules import build_rules
 from gongzhi.gateway.detection.track import FloatArray, IntArray
@@ -50,6 +51,7 @@ class TypeGroup(Stateful):
         self.last_ts = np.full(len(records), np.iinfo(np.int64).min, np.int64)
         self.rules, self.fusion = build_rules(device_type, records, self.globals, index,
                                               config)
+        self._index = index
 
     @property
     def nbytes(self) -> int:
@@ -66,9 +68,26 @@ class TypeGroup(Stateful):
             self.last_ts[slots] = times
             block = values[rows]
             obs = Observations(slots, times, {m: block[:, j] for j, m in enumerate(self.metrics)})
+            found: list[Alarm] = []
             for rule in self.rules:
-                alarms += rule.observe(obs)
+                found += rule.observe(obs)
+            # Each round's smoke alarms reach fire fusion before the next round's readings,
+            # as they would one message at a time.
+            if self.fusion is not None:
+                found += fuse_smoke_alarms(self.fusion, self._index, found)
+            alarms += found
         return alarms
+
+
+def fuse_smoke_alarms(fusion: FireFusion, index: DeviceIndex, alarms: Sequence[Alarm]
+                      ) -> list[Alarm]:
+    """Feed the smoke alarms raised among ``alarms`` to fire fusion; returns the fires."""
+    fires: list[Alarm] = []
+    for alarm in alarms:
+        if alarm.kind is AlarmKind.SMOKE_ALARM and alarm.state is AlarmState.RAISE:
+            local = int(index.local[index.slot[alarm.device_id]])
+            fires += fusion.smoke_indicated(local, alarm.ts_ms)
+    return fires
 
 
 def metric_rows(metrics: Sequence[str], values: Sequence[Mapping[str, float]]) -> FloatArray:

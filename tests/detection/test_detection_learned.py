@@ -11,6 +11,7 @@ from detection_support import T0, record, run_stream, telemetry
 from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.registry import Registry
 from gongzhi.gateway.detection import DetectionEngine
+from gongzhi.gateway.detection.baseline import BaselineDetector
 
 MINUTE = 60.0
 DAY = 86_400.0
@@ -121,3 +122,19 @@ def test_cable_hotter_than_its_load_explains_is_caught_below_the_fixed_threshold
         ("e2", AlarmKind.CABLE_OVERHEAT, "multivariate")]
     assert alarms[0].evidence["value"] < 70.0
     assert (alarms[0].ts_ms - T0) / 1000 - fault_at <= 20 * MINUTE
+
+
+def test_the_daily_baseline_remembers_about_three_days_of_each_hour() -> None:
+    """A sensor reporting every 20 s, steady for three days, then 0.02 MPa higher (too little to
+    alarm) for a day: each hour's level has moved less than 1 - exp(-1/3) of the step (three
+    days of memory per hour of the day, the steps outlier-clipped), not half of it or more."""
+    device = record("p1", "water_pressure")
+    engine = DetectionEngine(Registry([device]))
+    rng = np.random.default_rng(3)
+    stream = [telemetry(device, t, {"pressure_mpa": 0.30 + (0.02 if t >= 3 * DAY else 0.0)
+                                    + float(rng.normal(0, 0.002))})
+              for t in np.arange(0, 4 * DAY, 20.0)]
+    assert run_stream(engine, stream, batch=5000) == []
+    [baseline] = [r for r in engine._groups[device.type].rules if isinstance(r, BaselineDetector)]
+    moved = (baseline.level[0] - 0.30) / 0.02
+    assert 0.1 < float(moved.mean()) < 0.3

@@ -159,7 +159,8 @@ class IngestPipeline:
         metrics.inc("messages_processed_total", prepared.accepted)
 
     def tick(self, now_ms: int) -> list[Alarm]:
-        """Time-driven detection (silence, sustained conditions); alarms go to the outbox."""
+        """Time-driven detection (heartbeats, last wills, offline clusters; telemetry rules move
+        only on readings); alarms go to the outbox."""
         try:
             alarms = self.detector.tick(now_ms)
         except Exception:

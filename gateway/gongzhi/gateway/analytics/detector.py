@@ -16,8 +16,9 @@ Fitted on the first ``train_rows`` rows, then one strictly causal pass, one row 
    can never catch up would be noise from then on.
 4. Hotelling's T² of the smoothed vector against the training covariance (shrunk toward its
    diagonal), with a control limit of ``margin`` x its training ``quantile``.
-5. Persistence: an alarm needs ``min_run`` consecutive rows over the limit and clears after
-   ``hold`` rows under it (the engine's minimum duration and clear hold-off).
+5. Persistence: an alarm needs ``min_run`` consecutive rows over the limit and clears once
+   more than ``hold`` consecutive rows are under it (the engine's minimum duration and clear
+   hold-off).
 """
 
 from __future__ import annotations

@@ -61,7 +61,9 @@ class BaselineDetector(Stateful):
         self.rule = rule
         n = len(records)
         self.level = np.zeros((n, BINS), np.float32)
-        self.count = np.zeros((n, BINS), np.uint8)
+        # Counts run well past 1/alpha of the time constant (about 1,100 readings of an hour at
+        # 10 s): capped lower, the running-mean floor 1/count would set the memory instead.
+        self.count = np.zeros((n, BINS), np.uint16)
         self.scale = np.zeros(n, np.float32)
         self.last_ts = np.zeros(n, np.int64)
         self.first_ts = np.zeros(n, np.int64)
@@ -102,7 +104,7 @@ class BaselineDetector(Stateful):
         alpha = smoothing(dt, self.rule.tau_ms, count[quiet] + 1)
         step_limit = np.maximum(3 * sigma[quiet], self.rule.min_dev / 5)
         self.level[s, h] = huber_step(level[quiet], xq, alpha, step_limit)
-        self.count[s, h] = np.minimum(count[quiet] + 1, 255)
+        self.count[s, h] = np.minimum(count[quiet] + 1, 65535)
         scale_alpha = smoothing(dt, 24 * self.rule.tau_ms, self.count[s].sum(axis=1))
         abs_res = np.minimum(np.abs(residual[quiet]), step_limit)
         self.scale[s] += scale_alpha * (abs_res - self.scale[s])

@@ -71,6 +71,10 @@ def test_smoke_threshold_with_a_heat_rise_is_a_fire() -> None:
     assert fire.evidence["cause"] == "smoke_and_heat"
     assert fire.evidence["temp_rise_c"] >= 10.0
     assert fire.ts_ms == T0 + 200_000  # 22 + 10 °C reached at t = 200 s
+    # The fire began with the smoke alarm, not with the latest smoke reading before the heat.
+    smoke_raised = alarms[0].ts_ms
+    assert fire.evidence["window"] == {"start_ms": smoke_raised, "end_ms": T0 + 200_000}
+    assert fire.alarm_id == alarm_id_for("s-301", "fire", smoke_raised)
 
 
 def test_a_short_cooking_spike_is_neither_smoke_alarm_nor_fire() -> None:

@@ -28,7 +28,7 @@ NEVER = np.iinfo(np.int64).min // 2
 
 
 class FireFusion(Stateful):
-    DEVICE_STATE = ("last_smoke", "last_heat", "rise")
+    DEVICE_STATE = ("last_smoke", "smoke_since", "last_heat", "rise")
     # A fire under way is the floor's, whoever its detectors are now: keyed by the place.
     GROUP_STATE = (("fire_last", "floors"),)
     DERIVED = ("threshold", "household", "household_members", "floor", "floor_members",
@@ -47,6 +47,7 @@ class FireFusion(Stateful):
         self.floor, self.floor_members = group_members(floors)
         self.floors = list(dict.fromkeys(floors))  # the key of each floor id, in id order
         self.last_smoke = np.full(n, NEVER, np.int64)
+        self.smoke_since = np.full(n, NEVER, np.int64)  # when the current indication began
         self.last_heat = np.full(n, NEVER, np.int64)
         self.rise = np.zeros(n, np.float32)
         self.coolest = WindowMax(n, config.heat_window_ms)  # of -temperature
@@ -54,7 +55,7 @@ class FireFusion(Stateful):
 
     @property
     def nbytes(self) -> int:
-        return (self.last_smoke.nbytes + self.last_heat.nbytes + self.rise.nbytes
+        return (self.last_smoke.nbytes + self.smoke_since.nbytes + self.last_heat.nbytes + self.rise.nbytes
                 + self.coolest.nbytes + self.household.nbytes + self.floor.nbytes
                 + self.fire_last.nbytes)
 
@@ -80,8 +81,10 @@ class FireFusion(Stateful):
 
     def smoke_indicated(self, slot: int, ts: int) -> list[Alarm]:
         """A smoke alarm was raised on ``slot`` (its own event or the smoke threshold)."""
-        self.last_smoke[slot] = max(int(self.last_smoke[slot]), ts)
         since = ts - self._config.fire_window_ms
+        if self.last_smoke[slot] < since:  # a new indication, not one kept alive
+            self.smoke_since[slot] = ts
+        self.last_smoke[slot] = max(int(self.last_smoke[slot]), ts)
         for gid, members in ((self.household, self.household_members),
                              (self.floor, self.floor_members)):
             if gid[slot] < 0:
@@ -101,8 +104,9 @@ class FireFusion(Stateful):
         self.fire_last[floor] = ts
         if ongoing:
             return []
-        first = min(detectors, key=lambda s: int(self.last_smoke[s]))
-        onset = int(self.last_smoke[detectors].min())
+        # The fire began when the first of its detectors began to indicate smoke.
+        first = min(detectors, key=lambda s: int(self.smoke_since[s]))
+        onset = int(self.smoke_since[detectors].min())
         evidence: dict[str, Any] = {
             "rule": "fire_fusion", "cause": cause,
             "detectors": [self._records[s].device_id for s in detectors],

@@ -55,8 +55,8 @@ class FireFusion(Stateful):
 
     @property
     def nbytes(self) -> int:
-        return (self.last_smoke.nbytes + self.smoke_since.nbytes + self.last_heat.nbytes + self.rise.nbytes
-                + self.coolest.nbytes + self.household.nbytes + self.floor.nbytes
+        return (self.last_smoke.nbytes + self.smoke_since.nbytes + self.last_heat.nbytes
+                + self.rise.nbytes + self.coolest.nbytes + self.household.nbytes + self.floor.nbytes
                 + self.fire_last.nbytes)
 
     def observe(self, obs: Observations) -> list[Alarm]:

@@ -95,6 +95,12 @@ HOUSEHOLD_CASES: dict[str, Load] = {
     # 300 W held two hours, at night, then switched off in one step: no taper.
     "held_then_off": between(1 * HOUR, 3 * HOUR, lambda t: 300.0),
     "evening_tv_into_the_night": between(19 * HOUR, 23.5 * HOUR, lambda t: 140.0),
+    # An evening under an inverter air conditioner: a cooker, then a water heater beside it.
+    # Under the swings each one's floor arrives in parts; a first part is charger-sized.
+    **{f"cooking_under_ac_{seed}": plus(
+        between(17 * HOUR, 23 * HOUR, ac_inverter(800.0, 20 + seed)),
+        between(19.8 * HOUR, 20.8 * HOUR, lambda t: 1100.0),
+        between(20.2 * HOUR, 20.45 * HOUR, lambda t: 1500.0)) for seed in range(6)},
 }
 
 
@@ -188,7 +194,8 @@ def test_chargers_small_large_and_under_air_conditioning_raise_one_alarm(
 
 @pytest.mark.parametrize("case", ["ac_all_night", "inverter_ac_all_night", "small_inverter_ac",
                                   "kettles_and_cooker", "television", "heater", "held_then_off",
-                                  "evening_tv_into_the_night"])
+                                  "evening_tv_into_the_night",
+                                  *(f"cooking_under_ac_{seed}" for seed in range(6))])
 def test_appliances_are_not_chargers(case: str, alarms_by_device: dict[str, list[Alarm]]) -> None:
     assert alarms_by_device[case] == []
 
@@ -225,3 +232,26 @@ def test_a_box_without_monitored_households_reads_its_own_power(
     raised, _ = alarms_by_device[box.device_id]
     assert raised.evidence["signal"] == "power_w"
     assert 23 * HOUR + 3.5 * HOUR < local_s(raised) <= 23 * HOUR + 4.5 * HOUR
+
+
+@pytest.mark.parametrize(("second_step_after_min", "ends"), [(2.0, True), (12.0, False)])
+def test_a_step_that_was_the_first_part_of_a_larger_load_is_no_charger(
+        second_step_after_min: float, ends: bool) -> None:
+    """A 150 W step, then 1,000 W more: two minutes later it was one large load arriving in
+    parts (the candidate ends); twelve minutes later, a charger with a cooker beside it."""
+    from gongzhi.gateway.detection.ebike import IDLE, EbikeChargingDetector
+
+    device = record("h1", "electrical", household="h1", position="household")
+    engine = DetectionEngine(Registry([device]))
+    rng = np.random.default_rng(5)
+    start = 3 * HOUR
+
+    def load(t: float) -> float:
+        return (200.0 + 150.0 * (t >= start)
+                + 1000.0 * (t >= start + second_step_after_min * MINUTE))
+    messages = [telemetry(device, t, {"power_w": load(t) + float(rng.normal(0, 2))})
+                for t in np.arange(0.0, start + 40 * MINUTE, REPORT_S)]
+    assert run_stream(engine, messages) == []
+    [detector] = [r for r in engine._groups[device.type].rules
+                  if isinstance(r, EbikeChargingDetector)]
+    assert (int(detector.phase[0]) == IDLE) is ends

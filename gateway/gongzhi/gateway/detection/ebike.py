@@ -2,8 +2,8 @@
 step of 100-400 W held for hours at constant current (flat, creeping up with the battery's
 voltage), then constant voltage (the draw tapers away). The alarm needs the whole signature: a
 plateau held at least ``CC_MIN_MS``, then a gradual fall to half of it. The ticket asks for a
-follow-up within days, not a dash up the stairs, so it waits for the proof: it comes a few
-minutes into the taper, three to five hours after the charger was plugged in.
+follow-up within days, not a dash up the stairs, so it waits for the proof: it comes in the
+taper's first half hour, three to five hours after the charger was plugged in.
 
 The signature is read on the circuit's floor (``loadfloor``), where short appliances do not
 show, and on a landing's distribution box on the corridor's own load (``corridor``: the box
@@ -13,7 +13,11 @@ show. What else steps the floor, and why it is not a charger:
   (the compressor's swings); no candidate starts on a step that brought roughness;
 - cooking, water heaters: larger steps, held for minutes;
 - a television or an appliance held for a while: switched off in one step, no taper;
-- a fridge: a step for a quarter of an hour.
+- a fridge: a step for a quarter of an hour;
+- a large load switched on under an air conditioner: its floor arrives in parts as the window
+  slides past the compressor's swings, and the first part may be charger-sized; the rest comes
+  within minutes and ends the candidate;
+- a load switched off in one step, or a fall faster than ``CV_MIN_MS``: a switch, not a taper.
 
 A candidate keeps the floor it stands on (``ref``). While it lasts, switches of the floor (see
 ``LoadFloor.JUMP_W``) are other loads going on and off over it (an air conditioner, a cooker)
@@ -63,7 +67,7 @@ class EbikeChargingDetector(Stateful):
     CC_MIN_MS = 45 * MINUTE_MS
     OWN_FALL_SHARE = 0.2  # after CC_MIN_MS, a fall this small is the taper, not a switch
     TAPER_SHARE = 0.5  # the taper falls to half the plateau,
-    CV_MIN_MS = 5 * MINUTE_MS  # not sooner than this after it began,
+    CV_MIN_MS = 5 * MINUTE_MS  # not faster than this (a switch, not a taper),
     # and by this share of the plateau (at least TAPER_MIN_W) since another load last switched:
     # a fall pieced together across switches may be their errors.
     CLEAN_TAPER_SHARE, TAPER_MIN_W = 0.15, 25.0
@@ -155,9 +159,12 @@ class EbikeChargingDetector(Stateful):
         level, ref = self.level[s].astype(np.float64), self.ref[s].astype(np.float64)
         before = view.floor - view.step - ref
         switched = active & view.switched
+        held = ts - self.step_ms[s] >= self.CC_MIN_MS
+        # A fall by the candidate's own size is its end; once it has held, an air conditioner
+        # of the same size going off may look alike: then the floor must be back to quiet.
         back_to_quiet = view.floor - view.quiet <= np.maximum(0.5 * level, 2 * self.TOL_W)
         off = switched & (view.step < 0) & (np.abs(view.step + before) <= self._tol(before)) \
-            & (back_to_quiet | ~view.quiet_known)
+            & (back_to_quiet | ~view.quiet_known | ~held)
         # Right after a switch the floor settles (a rough load's lowest swing comes within a
         # few reports): that belongs to the switch. Right after the start, what keeps the load
         # in the band belongs to the step. Once the plateau has held, a small fall is the
@@ -165,8 +172,13 @@ class EbikeChargingDetector(Stateful):
         settling = active & ~view.switched & (ts - self.absorbed_ms[s] < self.SETTLE_MS)
         young = active & (ts - self.seen_ms[s] < self.YOUNG_MS) \
             & _within(view.floor - ref, self.STEP_MIN_W, self.LEVEL_MAX_W)
-        held = ts - self.step_ms[s] >= self.CC_MIN_MS
         tapering = switched & held & (view.step < 0) & (-view.step <= self.OWN_FALL_SHARE * level)
+        # Under a rough load (an air conditioner's swings) the floor of a large load reaches
+        # its level in parts, and the first part may look like a charger's step: a step up
+        # past the band within YOUNG_MS of the start was that load's. The candidate ends.
+        leading = switched & (ts - self.seen_ms[s] < self.YOUNG_MS) & (view.step > 0) \
+            & (view.floor - ref > self.LEVEL_MAX_W)
+        off = off | leading
         moved = (switched | settling) & ~off & ~young & ~tapering
         absorbed = moved & switched
         self.absorbed_ms[s[absorbed]] = ts[absorbed]
@@ -210,12 +222,12 @@ class EbikeChargingDetector(Stateful):
         clean_fall = np.maximum(self.CLEAN_TAPER_SHARE * top, self.TAPER_MIN_W)
         deep = cv & ~climbed & (extra <= (1 - self.TAPER_SHARE) * top) \
             & (extra <= self.cv_entry[s] - clean_fall) & (top - extra >= view.rough)
+        too_fast = deep & ~self.recognised[s] & (ts - self.cv_ms[s] < self.CV_MIN_MS)
         finished = cv & (extra < self.FINISHED_SHARE * top)
-        self.recognised[s[deep & (ts - self.cv_ms[s] >= self.CV_MIN_MS)]] = True
+        self.recognised[s[deep & ~too_fast]] = True
 
-        # Off the band for GRACE_MS: the plateau fell before its time (above the band, another
-        # load's settling may hide it: that ends nothing), or the taper climbed.
-        astray = (cc & ~steady & ~to_cv & (extra < level + tol)) | (climbed & ~back)
+        # Off the band for GRACE_MS: the plateau left it before its time, or the taper climbed.
+        astray = (cc & ~steady & ~to_cv) | (climbed & ~back)
         since = np.where(astray, np.where(self.off_ms[s] > 0, self.off_ms[s], ts), 0)
         self.off_ms[s] = since
         lost = astray & (ts - since >= self.GRACE_MS)
@@ -227,7 +239,7 @@ class EbikeChargingDetector(Stateful):
         self.cv_top[at] = level[to_cv]
         self.cv_low[at] = self.cv_entry[at] = extra[to_cv]
         self.phase[s[back]] = CC
-        self.phase[s[finished | lost | too_long]] = IDLE
+        self.phase[s[too_fast | finished | lost | too_long]] = IDLE
 
     def _tol(self, level: FloatArray) -> FloatArray:
         return np.maximum(self.TOL_SHARE * level, self.TOL_W)

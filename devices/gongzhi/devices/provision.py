@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import secrets
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gongzhi.core.errors import ConfigError
+from gongzhi.core.files import write_atomically
 from gongzhi.devices.mqtt_access import (
     AclStyle,
     MqttPrincipal,
@@ -181,15 +181,7 @@ def _old_hashes(path: Path) -> dict[str, str]:
 def write_file(path: Path, text: str, mode: int) -> None:
     """Atomically replace ``path``; the file has ``mode`` from its creation on, so a secret is
     never readable by others even for a moment."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, mode)  # the umask may have narrowed it
-    tmp.replace(path)
+    write_atomically(path, text, mode)
 
 
 def provision(registry: Registry, out_dir: Path, *, gateway_user: str = "gateway",

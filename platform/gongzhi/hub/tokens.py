@@ -14,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from gongzhi.core.errors import ConfigError
+from gongzhi.core.files import write_atomically
 from gongzhi.hub.parties import GATEWAY, PARTY_IDS, Party
 
 MIN_TOKEN_LENGTH = 16
@@ -125,26 +125,10 @@ def new_tokens(token_bytes: int = 24) -> dict[str, str]:
 
 def write_tokens(path: Path, tokens: dict[str, str], *, force: bool = False) -> None:
     """Write with mode 0600 from the first byte (the file holds secrets), whole or not at all:
-    written beside it, then linked (no clobbering) or, with ``force``, renamed into place, so a
-    reader never sees a half-written file."""
+    a reader never sees a half-written file; without ``force`` an existing file stays."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and not force:
-        raise ConfigError("tokens file exists; pass --force to replace it", source=str(path))
-    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(tokens, handle, indent=2)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        if force:
-            os.replace(partial, path)
-        else:
-            try:
-                os.link(partial, path)
-            except FileExistsError:
-                raise ConfigError("tokens file exists; pass --force to replace it",
-                                  source=str(path)) from None
-    finally:
-        partial.unlink(missing_ok=True)
+        write_atomically(path, json.dumps(tokens, indent=2) + "\n", 0o600, replace=force)
+    except FileExistsError:
+        raise ConfigError("tokens file exists; pass --force to replace it",
+                          source=str(path)) from None

@@ -283,11 +283,8 @@ def start_platform(sysm: System) -> None:
 
 def start_gateway(sysm: System) -> None:
     sysm.services["gateway"].start()
-    wait_subscribed(sysm)
+    sysm.wait_subscribed()
 
-
-def wait_subscribed(sysm: System, timeout_s: float = 60.0) -> None:
-    sysm.wait_subscribed(timeout_s)
 
 
 @contextlib.contextmanager

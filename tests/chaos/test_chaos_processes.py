@@ -29,7 +29,6 @@ from chaos_support import (
     start_platform,
     start_system,
     stored_points,
-    wait_subscribed,
 )
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -96,7 +95,7 @@ def test_broker_restart_mid_stream(tmp_path: Path, deployment_broker: Broker,
         deployment_broker.restart()
         tally.extra["restarted_after"] = publisher.published_so_far()
         publisher.join()
-        wait_subscribed(sysm)
+        sysm.wait_subscribed()
         settle(tally, count(sysm, tally, publisher), timeout_s=60)
         tally.extra["gateway_duplicates_dropped"] = int(gateway_metric(sysm, "duplicates_total"))
         tally.report(record_property, capsys)

@@ -152,8 +152,8 @@ class GatewayProcess:
 
     def subscribed(self) -> bool:
         try:
-            return bool(httpx.get(f"http://127.0.0.1:{self.port}/healthz",
-                                  timeout=1).json()["mqtt_connected"])
+            return httpx.get(f"http://127.0.0.1:{self.port}/readyz",
+                             timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 

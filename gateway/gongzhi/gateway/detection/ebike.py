@@ -114,9 +114,10 @@ class EbikeChargingDetector(Stateful):
         view = self.load.update(s, ts, signal)
         started = self._start(s, ts, view)
         active = (self.phase[s] != IDLE) & ~started
-        ref, moved, off = self._other_loads(s, ts, view, active)
+        held = ts - self.step_ms[s] >= self.CC_MIN_MS  # the plateau has held long enough
+        ref, moved, off = self._other_loads(s, ts, view, active, held)
         extra = view.floor - ref
-        self._stages(s, ts, view, active & ~off, extra, moved)
+        self._stages(s, ts, view, active & ~off, held, extra, moved)
         self.phase[s[off]] = IDLE
         charging = self.recognised[s] & (self.phase[s] != IDLE)
         moves = self.track.step(s, ts, charging, self.phase[s] == IDLE, 0, p, extra)
@@ -152,14 +153,13 @@ class EbikeChargingDetector(Stateful):
         self.off_ms[at] = 0
         return start
 
-    def _other_loads(self, s: IntArray, ts: IntArray, view: LoadView, active: BoolArray
-                     ) -> tuple[FloatArray, BoolArray, BoolArray]:
+    def _other_loads(self, s: IntArray, ts: IntArray, view: LoadView, active: BoolArray,
+                     held: BoolArray) -> tuple[FloatArray, BoolArray, BoolArray]:
         """Move ``ref`` by other loads' switches. Returns the new ``ref``, where it moved, and
         where the candidate itself was switched off."""
         level, ref = self.level[s].astype(np.float64), self.ref[s].astype(np.float64)
         before = view.floor - view.step - ref
         switched = active & view.switched
-        held = ts - self.step_ms[s] >= self.CC_MIN_MS
         # A fall by the candidate's own size is its end; once it has held, an air conditioner
         # of the same size going off may look alike: then the floor must be back to quiet.
         back_to_quiet = view.floor - view.quiet <= np.maximum(0.5 * level, 2 * self.TOL_W)
@@ -191,7 +191,7 @@ class EbikeChargingDetector(Stateful):
         return ref, moved, off
 
     def _stages(self, s: IntArray, ts: IntArray, view: LoadView, active: BoolArray,
-                extra: FloatArray, moved: BoolArray) -> None:
+                held: BoolArray, extra: FloatArray, moved: BoolArray) -> None:
         phase = self.phase[s]
         cc, cv = active & (phase == CC), active & (phase == CV)
         level = self.level[s].astype(np.float64)
@@ -203,7 +203,6 @@ class EbikeChargingDetector(Stateful):
         # up (a charger's plateau never sinks); after CC_MIN_MS a fall below the band begins
         # the taper.
         steady = cc & (np.abs(extra - level) <= tol) & (level <= self.LEVEL_MAX_W)
-        held = ts - self.step_ms[s] >= self.CC_MIN_MS
         to_cv = cc & held & (extra < level - tol) & (extra >= self.FINISHED_SHARE * level)
         creep = steady & (extra > level)
         alpha = 1.0 - np.exp(-view.dt / self.LEVEL_UP_MS)

@@ -23,6 +23,7 @@ demo: setup
 test: setup
 	bash scripts/ensure-deps.sh test
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 test-fast: setup

@@ -98,8 +98,8 @@ def test_ten_repeats_make_one_ticket_with_ten_occurrences(
         system: System, broker: Broker) -> None:
     start = now_ms() - 30_000
     with Device(broker.port) as dev:
-        for i in range(10):
-            dev.publish("estate/e2e/smoke-401/event", event("tamper", ts=start + i * 1_000))
+        for i in range(10):  # two in each millisecond: distinct events all the same
+            dev.publish("estate/e2e/smoke-401/event", event("tamper", ts=start + i // 2))
 
     def ten() -> list[dict[str, Any]] | None:
         tickets = [t for t in open_tickets(system, "police_room", "tamper")

@@ -40,9 +40,12 @@ class AlarmState(StrEnum):
     CLEAR = "clear"
 
 
-def alarm_id_for(device_id: str, kind: str, onset_ms: int) -> str:
-    """A stable id: the same condition, detected again after a restart, gets the same id."""
-    digest = hashlib.blake2b(f"{device_id}|{kind}|{onset_ms}".encode(), digest_size=10)
+def alarm_id_for(device_id: str, kind: str, onset_ms: int, instance: str = "") -> str:
+    """A stable id: the same condition, detected again after a restart, gets the same id.
+    ``instance`` tells apart distinct alarms of one device, kind and onset (two events in one
+    millisecond); empty for the first, so its id is the plain one."""
+    key = f"{device_id}|{kind}|{onset_ms}" + (f"|{instance}" if instance else "")
+    digest = hashlib.blake2b(key.encode(), digest_size=10)
     return f"al-{digest.hexdigest()}"
 
 

@@ -38,8 +38,9 @@ class DeviceIndex(Stateful):
         return len(self.records)
 
     def alarm(self, slot: int, kind: AlarmKind, onset_ms: int, ts_ms: int, state: AlarmState,
-              evidence: dict[str, Any]) -> Alarm:
+              evidence: dict[str, Any], *, instance: str = "") -> Alarm:
         record = self.records[slot]
-        return Alarm(alarm_id=alarm_id_for(record.device_id, kind.value, onset_ms), kind=kind,
+        return Alarm(alarm_id=alarm_id_for(record.device_id, kind.value, onset_ms, instance),
+                     kind=kind,
                      device_id=record.device_id, estate_id=record.location.estate_id,
                      ts_ms=ts_ms, state=state, evidence=evidence)

@@ -18,7 +18,7 @@ from gongzhi.devices.registry import Registry
 from gongzhi.gateway.detection.carry import carry, in_type_group, kept_devices
 from gongzhi.gateway.detection.config import DetectionConfig
 from gongzhi.gateway.detection.devices import DeviceIndex
-from gongzhi.gateway.detection.events import event_alarm
+from gongzhi.gateway.detection.events import EventAlarms
 from gongzhi.gateway.detection.group import TypeGroup, fuse_smoke_alarms, metric_rows
 from gongzhi.gateway.detection.ledger import OpenAlarms
 from gongzhi.gateway.detection.presence import Presence, cluster_id
@@ -39,6 +39,7 @@ class DetectionEngine:
         self._types = list(DeviceType)
         self._presence = Presence(self._index, self.config)
         self._ledger = OpenAlarms()
+        self._events = EventAlarms()
 
     def set_registry(self, registry: Registry) -> None:
         """Swap ``registry`` in. Devices in both registries with the same type keep their
@@ -51,6 +52,7 @@ class DetectionEngine:
         carry(self._presence, new._presence, kept)
         self._ledger.retain({*(self._index.ids[s] for s in kept.old.tolist()),
                              *(cluster_id(*b) for b in new._index.buildings)})
+        self._events.retain(new._index.slot)
         self._index, self._groups, self._presence = new._index, new._groups, new._presence
 
     @property
@@ -85,7 +87,7 @@ class DetectionEngine:
                 statuses.append((slot, message))
         alarms = self._telemetry(np.array(tel_slots, np.int64), np.array(tel_ts, np.int64),
                                  tel_values)  # telemetry's smoke alarms fused round by round
-        from_events = [a for a in (event_alarm(self._index, slot, event)
+        from_events = [a for a in (self._events.alarm(self._index, slot, event)
                                    for slot, event in events) if a is not None]
         fusion = self._groups[DeviceType.SMOKE].fusion
         if fusion is not None:

@@ -51,28 +51,47 @@ def test_normal_running_stays_quiet() -> None:
         assert MultivariateDetector(4).run(values).mean() < 0.01
 
 
-@pytest.mark.parametrize(("max_freeze", "clears"), [(600, True), (10**9, False)])
-def test_a_new_normal_is_learned_after_max_freeze(max_freeze: int, clears: bool) -> None:
-    """A step that never goes back (a valve left at a new setting): flagged at first, learned
-    after ``max_freeze`` rows instead of flagged for ever."""
-    rng = np.random.default_rng(5)
-    rows = 2600
+def stepped(seed: int, rows: int) -> np.ndarray:
+    """Flow, current and pressure noise; from row 600 the flow is 4.0 higher for good (a valve
+    left at a new setting)."""
+    rng = np.random.default_rng(seed)
     flow = 32 + rng.normal(0, 0.4, rows)
     flow[600:] += 4.0
     current = 1.0 + 0.03 * (flow - 32) + rng.normal(0, 0.01, rows)
-    values = np.column_stack([flow, current, 0.1 + rng.normal(0, 0.25, rows)])
-    config = MultivariateConfig(max_freeze=max_freeze)
+    return np.column_stack([flow, current, 0.1 + rng.normal(0, 0.25, rows)])
+
+
+@pytest.mark.parametrize(("max_freeze", "clears"), [(600, True), (10**9, False)])
+def test_a_new_normal_is_learned_after_max_freeze(max_freeze: int, clears: bool) -> None:
+    """A step that never goes back: flagged at first, learned after ``max_freeze`` rows
+    instead of flagged for ever."""
+    values = stepped(5, 2600)
+    config = MultivariateConfig(max_freeze=max_freeze, max_alarm=None)
     predicted = MultivariateDetector(3, config).run(values)
     assert predicted[610:1100].all()
     assert (not predicted[2000:].any()) is clears
+
+
+@pytest.mark.parametrize("max_alarm", [200, 450])
+def test_an_alarm_held_max_alarm_rows_relearns_and_clears(max_alarm: int) -> None:
+    """A step that never goes back, with channels that never learn by themselves: the alarm
+    holds exactly ``max_alarm`` rows, then the present is the new normal."""
+    values = stepped(6, 1600)
+    config = MultivariateConfig(max_freeze=10**9, max_alarm=max_alarm)
+    predicted = MultivariateDetector(3, config).run(values)
+    onset = 600 + int(np.argmax(predicted[600:]))
+    assert onset < 615
+    assert predicted[onset:onset + max_alarm].all()
+    assert not predicted[onset + max_alarm:].any()
 
 
 def test_strictly_causal_a_row_never_depends_on_later_rows() -> None:
     values, _ = plant(2)
     changed = values.copy()
     changed[700:] += 50.0  # wild future
-    first = MultivariateDetector(4).run(values)
-    second = MultivariateDetector(4).run(changed)
+    config = MultivariateConfig(max_alarm=None)  # the wild future holds its alarm to the end
+    first = MultivariateDetector(4, config).run(values)
+    second = MultivariateDetector(4, config).run(changed)
     assert (first[:700] == second[:700]).all()
     assert second[705:].all()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from gongzhi.core.alarms import AlarmKind, AlarmState
 from gongzhi.devices.catalogue import DeviceType
-from gongzhi.gateway.analytics.simeval import MIDNIGHT_MS, SimSpec, run
-from gongzhi.gateway.analytics.simscore import evaluate
+from gongzhi.evaluation.simeval import MIDNIGHT_MS, SimSpec, run
+from gongzhi.evaluation.simscore import evaluate
 from gongzhi.simulators.scenario import parse_scenario
 from gongzhi.simulators.yamlfile import parse_yaml
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from gongzhi.core.alarms import Alarm, AlarmKind
-from gongzhi.gateway.analytics.simeval import SimRun
+from gongzhi.evaluation.simeval import SimRun
 
 GRACE_MS = 15 * 60_000
 COOKING_WINDOW_MS = 5 * 60_000

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "gongzhi.simulators.commands",
     "gongzhi.devices.commands",
     "gongzhi.gateway.analytics.commands",
+    "gongzhi.gateway.backtest.commands",
 )
 
 # Help for the settings options; each also reads GONGZHI_<NAME> (the option wins).

@@ -170,6 +170,25 @@ class TelemetryReader:
                 "GROUP BY (ts_ms - ?) / ? ORDER BY 1", [*params, since_ms, step]).fetchall()
         return [(int(ts), float(value)) for ts, value in rows]
 
+    def rows(self, device_id: str, since_ms: int, until_ms: int) -> list[tuple[int, dict[
+            str, float]]]:
+        """Every stored message of the device with ``since_ms <= ts < until_ms``, raw, in time
+        order (a backtest replays them)."""
+        if until_ms <= since_ms:
+            return []
+        with self._lock:
+            conn = self._connection()
+            if conn is None:
+                return []
+            out: list[tuple[int, dict[str, float]]] = []
+            for day in _day_tables(conn):
+                if not since_ms // DAY_MS <= day <= (until_ms - 1) // DAY_MS:
+                    continue
+                out += [(int(ts), orjson.loads(text)) for ts, text in conn.execute(
+                    f"SELECT ts_ms, v FROM {_table(day)} WHERE device_id = ? AND ts_ms >= ? "
+                    "AND ts_ms < ? ORDER BY ts_ms", (device_id, since_ms, until_ms))]
+        return out
+
     def latest(self, device_id: str, metric: str) -> tuple[int, float] | None:
         with self._lock:
             conn = self._connection()

@@ -1,0 +1,204 @@
+"""``gongzhi backtest``: recorded CSV files through the gateway's own engine, checked against what
+the gateway's pipeline (real decoder, real SQLite outbox, dead letters and telemetry store),
+fed the same data as MQTT messages and ticked every second, raises."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from gongzhi.core.cli import main
+from gongzhi.core.clock import ManualClock
+from gongzhi.devices.registry import load_registry
+from gongzhi.gateway.dead_letters import DeadLetterStore
+from gongzhi.gateway.decode import Decoder
+from gongzhi.gateway.device_states import DeviceStateTracker
+from gongzhi.gateway.messages import RawMessage
+from gongzhi.gateway.metrics import GatewayMetrics
+from gongzhi.gateway.outbox import AlarmOutbox
+from gongzhi.gateway.pipeline import IngestPipeline
+from gongzhi.gateway.service import default_detector
+from gongzhi.gateway.telemetry_store import TelemetryStore
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+REGISTRY = """\
+device_id,type,estate_id,building,unit,floor,room,elderly_alone,leak_alarm_ma,report_interval_s
+em-1,electrical,e1,b1,1,3,301,0,200,
+em-2,electrical,e1,b1,1,3,302,0,,60
+sd-1,smoke,e1,b1,1,3,301,0,,
+"""
+Row = tuple[int, dict[str, float]]
+
+
+def recorded() -> dict[str, tuple[list[str], list[Row]]]:
+    """em-1: every 10 s, all metrics, leakage of 240 mA (its own threshold is 200) from 60 s
+    to 120 s, silent from 600 s to 720 s (offline after 30 s, then back). em-2: power only,
+    once a minute, an ordinary load. sd-1: smoke above the threshold from 100 s to 200 s."""
+    em1: list[Row] = []
+    for t in range(0, 1200, 10):
+        if 600 <= t < 720:
+            continue
+        em1.append((T0 + t * 1000, {"power_w": 800.0 + t % 70, "current_a": 3.5,
+                                    "voltage_v": 229.0 + (t % 30) / 10,
+                                    "residual_ma": 240.0 if 60 <= t < 120 else 20.0}))
+    em2 = [(T0 + t * 1000 + 500, {"power_w": 300.0 + (t // 60) % 7})
+           for t in range(0, 1200, 60)]
+    sd1 = [(T0 + t * 1000 + 250, {"smoke_db_m": 0.35 if 100 <= t < 200 else 0.01,
+                                  "temp_c": 21.0}) for t in range(0, 1200, 5)]
+    return {"em-1": (["power_w", "current_a", "voltage_v", "residual_ma"], em1),
+            "em-2": (["power_w", "current_a", "voltage_v"], em2),  # current, voltage empty
+            "sd-1": (["smoke_db_m", "temp_c"], sd1)}
+
+
+def write_inputs(root: Path) -> tuple[Path, Path]:
+    registry = root / "registry.csv"
+    registry.write_text(REGISTRY)
+    data = root / "data"
+    data.mkdir()
+    for device, (columns, rows) in recorded().items():
+        lines = ["ts," + ",".join(columns)]
+        lines += [f"{ts}," + ",".join(repr(v[c]) if c in v else "" for c in columns)
+                  for ts, v in rows]
+        (data / f"{device}.csv").write_text("\n".join(lines) + "\n")
+    return registry, data
+
+
+def gateway_alarms(registry_path: Path, root: Path) -> list[dict[str, Any]]:
+    """The same rows as MQTT messages through the gateway's pipeline, received at their own
+    time; the rows of each second are one batch; detection ticked every second."""
+    registry = load_registry(registry_path)
+    clock = ManualClock(T0)
+    store, outbox = TelemetryStore(root / "telemetry.db"), AlarmOutbox(root / "outbox.db")
+    dead = DeadLetterStore(root / "dead.db")
+    for part in (store, outbox, dead):
+        part.open()
+    pipeline = IngestPipeline(decoder=Decoder(registry), detector=default_detector(registry),
+                              sink=store, outbox=outbox, dead_letters=dead,
+                              states=DeviceStateTracker(), metrics=GatewayMetrics(), clock=clock)
+    messages = sorted((ts, device, values) for device, (_, rows) in recorded().items()
+                      for ts, values in rows)
+    alarms: list[dict[str, Any]] = []
+    try:
+        first, last = messages[0][0] // 1000, messages[-1][0] // 1000
+        i = 0
+        for second in range(first, last + 1):
+            batch = []
+            while i < len(messages) and messages[i][0] // 1000 == second:
+                ts, device, values = messages[i]
+                batch.append(RawMessage(f"estate/e1/{device}/telemetry",
+                                        orjson.dumps({"ts": ts, "values": values}), ts))
+                i += 1
+            if batch:
+                clock.set(batch[-1].received_ms)
+                alarms += [a.to_dict() for a in pipeline.handle(batch)]
+            clock.set((second + 1) * 1000)
+            alarms += [a.to_dict() for a in pipeline.tick((second + 1) * 1000)]
+        assert not dead.recent(10, None)
+    finally:
+        for part in (store, outbox, dead):
+            part.close()
+    return alarms
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_backtest_command_gives_the_gateways_alarms(tmp_path: Path) -> None:
+    registry, data = write_inputs(tmp_path)
+    out = tmp_path / "alarms.jsonl"
+    done = subprocess.run([sys.executable, "-m", "gongzhi.core.cli", "backtest", "--registry",
+                           str(registry), "--input", str(data), "--output", str(out)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    lines = read_jsonl(out)
+    expected = gateway_alarms(registry, tmp_path)
+    kinds = {(a["kind"], a["state"], a["device_id"]) for a in expected}
+    assert kinds == {(kind, state, device) for kind, device in (
+        ("electrical_leakage", "em-1"), ("smoke_alarm", "sd-1"), ("device_offline", "em-1"))
+        for state in ("raise", "clear")}
+    assert [{k: v for k, v in a.items() if k != "ts"} for a in lines] == expected
+    assert all(a["ts"] == a["ts_ms"] for a in lines)
+    leak = next(a for a in lines if a["kind"] == "electrical_leakage")
+    assert leak["evidence"]["threshold"] == 200.0  # the registry's per-device setting
+    offline = next(a for a in lines if a["kind"] == "device_offline")
+    assert offline["ts"] == T0 + 591_000 + 30_000  # the first second silent more than 30 s
+    rows = sum(len(rows) for _, rows in recorded().values())
+    assert summary["rows"] == rows and summary["devices"] == 3
+    assert summary["alarms_by_kind"] == {"device_offline": 1, "electrical_leakage": 1,
+                                         "smoke_alarm": 1}
+
+
+def test_backtest_from_the_telemetry_store(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           ) -> None:
+    registry, _ = write_inputs(tmp_path)
+    expected = gateway_alarms(registry, tmp_path)  # the pipeline stored what it received
+    out = tmp_path / "from-store.jsonl"
+    assert main(["backtest", "--registry", str(registry), "--from-store",
+                 str(tmp_path / "telemetry.db"), "--since", str(T0),
+                 "--until", str(T0 + 3_600_000), "--output", str(out)]) == 0
+    assert [{k: v for k, v in a.items() if k != "ts"} for a in read_jsonl(out)] == expected
+    assert json.loads(capsys.readouterr().out)["devices"] == 3
+
+
+def test_a_monitor_reporting_power_alone_raises_nothing(tmp_path: Path) -> None:
+    registry, data = write_inputs(tmp_path)
+    for other in ("em-1", "sd-1"):
+        (data / f"{other}.csv").unlink()
+    (tmp_path / "registry.csv").write_text("\n".join(
+        line for line in REGISTRY.splitlines() if not line.startswith(("em-1", "sd-1"))))
+    out = tmp_path / "alarms.jsonl"
+    assert main(["backtest", "--registry", str(registry), "--input", str(data), "--output",
+                 str(out)]) == 0
+    assert read_jsonl(out) == []
+
+
+@pytest.mark.parametrize(("file", "content", "where", "says"), [
+    ("em-9.csv", "ts,power_w\n1767225600000,5\n", "em-9.csv:1", "not in the registry"),
+    ("em-2.csv", "ts,power_w,smoke_db_m\n1767225600000,5,\n", "em-2.csv:1",
+     "smoke_db_m not a metric of electrical"),
+    ("em-2.csv", "ts,power_w\n1767225600000,5\n1767225660000,five\n", "em-2.csv:3",
+     "not a number"),
+    ("em-2.csv", "ts,power_w\n1767225600000,5\n1767225660000,5,7\n", "em-2.csv:3", "3 cells"),
+    ("em-2.csv", "ts,power_w\n1767225660000,5\n1767225600000,6\n", "em-2.csv:3",
+     "not after the previous row"),
+    ("em-2.csv", "ts,power_w\n1767225600.5,5\n", "em-2.csv:2", "not an integer"),
+    ("em-2.csv", "ts,power_w\n1767225600,5\n", "em-2.csv:2", "epoch seconds"),
+    ("em-2.csv", "power_w\n5\n", "em-2.csv:1", "'ts' column"),
+])
+def test_bad_input_names_the_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           file: str, content: str, where: str,
+                                           says: str) -> None:
+    registry = tmp_path / "registry.csv"
+    registry.write_text(REGISTRY)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / file).write_text(content)
+    code = main(["backtest", "--registry", str(registry), "--input", str(data), "--output",
+                 str(tmp_path / "out.jsonl")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert where in err and says in err, err
+
+
+def test_rows_the_gateway_would_refuse_are_counted_not_replayed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    registry = tmp_path / "registry.csv"
+    registry.write_text(REGISTRY)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "em-1.csv").write_text("ts,residual_ma,power_w\n1767225600000,9000,1\n"
+                                   "1767225610000,,\n1767225620000,10,1\n")
+    assert main(["backtest", "--registry", str(registry), "--input", str(data), "--output",
+                 str(tmp_path / "out.jsonl")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"] == 1
+    assert summary["rows_rejected"] == {"bad_shape": 1, "out_of_range": 1}
+    assert summary["first_rejected"]["out_of_range"].endswith("em-1.csv:2")

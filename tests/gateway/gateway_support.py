@@ -71,6 +71,7 @@ class AlarmPeer:
         self.alarms: dict[str, dict[str, Any]] = {}
         self.deliveries: list[dict[str, Any]] = []
         self.device_states: list[dict[str, Any]] = []
+        self.status_reports: list[dict[str, Any]] = []
         self.auth: list[str | None] = []
         self.status: int | None = None
         self.refuse_ids: set[str] = set()
@@ -121,6 +122,9 @@ class AlarmPeer:
                 return self.status
             if path == "/api/device-states":
                 self.device_states += body["devices"]
+                return 200
+            if path == "/api/gateway-status":
+                self.status_reports.append(body)
                 return 200
             if body.get("alarm_id") in self.refuse_ids:
                 return 422

@@ -10,6 +10,8 @@ import threading
 from typing import Any
 
 from gongzhi.core.cli import add_settings_options, settings_from_args
+from gongzhi.core.errors import ConfigError
+from gongzhi.gateway.platform_client import TokenSource
 from gongzhi.gateway.service import GatewayService
 
 GATEWAY_SETTINGS = (
@@ -36,6 +38,12 @@ def add_parsers(subparsers: Any) -> None:
 def run_gateway(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     logging.getLogger().setLevel(settings.log_level.upper())
+    # One INFO line per request would bury the gateway's own lines (a refused credential is
+    # logged by the platform client, once per change).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    missing = TokenSource(settings.gateway_token, settings.tokens_path).missing_reason()
+    if missing is not None:
+        raise ConfigError(missing)
     service = GatewayService(settings)
     done = threading.Event()
 

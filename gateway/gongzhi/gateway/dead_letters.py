@@ -1,7 +1,8 @@
 """The dead-letter store: every refused message with its reason, kept in SQLite in the data
 directory. Payloads are truncated to ``payload_limit`` bytes (the original size is kept), and the
 table holds at most ``max_rows`` records (the oldest go first), so a flood of garbage cannot fill
-the disk."""
+the disk. Texts are stored as valid UTF-8 whatever they hold (a lone surrogate in a refused
+message's detail is written as its escape): recording a refusal must never fail on its content."""
 
 from __future__ import annotations
 
@@ -12,10 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from gongzhi.gateway.messages import DeadLetter
-from gongzhi.gateway.sqlite import open_db
+from gongzhi.gateway.sqlite import open_db, transaction
 
 PAYLOAD_LIMIT = 1024
 MAX_ROWS = 100_000
+
+
+def storable_text(text: str) -> str:
+    """``text`` as valid UTF-8: lone surrogates (which SQLite cannot take) as escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 class DeadLetterStore:
@@ -44,10 +54,10 @@ class DeadLetterStore:
         if not letters:
             return
         conn = self._require()
-        rows = [(d.received_ms, d.topic[:512], d.reason, d.detail[:1000],
+        rows = [(d.received_ms, storable_text(d.topic[:512]), storable_text(d.reason[:64]),
+                 storable_text(d.detail[:1000]),
                  d.payload[: self.payload_limit], len(d.payload)) for d in letters]
-        with self._lock:
-            conn.execute("BEGIN")
+        with self._lock, transaction(conn):
             conn.executemany("INSERT INTO dead_letters (received_ms, topic, reason, detail, "
                              "payload, payload_size) VALUES (?, ?, ?, ?, ?, ?)", rows)
             self._since_trim += len(rows)
@@ -55,7 +65,6 @@ class DeadLetterStore:
                 self._since_trim = 0
                 conn.execute("DELETE FROM dead_letters WHERE id <= "
                              "(SELECT max(id) FROM dead_letters) - ?", (self.max_rows,))
-            conn.execute("COMMIT")
 
     def recent(self, limit: int = 100, reason: str | None = None) -> list[dict[str, Any]]:
         """Newest first, as JSON-ready dicts (the payload as text, undecodable bytes replaced)."""

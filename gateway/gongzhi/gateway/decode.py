@@ -6,6 +6,13 @@ Telemetry comes in three forms: the object form ``{"ts", "seq", "values": {...}}
 
 Everything that cannot be used raises ``RejectedMessage`` with one of the ``Reason`` values.
 
+An event's ``detail`` is copied into the alarm's evidence and travels through the outbox to the
+platform, so it must be plain, small data: at most ``MAX_DETAIL_DEPTH`` levels of objects and
+arrays, ``MAX_DETAIL_ITEMS`` keys and elements in all, ``MAX_DETAIL_BYTES`` of JSON, strings of
+valid Unicode without NUL (a lone surrogate cannot be encoded as UTF-8; PostgreSQL refuses NUL),
+integers within a double's exact range and finite numbers. Anything else is refused here
+(``bad_detail``, ``non_finite``), before it could fail a store further on.
+
 Clock-skew rule: a device timestamp more than ``max_future_skew_ms`` (default 5 min) ahead of
 the receive time is rejected (``future_timestamp``); one ahead by less is clamped to the receive
 time (a device clock running a little fast must not put points in the future) and counted in
@@ -46,6 +53,11 @@ MAX_SEQ = 2**63 - 1
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 OBJECT_KEYS = frozenset({"ts", "seq", "values"})
 EVENT_KEYS = frozenset({"ts", "seq", "event", "detail"})
+MAX_DETAIL_DEPTH = 4  # the detail object itself is level 1
+MAX_DETAIL_ITEMS = 256
+MAX_DETAIL_BYTES = 4096
+MAX_DETAIL_TEXT = 1024
+MAX_EXACT_INT = 2**53 - 1  # what every JSON reader (a browser's too) keeps exact
 
 
 class Channel(StrEnum):
@@ -136,6 +148,62 @@ def check_value(spec: DeviceSpec, metric: str, value: Any) -> float:
         raise RejectedMessage(Reason.OUT_OF_RANGE, f"{metric}={number:g} outside [{limits.low:g}, "
                                                    f"{limits.high:g}] {limits.unit}")
     return number
+
+
+def check_text(value: str, where: str) -> str:
+    """A string that every store can hold: valid Unicode (no lone surrogate), no NUL."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RejectedMessage(Reason.BAD_DETAIL, f"{where}: a lone surrogate is not "
+                                                     "text") from None
+    if "\x00" in value:
+        raise RejectedMessage(Reason.BAD_DETAIL, f"{where}: NUL in a string")
+    if len(value) > MAX_DETAIL_TEXT:
+        raise RejectedMessage(Reason.BAD_DETAIL, f"{where}: a string over {MAX_DETAIL_TEXT} "
+                                                 "characters")
+    return value
+
+
+def check_detail(detail: dict[str, Any]) -> dict[str, Any]:
+    """An event's ``detail``, checked to be plain data that serialises within the bounds (see
+    the module's docstring); returned as it is."""
+    items = 0
+    pending: list[tuple[Any, int]] = [(detail, 1)]
+    while pending:  # iterative: a deep value must not cost a deep Python stack
+        value, depth = pending.pop()
+        if isinstance(value, str):
+            check_text(value, "detail")
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int):
+            if not -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
+                raise RejectedMessage(Reason.BAD_DETAIL, "detail: an integer beyond 2**53")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise RejectedMessage(Reason.NON_FINITE, "detail: a NaN or infinite number")
+        elif isinstance(value, dict | list):
+            if depth > MAX_DETAIL_DEPTH:
+                raise RejectedMessage(Reason.BAD_DETAIL, f"detail nested deeper than "
+                                                         f"{MAX_DETAIL_DEPTH} levels")
+            items += len(value)
+            if items > MAX_DETAIL_ITEMS:
+                raise RejectedMessage(Reason.BAD_DETAIL, f"detail has more than "
+                                                         f"{MAX_DETAIL_ITEMS} keys and elements")
+            if isinstance(value, dict):
+                for key in value:
+                    check_text(key, "detail key")
+                pending.extend((v, depth + 1) for v in value.values())
+            else:
+                pending.extend((v, depth + 1) for v in value)
+        else:  # nothing else comes out of a JSON parser; refuse rather than guess
+            raise RejectedMessage(Reason.BAD_DETAIL, f"detail: a {type(value).__name__}")
+    size = len(orjson.dumps(detail))
+    if size > MAX_DETAIL_BYTES:
+        raise RejectedMessage(Reason.BAD_DETAIL, f"detail is {size} bytes of JSON > "
+                                                 f"{MAX_DETAIL_BYTES}")
+    return detail
 
 
 _CHANNELS = {channel.value: channel for channel in Channel}
@@ -258,7 +326,8 @@ class Decoder:
             raise RejectedMessage(Reason.BAD_SHAPE, "'detail' must be an object")
         return DeviceEvent(
             device_id=record.device_id, estate_id=record.estate_id, device_type=record.type,
-            ts_ms=self._checked_ts(body.get("ts"), raw.received_ms), event=name, detail=detail,
+            ts_ms=self._checked_ts(body.get("ts"), raw.received_ms), event=name,
+            detail=check_detail(detail),
             received_ms=raw.received_ms, seq=parse_seq(body.get("seq")),
             device_clock=body.get("ts") is not None,
         )

@@ -6,6 +6,10 @@ checks, store maintenance). The storer writes each prepared batch's telemetry, t
 the batch's messages. Batches pass between them through a small bounded queue in arrival order,
 so acknowledgements stay in order, the store's I/O overlaps the next batch's decoding, and a slow
 store slows intake instead of filling memory.
+
+Progress: the time of the last acknowledged batch (or of the last look at an empty queue) is
+kept; ``stalled_ms`` is how long there has been none while messages wait, which is what a store
+retried for ever, or any other wedge, looks like from outside (``/readyz``, the wall).
 """
 
 from __future__ import annotations
@@ -52,12 +56,23 @@ class IngestWorker:
             queue.Queue(maxsize=STAGED_BATCHES))
         self._threads: list[threading.Thread] = []
         self.last_batch_latency_ms = 0
+        self._progress_ms = clock.now_ms()
+        self._in_flight = 0  # batches taken and not yet acknowledged
+        self._count_lock = threading.Lock()
 
     @property
     def alive(self) -> bool:
         return bool(self._threads) and all(t.is_alive() for t in self._threads)
 
+    def stalled_ms(self, waiting: int) -> int:
+        """How long no batch has been acknowledged while ``waiting`` messages (or batches in
+        hand) wait; 0 when the worker is keeping up or has nothing to do."""
+        if waiting == 0 and self._in_flight == 0:
+            return 0
+        return max(0, self._clock.now_ms() - self._progress_ms)
+
     def start(self) -> None:
+        self._progress_ms = self._clock.now_ms()
         self._threads = [threading.Thread(target=self._work, name="ingest-worker", daemon=True),
                          threading.Thread(target=self._store, name="ingest-storer", daemon=True)]
         for thread in self._threads:
@@ -78,7 +93,11 @@ class IngestWorker:
         due = [time.monotonic()] * len(self._periodic)
         while not self._stopping.is_set():
             batch = self._source.take(BATCH_SIZE, timeout_s=0.2, linger_s=LINGER_S)
-            if batch and not self._prepare(batch):
+            if not batch:
+                with self._count_lock:
+                    if self._in_flight == 0:
+                        self._progress_ms = self._clock.now_ms()  # idle is not a stall
+            elif not self._prepare(batch):
                 return
             now = time.monotonic()
             for i, (interval, job) in enumerate(self._periodic):
@@ -91,6 +110,8 @@ class IngestWorker:
 
     def _prepare(self, batch: list[RawMessage]) -> bool:
         prepared: PreparedBatch | None
+        with self._count_lock:
+            self._in_flight += 1
         try:
             prepared = self._pipeline.prepare(batch)
         except StopRequested:
@@ -119,7 +140,11 @@ class IngestWorker:
                     log.exception("storing a batch of %d failed", len(batch))
                     self._salvage(batch)
             self._ack(batch)
-            self.last_batch_latency_ms = self._clock.now_ms() - batch[0].received_ms
+            now_ms = self._clock.now_ms()
+            self.last_batch_latency_ms = now_ms - batch[0].received_ms
+            with self._count_lock:
+                self._in_flight -= 1
+                self._progress_ms = now_ms
 
     def _salvage(self, batch: list[RawMessage]) -> None:
         letters = [DeadLetter(r.topic, r.payload, r.received_ms, Reason.INTERNAL_ERROR,

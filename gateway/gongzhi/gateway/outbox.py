@@ -4,6 +4,10 @@ caused them are acknowledged, and leave only when the platform has stored them.
 An entry is ``pending`` until the platform answers 2xx (``sent``) or refuses it for good (``dead``,
 with the reason; never retried). ``(alarm_id, state)`` is unique, so an alarm detected again after
 a restart (stable ids) is not queued twice. Sent entries are pruned after a day.
+
+An alarm is serialised (``encode_alarm``) before the transaction, so an alarm that cannot be
+written as JSON (``UnstorableAlarm``: the caller records it as a dead letter) is told apart from
+the database failing (retried by the caller).
 """
 
 from __future__ import annotations
@@ -18,9 +22,30 @@ from typing import Any
 import orjson
 
 from gongzhi.core.alarms import Alarm
-from gongzhi.gateway.sqlite import open_db
+from gongzhi.gateway.sqlite import open_db, transaction
 
 KEEP_SENT_MS = 86_400_000
+
+
+class UnstorableAlarm(Exception):
+    """This alarm cannot be serialised (whatever the state of the database)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedAlarm:
+    alarm_id: str
+    state: str
+    body: bytes
+
+
+def encode_alarm(alarm: Alarm) -> EncodedAlarm:
+    """The outbox row of an alarm; ``UnstorableAlarm`` when its evidence is not plain JSON (a
+    lone surrogate, an integer past 64 bits, nesting past orjson's limit, keys not strings)."""
+    try:
+        body = orjson.dumps(alarm.to_dict())
+    except (TypeError, ValueError, RecursionError) as exc:  # orjson.JSONEncodeError included
+        raise UnstorableAlarm(f"alarm {alarm.alarm_id} cannot be serialised: {exc}") from None
+    return EncodedAlarm(alarm.alarm_id, alarm.state.value, body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,17 +78,21 @@ class AlarmOutbox:
             self._conn = None
 
     def add(self, alarms: Sequence[Alarm], now_ms: int) -> int:
-        """Queue the alarms (one transaction); returns how many were new."""
+        """Queue the alarms (one transaction); returns how many were new. ``UnstorableAlarm``
+        when one cannot be serialised (then none is queued)."""
+        return self.add_encoded([encode_alarm(a) for a in alarms], now_ms)
+
+    def add_encoded(self, alarms: Sequence[EncodedAlarm], now_ms: int) -> int:
+        """Queue alarms already serialised (one transaction); returns how many were new."""
         if not alarms:
             return 0
         conn = self._require()
-        rows = [(a.alarm_id, a.state.value, orjson.dumps(a.to_dict()), now_ms) for a in alarms]
+        rows = [(a.alarm_id, a.state, a.body, now_ms) for a in alarms]
         with self._lock:
             before = conn.total_changes
-            conn.execute("BEGIN")
-            conn.executemany("INSERT OR IGNORE INTO outbox (alarm_id, state, body, created_ms) "
-                             "VALUES (?, ?, ?, ?)", rows)
-            conn.execute("COMMIT")
+            with transaction(conn):
+                conn.executemany("INSERT OR IGNORE INTO outbox (alarm_id, state, body, "
+                                 "created_ms) VALUES (?, ?, ?, ?)", rows)
             return conn.total_changes - before
 
     def pending(self, limit: int = 100) -> list[OutboxEntry]:
@@ -93,6 +122,14 @@ class AlarmOutbox:
             rows = conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall()
         found = {status: int(n) for status, n in rows}
         return {status: found.get(status, 0) for status in ("pending", "sent", "dead")}
+
+    def waiting(self) -> tuple[int, int | None]:
+        """How many alarms wait for the platform, and when the oldest of them was queued."""
+        conn = self._require()
+        with self._lock:
+            n, oldest = conn.execute("SELECT count(*), min(created_ms) FROM outbox WHERE "
+                                     "status = 'pending'").fetchone()
+        return int(n), None if oldest is None else int(oldest)
 
     def dead(self, limit: int = 100) -> list[dict[str, Any]]:
         conn = self._require()

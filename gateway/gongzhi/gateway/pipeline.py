@@ -3,16 +3,21 @@
 ``handle`` returns only once everything the batch produced is committed (telemetry stored, dead
 letters recorded, alarms in the outbox): the caller may then acknowledge the batch to the broker.
 A message never stops the pipeline: a refusal becomes a dead letter, an unexpected exception a
-dead letter with reason ``internal_error``. A storage error is retried (with backoff) until it
-succeeds or the gateway stops; the batch is then left unacknowledged and the broker redelivers it.
+dead letter with reason ``internal_error``, an alarm or a point that cannot be serialised or
+bound (``is_data_error``: the same data would fail however often it is tried) a dead letter with
+reason ``unstorable``; the rest of the batch goes on. Any other store error is an outage: retried
+(with backoff) until it succeeds or the gateway stops; the batch is then left unacknowledged and
+the broker redelivers it.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol, TypeVar
 
 from gongzhi.core.alarms import Alarm
@@ -30,7 +35,7 @@ from gongzhi.gateway.messages import (
     Telemetry,
 )
 from gongzhi.gateway.metrics import GatewayMetrics
-from gongzhi.gateway.outbox import AlarmOutbox
+from gongzhi.gateway.outbox import AlarmOutbox, EncodedAlarm, UnstorableAlarm, encode_alarm
 from gongzhi.gateway.partition import Partition
 from gongzhi.gateway.reasons import Reason
 
@@ -62,6 +67,31 @@ class PreparedBatch:
 
 class StopRequested(Exception):
     """The gateway is stopping while a store keeps failing: leave the batch unacknowledged."""
+
+
+class Unstorable(Exception):
+    """A store refused the data itself (``is_data_error``); retrying it would fail again."""
+
+
+# Errors that say the data cannot be serialised or bound, whatever the state of the store. Any
+# other error (sqlite3.OperationalError: locked, disk full, I/O; OSError; a remote store's
+# transport errors) may pass, and is retried.
+DATA_ERRORS: tuple[type[BaseException], ...] = (
+    TypeError, ValueError, OverflowError, RecursionError, sqlite3.InterfaceError,
+    sqlite3.DataError, UnstorableAlarm)
+
+
+def is_data_error(exc: BaseException) -> bool:
+    return isinstance(exc, DATA_ERRORS)
+
+
+def _device_topic(estate_id: str, device_id: str) -> str:
+    # Not an MQTT topic: where an alarm or a point came from, for the dead-letter record.
+    return f"estate/{estate_id}/{device_id}/-"
+
+
+def _as_payload(thing: object) -> bytes:
+    return repr(thing).encode("utf-8", "backslashreplace")[:4096]
 
 
 class IngestPipeline:
@@ -134,11 +164,9 @@ class IngestPipeline:
                 fresh.append(message)
         now_ms = self._clock.now_ms()
         alarms = self._detect(fresh, dead)
-        queued = self._durably(lambda: self._outbox.add(alarms, now_ms))
-        self._durably(lambda: self._dead_letters.add(dead))
+        alarms, queued = self._queue_alarms(alarms, now_ms, dead)
+        self._record(dead)
         self._states.observe(accepted)
-        for letter in dead:
-            metrics.inc("messages_rejected_total", reason=letter.reason)
         metrics.inc("messages_skipped_total", skipped)
         metrics.inc("duplicates_total", duplicates)
         metrics.inc("out_of_order_total", late)
@@ -150,13 +178,13 @@ class IngestPipeline:
         """Store the batch's telemetry (retried until it succeeds or the gateway stops); only
         then are its messages counted as processed."""
         telemetry = prepared.telemetry
-        stored = (self._durably(lambda: self._sink.write(telemetry, prepared.now_ms))
-                  if telemetry else 0)
+        stored, refused = self._write_telemetry(telemetry, prepared.now_ms)
         metrics = self._metrics
         metrics.inc("telemetry_points_stored_total", stored)
+        refused_ids = {id(m) for m in refused}
         metrics.inc("telemetry_points_expired_total",
-                    sum(len(m.values) for m in telemetry) - stored)
-        metrics.inc("messages_processed_total", prepared.accepted)
+                    sum(len(m.values) for m in telemetry if id(m) not in refused_ids) - stored)
+        metrics.inc("messages_processed_total", prepared.accepted - len(refused))
 
     def tick(self, now_ms: int) -> list[Alarm]:
         """Time-driven detection (heartbeats, last wills, offline clusters; telemetry rules move
@@ -167,9 +195,83 @@ class IngestPipeline:
             log.exception("detection tick failed")
             self._metrics.inc("detection_errors_total")
             return []
-        queued = self._durably(lambda: self._outbox.add(alarms, now_ms))
+        dead: list[DeadLetter] = []
+        alarms, queued = self._queue_alarms(alarms, now_ms, dead)
+        self._record(dead)
         self._metrics.inc("alarms_outboxed_total", queued)
         return alarms
+
+    def _queue_alarms(self, alarms: list[Alarm], now_ms: int,
+                      dead: list[DeadLetter]) -> tuple[list[Alarm], int]:
+        """Commit the alarms to the outbox; one that cannot be serialised or stored becomes a
+        dead letter (the others are queued). Returns the alarms queued and how many were new."""
+        encoded: list[tuple[Alarm, EncodedAlarm]] = []
+        for alarm in alarms:
+            try:
+                encoded.append((alarm, encode_alarm(alarm)))
+            except UnstorableAlarm as exc:
+                dead.append(self._unstorable_alarm(alarm, now_ms, str(exc)))
+        new, refused = self._store_each(
+            encoded, lambda items: self._outbox.add_encoded([e for _, e in items], now_ms))
+        for (alarm, _), why in refused:
+            dead.append(self._unstorable_alarm(alarm, now_ms, f"outbox: {why}"))
+        failed = {id(alarm) for (alarm, _), _ in refused}
+        return [a for a, _ in encoded if id(a) not in failed], new
+
+    @staticmethod
+    def _unstorable_alarm(alarm: Alarm, now_ms: int, why: str) -> DeadLetter:
+        log.error("alarm %s of %s cannot be stored (%s); recorded as a dead letter",
+                  alarm.alarm_id, alarm.device_id, why[:200])
+        return DeadLetter(_device_topic(alarm.estate_id, alarm.device_id), _as_payload(alarm),
+                          now_ms, Reason.UNSTORABLE, why[:500])
+
+    def _record(self, dead: list[DeadLetter]) -> None:
+        """Commit the dead letters and count them. A letter whose content the store refuses is
+        kept without its payload: a refusal is always recorded and counted."""
+
+        def add(letters: Sequence[DeadLetter]) -> int:
+            self._dead_letters.add(letters)
+            return len(letters)
+
+        _, refused = self._store_each(dead, add)
+        bare = [DeadLetter(_device_topic("-", "-"), b"", letter.received_ms, letter.reason,
+                           f"unrecordable: {why}"[:500]) for letter, why in refused]
+        if bare:
+            log.error("%d dead letters kept without their content", len(bare))
+            self._durably(lambda: self._dead_letters.add(bare))
+        for letter in dead:
+            self._metrics.inc("messages_rejected_total", reason=letter.reason)
+
+    def _write_telemetry(self, telemetry: list[Telemetry],
+                         now_ms: int) -> tuple[int, list[Telemetry]]:
+        """Store the points; returns how many were taken and the messages the store refused
+        (recorded as dead letters)."""
+        stored, refused = self._store_each(telemetry,
+                                           lambda items: self._sink.write(items, now_ms))
+        self._record([DeadLetter(_device_topic(m.estate_id, m.device_id), _as_payload(m),
+                                 m.received_ms, Reason.UNSTORABLE, f"telemetry store: {why}"[:500])
+                      for m, why in refused])
+        return stored, [m for m, _ in refused]
+
+    def _store_each(self, items: Sequence[T], write: Callable[[Sequence[T]], int]
+                    ) -> tuple[int, list[tuple[T, Unstorable]]]:
+        """``write(items)`` durably; when the store refuses the data, each item alone, so one
+        bad item costs only itself. Returns the sum of what ``write`` returned and the items
+        refused, with why."""
+        if not items:
+            return 0, []
+        try:
+            return self._durably(lambda: write(items)), []
+        except Unstorable as exc:
+            log.error("a store refused a batch's data (%s); writing it item by item", exc)
+        taken = 0
+        refused: list[tuple[T, Unstorable]] = []
+        for item in items:
+            try:
+                taken += self._durably(partial(write, [item]))
+            except Unstorable as exc:
+                refused.append((item, exc))
+        return taken, refused
 
     def _owns(self, topic: str) -> bool:
         partition = self._partition
@@ -203,11 +305,16 @@ class IngestPipeline:
         return alarms
 
     def _durably(self, action: Callable[[], T]) -> T:
+        """``action()``, retried with backoff while the store fails; ``Unstorable`` at once
+        when the error is the data's (retrying would fail for ever and hold every device's
+        messages behind this one)."""
         delay = self._retry_s
         while True:
             try:
                 return action()
-            except Exception:
+            except Exception as exc:
+                if is_data_error(exc):
+                    raise Unstorable(repr(exc)[:500]) from exc
                 if self._stopping.is_set():
                     raise StopRequested() from None
                 log.exception("store write failed; retrying in %.1f s", delay)

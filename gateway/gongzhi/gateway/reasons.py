@@ -24,4 +24,6 @@ class Reason(StrEnum):
     FUTURE_TIMESTAMP = "future_timestamp"
     BAD_SEQ = "bad_seq"
     BAD_STATUS = "bad_status"
+    BAD_DETAIL = "bad_detail"
+    UNSTORABLE = "unstorable"
     INTERNAL_ERROR = "internal_error"

@@ -1,10 +1,10 @@
 """The whole gateway in one object, for the ``gongzhi gateway`` command, the demo and the tests.
 
 ``GatewayService(settings, clock).start()`` opens the stores, loads the registry and starts the
-HTTP status server, the alarm sender, the device-state reporter, the ingest worker and the MQTT
-transport; ``stop()`` undoes it in reverse. The worker takes batches from the queue, runs them
-through the pipeline, then acknowledges them; it ticks detection about once a second, reloads the
-registry when its file changes and prunes the stores.
+HTTP status server, the alarm sender, the device-state and health reporters, the ingest worker
+and the MQTT transport; ``stop()`` undoes it in reverse. The worker takes batches from the
+queue, runs them through the pipeline, then acknowledges them; it ticks detection about once a
+second, reloads the registry when its file changes and prunes the stores.
 
 Files: ``<data_dir>/telemetry.db`` (shared by replicas, read by the platform) and, per gateway
 id, ``<data_dir>/gateway/<id>/{outbox,dead_letters,influx_spool}.db``.
@@ -38,12 +38,16 @@ from gongzhi.gateway.platform_client import PlatformClient, TokenSource
 from gongzhi.gateway.registry_source import RegistrySource
 from gongzhi.gateway.sinks import open_sink
 from gongzhi.gateway.status_http import StatusEndpoints, StatusServer
+from gongzhi.gateway.status_report import StatusReporter
 
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
 REGISTRY_CHECK_S = 1.0
 MAINTENANCE_S = 600.0
+# Messages waiting this long with no batch acknowledged: the worker is stalled (not ready). The
+# alarm transmission norm (GB 26875.1) is 10 s.
+STALL_AFTER_MS = 10_000
 
 DetectorFactory = Callable[[Registry], Detector]
 
@@ -107,6 +111,7 @@ class GatewayService:
         self.mqtt: MqttIngest | None = None
         self.http: StatusServer | None = None
         self.sender: AlarmSender | None = None
+        self.client: PlatformClient | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -141,6 +146,7 @@ class GatewayService:
         self._started.append(self.http.stop)
         client = PlatformClient(s.platform_url, TokenSource(s.gateway_token, s.tokens_path))
         client.open()
+        self.client = client
         self._started.append(client.close)
         self.sender = AlarmSender(self.outbox, client, self.metrics, self.clock, rng=self._rng)
         self.sender.start()
@@ -148,6 +154,9 @@ class GatewayService:
         reporter = DeviceStateReporter(self.states, client, self.metrics, self.clock)
         reporter.start()
         self._started.append(reporter.stop)
+        status_reporter = StatusReporter(client, self.status_report)
+        status_reporter.start()
+        self._started.append(status_reporter.stop)
         self.mqtt = MqttIngest(s.mqtt, self.queue, self.clock, self.metrics,
                                client_id=f"gongzhi-{self.gateway_id}", gateway_id=self.gateway_id,
                                topic_filters=[subscription_filter(self.share_group)])
@@ -187,10 +196,32 @@ class GatewayService:
         return self.mqtt is not None and self.mqtt.wait_connected(timeout_s)
 
     def health(self) -> dict[str, Any]:
+        """Liveness (``status``) and what stands in the way of readiness (``problems``)."""
         worker_alive = self.worker is not None and self.worker.alive
+        depth = len(self.queue)
+        stalled_ms = self.worker.stalled_ms(depth) if self.worker is not None else 0
+        problems = []
+        if stalled_ms >= STALL_AFTER_MS:
+            problems.append(f"the ingest worker has acknowledged nothing for "
+                            f"{stalled_ms // 1000} s while {depth} messages wait")
+        if self.client is not None and self.client.auth_refused:
+            problems.append("the platform refuses the gateway's credential; alarms wait")
         return {"status": "ok" if worker_alive else "failing", "gateway_id": self.gateway_id,
                 "mqtt_connected": self.mqtt is not None and self.mqtt.connected,
-                "queue_depth": len(self.queue)}
+                "queue_depth": depth, "worker_stalled_ms": stalled_ms, "problems": problems}
+
+    def status_report(self) -> dict[str, Any]:
+        """What the platform is told every couple of seconds (``StatusReporter``)."""
+        health = self.health()
+        waiting, oldest_ms = self.outbox.waiting()
+        now_ms = self.clock.now_ms()
+        return {"gateway_id": self.gateway_id, "alarms_waiting": waiting,
+                "oldest_waiting_age_ms": None if oldest_ms is None else max(0, now_ms - oldest_ms),
+                "alarms_refused": self.outbox.counts()["dead"],
+                "worker_alive": health["status"] == "ok",
+                "worker_stalled_ms": health["worker_stalled_ms"],
+                "mqtt_connected": health["mqtt_connected"], "queue_depth": health["queue_depth"],
+                "messages_rejected": int(self.metrics.total("messages_rejected_total"))}
 
     # --- periodic jobs (on the worker thread) --------------------------------------------
 

@@ -1,5 +1,6 @@
 """The gateway's own small HTTP server: ``/metrics`` (Prometheus text), ``/healthz`` (the
-worker runs), ``/readyz`` (and the MQTT subscription is in place) and
+worker runs), ``/readyz`` (and the MQTT subscription is in place, the worker makes progress and
+the platform takes the gateway's credential: no ``problems``) and
 ``/dead-letters?limit=&reason=`` (recent refused messages as JSON), plus ``/dead-alarms`` (alarms
 the platform refused for good). Standard library server on its own thread: it must keep
 answering while the ingest worker is busy."""
@@ -46,8 +47,11 @@ class _Handler(BaseHTTPRequestHandler):
             elif url.path == "/readyz":
                 # Ready: alive and subscribed. Liveness alone says nothing of the broker; a
                 # device message published before the subscription reaches no one.
+                # A stalled worker or a refused credential is not ready either: alarms would
+                # wait while everything looks fine.
                 health = self.endpoints.health()
-                ready = health.get("status") == "ok" and bool(health.get("mqtt_connected"))
+                ready = (health.get("status") == "ok" and bool(health.get("mqtt_connected"))
+                         and not health.get("problems"))
                 self._json(200 if ready else 503, {**health, "ready": ready})
             elif url.path == "/dead-letters":
                 reason = query.get("reason", [None])[0]

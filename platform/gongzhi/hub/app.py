@@ -30,6 +30,7 @@ from gongzhi.hub.escalator import Escalator
 from gongzhi.hub.feed import EventFeed
 from gongzhi.hub.metrics import Metrics
 from gongzhi.hub.openapi_guards import declare_guard_answers
+from gongzhi.hub.operations import OperationsBoard, database_monitor
 from gongzhi.hub.registry_cache import RegistryCache
 from gongzhi.hub.routes import ROUTERS
 from gongzhi.hub.security_headers import SecurityHeaders
@@ -123,13 +124,17 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
         app.state.escalator = hub.escalator
         app.state.webhooks = hub.webhooks
         app.state.service = hub.service
+        app.state.operations = OperationsBoard(used_clock)
+        monitor = database_monitor(app.state.operations, hub.store.ping)
         try:
             await hub.feed.start()
+            monitor.start()
             if background:
                 hub.escalator.start()
                 hub.webhooks.start()
             yield
         finally:
+            await monitor.stop()
             await hub.escalator.stop()
             await hub.webhooks.stop()
             await hub.feed.stop()

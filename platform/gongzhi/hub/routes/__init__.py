@@ -11,6 +11,7 @@ from gongzhi.hub.routes import (
     health,
     layout,
     me,
+    operations,
     pages,
     stats,
     stream,
@@ -27,6 +28,7 @@ ROUTERS: list[APIRouter] = [
     devices.router,
     stream.router,
     me.router,
+    operations.router,
     stats.router,
     *(m.router for m in (pages, layout, trends, supervision)),
 ]

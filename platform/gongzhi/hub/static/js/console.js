@@ -10,6 +10,7 @@ import { HealthPanel } from "./health.js";
 import { applyStatic, currentLang, onLangChange, t } from "./i18n.js";
 import { severityBadge } from "./icons.js";
 import { EstateMap } from "./map.js";
+import { OperationsBanner } from "./operations.js";
 import { VirtualQueue } from "./queue.js";
 import { CriticalPopup, SoundAlarm } from "./alerting.js";
 import { partyOf, signIn } from "./signin.js";
@@ -57,6 +58,8 @@ class Console {
 
   start() {
     this.topBar = new TopBar(this.party);
+    this.operations = new OperationsBanner();
+    this.operations.start();
     document.body.dataset.readonly = this.readOnly ? "1" : "0";
     onLangChange(() => this.relabel());
     if (!this.trends) byId("trends-panel").hidden = true;
@@ -174,6 +177,7 @@ class Console {
   relabel() {
     document.title = `${t("app.name")} · ${t(`view.${VIEW}`)}`;
     this.topBar.relabel();
+    this.operations.relabel();
     this.shapeSeen = null;
     this.queue.relabel();
     this.banner.relabel();

@@ -11,7 +11,7 @@ Lines (one JSON object each):
 - ``simulator_msgs_per_s``: the whole simulator (generation + publishing with back-pressure),
   QoS 1 telemetry and status (the default), run as fast as it goes; ``ratio_to_baseline``
   compares it with the bare paho loop at the same QoS. ``simulator_msgs_per_s_qos0`` likewise
-  at QoS 0. The first 10 simulated seconds carry each device's retained ``online`` status
+  at QoS 0. The first 10 simulated seconds carry each device's ``online`` status
   besides its telemetry (devices announce themselves before their first report).
 The goal is 100,000 devices reporting every 10 s: 10,000 msg/s. About 30-40 s in all.
 """

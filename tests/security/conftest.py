@@ -52,8 +52,8 @@ def secure_broker(tmp_path: Path, provisioned: Provisioned, certs: Path) -> Iter
 @pytest.fixture
 def client(secure_broker: SecureBroker, provisioned: Provisioned) -> Iterator[ClientFactory]:
     """``client(username, password=<its provisioned one>, listener="plain"|"tls",
-    ca_file=<CA to speak TLS with>, **probe options)``: a new probe, not yet connected; every
-    probe is closed at the end of the test."""
+    ca_file=<CA to speak TLS with>, client_id=..., **probe options)``: a new probe, not yet
+    connected; every probe is closed at the end of the test."""
     made: list[MqttProbe] = []
     numbers = itertools.count()
     passwords = provisioned.passwords
@@ -63,8 +63,9 @@ def client(secure_broker: SecureBroker, provisioned: Provisioned) -> Iterator[Cl
         if password is None and username is not None:
             password = passwords[username]
         port = {"plain": secure_broker.plain_port, "tls": secure_broker.tls_port}[listener]
-        probe = MqttProbe(port, username, password, client_id=f"probe-{next(numbers)}",
-                          ca_file=ca_file, **options)
+        client_id = options.pop("client_id", f"probe-{next(numbers)}")
+        probe = MqttProbe(port, username, password, client_id=client_id, ca_file=ca_file,
+                          **options)
         made.append(probe)
         return probe
 

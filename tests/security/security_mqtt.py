@@ -21,6 +21,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gongzhi.core.broker import wait_for_port
@@ -149,15 +151,23 @@ class MqttProbe:
 
     def __init__(self, port: int, username: str | None = None, password: str | None = None, *,
                  client_id: str, protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv5,
-                 ca_file: Path | None = None) -> None:
+                 ca_file: Path | None = None, session_expiry_s: int = 0,
+                 will: tuple[str, bytes, bool] | None = None) -> None:
+        """``session_expiry_s`` > 0: an MQTT 5 persistent session (clean start off) that the
+        broker keeps that long after a disconnect. ``will``: (topic, payload, retain)."""
         self.port = port
         self.messages: queue.Queue[Received] = queue.Queue()
+        self.session_present: bool | None = None
+        self.disconnect_reason: ReasonCode | None = None
+        self._session_expiry_s = session_expiry_s
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                    protocol=protocol, reconnect_on_failure=False)
         if username is not None:
             self._client.username_pw_set(username, password)
         if ca_file is not None:
             self._client.tls_set(ca_certs=str(ca_file))
+        if will is not None:
+            self._client.will_set(will[0], will[1], qos=1, retain=will[2])
         self._connack: queue.Queue[ReasonCode | None] = queue.Queue()
         self._subacks: dict[int, queue.Queue[list[ReasonCode]]] = {}
         self._pubacks: dict[int, queue.Queue[ReasonCode]] = {}
@@ -171,10 +181,12 @@ class MqttProbe:
         self._client.on_message = self._on_message
 
     # paho's network thread: only hand results over.
-    def _on_connect(self, _c: Any, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+    def _on_connect(self, _c: Any, _u: Any, flags: Any, rc: ReasonCode, _p: Any) -> None:
+        self.session_present = bool(flags.session_present)
         self._connack.put(rc)
 
-    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, _rc: ReasonCode, _p: Any) -> None:
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+        self.disconnect_reason = rc
         self._connack.put(None)  # only read while waiting for a CONNACK
         self.disconnected.set()
 
@@ -192,7 +204,13 @@ class MqttProbe:
             return table.setdefault(mid, queue.Queue())
 
     def connect(self) -> ReasonCode | None:
-        self._client.connect("127.0.0.1", self.port, keepalive=30)
+        if self._session_expiry_s > 0:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self._session_expiry_s
+            self._client.connect("127.0.0.1", self.port, keepalive=30, clean_start=False,
+                                 properties=props)
+        else:
+            self._client.connect("127.0.0.1", self.port, keepalive=30)
         self._client.loop_start()
         self._started = True
         return self._connack.get(timeout=WAIT_S)
@@ -202,13 +220,19 @@ class MqttProbe:
         assert result == mqtt.MQTT_ERR_SUCCESS and mid is not None
         return self._waiter(self._subacks, mid).get(timeout=WAIT_S)  # type: ignore[no-any-return]
 
-    def publish(self, topic: str, payload: str | bytes, qos: int = 1) -> ReasonCode:
+    def publish(self, topic: str, payload: str | bytes, qos: int = 1,
+                retain: bool = False) -> ReasonCode:
         """Publish at QoS 1 and wait for the PUBACK. On one connection Mosquitto answers in
         order, so anything the broker routed to this client before arrives before this returns.
         """
-        info = self._client.publish(topic, payload, qos=qos)
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
         assert qos == 1, "the PUBACK is the ordering barrier"
         return self._waiter(self._pubacks, info.mid).get(timeout=WAIT_S)  # type: ignore[no-any-return]
+
+    def publish_unacknowledged(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        """Publish at QoS 1 without waiting: for a message the broker answers by closing the
+        connection (wait on ``disconnected``)."""
+        self._client.publish(topic, payload, qos=1, retain=retain)
 
     def next_message(self) -> Received:
         return self.messages.get(timeout=WAIT_S)
@@ -220,6 +244,12 @@ class MqttProbe:
                 out.append(self.messages.get_nowait())
             except queue.Empty:
                 return out
+
+    def stall(self) -> None:
+        """Stop reading the socket, still connected: a subscriber that has fallen behind."""
+        if self._started:
+            self._client.loop_stop()
+            self._started = False
 
     def close(self) -> None:
         self._client.disconnect()

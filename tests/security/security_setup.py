@@ -19,6 +19,9 @@ dev-1,smoke,e1,b1,1,3,301,0
 dev-2,water_pressure,e1,b1,1,1,riser,0
 dev-3,electrical,e2,b7,2,5,502,1
 """
+# Two gateway replicas, each with its own user (the broker makes the user name the client id).
+GATEWAY_USERS = ("gateway", "gateway-b")
+GATEWAY_USER_OPTIONS = [arg for name in GATEWAY_USERS for arg in ("--gateway-user", name)]
 
 
 def run_provision(*argv: str) -> int:
@@ -46,7 +49,8 @@ class Provisioned:
 
     def run(self, *extra: str) -> int:
         return run_provision("--registry", str(self.registry), "--out-dir", str(self.out_dir),
-                             "--extra-user", "simulator", "--acl-style", self.acl_style, *extra)
+                             *GATEWAY_USER_OPTIONS, "--extra-user", "simulator",
+                             "--acl-style", self.acl_style, *extra)
 
 
 ClientFactory = Callable[..., MqttProbe]

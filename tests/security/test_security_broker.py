@@ -126,7 +126,8 @@ def test_anonymous_and_unknown_clients_are_refused(client: ClientFactory) -> Non
 @BOTH_ACL_STYLES
 def test_the_gateway_subscribes_directly_and_through_a_shared_subscription(
         client: ClientFactory) -> None:
-    direct, shared, device = client("gateway"), client("gateway"), client("dev-3")
+    # Two replicas: each needs its own user, one session per user.
+    direct, shared, device = client("gateway"), client("gateway-b"), client("dev-3")
     for c in (direct, shared, device):
         assert c.connect() == 0
     assert not direct.subscribe("estate/#")[0].is_failure

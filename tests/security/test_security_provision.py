@@ -59,8 +59,8 @@ def test_files_modes_and_contents(provisioned: Provisioned) -> None:
     assert modes == {"credentials.csv": 0o600, "passwd": 0o600, "acl": 0o644, "mqtt.env": 0o600}
 
     passwords = provisioned.passwords
-    assert set(passwords) == {"gateway", "simulator", "dev-1", "dev-2", "dev-3"}
-    assert len(set(passwords.values())) == 5 and all(len(p) >= 32 for p in passwords.values())
+    assert set(passwords) == {"gateway", "gateway-b", "simulator", "dev-1", "dev-2", "dev-3"}
+    assert len(set(passwords.values())) == 6 and all(len(p) >= 32 for p in passwords.values())
     rows = (out / "credentials.csv").read_text().splitlines()
     assert rows[0] == "device_id,username,password,role,estate_id"
     assert f"dev-3,dev-3,{passwords['dev-3']},device,e2" in rows
@@ -74,6 +74,7 @@ def test_files_modes_and_contents(provisioned: Provisioned) -> None:
 
     env = (out / "mqtt.env").read_text().splitlines()
     assert f"GATEWAY_MQTT_PASSWORD={passwords['gateway']}" in env
+    assert f"GATEWAY_B_MQTT_PASSWORD={passwords['gateway-b']}" in env
     assert f"SIMULATOR_MQTT_PASSWORD={passwords['simulator']}" in env
     assert not any(line.startswith("DEV_") for line in env)
 
@@ -90,6 +91,8 @@ def test_the_acl_grants_each_user_only_its_own_topics(provisioned: Provisioned) 
     assert blocks == {
         "gateway": ["topic read estate/#", "topic read $share/+/estate/#",
                     "topic write gongzhi/gateway/#"],
+        "gateway-b": ["topic read estate/#", "topic read $share/+/estate/#",
+                      "topic write gongzhi/gateway/#"],
         "simulator": ["topic write estate/#"],
         "dev-1": ["topic write estate/e1/dev-1/#"],
         "dev-2": ["topic write estate/e1/dev-2/#"],
@@ -103,7 +106,7 @@ def test_a_second_run_changes_nothing(provisioned: Provisioned,
     capsys.readouterr()
     assert provisioned.run() == 0
     assert snapshot(provisioned.out_dir) == before
-    assert "0 new, 0 rotated, 5 kept, 0 revoked" in capsys.readouterr().out
+    assert "0 new, 0 rotated, 6 kept, 0 revoked" in capsys.readouterr().out
 
 
 def test_new_and_removed_devices(provisioned: Provisioned) -> None:
@@ -113,7 +116,7 @@ def test_new_and_removed_devices(provisioned: Provisioned) -> None:
     provisioned.registry.write_text("\n".join([*kept, "dev-4,smoke,e2,b7,2,6,601,0"]) + "\n")
     assert provisioned.run() == 0
     new = provisioned.passwords
-    assert set(new) == {"gateway", "simulator", "dev-1", "dev-2", "dev-4"}
+    assert set(new) == {"gateway", "gateway-b", "simulator", "dev-1", "dev-2", "dev-4"}
     assert all(new[u] == old[u] for u in ("gateway", "simulator", "dev-1", "dev-2"))
     assert "dev-3" not in (provisioned.out_dir / "acl").read_text()
     assert "dev-3" not in parse_password_file((provisioned.out_dir / "passwd").read_text())
@@ -165,7 +168,7 @@ def test_the_command_is_registered_and_prints_no_secret(
 def test_the_shipped_acl_example_is_what_provisioning_writes() -> None:
     example = (ROOT / "deploy" / "mosquitto" / "acl.example").read_text()
     registry = parse_registry(REGISTRY)
-    assert example.endswith(render_acl(principals_for(registry, "gateway", ["simulator"])))
+    assert example.endswith(render_acl(principals_for(registry, ["gateway"], ["simulator"])))
 
 
 def test_the_shipped_broker_config_is_locked_down() -> None:

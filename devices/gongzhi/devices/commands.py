@@ -48,9 +48,11 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--out-dir", type=Path, required=True, metavar="DIR",
                    help="directory for the credentials, password, ACL and env files (created "
                         "if missing; existing credentials there are kept)")
-    p.add_argument("--gateway-user", default="gateway", metavar="NAME",
-                   help="MQTT user of the gateway: reads estate/# and publishes its status "
-                        "under gongzhi/gateway/# (default: gateway)")
+    p.add_argument("--gateway-user", action="append", default=None, metavar="NAME",
+                   help="MQTT user of a gateway: reads estate/# and publishes its status "
+                        "under gongzhi/gateway/#; repeat it for each gateway replica (the "
+                        "broker makes the user name the client id, so replicas cannot share "
+                        "one) (default: gateway)")
     p.add_argument("--extra-user", action="append", default=[], metavar="NAME",
                    help="a forwarder user that may publish for every device under estate/# "
                         "and read nothing (a vendor platform, the simulator); repeatable")
@@ -69,7 +71,7 @@ def add_parsers(subparsers: Any) -> None:
 def run_provision(args: argparse.Namespace) -> int:
     registry = load_registry(args.registry)
     rotate: list[str] = args.rotate or []
-    plan = provision(registry, args.out_dir, gateway_user=args.gateway_user,
+    plan = provision(registry, args.out_dir, gateway_users=args.gateway_user or ["gateway"],
                      extra_users=args.extra_user, acl_style=AclStyle(args.acl_style),
                      rotate_all=args.rotate == [], rotate=rotate)
     print(summary(plan, args.out_dir))

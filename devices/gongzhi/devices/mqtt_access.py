@@ -61,11 +61,15 @@ def rules_for(principal: MqttPrincipal) -> tuple[AclRule, ...]:
     return (AclRule("write", "estate/#"),)
 
 
-def principals_for(registry: Registry, gateway_user: str,
+def principals_for(registry: Registry, gateway_users: Sequence[str],
                    extra_users: Sequence[str] = ()) -> list[MqttPrincipal]:
-    """The gateway, the forwarders, then one user per registry device (username = device id).
-    A name used twice would merge two users' rights: it is a configuration error."""
-    principals = [MqttPrincipal(gateway_user, Role.GATEWAY)]
+    """The gateways, the forwarders, then one user per registry device (username = device id).
+    The deployment broker makes the user name the client id, so every gateway replica has a
+    user of its own. A name used twice would merge two users' rights: it is a configuration
+    error."""
+    if not gateway_users:
+        raise ConfigError("at least one gateway user is needed")
+    principals = [MqttPrincipal(name, Role.GATEWAY) for name in gateway_users]
     principals += [MqttPrincipal(name, Role.FORWARDER) for name in extra_users]
     principals += [MqttPrincipal(r.device_id, Role.DEVICE, r.estate_id, r.device_id)
                    for r in registry]
@@ -75,7 +79,7 @@ def principals_for(registry: Registry, gateway_user: str,
             raise ConfigError(f"MQTT user name {p.username!r} must match [A-Za-z0-9_-]{{1,64}}")
         if p.username in seen:
             raise ConfigError(f"MQTT user name {p.username!r} is used twice (a device id equal "
-                              "to the gateway or an extra user?)")
+                              "to a gateway or an extra user?)")
         seen.add(p.username)
     return principals
 

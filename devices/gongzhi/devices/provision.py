@@ -184,14 +184,14 @@ def write_file(path: Path, text: str, mode: int) -> None:
     write_atomically(path, text, mode)
 
 
-def provision(registry: Registry, out_dir: Path, *, gateway_user: str = "gateway",
+def provision(registry: Registry, out_dir: Path, *, gateway_users: Sequence[str] = ("gateway",),
               extra_users: Sequence[str] = (), acl_style: AclStyle = AclStyle.PER_DEVICE,
               rotate_all: bool = False, rotate: Collection[str] = (),
               make_password: Callable[[], str] = new_password,
               make_salt: Callable[[], bytes] = new_salt) -> CredentialPlan:
     """Write the four files into ``out_dir`` and return what changed. The credentials file is
     written first: whatever happens later, no password handed out is lost."""
-    principals = principals_for(registry, gateway_user, extra_users)
+    principals = principals_for(registry, gateway_users, extra_users)
     credentials_path = out_dir / CREDENTIALS_FILE
     old_credentials = _read_optional(credentials_path)
     existing = ({} if old_credentials is None

@@ -18,6 +18,8 @@ COUNTERS: dict[str, str] = {
                      "batch size)",
     "messages_rejected_total": "messages refused, by reason (each one has a dead-letter record)",
     "messages_skipped_total": "messages of another replica's partition",
+    "messages_retained_ignored_total": "retained messages (a replay of the past, not device data) "
+                                       "acknowledged and ignored",
     "duplicates_total": "repeated (device, seq) messages dropped",
     "out_of_order_total": "messages older than the newest one already seen from their device",
     "clock_corrected_total": "device timestamps ahead of the receive time, clamped",

@@ -6,9 +6,13 @@ puts it on the ``IngestQueue``; the worker acknowledges it (``ack``) once it is 
 alarms are in the outbox. A message taken but not acknowledged when the process dies is
 redelivered by the broker on the next connection.
 
-The gateway announces itself on ``gongzhi/gateway/<id>/status``: ``online`` (retained) on
-connect, ``offline`` as its last will and on a clean stop. paho reconnects with exponential
-backoff (1 s to 30 s).
+The gateway announces itself on ``gongzhi/gateway/<id>/status``: ``online`` on connect,
+``offline`` as its last will and on a clean stop, never retained (the deployment broker refuses
+retained messages). paho reconnects with exponential backoff (1 s to 30 s).
+
+Retained messages are not device data: they replay what a device (possibly revoked since)
+published in the past. The subscription asks the broker not to send them, and any that arrives
+anyway (a broker that ignores the option) is acknowledged and counted, never handed on.
 
 paho decodes the MQTT 5 properties of every received PUBLISH with a ``Properties`` object that
 rebuilds its lookup tables each time: at QoS 1 that is about a third of paho's network thread,
@@ -118,7 +122,7 @@ class MqttIngest:
             client.username_pw_set(self._target.username, self._target.password)
         if self._target.tls:
             client.tls_set()
-        client.will_set(self._status_topic, b"offline", qos=1, retain=True)
+        client.will_set(self._status_topic, b"offline", qos=1)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -137,7 +141,7 @@ class MqttIngest:
         if client is None:
             return
         if self._connected.is_set():
-            info = client.publish(self._status_topic, b"offline", qos=1, retain=True)
+            info = client.publish(self._status_topic, b"offline", qos=1)
             # Connection lost meanwhile: the broker publishes the will instead.
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout=2)
@@ -163,9 +167,9 @@ class MqttIngest:
             log.error("broker refused the connection: %s", reason_code)
             return
         self._generation += 1
-        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
         client.subscribe([(f, options) for f in self._filters])
-        client.publish(self._status_topic, b"online", qos=1, retain=True)
+        client.publish(self._status_topic, b"online", qos=1)
         self._metrics.inc("mqtt_connects_total")
         log.info("connected to %s:%s as %s (session present: %s)", self._target.host,
                  self._target.port, self._client_id, flags.session_present)
@@ -186,6 +190,12 @@ class MqttIngest:
             log.warning("disconnected from the broker (%s); reconnecting", reason_code)
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        if msg.retain:
+            # Acknowledged here, out of turn: the broker matches a PUBACK by its packet id.
+            self._metrics.inc("messages_retained_ignored_total")
+            if msg.qos > 0:
+                client.ack(msg.mid, msg.qos)
+            return
         try:
             topic = msg.topic
         except UnicodeDecodeError:

@@ -106,7 +106,7 @@ class SimulationEngine:
         self._scheduled_n = 0
         self._truth: list[TruthRecord] = []
         self._fault_count = 0
-        # Devices announce themselves (retained "online") just before their first report, so
+        # Devices announce themselves ("online") just before their first report, so
         # an estate comes online over its first reporting interval, not in one burst.
         self.announced = np.zeros(n, dtype=np.bool_)
         self.faults_injected: Counter[str] = Counter()
@@ -138,8 +138,9 @@ class SimulationEngine:
         record = self.records[device]
         # Same QoS as telemetry: at QoS 0 a lost status is repaired by the next report (the
         # gateway's presence follows heartbeats); the broker's last will is always QoS 1.
+        # Not retained: the deployment broker refuses retained messages (docs/security.md).
         return Message(device, status_topic(record.estate_id, record.device_id),
-                       ONLINE if online else OFFLINE, self.telemetry_qos, True)
+                       ONLINE if online else OFFLINE, self.telemetry_qos)
 
     def set_reporting(self, device: int, reporting: bool, t_ms: int) -> None:
         self.reporting[device] = reporting

@@ -1,7 +1,7 @@
 """MQTT publishing for the simulators: the only simulator module that talks to paho.
 
 Two connection modes. ``per-device``: one connection per device, client id = device id, last
-will ``offline`` (retained) on its status topic, so a dropped connection makes the broker
+will ``offline`` on its status topic, so a dropped connection makes the broker
 announce it. ``multiplexed``: a few connections carry every device's topics, as NB-IoT vendor
 platforms forward; a device's dropped link is then announced by publishing ``offline`` for it.
 
@@ -133,8 +133,7 @@ class MqttPublisher:
             conn = _Conn(self._new_client(name), name)
             if self.config.mode == PER_DEVICE:
                 d = self.devices[i]
-                conn.client.will_set(status_topic(d.estate_id, d.device_id), OFFLINE, qos=1,
-                                     retain=True)
+                conn.client.will_set(status_topic(d.estate_id, d.device_id), OFFLINE, qos=1)
             self._conns.append(conn)
             self._connect(conn)
         deadline = time.monotonic() + self.config.connect_timeout_s
@@ -253,7 +252,7 @@ class MqttPublisher:
                 # The forwarder announces the device's lost link itself.
                 self._publish(self._conn_for(link.device),
                               Message(link.device, status_topic(d.estate_id, d.device_id),
-                                      OFFLINE, 1, True))
+                                      OFFLINE, 1))
             return
         conn = self._conns[link.device]
         if link.action is LinkAction.CONNECT:
@@ -277,7 +276,7 @@ class MqttPublisher:
             self.stats.wills += 1
             if self._journal is not None:
                 self._journal(Message(link.device, status_topic(d.estate_id, d.device_id),
-                                      OFFLINE, 1, True))
+                                      OFFLINE, 1))
             sock = conn.client.socket()
             if isinstance(sock, socket.socket):
                 with contextlib.suppress(OSError):

@@ -75,6 +75,10 @@ class RawPublisher:
             self.acked += whole // 4
             pending = pending[whole:]
 
+    def send(self, packet: bytes) -> None:
+        """Write one packet now (its PUBACK is counted like the others)."""
+        self._sock.sendall(packet)
+
     def publish_paced(self, messages: Callable[[int], tuple[str, bytes]], rate: int,
                       seconds: float, slice_s: float = 0.01) -> float:
         """Publish ``messages(n)`` for n = 0, 1, ... at ``rate`` msg/s; returns the seconds the

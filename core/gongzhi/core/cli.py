@@ -55,6 +55,14 @@ SETTING_HELP: dict[str, str] = {
                   "gateway-p<INDEX> when partitioned)",
     "gateway_http_port": "port of the gateway's /metrics, /healthz and /dead-letters (0: any "
                          "free port)",
+    "gateway_workers": "gateway worker processes on this machine, each owning a share of the "
+                       "estates (0: one per CPU core; default 1)",
+    "gateway_subscribe": "all: subscribe to every estate (a partitioned replica skips the "
+                         "others' messages); owned: only to this replica's estates in the "
+                         "registry (the workers' default)",
+    "gateway_worker_mqtt_urls": "one MQTT URL per worker, separated by spaces, each with an "
+                                "MQTT user of its own (for a broker that makes the user the "
+                                "client id); default: every worker uses the MQTT URL",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
 }
 

@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -70,6 +71,13 @@ class Settings(BaseModel):
     gateway_group: str | None = None  # MQTT 5 shared-subscription group name
     gateway_id: str | None = None  # None: "gateway", or "gateway-p<INDEX>" when partitioned
     gateway_http_port: int = 8001  # the gateway's /metrics, /healthz, /dead-letters (0: any)
+    gateway_workers: int = 1  # gateway processes on this machine (0: one per CPU core)
+    # "all": subscribe to estate/+/+/+ (a partitioned replica skips others' messages);
+    # "owned": only to the estates of this replica's share in the registry.
+    gateway_subscribe: Literal["all", "owned"] = "all"
+    # One MQTT URL per worker, separated by spaces, where the broker makes the MQTT user the
+    # client id (each worker needs a user of its own); None: every worker uses mqtt_url.
+    gateway_worker_mqtt_urls: str | None = None
     log_level: str = "INFO"
 
     @field_validator("http_port")
@@ -91,6 +99,13 @@ class Settings(BaseModel):
     def _gateway_port_range(cls, value: int) -> int:
         if not 0 <= value < 65536:
             raise ValueError("must be a TCP port, 1-65535 (0: any free port)")
+        return value
+
+    @field_validator("gateway_workers")
+    @classmethod
+    def _gateway_workers(cls, value: int) -> int:
+        if not 0 <= value <= 64:
+            raise ValueError("must be 1 to 64 worker processes (0: one per CPU core)")
         return value
 
     @field_validator("gateway_id")

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import threading
 from typing import Any
 
 from gongzhi.core.cli import add_settings_options, settings_from_args
 from gongzhi.core.errors import ConfigError
 from gongzhi.gateway.platform_client import TokenSource
 from gongzhi.gateway.service import GatewayService
+from gongzhi.gateway.workers import run_supervisor, run_until_signalled, worker_count
 
 GATEWAY_SETTINGS = (
     "data_dir", "mqtt_url", "registry", "platform_url", "tokens_file", "gateway_token",
-    "gateway_id", "gateway_partition", "gateway_group", "http_host", "gateway_http_port",
+    "gateway_id", "gateway_partition", "gateway_group", "gateway_workers", "gateway_subscribe",
+    "gateway_worker_mqtt_urls", "http_host", "gateway_http_port",
     "influx_url", "influx_token", "influx_org", "influx_bucket", "influx_spool_max_bytes",
     "log_level",
 )
@@ -32,6 +32,9 @@ def add_parsers(subparsers: Any) -> None:
                     "HTTP port. Stops cleanly on SIGINT/SIGTERM; SIGHUP reloads the registry.",
     )
     add_settings_options(parser, *GATEWAY_SETTINGS)
+    parser.add_argument("--workers", dest="setting_gateway_workers", metavar="N",
+                        help="the same as --gateway-workers: N worker processes, each owning a "
+                             "share of the estates, under one supervisor (0: one per CPU core)")
     parser.set_defaults(func=run_gateway)
 
 
@@ -44,23 +47,8 @@ def run_gateway(args: argparse.Namespace) -> int:
     missing = TokenSource(settings.gateway_token, settings.tokens_path).missing_reason()
     if missing is not None:
         raise ConfigError(missing)
+    if worker_count(settings) > 1:
+        return run_supervisor(settings)
     service = GatewayService(settings)
-    done = threading.Event()
-
-    def _stop(signum: int, frame: object) -> None:
-        done.set()
-
-    def _reload(signum: int, frame: object) -> None:
-        service.request_reload()
-
-    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _reload)
-    try:
-        service.start()
-        while not done.wait(0.5):
-            pass
-    finally:
-        service.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    run_until_signalled(service.start, service.stop, reload=service.request_reload)
     return 0

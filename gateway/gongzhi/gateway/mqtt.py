@@ -149,6 +149,26 @@ class MqttIngest:
         client.loop_stop()
         self._connected.clear()
 
+    def set_topic_filters(self, filters: Sequence[str]) -> None:
+        """Change the subscription (the registry's estates changed): subscribe to the filters
+        added and unsubscribe from those dropped now; a reconnect subscribes to the new set."""
+        new = list(filters)
+        added = [f for f in new if f not in self._filters]
+        dropped = [f for f in self._filters if f not in new]
+        self._filters = new
+        client = self._client
+        if client is None or not self._connected.is_set():
+            return
+        if added:
+            client.subscribe([(f, self._subscribe_options()) for f in added])
+        if dropped:
+            client.unsubscribe(dropped)
+        log.info("subscription changed: %d filters added, %d dropped", len(added), len(dropped))
+
+    @staticmethod
+    def _subscribe_options() -> SubscribeOptions:
+        return SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
+
     def ack(self, messages: Sequence[RawMessage]) -> None:
         """Acknowledge processed QoS 1 messages of the current connection, in arrival order."""
         client = self._client
@@ -167,8 +187,10 @@ class MqttIngest:
             log.error("broker refused the connection: %s", reason_code)
             return
         self._generation += 1
-        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
-        client.subscribe([(f, options) for f in self._filters])
+        if self._filters:
+            client.subscribe([(f, self._subscribe_options()) for f in self._filters])
+        else:  # a share that holds no estate (yet): nothing to subscribe to, nothing missed
+            self._connected.set()
         client.publish(self._status_topic, b"online", qos=1)
         self._metrics.inc("mqtt_connects_total")
         log.info("connected to %s:%s as %s (session present: %s)", self._target.host,

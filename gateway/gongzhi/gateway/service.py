@@ -30,7 +30,7 @@ from gongzhi.gateway.device_states import DeviceStateReporter, DeviceStateTracke
 from gongzhi.gateway.ingest_queue import IngestQueue
 from gongzhi.gateway.ingest_worker import IngestWorker
 from gongzhi.gateway.metrics import GatewayMetrics
-from gongzhi.gateway.mqtt import MqttIngest, subscription_filter
+from gongzhi.gateway.mqtt import MqttIngest
 from gongzhi.gateway.outbox import AlarmOutbox
 from gongzhi.gateway.partition import Partition
 from gongzhi.gateway.pipeline import Detector, IngestPipeline, StopRequested, TelemetrySink
@@ -39,6 +39,7 @@ from gongzhi.gateway.registry_source import RegistrySource
 from gongzhi.gateway.sinks import open_sink
 from gongzhi.gateway.status_http import StatusEndpoints, StatusServer
 from gongzhi.gateway.status_report import StatusReporter
+from gongzhi.gateway.subscriptions import device_filters
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ class GatewayService:
         self._started.append(status_reporter.stop)
         self.mqtt = MqttIngest(s.mqtt, self.queue, self.clock, self.metrics,
                                client_id=f"gongzhi-{self.gateway_id}", gateway_id=self.gateway_id,
-                               topic_filters=[subscription_filter(self.share_group)])
+                               topic_filters=self._device_filters(registry))
         self.worker = IngestWorker(
             self.queue, self.pipeline, self.mqtt.ack, self.dead_letters, self.metrics,
             self.clock, on_alarms=self._wake_sender, stopping=self._stopping,
@@ -259,10 +260,16 @@ class GatewayService:
             set_registry(registry)
         else:
             pipeline.detector = self._detector_factory(registry)
+        if self.mqtt is not None and self.settings.gateway_subscribe == "owned":
+            self.mqtt.set_topic_filters(self._device_filters(registry))
         update_sink = getattr(self.sink, "set_registry", None)
         if callable(update_sink):
             update_sink(registry)
         self.metrics.inc("registry_reloads_total")
+
+    def _device_filters(self, registry: Registry) -> list[str]:
+        return device_filters(self.settings.gateway_subscribe, self.partition, self.share_group,
+                              registry)
 
     def _maintain(self) -> None:
         now_ms = self.clock.now_ms()

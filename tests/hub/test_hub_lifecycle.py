@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from hub_helpers import make_ticket
 
-from gongzhi.core.errors import AccessDenied, IllegalTransition
-from gongzhi.hub.lifecycle import Action, allowed_actions, apply_action
-from gongzhi.hub.tickets import Status
+from gongzhi.core.errors import IllegalTransition
+from gongzhi.hub.lifecycle import Action, apply_action, possible
+from gongzhi.hub.tickets import CLOSED, Status, Ticket
 
 # (state, action) → the state it leads to; absent: refused.
 LEGAL = {
@@ -67,16 +67,27 @@ def test_reasons_are_readable():
                      1)
 
 
-def test_the_npc_liaison_station_only_reads():
-    with pytest.raises(AccessDenied):
-        apply_action(make_ticket(), Action.COMMENT, "npc_liaison", "x", 1)
+def test_possible_actions():
+    def possible_in(ticket: Ticket, moves: bool) -> list[str]:
+        return [a.value for a in Action if possible(ticket, a, moves=moves)]
 
-
-def test_allowed_actions():
-    assert [a.value for a in allowed_actions(make_ticket())] == [
+    assert possible_in(make_ticket(), True) == [
         "ack", "dispatch", "arrive", "false_alarm", "comment"]
-    assert [a.value for a in allowed_actions(make_ticket(status=Status.FALSE_ALARM))] == [
-        "comment"]
+    assert possible_in(make_ticket(status=Status.FALSE_ALARM), True) == ["comment"]
+    # A party that does not hold the ticket records: its acknowledgement while it is active.
+    assert possible_in(make_ticket(status=Status.DISPATCHED), False) == ["ack", "comment"]
+    assert possible_in(make_ticket(status=Status.RESOLVED), False) == ["comment"]
+
+
+@pytest.mark.parametrize("status", [s for s in Status if s not in CLOSED])
+def test_a_recorded_acknowledgement_leaves_the_ticket_where_it_is(status: Status):
+    ticket = make_ticket(status=status, open_key="d1|smoke_alarm")
+    changed, entry = apply_action(ticket, Action.ACK, "residents_committee", "visiting", 7,
+                                  moves=False, role="notified")
+    assert (changed.status, changed.acknowledged_at, changed.open_key) == (
+        ticket.status, ticket.acknowledged_at, ticket.open_key)
+    assert changed.updated_at == 7
+    assert entry.data == {"from": status.value, "to": status.value, "role": "notified"}
 
 
 def test_long_notes_are_cut():

@@ -54,4 +54,8 @@ class IllegalTransition(TicketError):
 
 
 class AccessDenied(TicketError):
-    pass
+    """A party may not do this. ``reason`` is a short stable identifier for machines."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)

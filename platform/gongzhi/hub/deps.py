@@ -71,14 +71,16 @@ def get_principal(request: Request, hub: HubDep,
 
 def get_party(principal: Annotated[str, Depends(get_principal)]) -> str:
     if principal == GATEWAY:
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            "the gateway token may only deliver alarms and device states")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, {
+            "reason": "gateway_token",
+            "message": "the gateway token may only deliver alarms and device states"})
     return principal
 
 
 def get_gateway(principal: Annotated[str, Depends(get_principal)]) -> str:
     if principal != GATEWAY:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only the gateway delivers this")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, {
+            "reason": "not_gateway", "message": "only the gateway delivers this"})
     return principal
 
 

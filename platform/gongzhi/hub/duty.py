@@ -20,7 +20,7 @@ import yaml
 
 from gongzhi.core.alarms import AlarmKind
 from gongzhi.core.errors import ConfigError
-from gongzhi.hub.parties import PARTY_IDS
+from gongzhi.hub.parties import PARTY_IDS, SUPERVISORS
 
 KINDS: frozenset[str] = frozenset(k.value for k in AlarmKind)
 DEFAULT_MATRIX = "duty_matrix.yaml"
@@ -356,6 +356,10 @@ def _route(reader: _Reader) -> Route:
     chain = _parties(reader, "chain") or (assignee,)
     if chain[0] != assignee:
         raise reader.fail("chain", f"chain must start with the assignee {assignee!r}")
+    for key, parties in (("assignee", (assignee,)), ("chain", chain)):
+        if supervisor := next((p for p in parties if p in SUPERVISORS), None):
+            raise reader.fail(key, f"{key}: {supervisor} supervises and only reads; it cannot "
+                                   "hold a ticket")
     convert: Conversion | None = None
     if "convert" in reader.data:
         conv = reader.sub("convert")

@@ -1,14 +1,14 @@
 """Ticket states and the actions that move them. Pure: an action on a ticket gives the changed
-ticket and its timeline entry, or ``IllegalTransition`` with the reason (HTTP 409)."""
+ticket and its timeline entry, or ``IllegalTransition`` with the reason (HTTP 409). Who may take
+which action is the action matrix's (``gongzhi.hub.action_matrix``)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from enum import StrEnum
 
-from gongzhi.core.errors import AccessDenied, IllegalTransition
-from gongzhi.hub.parties import Party
-from gongzhi.hub.tickets import CLOSED, EntryType, Status, Ticket, TimelineEntry
+from gongzhi.core.errors import IllegalTransition
+from gongzhi.hub.tickets import ACTIVE, CLOSED, EntryType, Status, Ticket, TimelineEntry
 
 
 class Action(StrEnum):
@@ -33,14 +33,21 @@ TRANSITIONS: dict[Action, tuple[frozenset[Status], Status | None]] = {
     Action.COMMENT: (frozenset(Status), None),
 }
 
-# Supervision only: the NPC deputies' liaison station reads, it does not handle tickets.
-READ_ONLY_PARTIES = frozenset({Party.NPC_LIAISON.value})
+# What a party that does not hold the ticket may record (never moving it): its own
+# acknowledgement while the ticket is active, comments always.
+RECORDS: dict[Action, frozenset[Status]] = {
+    Action.ACK: ACTIVE,
+    Action.COMMENT: frozenset(Status),
+}
 
 MAX_NOTE = 2000
 
 
-def allowed_actions(ticket: Ticket) -> list[Action]:
-    return [a for a, (sources, _) in TRANSITIONS.items() if ticket.status in sources]
+def possible(ticket: Ticket, action: Action, *, moves: bool = True) -> bool:
+    """Whether the ticket's state admits ``action``: as a move of the party that holds it, or
+    (``moves=False``) as a record of a party that does not."""
+    sources = TRANSITIONS[action][0] if moves else RECORDS.get(action, frozenset())
+    return ticket.status in sources
 
 
 def _refusal(ticket: Ticket, action: Action) -> str:
@@ -53,13 +60,14 @@ def _refusal(ticket: Ticket, action: Action) -> str:
     return f"cannot {action.value} ticket {ticket.id} while it is {ticket.status.value}"
 
 
-def apply_action(ticket: Ticket, action: Action, actor: str, note: str | None,
-                 now: int) -> tuple[Ticket, TimelineEntry]:
-    if actor in READ_ONLY_PARTIES:
-        raise AccessDenied(f"{actor} has read-only access to tickets")
-    sources, target = TRANSITIONS[action]
-    if ticket.status not in sources:
+def apply_action(ticket: Ticket, action: Action, actor: str, note: str | None, now: int, *,
+                 moves: bool = True, role: str | None = None) -> tuple[Ticket, TimelineEntry]:
+    """``moves=False`` records the action (an acknowledgement of a notified party's own part,
+    a comment) and leaves the ticket's state, deadlines and acknowledgement time as they are.
+    ``role`` is the actor's role on the ticket, kept in the timeline entry."""
+    if not possible(ticket, action, moves=moves):
         raise IllegalTransition(_refusal(ticket, action))
+    target = TRANSITIONS[action][1] if moves else None
     changed = ticket
     if target is not None:
         changed = replace(changed, status=target)
@@ -70,9 +78,10 @@ def apply_action(ticket: Ticket, action: Action, actor: str, note: str | None,
         if target in CLOSED:
             changed = replace(changed, closed_at=now, open_key=None)
     changed = replace(changed, updated_at=now)
+    data = {"from": ticket.status.value, "to": changed.status.value}
     entry = TimelineEntry(
         ts_ms=now, type=EntryType.ACTION, actor=actor, action=action.value,
         note=(note or None) and note[:MAX_NOTE],
-        data={"from": ticket.status.value, "to": changed.status.value},
+        data=data if role is None else {**data, "role": role},
     )
     return changed, entry

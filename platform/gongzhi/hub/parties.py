@@ -16,6 +16,10 @@ class Party(StrEnum):
 
 PARTY_IDS: frozenset[str] = frozenset(p.value for p in Party)
 
+# Supervision: the NPC deputies' liaison station sees overdue and escalated tickets and only
+# reads; the duty matrix cannot make it an assignee or an escalation target.
+SUPERVISORS: frozenset[str] = frozenset({Party.NPC_LIAISON.value})
+
 # The machine principal that delivers alarms and device states; it is not a party and sees no
 # tickets.
 GATEWAY = "gateway"

@@ -11,7 +11,8 @@ from enum import IntEnum
 from typing import Any
 
 from gongzhi.devices.registry import DeviceRecord, Location
-from gongzhi.hub.parties import Party
+from gongzhi.hub.action_matrix import Role, allowed_actions, role_of
+from gongzhi.hub.parties import SUPERVISORS, Party
 from gongzhi.hub.store.records import DeviceState
 from gongzhi.hub.tickets import Ticket, TimelineEntry
 
@@ -50,15 +51,12 @@ def access_of(party: str) -> Access:
 
 def supervises(party: str) -> bool:
     """Sees every overdue or escalated ticket, notified or not."""
-    return party == Party.NPC_LIAISON
+    return party in SUPERVISORS
 
 
 def can_see(ticket: Ticket, party: str) -> bool:
-    if party == ticket.assignee or party in ticket.notified:
-        return True
-    if supervises(party):
-        return ticket.escalation_level > 0 or bool(ticket.breaches)
-    return False
+    """Assigned, notified, or supervising an overdue or escalated ticket."""
+    return role_of(ticket, party) is not Role.UNRELATED
 
 
 def mask_phone(phone: str | None) -> str | None:
@@ -86,7 +84,8 @@ def public_location(loc: Location, access: Access) -> dict[str, str | None]:
 
 
 def public_ticket(ticket: Ticket, party: str) -> dict[str, Any]:
-    """The ticket as ``party`` may see it (the TicketPublic schema)."""
+    """The ticket as ``party`` may see it, with what it may do to it now (the TicketPublic
+    schema)."""
     access = access_of(party)
     loc = ticket.location
     full = access is Access.FULL
@@ -121,6 +120,7 @@ def public_ticket(ticket: Ticket, party: str) -> dict[str, Any]:
         "elderly_alone": ticket.elderly_alone if full else None,
         "household": ticket.household if full else None,
         "phone": mask_phone(ticket.phone) if full else None,
+        "allowed_actions": [a.value for a in allowed_actions(ticket, party)],
     }
 
 

@@ -76,6 +76,8 @@ class TicketPublic(Strict):
     elderly_alone: bool | None = Field(description="null when hidden from the caller")
     household: str | None
     phone: str | None = Field(description="masked, e.g. 138****1234; null when hidden")
+    allowed_actions: list[str] = Field(
+        description="what the caller may do to the ticket now (the action matrix)")
 
 
 class TimelineEntryPublic(Strict):
@@ -90,7 +92,17 @@ class TimelineEntryPublic(Strict):
 
 class TicketDetail(TicketPublic):
     timeline: list[TimelineEntryPublic]
-    allowed_actions: list[str]
+
+
+class Refusal(Strict):
+    reason: str = Field(description="read_only, not_assignee, gateway_token or not_gateway")
+    message: str
+
+
+class Refused(Strict):
+    """A 403 answer: who may not do what, and why."""
+
+    detail: Refusal
 
 
 class ActionCreate(Strict):

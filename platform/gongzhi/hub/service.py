@@ -16,6 +16,7 @@ from gongzhi.core.alarms import Alarm, AlarmState
 from gongzhi.core.clock import Clock
 from gongzhi.core.errors import TicketError, TicketNotFound
 from gongzhi.devices.registry import DeviceRecord, Location, Registry
+from gongzhi.hub.action_matrix import act
 from gongzhi.hub.duty import Counted, DutyMatrix, HistoryQuery
 from gongzhi.hub.escalation import Escalation, escalate
 from gongzhi.hub.incidents import (
@@ -25,7 +26,7 @@ from gongzhi.hub.incidents import (
     parent_for,
     parent_kinds,
 )
-from gongzhi.hub.lifecycle import Action, apply_action
+from gongzhi.hub.lifecycle import Action
 from gongzhi.hub.metrics import Metrics
 from gongzhi.hub.privacy import can_see, public_ticket, shows_personal_data, supervises
 from gongzhi.hub.routing import AlarmFacts, Decision, route
@@ -215,13 +216,15 @@ class TicketService:
     # --- actions -----------------------------------------------------------------------------
 
     def act(self, ticket_id: int, party: str, action: Action, note: str | None) -> Ticket:
+        """The action if the action matrix allows it to ``party`` now (``TicketNotFound``,
+        ``AccessDenied`` or ``IllegalTransition`` otherwise), saved with its timeline entry."""
         for _ in range(SAVE_ATTEMPTS):
             now = self.clock.now_ms()
             with self.store.transaction(now) as tx:
                 current = tx.get_ticket(ticket_id)
-                if current is None or not can_see(current, party):
+                if current is None:
                     raise TicketNotFound(f"no ticket {ticket_id}")
-                changed, entry = apply_action(current, action, party, note, now)
+                changed, entry = act(current, party, action, note, now)
                 saved = tx.save(changed)
                 if saved is None:
                     continue  # changed meanwhile (another party, an escalation): read again

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from gongzhi.hub.deps import CurrentParty
-from gongzhi.hub.lifecycle import READ_ONLY_PARTIES
+from gongzhi.hub.parties import SUPERVISORS
 from gongzhi.hub.privacy import VIEWS, access_of
 from gongzhi.hub.schemas import Me
 
@@ -18,4 +18,4 @@ router = APIRouter(prefix="/api", tags=["parties"])
 def me(party: CurrentParty) -> dict[str, Any]:
     return {"party": party, "views": list(VIEWS.get(party, ())),
             "personal_data": access_of(party).name.lower(),
-            "read_only": party in READ_ONLY_PARTIES}
+            "read_only": party in SUPERVISORS}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, status
 
+from gongzhi.core.errors import AccessDenied
 from gongzhi.hub.deps import CurrentParty, ServiceDep
-from gongzhi.hub.lifecycle import allowed_actions
 from gongzhi.hub.privacy import public_entry, public_ticket
-from gongzhi.hub.schemas import MAX_INT, ActionCreate, TicketDetail, TicketPublic
+from gongzhi.hub.schemas import MAX_INT, ActionCreate, Refused, TicketDetail, TicketPublic
 
 router = APIRouter(prefix="/api/tickets", tags=["tickets"])
 TicketId = Annotated[int, Path(ge=1, le=MAX_INT)]
@@ -40,8 +40,7 @@ def list_tickets(
 def _detail(service: ServiceDep, party: str, ticket_id: int) -> dict[str, Any]:
     ticket, timeline = service.ticket_for(party, ticket_id)
     return {**public_ticket(ticket, party),
-            "timeline": [public_entry(e) for e in timeline],
-            "allowed_actions": [a.value for a in allowed_actions(ticket)]}
+            "timeline": [public_entry(e) for e in timeline]}
 
 
 @router.get("/{ticket_id}", response_model=TicketDetail,
@@ -53,11 +52,22 @@ def get_ticket(ticket_id: TicketId, party: CurrentParty, service: ServiceDep) ->
 
 
 @router.post("/{ticket_id}/actions", response_model=TicketDetail,
-             responses={404: {"description": "no such ticket for this party"},
-                        409: {"description": "the action is not possible in this state"},
-                        403: {"description": "the party may only read"}})
+             responses={
+                 404: {"description": "no such ticket for this party"},
+                 409: {"description": "the action is not possible in the ticket's state"},
+                 403: {"model": Refused,
+                       "description": "the action matrix does not allow the action to the "
+                                      "party: `read_only` (supervision), `not_assignee` (only "
+                                      "the party holding the ticket moves it)"}})
 def act(ticket_id: TicketId, body: ActionCreate, party: CurrentParty,
         service: ServiceDep) -> dict[str, Any]:
-    """Acknowledge, dispatch, arrive, resolve, mark a false alarm, or comment."""
-    service.act(ticket_id, party, body.action, body.note)
+    """Acknowledge, dispatch, arrive, resolve, mark a false alarm, or comment. The party
+    holding the ticket (its assignee, or the escalation target that took it over) moves it;
+    notified parties comment, and acknowledge their own part where they have one; the
+    supervision station reads only. `allowed_actions` of a ticket says what the caller may do."""
+    try:
+        service.act(ticket_id, party, body.action, body.note)
+    except AccessDenied as refused:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            {"reason": refused.reason, "message": str(refused)}) from None
     return _detail(service, party, ticket_id)

@@ -3,7 +3,7 @@
 import { byId, h, setChildren } from "./dom.js";
 import { formatDuration, formatLocation, formatTime, kindLabel, t } from "./i18n.js";
 import { flameIcon, severityBadge } from "./icons.js";
-import { toMs } from "./store.js";
+import { mayAct, toMs } from "./store.js";
 
 const MUTE_MS = 5 * 60_000;
 const REPEAT_MS = 20_000;
@@ -121,7 +121,8 @@ export class CriticalPopup {
       return;
     }
     // Called every frame by the wall: rebuild only when what it shows has changed.
-    const signature = `${ticket.id}|${ticket.kind}|${this.waiting.length}`;
+    const canAck = mayAct(ticket, "ack");
+    const signature = `${ticket.id}|${ticket.kind}|${this.waiting.length}|${canAck}`;
     if (!force && this.dialog.open && signature === this.shown) return;
     this.shown = signature;
     const opened = toMs(ticket.opened_at) ?? toMs(ticket.first_seen);
@@ -138,8 +139,9 @@ export class CriticalPopup {
     opened === null ? null : h("div", { class: "popup-time", text: formatTime(opened) }),
     more > 0 ? h("div", { class: "popup-more", text: t("popup.more", { n: more }) }) : null,
     h("div", { class: "popup-actions" },
-      h("button", { class: "btn btn-ack btn-huge", type: "button", dataset: { action: "ack" },
-        text: t("action.ack"), onclick: () => this.onAck(ticket) }),
+      canAck ? h("button", { class: "btn btn-ack btn-huge", type: "button",
+        dataset: { action: "ack" }, text: t("action.ack"), onclick: () => this.onAck(ticket) })
+        : null,
       h("button", { class: "btn btn-huge", type: "button", text: t("popup.open"),
         onclick: () => {
           this.dismiss();

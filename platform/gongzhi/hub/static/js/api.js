@@ -81,7 +81,9 @@ export async function api(path, { method = "GET", body, signal, token } = {}) {
     try {
       const payload = await response.json();
       const detail = payload.detail ?? payload.error ?? payload.message;
-      if (detail) message = typeof detail === "string" ? detail : JSON.stringify(detail);
+      if (typeof detail === "string") message = detail;
+      else if (typeof detail?.message === "string") message = detail.message;
+      else if (detail) message = JSON.stringify(detail);
     } catch {
       // Not JSON: keep the status line.
     }

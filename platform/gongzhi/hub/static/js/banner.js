@@ -4,6 +4,7 @@ import { h, setChildren, setText } from "./dom.js";
 import { formatLocation, kindLabel, statusLabel, t } from "./i18n.js";
 import { flameIcon, severityBadge } from "./icons.js";
 import { elapsedText, slaText } from "./queue.js";
+import { mayAct } from "./store.js";
 
 const MAX_CARDS = 5;
 
@@ -47,7 +48,7 @@ export class CriticalBanner {
   card(ticket, now) {
     const elapsed = h("span", { class: "c-elapsed" });
     const sla = h("span", { class: "c-sla" });
-    const ack = ticket.status === "open"
+    const ack = mayAct(ticket, "ack")
       ? h("button", { class: "btn btn-ack btn-big", type: "button", dataset: { action: "ack" },
         text: t("action.ack"),
         onclick: (event) => {

@@ -9,20 +9,9 @@ import {
 import { severityBadge } from "./icons.js";
 import { slaText } from "./queue.js";
 import { timelineList } from "./timeline.js";
-import { toMs } from "./store.js";
+import { mayAct, toMs } from "./store.js";
 
 const ACTIONS = ["ack", "dispatch", "arrive", "resolve", "false_alarm", "comment"];
-
-/** Which actions make sense in a status; the platform has the last word. */
-export function actionsFor(status) {
-  switch (status) {
-    case "open": return ["ack", "dispatch", "arrive", "false_alarm", "comment"];
-    case "acknowledged": return ["dispatch", "arrive", "resolve", "false_alarm", "comment"];
-    case "dispatched": return ["arrive", "resolve", "false_alarm", "comment"];
-    case "on_site": return ["resolve", "false_alarm", "comment"];
-    default: return ["comment"];
-  }
-}
 
 const METRIC_UNITS = {
   smoke_db_m: "dB/m", temp_c: "°C", battery_pct: "%", pressure_mpa: "MPa", residual_ma: "mA",
@@ -159,9 +148,8 @@ export class TicketDrawer {
     const note = this.note;
     note.placeholder = t("action.note");
     note.setAttribute("aria-label", t("action.note"));
-    const allowed = new Set(this.readOnly ? []
-      : ticket.allowed_actions ?? actionsFor(ticket.status));
-    const buttons = ACTIONS.filter((a) => allowed.has(a)).map((action) => {
+    // The platform's action matrix decides (allowed_actions): no button a party may not use.
+    const buttons = ACTIONS.filter((a) => !this.readOnly && mayAct(ticket, a)).map((action) => {
       const button = h("button", { class: `btn btn-action${action === "ack" ? " btn-ack" : ""}`,
         type: "button", dataset: { action }, text: t(`action.${action}`) });
       button.addEventListener("click", () => this.act(action, note, button));

@@ -3,7 +3,7 @@
 import { h, setText } from "./dom.js";
 import { formatDuration, formatLocation, kindLabel, statusLabel, t } from "./i18n.js";
 import { severityBadge } from "./icons.js";
-import { toMs } from "./store.js";
+import { mayAct, toMs } from "./store.js";
 
 const OVERSCAN = 4;
 
@@ -106,8 +106,9 @@ export class VirtualQueue {
 
   fill(row, ticket, now) {
     const busy = this.pending.has(String(ticket.id));
+    const canAck = mayAct(ticket, "ack");
     const signature = [ticket.id, ticket.severity, ticket.kind, ticket.status, ticket.occurrences,
-      busy].join("|");
+      busy, canAck].join("|");
     row.ticket = ticket;
     if (row.signature !== signature) {
       row.signature = signature;
@@ -119,7 +120,7 @@ export class VirtualQueue {
       setText(row.count, ticket.occurrences > 1 ? `×${ticket.occurrences}` : "");
       setText(row.location, formatLocation(ticket.location));
       setText(row.status, statusLabel(ticket.status));
-      row.ack.hidden = ticket.status !== "open";
+      row.ack.hidden = !canAck;
       row.ack.disabled = busy;
       setText(row.ack, busy ? "…" : t("action.ack_short"));
     }

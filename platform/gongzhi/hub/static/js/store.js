@@ -15,6 +15,11 @@ export function toMs(value) {
 }
 
 export const isActive = (ticket) => ACTIVE_STATUSES.has(ticket.status);
+
+/** Whether the signed-in party may take `action` on `ticket` now: the platform's action matrix
+ * says so in `allowed_actions`. */
+export const mayAct = (ticket, action) =>
+  Array.isArray(ticket.allowed_actions) && ticket.allowed_actions.includes(action);
 export const severityRank = (severity) => SEVERITY_RANK[severity] ?? 3;
 
 /** The map place of a location: one floor of one unit of one building. */

@@ -10,6 +10,11 @@ data set prints a line with ``skipped`` and its reason.
 - ``skab_cv_f1``, ``skab_cv_far_pct``: the SKAB detector under leave-one-file-out
   cross-validation (``gongzhi.evaluation.skab_cv``): settings chosen on the other files, the
   left-out file scored.
+- ``real_ebike_false_per_1000_household_days`` (with the appliances responsible) and
+  ``real_ebike_recall`` (with the delay): e-bike recognition on real homes
+  (``household-power/``, ``ebike-chargers/``) through the backtest engine path
+  (``gongzhi.evaluation.ebike_real``): measured on the held-out report house, settings chosen
+  on the development house (its figures are in the context).
 """
 
 from __future__ import annotations
@@ -84,8 +89,19 @@ def bench_skab_cv() -> None:
     emit("skab_cv_far_pct", d["far_pct"], "%", **context)
 
 
+def bench_real_ebike() -> None:
+    from gongzhi.evaluation.ebike_real import false_alarm_line, recall_line
+
+    names = ("real_ebike_false_per_1000_household_days", "real_ebike_recall")
+    if skipped(names, DATA / "household-power") or skipped(names, DATA / "ebike-chargers"):
+        return
+    for line in (false_alarm_line(DATA), recall_line(DATA)):
+        print(json.dumps(line), flush=True)
+
+
 def main() -> int:
     sys.path.insert(0, str(ROOT))
+    bench_real_ebike()
     bench_real_fire()
     bench_skab_cv()
     return 0

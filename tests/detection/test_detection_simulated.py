@@ -1,11 +1,12 @@
 """End to end in process: the simulators' messages through the gateway's decoder and duplicate
-filter into the engine, scored against the ground truth the simulator wrote."""
+filter into the engine, scored against the ground truth the simulator wrote. Development seeds
+only (the benchmark reports others)."""
 
 from __future__ import annotations
 
 from gongzhi.core.alarms import AlarmKind, AlarmState
 from gongzhi.devices.catalogue import DeviceType
-from gongzhi.evaluation.simeval import MIDNIGHT_MS, SimSpec, run
+from gongzhi.evaluation.simeval import DEVELOPMENT_SEEDS, MIDNIGHT_MS, REPORT_SEEDS, SimSpec, run
 from gongzhi.evaluation.simscore import evaluate
 from gongzhi.simulators.scenario import parse_scenario
 from gongzhi.simulators.yamlfile import parse_yaml
@@ -13,11 +14,12 @@ from gongzhi.simulators.yamlfile import parse_yaml
 HOUR = 3_600_000
 
 # Three hours of the small estate's smoke detectors (18 households, 6 landings) with a fire or
-# a single smoke alarm every quarter of an hour and a cooking spike every half minute or so.
+# a single smoke alarm every quarter of an hour and cooking smoke every three minutes or so
+# (each household's detector smells its kitchen about hourly, for seconds to minutes).
 SMOKE_HOURS = """
 name: smoke-hours
 random:
-  - {every: 25s, jitter: 0.5, start: 10s, limit: 400, kinds: {cooking_smoke: 1}}
+  - {every: 3m, jitter: 0.5, start: 10s, limit: 60, kinds: {cooking_smoke: 1}}
   - {every: 15m, jitter: 0.2, start: 5m, limit: 12, kinds: {fire: 1, smoke_alarm: 1}}
 """
 
@@ -32,22 +34,36 @@ def test_first_ten_minutes_of_all_faults() -> None:
     # Cooking smoke is in the ground truth as false-alarm material: no ticket expected, and
     # the perfect precision above says none was raised on it.
     assert score.cooking_spikes == 1 and score.cooking_fires == 0
-    assert score.kind("smoke_alarm").threshold_delays_ms[0] <= 10_000
+    # The single smoke alarm's smoke rises for up to a minute, then the rule's 5 s.
+    assert score.kind("smoke_alarm").delays_ms[0] <= 70_000
 
 
 def test_hours_of_fires_smoke_alarms_and_cooking_on_the_small_estate() -> None:
     scenario = parse_scenario(parse_yaml(SMOKE_HOURS, "<test>"), "smoke-hours")
-    result = run(SimSpec("small", scenario, 3 * HOUR, seed=4, start_ms=MIDNIGHT_MS + 9 * HOUR,
+    seed = DEVELOPMENT_SEEDS[4]
+    result = run(SimSpec("small", scenario, 3 * HOUR, seed=seed, start_ms=MIDNIGHT_MS + 9 * HOUR,
                          device_types={DeviceType.SMOKE}))
     score = evaluate(result)
     fire, alarm = score.kind("fire"), score.kind("smoke_alarm")
     assert fire.expected >= 4 and alarm.expected >= 4
-    assert (fire.recall, alarm.recall) == (1.0, 1.0)
-    assert score.cooking_spikes >= 300
-    assert score.cooking_fires == 0 and score.false_by_kind["fire"] == 0
-    assert score.precision is not None and score.precision >= 0.99, score.false_by_kind
-    # Within 10 s of the detectors' reports meeting the condition.
-    assert max(fire.threshold_delays_ms + alarm.threshold_delays_ms) <= 10_000
-    fires = [a for a in result.alarms
-             if a.kind is AlarmKind.FIRE and a.state is AlarmState.RAISE]
-    assert len(fires) == fire.true_raised
+    # Every fault counts, those still open at the end of the run too.
+    fires = [t for t in result.truth if t["fault"] == "fire"]
+    assert fire.expected == len(fires)
+    assert fire.open_at_end == sum(t["end_ms"] + 15 * 60_000 > result.end_ms for t in fires)
+    assert alarm.recall == 1.0
+    # Flaming fires are confirmed within minutes of ignition; smouldering ones, if at all, when
+    # the smoke reaches the corridor.
+    assert fire.recall is not None and fire.recall >= 0.6
+    assert fire.delays_ms and min(fire.delays_ms) < 90_000
+    assert score.cooking_spikes >= 55
+    # Long cooking sounds detectors: nuisance smoke alarms, false for precision all the same.
+    assert 0 < score.cooking_smoke_alarms <= score.false_by_kind["smoke_alarm"]
+    assert score.cooking_fires <= score.false_by_kind["fire"]
+    raised = [a for a in result.alarms if a.state is AlarmState.RAISE]
+    assert len([a for a in raised if a.kind is AlarmKind.FIRE]) == (
+        fire.true_raised + score.false_by_kind["fire"])
+
+
+def test_development_and_report_seeds_are_apart() -> None:
+    assert not set(DEVELOPMENT_SEEDS) & set(REPORT_SEEDS)
+    assert SimSpec("small", "all-faults", HOUR).seed in DEVELOPMENT_SEEDS

@@ -18,6 +18,7 @@ from gongzhi.gateway.messages import RawMessage
 from gongzhi.simulators.engine import SimulationEngine
 from gongzhi.simulators.estate import Role
 from gongzhi.simulators.faults import FAULT_KINDS
+from gongzhi.simulators.faults.smoke import FIRE_DRAWS
 from gongzhi.simulators.outgoing import Link, LinkAction
 from gongzhi.simulators.scenario import load_scenario
 from gongzhi.simulators.signals.electrical import charger_power_w
@@ -51,8 +52,12 @@ def test_every_fault_kind_has_a_test_here() -> None:
 
 # Smoke ---------------------------------------------------------------------------------------
 
+FLAMING = ("mode: flaming, growth_db_m_s2: 0.00007, peak_db_m: 4.0, temp_rise_c: 40, "
+           "corridor_delay_s: 60, corridor_share: 0.5")
+
+
 def test_fire_spreads_from_the_household_to_its_corridor_with_heat() -> None:
-    r = inject("fire", duration="8m")
+    r = inject("fire", duration="8m", params=FLAMING)
     truth = only_truth(r)
     household, corridor = truth["devices"]
     assert truth["expected"]["kind"] == "fire"
@@ -73,6 +78,67 @@ def test_fire_spreads_from_the_household_to_its_corridor_with_heat() -> None:
     assert temp[(ts > AT + 5 * MINUTE) & (ts < AT + 8 * MINUTE)].min() > before + 30
 
 
+def test_a_smouldering_fire_stays_on_one_detector_for_minutes_without_heat() -> None:
+    r = inject("fire", sim_ms=30 * MINUTE, params=(
+        "mode: smouldering, growth_db_m_s2: 0.000002, peak_db_m: 1.5, temp_rise_c: 6, "
+        "corridor_delay_s: 600, corridor_share: 0.4"))
+    truth = only_truth(r)
+    household, corridor = truth["devices"]
+    assert truth["end_ms"] - truth["start_ms"] == 45 * MINUTE
+    assert truth["detail"]["mode"] == "smouldering"
+    ts, smoke = r.series(household, "smoke_db_m")
+    first = ts[smoke >= 0.2][0]
+    # 0.2 dB/m after sqrt(0.2 / 2e-6) = 316 s.
+    assert AT + 310_000 <= first <= AT + 325_000
+    ts_c, smoke_c = r.series(corridor, "smoke_db_m")
+    assert ts_c[smoke_c >= 0.2][0] > first + 10 * MINUTE
+    ts, temp = r.series(household, "temp_c")
+    assert temp[ts > AT].max() - temp[ts < AT].mean() < 8
+
+
+def test_fault_parameters_are_drawn_from_their_ranges() -> None:
+    """Fires from fast flaming to slow smouldering, cooking from seconds to minutes."""
+    sim = _DrawingSim()
+    fires = [FAULT_KINDS["fire"](f"f{n}", 0, 0, None, {}, sim) for n in range(300)]
+    modes = [f.p["mode"] for f in fires]
+    assert 0.3 < modes.count("smouldering") / len(modes) < 0.5
+    for fire in fires:
+        low, high, _ = FIRE_DRAWS[fire.p["mode"]]["growth_db_m_s2"]
+        assert low <= fire.p["growth_db_m_s2"] <= high
+    smouldering = [f for f in fires if f.p["mode"] == "smouldering"]
+    assert max(f.p["temp_rise_c"] for f in smouldering) < 10
+    assert max(f.end_ms for f in smouldering) == 45 * MINUTE
+    to_alarm = [np.sqrt(0.2 / f.p["growth_db_m_s2"]) for f in fires]
+    assert min(to_alarm) < 30 and max(to_alarm) > 300  # seconds from ignition to 0.2 dB/m
+    cooking = [FAULT_KINDS["cooking_smoke"](f"c{n}", 0, 0, None, {}, sim) for n in range(300)]
+    seconds = np.array([c.end_ms / 1000 for c in cooking])
+    assert seconds.min() < 6 and seconds.max() > 180
+    peaks = np.array([c.p["peak_db_m"] for c in cooking])
+    assert 0.4 < (peaks > 0.2).mean() < 0.7
+    assert max(c.p["temp_rise_c"] for c in cooking) < 10
+    chargers = [FAULT_KINDS["ebike_charging"](f"e{n}", 0, 0, None, {}, sim) for n in range(300)]
+    real = [c for c in chargers if c.p["charger"] == "48v"]
+    assert 0.2 < len(real) / len(chargers) < 0.4
+    assert all(95 <= c.p["power_w"] <= 115 for c in real)
+    hours = np.array([c.end_ms / 3_600_000 for c in chargers])
+    watts = np.array([c.p["power_w"] for c in chargers])
+    assert 1.0 <= hours.min() < 1.5 and 4.5 < hours.max() <= 5.0
+    assert watts.min() < 100 and watts.max() > 380
+
+
+class _DrawingSim:
+    """Just what a fault needs to draw its parameters."""
+
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng(3)
+
+    def role(self, device: int) -> Role:
+        return Role.HOUSEHOLD_ELECTRICAL
+
+    def same_landing(self, device: int, roles: tuple[Role, ...]) -> list[int]:
+        return []
+
+
 def test_smoke_alarm_is_one_detector_without_heat() -> None:
     r = inject("smoke_alarm", target="elderly_alone: true")
     truth = only_truth(r)
@@ -88,7 +154,7 @@ def test_smoke_alarm_is_one_detector_without_heat() -> None:
 
 
 def test_cooking_smoke_is_a_short_spike_without_alarm() -> None:
-    r = inject("cooking_smoke", params="peak_db_m: 0.34")
+    r = inject("cooking_smoke", params="peak_db_m: 0.34, duration_s: 4")
     truth = only_truth(r)
     assert truth["expected"] is None and truth["outcome"] == "none"
     ts, smoke = r.series(truth["device_id"], "smoke_db_m")
@@ -97,6 +163,19 @@ def test_cooking_smoke_is_a_short_spike_without_alarm() -> None:
     assert np.diff(ts[smoke >= 0.1]).max() <= 1_000
     assert longest_run_ms(ts, smoke >= 0.2) < 5_000
     assert r.events(truth["device_id"]) == []
+
+
+def test_long_cooking_smoke_sounds_the_detector_without_heat() -> None:
+    """Nuisance the detector cannot tell from a fire's first smoke: a smoke_alarm, no fire."""
+    r = inject("cooking_smoke", params="peak_db_m: 0.8, duration_s: 150, temp_rise_c: 5")
+    truth = only_truth(r)
+    assert truth["expected"] is None and truth["end_ms"] - truth["start_ms"] == 150_000
+    device = truth["device_id"]
+    ts, smoke = r.series(device, "smoke_db_m")
+    assert longest_run_ms(ts, smoke >= 0.2) >= 60_000
+    assert [e["event"] for e in r.events(device)] == ["smoke_alarm"]
+    ts, temp = r.series(device, "temp_c")
+    assert temp[ts > AT].max() - temp[ts < AT].mean() < 7
 
 
 def test_tamper_and_arc_fault_are_device_events() -> None:

@@ -33,9 +33,9 @@ MINUTE = 60_000
 COMPACT = """
 name: compact
 faults:
-  - {at: 20s, kind: fire, duration: 3m}
+  - {at: 20s, kind: fire, duration: 3m, params: {mode: flaming}}
   - {at: 30s, kind: smoke_alarm}
-  - {at: 40s, kind: cooking_smoke, params: {peak_db_m: 0.3}}
+  - {at: 40s, kind: cooking_smoke, params: {peak_db_m: 0.3, duration_s: 4}}
   - {at: 50s, kind: tamper}
   - {at: 1m, kind: low_battery, duration: 5m}
   - {at: 1m10s, kind: burst_pipe, duration: 3m}

@@ -101,6 +101,10 @@ class Fault:
     # Its devices report every second while it lasts (an incident in progress).
     fast_report: ClassVar[bool] = False
     intercepts: ClassVar[bool] = False
+    # A choice parameter drawn first, with its odds, when the other parameters' random draws
+    # depend on it (a fire's mode, a charger's kind): ``draw`` sees it as ``self.mode``.
+    mode_param: ClassVar[tuple[str, Mapping[str, float]] | None] = None
+    mode = ""
 
     def __init__(self, fault_id: str, target: int, start_ms: int, duration_ms: int | None,
                  params: Mapping[str, float | str], sim: Sim) -> None:
@@ -117,6 +121,13 @@ class Fault:
 
     def _resolve_params(self, given: Mapping[str, float | str],
                         rng: np.random.Generator) -> dict[str, Any]:
+        if self.mode_param is not None:
+            name, odds = self.mode_param
+            value = given.get(name)
+            if value is None:
+                value = str(rng.choice(list(odds), p=list(odds.values())))
+            self.mode = str(self.params[name].check(value))
+            given = {**given, name: self.mode}
         out: dict[str, Any] = {}
         for name, spec in self.params.items():
             value = given.get(name, spec.default)
@@ -187,6 +198,13 @@ class Fault:
 
     def elapsed_s(self, t_ms: IntArray | int) -> FloatArray:
         return np.asarray((np.asarray(t_ms, dtype=np.float64) - self.start_ms) / 1000.0)
+
+
+def uniform(rng: np.random.Generator, low: float, high: float, log: bool = False) -> float:
+    """A draw between ``low`` and ``high``, uniform in the logarithm when ``log``."""
+    if log:
+        return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+    return float(rng.uniform(low, high))
 
 
 def _plain(value: Any) -> Any:

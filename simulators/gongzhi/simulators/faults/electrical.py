@@ -10,13 +10,28 @@ import numpy as np
 
 from gongzhi.core.alarms import AlarmKind
 from gongzhi.simulators.estate import Role
-from gongzhi.simulators.faults.base import ELECTRICAL_ROLES, Fault, Param, Sim, params_table
+from gongzhi.simulators.faults.base import (
+    ELECTRICAL_ROLES,
+    Fault,
+    Param,
+    Sim,
+    params_table,
+    uniform,
+)
 from gongzhi.simulators.groundtruth import TruthRecord
 from gongzhi.simulators.outgoing import Outgoing
 from gongzhi.simulators.signals.daily import FloatArray, IntArray
 from gongzhi.simulators.signals.electrical import charger_power_w
 
 _MINUTE = 60_000
+
+# Charger draws by kind: name -> (low, high). 48v: the real 48 V chargers of ebike-chargers/
+# (a plateau of 98-112 W for about 1.5 h, then a taper to a few watts over 1.5-2 h); any: the
+# 100-400 W, 1-5 h span of chargers on sale.
+CHARGER_DRAWS: dict[str, dict[str, tuple[float, float]]] = {
+    "48v": {"power_w": (95.0, 115.0), "cc_h": (1.2, 1.8), "taper_h": (1.5, 2.0)},
+    "any": {"power_w": (100.0, 400.0), "cc_h": (0.6, 3.5), "taper_h": (0.4, 1.5)},
+}
 
 
 class ElectricalFault(Fault):
@@ -117,20 +132,27 @@ class VoltageSag(ElectricalFault):
 class EbikeCharging(ElectricalFault):
     kind = "ebike_charging"
     summary = ("an e-bike charged indoors: a 100-400 W step held for hours, constant current "
-               "then a tapering constant-voltage stage")
+               "then a tapering constant-voltage stage, 1-5 h in all")
     duration_ms = 5 * 60 * _MINUTE
     params = params_table({
-        "power_w": Param(None, "charger power (default: random 100-400 W)"),
-        "cc_h": Param(3.5, "hours of the constant-current stage"),
-        "taper_h": Param(1.5, "hours of the constant-voltage taper"),
+        "charger": Param(None, "48v: a real 48 V charger's curve (about 100 W, 1.2-1.8 h then "
+                               "a 1.5-2 h taper); any: 100-400 W, 1-5 h (default: random, "
+                               "30 % 48v)", ("48v", "any")),
+        "power_w": Param(None, "charger power (default: random by charger)"),
+        "cc_h": Param(None, "hours of the constant-current stage (default: random by "
+                            "charger)"),
+        "taper_h": Param(None, "hours of the constant-voltage taper (default: random by "
+                               "charger)"),
     })
     ticket = AlarmKind.EBIKE_CHARGING
     # A household's charger shows on its landing's distribution box too (it feeds the
     # household): the same ticket kind may come from there.
     also = (AlarmKind.EBIKE_CHARGING,)
+    mode_param = ("charger", {"48v": 0.3, "any": 0.7})
 
     def draw(self, name: str, rng: np.random.Generator) -> float | str:
-        return float(rng.uniform(100.0, 400.0))
+        low, high = CHARGER_DRAWS[self.mode][name]
+        return uniform(rng, low, high)
 
     def involved(self, sim: Sim) -> list[int]:
         if sim.role(self.target) is Role.HOUSEHOLD_ELECTRICAL:

@@ -9,7 +9,15 @@ import numpy as np
 from gongzhi.core.alarms import AlarmKind
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.simulators.estate import Role
-from gongzhi.simulators.faults.base import ALL_ROLES, SMOKE_ROLES, Fault, Param, Sim, params_table
+from gongzhi.simulators.faults.base import (
+    ALL_ROLES,
+    SMOKE_ROLES,
+    Fault,
+    Param,
+    Sim,
+    params_table,
+    uniform,
+)
 from gongzhi.simulators.outgoing import Outgoing
 from gongzhi.simulators.signals.daily import FloatArray, IntArray
 
@@ -28,21 +36,54 @@ class SmokeFault(Fault):
         return []
 
 
+# Fire growth by mode: name -> (low, high, log-uniform). Flaming: NIST's home fire tests
+# (nist-smoke-alarms/), whose rooms' ceiling smoke went from 0.2 to 1 dB/m in 20-50 s (a t^2
+# coefficient of 1e-4 to 8e-4 dB/m/s^2), peaked at 2-20 dB/m (the detector's range) and warmed
+# the ceiling by 15-130 C. Smouldering: slower by one to three orders (0.2 to 1 dB/m in 3-20 min),
+# little smoke and a ceiling within 8 C of its start (no 10 C heat rise), the corridor reached
+# only after minutes, or not at all.
+FIRE_DRAWS: dict[str, dict[str, tuple[float, float, bool]]] = {
+    "flaming": {"growth_db_m_s2": (1e-4, 8e-4, True), "peak_db_m": (2.0, 20.0, False),
+                "temp_rise_c": (15.0, 130.0, False), "corridor_delay_s": (20.0, 120.0, False),
+                "corridor_share": (0.1, 0.8, False)},
+    "smouldering": {"growth_db_m_s2": (2e-7, 1e-5, True), "peak_db_m": (0.4, 3.0, False),
+                    "temp_rise_c": (0.0, 8.0, False), "corridor_delay_s": (60.0, 1200.0, False),
+                    "corridor_share": (0.1, 0.8, False)},
+}
+FIRE_DURATION_MS = {"flaming": 10 * _MINUTE, "smouldering": 45 * _MINUTE}
+SMOULDERING_SHARE = 0.4
+
+
 class Fire(SmokeFault):
     kind = "fire"
-    summary = ("fire in a household: smoke grows (t-squared) in the household's detector, then "
-               "in its landing's corridor detector, with the temperature rising")
+    summary = ("fire in a household, flaming or smouldering: smoke grows (t-squared) in the "
+               "household's detector, then in its landing's corridor detector, the temperature "
+               "rising with it")
     roles = (Role.HOUSEHOLD_SMOKE,)
-    duration_ms = 10 * _MINUTE
+    duration_ms = FIRE_DURATION_MS["flaming"]
     params = params_table({
-        "peak_db_m": Param(4.0, "obscuration the household detector reaches"),
-        "growth_s": Param(240.0, "seconds from ignition to the peak"),
-        "corridor_delay_s": Param(60.0, "seconds before smoke reaches the corridor"),
-        "corridor_share": Param(0.5, "corridor obscuration as a share of the household's"),
-        "temp_rise_c": Param(40.0, "temperature rise at the household detector"),
+        "mode": Param(None, "flaming or smouldering (default: random, 40 % smouldering)",
+                      ("flaming", "smouldering")),
+        "growth_db_m_s2": Param(None, "t-squared growth of the household detector's smoke, "
+                                      "dB/m per s^2 (default: random by mode)"),
+        "peak_db_m": Param(None, "obscuration the household detector reaches (default: random "
+                                 "by mode)"),
+        "temp_rise_c": Param(None, "temperature rise at the household detector at the peak "
+                                   "(default: random by mode)"),
+        "corridor_delay_s": Param(None, "seconds before smoke reaches the corridor (default: "
+                                        "random by mode)"),
+        "corridor_share": Param(None, "corridor obscuration and heat as a share of the "
+                                      "household's (default: random 0.1-0.8)"),
     })
     ticket = AlarmKind.FIRE
     also = (AlarmKind.SMOKE_ALARM,)
+    mode_param = ("mode", {"flaming": 1 - SMOULDERING_SHARE, "smouldering": SMOULDERING_SHARE})
+
+    def draw(self, name: str, rng: np.random.Generator) -> float | str:
+        return uniform(rng, *FIRE_DRAWS[self.mode][name])
+
+    def default_duration_ms(self) -> int:
+        return FIRE_DURATION_MS[str(self.p["mode"])]
 
     def involved(self, sim: Sim) -> list[int]:
         return [self.target, *sim.same_landing(self.target, (Role.CORRIDOR_SMOKE,))]
@@ -52,7 +93,8 @@ class Fire(SmokeFault):
         corridor = gidx != self.target
         delay = np.where(corridor, self.p["corridor_delay_s"], 0.0)
         share = np.where(corridor, self.p["corridor_share"], 1.0)
-        x = np.clip((self.elapsed_s(ts) - delay) / self.p["growth_s"], 0.0, 1.0) ** 2
+        t = np.maximum(self.elapsed_s(ts) - delay, 0.0)
+        x = np.minimum(self.p["growth_db_m_s2"] * t * t / self.p["peak_db_m"], 1.0)
         values["smoke_db_m"] = np.maximum(values["smoke_db_m"], self.p["peak_db_m"] * share * x)
         values["temp_c"] = values["temp_c"] + self.p["temp_rise_c"] * share * x
 
@@ -63,10 +105,14 @@ class SmokeAlarm(SmokeFault):
     roles = SMOKE_ROLES
     duration_ms = 90_000
     params = params_table({
-        "level_db_m": Param(0.6, "obscuration held during the alarm"),
-        "rise_s": Param(10.0, "seconds to reach it"),
+        "level_db_m": Param(None, "obscuration held during the alarm (default: random "
+                                  "0.3-3 dB/m, log-uniform)"),
+        "rise_s": Param(None, "seconds to reach it (default: random 2-60 s)"),
     })
     ticket = AlarmKind.SMOKE_ALARM
+
+    def draw(self, name: str, rng: np.random.Generator) -> float | str:
+        return uniform(rng, 0.3, 3.0, True) if name == "level_db_m" else uniform(rng, 2.0, 60.0)
 
     def overlay(self, device_type: DeviceType, gidx: IntArray, ts: IntArray,
                 values: dict[str, FloatArray]) -> None:
@@ -76,24 +122,36 @@ class SmokeAlarm(SmokeFault):
 
 class CookingSmoke(SmokeFault):
     kind = "cooking_smoke"
-    summary = ("false-alarm material: a short smoke or steam spike (under 5 s above the alarm "
-               "level), no temperature rise")
+    summary = ("nuisance: cooking smoke or steam, from seconds to minutes, often above the "
+               "alarm level, warming the detector by a few degrees (never 10 C)")
     roles = (Role.HOUSEHOLD_SMOKE,)
     duration_ms = 4_000
     params = params_table({
-        "peak_db_m": Param(None, "spike height (default: random 0.12-0.35 dB/m)"),
+        "duration_s": Param(None, "how long it lasts (default: random 3 s-6 min, "
+                                  "log-uniform)"),
+        "peak_db_m": Param(None, "its height (default: random 0.05-1 dB/m, log-uniform)"),
+        "temp_rise_c": Param(None, "warming at the detector (default: random 0-6 C)"),
         "source": Param("cooking", "what made it", ("cooking", "steam")),
     })
 
     def draw(self, name: str, rng: np.random.Generator) -> float | str:
-        return float(rng.uniform(0.12, 0.35))
+        if name == "duration_s":
+            return uniform(rng, 3.0, 360.0, True)
+        if name == "peak_db_m":
+            return uniform(rng, 0.05, 1.0, True)
+        return uniform(rng, 0.0, 6.0)
+
+    def default_duration_ms(self) -> int:
+        return round(float(self.p["duration_s"]) * 1000)
 
     def overlay(self, device_type: DeviceType, gidx: IntArray, ts: IntArray,
                 values: dict[str, FloatArray]) -> None:
+        # A rise over the first fifth, a plateau, a fall over the last fifth.
         span = max(self.end_ms - self.start_ms, 1)
         x = np.clip((ts - self.start_ms) / span, 0.0, 1.0)
-        values["smoke_db_m"] = np.maximum(values["smoke_db_m"],
-                                          self.p["peak_db_m"] * (1.0 - np.abs(2.0 * x - 1.0)))
+        shape = np.clip(np.minimum(x, 1.0 - x) * 5.0, 0.0, 1.0)
+        values["smoke_db_m"] = np.maximum(values["smoke_db_m"], self.p["peak_db_m"] * shape)
+        values["temp_c"] = values["temp_c"] + self.p["temp_rise_c"] * shape
 
 
 class Tamper(Fault):

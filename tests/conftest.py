@@ -13,7 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
+
+from tests.postgres_cluster import PostgresUnavailable, ThrowawayPostgres
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_BROKER_CONF = ROOT / "deploy" / "mosquitto" / "dev.conf"
@@ -90,23 +93,42 @@ def data_dir(tmp_path: Path) -> Path:
     return d
 
 
-POSTGRES_URL = os.environ.get("GONGZHI_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+# An operator's server instead of the throwaway cluster: a URL whose user may create databases.
+EXTERNAL_POSTGRES = os.environ.get("GONGZHI_TEST_POSTGRES")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The admin URL of this session's PostgreSQL: a throwaway cluster on a free port
+    (tests/postgres_cluster.py), or the server named by GONGZHI_TEST_POSTGRES. Never the
+    machine's own cluster by accident, never a password prompt."""
+    if EXTERNAL_POSTGRES:
+        yield EXTERNAL_POSTGRES
+        return
+    cluster = ThrowawayPostgres()
+    try:
+        cluster.start()
+    except PostgresUnavailable as exc:
+        pytest.fail(f"no PostgreSQL for the tests: {exc}", pytrace=False)
+    try:
+        yield cluster.admin_url
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh schema-isolated database on the machine's PostgreSQL (created and dropped)."""
-    psycopg = pytest.importorskip("psycopg")
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh database of its own on this session's PostgreSQL (created and dropped)."""
     name = f"gz_{uuid.uuid4().hex[:12]}"
     try:
-        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:  # pragma: no cover - depends on the machine
-        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}")
+        admin = psycopg.connect(postgres_server, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable: {exc}")
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    base = POSTGRES_URL.rsplit("/", 1)[0]
+    base = postgres_server.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
     finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

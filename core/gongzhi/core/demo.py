@@ -2,30 +2,48 @@
 
 A broker (the one named by GONGZHI_MQTT_URL, else one answering on 127.0.0.1:1883, else a
 private Mosquitto), the platform with a SQLite store, the gateway with the embedded telemetry
-store, and a simulated estate that injects a fault about every half minute. Ctrl-C stops every
-process it started.
+store, and a simulated estate that injects a fault about every half minute. Ctrl-C or SIGTERM
+stops every process it started.
+
+Every GONGZHI_* setting in the environment is handed to the platform and the gateway (a
+PostgreSQL store with GONGZHI_DATABASE_URL, a tokens file of your own with GONGZHI_TOKENS_FILE,
+created when missing). The few the demo decides itself (the registry of the simulated estate,
+the platform's address, plain HTTP on loopback) are refused with the reason when set.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from gongzhi.core.broker import PrivateBroker, free_port, port_answers
 from gongzhi.core.cli import add_settings_options, settings_from_args
 from gongzhi.core.errors import ConfigError
-from gongzhi.core.settings import Settings
+from gongzhi.core.settings import PREFIX, Settings
 
 DEFAULT_DEMO_DIR = Path(".gongzhi") / "demo"
+# Settings the demo decides itself: set in the environment, they would be silently replaced.
+DEMO_OWNED: dict[str, str] = {
+    "registry": "the demo writes the registry of the simulated estate (--estate) into its data "
+                "directory",
+    "platform_url": "the demo starts its own platform and points the gateway at it",
+    "http_tls_cert": "the demo serves plain HTTP on loopback",
+    "http_tls_key": "the demo serves plain HTTP on loopback",
+}
 
 
 def add_parsers(sub: Any) -> None:
@@ -52,20 +70,71 @@ def add_parsers(sub: Any) -> None:
     parser.set_defaults(func=run_demo)
 
 
-def _child_env(settings: Settings, mqtt_url: str, data_dir: Path, gateway_port: int
-               ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GONGZHI_")}
+def refuse_demo_owned(environ: Mapping[str, str]) -> None:
+    """A ConfigError naming every setting the demo would have to ignore, and why."""
+    found = [f"{PREFIX}{name.upper()}: {why}" for name, why in DEMO_OWNED.items()
+             if f"{PREFIX}{name.upper()}" in environ]
+    if found:
+        raise ConfigError("gongzhi demo cannot honour these settings; unset them, or run "
+                          "`gongzhi platform` and `gongzhi gateway` yourself:\n  "
+                          + "\n  ".join(found))
+
+
+def tokens_path(settings: Settings, data_dir: Path) -> Path:
+    return (settings.tokens_file or data_dir / "tokens.json").resolve()
+
+
+def child_env(environ: Mapping[str, str], settings: Settings, mqtt_url: str, data_dir: Path,
+              gateway_port: int) -> dict[str, str]:
+    """The environment of every process the demo starts: the caller's (its GONGZHI_* settings
+    included) with the demo's own broker, ports, directories and addresses."""
+    env = dict(environ)
     env.update({
         "GONGZHI_DATA_DIR": str(data_dir),
         "GONGZHI_MQTT_URL": mqtt_url,
         "GONGZHI_HTTP_PORT": str(settings.http_port),
         "GONGZHI_GATEWAY_HTTP_PORT": str(gateway_port),
-        "GONGZHI_PLATFORM_URL": f"http://127.0.0.1:{settings.http_port}",
+        "GONGZHI_PLATFORM_URL": f"http://{local_host(settings)}:{settings.http_port}",
         "GONGZHI_REGISTRY": str(data_dir / "registry.csv"),
-        "GONGZHI_TOKENS_FILE": str(data_dir / "tokens.json"),
+        "GONGZHI_TOKENS_FILE": str(tokens_path(settings, data_dir)),
         "GONGZHI_LOG_LEVEL": settings.log_level,
     })
     return env
+
+
+def local_host(settings: Settings) -> str:
+    """Where this machine reaches the platform: its host, or loopback for a wildcard."""
+    return "127.0.0.1" if settings.http_host in ("0.0.0.0", "::", "") else settings.http_host
+
+
+class StopRequested(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived. A KeyboardInterrupt, so that no ``except Exception`` on the
+    way swallows it."""
+
+
+def _raise_stop(signum: int, _frame: FrameType | None) -> None:
+    raise StopRequested(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise ``StopRequested`` whatever the demo inherited: a job started in
+    the background of a non-interactive shell inherits SIGINT ignored, and Python then never
+    turns Ctrl-C into KeyboardInterrupt. Handled signals reset to the default in the children
+    (ignored ones would not), so they stop on Ctrl-C too."""
+    previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the demo dies, even by SIGKILL (Linux)."""
+    if sys.platform == "linux":
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _gongzhi(*args: str) -> list[str]:
@@ -100,54 +169,64 @@ def _wait_healthy(url: str, procs: dict[str, subprocess.Popen[bytes]], timeout_s
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    with stop_on_signals():
+        try:
+            return _run_demo(args)
+        except StopRequested:  # before anything was started
+            return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
     explicit_url = args.setting_mqtt_url or os.environ.get("GONGZHI_MQTT_URL")
     if args.setting_data_dir is None and "GONGZHI_DATA_DIR" not in os.environ:
         args.setting_data_dir = str(DEFAULT_DEMO_DIR)
-    settings = settings_from_args(args)
+    settings = settings_from_args(args)  # every GONGZHI_* variable parsed: typos are errors
+    refuse_demo_owned(os.environ)
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     logs = data_dir / "logs"
     logs.mkdir(exist_ok=True)
 
     broker: PrivateBroker | None = None
-    if explicit_url:
-        mqtt_url = explicit_url
-    elif port_answers("127.0.0.1", 1883):
-        mqtt_url = "mqtt://127.0.0.1:1883"
-    else:
-        broker = PrivateBroker(port=free_port(), workdir=data_dir / "broker")
-        broker.start()
-        mqtt_url = broker.url
-
-    gateway_port = settings.gateway_http_port or free_port()
-    env = _child_env(settings, mqtt_url, data_dir, gateway_port)
     procs: dict[str, subprocess.Popen[bytes]] = {}
+    base = f"http://{local_host(settings)}"
+    gateway_port = settings.gateway_http_port or free_port()
 
-    def spawn(name: str, *cmd: str) -> None:
+    def spawn(name: str, env: dict[str, str], *cmd: str) -> None:
         log = (logs / f"{name}.log").open("ab")
         try:
             procs[name] = subprocess.Popen(_gongzhi(*cmd), env=env, stdout=log,
-                                           stderr=subprocess.STDOUT)
+                                           stderr=subprocess.STDOUT,
+                                           preexec_fn=_die_with_parent)
         finally:
             log.close()
 
     try:
-        tokens = data_dir / "tokens.json"
+        if explicit_url:
+            mqtt_url = explicit_url
+        elif port_answers("127.0.0.1", 1883):
+            mqtt_url = "mqtt://127.0.0.1:1883"
+        else:
+            broker = PrivateBroker(port=free_port(), workdir=data_dir / "broker")
+            broker.start()
+            mqtt_url = broker.url
+        env = child_env(os.environ, settings, mqtt_url, data_dir, gateway_port)
+        tokens = tokens_path(settings, data_dir)
         if not tokens.exists():
             subprocess.run(_gongzhi("tokens", "init", "--out", str(tokens)), env=env,
                            check=True, stdout=subprocess.DEVNULL)
         subprocess.run(_gongzhi("estate", "registry", "--estate", args.estate,
                                 "--out", str(data_dir / "registry.csv")),
                        env=env, check=True, stdout=subprocess.DEVNULL)
-        spawn("platform", "platform")
-        _wait_healthy(f"http://127.0.0.1:{settings.http_port}/healthz", procs, 30)
-        spawn("gateway", "gateway")
+        spawn("platform", env, "platform")
+        _wait_healthy(f"{base}:{settings.http_port}/healthz", procs, 30)
+        spawn("gateway", env, "gateway")
         # The simulated devices start once the gateway is subscribed: what they published
         # before would reach no subscriber on a first run.
         _wait_healthy(f"http://127.0.0.1:{gateway_port}/readyz", procs, 30)
         if not args.no_simulator:
             start = replay_start(time.time_ns() // 1_000_000, args.speed)
-            spawn("simulator", "simulate", "--estate", args.estate, "--scenario",
+            spawn("simulator", env, "simulate", "--estate", args.estate, "--scenario",
                   args.scenario, "--speed", str(args.speed), "--start", str(start))
         party_tokens = json.loads(tokens.read_text())
         print(_banner(settings, mqtt_url, tokens, party_tokens, logs), flush=True)
@@ -158,13 +237,19 @@ def run_demo(args: argparse.Namespace) -> int:
                 print(f"gongzhi demo: the {name} exited with {p.returncode}; see {logs}",
                       file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # StopRequested too
         print("\ngongzhi demo: stopping", file=sys.stderr)
         return 0
     finally:
-        _stop_all(procs)
-        if broker is not None:
-            broker.stop()
+        # A second Ctrl-C must not cut the stopping short and leave processes behind.
+        ignored = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            _stop_all(procs)
+            if broker is not None:
+                broker.stop()
+        finally:
+            for s, handler in ignored.items():
+                signal.signal(s, handler)
 
 
 def _stop_all(procs: dict[str, subprocess.Popen[bytes]]) -> None:
@@ -180,10 +265,21 @@ def _stop_all(procs: dict[str, subprocess.Popen[bytes]]) -> None:
             p.wait()
 
 
+def without_password(url: str) -> str:
+    """``scheme://user@host:port/path``: a URL fit for the terminal and the logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"{parts.username}:***@{netloc}").geturl()
+
+
 def _banner(settings: Settings, mqtt_url: str, tokens: Path, party_tokens: dict[str, str],
             logs: Path) -> str:
     # Where the tokens are, never the tokens themselves: this output often ends up in a log.
-    base = f"http://127.0.0.1:{settings.http_port}"
+    base = f"http://{local_host(settings)}:{settings.http_port}"
+    store = (without_password(settings.database_url) if settings.database_url
+             else f"SQLite in {settings.data_dir.resolve()}")
     return "\n".join([
         "",
         "Gongzhi demo is running (Ctrl-C stops everything).",
@@ -191,7 +287,8 @@ def _banner(settings: Settings, mqtt_url: str, tokens: Path, party_tokens: dict[
         f"  police-room console:           {base}/police",
         f"  supervision view:              {base}/supervision",
         f"  API docs:                      {base}/docs",
-        f"  broker:                        {mqtt_url}",
+        f"  broker:                        {without_password(mqtt_url)}",
+        f"  ticket store:                  {store}",
         f"  party tokens (sign in with):   {tokens}",
         f"    parties: {', '.join(sorted(p for p in party_tokens if p != 'gateway'))}",
         f"  logs:                          {logs}",

@@ -43,6 +43,7 @@ PER_DEVICE_LIMIT = 256  # "auto" uses one connection per device up to this many 
 STEP_MESSAGES = 5_000
 MIN_STEP_MS, MAX_STEP_MS = 1_000, 600_000
 PROGRESS_TTY_S, PROGRESS_LOG_S = 0.5, 10.0
+STOP_FLUSH_S = 5.0  # how long a run asked to stop waits for its messages to be acknowledged
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +201,9 @@ def run_simulation(options: RunOptions, target: MqttTarget, *, wall: Clock | Non
         except KeyboardInterrupt:
             stopped_early = True
         publisher.send(engine.finish())
-        flushed = publisher.flush(30.0)
+        # Asked to stop (SIGTERM, Ctrl-C): a few seconds to hand over what is queued, not the
+        # half minute a finished run waits for a broker that may be gone.
+        flushed = publisher.flush(STOP_FLUSH_S if stopped_early else 30.0)
         progress.done()
         stats = publisher.stats
         summary = RunSummary(

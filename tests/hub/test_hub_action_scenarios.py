@@ -100,6 +100,15 @@ def test_supervision_reads_and_acts_on_nothing(api: Api, clock: ManualClock):
         assert refusal(api.act(tid, "npc_liaison", action)) == "read_only"
 
 
+def test_refused_actions_are_counted_by_reason(api: Api, clock: ManualClock):
+    tid = api.post_alarm(alarm(AlarmKind.TAMPER, "smk-young", ts_ms=clock.now_ms()))["ticket_id"]
+    for _ in range(3):
+        refusal(api.act(tid, "property_office", "resolve"))
+    metrics = api.client.get("/metrics").text
+    assert 'gongzhi_actions_refused_total{reason="not_assignee"} 3' in metrics
+    assert "# TYPE gongzhi_actions_refused_total counter" in metrics
+
+
 def test_a_gateway_token_on_an_action_is_refused_with_the_reason(api: Api):
     tid = api.post_alarm(alarm(AlarmKind.TAMPER, "smk-young"))["ticket_id"]
     assert refusal(api.act(tid, "gateway", "ack")) == "gateway_token"

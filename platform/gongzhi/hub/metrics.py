@@ -27,6 +27,8 @@ HELP: dict[str, tuple[str, str]] = {
     "gongzhi_alarms_duplicate_total": ("counter", "Alarm deliveries already seen"),
     "gongzhi_tickets_opened_total": ("counter", "Tickets opened by this process"),
     "gongzhi_actions_total": ("counter", "Ticket actions taken, by action"),
+    "gongzhi_actions_refused_total": ("counter", "Ticket actions the action matrix refused "
+                                                 "(403), by reason"),
     "gongzhi_escalations_total": ("counter", "Escalation steps applied by this process"),
     "gongzhi_http_requests_total": ("counter", "HTTP requests, by method, route and status"),
     "gongzhi_auth_failures_total": ("counter", "Requests refused for a missing or unknown "

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from gongzhi.core.alarms import Alarm, AlarmState
 from gongzhi.core.clock import Clock
-from gongzhi.core.errors import TicketError, TicketNotFound
+from gongzhi.core.errors import AccessDenied, TicketError, TicketNotFound
 from gongzhi.devices.registry import DeviceRecord, Location, Registry
 from gongzhi.hub.action_matrix import act
 from gongzhi.hub.duty import Counted, DutyMatrix, HistoryQuery
@@ -224,7 +224,11 @@ class TicketService:
                 current = tx.get_ticket(ticket_id)
                 if current is None:
                     raise TicketNotFound(f"no ticket {ticket_id}")
-                changed, entry = act(current, party, action, note, now)
+                try:
+                    changed, entry = act(current, party, action, note, now)
+                except AccessDenied as refused:
+                    self.metrics.inc("gongzhi_actions_refused_total", reason=refused.reason)
+                    raise
                 saved = tx.save(changed)
                 if saved is None:
                     continue  # changed meanwhile (another party, an escalation): read again

@@ -151,6 +151,7 @@ def handle(path: Path_, attacker: list[tuple[str, bytes]]) -> None:
     received = m.total("messages_received_total")
     taken = m.total("messages_processed_total") + m.total("duplicates_total")
     rejected = m.total("messages_rejected_total")
+    dropped = m.total("event_details_dropped_total")
     letters = path.dead_letters.count()
     retries = m.total("storage_retries_total")
     alarms = path.pipeline.handle(batch)
@@ -158,9 +159,11 @@ def handle(path: Path_, attacker: list[tuple[str, bytes]]) -> None:
     assert m.total("storage_retries_total") == retries, "a message was retried as an outage"
     assert m.total("messages_received_total") - received == len(batch)
     new_letters = path.dead_letters.count() - letters
-    assert m.total("messages_rejected_total") - rejected == new_letters
+    new_rejected = m.total("messages_rejected_total") - rejected
+    # Every letter is counted once: a refused message, or an event kept without its detail.
+    assert new_rejected + m.total("event_details_dropped_total") - dropped == new_letters
     handled = (m.total("messages_processed_total") + m.total("duplicates_total") - taken
-               + new_letters)
+               + new_rejected)
     assert handled == len(batch)
     assert any(a.device_id == VICTIM for a in alarms), "the other device's alarm was lost"
 

@@ -145,3 +145,14 @@ def test_rejections(decoder: Decoder, reason: str, topic: str, payload: Any) -> 
 def test_registry_swap_takes_effect(decoder: Decoder) -> None:
     decoder.registry = Registry([])
     assert reason_of(decoder, raw(W1, {"pressure_mpa": 0.3})) == "unknown_device"
+
+
+@pytest.mark.parametrize("detail", [r'{"note":"\ud800"}', '{"n":NaN}',
+                                    '{"n":' + "[" * 40 + "]" * 40 + "}"])
+def test_a_smoke_alarm_with_a_malformed_detail_is_kept_without_it(decoder: Decoder,
+                                                                  detail: str) -> None:
+    payload = f'{{"ts":{T0},"seq":7,"event":"smoke_alarm","detail":{detail}}}'.encode()
+    [event] = decoder.decode(RawMessage("estate/e1/s1/event", payload, T0))
+    assert isinstance(event, DeviceEvent)
+    assert (event.event, event.seq, dict(event.detail)) == ("smoke_alarm", 7, {})
+    assert event.dropped_detail

@@ -10,8 +10,10 @@ An event's ``detail`` is copied into the alarm's evidence and travels through th
 platform, so it must be plain, small data: at most ``MAX_DETAIL_DEPTH`` levels of objects and
 arrays, ``MAX_DETAIL_ITEMS`` keys and elements in all, ``MAX_DETAIL_BYTES`` of JSON, strings of
 valid Unicode without NUL (a lone surrogate cannot be encoded as UTF-8; PostgreSQL refuses NUL),
-integers within a double's exact range and finite numbers. Anything else is refused here
-(``bad_detail``, ``non_finite``), before it could fail a store further on.
+integers within a double's exact range and finite numbers. A detail that is anything else is
+dropped here, before it could fail a store further on: the event itself is kept (a smoke alarm
+must not be lost to a malformed note) with ``dropped_detail`` saying why, and the pipeline keeps
+the raw message as a ``bad_detail`` dead letter as well.
 
 Clock-skew rule: a device timestamp more than ``max_future_skew_ms`` (default 5 min) ahead of
 the receive time is rejected (``future_timestamp``); one ahead by less is clamped to the receive
@@ -324,12 +326,17 @@ class Decoder:
         detail = body.get("detail") or {}
         if not isinstance(detail, dict):
             raise RejectedMessage(Reason.BAD_SHAPE, "'detail' must be an object")
+        dropped: str | None = None
+        try:
+            check_detail(detail)
+        except RejectedMessage as exc:
+            # A safety event outweighs its note: keep the event, drop only the detail.
+            detail, dropped = {}, exc.detail
         return DeviceEvent(
             device_id=record.device_id, estate_id=record.estate_id, device_type=record.type,
             ts_ms=self._checked_ts(body.get("ts"), raw.received_ms), event=name,
-            detail=check_detail(detail),
-            received_ms=raw.received_ms, seq=parse_seq(body.get("seq")),
-            device_clock=body.get("ts") is not None,
+            detail=detail, received_ms=raw.received_ms, seq=parse_seq(body.get("seq")),
+            device_clock=body.get("ts") is not None, dropped_detail=dropped,
         )
 
     def _status(self, record: DeviceRecord, raw: RawMessage) -> list[DeviceMessage]:

@@ -52,6 +52,9 @@ class DeviceEvent:
     received_ms: int
     seq: int | None = None
     device_clock: bool = True
+    # Why the device's own ``detail`` was dropped (the event itself is kept: a smoke alarm must
+    # not be lost to a malformed note); the pipeline keeps the message as a dead letter too.
+    dropped_detail: str | None = None
 
 
 class Presence(StrEnum):

@@ -17,6 +17,8 @@ COUNTERS: dict[str, str] = {
     "batches_total": "batches the worker took (messages_received_total / batches_total: the mean "
                      "batch size)",
     "messages_rejected_total": "messages refused, by reason (each one has a dead-letter record)",
+    "event_details_dropped_total": "events kept without their malformed detail, by reason "
+                                   "(each one has a dead-letter record)",
     "messages_skipped_total": "messages of another replica's partition",
     "messages_retained_ignored_total": "retained messages (a replay of the past, not device data) "
                                        "acknowledged and ignored",

@@ -29,6 +29,7 @@ from gongzhi.gateway.dedup import ArrivalTracker
 from gongzhi.gateway.device_states import DeviceStateTracker
 from gongzhi.gateway.messages import (
     DeadLetter,
+    DeviceEvent,
     DeviceMessage,
     RawMessage,
     StatusChange,
@@ -128,6 +129,7 @@ class IngestPipeline:
         fresh: list[DeviceMessage] = []  # accepted and not older than the device's newest
         telemetry: list[Telemetry] = []
         dead: list[DeadLetter] = []
+        dropped_details: list[DeadLetter] = []  # events kept; their detail kept here, counted
         skipped = duplicates = late = 0
         corrected_before = self.decoder.clock_corrected
         arrivals = self.arrivals
@@ -147,6 +149,11 @@ class IngestPipeline:
                                        Reason.INTERNAL_ERROR, repr(exc)[:500]))
                 continue
             for message in messages:
+                if isinstance(message, DeviceEvent) and message.dropped_detail is not None:
+                    dropped_details.append(DeadLetter(raw.topic, raw.payload, raw.received_ms,
+                                           Reason.BAD_DETAIL,
+                                           f"event kept, detail dropped: "
+                                           f"{message.dropped_detail}"))
                 if isinstance(message, StatusChange):
                     accepted.append(message)
                     fresh.append(message)
@@ -166,6 +173,7 @@ class IngestPipeline:
         alarms = self._detect(fresh, dead)
         alarms, queued = self._queue_alarms(alarms, now_ms, dead)
         self._record(dead)
+        self._record(dropped_details, counter="event_details_dropped_total")
         self._states.observe(accepted)
         metrics.inc("messages_skipped_total", skipped)
         metrics.inc("duplicates_total", duplicates)
@@ -225,9 +233,11 @@ class IngestPipeline:
         return DeadLetter(_device_topic(alarm.estate_id, alarm.device_id), _as_payload(alarm),
                           now_ms, Reason.UNSTORABLE, why[:500])
 
-    def _record(self, dead: list[DeadLetter]) -> None:
-        """Commit the dead letters and count them. A letter whose content the store refuses is
-        kept without its payload: a refusal is always recorded and counted."""
+    def _record(self, dead: list[DeadLetter],
+                counter: str = "messages_rejected_total") -> None:
+        """Commit the dead letters and count them (by reason, in ``counter``). A letter whose
+        content the store refuses is kept without its payload: a refusal is always recorded and
+        counted."""
 
         def add(letters: Sequence[DeadLetter]) -> int:
             self._dead_letters.add(letters)
@@ -240,7 +250,7 @@ class IngestPipeline:
             log.error("%d dead letters kept without their content", len(bare))
             self._durably(lambda: self._dead_letters.add(bare))
         for letter in dead:
-            self._metrics.inc("messages_rejected_total", reason=letter.reason)
+            self._metrics.inc(counter, reason=letter.reason)
 
     def _write_telemetry(self, telemetry: list[Telemetry],
                          now_ms: int) -> tuple[int, list[Telemetry]]:

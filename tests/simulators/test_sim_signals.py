@@ -323,3 +323,45 @@ def test_detector_reports_low_battery_once() -> None:
         emitted, _ = model.react(np.array([0]), ts, values)
         got += [e.event for e in emitted]
     assert got == ["low_battery"]
+
+
+def test_fridges_and_air_conditioners_cycle_as_in_real_homes() -> None:
+    """A fridge's compressor: 50-90 W (with its start surge) for 12-30 min every 40-110 min;
+    an air conditioner that is on: its compressor 8-20 min at a time, the fan alone between.
+    Each is read as the difference from the same homes without it."""
+    layout = layout_of("demo")
+    members = _members(layout, DeviceType.ELECTRICAL)
+
+    def night(change: str | None) -> tuple[ElectricalModel, np.ndarray]:
+        model = ElectricalModel(layout, members, np.random.default_rng(0), MIDNIGHT_CST,
+                                CounterNoise(0))
+        if change:
+            getattr(model, change)[:] = 0.0
+        local = np.flatnonzero(~model.corridor)[:60]
+        start = MIDNIGHT_CST + 21 * 3_600_000
+        power = [model.sample(local, np.full(local.size, start + k * 60_000), members[local],
+                              np.full(local.size, k), _inputs(local.size))["power_w"]
+                 for k in range(6 * 60)]
+        return model, np.array(power)  # minutes x households
+
+    model, watts = night(None)
+    fridge = watts - night("fridge_w")[1]
+    for j in range(fridge.shape[1]):
+        on = fridge[:, j] > 1.0
+        assert 50 <= np.median(fridge[on, j]) <= 100
+        edges = np.flatnonzero(np.diff(np.r_[0, on.astype(int), 0]))
+        starts, lengths = edges[::2], edges[1::2] - edges[::2]
+        starts = starts[starts > 0]  # not the window's edge
+        assert np.all(np.diff(starts) >= 39) and np.all(np.diff(starts) <= 111)
+        assert np.all(lengths[1:-1] >= 11) and np.all(lengths[1:-1] <= 31)
+    cooling = watts - night("cool_w")[1]
+    share = cooling / model.cool_w[np.flatnonzero(~model.corridor)[:60]]
+    running = share > 0.05
+    assert running.any(axis=0).sum() >= 10  # some air conditioners on in the evening
+    fan = np.isclose(share, 0.1, atol=0.01)
+    assert fan[running].mean() > 0.1  # the compressor rests while the unit runs
+    compressor = running & ~fan
+    for j in np.flatnonzero(running.sum(axis=0) > 120):
+        edges = np.flatnonzero(np.diff(np.r_[0, compressor[:, j].astype(int), 0]))
+        lengths = (edges[1::2] - edges[::2])[1:-1]
+        assert lengths.size and np.all(lengths <= 21), lengths

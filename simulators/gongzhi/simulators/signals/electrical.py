@@ -1,12 +1,16 @@
 """Electrical-safety monitors on household circuits and landing distribution boxes.
 
-Household load is a base load (fridge, standby) plus appliances switching as two-state Markov
-processes whose start rates follow the hour (cooking at meal times, air-conditioning afternoons
-and nights, water heaters for evening showers, short appliances). A landing's distribution box
-feeds its households: it carries the sum of their loads (each as its own monitor last measured
-it at least 10 s before, a rule that keeps the result independent of how time is stepped) and
-the stair lighting. Mains voltage sits around
-220 V with the building's evening drop and rare short sags. Natural leakage (20-150 mA) drifts
+Household load is a standby base load, a fridge compressor cycling, and appliances switching as
+two-state Markov processes whose start rates follow the hour (cooking at meal times,
+air-conditioning afternoons and nights, water heaters for evening showers, short appliances).
+The cycles are those of real homes' 1-minute records (household-power/): a fridge or freezer
+draws 50-90 W for 12-30 min every 40-110 min, with a start surge that fades over a few minutes;
+an air conditioner that is on runs its compressor 8-20 min at a time with 3-10 min pauses on
+its fan alone. Both are pure functions of time per device, so stepping does not change them.
+A landing's distribution box feeds its households: it carries the sum of their loads (each as
+its own monitor last measured it at least 10 s before, a rule that keeps the result independent
+of how time is stepped) and the stair lighting. Mains voltage sits around 220 V with the
+building's evening drop and rare short sags. Natural leakage (20-150 mA) drifts
 with humidity and a slow random walk. Cable temperature follows the load through a first-order
 thermal model: it settles to ambient + k·I² with time constant tau, exactly integrated between
 samples, so it lags the load.
@@ -125,6 +129,15 @@ class ElectricalModel:
         # Everything on at once stays just under a 32 A breaker: overloads come from faults.
         self.diversity = rng.uniform(0.8, 1.2, n)
         self.building_volt_offset = rng.uniform(-3.0, 3.0, len(layout.buildings))
+        # Cycles (drawn last: the draws above stay as they were).
+        self.fridge_w = np.where(self.corridor, 0.0, rng.uniform(50.0, 90.0, n))
+        self.fridge_on_s = rng.uniform(12.0, 30.0, n) * 60.0
+        self.fridge_period_s = self.fridge_on_s + rng.uniform(25.0, 80.0, n) * 60.0
+        self.fridge_phase_s = rng.uniform(0.0, 1.0, n) * self.fridge_period_s
+        self.ac_on_s = rng.uniform(8.0, 20.0, n) * 60.0
+        self.ac_period_s = self.ac_on_s + rng.uniform(3.0, 10.0, n) * 60.0
+        self.ac_phase_s = rng.uniform(0.0, 1.0, n) * self.ac_period_s
+        self.base_w = self.base_w - 0.3 * self.fridge_w  # the fridge's average was in it
 
         # State.
         self.cooking = np.zeros(n, dtype=np.bool_)
@@ -189,8 +202,15 @@ class ElectricalModel:
         cooling = switch(31, self.cooling, cooling_rate, COOL_S)
         heating = switch(32, self.heating, heater_rate, HEAT_S)
         appliance = switch(33, self.appliance, appliance_rate, APPLIANCE_S)
-        household_w = (self.base_w[local] + cooking * self.cook_w[local]
-                       + cooling * self.cool_w[local] * (0.6 + 0.4 * noise.uniform(34, key, count))
+        t_s = ts / 1000.0
+        into_fridge = (t_s + self.fridge_phase_s[local]) % self.fridge_period_s[local]
+        fridge = (into_fridge < self.fridge_on_s[local]) * self.fridge_w[local] * (
+            1.0 + 0.4 * np.exp(-into_fridge / 120.0))
+        compressor = ((t_s + self.ac_phase_s[local]) % self.ac_period_s[local]
+                      < self.ac_on_s[local])
+        ac_share = np.where(compressor, 0.6 + 0.4 * noise.uniform(34, key, count), 0.1)
+        household_w = (self.base_w[local] + fridge + cooking * self.cook_w[local]
+                       + cooling * self.cool_w[local] * ac_share
                        + heating * self.heat_w[local] + appliance * self.appliance_w[local])
         load = daily_table(electrical_load)[slot]
         typical_w = (160.0 + 1100.0 * load) * self.diversity[local]

@@ -15,13 +15,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from hub_helpers import Api, ApiFactory, alarm
+from hub_helpers import DEVICES, Api, ApiFactory, alarm, device
 
 from gongzhi.core.alarms import AlarmKind
 from gongzhi.core.cli import main
 from gongzhi.core.clock import ManualClock
 from gongzhi.core.errors import ConfigError, StoreUnavailable
 from gongzhi.core.settings import Settings
+from gongzhi.devices.catalogue import DeviceType
+from gongzhi.devices.registry import write_registry
 from gongzhi.hub.auth_limit import AuthFailureLimiter
 from gongzhi.hub.body_limit import DEFAULT_LIMIT, PATH_LIMITS
 from gongzhi.hub.schemas import DeviceStatesIn
@@ -345,14 +347,19 @@ def _worst_case_states(count: int) -> dict[str, Any]:
                          "values_ts_ms": 1_767_225_600_000 + i} for i in range(count)]}
 
 
-def test_the_largest_device_state_batch_fits_and_a_bigger_body_does_not(api: Api):
+def test_the_largest_device_state_batch_fits_and_a_bigger_body_does_not(
+        api: Api, data_dir: Path):
     most = DeviceStatesIn.model_fields["devices"].metadata[0].max_length
-    batch = json.dumps(_worst_case_states(most)).encode()
+    worst = _worst_case_states(most)
+    write_registry(data_dir / "registry.csv", DEVICES + [
+        device(d["device_id"], DeviceType.ELECTRICAL) for d in worst["devices"]])
+    batch = json.dumps(worst).encode()
     limit = PATH_LIMITS["/api/device-states"]
     assert len(batch) <= limit
     stored = api.client.post("/api/device-states", content=batch,
                              headers={**api.auth("gateway"), "Content-Type": "application/json"})
-    assert stored.status_code == 200 and stored.json() == {"accepted": most}
+    assert stored.status_code == 200
+    assert stored.json() == {"accepted": most, "refused": 0, "unregistered": []}
     over = api.client.post("/api/device-states", content=batch + b" " * (limit + 1 - len(batch)),
                            headers={**api.auth("gateway"), "Content-Type": "application/json"})
     assert over.status_code == 413
@@ -386,7 +393,7 @@ def test_an_unreachable_store_answers_503_with_one_log_line(
     monkeypatch.setattr(api.app.state.hub.store, "transaction", gone)
     with caplog.at_level(logging.WARNING):
         listed = api.client.get("/api/tickets", headers=api.auth("property_office"))
-        sent = api.client.post("/api/alarms", json=alarm(AlarmKind.TAMPER, "smk-1-1-1"),
+        sent = api.client.post("/api/alarms", json=alarm(AlarmKind.TAMPER, "smk-young"),
                                headers=api.auth("gateway"))
     for answer in (listed, sent):
         assert answer.status_code == 503, answer.text

@@ -83,7 +83,7 @@ def test_devices_per_party(api: Api):
                            "values": {"smoke_db_m": 0.02, "battery_pct": 87},
                            "values_ts_ms": 9}]}
     response = api.client.post("/api/device-states", json=states, headers=api.auth("gateway"))
-    assert response.json() == {"accepted": 1}
+    assert response.json() == {"accepted": 1, "refused": 0, "unregistered": []}
     older = {"devices": [{"device_id": "smk-elderly", "online": False, "last_seen_ms": 5,
                           "values": {"smoke_db_m": 9.0}, "values_ts_ms": 4}]}
     api.client.post("/api/device-states", json=older, headers=api.auth("gateway"))

@@ -33,6 +33,8 @@ SETTING_HELP: dict[str, str] = {
     "http_tls_cert": "TLS certificate (PEM) of the HTTP server; with --http-tls-key it serves "
                      "HTTPS",
     "http_tls_key": "private key (PEM) of the HTTP server's TLS certificate",
+    "trusted_proxies": "reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are "
+                       "believed: comma-separated addresses or networks (default: none)",
     "database_url": "ticket database: sqlite:///path or postgresql://... (default: SQLite in "
                     "the data directory)",
     "influx_url": "InfluxDB 2 URL; unset: the embedded telemetry store",

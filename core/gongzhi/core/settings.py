@@ -6,6 +6,7 @@ so a typo does not silently fall back to a default.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -47,6 +48,25 @@ def parse_mqtt_url(url: str) -> MqttTarget:
     )
 
 
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str) -> tuple[IpNetwork, ...]:
+    """``"10.0.0.5, 10.1.0.0/16, ::1"`` into networks (an address is a network of one).
+    Raises ``ValueError`` naming the entry that is neither; "*" is refused: trusting every
+    peer's forwarded address would let any client choose the address it is limited by."""
+    found: list[IpNetwork] = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        try:
+            found.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or network (e.g. 10.0.0.5 or "
+                             "10.0.0.0/24)") from None
+    return tuple(found)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -56,6 +76,9 @@ class Settings(BaseModel):
     http_port: int = 8000
     http_tls_cert: Path | None = None  # both set: the platform serves HTTPS
     http_tls_key: Path | None = None
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto the platform believes:
+    # comma-separated addresses or networks; empty: none, the peer is the client.
+    trusted_proxies: str = ""
     database_url: str | None = None  # None: SQLite file in data_dir
     influx_url: str | None = None  # None: the embedded telemetry store
     influx_token: str | None = None
@@ -115,6 +138,11 @@ class Settings(BaseModel):
             raise ValueError("must match [A-Za-z0-9_-]{1,64}")
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        return ",".join(str(n) for n in parse_networks(value))
+
     @field_validator("mqtt_url")
     @classmethod
     def _mqtt_url(cls, value: str) -> str:
@@ -124,6 +152,10 @@ class Settings(BaseModel):
     @property
     def mqtt(self) -> MqttTarget:
         return parse_mqtt_url(self.mqtt_url)
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IpNetwork, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @property
     def database(self) -> str:

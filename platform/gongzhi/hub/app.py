@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,12 +24,14 @@ from gongzhi.core.errors import (
 )
 from gongzhi.core.settings import Settings
 from gongzhi.hub.asgi_middleware import HttpMiddleware
+from gongzhi.hub.auth_limit import DEFAULT_LIMIT as AUTH_LIMIT
 from gongzhi.hub.auth_limit import AuthFailureLimiter
 from gongzhi.hub.body_limit import BodyLimit
 from gongzhi.hub.deps import Hub
 from gongzhi.hub.duty import load_matrix
 from gongzhi.hub.escalator import Escalator
 from gongzhi.hub.feed import EventFeed
+from gongzhi.hub.json_body import JsonBodyGuard
 from gongzhi.hub.metrics import Metrics
 from gongzhi.hub.openapi_guards import declare_guard_answers
 from gongzhi.hub.operations import OperationsBoard, database_monitor
@@ -43,7 +47,7 @@ log = logging.getLogger(__name__)
 
 
 def build_hub(settings: Settings, clock: Clock, *, escalation_interval_s: float,
-              keepalive_s: float, poll_s: float) -> Hub:
+              keepalive_s: float, poll_s: float, auth_failure_limit: int = AUTH_LIMIT) -> Hub:
     """Read the configuration and open the store (blocking; run off the event loop)."""
     tokens = load_tokens(settings.tokens_path, settings.gateway_token)
     matrix = load_matrix(settings.duty_matrix)
@@ -63,7 +67,7 @@ def build_hub(settings: Settings, clock: Clock, *, escalation_interval_s: float,
         escalator=Escalator(service, escalation_interval_s),
         webhooks=WebhookSender(store, matrix, clock, metrics),
         metrics=metrics, clock=clock, keepalive_s=keepalive_s,
-        auth_limiter=AuthFailureLimiter(clock),
+        auth_limiter=AuthFailureLimiter(clock, limit=auth_failure_limit),
     )
 
 
@@ -101,6 +105,14 @@ async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
                         status_code=503, headers={"Retry-After": "1"})
 
 
+async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's validation answer, with the offending input left out: it may be large (an
+    alarm's evidence), and what the caller sent is theirs already."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{k: v for k, v in error.items() if k != "input"} for error in exc.errors()]
+    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+
+
 def _error(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
     async def handler(_request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status)
@@ -110,16 +122,18 @@ def _error(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse
 
 def create_app(settings: Settings, clock: Clock | None = None, *,
                background: bool = True, escalation_interval_s: float = 1.0,
-               keepalive_s: float = 15.0, poll_s: float = 0.2) -> FastAPI:
+               keepalive_s: float = 15.0, poll_s: float = 0.2,
+               auth_failure_limit: int = AUTH_LIMIT) -> FastAPI:
     """The platform. ``background=False`` leaves escalation and webhooks to explicit
-    ``app.state.escalator.run_once()`` / ``app.state.webhooks.run_once()`` calls."""
+    ``app.state.escalator.run_once()`` / ``app.state.webhooks.run_once()`` calls;
+    ``auth_failure_limit`` is the failed authentications per address and minute."""
     used_clock = clock or SystemClock()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub = await to_thread.run_sync(lambda: build_hub(
             settings, used_clock, escalation_interval_s=escalation_interval_s,
-            keepalive_s=keepalive_s, poll_s=poll_s))
+            keepalive_s=keepalive_s, poll_s=poll_s, auth_failure_limit=auth_failure_limit))
         app.state.hub = hub
         app.state.escalator = hub.escalator
         app.state.webhooks = hub.webhooks
@@ -158,8 +172,11 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     app.add_exception_handler(AccessDenied, _error(403))
     app.add_exception_handler(RejectedMessage, _error(422))
     app.add_exception_handler(StoreUnavailable, _unavailable)
+    app.add_exception_handler(RequestValidationError, _invalid)
     # Outermost last: every answer gets the security headers, and requests refused for their
-    # size are counted like any other.
+    # size are counted like any other; a body is checked for what cannot be kept once its size
+    # is known to be bounded.
+    app.add_middleware(JsonBodyGuard)
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestCounter,
                        metrics=lambda: getattr(getattr(app.state, "hub", None), "metrics", None))

@@ -7,12 +7,18 @@ accepted, limited or not: the alarm wall must never be locked out because anothe
 the same address (a gateway with a stale token, an office NAT) keeps failing. The limit caps how
 fast anyone can guess and tells a misconfigured client to back off.
 
+The address is the connection's peer: forwarded headers count only from the proxies the operator
+trusts (``GONGZHI_TRUSTED_PROXIES``, see ``gongzhi.hub.commands``), so a client cannot choose the
+address it is counted under. An IPv6 client is counted by its /64, the block one site is given
+(it may use any address in it).
+
 Memory is bounded: at most ``max_addresses`` addresses are tracked; past that the one whose last
 failure is oldest is forgotten first.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from collections import OrderedDict, deque
 
@@ -21,6 +27,22 @@ from gongzhi.core.clock import Clock
 DEFAULT_LIMIT = 10
 DEFAULT_WINDOW_MS = 60_000
 DEFAULT_MAX_ADDRESSES = 10_000
+
+
+def client_key(host: str | None) -> str:
+    """What failures are counted under: an IPv4 address, an IPv6 address's /64, or the peer's
+    name as the server gave it (a Unix socket, a test client)."""
+    if not host:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # ::ffff:10.0.0.7 is 10.0.0.7
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 class AuthFailureLimiter:

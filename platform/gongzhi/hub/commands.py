@@ -14,9 +14,9 @@ from gongzhi.hub.duty import load_matrix
 from gongzhi.hub.tls import TlsFiles, server_tls
 from gongzhi.hub.tokens import hash_token_file, load_tokens, new_tokens, write_tokens
 
-PLATFORM_SETTINGS = ("http_host", "http_port", "http_tls_cert", "http_tls_key", "database_url",
-                     "registry", "tokens_file", "duty_matrix", "gateway_token", "data_dir",
-                     "log_level")
+PLATFORM_SETTINGS = ("http_host", "http_port", "http_tls_cert", "http_tls_key", "trusted_proxies",
+                     "database_url", "registry", "tokens_file", "duty_matrix", "gateway_token",
+                     "data_dir", "log_level")
 
 
 def add_parsers(sub: Any) -> None:
@@ -65,6 +65,15 @@ def check_config(settings: Settings) -> TlsFiles | None:
     return server_tls(settings)
 
 
+def forwarded_headers(settings: Settings) -> dict[str, Any]:
+    """Uvicorn's handling of X-Forwarded-For and X-Forwarded-Proto: believed only from the
+    configured proxies. Uvicorn's own default trusts 127.0.0.1 (and FORWARDED_ALLOW_IPS), so a
+    local client could pick the address the authentication limiter counts it under."""
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": settings.trusted_proxies}
+
+
 def run_platform(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -75,11 +84,14 @@ def run_platform(args: argparse.Namespace) -> int:
     tls = check_config(settings)
     app = create_app(settings)
     scheme = "https" if tls else "http"
+    proxies = settings.trusted_proxies or "none"
     print(f"gongzhi platform on {scheme}://{settings.http_host}:{settings.http_port}/ "
-          f"(tokens: {settings.tokens_path})", flush=True)
+          f"(tokens: {settings.tokens_path}; forwarded headers believed from: {proxies})",
+          flush=True)
     uvicorn.run(app, host=settings.http_host, port=settings.http_port,
                 log_level=settings.log_level.lower(), timeout_graceful_shutdown=3,
-                ssl_certfile=tls.cert if tls else None, ssl_keyfile=tls.key if tls else None)
+                ssl_certfile=tls.cert if tls else None, ssl_keyfile=tls.key if tls else None,
+                **forwarded_headers(settings))
     return 0
 
 

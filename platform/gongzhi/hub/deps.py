@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gongzhi.core.clock import Clock
 from gongzhi.devices.registry import Registry
-from gongzhi.hub.auth_limit import AuthFailureLimiter
+from gongzhi.hub.auth_limit import AuthFailureLimiter, client_key
 from gongzhi.hub.escalator import Escalator
 from gongzhi.hub.feed import EventFeed
 from gongzhi.hub.metrics import Metrics
@@ -54,11 +54,13 @@ def get_principal(request: Request, hub: HubDep,
                   credentials: Annotated[HTTPAuthorizationCredentials | None,
                                          Depends(_bearer)]) -> str:
     """The principal of a valid token (always accepted); otherwise 401, or 429 with Retry-After
-    once the client's address has failed too often (``AuthFailureLimiter``)."""
+    once the client's address has failed too often (``AuthFailureLimiter``). The address is the
+    peer's, or the one a trusted proxy forwarded (the server resolves that)."""
     principal = hub.tokens.principal(credentials.credentials) if credentials else None
     if principal is not None:
         return principal
-    retry_after = hub.auth_limiter.fail(request.client.host if request.client else "unknown")
+    retry_after = hub.auth_limiter.fail(client_key(request.client.host if request.client
+                                                   else None))
     if retry_after is not None:
         hub.metrics.inc("gongzhi_auth_failures_total", answer="429")
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,

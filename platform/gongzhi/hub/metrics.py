@@ -25,6 +25,11 @@ def _escape(value: str) -> str:
 HELP: dict[str, tuple[str, str]] = {
     "gongzhi_alarms_received_total": ("counter", "Alarm deliveries received, by kind"),
     "gongzhi_alarms_duplicate_total": ("counter", "Alarm deliveries already seen"),
+    "gongzhi_alarms_refused_total": ("counter", "Alarm deliveries refused (422) because their "
+                                                "device or building is not in the registry, "
+                                                "by reason"),
+    "gongzhi_device_states_refused_total": ("counter", "Device states refused because the "
+                                                       "device is not in the registry"),
     "gongzhi_tickets_opened_total": ("counter", "Tickets opened by this process"),
     "gongzhi_actions_total": ("counter", "Ticket actions taken, by action"),
     "gongzhi_actions_refused_total": ("counter", "Ticket actions the action matrix refused "

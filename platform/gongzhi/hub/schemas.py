@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from gongzhi.core.alarms import AlarmKind, AlarmState
 from gongzhi.hub.lifecycle import MAX_NOTE, Action
@@ -21,16 +21,21 @@ _SUBJECT = r"^[A-Za-z0-9_.:-]{1,129}$"
 MAX_INT = 2**53 - 1
 
 
-def _not_a_boolean(value: Any) -> Any:
-    # JSON true/false are not numbers (pydantic's lax mode would take them as 1/0).
+def json_number(value: Any) -> Any:
+    """Only JSON numbers are numbers: pydantic's lax mode would take true/false as 1/0 and "12"
+    as 12. (Not strict mode: JSON Schema calls 12.0 an integer, so it is taken as 12.)"""
     if isinstance(value, bool):
         raise ValueError("a boolean is not a number")
+    if isinstance(value, str):
+        raise ValueError("a string is not a number")
     return value
 
 
 # Epoch milliseconds from the gateway (constraints inside, so they survive in "Millis | None").
-Millis = Annotated[int, Field(ge=0, le=MAX_INT), BeforeValidator(_not_a_boolean)]
-Number = Annotated[float, BeforeValidator(_not_a_boolean)]
+Millis = Annotated[int, Field(ge=0, le=MAX_INT), BeforeValidator(json_number)]
+Number = Annotated[float, Field(allow_inf_nan=False), BeforeValidator(json_number)]
+# Device ids a device-state answer names as refused, at most.
+MAX_NAMED_REFUSALS = 100
 
 
 class Strict(BaseModel):
@@ -131,7 +136,7 @@ class AlarmAccepted(Strict):
 
 class DeviceStateIn(Strict):
     device_id: str = Field(pattern=_ID)
-    online: bool | None = None
+    online: StrictBool | None = None
     last_seen_ms: Millis | None = None
     values: dict[str, Number] = Field(default_factory=dict)
     values_ts_ms: Millis | None = None
@@ -142,7 +147,11 @@ class DeviceStatesIn(Strict):
 
 
 class DeviceStatesAccepted(Strict):
-    accepted: int
+    accepted: int = Field(description="states kept")
+    refused: int = Field(description="states of devices the registry lacks, not kept")
+    unregistered: list[str] = Field(
+        max_length=MAX_NAMED_REFUSALS,
+        description=f"those devices' ids (the first {MAX_NAMED_REFUSALS}, sorted)")
 
 
 class DevicePublic(Strict):

@@ -1,4 +1,8 @@
-"""Devices: registry entries with online state and latest values reported by the gateway."""
+"""Devices: registry entries with online state and latest values reported by the gateway.
+
+The gateway's reports are kept only for devices of the registry: a state of any other device is
+refused (the rest of its batch is kept), counted in
+``gongzhi_device_states_refused_total{reason="unregistered_device"}`` and named in the answer."""
 
 from __future__ import annotations
 
@@ -6,21 +10,34 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from gongzhi.hub.deps import CurrentParty, GatewayPrincipal, RegistryDep, ServiceDep
+from gongzhi.hub.deps import CurrentParty, GatewayPrincipal, HubDep, RegistryDep, ServiceDep
 from gongzhi.hub.privacy import public_device
-from gongzhi.hub.schemas import DevicePublic, DeviceStatesAccepted, DeviceStatesIn
+from gongzhi.hub.schemas import (
+    MAX_NAMED_REFUSALS,
+    DevicePublic,
+    DeviceStatesAccepted,
+    DeviceStatesIn,
+)
 from gongzhi.hub.store.records import DeviceState
 
 router = APIRouter(prefix="/api", tags=["devices"])
 
 
 @router.post("/device-states", response_model=DeviceStatesAccepted, tags=["gateway"])
-def put_device_states(body: DeviceStatesIn, _gateway: GatewayPrincipal,
-                      service: ServiceDep) -> dict[str, int]:
-    """Online state and latest values; an older report never overwrites a newer one."""
+def put_device_states(body: DeviceStatesIn, _gateway: GatewayPrincipal, service: ServiceDep,
+                      registry: RegistryDep, hub: HubDep) -> dict[str, Any]:
+    """Online state and latest values; an older report never overwrites a newer one. States of
+    devices the registry lacks are refused and named in ``unregistered``."""
+    known = [d for d in body.devices if d.device_id in registry]
+    unknown = sorted({d.device_id for d in body.devices if d.device_id not in registry})
+    if unknown:
+        hub.metrics.inc("gongzhi_device_states_refused_total", len(body.devices) - len(known),
+                        reason="unregistered_device")
     states = [DeviceState(d.device_id, d.online, d.last_seen_ms, d.values, d.values_ts_ms)
-              for d in body.devices]
-    return {"accepted": service.put_device_states(states)}
+              for d in known]
+    accepted = service.put_device_states(states) if states else 0
+    return {"accepted": accepted, "refused": len(body.devices) - len(known),
+            "unregistered": unknown[:MAX_NAMED_REFUSALS]}
 
 
 @router.get("/devices", response_model=list[DevicePublic])

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from anyio import to_thread
-from fastapi import APIRouter, Header, HTTPException
+from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
 from gongzhi.hub.deps import CurrentParty, HubDep
@@ -23,6 +23,9 @@ from gongzhi.hub.privacy import can_see, public_ticket, shows_personal_data
 from gongzhi.hub.store.records import AuditEntry, TicketEvent
 
 router = APIRouter(prefix="/api", tags=["stream"])
+# Event ids are the store's BIGINT sequence: 18 digits stay below its 2**63. Anything else is
+# refused with 422 (blank means none).
+EVENT_ID = r"^[ \t]*([0-9]{1,18})?[ \t]*$"
 
 
 def frame(event: TicketEvent, party: str) -> str:
@@ -69,19 +72,23 @@ async def _events(hub: HubDep, party: str, last_id: int | None) -> AsyncIterator
         hub.metrics.inc("gongzhi_sse_clients", -1)
 
 
+def resume_after(last_event_id: str) -> int | None:
+    """The event id to resume after; None (start live) when the header is absent or blank."""
+    text = last_event_id.strip(" \t")
+    return int(text) if text else None
+
+
 @router.get("/stream", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "ticket events"}})
 async def stream(hub: HubDep, party: CurrentParty,
-                 last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
+                 last_event_id: Annotated[str, Header(
+                     pattern=EVENT_ID, description="the id of the last event received: "
+                     "later events are sent first; blank or absent: live events only")] = "",
+                 ) -> StreamingResponse:
     """Live ticket changes for the caller's party (use fetch streaming, not EventSource, so the
     token stays in the Authorization header)."""
-    last: int | None = None
-    if last_event_id is not None and last_event_id.strip():
-        try:
-            last = int(last_event_id)
-        except ValueError:
-            raise HTTPException(400, "Last-Event-ID must be an event id (a number)") from None
+    last = resume_after(last_event_id)
     if shows_personal_data(party):
         now = hub.clock.now_ms()
 

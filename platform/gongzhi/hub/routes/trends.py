@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
 
 from gongzhi.core.settings import Settings
@@ -168,9 +169,13 @@ async def series(party: TrendParty, registry: RegistryDep, path: TelemetryPath,
     if record is None:
         raise HTTPException(404, f"no device {device_id!r} in the registry")
     if metric not in CATALOGUE[record.type].metrics:
-        raise HTTPException(422, f"a {record.type.value} device has no metric {metric!r}")
+        raise RequestValidationError([{
+            "loc": ("query", "metric"), "type": "unknown_metric",
+            "msg": f"a {record.type.value} device has no metric {metric!r}"}])
     if not 0 <= end_ms - start_ms <= 24 * HOUR_MS:
-        raise HTTPException(422, "the window must run forward and last at most 24 h")
+        raise RequestValidationError([{
+            "loc": ("query", "end_ms"), "type": "window",
+            "msg": "the window must run forward from start_ms and last at most 24 h"}])
 
     def read() -> list[tuple[int, float]]:
         with TelemetryReader(path) as reader:

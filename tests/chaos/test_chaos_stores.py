@@ -150,7 +150,8 @@ def test_spool_disk_bound_drops_oldest_telemetry_and_never_an_alarm(
 
 def via_proxy(url: str, proxy: TcpProxy) -> str:
     parts = urlsplit(url)
-    netloc = f"{parts.username}@" if parts.username else ""
+    userinfo = parts.netloc.rpartition("@")[0]  # user and password, if any
+    netloc = f"{userinfo}@" if userinfo else ""
     return urlunsplit(parts._replace(netloc=f"{netloc}127.0.0.1:{proxy.port}"))
 
 

@@ -76,7 +76,8 @@ def test_the_wall_shows_alarms_waiting_at_the_gateway_and_a_silent_gateway(
 
 def via_proxy(url: str, proxy: TcpProxy) -> str:
     parts = urlsplit(url)
-    netloc = f"{parts.username}@" if parts.username else ""
+    userinfo = parts.netloc.rpartition("@")[0]  # user and password, if any
+    netloc = f"{userinfo}@" if userinfo else ""
     return urlunsplit(parts._replace(netloc=f"{netloc}127.0.0.1:{proxy.port}"))
 
 

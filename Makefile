@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench soak screenshots clean
+.PHONY: setup demo test test-fast fuzz lint bench soak screenshots clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,11 @@ test: setup
 
 test-fast: setup
 	$(BIN)/pytest -m "not integration and not browser and not postgres"
+
+## A longer Schemathesis run of the platform's API than `make test`'s (FUZZ_EXAMPLES per operation).
+FUZZ_EXAMPLES ?= 1500
+fuzz: setup
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest --timeout 3600 tests/fuzz/test_fuzz_openapi.py
 
 lint: setup
 	$(BIN)/ruff check .

@@ -8,16 +8,18 @@ from typing import Annotated, Any
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from gongzhi.hub.deps import CurrentParty, GatewayPrincipal, HubDep
 from gongzhi.hub.operations import GatewayReport, OperationsBoard
+from gongzhi.hub.schemas import json_number
 
 router = APIRouter(tags=["operations"])
 
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_INT = 2**53 - 1
-Count = Annotated[int, Field(ge=0, le=MAX_INT, strict=True)]
+# JSON numbers only (not true or "3"), and 3.0 is 3 as JSON Schema has it.
+Count = Annotated[int, Field(ge=0, le=MAX_INT), BeforeValidator(json_number)]
 
 
 class _Strict(BaseModel):

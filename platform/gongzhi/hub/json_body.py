@@ -104,7 +104,13 @@ def value_problem(value: Any) -> dict[str, Any] | None:
     return None
 
 
+# The methods whose bodies the application reads; another method's body is never parsed.
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
 def _has_body(scope: Scope) -> bool:
+    if scope["method"] not in BODY_METHODS:
+        return False
     for name, value in scope["headers"]:
         if name == b"transfer-encoding" or (name == b"content-length" and value.strip(b"0 ")):
             return True

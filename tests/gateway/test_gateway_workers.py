@@ -235,8 +235,8 @@ def supervisors(data_dir: Path, broker: Broker, peer: AlarmPeer) -> Iterator[Any
 
 
 @pytest.mark.integration
-def test_each_worker_takes_only_its_own_estates(supervisors: Any, publisher: Publisher,
-                                                peer: AlarmPeer) -> None:
+def test_each_worker_takes_only_its_own_estates_and_reloads_on_sighup(
+        supervisors: Any, publisher: Publisher, peer: AlarmPeer) -> None:
     sup = supervisors(2)
     status, health = sup.get("/healthz")
     assert status == 200 and [w["partition"] for w in health["workers"]] == ["0/2", "1/2"]
@@ -262,6 +262,10 @@ def test_each_worker_takes_only_its_own_estates(supervisors: Any, publisher: Pub
     wait_until(lambda: len(peer.deliveries) == len(events), what="every alarm")
     assert {(a["device_id"], a["ts_ms"]) for a in peer.deliveries} == events
     assert sup.get("/dead-letters?limit=5")[0] == 200
+    # SIGHUP reaches every worker: each reloads the registry although the file is unchanged.
+    sup.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: sup.samples("gongzhi_gateway_registry_reloads_total") == {"0": 1, "1": 1},
+               what="both workers reloaded")
 
 
 @pytest.mark.integration

@@ -90,11 +90,15 @@ class AlarmPeer:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = orjson.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                code = peer._answer(self.path, body, self.headers.get("Authorization"))
+                auth = self.headers.get("Authorization")
+                if self.path == "/api/alarms/batch":
+                    code, answer = peer._answer_batch(body["alarms"], auth)
+                else:
+                    code, answer = peer._answer(self.path, body, auth), b"{}"
                 self.send_response(code)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(b"{}")
+                self.wfile.write(answer)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -133,6 +137,23 @@ class AlarmPeer:
             known = key in self.alarms
             self.alarms[key] = body
             return 200 if known else 201
+
+    def _answer_batch(self, alarms: list[dict[str, Any]], auth: str | None) -> tuple[int, bytes]:
+        """``POST /api/alarms/batch``: one result per alarm, as the platform answers; a forced
+        ``status`` answers the whole batch."""
+        with self._lock:
+            if self.status is not None:
+                self.auth.append(auth)
+                return self.status, b"{}"
+        results = []
+        for alarm in alarms:
+            code = self._answer("/api/alarms", alarm, auth)
+            results.append({"alarm_id": alarm.get("alarm_id"), "ticket_id": None,
+                            "created": code == 201,
+                            "result": {201: "stored", 200: "duplicate"}.get(code, "refused"),
+                            **({"reason": "refused", "message": "in refuse_ids"}
+                               if code == 422 else {})})
+        return 200, orjson.dumps({"results": results})
 
     def kinds(self) -> list[tuple[str, str]]:
         with self._lock:

@@ -108,6 +108,16 @@ class AlarmOutbox:
         self._update("UPDATE outbox SET status = 'sent', attempts = attempts + 1, done_ms = ?, "
                      "last_error = NULL WHERE seq = ?", (now_ms, seq))
 
+    def mark_sent_many(self, seqs: Sequence[int], now_ms: int) -> None:
+        """``mark_sent`` for a batch the platform stored (one transaction)."""
+        self._update_many("UPDATE outbox SET status = 'sent', attempts = attempts + 1, "
+                          "done_ms = ?, last_error = NULL WHERE seq = ?",
+                          [(now_ms, seq) for seq in seqs])
+
+    def mark_failed_many(self, seqs: Sequence[int], error: str) -> None:
+        self._update_many("UPDATE outbox SET attempts = attempts + 1, last_error = ? "
+                          "WHERE seq = ?", [(error[:500], seq) for seq in seqs])
+
     def mark_failed(self, seq: int, error: str) -> None:
         self._update("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?",
                      (error[:500], seq))
@@ -149,6 +159,13 @@ class AlarmOutbox:
         conn = self._require()
         with self._lock:
             conn.execute(sql, params)
+
+    def _update_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        conn = self._require()
+        with self._lock, transaction(conn):
+            conn.executemany(sql, rows)
 
     def _require(self) -> sqlite3.Connection:
         if self._conn is None:

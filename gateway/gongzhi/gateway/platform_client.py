@@ -81,8 +81,9 @@ class PlatformClient:
             tls = self.base_url.startswith("https://")
             self._http = httpx.Client(timeout=self._timeout_s, verify=tls)
 
-    def post(self, path: str, body: bytes) -> tuple[int, str]:
-        """The status code and (a short piece of) the answer; ``PlatformUnreachable`` when none."""
+    def post(self, path: str, body: bytes, *, whole: bool = False) -> tuple[int, str]:
+        """The status code and (a short piece of, or with ``whole`` all of) the answer;
+        ``PlatformUnreachable`` when none."""
         self.open()
         assert self._http is not None
         headers = {"Content-Type": "application/json"}
@@ -94,7 +95,7 @@ class PlatformClient:
         except httpx.TransportError as exc:
             raise PlatformUnreachable(f"{type(exc).__name__}: {exc}") from exc
         self._note_auth(answer.status_code, path, token is not None)
-        return answer.status_code, answer.text[:300]
+        return answer.status_code, answer.text if whole else answer.text[:300]
 
     def _note_auth(self, status: int, path: str, had_token: bool) -> None:
         if status in (401, 403):

@@ -5,7 +5,7 @@ Times are epoch milliseconds (UTC), like the alarms the gateway sends.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
@@ -132,6 +132,34 @@ class AlarmAccepted(Strict):
     ticket_id: int | None
     created: bool
     duplicate: bool
+
+
+# Alarms in one batch, at most: a storm's backlog goes in a few hundred requests, and one
+# request's transaction stays short.
+MAX_ALARM_BATCH = 500
+
+
+class AlarmBatchIn(Strict):
+    alarms: list[dict[str, Any]] = Field(
+        min_length=1, max_length=MAX_ALARM_BATCH,
+        description="each the body of POST /api/alarms (Alarm.to_dict()); each is checked on "
+                    "its own, so one that is refused does not refuse the others")
+
+
+class AlarmResult(Strict):
+    alarm_id: str | None = Field(description="null when the entry is not a valid alarm")
+    result: Literal["stored", "duplicate", "refused", "retry"] = Field(
+        description="stored: a new ticket or an occurrence; duplicate: delivered before (the "
+                    "same ticket); refused: never to be sent again (reason, message); retry: "
+                    "could not be stored now, send it again")
+    ticket_id: int | None
+    created: bool
+    reason: str | None = None
+    message: str | None = None
+
+
+class AlarmBatchAccepted(Strict):
+    results: list[AlarmResult] = Field(description="one per alarm, in the order sent")
 
 
 class DeviceStateIn(Strict):

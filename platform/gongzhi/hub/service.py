@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from gongzhi.core.alarms import Alarm, AlarmState
 from gongzhi.core.clock import Clock
-from gongzhi.core.errors import AccessDenied, TicketError, TicketNotFound
+from gongzhi.core.errors import (
+    AccessDenied,
+    ConfigError,
+    StoreUnavailable,
+    TicketError,
+    TicketNotFound,
+)
 from gongzhi.devices.registry import DeviceRecord, Location, Registry
 from gongzhi.hub.action_matrix import act
 from gongzhi.hub.duty import Counted, DutyMatrix, HistoryQuery
@@ -30,9 +38,9 @@ from gongzhi.hub.lifecycle import Action
 from gongzhi.hub.metrics import Metrics
 from gongzhi.hub.privacy import can_see, public_ticket, shows_personal_data, supervises
 from gongzhi.hub.routing import AlarmFacts, Decision, route
-from gongzhi.hub.store.base import Store
+from gongzhi.hub.store.base import Store, StoreConflict
 from gongzhi.hub.store.records import AuditEntry, DeviceState, Receipt
-from gongzhi.hub.store.sql import SqlTx
+from gongzhi.hub.store.sql import ReceiptKey, SqlTx
 from gongzhi.hub.tickets import (
     EntryType,
     Ticket,
@@ -46,6 +54,9 @@ log = logging.getLogger(__name__)
 
 SAVE_ATTEMPTS = 8
 ESCALATION_BATCH = 100
+# A batch the database undid to break a deadlock with a concurrent one is run again.
+CONFLICT_ATTEMPTS = 8
+CONFLICT_PAUSE_S = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +64,56 @@ class AlarmOutcome:
     ticket_id: int | None
     created: bool
     duplicate: bool = False
+    # Set when this alarm could not be stored now (the others of its batch were): send it again.
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Arrival:
+    """An alarm of a batch with what routing needs to know of it (read before the transaction)."""
+
+    alarm: Alarm
+    device: DeviceRecord | None
+    facts: AlarmFacts
+
+    @property
+    def key(self) -> ReceiptKey:
+        return self.alarm.alarm_id, self.alarm.state.value
+
+    def receipt(self) -> Receipt:
+        f = self.facts
+        return Receipt(self.alarm.alarm_id, self.alarm.state.value, self.alarm.kind.value,
+                       self.alarm.device_id, f.household, f.riser, f.building, self.alarm.ts_ms)
+
+
+HistoryCorrection = Callable[[HistoryQuery, str, int], int]
+
+
+def _none_unseen(_query: HistoryQuery, _key: str, _since: int) -> int:
+    return 0
+
+
+class _LaterInBatch:
+    """A batch stores all its receipts first; an alarm's history count must not see the ones
+    after it in the batch, so it is routed as if the alarms had come one by one."""
+
+    def __init__(self, queries: Iterable[HistoryQuery],
+                 raised: Sequence[tuple[int, AlarmFacts]]) -> None:
+        self._by_key: dict[tuple[HistoryQuery, str], list[tuple[int, int]]] = defaultdict(list)
+        for query in queries:
+            if query.counted is not Counted.ALARMS:
+                continue
+            for index, facts in raised:
+                key = facts.scope_key(query.scope)
+                if key is not None and facts.kind in query.kinds:
+                    self._by_key[(query, key)].append((index, facts.ts_ms))
+
+    def after(self, index: int) -> HistoryCorrection:
+        def count(query: HistoryQuery, key: str, since: int) -> int:
+            return sum(1 for i, ts in self._by_key.get((query, key), ())
+                       if i > index and ts >= since)
+
+        return count
 
 
 class TicketService:
@@ -67,11 +128,14 @@ class TicketService:
     # --- alarms ------------------------------------------------------------------------------
 
     def receive_alarm(self, alarm: Alarm) -> AlarmOutcome:
+        self.metrics.inc("gongzhi_alarms_received_total", kind=alarm.kind.value,
+                         state=alarm.state.value)
+        return self._receive(alarm)
+
+    def _receive(self, alarm: Alarm) -> AlarmOutcome:
         now = self.clock.now_ms()
         device = self.registry().get(alarm.device_id)
         facts = AlarmFacts.of(alarm, device)
-        self.metrics.inc("gongzhi_alarms_received_total", kind=alarm.kind.value,
-                         state=alarm.state.value)
         with self.store.transaction(now) as tx:
             receipt = Receipt(alarm.alarm_id, alarm.state.value, alarm.kind.value,
                               alarm.device_id, facts.household, facts.riser, facts.building,
@@ -89,8 +153,99 @@ class TicketService:
             self.metrics.inc("gongzhi_tickets_opened_total", kind=ticket.kind)
         return AlarmOutcome(ticket.id, created)
 
-    def _history(self, tx: SqlTx, facts: AlarmFacts, opening: bool,
-                 now: int) -> dict[HistoryQuery, int]:
+    def receive_alarms(self, alarms: Sequence[Alarm]) -> list[AlarmOutcome]:
+        """Many alarms, one outcome each in their order, in one transaction: every alarm is
+        decided against the database as ``receive_alarm`` would one after another, and the
+        batch's rows are written together. Exactly one ticket per alarm id holds across
+        concurrent batches and platform processes (the receipts' unique key decides, in the
+        database); an alarm repeated within the batch is a duplicate like any repeat.
+
+        If something unexpected fails inside the batch, its alarms are taken one by one, so
+        only the alarm that fails gets ``error`` (and is sent again by the gateway)."""
+        if not alarms:
+            return []
+        registry = self.registry()
+        arrivals = []
+        for alarm in alarms:
+            device = registry.get(alarm.device_id)
+            arrivals.append(_Arrival(alarm, device, AlarmFacts.of(alarm, device)))
+            self.metrics.inc("gongzhi_alarms_received_total", kind=alarm.kind.value,
+                             state=alarm.state.value)
+        try:
+            outcomes = self._receive_batch(arrivals)
+        except (StoreUnavailable, ConfigError):
+            raise  # the database itself: the whole batch is answered "retry"
+        except Exception:
+            log.exception("a batch of %d alarms failed; taking them one by one", len(arrivals))
+            return [self._receive_alone(a.alarm) for a in arrivals]
+        for arrival, outcome in zip(arrivals, outcomes, strict=True):
+            if outcome.duplicate:
+                self.metrics.inc("gongzhi_alarms_duplicate_total")
+            elif outcome.created:
+                self.metrics.inc("gongzhi_tickets_opened_total", kind=arrival.alarm.kind.value)
+        return outcomes
+
+    def _receive_alone(self, alarm: Alarm) -> AlarmOutcome:
+        try:
+            return self._receive(alarm)
+        except (StoreUnavailable, ConfigError):
+            raise
+        except Exception as exc:
+            log.exception("alarm %s could not be stored", alarm.alarm_id)
+            return AlarmOutcome(None, created=False, error=f"{type(exc).__name__}: {exc}")
+
+    def _receive_batch(self, arrivals: Sequence[_Arrival]) -> list[AlarmOutcome]:
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            now = self.clock.now_ms()
+            try:
+                with self.store.transaction(now) as tx:
+                    return self._apply_batch(tx, arrivals, now)
+            except StoreConflict as exc:
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+                log.info("batch of %d alarms undone by the database (%s); running it again",
+                         len(arrivals), exc)
+                time.sleep(CONFLICT_PAUSE_S * attempt)  # let the other transaction finish
+        raise AssertionError("unreachable")
+
+    def _apply_batch(self, tx: SqlTx, arrivals: Sequence[_Arrival],
+                     now: int) -> list[AlarmOutcome]:
+        stored = tx.add_receipts([a.receipt() for a in arrivals], now)
+        firsts: dict[ReceiptKey, int] = {}
+        for index, arrival in enumerate(arrivals):
+            if arrival.key in stored:
+                firsts.setdefault(arrival.key, index)
+        repeats = [a.key for a in arrivals if a.key not in stored]
+        linked: dict[ReceiptKey, int | None] = tx.receipt_tickets(repeats) if repeats else {}
+        tx.lock_open_tickets(open_key(arrivals[i].alarm.device_id, arrivals[i].alarm.kind.value)
+                             for i in firsts.values())
+        later = _LaterInBatch(self.matrix.history_queries(), [
+            (i, arrivals[i].facts) for i in firsts.values()
+            if arrivals[i].alarm.state is AlarmState.RAISE])
+        outcomes: list[AlarmOutcome] = []
+        links: list[tuple[str, str, int]] = []
+        for index, arrival in enumerate(arrivals):
+            alarm = arrival.alarm
+            if firsts.get(arrival.key) != index:
+                outcomes.append(AlarmOutcome(linked.get(arrival.key), created=False,
+                                             duplicate=True))
+                continue
+            if alarm.state is AlarmState.CLEAR:
+                outcome = self._clear(tx, alarm, now, linked)
+            else:
+                ticket, created = self._raise(tx, alarm, arrival.facts, arrival.device, now,
+                                              later.after(index))
+                self._announce(tx, ticket, now)
+                outcome = AlarmOutcome(ticket.id, created)
+            linked[arrival.key] = outcome.ticket_id
+            if outcome.ticket_id is not None:
+                links.append((alarm.alarm_id, alarm.state.value, outcome.ticket_id))
+            outcomes.append(outcome)
+        tx.link_receipts(links)
+        return outcomes
+
+    def _history(self, tx: SqlTx, facts: AlarmFacts, opening: bool, now: int,
+                 unseen: HistoryCorrection = _none_unseen) -> dict[HistoryQuery, int]:
         counts: dict[HistoryQuery, int] = {}
         for query in self.matrix.history_queries():
             key = facts.scope_key(query.scope)
@@ -99,13 +254,14 @@ class TicketService:
             # Alarms are counted by when they happened (replays after an outage count right),
             # tickets by when they were opened.
             reference = facts.ts_ms if query.counted is Counted.ALARMS else now
-            count = tx.count_history(query, key, reference - query.within_ms)
+            since = reference - query.within_ms
+            count = tx.count_history(query, key, since) - unseen(query, key, since)
             # The ticket about to open counts too (its receipt is already stored).
             counts[query] = count + (1 if opening and query.counted is Counted.TICKETS else 0)
         return counts
 
     def _raise(self, tx: SqlTx, alarm: Alarm, facts: AlarmFacts, device: DeviceRecord | None,
-               now: int) -> tuple[Ticket, bool]:
+               now: int, unseen: HistoryCorrection = _none_unseen) -> tuple[Ticket, bool]:
         key = open_key(alarm.device_id, alarm.kind.value)
         existing = tx.ticket_by_open_key(key)
         location = device.location if device else Location(
@@ -113,7 +269,8 @@ class TicketService:
         incident = self._incident_of(tx, alarm, location) if existing is None else None
         if incident is not None and incident[1].inhibit:
             return self._inhibit(tx, alarm, *incident, now), False
-        decision = route(self.matrix, facts, self._history(tx, facts, existing is None, now))
+        decision = route(self.matrix, facts,
+                         self._history(tx, facts, existing is None, now, unseen))
         for _ in range(SAVE_ATTEMPTS):
             ticket = tx.add_occurrence(key, alarm.ts_ms, now, alarm.evidence)
             if ticket is not None:
@@ -189,8 +346,12 @@ class TicketService:
         tx.add_timeline(ticket.id, self._routing_entry(decision, alarm.ts_ms, now))
         return saved
 
-    def _clear(self, tx: SqlTx, alarm: Alarm, now: int) -> AlarmOutcome:
-        ticket_id = tx.receipt_ticket(alarm.alarm_id, AlarmState.RAISE.value)
+    def _clear(self, tx: SqlTx, alarm: Alarm, now: int,
+               linked: dict[ReceiptKey, int | None] | None = None) -> AlarmOutcome:
+        raised = (alarm.alarm_id, AlarmState.RAISE.value)
+        ticket_id = linked.get(raised) if linked and raised in linked else None
+        if ticket_id is None:
+            ticket_id = tx.receipt_ticket(*raised)
         if ticket_id is None:
             active = tx.ticket_by_open_key(open_key(alarm.device_id, alarm.kind.value))
             ticket_id = active.id if active else None
@@ -198,7 +359,8 @@ class TicketService:
             tx.add_timeline(ticket_id, TimelineEntry(
                 ts_ms=alarm.ts_ms, type=EntryType.CLEAR, actor="gateway",
                 data={"alarm_id": alarm.alarm_id, "evidence": dict(alarm.evidence)}))
-            tx.link_receipt(alarm.alarm_id, alarm.state.value, ticket_id)
+            if linked is None:
+                tx.link_receipt(alarm.alarm_id, alarm.state.value, ticket_id)
         return AlarmOutcome(ticket_id, created=False)
 
     @staticmethod

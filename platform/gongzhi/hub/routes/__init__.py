@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from gongzhi.hub.routes import (
+    alarm_batch,
     alarms,
     devices,
     docs,
@@ -24,6 +25,7 @@ ROUTERS: list[APIRouter] = [
     health.router,
     docs.router,
     alarms.router,
+    alarm_batch.router,
     tickets.router,
     devices.router,
     stream.router,

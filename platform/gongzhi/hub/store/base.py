@@ -7,10 +7,16 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from gongzhi.core.errors import StoreUnavailable
 from gongzhi.hub.store.records import TicketEvent
 from gongzhi.hub.store.sql import SqlTx
 
 CommitListener = Callable[[list[TicketEvent]], None]
+
+
+class StoreConflict(StoreUnavailable):
+    """The database undid the transaction to break a deadlock with another one: running it
+    again is right (answered 503 like an outage when retries run out)."""
 
 
 class Store(Protocol):

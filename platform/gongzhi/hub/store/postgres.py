@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import psycopg
 
 from gongzhi.core.errors import ConfigError, StoreUnavailable
-from gongzhi.hub.store.base import CommitListener
+from gongzhi.hub.store.base import CommitListener, StoreConflict
 from gongzhi.hub.store.schema import POSTGRES, migrate
 from gongzhi.hub.store.sql import SqlTx
 
@@ -59,6 +59,8 @@ class PostgresStore:
         healthy = True
         try:
             yield conn
+        except psycopg.errors.TransactionRollback as exc:  # deadlock or serialisation failure
+            raise StoreConflict(f"PostgreSQL: {exc}".strip()) from None
         except psycopg.OperationalError as exc:
             # The server went away mid-request: the caller may retry once it is back.
             healthy = not (conn.closed or conn.broken)

@@ -35,6 +35,7 @@ class Cursor(Protocol):
 
 class Connection(Protocol):
     def execute(self, sql: Any, params: Sequence[Any] = ...) -> Any: ...
+    def cursor(self) -> Any: ...
 
 
 _COLUMNS = (
@@ -47,6 +48,12 @@ _COLUMNS = (
 _SCOPE_COLUMNS = {Scope.HOUSEHOLD: "household", Scope.RISER: "riser", Scope.DEVICE: "device_id",
                   Scope.BUILDING: "building"}
 _WRITABLE = [*_COLUMNS.split(", ")[1:-1], "next_check_at"]
+# Rows per multi-row statement: well under SQLite's 32,766 parameters, a short statement for
+# PostgreSQL.
+_ROWS_PER_STATEMENT = 200
+_TIMELINE_INSERT = ("INSERT INTO timeline (ticket_id, ts_ms, type, actor, action, note, rule_id, "
+                    "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+ReceiptKey = tuple[str, str]  # (alarm_id, state)
 
 
 def _dumps(value: Any) -> str:
@@ -93,10 +100,16 @@ class SqlTx:
         self._conn = conn
         self._dialect = dialect
         self._pending: list[Ticket] = []
+        self._timeline: list[tuple[Any, ...]] = []
         self.published: list[TicketEvent] = []
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._conn.execute(self._dialect.sql(sql), tuple(params))
+
+    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement for many rows (pipelined by psycopg, one prepared loop by SQLite)."""
+        if rows:
+            self._conn.cursor().executemany(self._dialect.sql(sql), [tuple(r) for r in rows])
 
     def schema_versions(self) -> list[int]:
         rows = self._run("SELECT version FROM schema_migrations ORDER BY version").fetchall()
@@ -114,6 +127,45 @@ class SqlTx:
              receipt.household, receipt.riser, receipt.building, receipt.ts_ms, received_at),
         ).fetchone()
         return row is not None
+
+    def add_receipts(self, receipts: Sequence[Receipt], received_at: int) -> set[ReceiptKey]:
+        """Store many deliveries at once; returns the (alarm, state) pairs stored now, the first
+        deliveries. Rows go in key order, so concurrent batches take the unique index's locks
+        in one order (a batch holding a key waits for the other's commit and then finds it)."""
+        ordered = sorted({(r.alarm_id, r.state): r for r in receipts}.items())
+        stored: set[ReceiptKey] = set()
+        for start in range(0, len(ordered), _ROWS_PER_STATEMENT):
+            chunk = [r for _, r in ordered[start:start + _ROWS_PER_STATEMENT]]
+            marks = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in chunk)
+            params = [value for r in chunk for value in (
+                r.alarm_id, r.state, r.kind, r.device_id, r.household, r.riser, r.building,
+                r.ts_ms, received_at)]
+            rows = self._run(
+                "INSERT INTO alarm_receipts (alarm_id, state, kind, device_id, household, riser, "
+                f"building, ts_ms, received_at) VALUES {marks} "
+                "ON CONFLICT (alarm_id, state) DO NOTHING RETURNING alarm_id, state",
+                params).fetchall()
+            stored.update((str(row[0]), str(row[1])) for row in rows)
+        return stored
+
+    def receipt_tickets(self, keys: Iterable[ReceiptKey]) -> dict[ReceiptKey, int | None]:
+        """The ticket each stored (alarm, state) went to (None: none, e.g. a clear of nothing)."""
+        wanted = set(keys)
+        ids = sorted({alarm_id for alarm_id, _ in wanted})
+        found: dict[ReceiptKey, int | None] = {}
+        for start in range(0, len(ids), _ROWS_PER_STATEMENT):
+            chunk = ids[start:start + _ROWS_PER_STATEMENT]
+            rows = self._run("SELECT alarm_id, state, ticket_id FROM alarm_receipts WHERE "
+                             f"alarm_id IN ({', '.join('?' for _ in chunk)})", chunk).fetchall()
+            for alarm_id, state, ticket_id in rows:
+                if (alarm_id, state) in wanted:
+                    found[(alarm_id, state)] = None if ticket_id is None else int(ticket_id)
+        return found
+
+    def link_receipts(self, links: Sequence[tuple[str, str, int]]) -> None:
+        """``link_receipt`` for many (alarm_id, state, ticket_id) at once."""
+        self._run_many("UPDATE alarm_receipts SET ticket_id = ? WHERE alarm_id = ? AND state = ?",
+                       [(ticket_id, alarm_id, state) for alarm_id, state, ticket_id in links])
 
     def receipt_ticket(self, alarm_id: str, state: str) -> int | None:
         row = self._run("SELECT ticket_id FROM alarm_receipts WHERE alarm_id = ? AND state = ?",
@@ -145,6 +197,18 @@ class SqlTx:
     def ticket_by_open_key(self, key: str) -> Ticket | None:
         row = self._run(f"SELECT {_COLUMNS} FROM tickets WHERE open_key = ?", (key,)).fetchone()
         return None if row is None else _ticket(row)
+
+    def lock_open_tickets(self, keys: Iterable[str]) -> None:
+        """Lock the active tickets of ``keys`` now, in id order, so concurrent batches that
+        touch the same tickets in other orders wait for each other instead of deadlocking
+        (SQLite has one writer at a time: nothing to do)."""
+        if self._dialect.name != "postgresql":
+            return
+        wanted = sorted(set(keys))
+        for start in range(0, len(wanted), _ROWS_PER_STATEMENT):
+            chunk = wanted[start:start + _ROWS_PER_STATEMENT]
+            self._run(f"SELECT id FROM tickets WHERE open_key IN ({', '.join('?' for _ in chunk)}) "
+                      "ORDER BY id FOR UPDATE", chunk).fetchall()
 
     def add_occurrence(self, key: str, ts_ms: int, now: int,
                        evidence: dict[str, Any]) -> Ticket | None:
@@ -230,12 +294,17 @@ class SqlTx:
     # --- timeline ----------------------------------------------------------------------------
 
     def add_timeline(self, ticket_id: int, entry: TimelineEntry) -> None:
-        self._run("INSERT INTO timeline (ticket_id, ts_ms, type, actor, action, note, rule_id, "
-                  "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                  (ticket_id, entry.ts_ms, entry.type.value, entry.actor, entry.action,
-                   entry.note, entry.rule_id, _dumps(dict(entry.data))))
+        """Written with the transaction's other entries, in order, before it commits."""
+        self._timeline.append((ticket_id, entry.ts_ms, entry.type.value, entry.actor,
+                               entry.action, entry.note, entry.rule_id,
+                               _dumps(dict(entry.data))))
+
+    def flush_timeline(self) -> None:
+        rows, self._timeline = self._timeline, []
+        self._run_many(_TIMELINE_INSERT, rows)
 
     def timeline(self, ticket_id: int) -> list[TimelineEntry]:
+        self.flush_timeline()
         rows = self._run("SELECT ts_ms, type, actor, action, note, rule_id, data FROM timeline "
                          "WHERE ticket_id = ? ORDER BY id", (ticket_id,)).fetchall()
         return [TimelineEntry(r[0], EntryType(r[1]), r[2], r[3], r[4], r[5], json.loads(r[6]))
@@ -250,17 +319,24 @@ class SqlTx:
     def flush_events(self, now: int) -> None:
         """Number and store pending events; the counter row stays locked until commit, so
         sequence order is commit order across replicas. Called by the store right before
-        committing (after every other statement, so lock order is tickets → counter)."""
+        committing (after every other statement, so lock order is tickets → counter). The
+        transaction's events take one block of consecutive numbers."""
+        self.flush_timeline()
         latest: dict[int, Ticket] = {}
         for ticket in self._pending:
             latest[ticket.id] = ticket  # several changes in one transaction: the last counts
         self._pending.clear()
-        for ticket in latest.values():
-            seq = int(self._run("UPDATE event_counter SET seq = seq + 1 WHERE id = 1 "
-                                "RETURNING seq").fetchone()[0])
-            self._run("INSERT INTO ticket_events (seq, ticket_id, ts_ms, ticket) "
-                      "VALUES (?, ?, ?, ?)", (seq, ticket.id, now, _dumps(ticket_record(ticket))))
-            self.published.append(TicketEvent(seq, ticket.id, now, ticket))
+        if not latest:
+            return
+        last = int(self._run("UPDATE event_counter SET seq = seq + ? WHERE id = 1 "
+                             "RETURNING seq", (len(latest),)).fetchone()[0])
+        events = [TicketEvent(seq, ticket.id, now, ticket)
+                  for seq, ticket in enumerate(latest.values(), start=last - len(latest) + 1)]
+        self._run_many("INSERT INTO ticket_events (seq, ticket_id, ts_ms, ticket) "
+                       "VALUES (?, ?, ?, ?)",
+                       [(e.seq, e.ticket_id, now, _dumps(ticket_record(e.ticket)))
+                        for e in events])
+        self.published.extend(events)
 
     def events_after(self, seq: int, limit: int = 500) -> list[TicketEvent]:
         rows = self._run("SELECT seq, ticket_id, ts_ms, ticket FROM ticket_events "

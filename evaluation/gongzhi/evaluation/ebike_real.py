@@ -54,8 +54,10 @@ def recall_line(data_dir: Path) -> dict[str, Any]:
                     f"into real household power at random times {EVENING_H[0]:g}:00-"
                     f"{EVENING_H[1]:g}:00 (seed {RECALL_SEED}); house: "
                     + "; ".join(DATA[h] for h in REPORT) + " (held out)",
-            "found_when": "an ebike_charging alarm whose step is within 15 min of the plug-in, "
-                          "raised before the taper ends",
+            "found_when": "an ebike_charging alarm raised between the plug-in and the end of "
+                          "the taper, and either none in the same evening replayed without the "
+                          "charge (from 1 h before to 1 h after) or its step within 15 min of "
+                          "the plug-in",
             "settings_chosen_on": "other houses: " + ", ".join(DEVELOPMENT) + " (development)",
             "development": {"value": round(dev.recall, 3),
                             "delay_min_p50": dev.context()["delay_min_p50"],

@@ -1,8 +1,11 @@
 """E-bike recall on real homes: real charger shapes (``ebike_chargers``), scaled to 100-400 W and
 1-5 h, played into a real household's whole-house power at random evening times (seeded), each
-through the backtest engine path as one circuit monitor that has watched the day before. A charge
-is found when an ``ebike_charging`` alarm whose step began at the plug-in (within 15 minutes) is
-raised before the charge's taper ends; the delay is from plug-in to that alarm."""
+through the backtest engine path as one circuit monitor that has watched the day before. Each
+charged evening is replayed beside its control, the same evening without the charge. A charge is
+found when an ``ebike_charging`` alarm is raised between the plug-in and the end of the charge's
+taper, and either the control raised no e-bike alarm from an hour before the plug-in to an hour
+after the taper's end (the alarm is the charge's), or the alarm's step is within 15 minutes of
+the plug-in; the delay is from plug-in to that alarm."""
 
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ EVENING_H = (17.0, 23.0)  # plug-in between 17:00 and 23:00
 WATCHED_MS = DAY_MS  # the monitor has watched the day before
 AFTER_MS = 2 * 3_600_000  # and goes on after the charge
 STEP_TOLERANCE_MS = 15 * MINUTE_MS
+HOUR_MS = 3_600_000
 MIN_COVERAGE = 0.95  # of the minutes around a charge must have data
 
 
@@ -95,7 +99,7 @@ def play_charges(data_dir: Path, houses: tuple[str, ...], per_house: int, seed: 
                  ) -> RecallResult:
     rng = random.Random(seed)
     shapes = taper_shapes(data_dir)
-    played: list[tuple[Piece, int, Charge]] = []
+    played: list[tuple[Piece, Piece, Charge]] = []
     for house in houses:
         recordings = load_recordings(data_dir, house)
         usable = [r for r in recordings if r.ts.size > 3 * 1440]
@@ -115,20 +119,25 @@ def play_charges(data_dir: Path, houses: tuple[str, ...], per_house: int, seed: 
                 on, charge.draw_w[np.clip(minute, 0, charge.draw_w.size - 1)], 0.0)
             day0 = int(ts[0]) // DAY_MS * DAY_MS
             piece = Piece(f"{house}-c{n}", house, ts, power, ORIGIN_MS - day0, plug)
-            played.append((piece, plug, charge))
-    found: dict[str, int] = {}
-    for piece, alarm in replay_pieces([p for p, _, _ in played]):
-        if alarm.kind is not AlarmKind.EBIKE_CHARGING or alarm.state is not AlarmState.RAISE:
-            continue
-        plug = piece.count_from_ms
-        step = real_ms(piece, int(alarm.evidence["window"]["start_ms"]))
-        if abs(step - plug) <= STEP_TOLERANCE_MS and piece.device_id not in found:
-            found[piece.device_id] = real_ms(piece, alarm.ts_ms)
+            control = Piece(f"{house}-c{n}-control", house, ts, rec.aggregate[rows],
+                            ORIGIN_MS - day0, plug)
+            played.append((piece, control, charge))
+    raised: dict[str, list[tuple[int, int]]] = {}  # device -> (alarm time, step time), real
+    pieces = [p for charged, control, _ in played for p in (charged, control)]
+    for piece, alarm in replay_pieces(pieces):
+        if alarm.kind is AlarmKind.EBIKE_CHARGING and alarm.state is AlarmState.RAISE:
+            step = real_ms(piece, int(alarm.evidence["window"]["start_ms"]))
+            raised.setdefault(piece.device_id, []).append((real_ms(piece, alarm.ts_ms), step))
     charges = []
-    for piece, plug, charge in played:
-        at = found.get(piece.device_id)
-        in_time = at is not None and at <= plug + charge.taper_end_min * MINUTE_MS
-        charges.append(PlayedCharge(piece.house, plug, charge, at if in_time else None))
+    for piece, control, charge in played:
+        plug = piece.count_from_ms
+        end = plug + int(charge.taper_end_min * MINUTE_MS)
+        background = any(plug - HOUR_MS <= at <= end + HOUR_MS
+                         for at, _ in raised.get(control.device_id, []))
+        found = [at for at, step in raised.get(piece.device_id, [])
+                 if plug <= at <= end and (not background
+                                           or abs(step - plug) <= STEP_TOLERANCE_MS)]
+        charges.append(PlayedCharge(piece.house, plug, charge, min(found) if found else None))
     return RecallResult(houses, seed, charges)
 
 

@@ -49,7 +49,9 @@ IDLE, CC, CV = 0, 1, 2
 
 class EbikeChargingDetector(Stateful):
     DEVICE_STATE = ("phase", "recognised", "ref", "level", "cv_top", "cv_entry", "cv_low",
-                    "step_ms", "seen_ms", "cv_ms", "off_ms", "absorbed_ms")
+                    "step_ms", "seen_ms", "cv_ms", "off_ms", "absorbed_ms", "last_power",
+                    "cv_start", "cv_glide", "cv_glide_sq", "cv_cross", "cv_prev", "cv_moves",
+                    "cv_jumps")
     DERIVED = ("_globals",)
     NESTED = ("corridor", "load", "track")
 
@@ -73,6 +75,15 @@ class EbikeChargingDetector(Stateful):
     CLEAN_TAPER_SHARE, TAPER_MIN_W = 0.15, 25.0
     RISE_TOL_SHARE, RISE_TOL_W = 0.10, 25.0  # a taper does not climb back
     FINISHED_SHARE = 0.1
+    # The taper is the charger's own draw gliding down: seen in the raw reports as small falls,
+    # not as another load's switch. Since the taper began, the reports' small changes (at most
+    # GLIDE_STEP_SHARE of the plateau a minute, or LoadFloor.JUMP_W) must add up to at least
+    # GLIDE_SHARE of the taper's fall and stand GLIDE_T times out of their spread (``_glide``).
+    GLIDE_STEP_SHARE = 0.15
+    GLIDE_SHARE = 0.5
+    HIDDEN_SHARE = 0.8
+    GLIDE_MOVES, GLIDE_T = 5, 4.0
+    GLIDE_VAR_MIN = 1.0  # W^2: a meter's resolution
     GRACE_MS = 10 * MINUTE_MS  # off the plateau's band this long ends a candidate
     MAX_MS = 14 * 60 * MINUTE_MS  # no charge lasts longer: something else
 
@@ -93,6 +104,14 @@ class EbikeChargingDetector(Stateful):
         self.cv_ms = np.zeros(n, np.int64)
         self.off_ms = np.zeros(n, np.int64)  # since when off the plateau's band; 0: not
         self.absorbed_ms = np.zeros(n, np.int64)  # another load's last switch
+        self.last_power = np.full(n, np.nan, np.float32)  # the previous report's power
+        self.cv_start = np.zeros(n, np.float32)  # the extra when the taper began
+        self.cv_glide = np.zeros(n, np.float32)  # the small changes since, summed
+        self.cv_glide_sq = np.zeros(n, np.float32)  # their squares, summed
+        self.cv_cross = np.zeros(n, np.float32)  # products of consecutive ones, summed
+        self.cv_prev = np.zeros(n, np.float32)  # the last one (0 after a switch)
+        self.cv_moves = np.zeros(n, np.int32)  # how many small changes
+        self.cv_jumps = np.zeros(n, np.int32)  # how many changes were not small
         self.track = AlarmTrack(n, clear_hold_ms)
         self._globals, self._index = globals_, index
 
@@ -101,7 +120,9 @@ class EbikeChargingDetector(Stateful):
         return self.load.nbytes + self.corridor.nbytes + self.track.nbytes + sum(
             a.nbytes for a in (self.phase, self.recognised, self.ref, self.level, self.cv_top,
                                self.cv_entry, self.cv_low, self.step_ms, self.seen_ms,
-                               self.cv_ms, self.off_ms, self.absorbed_ms))
+                               self.cv_ms, self.off_ms, self.absorbed_ms, self.last_power,
+                               self.cv_start, self.cv_glide, self.cv_glide_sq, self.cv_cross,
+                               self.cv_prev, self.cv_moves, self.cv_jumps))
 
     def observe(self, obs: Observations) -> list[Alarm]:
         power = obs.column(self.METRIC)
@@ -111,13 +132,15 @@ class EbikeChargingDetector(Stateful):
         signal = np.where(self.corridor.is_landing(s), corridor, p)
         known = ~np.isnan(signal)
         s, ts, p, signal = s[known], ts[known], p[known], signal[known]
+        change = signal - self.last_power[s]  # NaN at a device's first report
+        self.last_power[s] = signal
         view = self.load.update(s, ts, signal)
         started = self._start(s, ts, view)
         active = (self.phase[s] != IDLE) & ~started
         held = ts - self.step_ms[s] >= self.CC_MIN_MS  # the plateau has held long enough
         ref, moved, off = self._other_loads(s, ts, view, active, held)
         extra = view.floor - ref
-        self._stages(s, ts, view, active & ~off, held, extra, moved)
+        self._stages(s, ts, view, active & ~off, held, extra, moved, change.astype(np.float64))
         self.phase[s[off]] = IDLE
         charging = self.recognised[s] & (self.phase[s] != IDLE)
         moves = self.track.step(s, ts, charging, self.phase[s] == IDLE, 0, p, extra)
@@ -191,7 +214,8 @@ class EbikeChargingDetector(Stateful):
         return ref, moved, off
 
     def _stages(self, s: IntArray, ts: IntArray, view: LoadView, active: BoolArray,
-                held: BoolArray, extra: FloatArray, moved: BoolArray) -> None:
+                held: BoolArray, extra: FloatArray, moved: BoolArray,
+                change: FloatArray) -> None:
         phase = self.phase[s]
         cc, cv = active & (phase == CC), active & (phase == CV)
         level = self.level[s].astype(np.float64)
@@ -219,8 +243,11 @@ class EbikeChargingDetector(Stateful):
         climbed = cv & (extra > cv_low + np.maximum(self.RISE_TOL_SHARE * top, self.RISE_TOL_W))
         back = climbed & (np.abs(extra - level) <= tol)
         clean_fall = np.maximum(self.CLEAN_TAPER_SHARE * top, self.TAPER_MIN_W)
+        # On a landing's corridor load (the box minus its households, a median of buckets) the
+        # reports' changes are the median's steps, not a meter's: the glide is not read there.
+        glided = self._glide(s, view, cv, top, extra, change) | self.corridor.is_landing(s)
         deep = cv & ~climbed & (extra <= (1 - self.TAPER_SHARE) * top) \
-            & (extra <= self.cv_entry[s] - clean_fall) & (top - extra >= view.rough)
+            & (extra <= self.cv_entry[s] - clean_fall) & (top - extra >= view.rough) & glided
         too_fast = deep & ~self.recognised[s] & (ts - self.cv_ms[s] < self.CV_MIN_MS)
         finished = cv & (extra < self.FINISHED_SHARE * top)
         self.recognised[s[deep & ~too_fast]] = True
@@ -236,9 +263,49 @@ class EbikeChargingDetector(Stateful):
         self.phase[at] = CV
         self.cv_ms[at] = ts[to_cv]
         self.cv_top[at] = level[to_cv]
-        self.cv_low[at] = self.cv_entry[at] = extra[to_cv]
+        self.cv_low[at] = self.cv_entry[at] = self.cv_start[at] = extra[to_cv]
+        self.cv_glide[at] = self.cv_glide_sq[at] = self.cv_cross[at] = self.cv_prev[at] = 0.0
+        self.cv_moves[at] = self.cv_jumps[at] = 0
         self.phase[s[back]] = CC
         self.phase[s[too_fast | finished | lost | too_long]] = IDLE
+
+    def _glide(self, s: IntArray, view: LoadView, cv: BoolArray, top: FloatArray,
+               extra: FloatArray, change: FloatArray) -> BoolArray:
+        """Count this report's change into the taper's glide; whether the glide so far explains
+        the taper's fall and stands out of the circuit's own wander.
+
+        The glide's uncertainty is its long-run variance, n x (variance + 2 x lag-1
+        covariance) of the small changes: a circuit whose load wanders (a house's background)
+        has changes that do not cancel, a meter's noise has changes that do (a high reading is
+        followed by a fall), and a sum of n changes is never surer than one change's
+        variance x 2 (its two ends)."""
+        minutes = np.maximum(view.dt / MINUTE_MS, 1.0)
+        small = cv & ~np.isnan(change) & (np.abs(change) <= np.maximum(
+            LoadFloor.JUMP_W, self.GLIDE_STEP_SHARE * top * minutes))
+        switched = cv & ~small
+        at, moves = s[small], change[small]
+        self.cv_glide[at] += moves
+        self.cv_glide_sq[at] += np.square(moves)
+        self.cv_cross[at] += moves * self.cv_prev[at]
+        self.cv_prev[at] = moves
+        self.cv_prev[s[switched]] = 0.0
+        self.cv_moves[at] += 1
+        self.cv_jumps[s[switched]] += 1
+        fall = self.cv_start[s] - extra
+        n = np.maximum(self.cv_moves[s].astype(np.float64), 1.0)
+        glide = self.cv_glide[s].astype(np.float64)
+        mean = glide / n
+        var = np.maximum(self.cv_glide_sq[s] / n - mean * mean, self.GLIDE_VAR_MIN)
+        cov = self.cv_cross[s] / n - mean * mean
+        spread = np.sqrt(np.maximum(n * (var + 2 * cov), 2 * var))
+        glided = (-glide >= self.GLIDE_SHARE * fall) & (self.cv_moves[s] >= self.GLIDE_MOVES) \
+            & (glide <= -self.GLIDE_T * spread)
+        # Under a rough load (an air conditioner's swings) most changes are jumps and the glide
+        # cannot be seen: the taper is judged on the floor alone there.
+        seen = self.cv_jumps[s] + self.cv_moves[s]
+        hidden = (self.cv_jumps[s] > self.HIDDEN_SHARE * seen) & (seen >= 2 * self.GLIDE_MOVES)
+        out: BoolArray = glided | hidden
+        return out
 
     def _tol(self, level: FloatArray) -> FloatArray:
         return np.maximum(self.TOL_SHARE * level, self.TOL_W)
@@ -252,6 +319,8 @@ class EbikeChargingDetector(Stateful):
                     "step_w": float(self.cv_top[slot]), "taper_to_w": float(self.cv_low[slot]),
                     "constant_current_ms": int(self.cv_ms[slot] - self.step_ms[slot]),
                     "cc_min_ms": self.CC_MIN_MS, "taper_share": self.TAPER_SHARE,
+                    "taper_glide_w": float(self.cv_glide[slot]),
+                    "taper_changes": [int(self.cv_moves[slot]), int(self.cv_jumps[slot])],
                     "step_band_w": [self.STEP_MIN_W, self.STEP_MAX_W],
                     "window": {"start_ms": int(self.step_ms[slot]), "end_ms": ts}}
         if state is AlarmState.CLEAR:

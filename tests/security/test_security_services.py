@@ -4,6 +4,7 @@ shared subscription, and the simulator as a forwarder on one connection, lose no
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -104,3 +105,16 @@ def test_gateway_replicas_and_the_simulator_on_the_deployment_broker(
         assert all(r.metrics.total("messages_received_total") > 0 for r in replicas)
     # Neither replica was pushed off by the other: one connection each, all along.
     assert [r.metrics.total("mqtt_connects_total") for r in replicas] == [1, 1]
+
+
+def test_two_gateways_on_one_user_say_so(start_replica: Callable[..., GatewayService],
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    """A misconfiguration the deployment broker makes costly: two replicas sharing a user take
+    each other's session in turn. The gateway says so at ERROR instead of reconnecting quietly."""
+    caplog.set_level(logging.WARNING, logger="gongzhi.gateway.mqtt")
+    first = start_replica(GATEWAY_USERS[0], gateway_id="a")
+    start_replica(GATEWAY_USERS[0], gateway_id="b")
+    wait_until(lambda: [r for r in caplog.records if r.levelno == logging.ERROR
+                        and "same MQTT user 'gateway'" in r.getMessage()], 30,
+               "the gateway to name the shared user")
+    assert first.metrics.total("mqtt_connects_total") >= 3

@@ -48,6 +48,12 @@ DEVICE_TOPICS = "estate/+/+/+"
 SESSION_EXPIRY_S = 7 * 86_400
 # Unacknowledged QoS 1 messages the broker may have in flight to us (MQTT 5 Receive Maximum).
 RECEIVE_MAXIMUM = 1000
+# Connections the broker ends this soon after accepting them, this many times in a row, are
+# taken for another client using our session: on a broker that makes the MQTT user the client
+# id (deploy/mosquitto), two gateways sharing one user take each other's place for ever.
+SHORT_SESSION_MS = 10_000
+SHORT_SESSIONS_IN_A_ROW = 3
+SESSION_TAKEN_OVER = 0x8E
 
 
 class SharedTableProperties(Properties):
@@ -105,6 +111,8 @@ class MqttIngest:
         self._client: paho.Client | None = None
         self._generation = 0
         self._connected = threading.Event()
+        self._connected_at_ms: int | None = None
+        self._short_sessions = 0
 
     @property
     def connected(self) -> bool:
@@ -193,6 +201,7 @@ class MqttIngest:
             self._connected.set()
         client.publish(self._status_topic, b"online", qos=1)
         self._metrics.inc("mqtt_connects_total")
+        self._connected_at_ms = self._clock.now_ms()
         log.info("connected to %s:%s as %s (session present: %s)", self._target.host,
                  self._target.port, self._client_id, flags.session_present)
 
@@ -208,7 +217,20 @@ class MqttIngest:
                        flags: paho.DisconnectFlags, reason_code: ReasonCode,
                        properties: Properties | None) -> None:
         self._connected.clear()
-        if self._client is not None:
+        if self._client is None:
+            return
+        connected_at, self._connected_at_ms = self._connected_at_ms, None
+        short = (connected_at is not None
+                 and self._clock.now_ms() - connected_at < SHORT_SESSION_MS)
+        self._short_sessions = self._short_sessions + 1 if short else 0
+        if reason_code.value == SESSION_TAKEN_OVER or (
+                self._short_sessions == SHORT_SESSIONS_IN_A_ROW):
+            log.error("the broker keeps ending this gateway's connection right after accepting "
+                      "it (%s, %d times in a row): is another client connected with the same "
+                      "MQTT user %r? Where the broker makes the user the client id, every "
+                      "gateway replica and worker needs a user of its own", reason_code,
+                      self._short_sessions, self._target.username)
+        else:
             log.warning("disconnected from the broker (%s); reconnecting", reason_code)
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:

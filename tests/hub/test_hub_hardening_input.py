@@ -64,7 +64,7 @@ def _places(value: Any, place: Place = ()) -> Iterator[tuple[Place, bool]]:
         yield place, False
 
 
-def _spoiled(body: Any, place: Place, is_key: bool) -> Any:
+def _spoiled(body: Any, place: Place, is_key: bool, bad: str) -> Any:
     spoiled = copy.deepcopy(body)
     parent = spoiled
     for part in place[:-1]:
@@ -72,9 +72,9 @@ def _spoiled(body: Any, place: Place, is_key: bool) -> Any:
     last = place[-1]
     if is_key:
         assert isinstance(last, str)
-        parent[last + SURROGATE] = parent.pop(last)
+        parent[last + bad] = parent.pop(last)
     else:
-        parent[last] = parent[last] + SURROGATE
+        parent[last] = parent[last] + bad
     return spoiled
 
 
@@ -103,7 +103,12 @@ def _document_bodies(api: Api) -> set[tuple[str, str]]:
             for method, operation in operations.items() if "requestBody" in operation}
 
 
-def test_a_lone_surrogate_anywhere_in_any_body_is_refused_with_its_place(api: Api):
+@pytest.mark.parametrize(("bad", "kind", "shown"), [
+    (SURROGATE, "string_unicode", "\\udc80"),  # no text: no store or answer can encode it
+    ("\x00", "string_nul", "\x00"),  # PostgreSQL's text cannot hold it
+])
+def test_a_lone_surrogate_or_nul_anywhere_in_any_body_is_refused_with_its_place(
+        api: Api, bad: str, kind: str, shown: str):
     declared = _document_bodies(api)
     bodies = {(method, path): example for (method, path), example in _bodies(api).items()
               if (method, re.sub(r"/tickets/\d+/", "/tickets/{ticket_id}/", path)) in declared}
@@ -114,11 +119,10 @@ def test_a_lone_surrogate_anywhere_in_any_body_is_refused_with_its_place(api: Ap
     refused = 0
     for (method, path), (principal, body) in bodies.items():
         for place, is_key in _places(body):
-            answer = _send(api, method, path, principal, _spoiled(body, place, is_key))
+            answer = _send(api, method, path, principal, _spoiled(body, place, is_key, bad))
             error = _refused(answer)
-            assert error["type"] == "string_unicode", (path, place)
-            assert "lone surrogate" in error["msg"]
-            where = [*place[:-1], f"{place[-1]}\\udc80"] if is_key else list(place)
+            assert error["type"] == kind, (path, place)
+            where = [*place[:-1], f"{place[-1]}{shown}"] if is_key else list(place)
             assert error["loc"] == ["body", *where], (path, place)
             refused += 1
     assert refused >= 25

@@ -3,11 +3,12 @@ parses them (pure ASGI, inside the body size limit).
 
 Python's JSON parser takes what the platform cannot keep or send back: strings with lone
 surrogates (``"\\udc80"`` is a valid JSON escape but no text: neither the store nor an answer
-can encode it), nesting as deep as the parser's recursion allows (pydantic serializes at most
-255 levels), ``NaN`` and ``Infinity`` (not JSON) and numbers beyond a float (``1e400`` becomes
-infinity, which no JSON answer can carry). A body with any of them is answered 422 in the form
-of FastAPI's validation errors, naming the first place found and why. A body that is not JSON
-at all is left to the application (400).
+can encode it) or NUL characters (PostgreSQL's text cannot hold them), nesting as deep as the
+parser's recursion allows (pydantic serializes at most 255 levels), ``NaN`` and ``Infinity``
+(not JSON) and numbers beyond a float (``1e400`` becomes infinity, which no JSON answer can
+carry). A body with any of them is answered 422 in the form of FastAPI's validation errors,
+naming the first place found and why. A body that is not JSON at all is left to the
+application (400).
 """
 
 from __future__ import annotations
@@ -42,14 +43,18 @@ def _refuse_constant(name: str) -> Any:
     raise _NotJsonConstant(name)
 
 
-def _is_text(value: str) -> bool:
+def _string_problem(value: str) -> tuple[str, str] | None:
+    """(what is wrong, type) of a string the platform cannot keep; None for text it can."""
+    if "\x00" in value:
+        return "contains a NUL character (\\u0000), which the database cannot store", "string_nul"
     if value.isascii():
-        return True
+        return None
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        return False
-    return True
+        return ("contains a lone surrogate (an unpaired \\ud800-\\udfff escape), which is not "
+                "text", "string_unicode")
+    return None
 
 
 def printable(value: str | int) -> str | int:
@@ -91,14 +96,14 @@ def value_problem(value: Any) -> dict[str, Any] | None:
                 stack.extend((v, (*loc, i), depth) for i, v in enumerate(item))
                 continue
             for key, child in item.items():
-                if not _is_text(key):
-                    return problem((*loc, key), "a key contains a lone surrogate (an unpaired "
-                                   "\\ud800-\\udfff escape), which is not text", "string_unicode")
+                wrong = _string_problem(key)
+                if wrong is not None:
+                    return problem((*loc, key), f"the key {wrong[0]}", wrong[1])
                 stack.append((child, (*loc, key), depth))
         elif isinstance(item, str):
-            if not _is_text(item):
-                return problem(loc, "the string contains a lone surrogate (an unpaired "
-                               "\\ud800-\\udfff escape), which is not text", "string_unicode")
+            wrong = _string_problem(item)
+            if wrong is not None:
+                return problem(loc, f"the string {wrong[0]}", wrong[1])
         elif isinstance(item, float) and not math.isfinite(item):
             return problem(loc, "the number is beyond the range of a double", "finite_number")
     return None

@@ -40,6 +40,7 @@ from gongzhi.hub.routes import ROUTERS
 from gongzhi.hub.security_headers import SecurityHeaders
 from gongzhi.hub.service import TicketService
 from gongzhi.hub.store import open_store
+from gongzhi.hub.store.gate import MigratedStore, Migrator, unreachable_message
 from gongzhi.hub.tokens import load_tokens
 from gongzhi.hub.webhooks import WebhookSender
 
@@ -48,17 +49,14 @@ log = logging.getLogger(__name__)
 
 def build_hub(settings: Settings, clock: Clock, *, escalation_interval_s: float,
               keepalive_s: float, poll_s: float, auth_failure_limit: int = AUTH_LIMIT) -> Hub:
-    """Read the configuration and open the store (blocking; run off the event loop)."""
+    """Read the configuration (blocking; run off the event loop). The store is opened and
+    migrated by the lifespan."""
     tokens = load_tokens(settings.tokens_path, settings.gateway_token)
     matrix = load_matrix(settings.duty_matrix)
     registry = RegistryCache(settings.registry_path)
     registry.load()
-    store = open_store(settings.database)
-    try:
-        store.migrate()
-    except BaseException:
-        store.close()
-        raise
+    # Migrated by the lifespan: a database that is not there yet does not stop the platform.
+    store = MigratedStore(open_store(settings.database), settings.database)
     metrics = Metrics()
     service = TicketService(store, matrix, registry, clock, metrics)
     return Hub(
@@ -140,14 +138,31 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
         app.state.service = hub.service
         app.state.operations = OperationsBoard(used_clock)
         monitor = database_monitor(app.state.operations, hub.store.ping)
-        try:
+
+        async def serve_tickets() -> None:
             await hub.feed.start()
-            monitor.start()
             if background:
                 hub.escalator.start()
                 hub.webhooks.start()
+
+        store = hub.store
+        assert isinstance(store, MigratedStore)
+        migrator = Migrator(store, serve_tickets)
+        try:
+            try:
+                await to_thread.run_sync(store.migrate)
+            except StoreUnavailable as exc:
+                # Not fatal: pages, /readyz (503) and the wall's banner say so, and the
+                # schema is put in place as soon as the database answers.
+                app.state.operations.database_checked(False, unreachable_message(
+                    store.url, exc, migrator.first_retry_s))
+                migrator.start()
+            else:
+                await serve_tickets()
+            monitor.start()
             yield
         finally:
+            await migrator.stop()
             await monitor.stop()
             await hub.escalator.stop()
             await hub.webhooks.stop()

@@ -14,6 +14,7 @@ import logging
 from anyio import to_thread
 
 from gongzhi.core.errors import StoreUnavailable
+from gongzhi.hub.periodic import cancel
 from gongzhi.hub.store.base import Store
 from gongzhi.hub.store.records import TicketEvent
 
@@ -43,7 +44,7 @@ class EventFeed:
         self._poll_s = poll_s
         self._max_backlog = max_backlog
         self._subscribers: set[Subscription] = set()
-        self._last_seq = 0
+        self._last_seq: int | None = None  # not known until the store answers
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -55,16 +56,14 @@ class EventFeed:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        self._last_seq = await to_thread.run_sync(self._read_last_seq)
+        with contextlib.suppress(StoreUnavailable):  # then the poller reads it when it can
+            self._last_seq = await to_thread.run_sync(self._read_last_seq)
         self._store.add_commit_listener(self._committed)
         self._task = asyncio.create_task(self._run(), name="gongzhi-event-feed")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     def _read_last_seq(self) -> int:
         with self._store.transaction(0) as tx:
@@ -86,7 +85,10 @@ class EventFeed:
         while True:
             events: list[TicketEvent] = []
             try:
-                events = await to_thread.run_sync(self._read_after, self._last_seq)
+                if self._last_seq is None:
+                    self._last_seq = await to_thread.run_sync(self._read_last_seq)
+                else:
+                    events = await to_thread.run_sync(self._read_after, self._last_seq)
             except StoreUnavailable as exc:  # the store is down for a moment: keep polling
                 log.warning("reading ticket events: %s", exc)
             except Exception:
@@ -109,7 +111,7 @@ class EventFeed:
                 sub.queue.put_nowait(event)
 
     def subscribe(self) -> Subscription:
-        sub = Subscription(self._last_seq, self._max_backlog)
+        sub = Subscription(self._last_seq or 0, self._max_backlog)
         self._subscribers.add(sub)
         return sub
 

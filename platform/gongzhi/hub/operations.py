@@ -85,8 +85,9 @@ class OperationsBoard:
         with self._lock:
             self._reports[report.gateway_id] = report
 
-    def database_checked(self, reachable: bool) -> bool:
-        """Record a check of the database; True (and one log line) when its state changed."""
+    def database_checked(self, reachable: bool, why: str | None = None) -> bool:
+        """Record a check of the database; True (and one log line, ``why`` when it is lost and
+        the caller knows more) when its state changed."""
         now = self._clock.now_ms()
         with self._lock:
             if reachable == self.database_reachable:
@@ -98,8 +99,8 @@ class OperationsBoard:
             log.warning("the platform reaches its database again (after %d s)",
                         (now - since) // 1000)
         else:
-            log.error("the platform cannot reach its database: tickets cannot be opened or "
-                      "changed; the gateways keep their alarms until it is back")
+            log.error("%s", why or "the platform cannot reach its database: tickets cannot be "
+                      "opened or changed; the gateways keep their alarms until it is back")
         return True
 
     def gateways(self) -> list[GatewayReport]:

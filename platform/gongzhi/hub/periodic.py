@@ -14,6 +14,14 @@ from gongzhi.core.errors import StoreUnavailable
 log = logging.getLogger(__name__)
 
 
+async def cancel(task: asyncio.Task[None] | None) -> None:
+    """Cancel ``task`` and wait until it has ended (nothing to do for None)."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class PeriodicTask:
     def __init__(self, name: str, job: Callable[[], object], interval_s: float) -> None:
         self.name = name
@@ -26,11 +34,8 @@ class PeriodicTask:
 
     async def stop(self) -> None:
         """Cancel between runs; a run in progress finishes first (threads cannot be killed)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:

@@ -22,6 +22,7 @@ const VIEW = window.location.pathname.startsWith("/police") ? "police" : "wall";
 const LAYOUT_REFRESH_MS = 10 * 60_000;
 const HEALTH_REFRESH_MS = 30_000;
 const TRENDS_REFRESH_MS = 60_000;
+const MAX_HIGHLIGHTS = 3; // the map keeps at most three places flashing anyway
 
 class Console {
   constructor(me) {
@@ -138,7 +139,11 @@ class Console {
     }
     this.banner.update(active);
     this.popup.sync((id) => this.store.get(id));
-    for (const location of this.highlights.splice(0)) this.map.highlight(location);
+    // A storm brings thousands of new tickets between two frames: only the latest few places
+    // flash (each flash restarts an animation, which costs a layout pass).
+    for (const location of this.highlights.splice(0).slice(-MAX_HIGHLIGHTS)) {
+      this.map.highlight(location);
+    }
   }
 
   renderCounts(active) {

@@ -55,6 +55,9 @@ export class OperationsBanner {
     },
     h("span", { class: "ops-icon", "aria-hidden": "true", text: "⚠" }),
     h("span", { class: "ops-text", text: problemText(problem) }))));
+    // The drawer opens below the banners, so its close button is never under one.
+    document.body.style.setProperty("--ops-height",
+      this.root.hidden ? "0px" : `${this.root.offsetHeight}px`);
   }
 
   relabel() {

@@ -18,10 +18,14 @@ export class SseParser {
   feed(text) {
     this.buffer += text;
     let start = 0;
+    // Scanned in place (no copy of the rest per line): a storm delivers hundreds of events in
+    // one chunk, and the cost must stay linear in its size.
+    const newline = /\r\n|\r|\n/g;
     for (;;) {
-      const match = /\r\n|\r|\n/.exec(this.buffer.slice(start));
+      newline.lastIndex = start;
+      const match = newline.exec(this.buffer);
       if (!match) break;
-      const end = start + match.index;
+      const end = match.index;
       // A lone "\r" at the very end may be the first half of "\r\n": wait for more text.
       if (match[0] === "\r" && end + 1 === this.buffer.length) break;
       this.line(this.buffer.slice(start, end));

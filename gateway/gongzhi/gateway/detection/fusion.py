@@ -1,7 +1,8 @@
 """Fire fusion over smoke detectors. One detector's smoke alarm stays a ``smoke_alarm``; a
 ``fire`` needs confirmation: a second detector of the same household or of the same floor of a
 unit within ``fire_window_ms``, or smoke together with a heat rise on the detector. A short
-cooking spike never holds long enough for the smoke threshold, so it raises neither.
+cooking spike never holds long enough for the smoke threshold, so it raises neither; cooking
+smoke that holds is smoke to a detector, and two households' on one floor confirm a fire.
 
 A fire is latched (people resolve it, no CLEAR); further confirmations on the same floor while
 smoke continues fold into it.

@@ -22,9 +22,10 @@ What a room's detector reports (``DetectorModel``):
   at or above ``fast_above_db_m`` (the simulators' detector: every second above 0.1 dB/m), and
   once more when it falls below (so the gateway sees the smoke end).
 
-The engine is the gateway's own (``DetectionEngine(registry)``, default configuration, the
-catalogue's rules); the home is one household, a detector per room, so fire fusion may confirm
-on two rooms' smoke or on one room's smoke with its heat rise.
+The engine is the gateway's own, run as ``gongzhi backtest`` runs it (``backtest.Replay``: the
+gateway's engine, default configuration, the catalogue's rules, time advancing with the data);
+the home is one household, a detector per room, so fire fusion may confirm on two rooms' smoke
+or on one room's smoke with its heat rise.
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.core.errors import ConfigError
 from gongzhi.devices.catalogue import DeviceType, spec_for
 from gongzhi.devices.registry import DeviceRecord, Location, Registry
+from gongzhi.gateway.backtest.replay import Replay
+from gongzhi.gateway.backtest.series import series
 from gongzhi.gateway.detection import DetectionConfig, DetectionEngine
-from gongzhi.gateway.messages import Telemetry
+from gongzhi.gateway.service import default_detector
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -219,18 +222,14 @@ def run_test(test: NistTest, commercial: CommercialAlarms, model: DetectorModel 
              config: DetectionConfig | None = None) -> TestResult:
     model = model or DetectorModel()
     registry = registry_for(test)
-    engine = DetectionEngine(registry, config)
-    by_time: dict[int, list[Telemetry]] = defaultdict(list)
+    recorded = []
     for room in test.rooms():
-        device = device_id(test.name, room)
-        for seq, (ts, smoke, temp) in enumerate(reports(test, room, model)):
-            by_time[ts].append(Telemetry(device, ESTATE, DeviceType.SMOKE, IGNITION_MS + ts,
-                                         {"smoke_db_m": smoke, "temp_c": temp},
-                                         IGNITION_MS + ts, seq))
+        sent = reports(test, room, model)
+        recorded.append(series(device_id(test.name, room), [IGNITION_MS + r[0] for r in sent],
+                               smoke_db_m=[r[1] for r in sent], temp_c=[r[2] for r in sent]))
+    factory = (lambda r: DetectionEngine(r, config)) if config is not None else default_detector
     result = TestResult(test.name)
-    for ts in sorted(by_time):
-        result.alarms += engine.process(by_time[ts])
-        result.alarms += engine.tick(IGNITION_MS + ts)
+    result.alarms = list(Replay(registry, detector_factory=factory).run(recorded))
     first_alarm: dict[str, float] = {}
     for alarm in result.alarms:
         if alarm.state is not AlarmState.RAISE:

@@ -321,3 +321,17 @@ def test_a_body_the_application_never_reads_is_not_checked(api: Api):
                                 headers={**api.auth("police_room"),
                                          "Content-Type": "application/json"})
     assert answer.status_code == 200
+
+
+def test_a_query_parameter_given_twice_is_refused_not_half_read(api: Api):
+    api.post_alarm(alarm(AlarmKind.SMOKE_ALARM, "smk-young"))
+    once = api.client.get("/api/tickets?kind=smoke_alarm", headers=api.auth("property_office"))
+    assert len(once.json()) == 1
+    twice = api.client.get("/api/tickets?kind=tamper&kind=smoke_alarm&limit=5&limit=6",
+                           headers=api.auth("property_office"))
+    assert twice.status_code == 422
+    assert [(e["loc"], e["msg"]) for e in twice.json()["detail"]] == [
+        (["query", "kind"], "given 2 times; this parameter takes one value"),
+        (["query", "limit"], "given 2 times; this parameter takes one value")]
+    # Parameters an operation does not declare are not its business.
+    assert api.client.get("/api/me?x=1&x=2", headers=api.auth("police_room")).status_code == 200

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from anyio import to_thread
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -35,6 +35,7 @@ from gongzhi.hub.json_body import JsonBodyGuard
 from gongzhi.hub.metrics import Metrics
 from gongzhi.hub.openapi_guards import declare_guard_answers
 from gongzhi.hub.operations import OperationsBoard, database_monitor
+from gongzhi.hub.query_params import one_value_each
 from gongzhi.hub.registry_cache import RegistryCache
 from gongzhi.hub.routes import ROUTERS
 from gongzhi.hub.security_headers import SecurityHeaders
@@ -177,6 +178,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
         lifespan=lifespan,
         docs_url=None,  # served by routes.docs from local assets
         redoc_url=None,
+        dependencies=[Depends(one_value_each)],  # ?kind=a&kind=b is refused, not half read
     )
     app.state.settings = settings  # page-data routes (trends) find the telemetry store from it
     for router in ROUTERS:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema
 
 from gongzhi.core.alarms import AlarmKind, AlarmState
 from gongzhi.hub.lifecycle import MAX_NOTE, Action
@@ -34,6 +34,17 @@ def json_number(value: Any) -> Any:
 # Epoch milliseconds from the gateway (constraints inside, so they survive in "Millis | None").
 Millis = Annotated[int, Field(ge=0, le=MAX_INT), BeforeValidator(json_number)]
 Number = Annotated[float, Field(allow_inf_nan=False), BeforeValidator(json_number)]
+# Text fields declare what the body check (gongzhi.hub.json_body) refuses in every string: a
+# NUL (PostgreSQL's text cannot hold it). Lone surrogates, refused too, no pattern can express.
+NO_NUL = r"^[^\x00]*$"
+# A metric's name, as the device catalogue has them (pressure_mpa, residual_ma).
+_METRIC = r"^[a-z][a-z0-9_]{0,63}$"
+Metric = Annotated[str, Field(pattern=_METRIC)]
+# Declared with propertyNames (pydantic would write patternProperties, which lets other names
+# through with any value).
+MetricValues = Annotated[dict[Metric, Number], WithJsonSchema({
+    "type": "object", "propertyNames": {"pattern": _METRIC},
+    "additionalProperties": {"type": "number"}})]
 # Device ids a device-state answer names as refused, at most.
 MAX_NAMED_REFUSALS = 100
 
@@ -112,20 +123,20 @@ class Refused(Strict):
 
 class ActionCreate(Strict):
     action: Action
-    note: str | None = Field(default=None, max_length=MAX_NOTE)
+    note: Annotated[str, Field(max_length=MAX_NOTE, pattern=NO_NUL)] | None = None
 
 
 class AlarmIn(Strict):
     """``gongzhi.core.alarms.Alarm.to_dict()``."""
 
-    alarm_id: str = Field(min_length=1, max_length=128)
+    alarm_id: str = Field(min_length=1, max_length=128, pattern=NO_NUL)
     kind: AlarmKind
     device_id: str = Field(pattern=_SUBJECT)
     estate_id: str = Field(pattern=_ID)
     ts_ms: Millis
     state: AlarmState = AlarmState.RAISE
     evidence: dict[str, Any] = Field(default_factory=dict)
-    building: str | None = None
+    building: Annotated[str, Field(pattern=NO_NUL)] | None = None
 
 
 class AlarmAccepted(Strict):
@@ -166,7 +177,7 @@ class DeviceStateIn(Strict):
     device_id: str = Field(pattern=_ID)
     online: StrictBool | None = None
     last_seen_ms: Millis | None = None
-    values: dict[str, Number] = Field(default_factory=dict)
+    values: MetricValues = Field(default_factory=dict)
     values_ts_ms: Millis | None = None
 
 

@@ -114,10 +114,13 @@ def test_metrics_of_workers_are_labelled_and_grouped_per_family() -> None:
                       'g_z{worker="0"} 0.5', 'g_z{worker="1"} 0.5']
 
 
-def test_a_building_partition_with_workers_is_a_configuration_error(tmp_path: Path) -> None:
+def test_a_building_partition_with_workers_is_a_configuration_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = cli_main(["gateway", "--workers", "2", "--gateway-partition", "0/2/building",
-                     "--data-dir", str(tmp_path), "--gateway-http-port", "0"])
+                     "--data-dir", str(tmp_path), "--gateway-http-port", "0",
+                     "--gateway-token", TOKEN])
     assert code == 2
+    assert "needs a partition by estate" in capsys.readouterr().err
 
 
 def test_an_owned_subscription_follows_the_registry(start_gateway: Any, registry_file: Path,

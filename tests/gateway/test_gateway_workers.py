@@ -309,3 +309,18 @@ def test_no_worker_outlives_a_killed_supervisor(supervisors: Any) -> None:
     sup.proc.wait(timeout=10)
     for pid in pids:
         wait_until(lambda p=pid: not alive(p), timeout_s=30, what=f"worker {pid} gone")
+
+
+@pytest.mark.integration
+def test_a_worker_configuration_error_stops_the_supervisor_with_2(
+        data_dir: Path, broker: Broker, peer: AlarmPeer) -> None:
+    (data_dir / "registry.csv").write_text("device_id,type\nw1,no-such-type\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GONGZHI_")}
+    env.update(GONGZHI_DATA_DIR=str(data_dir), GONGZHI_MQTT_URL=broker.url,
+               GONGZHI_PLATFORM_URL=peer.url, GONGZHI_GATEWAY_TOKEN=TOKEN,
+               GONGZHI_GATEWAY_HTTP_PORT=str(free_port()), GONGZHI_GATEWAY_WORKERS="2")
+    done = subprocess.run([sys.executable, "-m", "gongzhi.core.cli", "gateway"], env=env,
+                          capture_output=True, text=True, timeout=90, check=False)
+    assert done.returncode == 2
+    assert "exited with a configuration error" in done.stderr
+    assert "registry" in done.stderr.lower()  # the worker's own message names the file

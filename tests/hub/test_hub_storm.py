@@ -5,6 +5,7 @@ one PostgreSQL."""
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from pathlib import Path
@@ -107,8 +108,9 @@ def _tickets(api: Api) -> list[tuple[Any, ...]]:
                    tuple(t["notified"]), t["rule_id"]) for t in answer.json())
 
 
-def test_a_batch_routes_as_the_same_alarms_one_by_one(make_api: ApiFactory, settings: Settings,
-                                                      data_dir: Path) -> None:
+def test_a_batch_routes_as_the_same_alarms_one_by_one(
+        make_api: ApiFactory, settings: Settings, data_dir: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
     alarms = _storm(7, 300)
     one_by_one = make_api()
     for body in alarms:
@@ -121,6 +123,8 @@ def test_a_batch_routes_as_the_same_alarms_one_by_one(make_api: ApiFactory, sett
         results = post_batch(batched, alarms[start:start + 37])
         assert {r["result"] for r in results} <= {"stored", "duplicate"}
     assert _tickets(batched) == _tickets(one_by_one)
+    # Taken as batches, not one by one after a failure.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def _registry(devices: int) -> list[DeviceRecord]:
@@ -177,6 +181,7 @@ def test_exactly_once_across_two_platform_processes_on_one_postgresql(
         for sender in senders:
             sender.join(timeout=300)
     assert errors == [], one.err[-4000:] + two.err[-4000:]
+    assert "ERROR" not in one.err + two.err  # no batch was taken one by one after a failure
     with psycopg.connect(postgres_url) as conn:
         def one(sql: str) -> tuple[Any, ...]:
             row = conn.execute(sql).fetchone()

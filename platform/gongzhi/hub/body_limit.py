@@ -20,7 +20,7 @@ MIB = 1024 * KIB
 DEFAULT_LIMIT = 64 * KIB
 PATH_LIMITS: dict[str, int] = {
     "/api/alarms": 1 * MIB,
-    "/api/alarms/batch": 8 * MIB,  # up to 500 alarms (the gateway sends at most 2 MiB)
+    "/api/alarms/batch": 8 * MIB,  # up to 500 alarms (the gateway sends at most 4 MiB)
     "/api/device-states": 4 * MIB,
 }
 

@@ -36,6 +36,7 @@ from gongzhi.hub.incidents import (
 )
 from gongzhi.hub.lifecycle import Action
 from gongzhi.hub.metrics import Metrics
+from gongzhi.hub.open_tickets import HeldTickets, OpenTickets, StoredTickets
 from gongzhi.hub.privacy import can_see, public_ticket, shows_personal_data, supervises
 from gongzhi.hub.routing import AlarmFacts, Decision, route
 from gongzhi.hub.store.base import Store, StoreConflict
@@ -146,7 +147,7 @@ class TicketService:
                                     created=False, duplicate=True)
             if alarm.state is AlarmState.CLEAR:
                 return self._clear(tx, alarm, now)
-            ticket, created = self._raise(tx, alarm, facts, device, now)
+            ticket, created = self._raise(tx, StoredTickets(tx), alarm, facts, device, now)
             tx.link_receipt(alarm.alarm_id, alarm.state.value, ticket.id)
             self._announce(tx, ticket, now)
         if created:
@@ -217,8 +218,10 @@ class TicketService:
                 firsts.setdefault(arrival.key, index)
         repeats = [a.key for a in arrivals if a.key not in stored]
         linked: dict[ReceiptKey, int | None] = tx.receipt_tickets(repeats) if repeats else {}
-        tx.lock_open_tickets(open_key(arrivals[i].alarm.device_id, arrivals[i].alarm.kind.value)
-                             for i in firsts.values())
+        tickets = HeldTickets(tx, (open_key(arrivals[i].alarm.device_id,
+                                            arrivals[i].alarm.kind.value)
+                                   for i in firsts.values()
+                                   if arrivals[i].alarm.state is AlarmState.RAISE))
         later = _LaterInBatch(self.matrix.history_queries(), [
             (i, arrivals[i].facts) for i in firsts.values()
             if arrivals[i].alarm.state is AlarmState.RAISE])
@@ -233,14 +236,15 @@ class TicketService:
             if alarm.state is AlarmState.CLEAR:
                 outcome = self._clear(tx, alarm, now, linked)
             else:
-                ticket, created = self._raise(tx, alarm, arrival.facts, arrival.device, now,
-                                              later.after(index))
+                ticket, created = self._raise(tx, tickets, alarm, arrival.facts,
+                                              arrival.device, now, later.after(index))
                 self._announce(tx, ticket, now)
                 outcome = AlarmOutcome(ticket.id, created)
             linked[arrival.key] = outcome.ticket_id
             if outcome.ticket_id is not None:
                 links.append((alarm.alarm_id, alarm.state.value, outcome.ticket_id))
             outcomes.append(outcome)
+        tickets.flush()
         tx.link_receipts(links)
         return outcomes
 
@@ -260,21 +264,27 @@ class TicketService:
             counts[query] = count + (1 if opening and query.counted is Counted.TICKETS else 0)
         return counts
 
-    def _raise(self, tx: SqlTx, alarm: Alarm, facts: AlarmFacts, device: DeviceRecord | None,
-               now: int, unseen: HistoryCorrection = _none_unseen) -> tuple[Ticket, bool]:
+    def _raise(self, tx: SqlTx, tickets: OpenTickets, alarm: Alarm, facts: AlarmFacts,
+               device: DeviceRecord | None, now: int,
+               unseen: HistoryCorrection = _none_unseen) -> tuple[Ticket, bool]:
         key = open_key(alarm.device_id, alarm.kind.value)
-        existing = tx.ticket_by_open_key(key)
+        existing = tickets.get(key)
         location = device.location if device else Location(
             alarm.estate_id, alarm.building or "", "", "", "")
-        incident = self._incident_of(tx, alarm, location) if existing is None else None
+        incident = None
+        if existing is None and parent_kinds(alarm.kind.value):
+            tickets.flush()  # incidents are read from the database
+            incident = self._incident_of(tx, alarm, location)
         if incident is not None and incident[1].inhibit:
-            return self._inhibit(tx, alarm, *incident, now), False
+            parent = self._inhibit(tx, alarm, *incident, now)
+            tickets.written(parent)
+            return parent, False
         decision = route(self.matrix, facts,
                          self._history(tx, facts, existing is None, now, unseen))
         for _ in range(SAVE_ATTEMPTS):
-            ticket = tx.add_occurrence(key, alarm.ts_ms, now, alarm.evidence)
+            ticket = tickets.occur(key, alarm.ts_ms, now, alarm.evidence)
             if ticket is not None:
-                return self._occurred(tx, ticket, alarm, decision, now), False
+                return self._occurred(tx, tickets, ticket, alarm, decision, now), False
             fresh = new_ticket(decision, facts, self.matrix, location=location,
                                phone=device.phone if device else None,
                                evidence=alarm.evidence, now=now)
@@ -283,13 +293,19 @@ class TicketService:
             # Another transaction may open the same (device, kind) at once: the unique open
             # key makes this insert wait for it and do nothing, and the loop joins its ticket.
             inserted = tx.insert_ticket(fresh)
-            if inserted is not None:
-                tx.add_timeline(inserted.id, self._alarm_entry(alarm, 1))
-                tx.add_timeline(inserted.id, self._routing_entry(decision, alarm.ts_ms, now))
-                if incident is not None:
-                    self._link(tx, incident[0], inserted, incident[1], now)
-                self._adopt(tx, inserted, now)
-                return inserted, True
+            if inserted is None:
+                tickets.forget(key)
+                continue
+            tickets.written(inserted)
+            tx.add_timeline(inserted.id, self._alarm_entry(alarm, 1))
+            tx.add_timeline(inserted.id, self._routing_entry(decision, alarm.ts_ms, now))
+            if incident is not None:
+                self._link(tx, incident[0], inserted, incident[1], now)
+            if child_kinds(inserted.kind):
+                tickets.flush()  # the tickets it takes in are read from the database
+                for adopted in self._adopt(tx, inserted, now):
+                    tickets.written(adopted)
+            return inserted, True
         raise TicketError(f"could not open or join a ticket for {key}")
 
     def _incident_of(self, tx: SqlTx, alarm: Alarm,
@@ -321,26 +337,29 @@ class TicketService:
             data={"grouped_ticket": child.id, "device_id": child.device_id,
                   "kind": child.kind}))
 
-    def _adopt(self, tx: SqlTx, parent: Ticket, now: int) -> None:
+    def _adopt(self, tx: SqlTx, parent: Ticket, now: int) -> list[Ticket]:
         """A new incident ticket takes in the active tickets that belong to it."""
         kinds = child_kinds(parent.kind)
         if not kinds:
-            return
+            return []
         active = tx.active_tickets_at(parent.location.estate_id, parent.location.building, kinds)
+        adopted: list[Ticket] = []
         for child, rule in children_of(parent, active):
             saved = tx.save(replace(child, incident_id=parent.id, updated_at=now))
             if saved is not None:
                 self._link(tx, parent, saved, rule, now)
                 self._announce(tx, saved, now)
+                adopted.append(saved)
+        return adopted
 
-    def _occurred(self, tx: SqlTx, ticket: Ticket, alarm: Alarm, decision: Decision,
-                  now: int) -> Ticket:
+    def _occurred(self, tx: SqlTx, tickets: OpenTickets, ticket: Ticket, alarm: Alarm,
+                  decision: Decision, now: int) -> Ticket:
         tx.add_timeline(ticket.id, self._alarm_entry(alarm, ticket.occurrences))
         widened = widen(ticket, decision)
         if widened is None:
             return ticket
         # The row is locked by add_occurrence in this transaction: the save cannot lose.
-        saved = tx.save(replace(widened, updated_at=now))
+        saved = tickets.change(replace(widened, updated_at=now))
         if saved is None:
             raise TicketError(f"ticket {ticket.id} changed under a locked update")
         tx.add_timeline(ticket.id, self._routing_entry(decision, alarm.ts_ms, now))

@@ -194,21 +194,27 @@ class SqlTx:
         row = self._run(f"SELECT {_COLUMNS} FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
         return None if row is None else _ticket(row)
 
-    def ticket_by_open_key(self, key: str) -> Ticket | None:
-        row = self._run(f"SELECT {_COLUMNS} FROM tickets WHERE open_key = ?", (key,)).fetchone()
+    def ticket_by_open_key(self, key: str, *, lock: bool = False) -> Ticket | None:
+        row = self._run(f"SELECT {_COLUMNS} FROM tickets WHERE open_key = ?{self._lock(lock)}",
+                        (key,)).fetchone()
         return None if row is None else _ticket(row)
 
-    def lock_open_tickets(self, keys: Iterable[str]) -> None:
-        """Lock the active tickets of ``keys`` now, in id order, so concurrent batches that
-        touch the same tickets in other orders wait for each other instead of deadlocking
-        (SQLite has one writer at a time: nothing to do)."""
-        if self._dialect.name != "postgresql":
-            return
+    def open_tickets(self, keys: Iterable[str], *, lock: bool = False) -> list[Ticket]:
+        """The active tickets of ``keys``. ``lock``: their rows are locked now, in id order, so
+        concurrent batches that touch the same tickets in other orders wait for each other
+        instead of deadlocking (PostgreSQL; SQLite has one writer at a time anyway)."""
         wanted = sorted(set(keys))
+        found: list[Ticket] = []
         for start in range(0, len(wanted), _ROWS_PER_STATEMENT):
             chunk = wanted[start:start + _ROWS_PER_STATEMENT]
-            self._run(f"SELECT id FROM tickets WHERE open_key IN ({', '.join('?' for _ in chunk)}) "
-                      "ORDER BY id FOR UPDATE", chunk).fetchall()
+            rows = self._run(f"SELECT {_COLUMNS} FROM tickets WHERE open_key IN "
+                             f"({', '.join('?' for _ in chunk)}) ORDER BY id{self._lock(lock)}",
+                             chunk).fetchall()
+            found.extend(_ticket(r) for r in rows)
+        return found
+
+    def _lock(self, lock: bool) -> str:
+        return " FOR UPDATE" if lock and self._dialect.name == "postgresql" else ""
 
     def add_occurrence(self, key: str, ts_ms: int, now: int,
                        evidence: dict[str, Any]) -> Ticket | None:
@@ -244,6 +250,17 @@ class SqlTx:
             (*_values(ticket), ticket.id, ticket.version),
         ).fetchone()
         return None if row is None else _ticket(row)
+
+    def save_all(self, changes: Sequence[tuple[Ticket, int]]) -> int:
+        """Write each ticket whose stored version is still the one given, with the ticket's
+        own version; returns how many were written."""
+        assignments = ", ".join(f"{name} = ?" for name in _WRITABLE)
+        cursor = self._conn.cursor()
+        cursor.executemany(
+            self._dialect.sql(f"UPDATE tickets SET {assignments}, version = ? "
+                              f"WHERE id = ? AND version = ?"),
+            [(*_values(t), t.version, t.id, stored) for t, stored in changes])
+        return int(cursor.rowcount)
 
     def list_tickets(self, *, statuses: Iterable[str] = (), kinds: Iterable[str] = (),
                      since: int | None = None, opened_since: int | None = None,

@@ -75,6 +75,8 @@ class AlarmPeer:
         self.auth: list[str | None] = []
         self.status: int | None = None
         self.refuse_ids: set[str] = set()
+        self.retry_ids: set[str] = set()  # answered "retry" in a batch
+        self.batch_status: int | None = None  # forces the batch endpoint's answer (404: none)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -142,11 +144,16 @@ class AlarmPeer:
         """``POST /api/alarms/batch``: one result per alarm, as the platform answers; a forced
         ``status`` answers the whole batch."""
         with self._lock:
-            if self.status is not None:
+            forced = self.status if self.status is not None else self.batch_status
+            if forced is not None:
                 self.auth.append(auth)
-                return self.status, b"{}"
-        results = []
+                return forced, b"{}"
+        results: list[dict[str, Any]] = []
         for alarm in alarms:
+            if alarm.get("alarm_id") in self.retry_ids:
+                results.append({"alarm_id": alarm["alarm_id"], "ticket_id": None,
+                                "created": False, "result": "retry"})
+                continue
             code = self._answer("/api/alarms", alarm, auth)
             results.append({"alarm_id": alarm.get("alarm_id"), "ticket_id": None,
                             "created": code == 201,

@@ -121,3 +121,41 @@ def test_outage_then_recovery_loses_nothing(tmp_path: Path, outbox: AlarmOutbox,
     sender.run_once()
     assert sorted(a["device_id"] for a in peer.deliveries) == sorted(f"d{i}" for i in range(20))
     assert outbox.counts() == {"pending": 0, "sent": 20, "dead": 0}
+
+
+def test_a_platform_without_batches_gets_one_alarm_per_request(
+        outbox: AlarmOutbox, sender: AlarmSender, peer: AlarmPeer) -> None:
+    peer.batch_status = 404
+    outbox.add([alarm(d) for d in ("a", "b", "c")], T0)
+    sender.run_once()
+    assert not sender.batches
+    assert [a["device_id"] for a in peer.deliveries] == ["a", "b", "c"]
+    assert outbox.counts() == {"pending": 0, "sent": 3, "dead": 0}
+
+
+def test_a_batch_refused_as_a_whole_is_sent_one_by_one(
+        outbox: AlarmOutbox, sender: AlarmSender, peer: AlarmPeer) -> None:
+    peer.batch_status = 413
+    peer.refuse_ids.add(alarm("bad").alarm_id)
+    outbox.add([alarm("good"), alarm("bad")], T0)
+    sender.run_once()
+    assert sender.batches  # the next batch is tried again
+    assert outbox.counts() == {"pending": 0, "sent": 1, "dead": 1}
+    assert outbox.dead()[0]["reason"].startswith("HTTP 422")
+
+
+def test_an_alarm_to_retry_waits_while_the_rest_of_its_batch_is_sent(
+        outbox: AlarmOutbox, sender: AlarmSender, peer: AlarmPeer,
+        monotonic: FakeMonotonic) -> None:
+    peer.retry_ids.add(alarm("later").alarm_id)
+    outbox.add([alarm("a"), alarm("later"), alarm("b")], T0)
+    wait = sender.run_once()
+    assert 0.5 <= wait <= 1.0  # the backoff of the alarm to retry
+    assert outbox.counts() == {"pending": 1, "sent": 2, "dead": 0}
+    peer.retry_ids.clear()
+    sender.run_once()  # still backing off
+    assert outbox.counts()["pending"] == 1
+    monotonic.now += 1.0
+    sender.run_once()
+    assert outbox.counts() == {"pending": 0, "sent": 3, "dead": 0}
+    assert [a["device_id"] for a in peer.deliveries] == ["a", "b", "later"]

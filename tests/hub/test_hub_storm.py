@@ -135,6 +135,7 @@ def _registry(devices: int) -> list[DeviceRecord]:
 
 
 @pytest.mark.postgres
+@pytest.mark.timeout(600)
 def test_exactly_once_across_two_platform_processes_on_one_postgresql(
         postgres_url: str, tmp_path: Path) -> None:
     """Two ``gongzhi platform`` processes on one database; four senders deliver overlapping

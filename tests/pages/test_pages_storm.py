@@ -65,6 +65,7 @@ def one(conn: psycopg.Connection[Any], sql: str) -> tuple[Any, ...]:
     return tuple(row)
 
 
+@pytest.mark.timeout(600)  # a drain of seconds on a quiet machine, minutes on a crowded one
 def test_the_wall_answers_while_a_storm_of_20000_alarms_drains(
         browser: Browser, tmp_path: Path, postgres_url: str, page_errors: list[str]) -> None:
     sysm = make_system(tmp_path / "system", "mqtt://127.0.0.1:1", free_port)

@@ -171,7 +171,7 @@ def test_health_and_alarms_refused_for_good(start_gateway: Callable[..., Gateway
     base = f"http://127.0.0.1:{gw.http.port}"
     health = httpx.get(f"{base}/healthz").json()
     assert health == {"status": "ok", "gateway_id": "gateway", "mqtt_connected": True,
-                      "queue_depth": 0}
+                      "queue_depth": 0, "worker_stalled_ms": 0, "problems": []}
     ready = httpx.get(f"{base}/readyz")
     assert ready.status_code == 200 and ready.json()["ready"] is True
     peer.status = 422

@@ -19,6 +19,7 @@ from gongzhi.core.clock import Clock
 from gongzhi.devices.catalogue import spec_for
 from gongzhi.gateway.messages import DeviceMessage, Presence, StatusChange, Telemetry
 from gongzhi.gateway.metrics import GatewayMetrics
+from gongzhi.gateway.periodic_report import PeriodicReport
 from gongzhi.gateway.platform_client import PlatformClient, PlatformUnreachable
 
 log = logging.getLogger(__name__)
@@ -91,34 +92,17 @@ class DeviceStateTracker:
             self._changed.update(device_ids)
 
 
-class DeviceStateReporter:
+class DeviceStateReporter(PeriodicReport):
+    name = "device-states"
+
     def __init__(self, tracker: DeviceStateTracker, client: PlatformClient,
                  metrics: GatewayMetrics, clock: Clock, *, interval_s: float = 2.0) -> None:
+        super().__init__(interval_s)
         self._tracker = tracker
         self._client = client
         self._metrics = metrics
         self._clock = clock
-        self._interval_s = interval_s
         self._last_failure: int | None = None
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="device-states", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self._interval_s):
-            try:
-                self.report_once()
-            except Exception:  # keep reporting whatever one pass hit
-                log.exception("device-state report failed")
 
     def report_once(self) -> int:
         """Send the changed devices; returns how many the platform took."""

@@ -8,12 +8,12 @@ credential the platform refuses cannot report: silence covers it).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 
+from gongzhi.gateway.periodic_report import PeriodicReport
 from gongzhi.gateway.platform_client import PlatformClient, PlatformUnreachable
 
 log = logging.getLogger(__name__)
@@ -22,34 +22,16 @@ GATEWAY_STATUS_PATH = "/api/gateway-status"
 REPORT_S = 2.0
 
 
-class StatusReporter:
+class StatusReporter(PeriodicReport):
+    name = "gateway-status"
+    at_start = True
+
     def __init__(self, client: PlatformClient, report: Callable[[], dict[str, Any]], *,
                  interval_s: float = REPORT_S) -> None:
+        super().__init__(interval_s)
         self._client = client
         self._report = report
-        self._interval_s = interval_s
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self.last_answer: int | None = None  # HTTP status of the last report; 0: no answer
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="gateway-status", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _run(self) -> None:
-        while True:
-            try:
-                self.report_once()
-            except Exception:  # a report must never end the reporting
-                log.exception("gateway status report failed")
-            if self._stopping.wait(self._interval_s):
-                return
 
     def report_once(self) -> int:
         """Send one report; returns the HTTP status (0 when the platform did not answer)."""

@@ -10,7 +10,25 @@ from typing import Any
 import pytest
 from gateway_support import AlarmPeer, Publisher, gateway_settings, write_test_registry
 
+from gongzhi.gateway.dead_letters import DeadLetterStore
+from gongzhi.gateway.outbox import AlarmOutbox
 from gongzhi.gateway.service import GatewayService
+from gongzhi.gateway.telemetry_store import TelemetryStore
+
+
+@pytest.fixture
+def parts(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """The pipeline's three on-disk stores, opened in a test's own folder."""
+    store = TelemetryStore(tmp_path / "telemetry.db")
+    outbox = AlarmOutbox(tmp_path / "outbox.db")
+    dead = DeadLetterStore(tmp_path / "dead.db")
+    for s in (store, outbox, dead):
+        s.open()
+    try:
+        yield {"store": store, "outbox": outbox, "dead_letters": dead}
+    finally:
+        for s in (store, outbox, dead):
+            s.close()
 
 
 @pytest.fixture

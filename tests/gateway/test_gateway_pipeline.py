@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -16,12 +15,10 @@ from gateway_support import T0, make_records
 from gongzhi.core.alarms import Alarm, AlarmKind, alarm_id_for
 from gongzhi.core.clock import ManualClock
 from gongzhi.devices.registry import Registry
-from gongzhi.gateway.dead_letters import DeadLetterStore
 from gongzhi.gateway.decode import Decoder
 from gongzhi.gateway.device_states import DeviceStateTracker
 from gongzhi.gateway.messages import DeviceEvent, DeviceMessage, RawMessage, Telemetry
 from gongzhi.gateway.metrics import GatewayMetrics
-from gongzhi.gateway.outbox import AlarmOutbox
 from gongzhi.gateway.partition import Partition
 from gongzhi.gateway.pipeline import IngestPipeline, StopRequested
 from gongzhi.gateway.telemetry_store import TelemetryReader, TelemetryStore
@@ -56,20 +53,6 @@ class FlakySink:
             self.failures -= 1
             raise sqlite3.OperationalError("database is locked")
         return self.store.write(batch, now_ms)
-
-
-@pytest.fixture
-def parts(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    store = TelemetryStore(tmp_path / "telemetry.db")
-    outbox = AlarmOutbox(tmp_path / "outbox.db")
-    dead = DeadLetterStore(tmp_path / "dead.db")
-    for s in (store, outbox, dead):
-        s.open()
-    try:
-        yield {"store": store, "outbox": outbox, "dead_letters": dead}
-    finally:
-        for s in (store, outbox, dead):
-            s.close()
 
 
 def make_pipeline(parts: dict[str, Any], *, sink: Any = None, partition: str | None = None,

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -17,7 +16,6 @@ from gateway_support import T0, make_records, wait_until
 from gongzhi.core.alarms import Alarm, AlarmKind, alarm_id_for
 from gongzhi.core.clock import ManualClock
 from gongzhi.devices.registry import Registry
-from gongzhi.gateway.dead_letters import DeadLetterStore
 from gongzhi.gateway.decode import Decoder
 from gongzhi.gateway.device_states import DeviceStateTracker
 from gongzhi.gateway.ingest_queue import IngestQueue
@@ -77,20 +75,6 @@ class DownSink:
         if not self.up.is_set():
             raise sqlite3.OperationalError("disk I/O error")
         return self.store.write(batch, now_ms)
-
-
-@pytest.fixture
-def parts(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    store = TelemetryStore(tmp_path / "telemetry.db")
-    outbox = AlarmOutbox(tmp_path / "outbox.db")
-    dead = DeadLetterStore(tmp_path / "dead.db")
-    for s in (store, outbox, dead):
-        s.open()
-    try:
-        yield {"store": store, "outbox": outbox, "dead_letters": dead}
-    finally:
-        for s in (store, outbox, dead):
-            s.close()
 
 
 def pipeline(parts: dict[str, Any], *, sink: Any = None, detector: Any = None,

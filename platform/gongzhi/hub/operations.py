@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from gongzhi.core.clock import Clock
@@ -51,12 +51,11 @@ class GatewayReport:
     messages_rejected: int
 
     def public(self) -> dict[str, Any]:
-        return {"gateway_id": self.gateway_id, "heard_ms": self.heard_ms,
-                "alarms_waiting": self.alarms_waiting,
-                "waiting_since_ms": self.waiting_since_ms, "alarms_refused": self.alarms_refused,
-                "worker_alive": self.worker_alive, "worker_stalled_ms": self.worker_stalled_ms,
-                "mqtt_connected": self.mqtt_connected, "queue_depth": self.queue_depth,
-                "messages_rejected": self.messages_rejected}
+        """The report as the API shows it: the waiting alarms' age turned into a time."""
+        out = asdict(self)
+        del out["oldest_waiting_age_ms"]
+        out["waiting_since_ms"] = self.waiting_since_ms
+        return out
 
     @property
     def waiting_since_ms(self) -> int | None:

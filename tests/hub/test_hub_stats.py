@@ -9,7 +9,8 @@ from hub_helpers import Api, alarm, make_ticket
 
 from gongzhi.core.alarms import AlarmKind
 from gongzhi.core.clock import ManualClock
-from gongzhi.hub.stats import percentile, statistics
+from gongzhi.hub.sla import percentile
+from gongzhi.hub.stats import statistics
 from gongzhi.hub.tickets import Status
 
 M = 60_000

@@ -43,6 +43,7 @@ from gongzhi.hub.store.base import Store, StoreConflict
 from gongzhi.hub.store.records import AuditEntry, DeviceState, Receipt
 from gongzhi.hub.store.sql import ReceiptKey, SqlTx
 from gongzhi.hub.tickets import (
+    ACTIVE,
     EntryType,
     Ticket,
     TimelineEntry,
@@ -465,10 +466,14 @@ class TicketService:
             self._audit_read(tx, party, now, [t.id for t in found])
         return found
 
-    def tickets_opened_since(self, since: int, limit: int = 100_000) -> list[Ticket]:
-        """For aggregate statistics only (no per-party filter, no personal data leaves)."""
+    def tickets_for_figures(self, opened_since: int, limit: int = 200_000) -> list[Ticket]:
+        """The tickets opened since ``opened_since`` and every ticket still open, for aggregate
+        statistics only (no per-party filter, no personal data leaves)."""
         with self.store.transaction(self.clock.now_ms()) as tx:
-            return tx.list_tickets(opened_since=since, limit=limit)
+            found = {t.id: t for t in tx.list_tickets(opened_since=opened_since, limit=limit)}
+            found.update((t.id, t) for t in tx.list_tickets(
+                statuses=[s.value for s in ACTIVE], limit=limit))
+        return list(found.values())
 
     def ticket_for(self, party: str, ticket_id: int) -> tuple[Ticket, list[TimelineEntry]]:
         now = self.clock.now_ms()

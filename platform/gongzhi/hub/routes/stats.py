@@ -25,5 +25,5 @@ def stats(_party: CurrentParty, service: ServiceDep, clock: ClockDep,
     overdue and escalated counts."""
     now = clock.now_ms()
     since = now - days * DAY_MS
-    return statistics(service.tickets_opened_since(since), now=now, since=since,
+    return statistics(service.tickets_for_figures(since), now=now, since=since,
                       timezone=service.matrix.timezone)

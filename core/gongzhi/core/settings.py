@@ -101,6 +101,9 @@ class Settings(BaseModel):
     # One MQTT URL per worker, separated by spaces, where the broker makes the MQTT user the
     # client id (each worker needs a user of its own); None: every worker uses mqtt_url.
     gateway_worker_mqtt_urls: str | None = None
+    # A YAML file of outside sources (LoRaWAN, carrier platforms, Modbus, mapped JSON) that feed
+    # the gateway's pipeline beside its own MQTT contract; None: none (docs/devices.md).
+    sources: Path | None = None
     log_level: str = "INFO"
 
     @field_validator("http_port")

@@ -18,7 +18,9 @@ class RawMessage:
     """What paho hands over, untouched. ``mid`` lets the transport acknowledge it (QoS 1) only
     once the message is safely processed; ``generation`` names the connection it came on (a
     packet id means nothing on a later connection, so such a message is not acknowledged there:
-    the persistent session redelivers it)."""
+    the persistent session redelivers it). ``source`` is empty for our own MQTT contract, else
+    the id of the outside source (``gongzhi.gateway.sources``) that took the message: the
+    message is then in that source's format, translated by it, and acknowledged through it."""
 
     topic: str
     payload: bytes
@@ -26,6 +28,7 @@ class RawMessage:
     mid: int = 0
     qos: int = 0
     generation: int = 0
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)

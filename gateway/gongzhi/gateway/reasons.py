@@ -26,4 +26,8 @@ class Reason(StrEnum):
     BAD_STATUS = "bad_status"
     BAD_DETAIL = "bad_detail"
     UNSTORABLE = "unstorable"
+    # Outside sources (gongzhi.gateway.sources): a field of the message no mapping covers, and a
+    # mapping's JSONPath that matched nothing in it.
+    UNMAPPED_FIELD = "unmapped_field"
+    NO_MATCH = "no_match"
     INTERNAL_ERROR = "internal_error"

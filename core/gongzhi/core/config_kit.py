@@ -59,8 +59,10 @@ M = TypeVar("M", bound=BaseModel)
 STRICT_CONFIG = ConfigDict(extra="forbid", frozen=True)
 
 #: The one id syntax (devices, estates, buildings, parties, rules, MQTT user names).
+#: ``ID_PATTERN`` ends with ``\Z``, so ``match`` checks the whole text as ``fullmatch`` does;
+#: ``ID_CHARS`` is the bare form for building other patterns.
 ID_CHARS = r"[A-Za-z0-9_-]{1,64}"
-ID_PATTERN = re.compile(ID_CHARS)
+ID_PATTERN = re.compile(ID_CHARS + r"\Z")
 ID_RULE = "1-64 letters, digits, '_' or '-'"
 
 Path_ = tuple[str | int, ...]

@@ -17,8 +17,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from gongzhi.core.config_kit import ID_PATTERN, ID_RULE
 from gongzhi.core.errors import ConfigError
-from gongzhi.devices.registry import ID_PATTERN, Registry
+from gongzhi.devices.registry import Registry
 
 GATEWAY_STATUS_TOPIC = "gongzhi/gateway/#"
 
@@ -75,8 +76,8 @@ def principals_for(registry: Registry, gateway_users: Sequence[str],
                    for r in registry]
     seen: set[str] = set()
     for p in principals:
-        if not ID_PATTERN.match(p.username):
-            raise ConfigError(f"MQTT user name {p.username!r} must match [A-Za-z0-9_-]{{1,64}}")
+        if not ID_PATTERN.fullmatch(p.username):
+            raise ConfigError(f"MQTT user name {p.username!r} must be {ID_RULE}")
         if p.username in seen:
             raise ConfigError(f"MQTT user name {p.username!r} is used twice (a device id equal "
                               "to a gateway or an extra user?)")

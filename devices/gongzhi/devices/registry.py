@@ -10,18 +10,17 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gongzhi.core.config_kit import ID_PATTERN, ID_RULE
 from gongzhi.core.errors import ConfigError
 from gongzhi.devices.catalogue import ALL_SETTINGS, DeviceType
 
 REQUIRED_COLUMNS = ("device_id", "type", "estate_id", "building", "unit", "floor", "room",
                     "elderly_alone")
 TEXT_COLUMNS = ("phone", "riser", "household", "position")
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +87,12 @@ class Registry:
 
 def _parse_row(row: dict[str, str], source: str) -> DeviceRecord:
     device_id = (row.get("device_id") or "").strip()
-    if not ID_PATTERN.match(device_id):
-        raise ConfigError(f"device_id {device_id!r} must match [A-Za-z0-9_-]{{1,64}}",
+    if not ID_PATTERN.fullmatch(device_id):
+        raise ConfigError(f"device_id {device_id!r} must be {ID_RULE}",
                           source=source)
     estate_id = (row.get("estate_id") or "").strip()
-    if not ID_PATTERN.match(estate_id):
-        raise ConfigError(f"estate_id {estate_id!r} must match [A-Za-z0-9_-]{{1,64}}",
+    if not ID_PATTERN.fullmatch(estate_id):
+        raise ConfigError(f"estate_id {estate_id!r} must be {ID_RULE}",
                           source=source)
     try:
         device_type = DeviceType((row.get("type") or "").strip())

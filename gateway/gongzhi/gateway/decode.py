@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 import orjson
 
+from gongzhi.core.config_kit import ID_PATTERN, ID_RULE
 from gongzhi.core.errors import RejectedMessage
 from gongzhi.devices.catalogue import CATALOGUE, DeviceSpec, DeviceType, spec_for
 from gongzhi.devices.registry import DeviceRecord, Registry
@@ -52,7 +52,6 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_FUTURE_SKEW_MS = 5 * 60_000
 MIN_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_SEQ = 2**63 - 1
-ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 OBJECT_KEYS = frozenset({"ts", "seq", "values"})
 EVENT_KEYS = frozenset({"ts", "seq", "event", "detail"})
 MAX_DETAIL_DEPTH = 4  # the detail object itself is level 1
@@ -76,7 +75,7 @@ def parse_topic(topic: str) -> tuple[str, str, Channel]:
                                                 f"got {topic[:200]!r}")
     _, estate_id, device_id, channel = parts
     if not ID_PATTERN.fullmatch(estate_id) or not ID_PATTERN.fullmatch(device_id):
-        raise RejectedMessage(Reason.BAD_TOPIC, "ids must match [A-Za-z0-9_-]{1,64}")
+        raise RejectedMessage(Reason.BAD_TOPIC, f"ids must be {ID_RULE}")
     try:
         return estate_id, device_id, Channel(channel)
     except ValueError:

@@ -226,8 +226,13 @@ def test_supervision_figures_per_day_party_and_kind(
     assert [d["day"] for d in summary["by_day"]] == ["2025-12-31", "2026-01-01", "2026-01-02"]
     day1, day2 = summary["by_day"][1], summary["by_day"][2]
     assert (day1["opened"], day1["breached"], day1["sla_compliance"]) == (2, 1, 0.5)
-    assert day1["mean_ack_ms"] == 4 * MINUTE and day1["mean_resolve_ms"] == 30 * MINUTE
-    assert (day2["opened"], day2["mean_ack_ms"]) == (1, 10 * MINUTE)
+    # One outcome known each way: the leak met its deadlines, the tamper missed one.
+    assert (day1["sla_decided"], day1["sla_met"]) == (2, 1)
+    assert day1["time_to_ack"] == {"median_s": 240.0, "p90_s": 240.0}
+    assert day1["time_to_resolve"] == {"median_s": 1800.0, "p90_s": 1800.0}
+    # The battery ticket is acknowledged, not closed, and within its deadlines: no outcome yet.
+    assert (day2["opened"], day2["sla_decided"], day2["sla_compliance"]) == (1, 0, None)
+    assert day2["time_to_ack"]["median_s"] == 600.0
     assert summary["total"]["opened"] == 3
     assert summary["open_overdue"] == 1 and tamper
     by_party = {g["key"]: g for g in summary["by_party"]}
@@ -239,6 +244,6 @@ def test_supervision_figures_per_day_party_and_kind(
     assert keys_of(summary) <= {
         "start_ms", "end_ms", "days", "tz_offset_min", "total", "by_day", "by_party",
         "by_kind", "open_overdue", "open_escalated", "day", "key", "opened", "acknowledged",
-        "resolved", "false_alarms", "breached", "escalated", "sla_compliance", "mean_ack_ms",
-        "mean_resolve_ms"}
+        "resolved", "false_alarms", "breached", "escalated", "sla_decided", "sla_met",
+        "sla_compliance", "time_to_ack", "time_to_resolve", "median_s", "p90_s"}
     assert client.get("/api/supervision").status_code == 401

@@ -67,8 +67,9 @@ def durations(values_ms: Sequence[int]) -> dict[str, float | None]:
 
 
 def sla_figures(tickets: Iterable[Ticket], now: int) -> dict[str, Any]:
-    """The SLA statistic of ``tickets`` at ``now``: decided and met counts, compliance and the
-    response times."""
+    """The SLA statistic of ``tickets`` at ``now`` with the counts shown beside it: how many were
+    acknowledged, resolved, false alarms, had a deadline recorded as missed (``breached``) or
+    were escalated; decided and met counts, compliance and the response times."""
     group = list(tickets)
     outcomes = [outcome(t, now) for t in group]
     met = outcomes.count(Outcome.MET)
@@ -77,6 +78,11 @@ def sla_figures(tickets: Iterable[Ticket], now: int) -> dict[str, Any]:
     resolve = [t.closed_at - t.opened_at for t in group
                if t.closed_at is not None and t.status is Status.RESOLVED]
     return {
+        "acknowledged": len(ack),
+        "resolved": len(resolve),
+        "false_alarms": sum(1 for t in group if t.status is Status.FALSE_ALARM),
+        "breached": sum(1 for t in group if t.breaches),
+        "escalated": sum(1 for t in group if t.escalation_level > 0),
         "sla_decided": decided,
         "sla_met": met,
         "sla_compliance": round(met / decided, 4) if decided else None,

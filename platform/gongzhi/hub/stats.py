@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gongzhi.hub.sla import sla_figures
-from gongzhi.hub.tickets import Status, Ticket
+from gongzhi.hub.tickets import Ticket
 
 
 def summarise(tickets: Iterable[Ticket], now: int) -> dict[str, Any]:
@@ -23,13 +23,8 @@ def summarise(tickets: Iterable[Ticket], now: int) -> dict[str, Any]:
     return {
         "tickets": len(group),
         "open": sum(1 for t in group if t.active),
-        "acknowledged": sum(1 for t in group if t.acknowledged_at is not None),
-        "resolved": sum(1 for t in group if t.status is Status.RESOLVED),
-        "false_alarms": sum(1 for t in group if t.status is Status.FALSE_ALARM),
-        **sla_figures(group, now),
         "overdue_open": sum(1 for t in group if t.overdue),
-        "breached": sum(1 for t in group if t.breaches),
-        "escalated": sum(1 for t in group if t.escalation_level > 0),
+        **sla_figures(group, now),
     }
 
 

@@ -24,6 +24,8 @@ const minutes = (ms) => (ms === null || ms === undefined ? null : ms / 60_000);
 const percent = (x) => (x === null || x === undefined ? "—" : `${(x * 100).toFixed(1)}%`);
 const minutesText = (ms) => (ms === null || ms === undefined ? "—"
   : `${(ms / 60_000).toFixed(1)} ${t("unit.min")}`);
+/** The median of a duration figure ({median_s, p90_s}), in milliseconds; null for none. */
+const medianMs = (durations) => (durations.median_s === null ? null : durations.median_s * 1000);
 
 /** Tickets the supervisors watch: still active and past a deadline or escalated. */
 export const needsAttention = (ticket) => ticket.overdue || ticket.escalation_level > 0;
@@ -138,13 +140,14 @@ class Supervision {
       kpi("compliance", percent(total.sla_compliance),
         `${t("sup.compliance")} · ${t("sup.days", { n: sum.days })}`,
         total.sla_compliance !== null && total.sla_compliance < 0.9),
-      kpi("ack", minutesText(total.mean_ack_ms), t("sup.mean_ack")),
-      kpi("resolve", minutesText(total.mean_resolve_ms), t("sup.mean_resolve")),
+      kpi("ack", minutesText(medianMs(total.time_to_ack)), t("sup.median_ack")),
+      kpi("resolve", minutesText(medianMs(total.time_to_resolve)),
+        t("sup.median_resolve")),
       kpi("opened", String(total.opened), `${t("sup.opened")} · ${t("sup.days", { n: sum.days })}`));
     const groups = this.groupBy === "party" ? sum.by_party : sum.by_kind;
     const label = this.groupBy === "party" ? partyLabel : kindLabel;
-    setChildren(byId("chart-ack"), this.chart(groups, label, "mean_ack_ms", sum));
-    setChildren(byId("chart-resolve"), this.chart(groups, label, "mean_resolve_ms", sum));
+    setChildren(byId("chart-ack"), this.chart(groups, label, "time_to_ack", sum));
+    setChildren(byId("chart-resolve"), this.chart(groups, label, "time_to_resolve", sum));
     setChildren(byId("sup-table"), this.table(groups, label));
     setChildren(byId("chart-compliance"), columnChart({
       items: sum.by_day.map((d) => ({ label: d.day.slice(5), value: d.sla_compliance === null
@@ -155,8 +158,8 @@ class Supervision {
   chart(groups, label, field, sum) {
     const series = groups.map((group) => ({
       name: label(group.key),
-      points: group.days.filter((d) => d[field] !== null)
-        .map((d) => [d.start_ms + DAY_MS / 2, minutes(d[field])]),
+      points: group.days.filter((d) => d[field].median_s !== null)
+        .map((d) => [d.start_ms + DAY_MS / 2, minutes(medianMs(d[field]))]),
     })).filter((x) => x.points.length > 0);
     if (series.length === 0) return h("p", { class: "muted", text: t("trends.none") });
     const step = sum.days > 14 ? 7 : sum.days > 7 ? 2 : 1;
@@ -167,7 +170,7 @@ class Supervision {
 
   table(groups, label) {
     const head = ["sup.group", "sup.opened", "sup.acked", "sup.resolved", "sup.breached",
-      "sup.compliance", "sup.mean_ack", "sup.mean_resolve"];
+      "sup.compliance", "sup.median_ack", "sup.median_resolve"];
     return h("table", {},
       h("thead", {}, h("tr", {}, head.map((key) => h("th", { text: t(key) })))),
       h("tbody", {}, groups.map((g) => h("tr", { dataset: { key: g.key } },
@@ -175,8 +178,8 @@ class Supervision {
         h("td", { text: String(g.acknowledged) }), h("td", { text: String(g.resolved) }),
         h("td", { text: String(g.breached), class: g.breached ? "warn" : null }),
         h("td", { text: percent(g.sla_compliance) }),
-        h("td", { text: minutesText(g.mean_ack_ms) }),
-        h("td", { text: minutesText(g.mean_resolve_ms) })))));
+        h("td", { text: minutesText(medianMs(g.time_to_ack)) }),
+        h("td", { text: minutesText(medianMs(g.time_to_resolve)) })))));
   }
 }
 

@@ -1,8 +1,11 @@
 """The device registry: a CSV file (shared/CONTRACT.md) read into frozen records.
 
 Required columns: device_id,type,estate_id,building,unit,floor,room,elderly_alone.
-Optional columns: the per-device settings the catalogue names (numbers), and text columns
-(``phone``, ``riser``, ``household``, ``position``). Errors name the file and line.
+Optional columns: the per-device settings the catalogue names (numbers), text columns
+(``phone``, ``riser``, ``household``, ``position``) and ``external_id``, the identity an outside
+source knows the device by (a LoRaWAN devEUI in hex, an IMEI, a OneNET device id,
+``modbus:<host>:<port>/<unit>``; compared without regard to case). Errors name the file and
+line; an external id given to two devices is an error.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from gongzhi.devices.catalogue import ALL_SETTINGS, DeviceType
 REQUIRED_COLUMNS = ("device_id", "type", "estate_id", "building", "unit", "floor", "room",
                     "elderly_alone")
 TEXT_COLUMNS = ("phone", "riser", "household", "position")
+EXTERNAL_ID = "external_id"
+MAX_EXTERNAL_ID = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,7 @@ class DeviceRecord:
     riser: str | None = None
     household: str | None = None
     position: str | None = None
+    external_id: str | None = None  # as written; ``external_key`` is how it is matched
 
     @property
     def estate_id(self) -> str:
@@ -57,13 +63,26 @@ class DeviceRecord:
         return self.settings.get(name, default)
 
 
+def external_key(external_id: str) -> str:
+    """How an outside identity is compared: without surrounding space, in lower case."""
+    return external_id.strip().lower()
+
+
 class Registry:
     """Devices by id, with estate and building indexes. Immutable once built."""
 
     def __init__(self, records: Iterable[DeviceRecord]) -> None:
         self._by_id: dict[str, DeviceRecord] = {}
+        self._by_external: dict[str, DeviceRecord] = {}
         for record in records:
             self._by_id[record.device_id] = record
+            if record.external_id:
+                key = external_key(record.external_id)
+                other = self._by_external.get(key)
+                if other is not None and other.device_id != record.device_id:
+                    raise ConfigError(f"external_id {record.external_id!r} is given to both "
+                                      f"{other.device_id} and {record.device_id}")
+                self._by_external[key] = record
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -76,6 +95,10 @@ class Registry:
 
     def get(self, device_id: str) -> DeviceRecord | None:
         return self._by_id.get(device_id)
+
+    def by_external_id(self, external_id: str) -> DeviceRecord | None:
+        """The device an outside source knows as ``external_id`` (see ``external_key``)."""
+        return self._by_external.get(external_key(external_id))
 
     def in_building(self, estate_id: str, building: str) -> list[DeviceRecord]:
         return [r for r in self._by_id.values()
@@ -116,6 +139,11 @@ def _parse_row(row: dict[str, str], source: str) -> DeviceRecord:
             raise ConfigError(f"{name} must be finite, got {raw!r}", source=source)
         settings[name] = value
     text = {name: ((row.get(name) or "").strip() or None) for name in TEXT_COLUMNS}
+    external_id = (row.get(EXTERNAL_ID) or "").strip() or None
+    if external_id is not None and (len(external_id) > MAX_EXTERNAL_ID
+                                    or not external_id.isprintable() or " " in external_id):
+        raise ConfigError(f"external_id {external_id[:64]!r} must be 1-{MAX_EXTERNAL_ID} "
+                          "printable characters without spaces", source=source)
     return DeviceRecord(
         device_id=device_id,
         type=device_type,
@@ -123,6 +151,7 @@ def _parse_row(row: dict[str, str], source: str) -> DeviceRecord:
                                        for c in ("building", "unit", "floor", "room"))),
         elderly_alone=flag == "1",
         settings=settings,
+        external_id=external_id,
         **text,
     )
 
@@ -135,12 +164,20 @@ def parse_registry(text: str, source: str = "<registry>") -> Registry:
         raise ConfigError(f"missing column(s) {', '.join(missing)}", source=f"{source}:1")
     records: list[DeviceRecord] = []
     seen: set[str] = set()
+    external: dict[str, tuple[str, str]] = {}  # key -> (device_id, line)
     for row in reader:
         where = f"{source}:{reader.line_num}"
         record = _parse_row(row, where)
         if record.device_id in seen:
             raise ConfigError(f"duplicate device_id {record.device_id!r}", source=where)
         seen.add(record.device_id)
+        if record.external_id:
+            key = external_key(record.external_id)
+            if key in external:
+                other, line = external[key]
+                raise ConfigError(f"duplicate external_id {record.external_id!r}: {other} has "
+                                  f"it already (line {line})", source=where)
+            external[key] = (record.device_id, str(reader.line_num))
         records.append(record)
     return Registry(records)
 
@@ -154,14 +191,17 @@ def load_registry(path: Path) -> Registry:
 
 
 def registry_columns(records: Iterable[DeviceRecord]) -> list[str]:
-    used_settings = sorted({k for r in records for k in r.settings})
-    return [*REQUIRED_COLUMNS, *TEXT_COLUMNS, *used_settings]
+    rows = list(records)
+    used_settings = sorted({k for r in rows for k in r.settings})
+    external = [EXTERNAL_ID] if any(r.external_id for r in rows) else []
+    return [*REQUIRED_COLUMNS, *TEXT_COLUMNS, *external, *used_settings]
 
 
 def write_registry(path: Path, records: Iterable[DeviceRecord]) -> None:
     """Write atomically (a reader never sees half a file)."""
     rows = list(records)
     columns = registry_columns(rows)
+    settings_at = len(REQUIRED_COLUMNS) + len(TEXT_COLUMNS) + (EXTERNAL_ID in columns)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -172,8 +212,8 @@ def write_registry(path: Path, records: Iterable[DeviceRecord]) -> None:
             *base,
             "1" if r.elderly_alone else "0",
             *((getattr(r, c) or "") for c in TEXT_COLUMNS),
-            *((_fmt(r.settings[c]) if c in r.settings else "") for c in columns[len(
-                REQUIRED_COLUMNS) + len(TEXT_COLUMNS):]),
+            *([r.external_id or ""] if EXTERNAL_ID in columns else []),
+            *((_fmt(r.settings[c]) if c in r.settings else "") for c in columns[settings_at:]),
         ])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")

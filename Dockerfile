@@ -8,6 +8,7 @@ COPY devices devices
 COPY gateway gateway
 COPY platform platform
 COPY simulators simulators
+COPY telemetry telemetry
 COPY evaluation evaluation
 COPY deploy deploy
 RUN pip install --no-cache-dir . && useradd --system --uid 10001 gongzhi \

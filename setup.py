@@ -1,13 +1,14 @@
 """Package discovery only (metadata lives in pyproject.toml).
 
-One namespace, ``gongzhi``, is spread over the product's folders: core/, devices/, gateway/,
-platform/, simulators/ and evaluation/ each hold ``gongzhi/<part>/``. The folder platform/ holds
-``gongzhi.hub``: nothing of ours is importable as ``platform`` (the standard library's name).
+One namespace, ``gongzhi``, is spread over the product's folders: core/, devices/, telemetry/,
+gateway/, platform/, simulators/ and evaluation/ each hold ``gongzhi/<part>/``. The folder
+platform/ holds ``gongzhi.hub``: nothing of ours is importable as ``platform`` (the standard
+library's name).
 """
 
 from setuptools import find_namespace_packages, setup
 
-ROOTS = ("core", "devices", "evaluation", "gateway", "platform", "simulators")
+ROOTS = ("core", "devices", "evaluation", "gateway", "platform", "simulators", "telemetry")
 
 packages: list[str] = []
 package_dir: dict[str, str] = {}

@@ -26,8 +26,8 @@ from gateway_support import (
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gongzhi.gateway.reasons import Reason
-from gongzhi.gateway.service import GatewayService, telemetry_db_path
-from gongzhi.gateway.telemetry_store import TelemetryReader
+from gongzhi.gateway.service import GatewayService
+from gongzhi.telemetry.embedded import EmbeddedReader, telemetry_db_path
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +92,7 @@ def test_duplicates_are_dropped_and_telemetry_is_stored_once(
         publisher.publish(W1, {"ts": t + seq * 1000, "seq": seq, "pressure_mpa": value})
     wait_until(lambda: gw.metrics.total("messages_processed_total") == 3, what="stored")
     assert gw.metrics.total("duplicates_total") == 2
-    with TelemetryReader(telemetry_db_path(gw.settings)) as reader:
+    with EmbeddedReader(telemetry_db_path(gw.settings)) as reader:
         assert reader.series("w1", "pressure_mpa", t, t + 10_000) == [
             (t + 1000, 0.30), (t + 2000, 0.31), (t + 3000, 0.32)]
 

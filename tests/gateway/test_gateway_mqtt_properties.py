@@ -18,8 +18,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import MQTTException, Properties
 
 from gongzhi.gateway.mqtt import SharedTableProperties, use_shared_property_tables
-from gongzhi.gateway.service import GatewayService, telemetry_db_path
-from gongzhi.gateway.telemetry_store import TelemetryReader
+from gongzhi.gateway.service import GatewayService
+from gongzhi.telemetry.embedded import EmbeddedReader, telemetry_db_path
 
 
 def encoded(**values: Any) -> bytes:
@@ -107,5 +107,5 @@ def test_messages_with_properties_are_stored(start_gateway: Callable[..., Gatewa
         client.disconnect()
         client.loop_stop()
     wait_until(lambda: gw.metrics.total("messages_processed_total") == 2, what="stored")
-    with TelemetryReader(telemetry_db_path(gw.settings)) as reader:
+    with EmbeddedReader(telemetry_db_path(gw.settings)) as reader:
         assert reader.series("w1", "pressure_mpa", t, t + 10) == [(t + 1, 0.31), (t + 2, 0.32)]

@@ -21,7 +21,8 @@ from gongzhi.gateway.messages import DeviceEvent, DeviceMessage, RawMessage, Tel
 from gongzhi.gateway.metrics import GatewayMetrics
 from gongzhi.gateway.partition import Partition
 from gongzhi.gateway.pipeline import IngestPipeline, StopRequested
-from gongzhi.gateway.telemetry_store import TelemetryReader, TelemetryStore
+from gongzhi.gateway.telemetry_store import TelemetryStore
+from gongzhi.telemetry.embedded import EmbeddedReader
 
 
 class RecordingDetector:
@@ -83,7 +84,7 @@ def test_batch_is_stored_detected_and_counted(parts: dict[str, Any]) -> None:
     assert isinstance(detector, RecordingDetector)
     # The late point (T0-5000 after T0-1000) is stored but not shown to detection.
     assert [(m.device_id, m.ts_ms) for m in detector.seen] == [("w1", T0 - 1000), ("s1", T0)]
-    with TelemetryReader(parts["store"].path) as reader:
+    with EmbeddedReader(parts["store"].path) as reader:
         assert reader.series("w1", "pressure_mpa", T0 - 10_000, T0) == [
             (T0 - 5000, 0.2), (T0 - 1000, 0.3)]
     assert [d["reason"] for d in parts["dead_letters"].recent()] == ["not_json"]

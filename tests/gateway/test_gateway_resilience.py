@@ -18,7 +18,7 @@ import pytest
 from gateway_support import AlarmPeer, Publisher, gateway_settings, wait_until, write_test_registry
 
 from gongzhi.gateway.service import GatewayService
-from gongzhi.gateway.telemetry_store import TelemetryReader
+from gongzhi.telemetry.embedded import EmbeddedReader
 from tests.conftest import Broker, free_port, make_broker
 
 pytestmark = pytest.mark.integration
@@ -220,7 +220,7 @@ def test_kill_9_mid_stream_loses_no_alarm_and_no_telemetry(
         publisher.close()
     assert tamper_ids(peer) == events
     assert gateway_process.signal(signal.SIGTERM) == 0  # a clean stop
-    with TelemetryReader(data_dir / "telemetry.db") as reader:
+    with EmbeddedReader(data_dir / "telemetry.db") as reader:
         stored = sum(len(reader.series(f"s{i}", "temp_c", t0, t0 + total, max_points=total))
                      for i in range(50))
     assert stored == total - len(events)

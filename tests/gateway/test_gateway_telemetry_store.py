@@ -12,7 +12,8 @@ import pytest
 
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.gateway.messages import Telemetry
-from gongzhi.gateway.telemetry_store import DAY_MS, TelemetryReader, TelemetryStore
+from gongzhi.gateway.telemetry_store import TelemetryStore
+from gongzhi.telemetry.embedded import DAY_MS, EmbeddedReader
 
 T0 = 1_767_225_600_000  # midnight UTC
 
@@ -33,12 +34,12 @@ def store(tmp_path: Path) -> Iterator[TelemetryStore]:
 
 
 @pytest.fixture
-def reader(store: TelemetryStore) -> Iterator[TelemetryReader]:
-    with TelemetryReader(store.path) as r:
+def reader(store: TelemetryStore) -> Iterator[EmbeddedReader]:
+    with EmbeddedReader(store.path) as r:
         yield r
 
 
-def test_series_and_latest(store: TelemetryStore, reader: TelemetryReader) -> None:
+def test_series_and_latest(store: TelemetryStore, reader: EmbeddedReader) -> None:
     batch = [point(T0 + i * 1000, pressure_mpa=0.3 + i / 100) for i in range(10)]
     assert store.write(batch, T0) == 10
     assert reader.series("w1", "pressure_mpa", T0, T0 + 9000) == [
@@ -49,7 +50,7 @@ def test_series_and_latest(store: TelemetryStore, reader: TelemetryReader) -> No
 
 
 def test_rewrite_is_idempotent_and_metrics_merge(store: TelemetryStore,
-                                                 reader: TelemetryReader) -> None:
+                                                 reader: EmbeddedReader) -> None:
     store.write([point(T0, "x1", current_a=5.0)], T0)
     store.write([point(T0, "x1", current_a=5.0)], T0)  # redelivered after a crash
     store.write([point(T0, "x1", voltage_v=220.0)], T0)  # same instant, another metric
@@ -58,7 +59,7 @@ def test_rewrite_is_idempotent_and_metrics_merge(store: TelemetryStore,
 
 
 def test_long_ranges_are_downsampled_across_days(store: TelemetryStore,
-                                                 reader: TelemetryReader) -> None:
+                                                 reader: EmbeddedReader) -> None:
     # Three days at one point a minute, value = the minute index.
     minutes = 3 * 24 * 60
     store.write([point(T0 + m * 60_000, pressure_mpa=float(m % 2)) for m in range(minutes)],
@@ -71,7 +72,7 @@ def test_long_ranges_are_downsampled_across_days(store: TelemetryStore,
 
 
 def test_retention_drops_old_days_and_refuses_expired_points(store: TelemetryStore,
-                                                             reader: TelemetryReader) -> None:
+                                                             reader: EmbeddedReader) -> None:
     for day in range(10):
         store.write([point(T0 + day * DAY_MS)], T0 + day * DAY_MS)
     assert store.prune(T0 + 10 * DAY_MS) == 2  # days 0 and 1 are older than 8 days
@@ -82,8 +83,8 @@ def test_retention_drops_old_days_and_refuses_expired_points(store: TelemetrySto
 def test_reader_in_another_process(store: TelemetryStore) -> None:
     store.write([point(T0 + i, pressure_mpa=0.5) for i in range(3)], T0)
     code = ("import sys; from pathlib import Path; "
-            "from gongzhi.gateway.telemetry_store import TelemetryReader; "
-            "r = TelemetryReader(Path(sys.argv[1])); "
+            "from gongzhi.telemetry.embedded import EmbeddedReader; "
+            "r = EmbeddedReader(Path(sys.argv[1])); "
             f"print(r.series('w1', 'pressure_mpa', {T0}, {T0 + 10})); r.close()")
     out = subprocess.run([sys.executable, "-c", code, str(store.path)], capture_output=True,
                          text=True, timeout=60, check=True).stdout
@@ -91,6 +92,6 @@ def test_reader_in_another_process(store: TelemetryStore) -> None:
 
 
 def test_reader_of_a_missing_file_is_empty(tmp_path: Path) -> None:
-    with TelemetryReader(tmp_path / "none.db") as r:
+    with EmbeddedReader(tmp_path / "none.db") as r:
         assert r.series("w1", "pressure_mpa", 0, T0) == []
         assert r.latest("w1", "pressure_mpa") is None

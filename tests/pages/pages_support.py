@@ -26,10 +26,10 @@ from gongzhi.core.settings import Settings
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import DeviceRecord, Location, write_registry
 from gongzhi.gateway.messages import Telemetry
-from gongzhi.gateway.service import telemetry_db_path
 from gongzhi.gateway.telemetry_store import TelemetryStore
 from gongzhi.hub.app import create_app
 from gongzhi.hub.tokens import new_tokens, write_tokens
+from gongzhi.telemetry.embedded import telemetry_db_path
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

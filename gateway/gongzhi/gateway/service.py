@@ -16,7 +16,6 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from gongzhi.core.clock import Clock, SystemClock
@@ -40,6 +39,7 @@ from gongzhi.gateway.sinks import open_sink
 from gongzhi.gateway.status_http import StatusEndpoints, StatusServer
 from gongzhi.gateway.status_report import StatusReporter
 from gongzhi.gateway.subscriptions import device_filters
+from gongzhi.telemetry.embedded import telemetry_db_path
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +77,6 @@ def share_group(settings: Settings) -> str | None:
     if partition.is_whole:
         return settings.gateway_group
     return f"{settings.gateway_group}-{partition.index}of{partition.count}"
-
-
-def telemetry_db_path(settings: Settings) -> Path:
-    """Where the embedded telemetry store lives (``TelemetryReader(telemetry_db_path(s))``)."""
-    return settings.data_dir / "telemetry.db"
 
 
 class GatewayService:

@@ -13,7 +13,7 @@ from gongzhi.devices.catalogue import spec_for
 from gongzhi.devices.registry import Registry
 from gongzhi.gateway.backtest.replay import check_series
 from gongzhi.gateway.backtest.series import DeviceSeries
-from gongzhi.gateway.telemetry_store import TelemetryReader
+from gongzhi.telemetry.embedded import EmbeddedReader
 
 NEVER = 2**62
 
@@ -29,7 +29,7 @@ def read_store(path: Path, registry: Registry, devices: list[str] | None,
     start, end = since_ms if since_ms is not None else 0, until_ms if until_ms is not None \
         else NEVER
     out: list[DeviceSeries] = []
-    with TelemetryReader(path) as reader:
+    with EmbeddedReader(path) as reader:
         for device_id in wanted:
             record = registry.get(device_id)
             assert record is not None

@@ -1,13 +1,14 @@
-"""Trends for the alarm wall from the gateway's embedded telemetry store (read-only; the gateway
-writes it): fire-riser pressures over the last hours, the highest leakage currents now, and one
-device's values around an alarm for the ticket drawer's evidence chart.
+"""Trends for the alarm wall from recorded telemetry (read-only; the gateway writes it): fire-riser
+pressures over the last hours, the highest leakage currents now, and one device's values around
+an alarm for the ticket drawer's evidence chart.
 
-The store lives in the data directory (``telemetry.db``); the settings say where. With no store
-(an InfluxDB deployment, or no gateway yet) the answers are empty, never errors."""
+The settings pick the store (``gongzhi.telemetry.reader.open_reader``): InfluxDB when one is
+configured, else the embedded store in the data directory. With no store yet (no gateway has
+written) the answers are empty; a store that cannot be reached answers 503."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from anyio import to_thread
@@ -18,10 +19,9 @@ from pydantic import BaseModel, ConfigDict
 from gongzhi.core.settings import Settings
 from gongzhi.devices.catalogue import CATALOGUE, DeviceType, Op
 from gongzhi.devices.registry import Registry
-from gongzhi.gateway.service import telemetry_db_path
-from gongzhi.gateway.telemetry_store import TelemetryReader
 from gongzhi.hub.deps import ClockDep, CurrentParty, RegistryDep
 from gongzhi.hub.privacy import VIEWS, Access, public_location
+from gongzhi.telemetry.reader import TelemetryReader, open_reader
 
 router = APIRouter(prefix="/api/trends", tags=["trends"],
                    responses={403: {"description": "the party has no measurement views"}})
@@ -78,10 +78,10 @@ PRESSURE_LOW_MPA = _default_threshold(DeviceType.WATER_PRESSURE, "pressure_mpa",
 LEAKAGE_ALARM_MA = _default_threshold(DeviceType.ELECTRICAL, "residual_ma", Op.ABOVE)
 
 
-def telemetry_path(request: Request) -> Path:
-    """The embedded telemetry store the gateway writes under the same data directory."""
+def telemetry_reader(request: Request) -> Callable[[], TelemetryReader]:
+    """Opens the reader of the store the app's settings name (one per request, in its thread)."""
     settings: Settings = request.app.state.settings
-    return telemetry_db_path(settings)
+    return lambda: open_reader(settings)
 
 
 def trend_party(party: CurrentParty) -> str:
@@ -91,7 +91,7 @@ def trend_party(party: CurrentParty) -> str:
 
 
 TrendParty = Annotated[str, Depends(trend_party)]
-TelemetryPath = Annotated[Path, Depends(telemetry_path)]
+TelemetryDep = Annotated[Callable[[], TelemetryReader], Depends(telemetry_reader)]
 
 
 def pressure_series(reader: TelemetryReader, registry: Registry, since: int, until: int,
@@ -115,8 +115,8 @@ def leakage_top(reader: TelemetryReader, registry: Registry, top: int,
     for record in registry:
         if record.type is not DeviceType.ELECTRICAL:
             continue
-        latest = reader.latest(record.device_id, "residual_ma")
-        if latest is not None and latest[0] >= since:
+        latest = reader.latest(record.device_id, "residual_ma", since)
+        if latest is not None:
             items.append({"device_id": record.device_id,
                           "location": public_location(record.location, Access.NONE),
                           "value": latest[1], "ts_ms": latest[0]})
@@ -126,7 +126,7 @@ def leakage_top(reader: TelemetryReader, registry: Registry, top: int,
 
 @router.get("/pressure", response_model=PressureTrend)
 async def pressure(party: TrendParty, registry: RegistryDep, clock: ClockDep,
-                   path: TelemetryPath,
+                   telemetry: TelemetryDep,
                    hours: Annotated[int, Query(ge=1, le=168)] = 24) -> dict[str, Any]:
     """Fire-riser pressures over the last ``hours`` (at most 8 sensors, lowest first)."""
     del party
@@ -134,7 +134,7 @@ async def pressure(party: TrendParty, registry: RegistryDep, clock: ClockDep,
     since = until - hours * HOUR_MS
 
     def read() -> list[dict[str, Any]]:
-        with TelemetryReader(path) as reader:
+        with telemetry() as reader:
             return pressure_series(reader, registry, since, until)
 
     return {"metric": "pressure_mpa", "threshold": PRESSURE_LOW_MPA, "since_ms": since,
@@ -143,14 +143,14 @@ async def pressure(party: TrendParty, registry: RegistryDep, clock: ClockDep,
 
 @router.get("/leakage", response_model=LeakageTop)
 async def leakage(party: TrendParty, registry: RegistryDep, clock: ClockDep,
-                  path: TelemetryPath,
+                  telemetry: TelemetryDep,
                   top: Annotated[int, Query(ge=1, le=50)] = 6) -> dict[str, Any]:
     """The highest residual currents reported in the last hour."""
     del party
     since = clock.now_ms() - HOUR_MS
 
     def read() -> list[dict[str, Any]]:
-        with TelemetryReader(path) as reader:
+        with telemetry() as reader:
             return leakage_top(reader, registry, top, since)
 
     return {"metric": "residual_ma", "threshold": LEAKAGE_ALARM_MA,
@@ -159,7 +159,7 @@ async def leakage(party: TrendParty, registry: RegistryDep, clock: ClockDep,
 
 @router.get("/series", response_model=DeviceSeries,
             responses={404: {"description": "no such device in the registry"}})
-async def series(party: TrendParty, registry: RegistryDep, path: TelemetryPath,
+async def series(party: TrendParty, registry: RegistryDep, telemetry: TelemetryDep,
                  device_id: str, metric: str,
                  start_ms: Annotated[int, Query(ge=0)],
                  end_ms: Annotated[int, Query(ge=0)]) -> dict[str, Any]:
@@ -178,7 +178,7 @@ async def series(party: TrendParty, registry: RegistryDep, path: TelemetryPath,
             "msg": "the window must run forward from start_ms and last at most 24 h"}])
 
     def read() -> list[tuple[int, float]]:
-        with TelemetryReader(path) as reader:
+        with telemetry() as reader:
             return reader.series(device_id, metric, start_ms, end_ms, max_points=300)
 
     return {"device_id": device_id, "metric": metric, "points": await to_thread.run_sync(read)}

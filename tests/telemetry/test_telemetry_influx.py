@@ -1,0 +1,136 @@
+"""The InfluxDB reader against a loopback HTTP server that answers Flux queries with annotated CSV
+as InfluxDB 2 does: a unit test of the queries the reader sends and of how it reads the answers
+(no InfluxDB runs here; the real client library does the HTTP and the CSV parsing)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import orjson
+import pytest
+
+from gongzhi.core.errors import StoreUnavailable
+from gongzhi.core.settings import Settings
+from gongzhi.telemetry.embedded import EmbeddedReader
+from gongzhi.telemetry.influx import InfluxReader, flux_string
+from gongzhi.telemetry.reader import open_reader
+from tests.conftest import free_port
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+HEADER = ("#datatype,string,long,dateTime:RFC3339,double\r\n"
+          "#group,false,false,false,false\r\n"
+          "#default,_result,,,\r\n"
+          ",result,table,_time,_value\r\n")
+
+
+class FluxPeer:
+    """Answers every ``POST /api/v2/query`` with ``answer`` (status, body) and keeps the
+    queries it was sent."""
+
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+        self.orgs: list[str] = []
+        self.answer: tuple[int, str] = (200, "\r\n")
+        peer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                peer.queries.append(orjson.loads(body)["query"])
+                peer.orgs.append(self.path)
+                status, text = peer.answer
+                data = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/csv; charset=utf-8" if status == 200
+                                 else "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:
+                del format, args
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FluxPeer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def peer() -> Iterator[FluxPeer]:
+    with FluxPeer() as p:
+        yield p
+
+
+@pytest.fixture
+def reader(peer: FluxPeer) -> Iterator[InfluxReader]:
+    with InfluxReader(url=peer.url, token="t0ken", org="estate-org",
+                      bucket="telemetry") as r:
+        yield r
+
+
+def test_series_sends_one_windowed_flux_query_and_reads_the_csv(
+        peer: FluxPeer, reader: InfluxReader) -> None:
+    # Two tables (two series of the device, e.g. before and after a tag changed), out of order.
+    peer.answer = (200, HEADER + ",,0,2026-01-01T00:10:00Z,0.29\r\n"
+                   + ",,1,2026-01-01T00:00:00.250Z,0.31\r\n\r\n")
+    points = reader.series("wp-3", "pressure_mpa", T0, T0 + 3_600_000 - 1, max_points=60)
+    assert points == [(T0 + 250, 0.31), (T0 + 600_000, 0.29)]
+    (query,) = peer.queries
+    assert "org=estate-org" in peer.orgs[0]
+    assert 'from(bucket: "telemetry")' in query
+    stop_ns = (T0 + 3_600_000) * 1_000_000
+    assert f"range(start: time(v: {T0 * 1_000_000}), stop: time(v: {stop_ns}))" in query
+    assert ('r._measurement == "telemetry" and r.device == "wp-3" and '
+            'r._field == "pressure_mpa"') in query
+    # An hour in at most 60 windows: one a minute.
+    assert "aggregateWindow(every: 60000ms, offset: 0ms, fn: mean" in query
+
+
+def test_latest_asks_for_the_last_point_since(peer: FluxPeer, reader: InfluxReader) -> None:
+    peer.answer = (200, HEADER + ",,0,2026-01-01T00:59:50Z,412.5\r\n\r\n")
+    assert reader.latest("el-1-2-3", "residual_ma", T0) == (T0 + 3_590_000, 412.5)
+    assert f"range(start: time(v: {T0 * 1_000_000}))" in peer.queries[0]
+    assert "|> last()" in peer.queries[0]
+    peer.answer = (200, "\r\n")  # what InfluxDB answers when nothing matched
+    assert reader.latest("el-1-2-3", "residual_ma", T0) is None
+    assert reader.series("el-1-2-3", "residual_ma", T0, T0 + 1000) == []
+
+
+def test_strings_cannot_change_the_query(peer: FluxPeer, reader: InfluxReader) -> None:
+    evil = 'x" or r.device != "${y}\\'
+    assert reader.latest(evil, "residual_ma") is None
+    assert f"r.device == {flux_string(evil)}" in peer.queries[0]
+    assert flux_string(evil) == '"x\\" or r.device != \\"\\${y}\\\\"'
+
+
+def test_a_refusing_or_absent_server_is_unavailable(peer: FluxPeer,
+                                                    reader: InfluxReader) -> None:
+    peer.answer = (400, '{"code":"invalid","message":"compilation failed"}')
+    with pytest.raises(StoreUnavailable, match=r"refused a telemetry query \(HTTP 400\)"):
+        reader.series("wp-3", "pressure_mpa", T0, T0 + 1000)
+    absent = InfluxReader(url=f"http://127.0.0.1:{free_port()}", token=None, org="o",
+                          bucket="b", timeout_ms=2_000)
+    with absent, pytest.raises(StoreUnavailable, match="cannot reach InfluxDB"):
+        absent.latest("wp-3", "pressure_mpa")
+
+
+def test_the_settings_pick_the_reader(tmp_path: Path) -> None:
+    with open_reader(Settings(data_dir=tmp_path)) as embedded:
+        assert isinstance(embedded, EmbeddedReader)
+        assert embedded.path == tmp_path / "telemetry.db"
+        assert embedded.latest("wp-3", "pressure_mpa") is None  # no gateway has written yet
+    with open_reader(Settings(data_dir=tmp_path, influx_url="http://127.0.0.1:1")) as influx:
+        assert isinstance(influx, InfluxReader)

@@ -54,8 +54,8 @@ def emit(name: str, value: float, unit: str, **context: Any) -> None:
 
 
 def bench_skab() -> None:
-    from gongzhi.gateway.analytics.detector import MultivariateConfig
-    from gongzhi.gateway.analytics.evaluation import Summary, detect_directory
+    from gongzhi.evaluation.analytics.detect_csv import Summary, detect_directory
+    from gongzhi.evaluation.analytics.detector import MultivariateConfig
 
     if not SKAB.is_dir():
         print(json.dumps({"name": "skab_f1", "skipped": f"{SKAB} not found"}), flush=True)

@@ -11,8 +11,8 @@ import pytest
 
 from gongzhi.core.cli import main
 from gongzhi.core.errors import ConfigError
-from gongzhi.gateway.analytics.detector import MultivariateConfig, MultivariateDetector
-from gongzhi.gateway.analytics.skab import read_skab
+from gongzhi.evaluation.analytics.detector import MultivariateConfig, MultivariateDetector
+from gongzhi.evaluation.analytics.skab import read_skab
 
 ROWS, FAULT = 1100, (600, 850)
 

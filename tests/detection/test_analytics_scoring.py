@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from gongzhi.gateway.analytics.scoring import (
+from gongzhi.evaluation.analytics.scoring import (
     Counts,
     changepoints_of,
     nab_tally,

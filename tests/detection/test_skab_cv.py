@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from gongzhi.core.errors import ConfigError
+from gongzhi.evaluation.analytics.detector import MultivariateConfig
+from gongzhi.evaluation.analytics.scoring import Counts
+from gongzhi.evaluation.analytics.skab import SkabFile
 from gongzhi.evaluation.skab_cv import choose, cross_validate, cross_validate_directory
-from gongzhi.gateway.analytics.detector import MultivariateConfig
-from gongzhi.gateway.analytics.scoring import Counts
-from gongzhi.gateway.analytics.skab import SkabFile
 
 ROWS, FAULT = 900, (550, 750)
 

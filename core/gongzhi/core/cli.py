@@ -20,7 +20,7 @@ COMMAND_MODULES = (
     "gongzhi.gateway.commands",
     "gongzhi.simulators.commands",
     "gongzhi.devices.commands",
-    "gongzhi.gateway.analytics.commands",
+    "gongzhi.evaluation.analytics.commands",
     "gongzhi.gateway.backtest.commands",
 )
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from gongzhi.gateway.analytics.detector import MultivariateConfig, MultivariateDetector
-from gongzhi.gateway.analytics.scoring import Counts, NabTally, nab_tally, point_counts
-from gongzhi.gateway.analytics.skab import SkabFile, read_skab, skab_files
+from gongzhi.evaluation.analytics.detector import MultivariateConfig, MultivariateDetector
+from gongzhi.evaluation.analytics.scoring import Counts, NabTally, nab_tally, point_counts
+from gongzhi.evaluation.analytics.skab import SkabFile, read_skab, skab_files
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from gongzhi.core.errors import ConfigError
-from gongzhi.gateway.analytics.detector import MultivariateConfig
-from gongzhi.gateway.analytics.evaluation import Summary, detect_directory
+from gongzhi.evaluation.analytics.detect_csv import Summary, detect_directory
+from gongzhi.evaluation.analytics.detector import MultivariateConfig
 
 
 def add_parsers(subparsers: Any) -> None:

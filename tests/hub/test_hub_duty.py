@@ -166,23 +166,31 @@ def test_estate_match():
 BROKEN = [
     ("version: 2\nroutes: []\n", 1, "version must be 1"),
     ("version: 1\nroutes:\n  - id: a\n    when: {kinds: [fire]}\n    severity: huge\n"
-     "    assignee: property_office\n", 5, "severity must be"),
+     "    assignee: property_office\n", 5, "severity: unknown value 'huge'"),
     ("version: 1\nroutes:\n  - id: a\n    when: {kinds: [fire]}\n    severity: major\n"
      "    assignee: mayor\n", 6, "unknown party 'mayor'"),
     ("version: 1\nroutes:\n  - id: a\n    when: {kinds: [fire, meteor]}\n", 4,
      "unknown kind 'meteor'"),
     ("version: 1\nroutes:\n  - id: a\n    when: {kinds: [fire]}\n    severity: major\n"
-     "    assignee: police_room\n    sla: {ack: soon}\n", 7, "duration 'soon'"),
+     "    assignee: police_room\n    sla: {ack: soon}\n", 7, "not a duration: 'soon'"),
     ("version: 1\nroutes:\n  - id: a\n    when: {kinds: [fire]}\n    severity: major\n"
      "    assignee: police_room\n", 2, "no unconditional route for kind(s) arc_fault"),
     ("version: 1\nversion: 1\n", 2, "duplicate key 'version'"),
     ("version: 1\nroutes: [\n", 3, "not valid YAML"),
-    ("version: 1\nroute: []\n", 2, "unknown field 'route'"),
+    ("version: 1\nroute: []\n", 2, "unknown key 'route'"),
     ("version: 1\ntimezone: Mars/Olympus\n", 2, "unknown timezone"),
     ("version: 1\nroutes:\n  - id: a\n    when: {kinds: [fire]}\n    severity: major\n"
      "    assignee: police_room\n    chain: [property_office]\n", 7, "chain must start"),
     ("version: 1\nalso_notify:\n  - id: x\n    when: {hours: '25:00-01:00'}\n"
      "    notify: [npc_liaison]\n", 4, "hours"),
+    ("version: 1\nroutes:\n  - id: a\n    when: {kinds: [fire]}\n    severity: major\n"
+     "    assignee: police_room\n    sla: {ack: 0s}\n", 7, "sla.ack: input should be greater"),
+    ("version: 1\nwebhooks:\n  police_room:\n    url: 'http://127.0.0.1:9/hook'\n"
+     "    secret: s3cret-value\n", 5, "a secret is not written in a config file"),
+    ("version: 1\nwebhooks:\n  mayor: {url: 'http://127.0.0.1:9/hook', secret: {env: X}}\n",
+     3, "unknown party 'mayor'"),
+    ("version: 1\nalso_notify:\n  - id: x\n    when: {history: {scope: riser, at_least: 2,"
+     " within: 1d}}\n    notify: [npc_liaison]\n", 4, "history needs kinds"),
 ]
 
 
@@ -204,9 +212,20 @@ def test_a_missing_file_is_a_config_error(tmp_path: Path):
 def test_webhook_secret_from_a_file_next_to_the_matrix(tmp_path: Path):
     (tmp_path / "police.secret").write_text("s3cret-value\n")
     text = CUSTOM + ("webhooks:\n  police_room: {url: 'http://127.0.0.1:9/hook', "
-                     "secret_file: police.secret}\n")
+                     "secret: {file: police.secret}}\n")
     path = tmp_path / "m.yaml"
     path.write_text(text)
     hook = load_matrix(path).webhook_for("police_room")
     assert hook is not None and hook.secret == "s3cret-value"
     assert "s3cret" not in repr(hook)
+    path.write_text(text.replace("police.secret", "absent.secret"))
+    with pytest.raises(ConfigError, match="cannot read secret file") as missing:
+        load_matrix(path)
+    assert missing.value.source == f"{path}:{text.count(chr(10))}"
+
+
+def test_one_duration_syntax_for_slas_and_history():
+    text = CUSTOM.replace("    severity: minor\n", "    severity: minor\n"
+                          "    sla: {ack: 1h30m, resolve: 90}\n")
+    sla = parse_matrix(text).route_by_id("other_estate_leak").sla  # type: ignore[union-attr]
+    assert (sla.ack_ms, sla.resolve_ms) == (90 * M, 90_000)

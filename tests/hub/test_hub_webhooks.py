@@ -65,7 +65,7 @@ def _matrix_with_hook(path: Path, url: str) -> Path:
     default = resources.files("gongzhi.hub").joinpath("duty_matrix.yaml").read_text("utf-8")
     (path.parent / "police.secret").write_text(SECRET + "\n")
     path.write_text(default + f"webhooks:\n  police_room: {{url: '{url}', "
-                              "secret_file: police.secret}\n")
+                              "secret: {file: police.secret}}\n")
     return path
 
 

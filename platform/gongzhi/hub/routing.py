@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from gongzhi.core.alarms import Alarm
 from gongzhi.devices.registry import DeviceRecord
-from gongzhi.hub.duty import DutyMatrix, HistoryQuery, Match, Route, Scope, Severity, Sla
+from gongzhi.hub.duty_model import DutyMatrix, HistoryQuery, Match, Route, Scope, Severity, Sla
 
 
 @dataclass(frozen=True, slots=True)

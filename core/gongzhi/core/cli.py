@@ -1,6 +1,10 @@
 """The ``gongzhi`` command. Each part of the product registers its own subcommands through a
 ``add_parsers(subparsers)`` function in its ``commands`` module; this module only assembles them
-and translates errors into exit codes."""
+and translates errors into exit codes.
+
+Only the module of the subcommand being run is imported (``COMMANDS`` says which module that is),
+so ``gongzhi platform`` loads no MQTT code and ``gongzhi gateway`` no web framework; the other
+subcommands appear in ``gongzhi --help`` by name and summary."""
 
 from __future__ import annotations
 
@@ -14,15 +18,23 @@ from typing import Any
 from gongzhi.core.errors import ConfigError, GongzhiError
 from gongzhi.core.settings import Settings, load_settings
 
-COMMAND_MODULES = (
-    "gongzhi.core.demo",
-    "gongzhi.hub.commands",
-    "gongzhi.gateway.commands",
-    "gongzhi.simulators.commands",
-    "gongzhi.devices.commands",
-    "gongzhi.evaluation.analytics.commands",
-    "gongzhi.gateway.backtest.commands",
-)
+# Each subcommand: the module whose ``add_parsers`` registers it, and its summary for the list.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("gongzhi.core.demo", "run broker, platform, gateway and a simulated estate together"),
+    "platform": ("gongzhi.hub.commands", "serve the ticket API, server push and the pages"),
+    "tokens": ("gongzhi.hub.commands", "manage the parties' API tokens"),
+    "gateway": ("gongzhi.gateway.commands",
+                "run the MQTT gateway (ingest, validate, store, detect, forward alarms)"),
+    "simulate": ("gongzhi.simulators.commands",
+                 "simulate an estate's devices over MQTT, with scripted faults and ground truth"),
+    "estate": ("gongzhi.simulators.commands", "simulated estates: write a registry CSV"),
+    "devices": ("gongzhi.devices.commands", "device administration: MQTT provisioning"),
+    "detect-csv": ("gongzhi.evaluation.analytics.commands",
+                   "run the multivariate anomaly detector over recorded CSV files"),
+    "backtest": ("gongzhi.gateway.backtest.commands",
+                 "run the gateway's detection engine over recorded telemetry"),
+}
+COMMAND_MODULES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
 
 # Help for the settings options; each also reads GONGZHI_<NAME> (the option wins).
 SETTING_HELP: dict[str, str] = {
@@ -87,20 +99,33 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return load_settings(**overrides)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser (every command module imported), or with ``command`` only that
+    subcommand's module imported and the others listed by name and summary."""
     parser = argparse.ArgumentParser(
         prog="gongzhi",
         description="Gongzhi (共治): IoT safety monitoring and co-governance tickets for "
                     "residential estates.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).add_parsers(sub)
+    for name, (module_name, summary) in COMMANDS.items():
+        if name in sub.choices:
+            continue  # registered by its module together with an earlier command
+        if command is None or COMMANDS.get(command, ("", ""))[0] == module_name:
+            importlib.import_module(module_name).add_parsers(sub)
+        else:
+            sub.add_parser(name, help=summary, add_help=False)
     return parser
 
 
+def chosen_command(argv: Sequence[str]) -> str:
+    """The subcommand named in ``argv`` ("" when none is: then only the list is needed)."""
+    return next((arg for arg in argv if not arg.startswith("-")), "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(chosen_command(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

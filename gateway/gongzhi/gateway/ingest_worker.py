@@ -35,6 +35,9 @@ STAGED_BATCHES = 2
 LINGER_S = 0.01  # how long a short batch waits for company (adds at most this to latency)
 
 Ack = Callable[[Sequence[RawMessage]], None]
+# Dead letters a stage beside the pipeline refused while the batch was prepared (parts of an
+# outside source's message); recorded before the batch is acknowledged.
+SideLetters = Callable[[], list[DeadLetter]]
 Periodic = tuple[float, Callable[[], None]]  # (interval in seconds, job)
 
 
@@ -42,7 +45,8 @@ class IngestWorker:
     def __init__(self, source: IngestQueue, pipeline: IngestPipeline, ack: Ack,
                  dead_letters: DeadLetterStore, metrics: GatewayMetrics, clock: Clock, *,
                  on_alarms: Callable[[], None], periodic: Sequence[Periodic] = (),
-                 stopping: threading.Event | None = None) -> None:
+                 stopping: threading.Event | None = None,
+                 side_letters: SideLetters | None = None) -> None:
         self._source = source
         self._pipeline = pipeline
         self._ack = ack
@@ -52,6 +56,7 @@ class IngestWorker:
         self._on_alarms = on_alarms
         self._periodic = list(periodic)
         self._stopping = stopping or threading.Event()
+        self._side_letters = side_letters
         self._staged: queue.Queue[tuple[list[RawMessage], PreparedBatch | None] | None] = (
             queue.Queue(maxsize=STAGED_BATCHES))
         self._threads: list[threading.Thread] = []
@@ -120,6 +125,8 @@ class IngestWorker:
             log.exception("batch of %d failed; recording it as dead letters", len(batch))
             self._salvage(batch)
             prepared = None
+        if self._side_letters is not None:
+            self._record(self._side_letters())
         if prepared is not None and prepared.alarms:
             self._on_alarms()
         self._staged.put((batch, prepared))
@@ -147,10 +154,15 @@ class IngestWorker:
                 self._progress_ms = now_ms
 
     def _salvage(self, batch: list[RawMessage]) -> None:
-        letters = [DeadLetter(r.topic, r.payload, r.received_ms, Reason.INTERNAL_ERROR,
-                              "the batch failed; see the gateway log") for r in batch]
+        self._record([DeadLetter(r.topic, r.payload, r.received_ms, Reason.INTERNAL_ERROR,
+                                 "the batch failed; see the gateway log") for r in batch])
+
+    def _record(self, letters: list[DeadLetter]) -> None:
+        if not letters:
+            return
         try:
             self._dead_letters.add(letters)
         except Exception:
             log.exception("cannot record %d dead letters", len(letters))
-        self._metrics.inc("messages_rejected_total", len(batch), reason=Reason.INTERNAL_ERROR)
+        for letter in letters:
+            self._metrics.inc("messages_rejected_total", reason=letter.reason)

@@ -10,6 +10,10 @@ The gateway announces itself on ``gongzhi/gateway/<id>/status``: ``online`` on c
 ``offline`` as its last will and on a clean stop, never retained (the deployment broker refuses
 retained messages). paho reconnects with exponential backoff (1 s to 30 s).
 
+An outside source on MQTT (``gongzhi.gateway.sources``, e.g. a ChirpStack broker) gets a client
+of this class too, so paho stays in this one module: ``source`` stamps its messages with the
+source's id, and with ``gateway_id=None`` it announces nothing on that broker.
+
 Retained messages are not device data: they replay what a device (possibly revoked since)
 published in the past. The subscription asks the broker not to send them, and any that arrives
 anyway (a broker that ignores the option) is acknowledged and counted, never handed on.
@@ -96,15 +100,16 @@ def subscription_filter(group: str | None) -> str:
 
 class MqttIngest:
     def __init__(self, target: MqttTarget, queue: IngestQueue, clock: Clock,
-                 metrics: GatewayMetrics, *, client_id: str, gateway_id: str,
+                 metrics: GatewayMetrics, *, client_id: str, gateway_id: str | None,
                  topic_filters: Sequence[str] = (DEVICE_TOPICS,), keepalive_s: int = 30,
-                 session_expiry_s: int = SESSION_EXPIRY_S) -> None:
+                 session_expiry_s: int = SESSION_EXPIRY_S, source: str = "") -> None:
         self._target = target
         self._queue = queue
         self._clock = clock
         self._metrics = metrics
         self._client_id = client_id
-        self._status_topic = status_topic(gateway_id)
+        self._status_topic = status_topic(gateway_id) if gateway_id else None
+        self._source = source
         self._filters = list(topic_filters)
         self._keepalive_s = keepalive_s
         self._session_expiry_s = session_expiry_s
@@ -130,7 +135,8 @@ class MqttIngest:
             client.username_pw_set(self._target.username, self._target.password)
         if self._target.tls:
             client.tls_set()
-        client.will_set(self._status_topic, b"offline", qos=1)
+        if self._status_topic:
+            client.will_set(self._status_topic, b"offline", qos=1)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -148,7 +154,7 @@ class MqttIngest:
         client, self._client = self._client, None
         if client is None:
             return
-        if self._connected.is_set():
+        if self._connected.is_set() and self._status_topic:
             info = client.publish(self._status_topic, b"offline", qos=1)
             # Connection lost meanwhile: the broker publishes the will instead.
             with contextlib.suppress(RuntimeError, ValueError):
@@ -199,7 +205,8 @@ class MqttIngest:
             client.subscribe([(f, self._subscribe_options()) for f in self._filters])
         else:  # a share that holds no estate (yet): nothing to subscribe to, nothing missed
             self._connected.set()
-        client.publish(self._status_topic, b"online", qos=1)
+        if self._status_topic:
+            client.publish(self._status_topic, b"online", qos=1)
         self._metrics.inc("mqtt_connects_total")
         self._connected_at_ms = self._clock.now_ms()
         log.info("connected to %s:%s as %s (session present: %s)", self._target.host,
@@ -245,4 +252,4 @@ class MqttIngest:
         except UnicodeDecodeError:
             topic = "<topic is not UTF-8>"  # refused as bad_topic by the worker, then acked
         self._queue.put(RawMessage(topic, bytes(msg.payload), self._clock.now_ms(), msg.mid,
-                                   msg.qos, self._generation))
+                                   msg.qos, self._generation, self._source))

@@ -2,9 +2,11 @@
 
 ``GatewayService(settings, clock).start()`` opens the stores, loads the registry and starts the
 HTTP status server, the alarm sender, the device-state and health reporters, the ingest worker
-and the MQTT transport; ``stop()`` undoes it in reverse. The worker takes batches from the
-queue, runs them through the pipeline, then acknowledges them; it ticks detection about once a
-second, reloads the registry when its file changes and prunes the stores.
+and the MQTT transport, and the outside sources of ``GONGZHI_SOURCES`` if any (their messages
+go through the same worker and pipeline: ``gongzhi.gateway.sources``); ``stop()`` undoes it in
+reverse. The worker takes batches from the queue, runs them through the pipeline, then
+acknowledges them; it ticks detection about once a second, reloads the registry when its file
+changes and prunes the stores.
 
 Files: ``<data_dir>/telemetry.db`` (shared by replicas, read by the platform) and, per gateway
 id, ``<data_dir>/gateway/<id>/{outbox,dead_letters,influx_spool}.db``.
@@ -36,6 +38,7 @@ from gongzhi.gateway.pipeline import Detector, IngestPipeline, StopRequested, Te
 from gongzhi.gateway.platform_client import PlatformClient, TokenSource
 from gongzhi.gateway.registry_source import RegistrySource
 from gongzhi.gateway.sinks import open_sink
+from gongzhi.gateway.sources.wiring import SourceWiring
 from gongzhi.gateway.status_http import StatusEndpoints, StatusServer
 from gongzhi.gateway.status_report import StatusReporter
 from gongzhi.gateway.subscriptions import device_filters
@@ -108,6 +111,7 @@ class GatewayService:
         self.http: StatusServer | None = None
         self.sender: AlarmSender | None = None
         self.client: PlatformClient | None = None
+        self.sources: SourceWiring | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -121,6 +125,13 @@ class GatewayService:
     def _start(self) -> None:
         s = self.settings
         registry = self._registry_source.load()
+        if s.sources is not None:  # before anything opens: a bad file stops the start
+            if not self.partition.is_whole:
+                raise ConfigError("GONGZHI_SOURCES needs a gateway that owns every estate (no "
+                                  "GONGZHI_GATEWAY_PARTITION, one worker): an outside source's "
+                                  "messages are not split by estate")
+            self.sources = SourceWiring.load(s.sources, self.queue, self.clock, self.gateway_id,
+                                             s.data_dir / "gateway" / self.gateway_id, s.mqtt)
         for store in (self.outbox, self.dead_letters):
             store.open()
             self._started.append(store.close)
@@ -128,14 +139,15 @@ class GatewayService:
                                      self.metrics)
         self.sink = sink
         self._started.append(close_sink)
+        decoder = Decoder(registry) if self.sources is None else self.sources.decoder(registry)
         self.pipeline = IngestPipeline(
-            decoder=Decoder(registry), detector=self._detector_factory(registry), sink=sink,
+            decoder=decoder, detector=self._detector_factory(registry), sink=sink,
             outbox=self.outbox, dead_letters=self.dead_letters, states=self.states,
             metrics=self.metrics, clock=self.clock, partition=self.partition,
             stopping=self._stopping)
         self._register_gauges()
         self.http = StatusServer(s.http_host, s.gateway_http_port, StatusEndpoints(
-            metrics=self.metrics.render, health=self.health,
+            metrics=self._render_metrics, health=self.health,
             dead_letters=lambda limit, reason: self.dead_letters.recent(limit, reason),
             dead_alarms=self.outbox.dead))
         self.http.start()
@@ -156,15 +168,21 @@ class GatewayService:
         self.mqtt = MqttIngest(s.mqtt, self.queue, self.clock, self.metrics,
                                client_id=f"gongzhi-{self.gateway_id}", gateway_id=self.gateway_id,
                                topic_filters=self._device_filters(registry))
+        sources = self.sources
         self.worker = IngestWorker(
-            self.queue, self.pipeline, self.mqtt.ack, self.dead_letters, self.metrics,
+            self.queue, self.pipeline, self.mqtt.ack if sources is None else
+            sources.acker(self.mqtt.ack), self.dead_letters, self.metrics,
             self.clock, on_alarms=self._wake_sender, stopping=self._stopping,
             periodic=[(TICK_S, self._tick), (REGISTRY_CHECK_S, self._maybe_reload),
-                      (MAINTENANCE_S, self._maintain)])
+                      (MAINTENANCE_S, self._maintain)],
+            side_letters=None if sources is None else sources.take_rejected)
         self.worker.start()
         self._started.append(self.worker.stop)
         self.mqtt.start()
         self._started.append(self.mqtt.stop)
+        if sources is not None:
+            self._started.append(sources.close)
+            sources.start()
         log.info("gateway %s started (partition %s, status on http://%s:%d)", self.gateway_id,
                  self.partition, s.http_host, self.http.port)
 
@@ -202,9 +220,13 @@ class GatewayService:
                             f"{stalled_ms // 1000} s while {depth} messages wait")
         if self.client is not None and self.client.auth_refused:
             problems.append("the platform refuses the gateway's credential; alarms wait")
-        return {"status": "ok" if worker_alive else "failing", "gateway_id": self.gateway_id,
-                "mqtt_connected": self.mqtt is not None and self.mqtt.connected,
-                "queue_depth": depth, "worker_stalled_ms": stalled_ms, "problems": problems}
+        health: dict[str, Any] = {
+            "status": "ok" if worker_alive else "failing", "gateway_id": self.gateway_id,
+            "mqtt_connected": self.mqtt is not None and self.mqtt.connected,
+            "queue_depth": depth, "worker_stalled_ms": stalled_ms, "problems": problems}
+        if self.sources is not None:
+            health["sources"] = self.sources.health(problems)
+        return health
 
     def status_report(self) -> dict[str, Any]:
         """What the platform is told every couple of seconds (``StatusReporter``)."""
@@ -218,6 +240,10 @@ class GatewayService:
                 "worker_stalled_ms": health["worker_stalled_ms"],
                 "mqtt_connected": health["mqtt_connected"], "queue_depth": health["queue_depth"],
                 "messages_rejected": int(self.metrics.total("messages_rejected_total"))}
+
+    def _render_metrics(self) -> str:
+        text = self.metrics.render()
+        return text if self.sources is None else text + self.sources.metrics.render()
 
     # --- periodic jobs (on the worker thread) --------------------------------------------
 

@@ -106,6 +106,24 @@ def test_a_missing_key_names_the_mapping_that_lacks_it() -> None:
     assert "missing key 'version'" in str(top)
 
 
+def test_errors_about_a_whole_block_mapping_name_where_it_starts() -> None:
+    class Inner(BaseModel):
+        model_config = STRICT_CONFIG
+        a: int
+        b: int
+
+    class Outer(BaseModel):
+        model_config = STRICT_CONFIG
+        inner: Inner
+
+    with pytest.raises(ConfigError) as caught:
+        parse_model("# header\ninner:\n  a: 1\n", "o.yaml", Outer)
+    assert str(caught.value) == "o.yaml:3: inner: missing key 'b'"
+    with pytest.raises(ConfigError) as listed:
+        parse_model("- inner\n", "o.yaml", Outer)
+    assert str(listed.value) == "o.yaml:1: the top level must be a mapping"
+
+
 def test_every_error_is_reported_each_with_its_line() -> None:
     error = error_of(GOOD.replace("kind: chirpstack", "kind: lora").replace("id: meters-1",
                                                                             "id: meters 1"))

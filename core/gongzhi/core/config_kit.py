@@ -73,11 +73,13 @@ Path_ = tuple[str | int, ...]
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """Plain YAML data (dicts, lists, scalars) and the line of each key and list item."""
+    """Plain YAML data (dicts, lists, scalars), the line of each key and list item (``lines``)
+    and the line where each mapping starts (``starts``: below its key in block style)."""
 
     source: str
     data: Any
     lines: Mapping[Path_, int] = field(repr=False)
+    starts: Mapping[Path_, int] = field(repr=False, default_factory=dict)
 
     def locate(self, path: Sequence[Any]) -> tuple[Path_, int]:
         """The part of ``path`` present in the data and the line of its deepest node (the
@@ -100,6 +102,12 @@ class Document:
     def line_of(self, path: Sequence[Any]) -> int:
         return self.locate(path)[1]
 
+    def start_of(self, path: Sequence[Any]) -> int:
+        """Where the mapping at ``path`` starts (errors about the mapping as a whole), else the
+        line of ``path``."""
+        found, line = self.locate(path)
+        return self.starts.get(found, line)
+
     def where(self, path: Sequence[Any] = ()) -> str:
         return f"{self.source}:{self.line_of(path)}"
 
@@ -116,6 +124,7 @@ class _Builder:
         self.loader = loader
         self.source = source
         self.lines: dict[Path_, int] = {}
+        self.starts: dict[Path_, int] = {}
         self.open: set[int] = set()
 
     def fail(self, node: yaml.Node, message: str) -> ConfigError:
@@ -144,6 +153,7 @@ class _Builder:
 
     def mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any]:
         self.loader.flatten_mapping(node)  # merge keys (<<)
+        self.starts[path] = node.start_mark.line + 1
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = self.loader.construct_object(key_node, deep=True)
@@ -164,7 +174,7 @@ def parse_yaml(text: str, source: str) -> Document:
         builder = _Builder(loader, source)
         data = builder.build(node, ()) if node is not None else None
         top = node.start_mark.line + 1 if node is not None else 1
-        return Document(source, data, {(): top, **builder.lines})
+        return Document(source, data, {(): top, **builder.lines}, builder.starts)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -200,9 +210,11 @@ def validate(document: Document, model: type[M], *, base: Path | None = None,
     """``document``'s data as a ``model``; errors name ``file:line``. ``base`` is where relative
     secret files are looked for; ``environ`` is where ``{env: NAME}`` secrets are looked up."""
     context = {"base": base, "environ": os.environ if environ is None else environ}
+    data = {} if document.data is None else document.data
+    if not isinstance(data, dict):
+        raise document.fail((), "the top level must be a mapping")
     try:
-        return model.model_validate({} if document.data is None else document.data,
-                                    context=context)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise _config_error(document, model, exc.errors(include_url=False)) from None
 
@@ -256,8 +268,13 @@ def _describe(document: Document, model: type[BaseModel], loc: Path_,
         text = str(ctx.get("error", error["msg"]))
     else:
         text = f"{error['msg'][0].lower()}{error['msg'][1:]}, got {value!r}"
-    found, line = document.locate(loc)  # an unknown key's own line
-    path = dotted(found[:-1] if kind == "extra_forbidden" else found)
+    if kind == "extra_forbidden":  # the unknown key's own line
+        found, line = document.locate(loc)
+        found = found[:-1]
+    else:  # a mapping's errors (a missing key, a check across keys) where it starts
+        found, _ = document.locate(loc)
+        line = document.start_of(found)
+    path = dotted(found)
     return f"{document.source}:{line}", f"{path}: {text}" if path else text
 
 

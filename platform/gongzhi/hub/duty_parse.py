@@ -243,8 +243,6 @@ class MatrixFile(BaseModel):
 def parse_matrix(text: str, source: str = "<matrix>", base: Path | None = None) -> DutyMatrix:
     """The matrix in ``text``; ``base`` is where relative secret files are found."""
     document = parse_yaml(text, source)
-    if not isinstance(document.data, dict):
-        raise document.fail((), "the duty matrix must be a YAML mapping")
     written = validate(document, MatrixFile, base=base)
     routes = tuple(r.route(document.line_of(("routes", i))) for i, r in enumerate(written.routes))
     rules = tuple(r.rule(document.line_of(("also_notify", i)))

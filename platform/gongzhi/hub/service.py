@@ -11,8 +11,9 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from gongzhi.core.alarms import Alarm, AlarmState
 from gongzhi.core.clock import Clock
@@ -397,9 +398,12 @@ class TicketService:
 
     # --- actions -----------------------------------------------------------------------------
 
-    def act(self, ticket_id: int, party: str, action: Action, note: str | None) -> Ticket:
+    def act(self, ticket_id: int, party: str, action: Action, note: str | None, *,
+            by: Mapping[str, Any] | None = None) -> Ticket:
         """The action if the action matrix allows it to ``party`` now (``TicketNotFound``,
-        ``AccessDenied`` or ``IllegalTransition`` otherwise), saved with its timeline entry."""
+        ``AccessDenied`` or ``IllegalTransition`` otherwise), saved with its timeline entry.
+        ``by`` names who of the party acted and how (a person through a signed link): kept in
+        the entry's data and the audit log."""
         for _ in range(SAVE_ATTEMPTS):
             now = self.clock.now_ms()
             with self.store.transaction(now) as tx:
@@ -408,6 +412,8 @@ class TicketService:
                     raise TicketNotFound(f"no ticket {ticket_id}")
                 try:
                     changed, entry = act(current, party, action, note, now)
+                    if by:
+                        entry = replace(entry, data={**entry.data, **by})
                 except AccessDenied as refused:
                     self.metrics.inc("gongzhi_actions_refused_total", reason=refused.reason)
                     raise

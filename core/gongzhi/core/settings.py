@@ -88,6 +88,9 @@ class Settings(BaseModel):
     registry: Path | None = None  # None: data_dir/registry.csv
     tokens_file: Path | None = None  # None: data_dir/tokens.json
     duty_matrix: Path | None = None  # None: the shipped default matrix
+    # Who is told by name: people, duty rosters, re-notification, signed links (YAML).
+    # None: no rosters (tickets reach parties on the pages and webhooks only).
+    rosters: Path | None = None
     platform_url: str = "http://127.0.0.1:8000"
     gateway_token: str | None = None  # None: the "gateway" entry of the tokens file
     gateway_partition: str | None = None  # e.g. "0/2": this replica's share of estates

@@ -1,0 +1,39 @@
+"""What a carrier platform's push says about one device, before it is mapped to our contract.
+
+The CTWing and OneNET decoders (pure) turn a push body into ``Uplink`` records; a push profile
+(``http_push_profile``) maps their outside field names to catalogue metrics and events; the
+registry's ``external_id`` maps their outside identity to our ``device_id``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from gongzhi.gateway.messages import Presence
+
+
+@dataclass(frozen=True, slots=True)
+class Uplink:
+    """One device's report. ``identities``: outside ids to look up, most specific first (an
+    IMEI before a platform device id). ``fields``: data points by outside name. ``events``:
+    outside event names the platform reported (an event report or a Studio event). ``presence``:
+    an online/offline report. ``key``: the same report delivered again has the same key."""
+
+    identities: tuple[str, ...]
+    ts_ms: int | None
+    key: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    events: Mapping[str, Any] = field(default_factory=dict)
+    presence: Presence | None = None
+
+
+def content_key(*parts: Any) -> str:
+    """A stable key of a report's content (for platforms whose pushes carry no message id):
+    a hash of the canonical JSON of ``parts``."""
+    blob = orjson.dumps(parts, option=orjson.OPT_SORT_KEYS, default=str)
+    return hashlib.blake2b(blob, digest_size=16).hexdigest()

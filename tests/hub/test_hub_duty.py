@@ -1,4 +1,4 @@
-"""The duty matrix: the shipped default for every kind of DOMAIN.md, the rules with history,
+"""The duty matrix: the shipped default for every kind of docs/domain.md, the rules with history,
 time of day and location, and the loader's errors (file and line)."""
 
 from __future__ import annotations

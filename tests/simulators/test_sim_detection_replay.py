@@ -1,6 +1,6 @@
 """The simulator's ground truth against the gateway's own decoder and detection engine, in
 process (no broker): the faults open the alarms their ground truth expects, at the thresholds of
-shared/DOMAIN.md, and nothing else fires. This is the contract between the simulated faults and
+docs/domain.md, and nothing else fires. This is the contract between the simulated faults and
 the detection rules; a change to either that breaks it shows here."""
 
 from __future__ import annotations

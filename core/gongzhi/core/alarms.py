@@ -15,7 +15,7 @@ from gongzhi.core.errors import RejectedMessage
 
 
 class AlarmKind(StrEnum):
-    """Ticket kinds of the duty matrix (shared/DOMAIN.md)."""
+    """Ticket kinds of the duty matrix (docs/domain.md)."""
 
     FIRE = "fire"
     SMOKE_ALARM = "smoke_alarm"

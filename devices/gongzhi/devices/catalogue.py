@@ -1,5 +1,5 @@
 """Device types, their metrics with units and physical ranges, the events they send and the
-default alarm rules of shared/DOMAIN.md. Pure data: detection engines read it, nothing here runs.
+default alarm rules of docs/domain.md. Pure data: detection engines read it, nothing here runs.
 
 A rule's threshold can be overridden per device by a registry column named in ``setting``.
 """
@@ -74,7 +74,7 @@ class DeviceSpec:
     settings: frozenset[str] = field(default_factory=frozenset)
 
 
-# Device events (CONTRACT.md) and the ticket kind each raises; None: recorded, no ticket.
+# Device events (docs/contract.md) and the ticket kind each raises; None: recorded, no ticket.
 EVENT_KINDS: dict[str, AlarmKind | None] = {
     "smoke_alarm": AlarmKind.SMOKE_ALARM,
     "tamper": AlarmKind.TAMPER,

@@ -1,4 +1,4 @@
-"""The device registry: a CSV file (shared/CONTRACT.md) read into frozen records.
+"""The device registry: a CSV file (docs/contract.md) read into frozen records.
 
 Required columns: device_id,type,estate_id,building,unit,floor,room,elderly_alone.
 Optional columns: the per-device settings the catalogue names (numbers), text columns
@@ -48,7 +48,7 @@ class DeviceRecord:
     location: Location
     elderly_alone: bool = False
     settings: Mapping[str, float] = field(default_factory=dict)
-    # phone: personal data, masked for parties with no need (DOMAIN.md, Privacy).
+    # phone: personal data, masked for parties with no need (docs/domain.md, Privacy).
     phone: str | None = None
     riser: str | None = None
     household: str | None = None

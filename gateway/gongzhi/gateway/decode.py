@@ -1,4 +1,4 @@
-"""Pure decoding of device messages (shared/CONTRACT.md) into frozen domain messages.
+"""Pure decoding of device messages (docs/contract.md) into frozen domain messages.
 
 Topic ``estate/<estate_id>/<device_id>/<channel>``; channels ``telemetry``, ``event``, ``status``.
 Telemetry comes in three forms: the object form ``{"ts", "seq", "values": {...}}``, the flat form

@@ -1,4 +1,4 @@
-"""The six parties of the 1+6 co-governance model (shared/DOMAIN.md) and the gateway principal."""
+"""The six parties of the 1+6 co-governance model (docs/domain.md) and the gateway principal."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ticket a fault should produce under the default duty matrix of shared/DOMAIN.md.
+"""The ticket a fault should produce under the default duty matrix of docs/domain.md.
 
 Written out here on purpose rather than read from the platform's matrix file: the ground truth is
 an independent statement of what the domain rules say, against which the platform is measured.

@@ -172,7 +172,7 @@ POSITIONS = {role: role.position for role in Role}
 
 
 def write_estate_registry(estate: str | Path, out: Path, seed: int = 0) -> Registry:
-    """Write the registry CSV (shared/CONTRACT.md) of a shipped estate name or an estate file,
+    """Write the registry CSV (docs/contract.md) of a shipped estate name or an estate file,
     and return it."""
     layout = build_layout(load_estate_file(estate), seed)
     write_registry(out, (d.record for d in layout.devices))

@@ -1,4 +1,4 @@
-"""Telemetry payloads in the object form of shared/CONTRACT.md, formatted without a JSON
+"""Telemetry payloads in the object form of docs/contract.md, formatted without a JSON
 encoder: at 10,000 messages a second the encoder would be the simulator's bottleneck."""
 
 from __future__ import annotations

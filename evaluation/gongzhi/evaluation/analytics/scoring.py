@@ -1,4 +1,4 @@
-"""SKAB's scores (shared/DOMAIN.md): point-wise F1, FAR and MAR over the rows after the
+"""SKAB's scores (docs/domain.md): point-wise F1, FAR and MAR over the rows after the
 training part, summed over files; and the NAB-style changepoint score with SKAB's smoothed
 scoring function (a detection at the start of a changepoint's window earns A_tp, at its end
 A_fp), summed over files and normalised between the null and the perfect detector."""

@@ -1,4 +1,4 @@
-"""E-bike charging from the load signature on a household or corridor circuit (DOMAIN.md): a
+"""E-bike charging from the load signature on a household or corridor circuit (docs/domain.md): a
 step of 100-400 W held for hours at constant current (flat, creeping up with the battery's
 voltage), then constant voltage (the draw tapers away). The alarm needs the whole signature: a
 plateau held at least ``CC_MIN_MS``, then a gradual fall to half of it. The ticket asks for a

@@ -1,4 +1,4 @@
-"""Device events (CONTRACT.md) to alarms through the catalogue's EVENT_KINDS. An event is the
+"""Device events (docs/contract.md) to alarms through the catalogue's EVENT_KINDS. An event is the
 device's own verdict: each one is an occurrence (the platform counts them on one open ticket);
 events with no ticket kind (``silenced``) raise nothing.
 

@@ -15,7 +15,7 @@ from gongzhi.simulators.groundtruth import TruthRecord
 from gongzhi.simulators.outgoing import NO_DEVICE, Message, Outgoing
 
 _MINUTE = 60_000
-# The gateway's clock-skew rule (CONTRACT.md: "timestamp too far in the future").
+# The gateway's clock-skew rule (docs/contract.md: "timestamp too far in the future").
 MAX_FUTURE_SKEW_MS = 5 * _MINUTE
 
 # Garbage variants and the gateway's rejection reason for each.

@@ -5,11 +5,11 @@ only (the benchmark reports others)."""
 from __future__ import annotations
 
 from gongzhi.core.alarms import AlarmKind, AlarmState
+from gongzhi.core.config_kit import parse_yaml
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.evaluation.simeval import DEVELOPMENT_SEEDS, MIDNIGHT_MS, REPORT_SEEDS, SimSpec, run
 from gongzhi.evaluation.simscore import evaluate
 from gongzhi.simulators.scenario import parse_scenario
-from gongzhi.simulators.yamlfile import parse_yaml
 
 HOUR = 3_600_000
 

@@ -16,13 +16,13 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gongzhi.core.clock import ManualClock
+from gongzhi.core.config_kit import parse_yaml
 from gongzhi.simulators.engine import SimulationEngine
 from gongzhi.simulators.estate import load_estate_file
 from gongzhi.simulators.groundtruth import TruthRecord
 from gongzhi.simulators.layout import EstateLayout, build_layout
 from gongzhi.simulators.outgoing import Link, Message, Outgoing
 from gongzhi.simulators.scenario import Scenario, parse_scenario
-from gongzhi.simulators.yamlfile import parse_yaml
 
 MIDNIGHT_CST = 1_767_196_800_000  # 2026-01-01T00:00:00+08:00
 _LAYOUTS: dict[tuple[str, int], EstateLayout] = {}

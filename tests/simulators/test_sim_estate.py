@@ -70,12 +70,22 @@ def test_estate_by_path(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "line", "words"), [
     ("estate_id: x\nbuildings:\n  - {floors: 2, wings: 3}\n", 3, "unknown key 'wings'"),
-    ("estate_id: x\nbuildings:\n  - floors: 2\n    units: many\n", 4, "units must be"),
+    ("estate_id: x\nbuildings:\n  - floors: 2\n    units: many\n", 4,
+     "buildings[0].units: input should be a valid integer"),
     ("estate_id: x\nbuildings:\n  - floors: 2\n    household: [smoke, gas]\n", 4,
      "unknown device kind 'gas'"),
     ("estate_id: x\nsettings:\n  riser: {rated_current_a: 3}\nbuildings: []\n", 3,
      "unknown key 'rated_current_a'"),
-    ("estate_id: bad id\nbuildings: []\n", 1, "estate_id must match"),
+    ("estate_id: bad id\nbuildings: []\n", 1, "estate_id: id 'bad id' must be"),
+    ("estate_id: x\nbuildings:\n  - {id: A, count: 2, floors: 2}\n", 3,
+     "'id' names one building"),
+    ("estate_id: x\nbuildings:\n  - {id_format: 'B{n} x', floors: 2}\n", 3,
+     "building id 'B1 x' must be"),
+    ("estate_id: x\nbuildings:\n  - {id: A, floors: 2}\n  - {id: A, floors: 3}\n", 2,
+     "building id 'A' appears twice"),
+    ("district: d\nestates:\n  - {estate_id: a, buildings: []}\n"
+     "  - {estate_id: a, buildings: []}\n", 4, "estate_id 'a' appears twice"),
+    ("district: d\ndefaults: {floors: 3}\nestates: []\n", 2, "unknown key 'floors'"),
     ("estate_id: x\nbuildings: [\n", 3, "not valid YAML"),
 ])
 def test_estate_errors_name_file_and_line(tmp_path: Path, text: str, line: int,

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from gongzhi.core.cli import add_settings_options, settings_from_args
+from gongzhi.core.config_kit import parse_duration, to_ms
 from gongzhi.core.errors import ConfigError
 from gongzhi.simulators.layout import write_estate_registry
-from gongzhi.simulators.yamlfile import parse_duration_ms
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def _speed(text: str) -> float:
 
 def _duration_ms(text: str) -> int:
     try:
-        value = parse_duration_ms(text)
+        value = to_ms(parse_duration(text))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if value <= 0:

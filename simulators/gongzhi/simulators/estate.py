@@ -7,29 +7,28 @@ An estate file holds one estate (top-level estate keys) or a district (``distric
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
+
+from gongzhi.core.config_kit import (
+    ID_PATTERN,
+    ID_RULE,
+    STRICT_CONFIG,
+    ConfigValueError,
+    Document,
+    Identifier,
+    read_yaml,
+    validate,
+)
 from gongzhi.core.errors import ConfigError
 from gongzhi.devices.catalogue import DeviceType, spec_for
-from gongzhi.simulators.yamlfile import (
-    MarkedList,
-    MarkedMap,
-    as_float,
-    as_int,
-    as_list,
-    as_map,
-    check_keys,
-    load_yaml,
-    need,
-)
 
 SHIPPED_ESTATES = Path(__file__).with_name("estates")
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
 class Role(StrEnum):
@@ -128,7 +127,7 @@ def resolve_estate(estate: str | Path) -> Path:
 
 def resolve_named_file(name: str | Path, shipped_dir: Path, what: str) -> Path:
     text = str(name)
-    if isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_-]+", text):
+    if isinstance(name, str) and ID_PATTERN.fullmatch(text):
         shipped = shipped_dir / f"{text}.yaml"
         if shipped.exists():
             return shipped
@@ -144,150 +143,146 @@ def resolve_named_file(name: str | Path, shipped_dir: Path, what: str) -> Path:
 
 def load_estate_file(estate: str | Path) -> EstateFile:
     path = resolve_estate(estate)
-    return parse_estate_file(load_yaml(path), path.stem)
+    return parse_estate_file(read_yaml(path), path.stem)
 
 
-ESTATE_KEYS = frozenset({"estate_id", "name", "utc_offset_h", "elderly_alone_share",
-                         "report_interval_s", "pump_room_sensors", "buildings", "settings"})
-BUILDING_KEYS = frozenset({"count", "id", "id_format", "first", "units", "floors",
-                           "households_per_floor", "floor_height_m", "risers_per_unit",
-                           "roof_tank", "household", "corridor"})
+# --- the file's shape -------------------------------------------------------------------------
+
+Count = Annotated[int, Field(strict=True)]
+Number = Annotated[float, Field(strict=True)]
 
 
-def parse_estate_file(doc: MarkedMap, name: str) -> EstateFile:
-    if "district" in doc:
-        check_keys(doc, {"district", "description", "defaults", "estates"}, "a district")
-        defaults = as_map(doc.get("defaults", _empty_like(doc)), doc.where("defaults"),
-                          "defaults")
-        check_keys(defaults, ESTATE_KEYS - {"estate_id", "name"}, "district defaults")
-        entries = as_list(need(doc, "estates", "a district"), doc.where("estates"), "estates")
-        estates = []
-        for i, entry in enumerate(entries):
-            node = as_map(entry, entries.where(i), "an estate")
-            estates.append(_parse_estate(_merged(defaults, node)))
-    else:
-        check_keys(doc, ESTATE_KEYS | {"description"}, "an estate")
-        estates = [_parse_estate(doc)]
-    seen: set[str] = set()
-    for spec in estates:
-        if spec.estate_id in seen:
-            raise doc.fail(f"estate_id {spec.estate_id!r} appears twice")
-        seen.add(spec.estate_id)
-    if not estates:
-        raise doc.fail("no estates")
-    return EstateFile(name=name, source=doc.source, estates=tuple(estates))
+def _place_kind(value: Any) -> DeviceType:
+    if value not in PLACE_TYPES:
+        raise ValueError(f"unknown device kind {value!r}; known: {', '.join(PLACE_TYPES)}")
+    return PLACE_TYPES[value]
 
 
-def _empty_like(doc: MarkedMap) -> MarkedMap:
-    empty = MarkedMap()
-    empty.source, empty.line, empty.key_lines = doc.source, doc.line, {}
-    return empty
+Places = tuple[Annotated[DeviceType, BeforeValidator(_place_kind)], ...]
 
 
-def _merged(defaults: MarkedMap, node: MarkedMap) -> MarkedMap:
-    merged = MarkedMap({**defaults, **node})
-    merged.source, merged.line = node.source, node.line
-    merged.key_lines = {**defaults.key_lines, **node.key_lines}
-    return merged
+class _Buildings(BaseModel):
+    """A group of alike buildings: one (``id``) or ``count`` of them named by ``id_format``."""
 
+    model_config = STRICT_CONFIG
 
-def _parse_estate(node: MarkedMap) -> EstateSpec:
-    estate_id = need(node, "estate_id", "an estate")
-    if not isinstance(estate_id, str) or not ID_PATTERN.match(estate_id):
-        raise node.fail(f"estate_id must match [A-Za-z0-9_-]{{1,40}}, got {estate_id!r}",
-                        "estate_id")
-    groups = as_list(need(node, "buildings", "an estate"), node.where("buildings"), "buildings")
-    buildings: list[BuildingSpec] = []
-    for i, group in enumerate(groups):
-        buildings.extend(_parse_buildings(as_map(group, groups.where(i), "a building group")))
-    ids = [b.building_id for b in buildings]
-    for b in buildings:
-        if ids.count(b.building_id) > 1:
-            raise node.fail(f"building id {b.building_id!r} appears twice", "buildings")
-    intervals: dict[DeviceType, float] = {}
-    if "report_interval_s" in node:
-        raw = as_map(node["report_interval_s"], node.where("report_interval_s"),
-                     "report_interval_s")
-        check_keys(raw, {t.value for t in DeviceType}, "report_interval_s")
-        intervals = {DeviceType(k): as_float(raw, k, low=1.0, high=2 * 86400.0) for k in raw}
-    return EstateSpec(
-        estate_id=estate_id,
-        name=str(node.get("name", estate_id)),
-        buildings=tuple(buildings),
-        utc_offset_h=as_float(node, "utc_offset_h", 8.0, low=-12.0, high=14.0),
-        elderly_alone_share=as_float(node, "elderly_alone_share", 0.12, low=0.0, high=1.0),
-        report_interval_s=intervals,
-        pump_room_sensors=as_int(node, "pump_room_sensors", 1, high=9),
-        settings=_parse_settings(node),
-    )
+    count: Annotated[Count, Field(ge=1, le=10_000)] = 1
+    id: Identifier | None = None
+    id_format: str = "B{n:02d}"
+    first: Annotated[Count, Field(ge=0, le=100_000)] = 1
+    units: Annotated[Count, Field(ge=1, le=20)] = 1
+    floors: Annotated[Count, Field(ge=1, le=60)]
+    households_per_floor: Annotated[Count, Field(ge=1, le=20)] = 2
+    floor_height_m: Annotated[Number, Field(ge=2.2, le=6.0)] = 2.9
+    risers_per_unit: Annotated[Count, Field(ge=0, le=8)] = 1
+    roof_tank: Annotated[bool, Field(strict=True)] = True
+    household: Places = (DeviceType.SMOKE, DeviceType.ELECTRICAL)
+    corridor: Places = (DeviceType.SMOKE, DeviceType.ELECTRICAL)
 
+    @model_validator(mode="after")
+    def _ids_work(self) -> _Buildings:
+        self.ids()
+        return self
 
-def _parse_settings(node: MarkedMap) -> dict[Role, dict[str, float]]:
-    if "settings" not in node:
-        return {}
-    raw = as_map(node["settings"], node.where("settings"), "settings")
-    check_keys(raw, {r.value for r in Role}, "settings (one mapping per device role)")
-    out: dict[Role, dict[str, float]] = {}
-    for role_name in raw:
-        role = Role(role_name)
-        values = as_map(raw[role_name], raw.where(role_name), f"settings.{role_name}")
-        allowed = spec_for(role.device_type).settings - {"report_interval_s"}
-        check_keys(values, allowed, f"settings of {role.device_type.value} devices")
-        out[role] = {k: as_float(values, k, low=-1e6, high=1e6) for k in values}
-    return out
-
-
-def _parse_buildings(node: MarkedMap) -> list[BuildingSpec]:
-    check_keys(node, BUILDING_KEYS, "a building group")
-    count = as_int(node, "count", 1, low=1, high=10_000)
-    first = as_int(node, "first", 1, high=100_000)
-    if "id" in node:
-        if count != 1:
-            raise node.fail("'id' names one building; use 'id_format' with 'count'", "id")
-        ids = [str(node["id"])]
-    else:
-        fmt = str(node.get("id_format", "B{n:02d}"))
+    def ids(self) -> list[str]:
+        if self.id is not None:
+            if self.count != 1:
+                raise ConfigValueError("'id' names one building; use 'id_format' with 'count'",
+                                       "id")
+            return [self.id]
         try:
-            ids = [fmt.format(n=n) for n in range(first, first + count)]
+            ids = [self.id_format.format(n=n) for n in range(self.first, self.first + self.count)]
         except (KeyError, IndexError, ValueError) as exc:
-            raise node.fail(f"id_format {fmt!r} cannot be formatted with n: {exc}",
-                            "id_format") from None
-    for building_id in ids:
-        if not ID_PATTERN.match(building_id):
-            raise node.fail(f"building id {building_id!r} must match [A-Za-z0-9_-]{{1,40}}")
-    return [
-        BuildingSpec(
-            building_id=building_id,
-            units=as_int(node, "units", 1, low=1, high=20),
-            floors=as_int(node, "floors", low=1, high=60),
-            households_per_floor=as_int(node, "households_per_floor", 2, low=1, high=20),
-            floor_height_m=as_float(node, "floor_height_m", 2.9, low=2.2, high=6.0),
-            risers_per_unit=as_int(node, "risers_per_unit", 1, high=8),
-            roof_tank=_as_bool(node, "roof_tank", True),
-            household_devices=_device_list(node, "household"),
-            corridor_devices=_device_list(node, "corridor"),
-        )
-        for building_id in ids
-    ]
+            raise ConfigValueError(f"id_format {self.id_format!r} cannot be formatted with n: "
+                                   f"{exc}", "id_format") from None
+        if wrong := next((i for i in ids if not ID_PATTERN.fullmatch(i)), None):
+            raise ConfigValueError(f"building id {wrong!r} must be {ID_RULE}", "id_format")
+        return ids
+
+    def specs(self) -> list[BuildingSpec]:
+        return [BuildingSpec(building_id, self.units, self.floors, self.households_per_floor,
+                             self.floor_height_m, self.risers_per_unit, self.roof_tank,
+                             self.household, self.corridor)
+                for building_id in self.ids()]
 
 
-def _as_bool(node: MarkedMap, key: str, default: bool) -> bool:
-    value = node.get(key, default)
-    if not isinstance(value, bool):
-        raise node.fail(f"{key} must be true or false, got {value!r}", key)
-    return value
+class _EstateSettings(BaseModel):
+    """What may be written for every estate of a district (``defaults``) or for one."""
+
+    model_config = STRICT_CONFIG
+
+    utc_offset_h: Annotated[Number, Field(ge=-12.0, le=14.0)] = 8.0
+    elderly_alone_share: Annotated[Number, Field(ge=0.0, le=1.0)] = 0.12
+    report_interval_s: dict[DeviceType, Annotated[Number, Field(ge=1.0, le=2 * 86400.0)]] = (
+        Field(default_factory=dict))
+    pump_room_sensors: Annotated[Count, Field(ge=0, le=9)] = 1
+    settings: dict[Role, dict[str, Annotated[Number, Field(ge=-1e6, le=1e6)]]] = (
+        Field(default_factory=dict))
+    buildings: tuple[_Buildings, ...] | None = None
+
+    @model_validator(mode="after")
+    def _settings_of_the_role(self) -> _EstateSettings:
+        for role, values in self.settings.items():
+            allowed = spec_for(role.device_type).settings - {"report_interval_s"}
+            if wrong := next((k for k in values if k not in allowed), None):
+                raise ConfigValueError(
+                    f"unknown key {wrong!r} in settings of {role.device_type.value} devices; "
+                    f"known: {', '.join(sorted(allowed))}", "settings", role.value, wrong)
+        return self
 
 
-def _device_list(node: MarkedMap, key: str) -> tuple[DeviceType, ...]:
-    if key not in node:
-        return (DeviceType.SMOKE, DeviceType.ELECTRICAL)
-    items: Any = node[key]
-    if not isinstance(items, MarkedList):
-        raise node.fail(f"{key} must be a list of device kinds (smoke, electrical)", key)
-    out = []
-    for i, item in enumerate(items):
-        if item not in PLACE_TYPES:
-            raise ConfigError(f"{key}: unknown device kind {item!r}; known: smoke, electrical",
-                              source=items.where(i))
-        out.append(PLACE_TYPES[item])
-    return tuple(out)
+class _Estate(_EstateSettings):
+    estate_id: Identifier
+    name: str | None = None
+
+    def spec(self, defaults: _EstateSettings, at: tuple[str | int, ...],
+             document: Document) -> EstateSpec:
+        def pick(key: str) -> Any:
+            chosen = self if key in self.model_fields_set else defaults
+            return getattr(chosen, key)
+
+        groups: tuple[_Buildings, ...] | None = pick("buildings")
+        if groups is None:
+            raise document.fail(at, f"estate {self.estate_id!r} needs 'buildings'")
+        buildings = [b for group in groups for b in group.specs()]
+        ids = [b.building_id for b in buildings]
+        if twice := next((i for i in ids if ids.count(i) > 1), None):
+            raise document.fail((*at, "buildings"), f"building id {twice!r} appears twice")
+        return EstateSpec(
+            estate_id=self.estate_id, name=self.name or self.estate_id,
+            buildings=tuple(buildings), utc_offset_h=pick("utc_offset_h"),
+            elderly_alone_share=pick("elderly_alone_share"),
+            report_interval_s=pick("report_interval_s"),
+            pump_room_sensors=pick("pump_room_sensors"), settings=pick("settings"))
+
+
+class _OneEstate(_Estate):
+    description: str = ""
+
+
+class _District(BaseModel):
+    model_config = STRICT_CONFIG
+
+    district: str
+    description: str = ""
+    defaults: _EstateSettings = _EstateSettings()
+    estates: Annotated[tuple[_Estate, ...], Field(min_length=1)]
+
+
+def parse_estate_file(document: Document, name: str) -> EstateFile:
+    """One estate (top-level estate keys) or a district of them."""
+    estates: list[EstateSpec] = []
+    if isinstance(document.data, dict) and "district" in document.data:
+        district = validate(document, _District)
+        for i, entry in enumerate(district.estates):
+            estates.append(entry.spec(district.defaults, ("estates", i), document))
+    else:
+        one = validate(document, _OneEstate)
+        estates.append(one.spec(_EstateSettings(), (), document))
+    seen: set[str] = set()
+    for i, spec in enumerate(estates):
+        if spec.estate_id in seen:
+            raise document.fail(("estates", i, "estate_id"),
+                                f"estate_id {spec.estate_id!r} appears twice")
+        seen.add(spec.estate_id)
+    return EstateFile(name=name, source=document.source, estates=tuple(estates))

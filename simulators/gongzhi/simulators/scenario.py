@@ -13,8 +13,10 @@ random:                      # faults drawn as the run goes
     jitter: 0.3              # gaps uniform in every × (1 ± jitter)
     start: 20s               # the first one (default: one gap in)
     profile: flat            # flat, meals, night or day: when in the local day they happen
+    limit: 20                # at most this many (default: no limit)
     kinds: {smoke_alarm: 3, tamper: {weight: 2, params: {}}}
 ```
+Durations use the config kit's one syntax (``90s``, ``2m``, ``1h30m``, ``250ms``, or seconds).
 Errors name the file and line.
 """
 
@@ -23,25 +25,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
+from gongzhi.core.config_kit import (
+    STRICT_CONFIG,
+    ConfigValueError,
+    Document,
+    Duration,
+    PositiveDuration,
+    read_yaml,
+    to_ms,
+    validate,
+)
 from gongzhi.simulators.estate import Role, resolve_named_file
 from gongzhi.simulators.faults import FAULT_KINDS
 from gongzhi.simulators.signals.daily import cooking_rate, local_hour
-from gongzhi.simulators.yamlfile import (
-    MarkedList,
-    MarkedMap,
-    as_duration_ms,
-    as_float,
-    as_int,
-    as_list,
-    as_map,
-    check_keys,
-    load_yaml,
-    need,
-)
 
 SHIPPED_SCENARIOS = Path(__file__).with_name("scenarios")
 PROFILES = ("flat", "meals", "night", "day")
@@ -96,124 +97,144 @@ def resolve_scenario(scenario: str | Path) -> Path:
 
 def load_scenario(scenario: str | Path) -> Scenario:
     path = resolve_scenario(scenario)
-    return parse_scenario(load_yaml(path), path.stem)
+    return parse_scenario(read_yaml(path), path.stem)
 
 
-def parse_scenario(doc: MarkedMap, name: str) -> Scenario:
-    check_keys(doc, {"name", "description", "faults", "random"}, "a scenario")
-    timed: list[TimedFault] = []
-    if "faults" in doc:
-        items = as_list(doc["faults"], doc.where("faults"), "faults")
-        for i, item in enumerate(items):
-            node = as_map(item, items.where(i), "a fault")
-            check_keys(node, {"at", "kind", "duration", "target", "params"}, "a fault")
-            timed.append(TimedFault(as_duration_ms(node, "at"), _fault_spec(node)))
-    blocks: list[RandomFaults] = []
-    if "random" in doc:
-        raw = doc["random"]
-        entries: list[Any]
-        if isinstance(raw, MarkedMap):
-            entries = [raw]
-        else:
-            entries = list(as_list(raw, doc.where("random"), "random"))
-        for entry in entries:
-            blocks.append(_random_block(as_map(entry, doc.where("random"), "random faults")))
-    return Scenario(name=str(doc.get("name", name)), description=str(doc.get("description", "")),
-                    timed=tuple(sorted(timed, key=lambda t: t.at_ms)), random=tuple(blocks))
+# --- the file's shape -------------------------------------------------------------------------
 
 
-def _fault_spec(node: MarkedMap, kind: str | None = None) -> FaultSpec:
-    kind = kind or need(node, "kind", "a fault")
-    if kind not in FAULT_KINDS:
-        raise node.fail(f"unknown fault kind {kind!r}; known: {', '.join(sorted(FAULT_KINDS))}",
-                        "kind" if "kind" in node else None)
-    cls = FAULT_KINDS[kind]
-    params: dict[str, float | str] = {}
-    if "params" in node:
-        raw = as_map(node["params"], node.where("params"), "params")
-        check_keys(raw, set(cls.params), f"the params of {kind}")
-        for key, value in raw.items():
+def _fault_kind(value: Any) -> str:
+    if value not in FAULT_KINDS:
+        raise ValueError(f"unknown fault kind {value!r}; known: {', '.join(sorted(FAULT_KINDS))}")
+    return str(value)
+
+
+FaultKind = Annotated[str, BeforeValidator(_fault_kind)]
+Number = Annotated[float, Field(strict=True)]
+
+
+class _Target(BaseModel):
+    model_config = STRICT_CONFIG
+
+    device: str | None = None
+    building: str | None = None
+    estate: str | None = None
+    roles: tuple[Role, ...] | None = None
+    elderly_alone: Annotated[bool | None, Field(strict=True)] = None
+
+    def target(self) -> Target:
+        return Target(self.device, self.building, self.estate, self.roles, self.elderly_alone)
+
+
+class _FaultBody(BaseModel):
+    """How a fault of a kind named elsewhere is shaped: how long, where, with what."""
+
+    model_config = STRICT_CONFIG
+
+    duration: Duration | None = None
+    target: _Target | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    def spec(self, kind: str, where: str) -> FaultSpec:
+        """The fault; ConfigValueError (relative to this mapping) if the kind refuses it."""
+        cls = FAULT_KINDS[kind]
+        params: dict[str, float | str] = {}
+        for key, value in self.params.items():
+            if key not in cls.params:
+                raise ConfigValueError(f"unknown key {key!r} in the params of {kind}; known: "
+                                       f"{', '.join(sorted(cls.params))}", "params", key)
             try:
                 params[key] = cls.params[key].check(value)
             except ValueError as exc:
-                raise raw.fail(f"{key}: {exc}", key) from None
-    duration = as_duration_ms(node, "duration") if "duration" in node else None
-    target = _target(node) if "target" in node else Target()
-    if target.roles is not None:
-        wrong = [r.value for r in target.roles if r not in cls.roles]
-        if wrong:
-            raise node.fail(f"{kind} cannot target {', '.join(wrong)}; it targets "
-                            f"{', '.join(r.value for r in cls.roles)}", "target")
-    return FaultSpec(kind=kind, duration_ms=duration, params=params, target=target,
-                     where=node.where())
+                raise ConfigValueError(f"{key}: {exc}", "params", key) from None
+        target = self.target.target() if self.target is not None else Target()
+        if wrong := [r.value for r in target.roles or () if r not in cls.roles]:
+            raise ConfigValueError(f"{kind} cannot target {', '.join(wrong)}; it targets "
+                                   f"{', '.join(r.value for r in cls.roles)}", "target")
+        duration = None if self.duration is None else to_ms(self.duration)
+        return FaultSpec(kind=kind, duration_ms=duration, params=params, target=target,
+                         where=where)
 
 
-def _target(node: MarkedMap) -> Target:
-    raw = as_map(node["target"], node.where("target"), "target")
-    check_keys(raw, {"device", "building", "estate", "roles", "elderly_alone"}, "a target")
-    roles = None
-    if "roles" in raw:
-        items = raw["roles"]
-        if not isinstance(items, MarkedList):
-            raise raw.fail("roles must be a list", "roles")
-        try:
-            roles = tuple(Role(r) for r in items)
-        except ValueError:
-            raise raw.fail(f"roles must be among {', '.join(r.value for r in Role)}",
-                           "roles") from None
-    elderly = raw.get("elderly_alone")
-    if elderly is not None and not isinstance(elderly, bool):
-        raise raw.fail("elderly_alone must be true or false", "elderly_alone")
-    return Target(
-        device=_text(raw, "device"), building=_text(raw, "building"),
-        estate=_text(raw, "estate"), roles=roles, elderly_alone=elderly,
-    )
+class _Fault(_FaultBody):
+    at: Duration
+    kind: FaultKind
+
+    @model_validator(mode="after")
+    def _kind_accepts(self) -> _Fault:
+        self.spec(self.kind, "")
+        return self
 
 
-def _text(node: MarkedMap, key: str) -> str | None:
-    value = node.get(key)
-    return None if value is None else str(value)
+class _Choice(_FaultBody):
+    weight: Annotated[Number, Field(ge=0.0, le=1e6)] = 1.0
 
 
-def _random_block(node: MarkedMap) -> RandomFaults:
-    check_keys(node, {"every", "rate_per_hour", "jitter", "start", "profile", "kinds", "limit"},
-               "random faults")
-    if ("every" in node) == ("rate_per_hour" in node):
-        raise node.fail("random faults need exactly one of 'every' and 'rate_per_hour'")
-    profile = str(node.get("profile", "flat"))
-    if profile not in PROFILES:
-        raise node.fail(f"profile must be one of {', '.join(PROFILES)}", "profile")
-    kinds = as_map(need(node, "kinds", "random faults"), node.where("kinds"), "kinds")
-    choices: list[tuple[float, FaultSpec]] = []
-    for kind, value in kinds.items():
-        if kind not in FAULT_KINDS:
-            raise kinds.fail(f"unknown fault kind {kind!r}; known: "
-                             f"{', '.join(sorted(FAULT_KINDS))}", kind)
-        if isinstance(value, MarkedMap):
-            check_keys(value, {"weight", "duration", "target", "params"}, f"random {kind}")
-            weight = as_float(value, "weight", 1.0, low=0.0, high=1e6)
-            choices.append((weight, _fault_spec(value, kind)))
-        elif isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-            spec = FaultSpec(kind=kind, where=kinds.where(kind))
-            choices.append((float(value), spec))
-        else:
-            raise kinds.fail(f"{kind}: give a weight (a number) or a mapping with weight, "
-                             "duration, target, params", kind)
-    if not choices or sum(w for w, _ in choices) <= 0:
-        raise node.fail("random faults need at least one kind with a weight above 0", "kinds")
-    every = as_duration_ms(node, "every") if "every" in node else None
-    if every is not None and every <= 0:
-        raise node.fail("every must be above 0", "every")
-    return RandomFaults(
-        choices=tuple(choices),
-        every_ms=every,
-        rate_per_hour=as_float(node, "rate_per_hour", low=1e-6, high=1e6)
-        if "rate_per_hour" in node else None,
-        jitter=as_float(node, "jitter", 0.3, low=0.0, high=1.0),
-        start_ms=as_duration_ms(node, "start", 0),
-        profile=profile,
-        limit=as_int(node, "limit", high=10**9) if "limit" in node else None,
-    )
+def _choice(value: Any) -> Any:
+    """A weight alone stands for ``{weight: N}``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"weight": value}
+    if not isinstance(value, dict):
+        raise ValueError("give a weight (a number) or a mapping with weight, duration, target, "
+                         "params")
+    return value
+
+
+class _Random(BaseModel):
+    model_config = STRICT_CONFIG
+
+    every: PositiveDuration | None = None
+    rate_per_hour: Annotated[Number, Field(ge=1e-6, le=1e6)] | None = None
+    jitter: Annotated[Number, Field(ge=0.0, le=1.0)] = 0.3
+    start: Duration = 0.0
+    profile: Literal["flat", "meals", "night", "day"] = "flat"
+    kinds: dict[FaultKind, Annotated[_Choice, BeforeValidator(_choice)]]
+    limit: Annotated[int, Field(strict=True, ge=0, le=10**9)] | None = None
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> _Random:
+        if (self.every is None) == (self.rate_per_hour is None):
+            raise ValueError("random faults need exactly one of 'every' and 'rate_per_hour'")
+        if sum(c.weight for c in self.kinds.values()) <= 0:
+            raise ConfigValueError("random faults need at least one kind with a weight above 0",
+                                   "kinds")
+        for kind, choice in self.kinds.items():
+            try:
+                choice.spec(kind, "")
+            except ConfigValueError as exc:
+                raise ConfigValueError(str(exc), "kinds", kind, *exc.path) from None
+        return self
+
+
+def _listed(value: Any) -> Any:
+    """One block of random faults may stand for a list of one."""
+    return [value] if isinstance(value, dict) else value
+
+
+class _Scenario(BaseModel):
+    model_config = STRICT_CONFIG
+
+    name: str | None = None
+    description: str = ""
+    faults: tuple[_Fault, ...] = ()
+    random: Annotated[tuple[_Random, ...], BeforeValidator(_listed)] = ()
+
+
+def parse_scenario(document: Document, name: str) -> Scenario:
+    written = validate(document, _Scenario)
+    timed = [TimedFault(to_ms(f.at), f.spec(f.kind, document.where(("faults", i))))
+             for i, f in enumerate(written.faults)]
+    blocks = [
+        RandomFaults(
+            choices=tuple((c.weight, c.spec(kind, document.where(("random", i, "kinds", kind))))
+                          for kind, c in block.kinds.items()),
+            every_ms=None if block.every is None else to_ms(block.every),
+            rate_per_hour=block.rate_per_hour, jitter=block.jitter, start_ms=to_ms(block.start),
+            profile=block.profile, limit=block.limit)
+        for i, block in enumerate(written.random)
+    ]
+    return Scenario(name=written.name or name, description=written.description,
+                    timed=tuple(sorted(timed, key=lambda t: t.at_ms)), random=tuple(blocks))
 
 
 def profile_weight(profile: str, hour: float) -> float:

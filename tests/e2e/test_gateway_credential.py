@@ -98,5 +98,5 @@ def test_a_refused_credential_is_not_ready_logged_once_and_shown(system: System,
 
 
 def failures(metrics: str) -> int:
-    return sum(int(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in metrics.splitlines()
                if line.startswith("gongzhi_gateway_alarm_send_failures_total"))

@@ -1,8 +1,10 @@
-"""The Prometheus text of the gateway's counters and gauges."""
+"""The Prometheus text of the gateway's counters and gauges (prometheus_client, a registry of
+its own)."""
 
 from __future__ import annotations
 
 import pytest
+from prometheus_client import REGISTRY, Counter
 
 from gongzhi.gateway.metrics import GatewayMetrics
 
@@ -28,3 +30,20 @@ def test_counters_labels_and_gauges_render() -> None:
 def test_unknown_counter_is_an_error() -> None:
     with pytest.raises(KeyError):
         GatewayMetrics().inc("no_such_total")
+
+
+def test_each_gateway_has_its_own_registry_and_others_can_add_to_it() -> None:
+    first, second = GatewayMetrics(), GatewayMetrics()
+    first.inc("duplicates_total", 2)
+    assert (first.value("duplicates_total"), second.value("duplicates_total")) == (2, 0)
+    # Nothing in the library's global registry: several gateways in one process do not collide.
+    assert not [m for m in REGISTRY.collect() if m.name.startswith("gongzhi_")]
+    # Another part registers its own figures in the gateway's registry.
+    per_source = Counter("gongzhi_gateway_source_messages_received", "messages a source took",
+                         ["source"], registry=first.registry)
+    per_source.labels("lorawan").inc(5)
+    text = first.render()
+    assert 'gongzhi_gateway_source_messages_received_total{source="lorawan"} 5.0' in text
+    assert "_created" not in text  # the creation-time series of counters are left out
+    assert "gongzhi_gateway_source" not in second.render()
+

@@ -1,13 +1,29 @@
-"""The gateway's counters and gauges, rendered in the Prometheus text format for ``/metrics``.
+"""The gateway's counters and gauges (prometheus_client), rendered for ``/metrics``.
 
 Counters are incremented by the worker and sender threads; gauges are read from callables when
 ``/metrics`` is scraped (outbox size, spool size, queue depth), so they are never stale.
+
+Every figure lives in ``GatewayMetrics.registry``, a registry of this gateway only (not the
+library's global one). Another part of the gateway adds its own metrics by registering them
+there, and ``render`` shows them with the rest::
+
+    received = Counter("gongzhi_gateway_source_messages_received", "messages a source took",
+                       ["source"], registry=metrics.registry)
+
+or, for figures read at scrape time, a ``prometheus_client.registry.Collector`` passed to
+``metrics.registry.register(...)`` (give it a ``describe`` that returns ``[]`` if its names vary).
+Unlabelled scrape-time gauges need only ``metrics.gauge(name, help, read)``. Names start with
+``gongzhi_gateway_``; a counter's name is given without ``_total`` (the library appends it).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.samples import Sample
+
+from gongzhi.core.exposition import ScrapedGauges, exposition
 
 PREFIX = "gongzhi_gateway_"
 
@@ -45,63 +61,51 @@ COUNTERS: dict[str, str] = {
 }
 
 
+# The labels of the counters that have some; the others have none.
+LABELS: dict[str, tuple[str, ...]] = {
+    "messages_rejected_total": ("reason",),
+    "event_details_dropped_total": ("reason",),
+}
+
+
 class GatewayMetrics:
+    """The gateway's metrics in a registry of its own (``registry``)."""
+
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._values: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-        self._gauges: dict[str, tuple[str, Callable[[], float]]] = {}
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._counters = {
+            name: Counter(PREFIX + name.removesuffix("_total"), help_text,
+                          LABELS.get(name, ()), registry=self.registry)
+            for name, help_text in COUNTERS.items()}
+        self._gauges = ScrapedGauges()
+        self.registry.register(self._gauges)
+
+    def _counter(self, name: str) -> Counter:
+        try:
+            return self._counters[name]
+        except KeyError:
+            raise KeyError(name) from None
 
     def inc(self, name: str, amount: float = 1, **labels: str) -> None:
-        if name not in COUNTERS:
-            raise KeyError(name)
-        key = (name, tuple(sorted(labels.items())))
-        with self._lock:
-            self._values[key] = self._values.get(key, 0) + amount
+        counter = self._counter(name)
+        (counter.labels(**labels) if labels else counter).inc(amount)
 
     def value(self, name: str, **labels: str) -> float:
         """One counter's value (0 when never incremented)."""
-        with self._lock:
-            return self._values.get((name, tuple(sorted(labels.items()))), 0)
+        wanted = {k: str(v) for k, v in labels.items()}
+        return sum(s.value for s in self._samples(name) if s.labels == wanted)
 
     def total(self, name: str) -> float:
         """A counter summed over all its labels."""
-        with self._lock:
-            return sum(v for (n, _), v in self._values.items() if n == name)
+        return sum(s.value for s in self._samples(name))
+
+    def _samples(self, name: str) -> list[Sample]:
+        return [s for family in self._counter(name).collect() for s in family.samples
+                if s.name.endswith("_total")]
 
     def gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
-        self._gauges[name] = (help_text, read)
+        """Show ``read()`` as the gauge ``gongzhi_gateway_<name>``, read at each scrape."""
+        self._gauges.add(PREFIX + name, help_text, read)
 
     def render(self) -> str:
-        with self._lock:
-            values = dict(self._values)
-        lines: list[str] = []
-        for name, help_text in COUNTERS.items():
-            lines += [f"# HELP {PREFIX}{name} {help_text}", f"# TYPE {PREFIX}{name} counter"]
-            samples = [(labels, v) for (n, labels), v in values.items() if n == name]
-            if not samples:
-                samples = [((), 0)]
-            for labels, v in sorted(samples):
-                lines.append(f"{PREFIX}{name}{_labels(labels)} {_number(v)}")
-        for name, (help_text, read) in sorted(self._gauges.items()):
-            try:
-                value = read()
-            except Exception:  # a gauge must not break the scrape (e.g. a store closing)
-                continue
-            lines += [f"# HELP {PREFIX}{name} {help_text}", f"# TYPE {PREFIX}{name} gauge",
-                      f"{PREFIX}{name} {_number(value)}"]
-        return "\n".join(lines) + "\n"
-
-
-def _labels(labels: tuple[tuple[str, str], ...]) -> str:
-    if not labels:
-        return ""
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
-    return "{" + inner + "}"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+        return exposition(self.registry)

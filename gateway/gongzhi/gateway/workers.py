@@ -45,8 +45,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from gongzhi.core.errors import ConfigError
+from gongzhi.core.exposition import Families, exposition
 from gongzhi.core.settings import PREFIX, Settings, parse_mqtt_url
 from gongzhi.gateway.partition import Partition
 from gongzhi.gateway.service import gateway_id
@@ -345,20 +347,17 @@ class GatewaySupervisor:
             up.append(text is not None)
             if text is not None:
                 texts.append((str(worker.spec.index), text))
-        own = [
-            "# HELP gongzhi_gateway_workers worker processes configured on this machine",
-            "# TYPE gongzhi_gateway_workers gauge",
-            f"gongzhi_gateway_workers {self.count}",
-            "# HELP gongzhi_gateway_worker_up 1 while the worker runs and answers",
-            "# TYPE gongzhi_gateway_worker_up gauge",
-            *(f'gongzhi_gateway_worker_up{{worker="{w.spec.index}"}} {int(ok)}'
-              for w, ok in zip(self.workers, up, strict=True)),
-            "# HELP gongzhi_gateway_worker_restarts_total times a worker was started again",
-            "# TYPE gongzhi_gateway_worker_restarts_total counter",
-            *(f'gongzhi_gateway_worker_restarts_total{{worker="{w.spec.index}"}} {w.restarts}'
-              for w in self.workers),
-        ]
-        return "\n".join(own) + "\n" + label_metrics(texts)
+        workers = GaugeMetricFamily("gongzhi_gateway_workers",
+                                    "worker processes configured on this machine",
+                                    value=self.count)
+        alive = GaugeMetricFamily("gongzhi_gateway_worker_up",
+                                  "1 while the worker runs and answers", labels=["worker"])
+        restarts = CounterMetricFamily("gongzhi_gateway_worker_restarts",
+                                       "times a worker was started again", labels=["worker"])
+        for worker, ok in zip(self.workers, up, strict=True):
+            alive.add_metric([str(worker.spec.index)], int(ok))
+            restarts.add_metric([str(worker.spec.index)], worker.restarts)
+        return exposition(Families([workers, alive, restarts])) + label_metrics(texts)
 
     def _merged(self, path: str, params: dict[str, Any], limit: int,
                 newest: str) -> list[dict[str, Any]]:

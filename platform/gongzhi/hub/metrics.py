@@ -1,79 +1,87 @@
-"""Counters of this process, rendered in the Prometheus text format with the store's gauges."""
+"""The platform's counters and gauges (prometheus_client), with the store's figures read when
+``/metrics`` is scraped.
+
+Every metric is declared in ``SPEC`` (kind, help, label names) and lives in ``Metrics.registry``,
+a registry of this application only (not the library's global one), so several applications in
+one process keep their own figures. Kinds: ``counter`` (names end in ``_total``), ``gauge`` (set
+in this process, e.g. open server-push streams) and ``scraped`` (read from the store at scrape
+time by the caller, off the event loop, and passed to ``render``).
+"""
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
 from collections.abc import Iterable
+from typing import Literal
 
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily
 
-def _labels(pairs: tuple[tuple[str, str], ...]) -> str:
-    if not pairs:
-        return ""
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in pairs)
-    return "{" + inner + "}"
+from gongzhi.core.exposition import Families, exposition
 
+Kind = Literal["counter", "gauge", "scraped"]
 
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-HELP: dict[str, tuple[str, str]] = {
-    "gongzhi_alarms_received_total": ("counter", "Alarm deliveries received, by kind"),
-    "gongzhi_alarms_duplicate_total": ("counter", "Alarm deliveries already seen"),
+SPEC: dict[str, tuple[Kind, str, tuple[str, ...]]] = {
+    "gongzhi_alarms_received_total": ("counter", "Alarm deliveries received, by kind",
+                                      ("kind", "state")),
+    "gongzhi_alarms_duplicate_total": ("counter", "Alarm deliveries already seen", ()),
     "gongzhi_alarms_refused_total": ("counter", "Alarm deliveries refused (422) because their "
                                                 "device or building is not in the registry, "
-                                                "by reason"),
+                                                "by reason", ("reason",)),
     "gongzhi_device_states_refused_total": ("counter", "Device states refused because the "
-                                                       "device is not in the registry"),
-    "gongzhi_tickets_opened_total": ("counter", "Tickets opened by this process"),
-    "gongzhi_actions_total": ("counter", "Ticket actions taken, by action"),
+                                                       "device is not in the registry",
+                                            ("reason",)),
+    "gongzhi_tickets_opened_total": ("counter", "Tickets opened by this process", ("kind",)),
+    "gongzhi_actions_total": ("counter", "Ticket actions taken, by action", ("action",)),
     "gongzhi_actions_refused_total": ("counter", "Ticket actions the action matrix refused "
-                                                 "(403), by reason"),
-    "gongzhi_escalations_total": ("counter", "Escalation steps applied by this process"),
-    "gongzhi_http_requests_total": ("counter", "HTTP requests, by method, route and status"),
+                                                 "(403), by reason", ("reason",)),
+    "gongzhi_escalations_total": ("counter", "Escalation steps applied by this process",
+                                  ("step",)),
+    "gongzhi_http_requests_total": ("counter", "HTTP requests, by method, route and status",
+                                    ("method", "route", "status")),
     "gongzhi_auth_failures_total": ("counter", "Requests refused for a missing or unknown "
-                                               "token, by answer (401, or 429 when limited)"),
-    "gongzhi_sse_clients": ("gauge", "Open server-push streams"),
-    "gongzhi_webhook_deliveries_total": ("counter", "Webhook delivery attempts, by result"),
-    "gongzhi_tickets": ("gauge", "Tickets in the store, by kind and status"),
-    "gongzhi_webhook_backlog": ("gauge", "Webhook messages not delivered yet"),
+                                               "token, by answer (401, or 429 when limited)",
+                                    ("answer",)),
+    "gongzhi_sse_clients": ("gauge", "Open server-push streams", ()),
+    "gongzhi_webhook_deliveries_total": ("counter", "Webhook delivery attempts, by result",
+                                         ("party", "result")),
+    "gongzhi_tickets": ("scraped", "Tickets in the store, by kind and status",
+                        ("kind", "status")),
+    "gongzhi_webhook_backlog": ("scraped", "Webhook messages not delivered yet", ()),
 }
+
+GaugeSample = tuple[str, dict[str, str], float]
 
 
 class Metrics:
-    """Thread-safe counters and gauges keyed by (name, labels)."""
+    """Thread-safe counters and gauges of this process, in ``registry``."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._values: defaultdict[tuple[str, tuple[tuple[str, str], ...]], float] = defaultdict(
-            float)
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._metrics: dict[str, Counter | Gauge] = {}
+        for name, (kind, help_text, labels) in SPEC.items():
+            if kind == "counter":
+                self._metrics[name] = Counter(name.removesuffix("_total"), help_text, labels,
+                                              registry=self.registry)
+            elif kind == "gauge":
+                self._metrics[name] = Gauge(name, help_text, labels, registry=self.registry)
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
-        key = (name, tuple(sorted(labels.items())))
-        with self._lock:
-            self._values[key] += amount
+        """Add ``amount`` to a counter, or to a gauge (negative: take away)."""
+        metric = self._metrics[name]
+        (metric.labels(**labels) if labels else metric).inc(amount)
 
     def value(self, name: str, **labels: str) -> float:
-        with self._lock:
-            return self._values.get((name, tuple(sorted(labels.items()))), 0.0)
+        return self.registry.get_sample_value(name, labels) or 0.0
 
-    def render(self, gauges: Iterable[tuple[str, dict[str, str], float]] = ()) -> str:
-        with self._lock:
-            samples = [(n, lbl, v) for (n, lbl), v in self._values.items()]
-        samples += [(n, tuple(sorted(lbl.items())), v) for n, lbl, v in gauges]
-        lines: list[str] = []
-        for name in sorted({n for n, _, _ in samples} | {"gongzhi_sse_clients"}):
-            kind, text = HELP.get(name, ("untyped", name))
-            lines.append(f"# HELP {name} {text}")
-            lines.append(f"# TYPE {name} {kind}")
-            rows = sorted((lbl, v) for n, lbl, v in samples if n == name)
-            if not rows and kind == "gauge":
-                rows = [((), 0.0)]  # a gauge nobody touched yet reads 0
-            for lbl, v in rows:
-                lines.append(f"{name}{_labels(lbl)} {_number(v)}")
-        return "\n".join(lines) + "\n"
+    def render(self, gauges: Iterable[GaugeSample] = ()) -> str:
+        """The text format of this process's metrics and of ``gauges``, the ``scraped`` ones
+        the caller read."""
+        families: dict[str, GaugeMetricFamily] = {}
+        for name, labels, value in gauges:
+            kind, help_text, label_names = SPEC[name]
+            if kind != "scraped":
+                raise KeyError(f"{name} is not a scraped gauge")
+            family = families.setdefault(
+                name, GaugeMetricFamily(name, help_text, labels=label_names))
+            family.add_metric([labels[k] for k in label_names], value)
+        return exposition(self.registry, Families(families.values()))

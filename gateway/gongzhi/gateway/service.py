@@ -24,6 +24,7 @@ from gongzhi.core.clock import Clock, SystemClock
 from gongzhi.core.errors import ConfigError
 from gongzhi.core.settings import Settings
 from gongzhi.devices.registry import Registry
+from gongzhi.devices.registry_watch import RegistryWatch
 from gongzhi.gateway.alarm_sender import AlarmSender
 from gongzhi.gateway.dead_letters import DeadLetterStore
 from gongzhi.gateway.decode import Decoder
@@ -36,7 +37,6 @@ from gongzhi.gateway.outbox import AlarmOutbox
 from gongzhi.gateway.partition import Partition
 from gongzhi.gateway.pipeline import Detector, IngestPipeline, StopRequested, TelemetrySink
 from gongzhi.gateway.platform_client import PlatformClient, TokenSource
-from gongzhi.gateway.registry_source import RegistrySource
 from gongzhi.gateway.sinks import open_sink
 from gongzhi.gateway.sources.wiring import SourceWiring
 from gongzhi.gateway.status_http import StatusEndpoints, StatusServer
@@ -100,7 +100,7 @@ class GatewayService:
         self.dead_letters = DeadLetterStore(home / "dead_letters.db")
         self._spool_path = home / "influx_spool.db"
         self.states = DeviceStateTracker()
-        self._registry_source = RegistrySource(settings.registry_path)
+        self._registry = RegistryWatch(settings.registry_path, self.clock)
         self._stopping = threading.Event()
         self._reload_requested = threading.Event()
         self.worker: IngestWorker | None = None
@@ -124,7 +124,7 @@ class GatewayService:
 
     def _start(self) -> None:
         s = self.settings
-        registry = self._registry_source.load()
+        registry = self._registry.load()
         if s.sources is not None:  # before anything opens: a bad file stops the start
             if not self.partition.is_whole:
                 raise ConfigError("GONGZHI_SOURCES needs a gateway that owns every estate (no "
@@ -260,15 +260,15 @@ class GatewayService:
             self.sender.wake()
 
     def _maybe_reload(self) -> None:
-        if not (self._reload_requested.is_set() or self._registry_source.changed()):
-            return
+        forced = self._reload_requested.is_set()
         self._reload_requested.clear()
         try:
-            registry = self._registry_source.load()
+            registry = self._registry.poll(force=forced)
         except ConfigError as exc:
             log.error("registry reload failed, keeping the previous one: %s", exc)
             return
-        self.apply_registry(registry)
+        if registry is not None:
+            self.apply_registry(registry)
 
     def apply_registry(self, registry: Registry) -> None:
         """Swap the registry in (worker thread). An engine with ``set_registry`` keeps its

@@ -23,6 +23,7 @@ from gongzhi.core.errors import (
     TicketNotFound,
 )
 from gongzhi.core.settings import Settings
+from gongzhi.devices.registry_watch import RegistryWatch
 from gongzhi.hub.asgi_middleware import HttpMiddleware
 from gongzhi.hub.auth_limit import DEFAULT_LIMIT as AUTH_LIMIT
 from gongzhi.hub.auth_limit import AuthFailureLimiter
@@ -36,7 +37,6 @@ from gongzhi.hub.metrics import Metrics
 from gongzhi.hub.openapi_guards import declare_guard_answers
 from gongzhi.hub.operations import OperationsBoard, database_monitor
 from gongzhi.hub.query_params import one_value_each
-from gongzhi.hub.registry_cache import RegistryCache
 from gongzhi.hub.routes import ROUTERS
 from gongzhi.hub.security_headers import SecurityHeaders
 from gongzhi.hub.service import TicketService
@@ -54,7 +54,7 @@ def build_hub(settings: Settings, clock: Clock, *, escalation_interval_s: float,
     migrated by the lifespan."""
     tokens = load_tokens(settings.tokens_path, settings.gateway_token)
     matrix = load_matrix(settings.duty_matrix)
-    registry = RegistryCache(settings.registry_path)
+    registry = RegistryWatch(settings.registry_path, clock)
     registry.load()
     # Migrated by the lifespan: a database that is not there yet does not stop the platform.
     store = MigratedStore(open_store(settings.database), settings.database)

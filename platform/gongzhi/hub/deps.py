@@ -10,12 +10,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gongzhi.core.clock import Clock
 from gongzhi.devices.registry import Registry
+from gongzhi.devices.registry_watch import RegistryWatch
 from gongzhi.hub.auth_limit import AuthFailureLimiter, client_key
 from gongzhi.hub.escalator import Escalator
 from gongzhi.hub.feed import EventFeed
 from gongzhi.hub.metrics import Metrics
 from gongzhi.hub.parties import GATEWAY
-from gongzhi.hub.registry_cache import RegistryCache
 from gongzhi.hub.service import TicketService
 from gongzhi.hub.store.base import Store
 from gongzhi.hub.tokens import TokenBook
@@ -27,7 +27,7 @@ class Hub:
     """Everything the routes use; built in the app's lifespan."""
 
     tokens: TokenBook
-    registry: RegistryCache
+    registry: RegistryWatch
     store: Store
     service: TicketService
     feed: EventFeed

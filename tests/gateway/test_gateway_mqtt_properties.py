@@ -1,23 +1,34 @@
 """The gateway's cheaper decoding of MQTT 5 properties decodes exactly as paho's own: same
-values, same length consumed, same errors; and messages with properties still flow end to end
-through a real broker."""
+values, same length consumed, same errors; on the paho pinned in pyproject.toml it is in use,
+on a changed paho (simulated by changing paho's modules here) the gateway falls back to stock
+decoding with one warning; and messages with properties still flow end to end through a real
+broker."""
 
 from __future__ import annotations
 
+import logging
+import re
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
 from gateway_support import wait_until
+from paho.mqtt import __version__ as paho_version
 from paho.mqtt import _packet
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import MQTTException, Properties
 
-from gongzhi.gateway.mqtt import SharedTableProperties, use_shared_property_tables
+from gongzhi.gateway import mqtt
+from gongzhi.gateway.mqtt import (
+    SharedTableProperties,
+    fast_properties_active,
+    use_shared_property_tables,
+)
 from gongzhi.gateway.service import GatewayService
 from gongzhi.telemetry.embedded import EmbeddedReader, telemetry_db_path
 
@@ -84,6 +95,96 @@ def test_swapped_into_paho_publish_decoding(monkeypatch: pytest.MonkeyPatch) -> 
     result = _packet.decode_publish(0x32, body, MQTTProtocolVersion.MQTTv5)
     assert (result.topic, result.mid, result.qos, result.payload) == (topic, 7, 1, b"{}")
     assert attributes(result.properties) == {"UserProperty": [("a", "b")]}
+
+
+@pytest.fixture
+def undecided(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """A process where the gateway has not yet chosen its decoding (all restored after)."""
+    monkeypatch.setattr(mqtt, "_fast_properties", None)
+    monkeypatch.setattr(_packet, "Properties", Properties)
+    monkeypatch.setattr(SharedTableProperties, "_tables", None)
+    yield monkeypatch
+
+
+def test_the_pinned_paho_takes_the_fast_path(undecided: pytest.MonkeyPatch,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    pinned = re.search(r'"paho-mqtt==([^"]+)"', pyproject)
+    assert pinned is not None and paho_version == pinned.group(1)
+    with caplog.at_level(logging.WARNING, logger=mqtt.__name__):
+        assert use_shared_property_tables() and fast_properties_active()
+    assert _packet.Properties is SharedTableProperties
+    assert caplog.records == []
+    assert mqtt._shared_tables_problem(_packet) is None  # what the self-check compared
+
+
+def _changed_unpack(undecided: pytest.MonkeyPatch) -> None:
+    """A paho whose decoding records something new on every decoded Properties."""
+    stock_unpack = Properties.unpack
+
+    def unpack(self: Properties, buffer: bytes) -> tuple[Properties, int]:
+        props, length = stock_unpack(self, buffer)  # type: ignore[no-untyped-call]
+        object.__setattr__(props, "decoded_by", "paho 3")
+        return props, length
+
+    undecided.setattr(Properties, "unpack", unpack)
+
+
+def _changed_constructor(undecided: pytest.MonkeyPatch) -> None:
+    """A paho whose ``Properties`` keeps state its constructor sets up."""
+    stock_init, stock_unpack = Properties.__init__, Properties.unpack
+
+    def init(self: Properties, packetType: int) -> None:
+        stock_init(self, packetType)  # type: ignore[no-untyped-call]
+        object.__setattr__(self, "limits", {"max": 268_435_455})
+
+    def unpack(self: Properties, buffer: bytes) -> tuple[Properties, int]:
+        assert self.limits  # type: ignore[attr-defined]
+        result: tuple[Properties, int] = stock_unpack(self, buffer)  # type: ignore[no-untyped-call]
+        return result
+
+    undecided.setattr(Properties, "__init__", init)
+    undecided.setattr(Properties, "unpack", unpack)
+
+
+def _changed_signature(undecided: pytest.MonkeyPatch) -> None:
+    stock_unpack = Properties.unpack
+
+    def unpack(self: Properties, buffer: bytes, strict: bool = True) -> Any:
+        return stock_unpack(self, buffer)  # type: ignore[no-untyped-call]
+
+    undecided.setattr(Properties, "unpack", unpack)
+
+
+CHANGES: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], str]] = {
+    "private module gone": (lambda m: m.setitem(sys.modules, "paho.mqtt._packet", None),
+                            "ModuleNotFoundError"),
+    "private name gone": (lambda m: m.delattr(_packet, "Properties"),
+                          "_packet.Properties is not"),
+    "signature changed": (_changed_signature, "Properties.unpack takes"),
+    "decoding changed": (_changed_unpack, "differently"),
+    "constructor state": (_changed_constructor, "differently"),
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_a_changed_paho_falls_back_to_stock_decoding(
+        change: str, undecided: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    simulate, named = CHANGES[change]
+    simulate(undecided)
+    with caplog.at_level(logging.WARNING, logger=mqtt.__name__):
+        assert use_shared_property_tables() is False
+        assert use_shared_property_tables() is False  # decided once: one warning
+    assert not fast_properties_active()
+    assert getattr(_packet, "Properties", Properties) is Properties  # paho's own, untouched
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING and "stock paho" in record.getMessage()
+    assert named in record.getMessage()
+    if change != "private name gone":  # paho still decodes (with its own Properties)
+        topic = b"estate/e1/w1/telemetry"
+        body = len(topic).to_bytes(2, "big") + topic + (7).to_bytes(2, "big") \
+            + encoded(ContentType="x") + b"{}"
+        assert _packet.decode_publish(0x32, body, MQTTProtocolVersion.MQTTv5).payload == b"{}"
 
 
 @pytest.mark.integration

@@ -21,19 +21,26 @@ anyway (a broker that ignores the option) is acknowledged and counted, never han
 paho decodes the MQTT 5 properties of every received PUBLISH with a ``Properties`` object that
 rebuilds its lookup tables each time: at QoS 1 that is about a third of paho's network thread,
 the gateway's bottleneck. ``use_shared_property_tables`` swaps in a subclass that decodes the
-same bytes to the same result from shared tables (pinned paho; checked by the tests).
+same bytes to the same result from shared tables. That reaches into paho's private
+``paho.mqtt._packet``, so it is done only after a self-check: the private module imports and
+holds paho's ``Properties``, the constructor and ``unpack`` have the signatures the subclass
+relies on, and the subclass decodes sample packets exactly as stock paho does. Any failure (a
+paho other than the pinned one) leaves paho's stock decoding in place, slower but correct, with
+one WARNING naming what failed; ``fast_properties_active()`` says which is in use.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
+import inspect
 import logging
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt import _packet
+from paho.mqtt import __version__ as paho_version
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -82,11 +89,71 @@ class SharedTableProperties(Properties):
         return result
 
 
-def use_shared_property_tables() -> None:
+# Properties a device may put on a PUBLISH, in the forms the self-check compares.
+_SAMPLE_PROPERTIES: tuple[dict[str, Any], ...] = (
+    {},
+    {"PayloadFormatIndicator": 1, "MessageExpiryInterval": 3600, "TopicAlias": 7,
+     "ContentType": "application/json", "CorrelationData": b"\x00\x01",
+     "ResponseTopic": "r/1", "SubscriptionIdentifier": [3, 300_000],
+     "UserProperty": [("site", "yijing"), ("fw", "1.2")]},
+)
+_fast_properties: bool | None = None  # decided once per process
+_fast_lock = threading.Lock()
+
+
+def _decoded(props: Properties) -> dict[str, Any]:
+    return {k: v for k, v in vars(props).items()
+            if k not in {"packetType", "types", "names", "properties"}}
+
+
+def _shared_tables_problem(packet_module: Any) -> str | None:
+    """Why ``SharedTableProperties`` must not replace paho's decoding here, or None."""
+    if getattr(packet_module, "Properties", None) not in (Properties, SharedTableProperties):
+        return "paho.mqtt._packet.Properties is not paho.mqtt.properties.Properties"
+    for method, expected in ((Properties.__init__, ["self", "packetType"]),
+                             (Properties.unpack, ["self", "buffer"])):
+        found = list(inspect.signature(method).parameters)
+        if found != expected:
+            return f"Properties.{method.__name__} takes {found}, not {expected}"
+    for values in _SAMPLE_PROPERTIES:
+        stock = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        for name, value in values.items():
+            setattr(stock, name, value)
+        sample = bytes(stock.pack()) + b"{}"  # type: ignore[no-untyped-call]
+        expected_props, expected_len = Properties(  # type: ignore[no-untyped-call]
+            PacketTypes.PUBLISH).unpack(sample)
+        shared, shared_len = SharedTableProperties(PacketTypes.PUBLISH).unpack(sample)
+        if (shared_len, _decoded(shared)) != (expected_len, _decoded(expected_props)):
+            return f"shared tables decode {sorted(values)} differently from paho"
+    return None
+
+
+def use_shared_property_tables() -> bool:
     """Make paho decode received packets' properties with ``SharedTableProperties``
-    (process-wide; the decoded values are the same, only cheaper)."""
-    if getattr(_packet, "Properties", None) is Properties:
-        _packet.Properties = SharedTableProperties  # type: ignore[attr-defined]
+    (process-wide; the decoded values are the same, only cheaper) when the self-check passes;
+    returns whether it is in use. The check runs once: a failure logs one WARNING."""
+    global _fast_properties
+    with _fast_lock:
+        packet_module: Any = None
+        if _fast_properties is not False:
+            try:
+                packet_module = importlib.import_module("paho.mqtt._packet")
+                problem = None if _fast_properties else _shared_tables_problem(packet_module)
+            except Exception as exc:  # a changed paho may fail in any way: never break ingest
+                problem = f"{type(exc).__name__}: {exc}"
+            if problem is not None:
+                log.warning("MQTT 5 properties are decoded by stock paho %s (slower): the "
+                            "shared-table decoding does not fit this paho (%s)",
+                            paho_version, problem)
+            _fast_properties = problem is None
+        if _fast_properties:
+            packet_module.Properties = SharedTableProperties
+        return _fast_properties
+
+
+def fast_properties_active() -> bool:
+    """Whether received properties are decoded through the shared tables."""
+    return bool(_fast_properties)
 
 
 def status_topic(gateway_id: str) -> str:

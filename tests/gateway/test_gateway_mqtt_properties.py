@@ -208,5 +208,7 @@ def test_messages_with_properties_are_stored(start_gateway: Callable[..., Gatewa
         client.disconnect()
         client.loop_stop()
     wait_until(lambda: gw.metrics.total("messages_processed_total") == 2, what="stored")
+    assert re.search(r"^gongzhi_gateway_mqtt_fast_properties 1(\.0)?$", gw.metrics.render(),
+                     re.MULTILINE)
     with EmbeddedReader(telemetry_db_path(gw.settings)) as reader:
         assert reader.series("w1", "pressure_mpa", t, t + 10) == [(t + 1, 0.31), (t + 2, 0.32)]

@@ -26,7 +26,8 @@ same bytes to the same result from shared tables. That reaches into paho's priva
 holds paho's ``Properties``, the constructor and ``unpack`` have the signatures the subclass
 relies on, and the subclass decodes sample packets exactly as stock paho does. Any failure (a
 paho other than the pinned one) leaves paho's stock decoding in place, slower but correct, with
-one WARNING naming what failed; ``fast_properties_active()`` says which is in use.
+one WARNING naming what failed; ``fast_properties_active()`` and the gauge
+``gongzhi_gateway_mqtt_fast_properties`` say which is in use.
 """
 
 from __future__ import annotations
@@ -195,7 +196,10 @@ class MqttIngest:
         return self._connected.wait(timeout_s)
 
     def start(self) -> None:
-        use_shared_property_tables()
+        fast = use_shared_property_tables()
+        self._metrics.gauge("mqtt_fast_properties", "1 while received MQTT 5 properties are "
+                            "decoded through shared tables, 0 on stock paho decoding",
+                            lambda: float(fast))
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self._client_id,
                              protocol=paho.MQTTv5, manual_ack=True)
         if self._target.username:

@@ -102,15 +102,18 @@ def chain_steps(ticket: Ticket, rosters: Rosters, at_ms: int) -> list[Step]:
 
 def plan(ticket: Ticket, rosters: Rosters, number: int, at_ms: int) -> Attempt:
     """Who attempt ``number`` of ``ticket`` goes to at ``at_ms``: ``per_step`` attempts to each
-    step, the last step again and again."""
+    step, the last step again and again. The first (``number`` 0) also tells the people on duty
+    of the parties notified of the ticket; reminders go along the holder's chain only."""
     steps = chain_steps(ticket, rosters, at_ms)
-    if not steps:
-        return Attempt(ticket.id, number, None, ticket.assignee, ())
     repeat = rosters.renotify.get(str(ticket.severity))  # type: ignore[call-overload]
     per_step = repeat.per_step if repeat is not None else 1
-    step = steps[min(number // per_step, len(steps) - 1)]
+    step = steps[min(number // per_step, len(steps) - 1)] if steps else None
+    holder = step.party if step else ticket.assignee
+    told = [(holder, person) for person in (step.people if step else ())]
+    if number == 0:  # the first notification also reaches the parties notified of the ticket
+        told += [(party, person) for party in ticket.notified if party != holder
+                 for person in duty_at(rosters, party, at_ms).people]
     severity = str(ticket.severity)
-    deliveries = tuple(Delivery(step.party, person,
-                                channels_for(rosters, step.party, severity, person))
-                       for person in step.people)
-    return Attempt(ticket.id, number, step.kind, step.party, deliveries)
+    deliveries = tuple(Delivery(party, person, channels_for(rosters, party, severity, person))
+                       for party, person in told)
+    return Attempt(ticket.id, number, step.kind if step else None, holder, deliveries)

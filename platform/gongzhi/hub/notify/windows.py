@@ -181,12 +181,14 @@ class NewWindow:
 
 
 class WindowRepository(Protocol):
-    """Where windows are kept (the ticket store in production)."""
+    """Where windows are kept (the ticket store in production). Every change is audited: the
+    author made it, ``by`` ended it."""
 
     def add_window(self, new: NewWindow, now: int) -> Window: ...
 
     def end_window(self, window_id: int, by: str, now: int) -> Window | None:
-        """End it at ``now`` (None: no such window); ending an ended window changes nothing."""
+        """End it at ``now`` (None: no such window); ending an ended window changes nothing
+        and is not audited."""
         ...
 
     def get_window(self, window_id: int) -> Window | None: ...
@@ -201,11 +203,13 @@ class MemoryWindows:
 
     def __init__(self) -> None:
         self._rows: dict[int, Window] = {}
+        self.audit: list[tuple[str, str, int]] = []  # (actor, action, window id)
 
     def add_window(self, new: NewWindow, now: int) -> Window:
         window = Window(len(self._rows) + 1, new.target, new.author, new.reason, new.starts_at,
                         new.ends_at, now, new.weekly)
         self._rows[window.id] = window
+        self.audit.append((new.author, "window_create", window.id))
         return window
 
     def end_window(self, window_id: int, by: str, now: int) -> Window | None:
@@ -215,6 +219,7 @@ class MemoryWindows:
         ended = Window(window.id, window.target, window.author, window.reason, window.starts_at,
                        window.ends_at, window.created_at, window.weekly, now, by)
         self._rows[window_id] = ended
+        self.audit.append((by, "window_end", window_id))
         return ended
 
     def get_window(self, window_id: int) -> Window | None:

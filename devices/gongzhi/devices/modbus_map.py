@@ -1,4 +1,6 @@
-"""Modbus register maps: which registers a device model has and what each one means.
+"""Modbus register maps: which registers a device model has and what each one means (read by
+the gateway's ``modbus`` source and by the simulators' Modbus server; an example map ships in
+``gateway/gongzhi/gateway/sources/maps/``).
 
 A map is a YAML file per device model, read with the configuration kit (an error names
 ``file:line``)::
@@ -233,8 +235,9 @@ def decode(register_map: RegisterMap, answers: Mapping[tuple[Function, int],
                     else raw != 0
                 continue
             assert point.metric is not None
-            values[point.metric] = (register_value(words, point, register_map) * point.scale
-                                    + point.offset)
+            # Rounded: a scale of 0.1 must not turn 2201 counts into 220.10000000000002 V.
+            values[point.metric] = round(register_value(words, point, register_map)
+                                         * point.scale + point.offset, 9)
     return Decoded(values, flags)
 
 

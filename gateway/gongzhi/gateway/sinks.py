@@ -1,5 +1,5 @@
-"""Where telemetry goes: the embedded store always (the platform reads recent trends from it),
-and InfluxDB too when ``GONGZHI_INFLUX_URL`` is set.
+"""Where telemetry goes: the embedded store always (the platform's trends and the backtest read
+it through ``gongzhi.telemetry``), and InfluxDB too when ``GONGZHI_INFLUX_URL`` is set.
 
 Both expose the spool gauges in ``/metrics`` (always 0 for the embedded store, which has no
 spool), so dashboards need no special case."""

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from gongzhi.core.errors import ConfigError
-from gongzhi.gateway.analytics.detector import MultivariateConfig, MultivariateDetector
-from gongzhi.gateway.analytics.scoring import Counts, point_counts
-from gongzhi.gateway.analytics.skab import SkabFile, read_skab, skab_files
+from gongzhi.evaluation.analytics.detector import MultivariateConfig, MultivariateDetector
+from gongzhi.evaluation.analytics.scoring import Counts, point_counts
+from gongzhi.evaluation.analytics.skab import SkabFile, read_skab, skab_files
 
 FAR_LIMIT_PCT = 10.0
 

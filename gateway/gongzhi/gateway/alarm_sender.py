@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from gongzhi.core.backoff import Backoff
 from gongzhi.core.clock import Clock
 from gongzhi.gateway.metrics import GatewayMetrics
 from gongzhi.gateway.outbox import AlarmOutbox, OutboxEntry
@@ -63,8 +64,8 @@ class AlarmSender:
         self._metrics = metrics
         self._clock = clock
         self._rng = rng or random.Random()
-        self._min_backoff_s = min_backoff_s
-        self._max_backoff_s = max_backoff_s
+        # The first retry waits half to all of min_backoff_s, later ones up to max_backoff_s.
+        self._retry = Backoff(min_backoff_s, max_backoff_s, floor_s=min_backoff_s / 2)
         self._monotonic = monotonic  # backoff timing (injectable for tests)
         self._retry_at: dict[int, float] = {}  # outbox seq → monotonic time of the next try
         self._outage_failures = 0
@@ -94,7 +95,7 @@ class AlarmSender:
                 delay = self.run_once()
             except Exception:  # the sender must outlive any surprise (e.g. a disk error)
                 log.exception("alarm sender pass failed")
-                delay = self._max_backoff_s
+                delay = self._retry.max_s
             self._wake.wait(delay)
             self._wake.clear()
 
@@ -212,8 +213,7 @@ class AlarmSender:
             self._retry_at[entry.seq] = now + self._backoff(entry.attempts + 1)
 
     def _backoff(self, failures: int) -> float:
-        ceiling = min(self._max_backoff_s, self._min_backoff_s * 2 ** min(failures - 1, 20))
-        return float(ceiling * (0.5 + self._rng.random() / 2))
+        return self._retry.delay(failures, self._rng)
 
 
 def _batches(entries: Sequence[OutboxEntry]) -> Iterator[list[OutboxEntry]]:

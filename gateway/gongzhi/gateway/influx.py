@@ -27,6 +27,7 @@ from influxdb_client.client.write_api import WriteApi, WriteOptions
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
+from gongzhi.core.backoff import Backoff
 from gongzhi.core.settings import Settings
 from gongzhi.devices.registry import Registry
 from gongzhi.gateway.line_protocol import to_lines
@@ -52,7 +53,7 @@ class InfluxSink:
         self._registry = registry
         self._metrics = metrics
         self._chunk_points = chunk_points
-        self._probe_min_s, self._probe_max_s = probe_min_s, probe_max_s
+        self._probe = Backoff(probe_min_s, probe_max_s, floor_s=probe_min_s / 2)
         self._options = write_options or WriteOptions(
             batch_size=1, flush_interval=50, retry_interval=500, max_retries=3,
             max_retry_delay=2_000, max_retry_time=6_000, exponential_base=2,
@@ -135,8 +136,7 @@ class InfluxSink:
                 self._healthy, self._failures = True, 0
             else:
                 self._failures += 1
-                delay = min(self._probe_max_s, self._probe_min_s * 2 ** min(self._failures, 10))
-                self._stopping.wait(delay * (0.5 + self._rng.random() / 2))
+                self._stopping.wait(self._probe.delay(self._failures, self._rng))
                 return
         batches = self.spool.oldest(1 if self._one_at_a_time else self._chunk_points,
                                     hold=True)

@@ -13,6 +13,7 @@ the broker redelivers it.
 from __future__ import annotations
 
 import logging
+import random
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ from functools import partial
 from typing import Protocol, TypeVar
 
 from gongzhi.core.alarms import Alarm
+from gongzhi.core.backoff import Backoff
 from gongzhi.core.clock import Clock
 from gongzhi.core.errors import RejectedMessage
 from gongzhi.gateway.dead_letters import DeadLetterStore
@@ -42,6 +44,7 @@ from gongzhi.gateway.reasons import Reason
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+STORE_RETRY_MAX_S = 30.0  # the longest wait between two tries of a failing store write
 
 
 class TelemetrySink(Protocol):
@@ -99,7 +102,8 @@ class IngestPipeline:
     def __init__(self, *, decoder: Decoder, detector: Detector, sink: TelemetrySink,
                  outbox: AlarmOutbox, dead_letters: DeadLetterStore, states: DeviceStateTracker,
                  metrics: GatewayMetrics, clock: Clock, partition: Partition | None = None,
-                 stopping: threading.Event | None = None, retry_s: float = 0.5) -> None:
+                 stopping: threading.Event | None = None, retry_s: float = 0.5,
+                 rng: random.Random | None = None) -> None:
         self.decoder = decoder
         self.detector = detector
         self.arrivals = ArrivalTracker()
@@ -111,7 +115,8 @@ class IngestPipeline:
         self._clock = clock
         self._partition = partition or Partition()
         self._stopping = stopping or threading.Event()
-        self._retry_s = retry_s
+        self._retry = Backoff(retry_s, max(retry_s, STORE_RETRY_MAX_S), floor_s=retry_s / 2)
+        self._rng = rng or random.Random()
 
     def handle(self, batch: Sequence[RawMessage]) -> list[Alarm]:
         """Process and commit a batch; returns the alarms it queued."""
@@ -318,7 +323,7 @@ class IngestPipeline:
         """``action()``, retried with backoff while the store fails; ``Unstorable`` at once
         when the error is the data's (retrying would fail for ever and hold every device's
         messages behind this one)."""
-        delay = self._retry_s
+        failures = 0
         while True:
             try:
                 return action()
@@ -327,7 +332,8 @@ class IngestPipeline:
                     raise Unstorable(repr(exc)[:500]) from exc
                 if self._stopping.is_set():
                     raise StopRequested() from None
+                failures += 1
+                delay = self._retry.delay(failures, self._rng)
                 log.exception("store write failed; retrying in %.1f s", delay)
                 self._metrics.inc("storage_retries_total")
                 self._stopping.wait(delay)
-                delay = min(delay * 2, 30.0)

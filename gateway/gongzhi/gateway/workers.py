@@ -17,7 +17,8 @@ the supervisor's own), ``/healthz`` and ``/readyz`` (ok only when every worker i
 ``/dead-letters`` and ``/dead-alarms``, and ``/workers``.
 
 A worker that exits unasked is logged at ERROR with its exit status and started again after a
-backoff (1 s, doubling to 30 s; back to 1 s once it has run a minute); health fails until it is
+jittered backoff (0.5 to 1 s, the ceiling doubling to 30 s; back to the first once it has run a
+minute); health fails until it is
 back. A worker that exits with 2 (configuration error) stops the supervisor with 2. SIGINT and
 SIGTERM, installed whatever disposition was inherited, stop the workers with SIGTERM (each
 finishes and acknowledges its batch), SIGKILL after 30 s; SIGHUP is passed on (registry reload).
@@ -31,6 +32,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -47,6 +49,7 @@ from urllib.parse import urlencode
 import orjson
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from gongzhi.core.backoff import Backoff
 from gongzhi.core.errors import ConfigError
 from gongzhi.core.exposition import Families, exposition
 from gongzhi.core.settings import PREFIX, Settings, parse_mqtt_url
@@ -57,8 +60,7 @@ from gongzhi.gateway.status_http import StatusEndpoints, StatusServer
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
-BACKOFF_MIN_S = 1.0
-BACKOFF_MAX_S = 30.0
+RESTART_BACKOFF = Backoff(first_s=1.0, max_s=30.0, floor_s=0.5)
 STABLE_S = 60.0  # a worker that ran this long starts again after the shortest backoff
 KILL_AFTER_S = 30.0
 PROBE_TIMEOUT_S = 2.0
@@ -183,7 +185,7 @@ class Worker:
     proc: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     restarts: int = 0
-    backoff_s: float = BACKOFF_MIN_S
+    failures: int = 0  # exits in a row, each within STABLE_S of its start
     restart_at: float | None = None
     last_exit: int | None = None
 
@@ -207,7 +209,7 @@ class GatewaySupervisor:
     def __init__(self, settings: Settings, *, workers: int | None = None,
                  command: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
                  ports: Sequence[int] | None = None, clock: Callable[[], float] = time.monotonic,
-                 kill_after_s: float = KILL_AFTER_S) -> None:
+                 kill_after_s: float = KILL_AFTER_S, rng: random.Random | None = None) -> None:
         self.settings = settings
         self.count = workers if workers is not None else worker_count(settings)
         self.gateway_id = gateway_id(settings)
@@ -216,6 +218,7 @@ class GatewaySupervisor:
         self._ports = list(ports) if ports is not None else None
         self._clock = clock
         self._kill_after_s = kill_after_s
+        self._rng = rng or random.Random()
         self.workers: list[Worker] = []
         self.http: StatusServer | None = None
         self.config_error: str | None = None
@@ -254,12 +257,13 @@ class GatewaySupervisor:
                     log.error("gateway %s", self.config_error)
                     return False
                 if now - worker.started_at >= STABLE_S:
-                    worker.backoff_s = BACKOFF_MIN_S
-                worker.restart_at = now + worker.backoff_s
+                    worker.failures = 0
+                worker.failures += 1
+                wait = RESTART_BACKOFF.delay(worker.failures, self._rng)
+                worker.restart_at = now + wait
                 log.error("gateway worker %s (partition %s, pid %d) exited with %s; starting it "
-                          "again in %.0f s", worker.spec.gateway_id, worker.spec.partition,
-                          proc.pid, _exit_text(proc.returncode), worker.backoff_s)
-                worker.backoff_s = min(BACKOFF_MAX_S, worker.backoff_s * 2)
+                          "again in %.1f s", worker.spec.gateway_id, worker.spec.partition,
+                          proc.pid, _exit_text(proc.returncode), wait)
             if worker.proc is None and worker.restart_at is not None and now >= worker.restart_at:
                 worker.restarts += 1
                 self._spawn(worker)

@@ -15,6 +15,7 @@ import logging
 
 import httpx
 
+from gongzhi.core.backoff import Backoff
 from gongzhi.core.clock import Clock
 from gongzhi.hub.duty import DutyMatrix
 from gongzhi.hub.metrics import Metrics
@@ -36,9 +37,13 @@ def sign(secret: str, timestamp: int, body: str) -> str:
     return "sha256=" + mac.hexdigest()
 
 
+RETRY = Backoff(first_s=BASE_DELAY_MS / 1000, max_s=MAX_DELAY_MS / 1000)
+
+
 def backoff_ms(attempts: int) -> int:
-    """Delay before the next try after ``attempts`` failed ones (1 s, 2 s, 4 s ... 5 min)."""
-    return int(min(BASE_DELAY_MS * 2 ** max(attempts - 1, 0), MAX_DELAY_MS))
+    """Delay before the next try after ``attempts`` failed ones (1 s, 2 s, 4 s ... 5 min): the
+    backoff's ceiling, without jitter, as the retry time is stored and read back."""
+    return int(RETRY.ceiling(attempts) * 1000)
 
 
 class WebhookSender:

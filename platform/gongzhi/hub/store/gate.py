@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 
 from anyio import to_thread
 
+from gongzhi.core.backoff import Backoff
 from gongzhi.core.demo import without_password
 from gongzhi.core.errors import StoreUnavailable
 from gongzhi.hub.periodic import cancel
@@ -75,11 +77,14 @@ class Migrator:
 
     def __init__(self, store: MigratedStore, on_ready: Callable[[], Awaitable[None]], *,
                  first_retry_s: float = FIRST_RETRY_S, max_retry_s: float = MAX_RETRY_S,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 rng: random.Random | None = None) -> None:
         self._store = store
         self._on_ready = on_ready
         self._first = first_retry_s
-        self._max = max_retry_s
+        self._retry = Backoff(first_retry_s, max(first_retry_s, max_retry_s),
+                              floor_s=first_retry_s / 2)
+        self._rng = rng or random.Random()
         self._sleep = sleep
         self._task: asyncio.Task[None] | None = None
 
@@ -95,18 +100,18 @@ class Migrator:
         self._task = None
 
     async def _run(self) -> None:
-        wait = self._first
+        failures = 1  # the caller saw the first
         while True:
-            await self._sleep(wait)
+            await self._sleep(self._retry.delay(failures, self._rng))
             try:
                 await to_thread.run_sync(self._store.migrate)
             except StoreUnavailable as exc:
                 log.info("database %s still unreachable: %s", self._store.url, exc)
-                wait = min(self._max, wait * 2)
+                failures += 1
                 continue
             except Exception:
                 log.exception("migrating the database %s failed", self._store.url)
-                wait = min(self._max, wait * 2)
+                failures += 1
                 continue
             log.info("database %s reached and its schema ready: serving tickets",
                      self._store.url)

@@ -14,6 +14,7 @@ from gongzhi.core.cli import add_settings_options, settings_from_args
 from gongzhi.core.config_kit import parse_duration, to_ms
 from gongzhi.core.errors import ConfigError
 from gongzhi.simulators.layout import write_estate_registry
+from gongzhi.simulators.protocols import protocol_names
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,12 @@ def _add_simulate(subparsers: Any) -> None:
                         "to 256 devices")
     p.add_argument("--connections", type=int, default=4,
                    help="connections in multiplexed mode")
+    p.add_argument("--protocol", choices=protocol_names(), default="native",
+                   help="how the devices reach the gateway: native (our MQTT contract), "
+                        "chirpstack-v3 / chirpstack-v4 (LoRaWAN through a ChirpStack network "
+                        "server's MQTT integration, on the same broker), and the other routes "
+                        "docs/devices.md describes; the registry written by --registry then "
+                        "carries each device's external_id")
     p.add_argument("--qos", type=int, choices=(0, 1), default=1,
                    help="QoS of telemetry and status messages (events always use QoS 1; "
                         "the last will is QoS 1)")
@@ -145,6 +152,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         ground_truth=ground_truth,
         registry_out=args.registry,
+        protocol=args.protocol,
         mode=args.mode,
         connections=args.connections,
         telemetry_qos=args.qos,

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TextIO
@@ -28,6 +28,7 @@ from gongzhi.simulators.estate import load_estate_file
 from gongzhi.simulators.groundtruth import GroundTruthWriter
 from gongzhi.simulators.layout import EstateLayout, build_layout
 from gongzhi.simulators.outgoing import Message
+from gongzhi.simulators.protocols import load_encoder
 from gongzhi.simulators.publisher import (
     MULTIPLEXED,
     PER_DEVICE,
@@ -56,6 +57,7 @@ class RunOptions:
     seed: int = 0
     ground_truth: Path | None = None
     registry_out: Path | None = None
+    protocol: str = "native"  # how the devices reach the gateway (simulators.protocols)
     mode: str = "auto"
     connections: int = 4
     telemetry_qos: int = 1
@@ -151,12 +153,15 @@ def run_simulation(options: RunOptions, target: MqttTarget, *, wall: Clock | Non
     stream = stream or sys.stderr
     layout = build_layout(load_estate_file(options.estate), options.seed)
     scenario = load_scenario(options.scenario)
+    encoder = load_encoder(options.protocol, [d.record for d in layout.devices], options.seed)
     if options.registry_out is not None:
-        write_registry(options.registry_out, (d.record for d in layout.devices))
+        write_registry(options.registry_out,
+                       (replace(d.record, external_id=encoder.external_id(d.record))
+                        for d in layout.devices))
     start = plan_start(wall.now_ms(), options.speed, options.duration_ms, options.start_ms)
     engine = SimulationEngine(layout, scenario, start, options.seed, wall,
                               options.telemetry_qos)
-    mode = choose_mode(options.mode, len(layout.devices))
+    mode = encoder.mqtt_mode or choose_mode(options.mode, len(layout.devices))
     publisher = MqttPublisher(
         PublisherConfig(target=target, mode=mode, connections=options.connections),
         _endpoints(layout), journal.append if journal is not None else None)
@@ -173,6 +178,8 @@ def run_simulation(options: RunOptions, target: MqttTarget, *, wall: Clock | Non
         if truth is not None:
             stack.enter_context(truth)
         stack.enter_context(publisher)
+        encoder.open()
+        stack.callback(encoder.close)
         wall0 = time.monotonic()
         try:
             while not stop.is_set():
@@ -190,7 +197,7 @@ def run_simulation(options: RunOptions, target: MqttTarget, *, wall: Clock | Non
                     before = engine.t_ms
                     batch = engine.advance(min(goal, engine.t_ms + step_ms))
                     step_ms = _next_step(step_ms, len(batch), engine.t_ms - before)
-                    publisher.send(batch)
+                    publisher.send(encoder.encode(batch))
                     if truth is not None:
                         truth.write(engine.take_truth())
                     publisher.pump(0)
@@ -200,7 +207,7 @@ def run_simulation(options: RunOptions, target: MqttTarget, *, wall: Clock | Non
             stopped_early = stop.is_set()
         except KeyboardInterrupt:
             stopped_early = True
-        publisher.send(engine.finish())
+        publisher.send(encoder.encode(engine.finish()))
         # Asked to stop (SIGTERM, Ctrl-C): a few seconds to hand over what is queued, not the
         # half minute a finished run waits for a broker that may be gone.
         flushed = publisher.flush(STOP_FLUSH_S if stopped_early else 30.0)

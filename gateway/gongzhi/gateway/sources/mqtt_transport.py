@@ -1,0 +1,94 @@
+"""An outside source's MQTT connection: our own broker or another one (a ChirpStack server's),
+with its own credentials, through the gateway's one paho module (``gateway.mqtt``).
+
+The same guarantees as our own subscription: a persistent session (a stable client id, clean
+start off), QoS 1 with manual acknowledgement after commit, flow control through the ingest
+queue. Messages the outside system publishes at QoS 0 cannot be redelivered: configure it to
+publish at QoS 1 (ChirpStack: ``[integration.mqtt] qos=1``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, field_validator
+
+from gongzhi.core.config_kit import STRICT_CONFIG, Secret
+from gongzhi.core.settings import MqttTarget, parse_mqtt_url
+from gongzhi.gateway.messages import RawMessage
+from gongzhi.gateway.metrics import GatewayMetrics
+from gongzhi.gateway.mqtt import MqttIngest
+from gongzhi.gateway.sources.base import SourceContext, SourceHealth
+
+
+class MqttOptions(BaseModel):
+    """The connection part of an MQTT source's options."""
+
+    model_config = STRICT_CONFIG
+
+    broker: str | None = None  # mqtt://host:port or mqtts://...; None: the gateway's own broker
+    username: str | None = None
+    password: Secret | None = None
+    client_id: str | None = Field(default=None, min_length=1, max_length=128)
+    topics: list[str] = Field(default_factory=list)
+
+    @field_validator("broker")
+    @classmethod
+    def _broker(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if urlsplit(value).password is not None:
+            raise ValueError("no password in the broker URL: give it as password: "
+                             "{file: PATH} or {env: NAME}")
+        parse_mqtt_url(value)
+        return value
+
+    @field_validator("topics")
+    @classmethod
+    def _topics(cls, value: list[str]) -> list[str]:
+        for topic in value:
+            parts = topic.split("/")
+            if not topic or "#" in parts[:-1] or any(
+                    ("+" in p and p != "+") or ("#" in p and p != "#") for p in parts):
+                raise ValueError(f"{topic!r} is not an MQTT topic filter")
+        return value
+
+    def target(self, own: MqttTarget) -> MqttTarget:
+        base = own if self.broker is None else parse_mqtt_url(self.broker)
+        username = self.username if self.username is not None else (
+            base.username if self.broker is None else None)
+        password = self.password.reveal() if self.password is not None else (
+            base.password if self.broker is None else None)
+        return MqttTarget(host=base.host, port=base.port, username=username, password=password,
+                          tls=base.tls)
+
+
+class MqttTransport:
+    """One MQTT subscription for a source: ``start``/``close``/``ack``/``health``."""
+
+    def __init__(self, context: SourceContext, options: MqttOptions,
+                 topics: Sequence[str]) -> None:
+        self._target = options.target(context.mqtt)
+        client_id = options.client_id or f"gongzhi-{context.gateway_id}-{context.source_id}"
+        self._mqtt = MqttIngest(self._target, context.queue, context.clock, GatewayMetrics(),
+                                client_id=client_id, gateway_id=None, topic_filters=topics,
+                                source=context.source_id)
+
+    def start(self) -> None:
+        self._mqtt.start()
+
+    def close(self) -> None:
+        self._mqtt.stop()
+
+    def ack(self, messages: Sequence[RawMessage]) -> None:
+        self._mqtt.ack(messages)
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self._mqtt.wait_connected(timeout_s)
+
+    def health(self) -> SourceHealth:
+        if self._mqtt.connected:
+            return SourceHealth(True)
+        return SourceHealth(False, f"not connected to mqtt://{self._target.host}:"
+                                   f"{self._target.port}")

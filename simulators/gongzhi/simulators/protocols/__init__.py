@@ -1,0 +1,95 @@
+"""How simulated devices reach the gateway: ``gongzhi simulate --protocol NAME``.
+
+The simulation always produces messages of our own contract (``Outgoing``); a protocol encoder
+turns them into what a device of that route would send through its network, and names the
+outside identity each device has (the registry's ``external_id``).
+
+A protocol is a module of this package defining ``PROTOCOL = Protocol(name, build)``, where
+``build(records, seed)`` returns an ``Encoder``; the table below names the module, imported
+only when used. ``native`` needs no module: our contract as it is.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol as TypingProtocol
+
+from gongzhi.core.errors import ConfigError
+from gongzhi.devices.registry import DeviceRecord
+from gongzhi.simulators.outgoing import Outgoing
+
+PROTOCOL_MODULES: dict[str, str | None] = {
+    "native": None,
+    "chirpstack-v3": "gongzhi.simulators.protocols.chirpstack",
+    "chirpstack-v4": "gongzhi.simulators.protocols.chirpstack",
+    "ctwing": "gongzhi.simulators.protocols.ctwing",
+    "onenet": "gongzhi.simulators.protocols.onenet",
+    "modbus": "gongzhi.simulators.protocols.modbus",
+}
+
+
+class Encoder(TypingProtocol):
+    """``encode`` maps a batch of the simulation's output to what goes on MQTT (possibly
+    nothing, for a protocol that delivers otherwise: HTTP, a Modbus server). ``mqtt_mode``
+    forces the publisher's mode (``multiplexed``: one network server's connection) or leaves
+    the choice (None). ``open``/``close`` run around the simulation (servers, clients)."""
+
+    mqtt_mode: str | None
+
+    def external_id(self, record: DeviceRecord) -> str | None: ...
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def encode(self, items: Sequence[Outgoing]) -> Sequence[Outgoing]: ...
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    build: Callable[[str, Sequence[DeviceRecord], int], Encoder]  # (name, records, seed)
+
+
+class NativeEncoder:
+    """Our own contract: everything as it is."""
+
+    mqtt_mode: str | None = None
+
+    def external_id(self, record: DeviceRecord) -> str | None:
+        return record.external_id
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def encode(self, items: Sequence[Outgoing]) -> Sequence[Outgoing]:
+        return items
+
+
+def protocol_names() -> list[str]:
+    return list(PROTOCOL_MODULES)
+
+
+def load_encoder(name: str, records: Sequence[DeviceRecord], seed: int = 0) -> Encoder:
+    """The encoder of protocol ``name`` for these devices (``ConfigError`` when unknown)."""
+    if name not in PROTOCOL_MODULES:
+        raise ConfigError(f"unknown protocol {name!r} (expected one of "
+                          f"{', '.join(protocol_names())})")
+    module_name = PROTOCOL_MODULES[name]
+    if module_name is None:
+        return NativeEncoder()
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            raise ConfigError(f"protocol {name!r} is not available in this build") from None
+        raise
+    protocol = getattr(module, "PROTOCOL", None)
+    if not isinstance(protocol, Protocol):
+        raise ConfigError(f"{module_name} defines no PROTOCOL")
+    return protocol.build(name, records, seed)

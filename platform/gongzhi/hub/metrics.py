@@ -42,6 +42,11 @@ SPEC: dict[str, tuple[Kind, str, tuple[str, ...]]] = {
                                                "token, by answer (401, or 429 when limited)",
                                     ("answer",)),
     "gongzhi_sse_clients": ("gauge", "Open server-push streams", ()),
+    "gongzhi_link_refusals_total": ("counter", "Signed ticket links refused (403), by reason",
+                                    ("reason",)),
+    "gongzhi_renotify_attempts_total": ("counter", "Notification attempts of unacknowledged "
+                                                   "tickets made by this process, by outcome",
+                                        ("outcome",)),
     "gongzhi_webhook_deliveries_total": ("counter", "Webhook delivery attempts, by result",
                                          ("party", "result")),
     "gongzhi_tickets": ("scraped", "Tickets in the store, by kind and status",

@@ -59,6 +59,11 @@ class SourceCounters(Protocol):
 
     def ignored(self, what: str, count: int = 1) -> None: ...
 
+    def refused(self, reason: str, count: int = 1) -> None:
+        """Outside messages turned away before the pipeline, with no dead letter (an HTTP push
+        with a bad signature or token, a body over the limit)."""
+        ...
+
 
 @dataclass(frozen=True)
 class SourceContext:

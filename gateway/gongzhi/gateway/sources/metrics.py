@@ -36,6 +36,9 @@ class _Counters:
     def ignored(self, what: str, count: int = 1) -> None:
         self._metrics.ignored.labels(self._source_id, what).inc(count)
 
+    def refused(self, reason: str, count: int = 1) -> None:
+        self._metrics.refused.labels(self._source_id, reason).inc(count)
+
 
 class SourceMetrics(Collector):
     def __init__(self, clock: Clock, registry: CollectorRegistry | None = None) -> None:
@@ -56,6 +59,9 @@ class SourceMetrics(Collector):
                                   "(same uplink) and dropped", ["source"], registry=r)
         self.ignored = Counter(f"{PREFIX}ignored", "parts of outside messages with nothing to "
                                "keep, by what they were", ["source", "what"], registry=r)
+        self.refused = Counter(f"{PREFIX}refused", "outside messages turned away before the "
+                               "pipeline (bad signature or token, body over the limit), by "
+                               "reason; no dead letter", ["source", "reason"], registry=r)
         self._lock = threading.Lock()
         self._last_ms: dict[str, int] = {}
         self._health: dict[str, tuple[HealthReader, int | None]] = {}

@@ -1,0 +1,428 @@
+"""Carrier platform HTTP push, served by the gateway on a port of its own (HTTPS when a
+certificate and key are configured): what CTWing and OneNET sources share.
+
+A push is answered only once it is durable: the body is checked (size, signature, shape), its
+messages are committed to the source's spool (``http_push_spool``), then the platform gets 200.
+Then a thread of the source hands the spooled messages to the pipeline (the ingest queue,
+blocking while it is full) and marks them done once the pipeline has committed them (``ack``);
+after a restart the messages not done are handed over again. A message delivered again (the
+platform retrying after a lost answer) has the same key and is spooled once.
+
+Answers: 200 spooled (or already spooled: a retry); 400 malformed, with the reason, and the body
+kept as a dead letter with it; 401 a bad signature or token (counted, not kept: anyone can send
+garbage); 413 a body over ``max_body`` (counted); 503 the spool cannot be written (the platform
+delivers again later).
+
+Each carrier (``Carrier``) says how its platform verifies the URL (GET), which pushes it admits
+and what their messages say (``Uplink``); ``PushSource`` does the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Protocol
+
+import uvicorn
+from pydantic import BaseModel, Field, field_validator
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from gongzhi.core.config_kit import STRICT_CONFIG, Duration, to_ms
+from gongzhi.core.errors import ConfigError, RejectedMessage
+from gongzhi.devices.registry import DeviceRecord, Registry
+from gongzhi.gateway.messages import Presence, RawMessage
+from gongzhi.gateway.reasons import Reason
+from gongzhi.gateway.sources.base import (
+    SourceContext,
+    SourceHealth,
+    native_event,
+    native_status,
+    native_telemetry,
+)
+from gongzhi.gateway.sources.http_push_profile import PushProfile, map_uplink
+from gongzhi.gateway.sources.http_push_spool import PushSpool, SpoolWriter
+from gongzhi.gateway.sources.http_push_uplink import Uplink, content_key
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY = 256 * 1024
+HAND_OVER_BATCH = 500
+PRUNE_EVERY_S = 600.0
+TOO_LARGE = "payload_too_large"
+
+
+def _listen(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"0.0.0.0:{value}"
+    return value
+
+
+class PushOptions(BaseModel):
+    """Options every push source has (the kind adds its token and the like)."""
+
+    model_config = STRICT_CONFIG
+
+    listen: str = "0.0.0.0:8090"  # host:port (a port alone: every interface); port 0: any
+    path: str = "/"
+    tls_cert: Path | None = None  # both: HTTPS (relative to the sources file)
+    tls_key: Path | None = None
+    max_body: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = DEFAULT_MAX_BODY
+    keep_keys_for: Duration = 86_400.0  # a retry within this is recognised as one
+    profile: PushProfile = Field(default_factory=PushProfile)
+
+    @field_validator("listen", mode="before")
+    @classmethod
+    def _listen_form(cls, value: Any) -> Any:
+        value = _listen(value)
+        if isinstance(value, str):
+            host, _, port = value.rpartition(":")
+            if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+                raise ValueError(f"listen must be host:port (e.g. 0.0.0.0:8090), got {value!r}")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _path_form(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"path must start with '/', got {value!r}")
+        return value
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True, slots=True)
+class Refused(Exception):
+    """A push not admitted: the HTTP status and the reason (a dead-letter reason for 400)."""
+
+    status: int
+    reason: str
+    detail: str
+
+
+class Carrier(Protocol):
+    """A platform's side of the push: verification, admission, decoding (pure but for the
+    state a decoder keeps)."""
+
+    name: str
+
+    def verify_url(self, query: Mapping[str, str]) -> Response | None:
+        """The answer to the platform's GET (URL verification); None: not a verification."""
+        ...
+
+    def authorize(self, query: Mapping[str, str], headers: Mapping[str, str]) -> None:
+        """Raises ``Refused`` (401) when the request's credential is wrong."""
+        ...
+
+    def admit(self, body: bytes) -> list[tuple[str, bytes]]:
+        """The push's messages as ``(key, payload)`` to spool (a body's own signature is
+        checked here); raises ``Refused``."""
+        ...
+
+    def uplinks(self, payload: bytes) -> list[Uplink]:
+        """A spooled message's uplinks (worker thread); raises ``RejectedMessage``."""
+        ...
+
+
+REFUSED_TOPIC = "refused"  # a spooled body answered 400: translated to its dead letter
+
+
+def tls_context(options: PushOptions, base: Path) -> ssl.SSLContext | None:
+    """The server's TLS context, checked at start (``ConfigError`` when unusable)."""
+    cert, key = options.tls_cert, options.tls_key
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise ConfigError("tls_cert and tls_key go together (set neither for plain HTTP)")
+    cert, key = base / cert, base / key
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"HTTPS certificate and key unusable ({exc})",
+                          source=f"{cert}, {key}") from None
+    return context
+
+
+class PushServer:
+    """Starlette on uvicorn, in a thread with its own event loop, on a socket bound at
+    ``start`` (so a port in use fails the gateway's start, loudly)."""
+
+    def __init__(self, options: PushOptions, source: PushSource,
+                 tls: ssl.SSLContext | None, tls_files: tuple[Path, Path] | None) -> None:
+        self._options = options
+        self._source = source
+        self._tls_files = tls_files
+        self._tls = tls
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self.port = 0
+
+    def start(self) -> None:
+        host, port = self._options.host_port
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        sock.listen(1024)
+        sock.setblocking(False)
+        self._socket = sock
+        self.port = int(sock.getsockname()[1])
+        path = self._options.path
+        app = Starlette(routes=[Route(path, self._source.handle, methods=["GET", "POST"])])
+        kwargs: dict[str, Any] = {}
+        if self._tls_files is not None:
+            kwargs = {"ssl_certfile": str(self._tls_files[0]),
+                      "ssl_keyfile": str(self._tls_files[1])}
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                                loop="asyncio", http="h11", timeout_keep_alive=30, **kwargs)
+        self._server = uvicorn.Server(config)
+        started = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(sock, started),
+                                        name="push-http", daemon=True)
+        self._thread.start()
+        if not started.wait(10):
+            raise RuntimeError("the push server did not start")
+
+    def _run(self, sock: socket.socket, started: threading.Event) -> None:
+        server = self._server
+        assert server is not None
+
+        async def serve() -> None:
+            task = asyncio.ensure_future(server.serve(sockets=[sock]))
+            while not server.started and not task.done():
+                await asyncio.sleep(0.01)
+            started.set()
+            await task
+
+        try:
+            asyncio.run(serve())
+        except Exception:
+            log.exception("the push server stopped")
+        finally:
+            started.set()
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+
+def record_for(registry: Registry, identities: Sequence[str]) -> DeviceRecord:
+    for identity in identities:
+        record = registry.by_external_id(identity)
+        if record is not None:
+            return record
+    raise RejectedMessage(Reason.UNKNOWN_DEVICE, "no device of the registry has the "
+                                                 f"external_id {' or '.join(identities)}")
+
+
+def translate_uplinks(raw: RawMessage, registry: Registry, profile: PushProfile,
+                      uplinks: Sequence[Uplink], unmapped: Any = None) -> list[RawMessage]:
+    """Our contract's messages for the uplinks of one spooled message."""
+    out: list[RawMessage] = []
+    for uplink in uplinks:
+        record = record_for(registry, uplink.identities)
+        mapped = map_uplink(profile, uplink)
+        if mapped.unmapped and callable(unmapped):
+            unmapped(len(mapped.unmapped))
+        if mapped.values:
+            out.append(native_telemetry(raw, record, mapped.values, uplink.ts_ms))
+        for event, detail in mapped.events:
+            out.append(native_event(raw, record, event, detail, uplink.ts_ms))
+        if uplink.presence is not None:
+            out.append(native_status(raw, record, uplink.presence is Presence.ONLINE))
+    return out
+
+
+class PushSource:
+    """One push source (a ``Source``): its HTTP server, spool and hand-over thread."""
+
+    def __init__(self, context: SourceContext, options: PushOptions, carrier: Carrier) -> None:
+        self._ctx = context
+        self._options = options
+        self._carrier = carrier
+        self._spool = PushSpool(context.state_dir / "push_spool.db")
+        self._wake = threading.Event()
+        self._writer = SpoolWriter(self._spool, on_commit=self._wake.set)
+        self._server: PushServer | None = None
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._problem = ""
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        return self._server.port if self._server is not None else 0
+
+    def start(self) -> None:
+        base = self._ctx.config_dir
+        tls = tls_context(self._options, base)
+        files = None
+        if tls is not None:
+            assert self._options.tls_cert is not None and self._options.tls_key is not None
+            files = (base / self._options.tls_cert, base / self._options.tls_key)
+        self._spool.open()
+        self._writer.start()
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._hand_over, name=f"push-{self._ctx.source_id}",
+                                        daemon=True)
+        self._thread.start()
+        self._server = PushServer(self._options, self, tls, files)
+        try:
+            self._server.start()
+        except BaseException:
+            self.close()
+            raise
+        log.info("%s push source %s listening on %s:%d%s", self._carrier.name,
+                 self._ctx.source_id, self._options.host_port[0], self._server.port,
+                 self._options.path)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._writer.close()
+        self._spool.close()
+
+    def health(self) -> SourceHealth:
+        if self._server is None or not self._server.running:
+            return SourceHealth(False, "the push server is not running")
+        if self._problem:
+            return SourceHealth(False, self._problem)
+        return SourceHealth(True)
+
+    # --- the pipeline's side --------------------------------------------------------------
+
+    def translate(self, raw: RawMessage, registry: Registry) -> Sequence[RawMessage]:
+        if raw.topic.endswith("/" + REFUSED_TOPIC):
+            try:  # the same decision as at receipt: its reason for the dead letter
+                self._carrier.admit(raw.payload)
+            except Refused as exc:
+                raise RejectedMessage(exc.reason, exc.detail) from None
+            raise RejectedMessage(Reason.BAD_SHAPE, "refused at receipt")
+        uplinks = self._carrier.uplinks(raw.payload)
+        return translate_uplinks(raw, registry, self._options.profile, uplinks,
+                                 lambda n: self._ctx.counters.ignored("unmapped_field", n))
+
+    def ack(self, messages: Sequence[RawMessage]) -> None:
+        self._spool.mark_done([m.mid for m in messages])
+
+    def _hand_over(self) -> None:
+        """Spooled messages to the ingest queue, in order (blocking while it is full)."""
+        last_id = 0
+        next_prune = 0.0
+        source_id = self._ctx.source_id
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                rows = self._spool.pending(last_id, HAND_OVER_BATCH)
+            except Exception:
+                log.exception("cannot read the push spool of %s", source_id)
+                self._problem = "the push spool cannot be read"
+                self._stopping.wait(1.0)
+                continue
+            self._problem = ""
+            for row in rows:
+                topic = f"push/{source_id}" if row.key[:1] != "!" else \
+                    f"push/{source_id}/{REFUSED_TOPIC}"
+                self._ctx.put(topic, row.body, mid=row.id)
+                last_id = row.id
+            now = self._ctx.clock.now_ms()
+            if now >= next_prune:
+                next_prune = now + PRUNE_EVERY_S * 1000
+                try:
+                    self._spool.prune(now, to_ms(self._options.keep_keys_for))
+                except Exception:
+                    log.exception("cannot prune the push spool of %s", source_id)
+            if len(rows) < HAND_OVER_BATCH:
+                self._wake.wait(1.0)
+
+    # --- the HTTP side --------------------------------------------------------------------
+
+    async def handle(self, request: Request) -> Response:
+        query = dict(request.query_params)
+        if request.method == "GET":
+            answer = self._carrier.verify_url(query)
+            if answer is None:
+                return PlainTextResponse("ok")
+            if answer.status_code == 401:
+                self._refused("bad_signature")
+            return answer
+        body = await self._read_body(request)
+        if body is None:
+            self._refused(TOO_LARGE)
+            return PlainTextResponse(f"body over {self._options.max_body} bytes", 413)
+        received_ms = self._ctx.clock.now_ms()
+        try:
+            self._carrier.authorize(query, request.headers)
+            items = self._carrier.admit(body)
+        except Refused as exc:
+            if exc.status != 400:
+                self._refused(exc.reason)
+                return PlainTextResponse(f"{exc.reason}: {exc.detail}", exc.status)
+            # Malformed: kept (as a dead letter, through the pipeline) and answered 400.
+            try:
+                await self._writer.add([("!" + content_key(body.decode("utf-8", "replace")),
+                                         received_ms, body)])
+            except Exception:
+                return PlainTextResponse("the spool cannot be written; deliver again", 503)
+            return PlainTextResponse(f"{exc.reason}: {exc.detail}", 400)
+        try:
+            fresh = await self._writer.add([(key, received_ms, payload)
+                                            for key, payload in items])
+        except Exception:
+            return PlainTextResponse("the spool cannot be written; deliver again", 503)
+        repeats = len(fresh) - sum(fresh)
+        if repeats:
+            self._ctx.counters.duplicate(repeats)
+        return PlainTextResponse("ok")
+
+    async def _read_body(self, request: Request) -> bytes | None:
+        """The body, or None when it is over the limit (not read further)."""
+        limit = self._options.max_body
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _refused(self, reason: str) -> None:
+        self._ctx.counters.refused(reason)

@@ -34,6 +34,8 @@ from gongzhi.hub.escalator import Escalator
 from gongzhi.hub.feed import EventFeed
 from gongzhi.hub.json_body import JsonBodyGuard
 from gongzhi.hub.metrics import Metrics
+from gongzhi.hub.notify.roster_desk import build_desk
+from gongzhi.hub.notify.windows_store import SqlWindows
 from gongzhi.hub.openapi_guards import declare_guard_answers
 from gongzhi.hub.operations import OperationsBoard, database_monitor
 from gongzhi.hub.query_params import one_value_each
@@ -134,6 +136,8 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
             settings, used_clock, escalation_interval_s=escalation_interval_s,
             keepalive_s=keepalive_s, poll_s=poll_s, auth_failure_limit=auth_failure_limit))
         app.state.hub = hub
+        app.state.duty_desk = await to_thread.run_sync(
+            lambda: build_desk(settings, SqlWindows(hub.store)))
         app.state.escalator = hub.escalator
         app.state.webhooks = hub.webhooks
         app.state.service = hub.service

@@ -1,0 +1,93 @@
+"""The mobile page of one ticket, opened from the signed link in a notification: the person
+it was sent to acts on that ticket as their party would — acknowledge, dispatch, on site,
+resolve, comment — through the same service and action matrix, without the party's token.
+
+The link's token travels in the page's fragment (never in a request line or an access log) and
+reaches the API in the ``X-Gongzhi-Link`` header. A forged, expired or other-ticket link, or one
+for a person no longer on the party's roster, is refused with 403 and the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, status
+from fastapi.responses import Response
+
+from gongzhi.core.errors import AccessDenied
+from gongzhi.hub.deps import HubDep
+from gongzhi.hub.notify.links import LinkGrant, LinkRefusal, LinkRefused
+from gongzhi.hub.notify.roster import Person
+from gongzhi.hub.notify.roster_desk import DutyDesk, get_desk
+from gongzhi.hub.privacy import public_entry, public_ticket
+from gongzhi.hub.routes.pages import STATIC_DIR, _file_response
+from gongzhi.hub.routes.tickets import TicketId
+from gongzhi.hub.schemas import ActionCreate, Refused
+
+router = APIRouter(tags=["mobile"])
+
+DeskDep = Annotated[DutyDesk, Depends(get_desk)]
+LinkHeader = Annotated[str | None, Header(alias="X-Gongzhi-Link", max_length=512,
+                                          description="the token of the signed link")]
+
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    403: {"model": Refused, "description": "the link does not open this ticket: "
+          + ", ".join(r.value for r in LinkRefusal)
+          + "; or the action matrix refuses the party (`not_assignee`)"},
+    404: {"description": "no such ticket for the link's party"}}
+
+
+@router.get("/m/{ticket_id}", include_in_schema=False)
+def mobile_page(ticket_id: TicketId) -> Response:
+    """The page; it reads the token from its fragment and asks the API below."""
+    return _file_response(STATIC_DIR / "mobile.html", cache="no-cache")
+
+
+def _grant(hub: HubDep, desk: DeskDep, ticket_id: int,
+           token: str | None) -> tuple[LinkGrant, Person]:
+    try:
+        if not token:
+            raise LinkRefused(LinkRefusal.MALFORMED, "open the page from the link you were sent")
+        grant = desk.links.verify(token, ticket_id, hub.clock.now_ms())
+        person = desk.rosters.person(grant.recipient.party, grant.recipient.person)
+        if person is None:
+            raise LinkRefused(LinkRefusal.UNKNOWN_PERSON,
+                              f"{grant.recipient.person} is no longer on the duty roster of "
+                              f"{grant.recipient.party}")
+    except LinkRefused as refused:
+        hub.metrics.inc("gongzhi_link_refusals_total", reason=refused.reason.value)
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            {"reason": refused.reason.value, "message": refused.message}) from None
+    return grant, person
+
+
+def _view(hub: HubDep, grant: LinkGrant, person: Person) -> dict[str, Any]:
+    party = grant.recipient.party
+    ticket, timeline = hub.service.ticket_for(party, grant.ticket_id)
+    return {"ticket": public_ticket(ticket, party),
+            "timeline": [public_entry(e) for e in timeline],
+            "person": {"id": person.id, "name": person.name, "language": person.language},
+            "party": party, "expires_at": grant.expires_at}
+
+
+@router.get("/api/m/{ticket_id}", tags=["mobile"], responses=REFUSALS)
+def mobile_ticket(ticket_id: TicketId, hub: HubDep, desk: DeskDep,
+                  link: LinkHeader = None) -> dict[str, Any]:
+    """The link's ticket as its party sees it, with what the person may do now."""
+    grant, person = _grant(hub, desk, ticket_id, link)
+    return _view(hub, grant, person)
+
+
+@router.post("/api/m/{ticket_id}/actions", tags=["mobile"],
+             responses={**REFUSALS, 409: {"description": "not possible in the ticket's state"}})
+def mobile_act(ticket_id: TicketId, body: ActionCreate, hub: HubDep, desk: DeskDep,
+               link: LinkHeader = None) -> dict[str, Any]:
+    """An action of the link's person, as their party, recorded with their name."""
+    grant, person = _grant(hub, desk, ticket_id, link)
+    try:
+        hub.service.act(ticket_id, grant.recipient.party, body.action, body.note,
+                        by={"person": person.id, "name": person.name, "via": "link"})
+    except AccessDenied as refused:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            {"reason": refused.reason, "message": str(refused)}) from None
+    return _view(hub, grant, person)

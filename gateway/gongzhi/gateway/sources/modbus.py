@@ -8,8 +8,8 @@ Options::
     # rtu: serial: /dev/ttyUSB0, baudrate: 9600, parity: N, stopbits: 1, bytesize: 8
     period: 10s                     # each slave is read once per period
     timeout: 1s                     # per request
-    retries: 2                      # a failed poll is tried again this often, after
-    backoff: 200ms                  # backoff, doubling (200 ms, 400 ms, ...)
+    retries: 2                      # a failed poll is tried again this often, after a
+    backoff: 200ms                  # backoff (core.backoff: up to 200 ms, 400 ms, ... jittered)
     maps:                           # register maps by name (files relative to the sources file)
       rcm: maps/residual_current_monitor.example.yaml
     slaves:
@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_va
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
+from gongzhi.core.backoff import Backoff
 from gongzhi.core.config_kit import STRICT_CONFIG, ConfigValueError, PositiveDuration
 from gongzhi.core.errors import RejectedMessage
 from gongzhi.devices.modbus_map import (
@@ -174,6 +176,10 @@ class ModbusSource:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
+        self._backoff = Backoff(first_s=options.backoff, max_s=max(options.backoff,
+                                                                   options.period),
+                                floor_s=options.backoff / 2)
+        self._rng = random.Random(context.source_id)  # jitter; seeded: runs are repeatable
         self.registers_read = 0
         self.polls = 0  # slave polls answered
         self.cycles = 0  # rounds over the line's slaves begun
@@ -295,7 +301,8 @@ class ModbusSource:
                     self._silent(slave)
                     return
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), o.backoff * 2 ** attempt)
+                    await asyncio.wait_for(stop.wait(), self._backoff.delay(attempt + 1,
+                                                                            self._rng))
         self.polls += 1
         decoded = decode(slave.register_map, answers)
         rising = [p.event for p in slave.register_map.points

@@ -12,11 +12,11 @@ import re
 import sqlite3
 import threading
 from pathlib import Path
-from types import TracebackType
 
 import orjson
 
 from gongzhi.core.settings import Settings
+from gongzhi.telemetry.reader import ClosingReader
 
 DAY_MS = 86_400_000
 DEFAULT_RETENTION_DAYS = 8
@@ -52,7 +52,7 @@ def open_readonly(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class EmbeddedReader:
+class EmbeddedReader(ClosingReader):
     """Read side, safe to use from another process while the gateway writes. A missing file
     answers nothing (no gateway has written yet)."""
 
@@ -60,13 +60,6 @@ class EmbeddedReader:
         self.path = path
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
-
-    def __enter__(self) -> EmbeddedReader:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def close(self) -> None:
         if self._conn is not None:

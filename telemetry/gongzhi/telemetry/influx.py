@@ -9,7 +9,6 @@ query raises ``StoreUnavailable``."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 
 from influxdb_client.client.flux_table import TableList
 from influxdb_client.client.influxdb_client import InfluxDBClient
@@ -17,6 +16,7 @@ from influxdb_client.rest import ApiException
 from urllib3.exceptions import HTTPError
 
 from gongzhi.core.errors import StoreUnavailable
+from gongzhi.telemetry.reader import ClosingReader
 
 MEASUREMENT = "telemetry"
 TIMEOUT_MS = 10_000
@@ -33,19 +33,12 @@ def _time(ms: int) -> str:
     return f"time(v: {ms * 1_000_000})"
 
 
-class InfluxReader:
+class InfluxReader(ClosingReader):
     def __init__(self, *, url: str, token: str | None, org: str, bucket: str,
                  timeout_ms: int = TIMEOUT_MS) -> None:
         self._url, self._token, self._org, self._bucket = url, token, org, bucket
         self._timeout_ms = timeout_ms
         self._client: InfluxDBClient | None = None
-
-    def __enter__(self) -> InfluxReader:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def close(self) -> None:
         if self._client is not None:

@@ -8,7 +8,7 @@ raises ``StoreUnavailable`` (HTTP 503 at the platform)."""
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, Self
 
 from gongzhi.core.settings import Settings
 
@@ -26,6 +26,20 @@ class TelemetryReader(Protocol):
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None: ...
+
+
+class ClosingReader:
+    """``with reader:`` closes the reader at the end of the block."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
 
 
 def open_reader(settings: Settings) -> TelemetryReader:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -16,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from gongzhi.core.config_kit import ID_PATTERN, ID_RULE
 from gongzhi.core.errors import ConfigError
 
 PREFIX = "GONGZHI_"
@@ -140,8 +140,8 @@ class Settings(BaseModel):
     @field_validator("gateway_id")
     @classmethod
     def _gateway_id(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
-            raise ValueError("must match [A-Za-z0-9_-]{1,64}")
+        if value is not None and not ID_PATTERN.fullmatch(value):
+            raise ValueError(f"must be {ID_RULE}")
         return value
 
     @field_validator("trusted_proxies")

@@ -10,9 +10,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema
 
 from gongzhi.core.alarms import AlarmKind, AlarmState
+from gongzhi.core.config_kit import ID_CHARS
 from gongzhi.hub.lifecycle import MAX_NOTE, Action
 
-_ID = r"^[A-Za-z0-9_-]{1,64}$"
+_ID = rf"^{ID_CHARS}$"
 # An alarm's subject: a device id, or "<estate>:<building>" for a building-wide alarm.
 _SUBJECT = r"^[A-Za-z0-9_.:-]{1,129}$"
 # The largest integer of ids and times: every JSON parser keeps it exact (2**53 - 1) and the

@@ -10,13 +10,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
+from gongzhi.core.config_kit import ID_CHARS
 from gongzhi.hub.deps import CurrentParty, GatewayPrincipal, HubDep
 from gongzhi.hub.operations import GatewayReport, OperationsBoard
 from gongzhi.hub.schemas import json_number
 
 router = APIRouter(tags=["operations"])
 
-_ID = r"^[A-Za-z0-9_-]{1,64}$"
+_ID = rf"^{ID_CHARS}$"
 MAX_INT = 2**53 - 1
 # JSON numbers only (not true or "3"), and 3.0 is 3 as JSON Schema has it.
 Count = Annotated[int, Field(ge=0, le=MAX_INT), BeforeValidator(json_number)]

@@ -9,7 +9,7 @@ In a sources file::
       battery_pct: {path: $.bat, scale: 0.1, required: true}
     events:
       - path: $.Alarm_Status
-        values: {2: smoke_alarm, 3: fault}               # other values: no event
+        values: {"2": smoke_alarm, "3": fault}           # other values: no event
 
 ``path`` is a JSONPath (RFC 9535, python-jsonpath); the first match is used. A metric whose path
 matches nothing is skipped, unless ``required`` (then the message is a ``no_match`` dead letter

@@ -178,6 +178,7 @@ def test_a_secret_comes_from_the_environment_and_is_masked() -> None:
     assert token is not None and token.reveal() == "hunter2"
     assert "hunter2" not in repr(parsed) and "hunter2" not in str(token)
     assert token.origin == "env:LORA_TOKEN"
+    assert "hunter2" not in parsed.model_dump_json()
 
 
 def test_a_missing_secret_is_loud_and_names_its_line() -> None:

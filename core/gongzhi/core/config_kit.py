@@ -401,7 +401,9 @@ class Secret:
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any,
                                      handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.with_info_plain_validator_function(cls._validate)
+        masked = core_schema.plain_serializer_function_ser_schema(str)  # a dump shows ****
+        return core_schema.with_info_plain_validator_function(cls._validate,
+                                                               serialization=masked)
 
     @classmethod
     def _validate(cls, value: Any, info: ValidationInfo) -> Secret:

@@ -11,13 +11,17 @@ from pathlib import Path
 
 import orjson
 import pytest
+from fastapi.testclient import TestClient
 
+from gongzhi.core.clock import ManualClock
 from gongzhi.core.errors import StoreUnavailable
 from gongzhi.core.settings import Settings
+from gongzhi.hub.app import create_app
 from gongzhi.telemetry.embedded import EmbeddedReader
 from gongzhi.telemetry.influx import InfluxReader, flux_string
 from gongzhi.telemetry.reader import open_reader
 from tests.conftest import free_port
+from tests.pages.pages_support import make_platform
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
@@ -134,3 +138,25 @@ def test_the_settings_pick_the_reader(tmp_path: Path) -> None:
         assert embedded.latest("wp-3", "pressure_mpa") is None  # no gateway has written yet
     with open_reader(Settings(data_dir=tmp_path, influx_url="http://127.0.0.1:1")) as influx:
         assert isinstance(influx, InfluxReader)
+
+
+def test_the_platforms_trends_read_influxdb_when_its_settings_name_it(
+        tmp_path: Path, peer: FluxPeer) -> None:
+    """The embedded store of this platform's data directory holds other values: the answers
+    come from InfluxDB (every leakage query answered with 412.5 mA five minutes ago)."""
+    clock = ManualClock(T0 + 3_600_000)
+    platform = make_platform(tmp_path / "platform", clock)
+    settings = platform.settings.model_copy(update={"influx_url": peer.url,
+                                                    "influx_token": "t0ken"})
+    peer.answer = (200, HEADER + ",,0,2026-01-01T00:55:00Z,412.5\r\n\r\n")
+    with TestClient(create_app(settings, clock, background=False)) as client:
+        office = platform.auth("property_office")
+        leakage = client.get("/api/trends/leakage", headers=office, params={"top": 3})
+        assert leakage.status_code == 200
+        items = leakage.json()["items"]
+        assert len(items) == 3 and {(i["value"], i["ts_ms"]) for i in items} == {
+            (412.5, T0 + 3_300_000)}
+        assert all('r._field == "residual_ma"' in q and "last()" in q for q in peer.queries)
+        assert f"time(v: {T0 * 1_000_000})" in peer.queries[0]  # the last hour only
+        peer.answer = (500, '{"code":"internal error","message":"down"}')
+        assert client.get("/api/trends/pressure", headers=office).status_code == 503

@@ -92,7 +92,7 @@ def _add_estate(subparsers: Any) -> None:
     reg = sub.add_parser(
         "registry",
         help="write the registry CSV of an estate",
-        description="Write the device registry CSV (shared/CONTRACT.md) of an estate, the same "
+        description="Write the device registry CSV (docs/contract.md) of an estate, the same "
                     "one `gongzhi simulate` uses for the same estate and seed.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

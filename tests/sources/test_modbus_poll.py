@@ -78,7 +78,7 @@ def test_readings_events_offline_and_online_again(
     server.stop()
     while _next(queue, 1).get("status") != "offline":
         pass
-    assert source.cycles - cycles_at_stop <= 2  # offline within two poll periods
+    assert source.slaves[0].offline_cycle - cycles_at_stop <= 2  # within two poll periods
     assert source.health().up is False and "answers" in source.health().reason
     server.start()
     back = _next(queue, 1)

@@ -158,6 +158,7 @@ class Slave:
     online: bool | None = None  # None: not polled yet
     flags: dict[str, bool] = field(default_factory=dict)
     last_error: str = ""
+    offline_cycle: int = 0  # the poll round in which it was last reported offline
 
 
 class PollFailed(Exception):
@@ -325,6 +326,7 @@ class ModbusSource:
         log.warning("Modbus slave %s does not answer (%s): offline", slave.external_id,
                     slave.last_error)
         slave.online = False
+        slave.offline_cycle = self.cycles
         slave.flags = {}
         self._ctx.put(f"modbus/{self._ctx.source_id}",
                       orjson.dumps({"id": slave.external_id, "status": "offline"}))

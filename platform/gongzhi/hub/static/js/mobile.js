@@ -12,7 +12,8 @@ const WORDS = {
     brand: "共治", refused: "链接无法打开此工单", place: "地点", status: "状态", sla: "时限",
     phone: "电话", note: "备注", comment: "提交备注", timeline: "处置记录",
     expires: "链接有效至 {time}", left: "剩余 {d}", overdue: "已超时 {d}", none: "无时限",
-    failed: "操作失败：{m}", by: "{name}（链接）",
+    failed: "操作失败：{m}", by: "{name}（链接）", notified: "已通知 {names}",
+    renotified: "再次通知 {names}", silenced: "维护窗口 #{id} 内，未通知",
     "reason.expired": "链接已过期，请使用最新的通知或联系值班室。",
     "reason.other_ticket": "此链接属于另一张工单。",
     "reason.forged": "链接无效（签名不符）。",
@@ -24,7 +25,8 @@ const WORDS = {
     status: "Status", sla: "Deadline", phone: "Phone", note: "Note", comment: "Send note",
     timeline: "Timeline", expires: "Link valid until {time}", left: "{d} left",
     overdue: "overdue by {d}", none: "no deadline", failed: "Action failed: {m}",
-    by: "{name} (link)",
+    by: "{name} (link)", notified: "Told {names}", renotified: "Told again: {names}",
+    silenced: "In maintenance window #{id}: nobody told",
     "reason.expired": "The link has expired: use the newest message or call the duty office.",
     "reason.other_ticket": "This link belongs to another ticket.",
     "reason.forged": "The link is not valid (signature does not match).",
@@ -77,8 +79,21 @@ function entryText(entry) {
   const data = entry.data || {};
   const who = data.via === "link" && data.name ? w("by", { name: data.name })
     : partyLabel(entry.actor);
-  const what = entry.action ? t(`action.${entry.action}`) : entry.type;
+  let what = entry.type;
+  if (entry.type === "action") what = t(`action.${entry.action}`);
+  else if (entry.type === "alarm") what = t("tl.alarm", { n: data.occurrence ?? 1 });
+  else if (entry.type === "routing") what = t("tl.routing", { party: partyLabel(data.assignee) });
+  else if (entry.type === "clear") what = t("tl.clear");
+  else if (entry.type === "escalation") what = t("tl.escalation");
+  else if (entry.type === "notification") what = notificationText(entry);
   return `${who} · ${what}${entry.note ? ` · ${entry.note}` : ""}`;
+}
+
+function notificationText(entry) {
+  const data = entry.data || {};
+  if (entry.action === "silenced") return w("silenced", { id: data.silenced_by });
+  const names = (data.to || []).map((p) => p.name).join("、");
+  return w(entry.action === "renotify" ? "renotified" : "notified", { names: names || "—" });
 }
 
 function render() {

@@ -1,0 +1,110 @@
+"""The mobile page in headless Chromium at a phone's size (375×812): a fire acknowledged from
+its signed link; an expired link and another ticket's id refused with the reason."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from gongzhi.core.alarms import AlarmKind
+from gongzhi.core.settings import Settings
+from gongzhi.devices.registry import write_registry
+from gongzhi.hub.notify.links import Recipient
+from gongzhi.hub.notify.roster_desk import DutyDesk
+from gongzhi.hub.tokens import new_tokens, write_tokens
+from tests.conftest import free_port
+from tests.pages.pages_support import SCREENSHOTS, Platform, estate_registry
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+ROSTERS = Path(__file__).resolve().parents[1] / "notify" / "rosters.yaml"
+PHONE = {"width": 375, "height": 812}
+ZHAO = Recipient("property_office", "zhao")
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """A platform with the duty rosters of the notification tests."""
+    directory = tmp_path_factory.mktemp("mobile")
+    tokens = new_tokens()
+    write_tokens(directory / "tokens.json", tokens)
+    write_registry(directory / "registry.csv", estate_registry())
+    settings = Settings(data_dir=directory, database_url=f"sqlite:///{directory / 'p.db'}",
+                        rosters=ROSTERS)
+    running = Platform(settings, tokens, free_port())
+    running.start()
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def desk(platform: Platform) -> DutyDesk:
+    assert platform.app is not None
+    found: DutyDesk = platform.app.state.duty_desk
+    return found
+
+
+def phone(browser: Browser, url: str, errors: list[str]) -> Page:
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", device_scale_factor=2,
+                                  is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error"
+            and not msg.text.startswith("Failed to load resource") else None)
+    page.goto(url)
+    return page
+
+
+def test_acknowledge_a_fire_from_its_link(platform: Platform, browser: Browser,
+                                         page_errors: list[str]) -> None:
+    fire = platform.raise_alarm(AlarmKind.FIRE, "smk-1-1-3")
+    link = desk(platform).links.link_for(fire, ZHAO, platform.clock.now_ms())
+    page = phone(browser, link.replace(desk(platform).links.base_url, platform.url), page_errors)
+    try:
+        page.wait_for_selector("body[data-state='ready']", timeout=10_000)
+        assert page.locator("#m-kind").inner_text() == "火警"
+        assert "赵师傅" in page.locator("#m-who").inner_text()
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        page.screenshot(path=str(SCREENSHOTS / "mobile-ticket.png"))
+        page.locator("button[data-action='ack']").click()
+        page.wait_for_selector("body[data-status='acknowledged']", timeout=10_000)
+        assert "赵师傅（链接）" in page.locator("#m-timeline").inner_text()
+        assert page.locator("button[data-action='ack']").count() == 0
+        assert page.locator("button[data-action='arrive']").count() == 1
+    finally:
+        page.context.close()
+    ticket = platform.get(f"/api/tickets/{fire}", "property_office")
+    assert ticket["status"] == "acknowledged"
+    ack = next(e for e in ticket["timeline"] if e["action"] == "ack")
+    assert ack["actor"] == "property_office" and ack["data"]["person"] == "zhao"
+    assert page_errors == []
+
+
+@pytest.mark.parametrize("case", ["expired", "other_ticket"])
+def test_a_link_that_does_not_open_the_ticket(platform: Platform, browser: Browser,
+                                             page_errors: list[str], case: str) -> None:
+    fire = platform.raise_alarm(AlarmKind.FIRE, "smk-2-1-3")
+    other = platform.raise_alarm(AlarmKind.FIRE, "smk-2-2-4")
+    signer = desk(platform).links
+    now = platform.clock.now_ms()
+    issued = now - signer.ttl_ms - 1 if case == "expired" else now
+    token = signer.token_for(fire, ZHAO, issued)
+    opened = other if case == "other_ticket" else fire
+    page = phone(browser, f"{platform.url}/m/{opened}#{token}", page_errors)
+    try:
+        page.wait_for_selector("body[data-state='refused']", timeout=10_000)
+        reason = page.locator("#m-refused-reason")
+        assert reason.get_attribute("data-reason") == case
+        assert reason.inner_text() == ("链接已过期，请使用最新的通知或联系值班室。"
+                                       if case == "expired" else "此链接属于另一张工单。")
+        assert page.locator("#m-ticket").is_hidden()
+        assert page.locator("button[data-action]").count() == 0
+    finally:
+        page.context.close()
+    for ticket_id in (fire, other):
+        assert platform.get(f"/api/tickets/{ticket_id}", "property_office")["status"] == "open"
+    assert page_errors == []

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, ViewportSize
 
 from gongzhi.core.alarms import AlarmKind
 from gongzhi.core.settings import Settings
@@ -21,7 +21,7 @@ from tests.pages.pages_support import SCREENSHOTS, Platform, estate_registry
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 ROSTERS = Path(__file__).resolve().parents[1] / "notify" / "rosters.yaml"
-PHONE = {"width": 375, "height": 812}
+PHONE: ViewportSize = {"width": 375, "height": 812}
 ZHAO = Recipient("property_office", "zhao")
 
 

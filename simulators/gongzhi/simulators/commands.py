@@ -14,7 +14,7 @@ from gongzhi.core.cli import add_settings_options, settings_from_args
 from gongzhi.core.config_kit import parse_duration, to_ms
 from gongzhi.core.errors import ConfigError
 from gongzhi.simulators.layout import write_estate_registry
-from gongzhi.simulators.protocols import protocol_names
+from gongzhi.simulators.protocols import Route, protocol_names
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,15 @@ def _add_simulate(subparsers: Any) -> None:
                         "server's MQTT integration, on the same broker), and the other routes "
                         "docs/devices.md describes; the registry written by --registry then "
                         "carries each device's external_id")
+    p.add_argument("--push-url", default=None, metavar="URL",
+                   help="ctwing / onenet: the gateway's push URL of that source (e.g. "
+                        "http://127.0.0.1:8090/ctwing); the simulated carrier platform POSTs "
+                        "there")
+    p.add_argument("--push-token-file", type=Path, default=None, metavar="PATH",
+                   help="onenet: the file holding the push instance's token (signs pushes); "
+                        "ctwing: the token the push URL carries, if the source wants one")
+    p.add_argument("--modbus-listen", default="127.0.0.1:5020", metavar="HOST:PORT",
+                   help="modbus: where the simulated monitors' Modbus TCP server listens")
     p.add_argument("--qos", type=int, choices=(0, 1), default=1,
                    help="QoS of telemetry and status messages (events always use QoS 1; "
                         "the last will is QoS 1)")
@@ -132,6 +141,19 @@ def _run_registry(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_token(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the push token: {exc.strerror}", source=str(path)) \
+            from None
+    if not token:
+        raise ConfigError("the push token file is empty", source=str(path))
+    return token
+
+
 def _run_simulate(args: argparse.Namespace) -> int:
     from gongzhi.simulators.runner import RunOptions, parse_start, run_simulation
 
@@ -153,6 +175,8 @@ def _run_simulate(args: argparse.Namespace) -> int:
         ground_truth=ground_truth,
         registry_out=args.registry,
         protocol=args.protocol,
+        route=Route(push_url=args.push_url, push_token=_read_token(args.push_token_file),
+                    modbus_listen=args.modbus_listen),
         mode=args.mode,
         connections=args.connections,
         telemetry_qos=args.qos,

@@ -28,7 +28,7 @@ from gongzhi.simulators.estate import load_estate_file
 from gongzhi.simulators.groundtruth import GroundTruthWriter
 from gongzhi.simulators.layout import EstateLayout, build_layout
 from gongzhi.simulators.outgoing import Message
-from gongzhi.simulators.protocols import load_encoder
+from gongzhi.simulators.protocols import Route, load_encoder
 from gongzhi.simulators.publisher import (
     MULTIPLEXED,
     PER_DEVICE,
@@ -58,6 +58,7 @@ class RunOptions:
     ground_truth: Path | None = None
     registry_out: Path | None = None
     protocol: str = "native"  # how the devices reach the gateway (simulators.protocols)
+    route: Route = field(default_factory=Route)  # where a protocol off the broker delivers
     mode: str = "auto"
     connections: int = 4
     telemetry_qos: int = 1
@@ -153,7 +154,8 @@ def run_simulation(options: RunOptions, target: MqttTarget, *, wall: Clock | Non
     stream = stream or sys.stderr
     layout = build_layout(load_estate_file(options.estate), options.seed)
     scenario = load_scenario(options.scenario)
-    encoder = load_encoder(options.protocol, [d.record for d in layout.devices], options.seed)
+    encoder = load_encoder(options.protocol, [d.record for d in layout.devices], options.seed,
+                           options.route)
     if options.registry_out is not None:
         write_registry(options.registry_out,
                        (replace(d.record, external_id=encoder.external_id(d.record))

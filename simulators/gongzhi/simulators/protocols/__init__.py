@@ -6,7 +6,9 @@ outside identity each device has (the registry's ``external_id``).
 
 A protocol is a module of this package defining ``PROTOCOL = Protocol(name, build)``, where
 ``build(records, seed)`` returns an ``Encoder``; the table below names the module, imported
-only when used. ``native`` needs no module: our contract as it is.
+only when used. ``native`` needs no module: our contract as it is. A protocol that delivers
+otherwise than on the broker (an HTTP push, a Modbus server) is built with ``build_routed``,
+which is also given the ``Route``: where to deliver.
 """
 
 from __future__ import annotations
@@ -47,10 +49,21 @@ class Encoder(TypingProtocol):
     def encode(self, items: Sequence[Outgoing]) -> Sequence[Outgoing]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a protocol that does not use the broker delivers: the gateway's push URL and the
+    push token (CTWing, OneNET), the address its Modbus server listens on."""
+
+    push_url: str | None = None
+    push_token: str | None = None
+    modbus_listen: str = "127.0.0.1:5020"
+
+
 @dataclass(frozen=True)
 class Protocol:
     name: str
     build: Callable[[str, Sequence[DeviceRecord], int], Encoder]  # (name, records, seed)
+    build_routed: Callable[[str, Sequence[DeviceRecord], int, Route], Encoder] | None = None
 
 
 class NativeEncoder:
@@ -75,7 +88,8 @@ def protocol_names() -> list[str]:
     return list(PROTOCOL_MODULES)
 
 
-def load_encoder(name: str, records: Sequence[DeviceRecord], seed: int = 0) -> Encoder:
+def load_encoder(name: str, records: Sequence[DeviceRecord], seed: int = 0,
+                 route: Route | None = None) -> Encoder:
     """The encoder of protocol ``name`` for these devices (``ConfigError`` when unknown)."""
     if name not in PROTOCOL_MODULES:
         raise ConfigError(f"unknown protocol {name!r} (expected one of "
@@ -92,4 +106,6 @@ def load_encoder(name: str, records: Sequence[DeviceRecord], seed: int = 0) -> E
     protocol = getattr(module, "PROTOCOL", None)
     if not isinstance(protocol, Protocol):
         raise ConfigError(f"{module_name} defines no PROTOCOL")
+    if protocol.build_routed is not None:
+        return protocol.build_routed(name, records, seed, route or Route())
     return protocol.build(name, records, seed)

@@ -13,8 +13,8 @@ whole stream to skip most of it.
 Worker j has the id ``<id>-w<j>`` (its own MQTT session, outbox and dead letters) and a status
 server on a loopback port of its own; the supervisor serves the machine's status port
 (``GONGZHI_GATEWAY_HTTP_PORT``): ``/metrics`` (each worker's samples labelled ``worker="j"``, and
-the supervisor's own), ``/healthz`` and ``/readyz`` (ok only when every worker is), the merged
-``/dead-letters`` and ``/dead-alarms``, and ``/workers``.
+the supervisor's own), ``/healthz`` and ``/readyz`` (ok only when every worker is, with a row
+per worker), and the merged ``/dead-letters`` and ``/dead-alarms``.
 
 A worker that exits unasked is logged at ERROR with its exit status and started again after a
 jittered backoff (0.5 to 1 s, the ceiling doubling to 30 s; back to the first once it has run a

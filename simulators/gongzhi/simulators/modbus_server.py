@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 import threading
 from collections.abc import Mapping
 from functools import partial
@@ -86,7 +87,12 @@ class ModbusSlaveServer:
             for point in register_map.points:
                 words = image[point.function]
                 if point.metric is not None and point.metric in values:
-                    new = encode_value(values[point.metric], point, register_map)
+                    try:
+                        new = encode_value(values[point.metric], point, register_map)
+                    except (struct.error, OverflowError, ValueError):
+                        log.debug("%s=%s does not fit %s", point.metric, values[point.metric],
+                                  point.type.value)
+                        continue  # as a real monitor's register: it cannot hold the value
                     words[point.address:point.address + len(new)] = new
                 elif point.event is not None and flags and point.name in flags:
                     if point.function.is_bits:

@@ -1,0 +1,137 @@
+"""What the simulated NB-IoT products look like on a carrier platform (CTWing, OneNET): their
+identities (IMEI, platform device ids), their fields and alarm codes, and the platform's HTTP
+push to the gateway (retried a few times, then dropped, as the platforms do).
+
+The simulated products' fields (one table for every type; the gateway's push profile maps them
+back, see docs/devices.md and deploy/sources/carriers-simulated.yaml):
+
+| our metric | field | | our event | Alarm_Status |
+|---|---|---|---|---|
+| smoke_db_m | smoke_density | | smoke_alarm | 2 |
+| temp_c | TData | | arc_fault | 3 |
+| battery_pct | Battery_Level | | low_battery | 4 |
+| pressure_mpa | pressure_kpa (x 1000) | | tamper | 5 |
+| residual_ma | leakage_current | | fault | 6 |
+| cable_temp_c | cable_temperature | | self_test_fail | 7 |
+| current_a, voltage_v, power_w | current, voltage, power | | silenced | 8 |
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any
+
+import httpx
+import orjson
+
+from gongzhi.core.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+FIELDS: dict[str, tuple[str, float]] = {
+    "smoke_db_m": ("smoke_density", 1.0),
+    "temp_c": ("TData", 1.0),
+    "battery_pct": ("Battery_Level", 1.0),
+    "pressure_mpa": ("pressure_kpa", 1000.0),
+    "residual_ma": ("leakage_current", 1.0),
+    "cable_temp_c": ("cable_temperature", 1.0),
+    "current_a": ("current", 1.0),
+    "voltage_v": ("voltage", 1.0),
+    "power_w": ("power", 1.0),
+}
+ALARM_FIELD = "Alarm_Status"
+ALARM_CODES: dict[str, int] = {"smoke_alarm": 2, "arc_fault": 3, "low_battery": 4, "tamper": 5,
+                               "fault": 6, "self_test_fail": 7, "silenced": 8}
+SEND_TRIES = (0.2, 0.5, 1.0)  # waits between tries; then the push is dropped
+
+
+def _digest(device_id: str, what: str) -> bytes:
+    return hashlib.sha256(f"gongzhi-{what}:{device_id}".encode()).digest()
+
+
+def imei(device_id: str) -> str:
+    """A 15-digit IMEI for a simulated device (stable per device id)."""
+    return "86" + str(int.from_bytes(_digest(device_id, "imei")[:8], "big"))[-13:].zfill(13)
+
+
+def platform_device_id(device_id: str) -> str:
+    """CTWing's own device id (32 hex digits)."""
+    return _digest(device_id, "ctwing").hex()[:32]
+
+
+def onenet_device_id(device_id: str) -> int:
+    """OneNET's numeric device id."""
+    return 100_000_000 + int.from_bytes(_digest(device_id, "onenet")[:4], "big") % 900_000_000
+
+
+def fields_of(body: dict[str, Any], channel: str) -> dict[str, Any]:
+    """A contract message (telemetry or event body) as the product's fields."""
+    if channel == "event":
+        event = body.get("event")
+        return {ALARM_FIELD: ALARM_CODES.get(event, 0) if isinstance(event, str) else 0}
+    values = body.get("values", body)
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if name in ("ts", "seq"):
+            continue
+        field, factor = FIELDS.get(name, (name, 1.0))
+        out[field] = round(value * factor, 6) if isinstance(value, int | float) \
+            and not isinstance(value, bool) else value
+    return out
+
+
+def parse(payload: bytes) -> dict[str, Any] | None:
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+class PushSender:
+    """The platform's side of the push: POST, a few tries, then give up on that push."""
+
+    def __init__(self, url: str | None, what: str) -> None:
+        if not url:
+            raise ConfigError(f"the {what} protocol needs --push-url (the gateway's {what} push "
+                              "URL)")
+        self.url = url
+        self.sent = 0
+        self.dropped = 0
+        self._client: httpx.Client | None = None
+
+    def open(self) -> None:
+        self._client = httpx.Client(timeout=10.0, verify=False)  # a self-signed push port
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self.dropped:
+            log.warning("%d pushes to %s were dropped after %d tries", self.dropped, self.url,
+                        len(SEND_TRIES) + 1)
+
+    def post(self, body: bytes, params: dict[str, str] | None = None) -> bool:
+        client = self._client
+        assert client is not None, "open() first"
+        for wait in (*SEND_TRIES, None):
+            try:
+                answer = client.post(self.url, content=body, params=params,
+                                     headers={"Content-Type": "application/json"})
+                if answer.status_code == 200:
+                    self.sent += 1
+                    return True
+                if 400 <= answer.status_code < 500:
+                    log.warning("push refused by %s: %s %s", self.url, answer.status_code,
+                                answer.text[:200])
+                    self.dropped += 1
+                    return False
+            except httpx.HTTPError as exc:
+                log.debug("push to %s failed: %s", self.url, exc)
+            if wait is None:
+                break
+            time.sleep(wait)
+        self.dropped += 1
+        return False

@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import DeviceRecord, Location
-from gongzhi.hub.duty import load_matrix
+from gongzhi.hub.duty_parse import load_matrix
 from gongzhi.hub.routing import AlarmFacts, route
 from gongzhi.hub.tickets import Ticket, new_ticket
 

@@ -11,7 +11,7 @@ from hub_helpers import Api, alarm
 from gongzhi.core.alarms import AlarmKind
 from gongzhi.core.clock import ManualClock
 from gongzhi.core.errors import ConfigError
-from gongzhi.hub.duty import parse_matrix
+from gongzhi.hub.duty_parse import parse_matrix
 
 MINUTE = 60_000
 

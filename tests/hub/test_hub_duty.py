@@ -9,7 +9,8 @@ import pytest
 
 from gongzhi.core.alarms import AlarmKind
 from gongzhi.core.errors import ConfigError
-from gongzhi.hub.duty import HistoryQuery, load_matrix, parse_matrix
+from gongzhi.hub.duty_model import HistoryQuery
+from gongzhi.hub.duty_parse import load_matrix, parse_matrix
 from gongzhi.hub.routing import AlarmFacts, route
 
 M = 60_000
@@ -53,6 +54,9 @@ TABLE = [
     ("device_offline", "minor", "property_office", [], (None, None, D), ["property_office"]),
     ("sensor_fault", "minor", "property_office", [], (None, None, D), ["property_office"]),
     ("low_battery", "minor", "property_office", [], (None, None, 7 * D), ["property_office"]),
+    ("water_leak", "major", "property_office", [], (30 * M, None, D), ["property_office"]),
+    ("welfare_check", "major", "residents_committee", [], (30 * M, 2 * H, None),
+     ["residents_committee", "police_room"]),
 ]
 
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from hub_helpers import make_ticket
 
-from gongzhi.hub.duty import load_matrix, parse_matrix
+from gongzhi.hub.duty_parse import load_matrix, parse_matrix
 from gongzhi.hub.escalation import StepKind, escalate, plan
 from gongzhi.hub.tickets import Status
 

@@ -29,7 +29,7 @@ from gongzhi.hub.auth_limit import DEFAULT_LIMIT as AUTH_LIMIT
 from gongzhi.hub.auth_limit import AuthFailureLimiter
 from gongzhi.hub.body_limit import BodyLimit
 from gongzhi.hub.deps import Hub
-from gongzhi.hub.duty import load_matrix
+from gongzhi.hub.duty_parse import load_matrix
 from gongzhi.hub.escalator import Escalator
 from gongzhi.hub.feed import EventFeed
 from gongzhi.hub.json_body import JsonBodyGuard

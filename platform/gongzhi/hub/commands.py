@@ -10,7 +10,7 @@ from typing import Any
 
 from gongzhi.core.cli import add_settings_options, settings_from_args
 from gongzhi.core.settings import Settings
-from gongzhi.hub.duty import load_matrix
+from gongzhi.hub.duty_parse import load_matrix
 from gongzhi.hub.tls import TlsFiles, server_tls
 from gongzhi.hub.tokens import hash_token_file, load_tokens, new_tokens, write_tokens
 

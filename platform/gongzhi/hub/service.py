@@ -26,7 +26,7 @@ from gongzhi.core.errors import (
 )
 from gongzhi.devices.registry import DeviceRecord, Location, Registry
 from gongzhi.hub.action_matrix import act
-from gongzhi.hub.duty import Counted, DutyMatrix, HistoryQuery
+from gongzhi.hub.duty_model import Counted, DutyMatrix, HistoryQuery
 from gongzhi.hub.escalation import Escalation, escalate
 from gongzhi.hub.incidents import (
     GroupRule,

@@ -17,7 +17,7 @@ import httpx
 
 from gongzhi.core.backoff import Backoff
 from gongzhi.core.clock import Clock
-from gongzhi.hub.duty import DutyMatrix
+from gongzhi.hub.duty_model import DutyMatrix
 from gongzhi.hub.metrics import Metrics
 from gongzhi.hub.periodic import PeriodicTask
 from gongzhi.hub.store.base import Store

@@ -33,6 +33,8 @@ class AlarmKind(StrEnum):
     DEVICE_OFFLINE = "device_offline"
     LOW_BATTERY = "low_battery"
     SENSOR_FAULT = "sensor_fault"
+    WATER_LEAK = "water_leak"
+    WELFARE_CHECK = "welfare_check"
 
 
 class AlarmState(StrEnum):

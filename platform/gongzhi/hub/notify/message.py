@@ -25,6 +25,7 @@ _KIND = {
         "ebike_charging": "电动车违规充电", "water_pressure_low": "水压过低",
         "water_pressure_high": "水压过高", "water_pressure_drop": "水压骤降",
         "device_offline": "设备离线", "low_battery": "电量低", "sensor_fault": "传感器故障",
+        "water_leak": "漏水", "welfare_check": "独居老人关怀探访",
     },
     "en": {
         "fire": "Fire", "smoke_alarm": "Smoke alarm", "tamper": "Tamper",
@@ -34,7 +35,8 @@ _KIND = {
         "ebike_charging": "E-bike charging", "water_pressure_low": "Water pressure low",
         "water_pressure_high": "Water pressure high", "water_pressure_drop": "Water pressure drop",
         "device_offline": "Device offline", "low_battery": "Low battery",
-        "sensor_fault": "Sensor fault",
+        "sensor_fault": "Sensor fault", "water_leak": "Water leak",
+        "welfare_check": "Welfare check",
     },
 }
 _EVENT = {

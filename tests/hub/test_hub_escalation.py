@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 from hub_helpers import make_ticket
 
+from gongzhi.core.alarms import AlarmKind
 from gongzhi.hub.duty_parse import load_matrix, parse_matrix
 from gongzhi.hub.escalation import StepKind, escalate, plan
 from gongzhi.hub.tickets import Status
@@ -111,12 +112,11 @@ routes:
     assignee: property_office
     convert: {to: fire, after: 1m}
   - id: rest
-    when: {kinds: [fire, tamper, offline_cluster, electrical_leakage, cable_overheat, arc_fault,
-                   overcurrent, voltage_abnormal, ebike_charging, water_pressure_low,
-                   water_pressure_high, water_pressure_drop, device_offline, low_battery]}
+    when: {kinds: [REST]}
     severity: critical
     assignee: police_room
-"""
+""".replace("REST", ", ".join(sorted(k.value for k in AlarmKind
+                                      if k not in (AlarmKind.SMOKE_ALARM, AlarmKind.SENSOR_FAULT))))
     matrix = parse_matrix(text)
     ticket = make_ticket("smoke_alarm", now=T0)
     ticket = replace(ticket, route_id="first", convert_at=T0 + M, convert_to="sensor_fault",

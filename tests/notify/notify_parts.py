@@ -20,7 +20,7 @@ from notify_providers import (
     HOOK_SECRET,
     WECOM_KEY,
 )
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 
 from gongzhi.core.clock import ManualClock
 from gongzhi.core.config_kit import Secret
@@ -47,6 +47,12 @@ def secret(value: str) -> Secret:
 
 def database(path: Path) -> tuple[Engine, NotifyOutbox]:
     engine = create_engine(f"sqlite:///{path}")
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(conn: Any, _record: Any) -> None:  # as the platform's SQLite store sets them
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+
     outbox = NotifyOutbox(engine)
     outbox.create_tables()
     with engine.begin() as conn:

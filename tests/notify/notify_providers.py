@@ -25,6 +25,7 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
 import threading
 from collections import defaultdict, deque
 from collections.abc import Iterator
@@ -266,3 +267,9 @@ def serve(providers: Providers) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

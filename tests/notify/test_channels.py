@@ -8,15 +8,19 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from email import message_from_bytes
+from email.policy import default
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
 from notify_parts import Parts, channels, job, make_parts, secret
-from notify_providers import WECOM_KEY, Providers, serve
+from notify_providers import WECOM_KEY, Providers, free_port, serve
 
 from gongzhi.core.clock import ManualClock
 from gongzhi.hub.notify.channel import Limit, Result
+from gongzhi.hub.notify.mail import SmtpMail
 from gongzhi.hub.notify.outbox import Target
 from gongzhi.hub.notify.wecom import WeComRobot
 from gongzhi.hub.webhooks import backoff_ms
@@ -238,3 +242,52 @@ def test_sms_signature_is_the_documented_one():
         hmac.new(b"key&", to_sign.encode(), hashlib.sha1).digest()).decode()
     assert dict(parse_qsl("a=1")) == {"a": "1"}
     assert Result.SENT.value == "sent"
+
+
+class _Mailbox:
+    """An aiosmtpd handler: keeps the messages, refuses one recipient with 550."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_RCPT(self, server: object, session: object, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if address.startswith("nobody@"):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[_Mailbox, int]]:
+    from aiosmtpd.controller import Controller
+    handler = _Mailbox()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield handler, controller.port
+    finally:
+        controller.stop()
+
+
+def test_email_over_smtp_and_a_refused_recipient(tmp_path: Path, clock: ManualClock,
+                                                 mailbox: tuple[_Mailbox, int]):
+    box, port = mailbox
+    mail = SmtpMail("mail", host="127.0.0.1", port=port, sender="gongzhi@estate.example",
+                    starttls=False)
+    parts = make_parts(tmp_path / "n.db", {"mail": mail}, clock)
+    parts.add(job(11, "mail", address="guard@estate.example", language="en"),
+              job(12, "mail", address="nobody@estate.example", person="li"))
+    assert parts.dispatcher.run_once().results == {"sent": 1, "refused": 1}
+    ((sender, to, raw),) = box.messages
+    assert sender == "gongzhi@estate.example" and to == ["guard@estate.example"]
+    sent = message_from_bytes(raw, policy=default)
+    assert sent["Subject"] == "[Gongzhi · Critical] Fire (New alarm)"
+    assert sent["X-Gongzhi-Delivery"] == "11:opened:0:property_office:wang:mail"
+    assert "https://gongzhi.example/m/11#property_office.wang" in raw.decode()
+    rows = {r["ticket_id"]: r for r in parts.job_rows()}
+    assert rows[12]["state"] == "failed" and "550" in rows[12]["last_error"]

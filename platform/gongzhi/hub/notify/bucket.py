@@ -3,8 +3,10 @@
 A classic bucket of capacity ``burst`` refilled at ``(count - burst) / window`` can never send
 more than ``burst + (count - burst) = count`` messages in any window of that length, yet it
 lets a quiet channel send ``burst`` messages at once. Under a storm it releases one token every
-``window / (count - burst)`` (4 s for 20 a minute with a burst of 5), which is how often a
-waiting critical ticket gets a message. Time comes from the caller (an injected clock).
+``window / (count - burst)`` (4 s for 20 a minute with a burst of 5). Messages without a
+critical ticket leave the last token of a bucket to critical ones (the dispatcher asks for two),
+so a critical ticket arriving in a storm of minor ones finds a token at once. Time comes from
+the caller (an injected clock).
 """
 
 from __future__ import annotations
@@ -51,10 +53,10 @@ class TokenBucket:
         self._refill(now_ms)
         self.tokens -= 1.0
 
-    def ready_in_ms(self, now_ms: int) -> int:
-        """How long until a token is there (0 when one is)."""
+    def ready_in_ms(self, now_ms: int, tokens: int = 1) -> int:
+        """How long until ``tokens`` are there (0 when they are; never more than the burst)."""
         self._refill(now_ms)
-        missing = 1.0 - self.tokens
+        missing = min(tokens, self.burst) - self.tokens
         return 0 if missing <= 0 else int(missing / self.rate_per_ms) + 1
 
 
@@ -72,8 +74,11 @@ class Buckets:
             found = self._buckets[key] = [TokenBucket.full(lim, now_ms) for lim in limits]
         return found
 
-    def ready_in_ms(self, key: tuple[str, ...], limits: Sequence[Limit], now_ms: int) -> int:
-        return max((b.ready_in_ms(now_ms) for b in self._of(key, limits, now_ms)), default=0)
+    def ready_in_ms(self, key: tuple[str, ...], limits: Sequence[Limit], now_ms: int,
+                    tokens: int = 1) -> int:
+        """How long until each bucket of ``key`` holds ``tokens`` (at most its burst)."""
+        return max((b.ready_in_ms(now_ms, tokens) for b in self._of(key, limits, now_ms)),
+                   default=0)
 
     def take(self, key: tuple[str, ...], limits: Sequence[Limit], now_ms: int) -> None:
         for bucket in self._of(key, limits, now_ms):

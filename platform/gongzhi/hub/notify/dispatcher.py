@@ -43,6 +43,7 @@ from gongzhi.hub.notify.outbox import (
     Job,
     NewJob,
     NotifyOutbox,
+    Target,
 )
 from gongzhi.hub.webhooks import backoff_ms
 
@@ -60,6 +61,7 @@ class Policy:
     fallback_after_ms: int = 5_000  # a critical job waiting this long goes to the next channel
     max_attempts: int = 12  # transient failures before a job is given up
     batch: int = 2000  # jobs leased per run
+    critical_reserve: int = 1  # tokens a message without a critical ticket leaves in a bucket
     timeout_s: float = 5.0  # per HTTP request
 
 
@@ -88,22 +90,20 @@ class Dispatcher:
         self._backoff = backoff
         self.policy = policy
         self._zone = ZoneInfo(timezone)
-        self._http = http or (lambda: httpx.Client(timeout=policy.timeout_s))
+        self._make_http = http or (lambda: httpx.Client(timeout=policy.timeout_s))
+        self._http: httpx.Client | None = None
         self._buckets = Buckets()
         self._paused: dict[DestKey, int] = {}  # (channel, "" or address) -> until
         self._leading = False
+        self._lead_until = 0
 
     # --- one run -----------------------------------------------------------------------------
 
     def run_once(self) -> RunReport:
         report = RunReport()
         now = self._clock.now_ms()
-        if not self._outbox.lead(self._owner, now, self.policy.leader_lease_ms):
-            self._leading = False
+        if not self._lead(now):
             return report
-        if not self._leading:
-            self._resume_buckets(now)
-            self._leading = True
         jobs = self._outbox.claim(self._owner, now, self.policy.lease_ms, self.policy.batch)
         if not jobs:
             return report
@@ -112,10 +112,30 @@ class Dispatcher:
             groups.setdefault((job.target.channel, job.target.address), []).append(job)
         order = sorted(groups, key=lambda k: min((msg.severity_rank(j.severity), j.id)
                                                  for j in groups[k]))
-        with self._http() as http:
-            for dest in order:
-                self._destination(http, dest, groups[dest], report)
+        if self._http is None:
+            self._http = self._make_http()
+        for dest in order:
+            self._destination(self._http, dest, groups[dest], report)
         return report
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def _lead(self, now: int) -> bool:
+        """Hold the leader lease, renewed when half of it has run (not every run)."""
+        lease = self.policy.leader_lease_ms
+        if self._leading and now < self._lead_until - lease // 2:
+            return True
+        if not self._outbox.lead(self._owner, now, lease):
+            self._leading = False
+            return False
+        if not self._leading:
+            self._resume_buckets(now)
+            self._leading = True
+        self._lead_until = now + lease
+        return True
 
     def _resume_buckets(self, now: int) -> None:
         """A new leader counts the requests of the last minute against its buckets, so a
@@ -138,7 +158,8 @@ class Dispatcher:
             self._outbox.finish(self._owner, now, *self._refuse(
                 jobs, f"no channel {name!r} is configured", name, now))
             return
-        wait, why = self._blocked(channel, address, now)
+        critical = any(j.severity == "critical" for j in jobs)
+        wait, why = self._blocked(channel, address, now, critical)
         if wait > 0:
             finished, fallback = self._wait(jobs, wait, why, now)
             self._outbox.finish(self._owner, now, finished, (), fallback)
@@ -160,8 +181,10 @@ class Dispatcher:
                         outcome.result.value, outcome.detail)
         self._outbox.finish(self._owner, now, finished, [attempt], fallback)
 
-    def _blocked(self, channel: Channel, address: str, now: int) -> tuple[int, str]:
-        """How long the destination must wait (0: a message may go now) and why."""
+    def _blocked(self, channel: Channel, address: str, now: int,
+                 critical: bool = True) -> tuple[int, str]:
+        """How long the destination must wait (0: a message may go now) and why. A message
+        without a critical ticket waits until the buckets hold the critical reserve too."""
         paused = max(self._paused.get((channel.name, ""), 0),
                      self._paused.get((channel.name, address), 0))
         if paused > now:
@@ -171,7 +194,8 @@ class Dispatcher:
             midnight = self._midnight(now)
             if self._outbox.sent_since(channel.name, address, midnight) >= cap:
                 return self._next_midnight(now) - now, "daily cap"
-        ready = self._buckets.ready_in_ms((channel.name,), channel.limits, now)
+        need = 1 if critical else 1 + self.policy.critical_reserve
+        ready = self._buckets.ready_in_ms((channel.name,), channel.limits, now, need)
         return (ready, "limit") if ready > 0 else (0, "")
 
     def _midnight(self, now: int) -> int:
@@ -189,16 +213,28 @@ class Dispatcher:
         for job in jobs:
             urgent = job.severity == "critical" and (
                 why != "limit" or now - job.created_at + wait >= self.policy.fallback_after_ms)
-            if urgent and job.fallback:
-                item, new = self._fall_back(job, f"{job.target.channel}: {why}", now)
+            if urgent and self._open(job.fallback, now):
+                # Blocked for now, not for good: the channel stays last in the chain.
+                item, new = self._fall_back(job, f"{job.target.channel}: {why}", now,
+                                            back=True)
                 finished.append(item)
                 fallback.append(new)
             else:
                 finished.append(Finish(job, PENDING, next_attempt_at=now + wait))
         return finished, fallback
 
-    def _fall_back(self, job: Job, reason: str, now: int) -> tuple[Finish, NewJob]:
+    def _open(self, chain: Sequence[Target], now: int) -> bool:
+        """Whether the first channel of ``chain`` could take a critical message now."""
+        if not chain:
+            return False
+        channel = self._channels.get(chain[0].channel)
+        return channel is None or self._blocked(channel, chain[0].address, now)[0] == 0
+
+    def _fall_back(self, job: Job, reason: str, now: int,
+                   back: bool = False) -> tuple[Finish, NewJob]:
         target, rest = job.fallback[0], job.fallback[1:]
+        if back:
+            rest = (*rest, job.target)
         new = NewJob(key=f"{job.key}>{target.channel}", party=job.party,
                      recipient=job.recipient, recipient_name=job.recipient_name,
                      language=job.language, notice=job.notice, target=target, fallback=rest)
@@ -315,8 +351,9 @@ class Dispatcher:
             urgent = job.severity == "critical" and (
                 outcome.result is Result.THROTTLED
                 or now - job.created_at + delay >= self.policy.fallback_after_ms)
-            if urgent and job.fallback:
-                item, new = self._fall_back(job, f"{channel.name}: {outcome.detail}", now)
+            if urgent and self._open(job.fallback, now):
+                item, new = self._fall_back(job, f"{channel.name}: {outcome.detail}", now,
+                                            back=True)
                 finished.append(replace(item, attempted=True, timeline_data={
                     **item.timeline_data, **data, "result": "fallback"}))
                 fallback.append(new)

@@ -4,9 +4,13 @@ fallback chain. Pure."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
+from sqlalchemy import Connection
+
 from gongzhi.hub.notify.config import NotifyConfig
 from gongzhi.hub.notify.message import Notice
-from gongzhi.hub.notify.outbox import NewJob, Target
+from gongzhi.hub.notify.outbox import NewJob, Target, enqueue
 from gongzhi.hub.notify.renotify import Attempt
 from gongzhi.hub.notify.roster import Person
 from gongzhi.hub.tickets import ACTIVE, Status, Ticket
@@ -69,3 +73,24 @@ def jobs_for(ticket: Ticket, attempt: Attempt, config: NotifyConfig,
             language=person.language, notice=notice, target=targets[0],
             fallback=tuple(targets[1:])))
     return jobs
+
+
+class InTransaction(Protocol):
+    """A store transaction (``SqlTx``) as far as the outbox needs it."""
+
+    @property
+    def connection(self) -> Connection: ...
+
+
+class AttemptQueue:
+    """``queue(tx, ticket, attempt, event, now)``: the jobs of a re-notification attempt written
+    in the transaction that claims it; returns how many were queued (0: nobody reachable)."""
+
+    def __init__(self, config: NotifyConfig) -> None:
+        self.config = config
+
+    def __call__(self, tx: InTransaction, ticket: Ticket, attempt: Attempt, event: str,
+                 now: int) -> int:
+        jobs = jobs_for(ticket, attempt, self.config, event)
+        enqueue(tx.connection, jobs, now)
+        return len(jobs)

@@ -61,7 +61,7 @@ def test_v4_and_v3_uplinks_become_telemetry_and_a_smoke_alarm(
     wait_until(lambda: ("s1", "smoke_alarm") in peer.kinds(), what="the smoke alarm")
     assert gw.sources is not None
     metrics = gw.sources.metrics
-    assert metrics.accepted.labels("lorawan")._value.get() == 4
+    assert metrics.value(metrics.accepted, "lorawan") == 4
 
 
 def test_the_same_uplink_twice_is_stored_once(
@@ -78,12 +78,12 @@ def test_the_same_uplink_twice_is_stored_once(
         lora_publisher.publish(topic, body)
     assert gw.sources is not None
     metrics = gw.sources.metrics
-    wait_until(lambda: metrics.received.labels("lorawan")._value.get() == 6, what="all taken")
+    wait_until(lambda: metrics.value(metrics.received, "lorawan") == 6, what="all taken")
     wait_until(lambda: gw.metrics.total("messages_processed_total") >= 3, what="stored")
     with EmbeddedReader(telemetry_db_path(gw.settings)) as reader:
         assert reader.series("s1", "temp_c", t - 1, t + 5000) == [(t, 21.0), (t + 1000, 22.0)]
         assert len(reader.series("w1", "pressure_mpa", t - 1, t + 1)) == 1
-    assert metrics.duplicates.labels("lorawan")._value.get() == 3
+    assert metrics.value(metrics.duplicates, "lorawan") == 3
 
 
 def test_unknown_devices_and_unmapped_uplinks_are_dead_letters_with_reasons(
@@ -111,9 +111,9 @@ def test_unknown_devices_and_unmapped_uplinks_are_dead_letters_with_reasons(
     assert len(_letters(gw, "not_json")) == 1
     assert gw.sources is not None
     metrics = gw.sources.metrics
-    assert metrics.rejected.labels("lorawan", "unknown_device")._value.get() == 1
-    assert metrics.rejected.labels("lorawan", "unmapped_field")._value.get() == 2
-    assert metrics.accepted.labels("lorawan")._value.get() == 1  # the alarm's uplink
+    assert metrics.value(metrics.rejected, "lorawan", "unknown_device") == 1
+    assert metrics.value(metrics.rejected, "lorawan", "unmapped_field") == 2
+    assert metrics.value(metrics.accepted, "lorawan") == 1  # the alarm's uplink
 
 
 def test_status_battery_and_join(source_gateway: Callable[..., GatewayService],
@@ -133,13 +133,13 @@ def test_status_battery_and_join(source_gateway: Callable[..., GatewayService],
     lora_publisher.publish(v4_topic(SMOKE_EUI, "txack"), {"deviceInfo": info})
     assert gw.sources is not None
     metrics = gw.sources.metrics
-    wait_until(lambda: metrics.received.labels("lorawan")._value.get() == 4, what="all taken")
+    wait_until(lambda: metrics.value(metrics.received, "lorawan") == 4, what="all taken")
     with EmbeddedReader(telemetry_db_path(gw.settings)) as reader:
         wait_until(lambda: reader.latest("s1", "battery_pct") is not None, what="battery")
         latest = reader.latest("s1", "battery_pct")
         assert latest == (t, 75.5)
-    assert metrics.ignored.labels("lorawan", "battery_not_in_catalogue")._value.get() == 1
-    assert metrics.ignored.labels("lorawan", "event_txack")._value.get() == 1
+    assert metrics.value(metrics.ignored, "lorawan", "battery_not_in_catalogue") == 1
+    assert metrics.value(metrics.ignored, "lorawan", "event_txack") == 1
 
 
 def test_metrics_and_readiness_name_the_source(

@@ -52,12 +52,12 @@ def test_a_simulated_estate_comes_in_through_chirpstack(
                                                 for d in layout.devices}
     assert gw.sources is not None
     metrics = gw.sources.metrics
-    wait_until(lambda: metrics.received.labels("lorawan")._value.get() == len(journal),
+    wait_until(lambda: metrics.value(metrics.received, "lorawan") == len(journal),
                what="every ChirpStack message taken")
     wait_until(lambda: gw.metrics.total("messages_processed_total") >= len(uplinks),
                what="every uplink stored")
     assert gw.metrics.total("messages_rejected_total") == 0
-    assert metrics.accepted.labels("lorawan")._value.get() == len(journal)
+    assert metrics.value(metrics.accepted, "lorawan") == len(journal)
     first = orjson.loads(uplinks[0].payload)
     assert ("deviceInfo" in first) == (protocol == "chirpstack-v4")
     assert ("objectJSON" in first) == (protocol == "chirpstack-v3")

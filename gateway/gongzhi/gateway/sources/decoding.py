@@ -36,10 +36,10 @@ class SourceDecoder(Decoder):
         try:
             messages = self._translated(raw)
         except RejectedMessage as exc:
-            metrics.rejected.labels(raw.source, exc.reason).inc()
+            metrics.reject(raw.source, exc.reason)
             raise
         if messages:
-            metrics.accepted.labels(raw.source).inc()
+            metrics.accept(raw.source)
         return messages
 
     def take_rejected(self) -> list[DeadLetter]:
@@ -72,4 +72,4 @@ class SourceDecoder(Decoder):
                 raw.topic, raw.payload, raw.received_ms, exc.reason,
                 f"source {raw.source}: part {native.topic} refused, the rest kept: "
                 f"{exc.detail}"[:1000]))
-            self._sources.metrics.rejected.labels(raw.source, exc.reason).inc()
+            self._sources.metrics.reject(raw.source, exc.reason)

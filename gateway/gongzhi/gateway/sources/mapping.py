@@ -107,9 +107,14 @@ class Path:
 
     def first(self, data: Any) -> tuple[bool, Any]:
         """(found, value) of the first match in ``data``."""
-        if self._keys is not None:
+        keys = self._keys
+        if keys is not None:
+            if len(keys) == 1:  # a top-level field: the usual case
+                if type(data) is dict and keys[0] in data:
+                    return True, data[keys[0]]
+                return False, None
             node = data
-            for key in self._keys:
+            for key in keys:
                 if not isinstance(node, dict) or key not in node:
                     return False, None
                 node = node[key]
@@ -281,6 +286,11 @@ class CompiledMapping:
 
 
 def _number(metric: _Metric, raw: Any) -> float:
+    kind = type(raw)
+    if (kind is float or kind is int) and metric.convert is None:  # the usual case
+        value = raw * metric.scale + metric.offset
+        if math.isfinite(value):
+            return float(value)
     if isinstance(raw, bool):
         raise RejectedMessage(Reason.BAD_VALUE, f"{metric.path.text} is {raw!r}, not a number")
     if isinstance(raw, str):

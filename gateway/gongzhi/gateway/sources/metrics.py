@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -63,6 +64,7 @@ class SourceMetrics(Collector):
                                "pipeline (bad signature or token, body over the limit), by "
                                "reason; no dead letter", ["source", "reason"], registry=r)
         self._lock = threading.Lock()
+        self._children: dict[tuple[str, ...], Any] = {}  # (counter, *labels) -> its child
         self._last_ms: dict[str, int] = {}
         self._health: dict[str, tuple[HealthReader, int | None]] = {}
         r.register(self)
@@ -77,10 +79,30 @@ class SourceMetrics(Collector):
             counter.labels(source_id)  # present at 0 from the start
 
     def saw(self, source_id: str, received_ms: int) -> None:
-        self.received.labels(source_id).inc()
-        with self._lock:
-            if received_ms > self._last_ms.get(source_id, 0):
-                self._last_ms[source_id] = received_ms
+        """One message of the source reached the worker (counted, and its time kept)."""
+        self._child(self.received, source_id).inc()
+        if received_ms > self._last_ms.get(source_id, 0):
+            with self._lock:
+                if received_ms > self._last_ms.get(source_id, 0):
+                    self._last_ms[source_id] = received_ms
+
+    def accept(self, source_id: str) -> None:
+        self._child(self.accepted, source_id).inc()
+
+    def reject(self, source_id: str, reason: str) -> None:
+        self._child(self.rejected, source_id, reason).inc()
+
+    def value(self, counter: Counter, *labels: str) -> float:
+        """A counter's value for these labels (tests, reports)."""
+        return float(self._child(counter, *labels)._value.get())
+
+    def _child(self, counter: Counter, *labels: str) -> Any:
+        """``counter.labels(*labels)``, looked up once (labels() costs more than inc())."""
+        key = (counter._name, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = counter.labels(*labels)
+        return child
 
     def last_message_age_ms(self, source_id: str) -> int | None:
         with self._lock:

@@ -130,8 +130,9 @@ class GatewayService:
                 raise ConfigError("GONGZHI_SOURCES needs a gateway that owns every estate (no "
                                   "GONGZHI_GATEWAY_PARTITION, one worker): an outside source's "
                                   "messages are not split by estate")
-            self.sources = SourceWiring.load(s.sources, self.queue, self.clock, self.gateway_id,
-                                             s.data_dir / "gateway" / self.gateway_id, s.mqtt)
+            self.sources = SourceWiring.load(
+                s.sources, self.queue, self.clock, self.gateway_id,
+                s.data_dir / "gateway" / self.gateway_id, s.mqtt, self.metrics.registry)
         for store in (self.outbox, self.dead_letters):
             store.open()
             self._started.append(store.close)
@@ -147,7 +148,7 @@ class GatewayService:
             stopping=self._stopping)
         self._register_gauges()
         self.http = StatusServer(s.http_host, s.gateway_http_port, StatusEndpoints(
-            metrics=self._render_metrics, health=self.health,
+            metrics=self.metrics.render, health=self.health,
             dead_letters=lambda limit, reason: self.dead_letters.recent(limit, reason),
             dead_alarms=self.outbox.dead))
         self.http.start()
@@ -240,10 +241,6 @@ class GatewayService:
                 "worker_stalled_ms": health["worker_stalled_ms"],
                 "mqtt_connected": health["mqtt_connected"], "queue_depth": health["queue_depth"],
                 "messages_rejected": int(self.metrics.total("messages_rejected_total"))}
-
-    def _render_metrics(self) -> str:
-        text = self.metrics.render()
-        return text if self.sources is None else text + self.sources.metrics.render()
 
     # --- periodic jobs (on the worker thread) --------------------------------------------
 

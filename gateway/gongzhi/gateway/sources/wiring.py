@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from gongzhi.core.clock import Clock
 from gongzhi.core.settings import MqttTarget
 from gongzhi.devices.registry import Registry
@@ -27,14 +29,15 @@ class SourceWiring:
 
     @classmethod
     def load(cls, path: Path, queue: IngestQueue, clock: Clock, gateway_id: str, home: Path,
-             mqtt: MqttTarget) -> SourceWiring:
+             mqtt: MqttTarget, registry: CollectorRegistry | None = None) -> SourceWiring:
         """Read and check the sources file and build its sources (``ConfigError`` naming the
         file and line; no connection yet). ``home`` is the gateway's own folder: each source
-        keeps its state in ``home/sources/<id>``."""
+        keeps its state in ``home/sources/<id>``. The sources' figures go into ``registry``
+        (the gateway's), or one of their own."""
         configs = load_sources(path)
         place = GatewayPlace(queue=queue, clock=clock, gateway_id=gateway_id,
                              state_dir=home / "sources", mqtt=mqtt, config_dir=path.parent)
-        return cls(SourceSet.build(configs, place, SourceMetrics(clock)))
+        return cls(SourceSet.build(configs, place, SourceMetrics(clock, registry)))
 
     def decoder(self, registry: Registry) -> SourceDecoder:
         self._decoder = SourceDecoder(registry, self.sources)

@@ -74,6 +74,14 @@ def _public(window: Window, desk: DutyDesk, now: int) -> dict[str, Any]:
     return window.to_dict(now, desk.zone)
 
 
+@router.api_route("", methods=["PUT", "PATCH", "DELETE", "OPTIONS"], include_in_schema=False)
+def other_methods() -> None:
+    """One answer naming both methods of the path (separate routes would each name only
+    their own)."""
+    raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED, "Method Not Allowed",
+                        headers={"Allow": "GET, POST"})
+
+
 @router.post("", status_code=status.HTTP_201_CREATED,
              responses={403: {"model": Refused, "description": "`read_only`: supervision"},
                         422: {"description": "an empty target, or an end not after the start"}})

@@ -1,0 +1,74 @@
+"""A source's health: down when its transport says so, and down when it has been silent past
+``stale_after`` (the clock is injected); acknowledgements go to the source that took each
+message, our own contract's to the gateway's MQTT client, in arrival order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gongzhi.core.clock import ManualClock
+from gongzhi.devices.registry import Registry
+from gongzhi.gateway.messages import RawMessage
+from gongzhi.gateway.sources.base import SourceHealth
+from gongzhi.gateway.sources.metrics import SourceMetrics
+from gongzhi.gateway.sources.runtime import SourceSet
+
+
+class FakeSource:
+    def __init__(self) -> None:
+        self.up = True
+        self.acked: list[list[RawMessage]] = []
+
+    def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def translate(self, raw: RawMessage, registry: Registry) -> list[RawMessage]:
+        return []
+
+    def ack(self, messages: Sequence[RawMessage]) -> None:
+        self.acked.append(list(messages))
+
+    def health(self) -> SourceHealth:
+        return SourceHealth(self.up, "" if self.up else "not connected")
+
+
+def test_a_silent_source_is_down_after_stale_after() -> None:
+    clock = ManualClock()
+    metrics = SourceMetrics(clock)
+    source = FakeSource()
+    metrics.track("lora", source.health, stale_after_ms=60_000)
+    metrics.track("other", source.health, stale_after_ms=None)
+    assert metrics.down() == {}  # nothing heard yet: not stale before the first message
+    metrics.saw("lora", clock.now_ms())
+    clock.advance(60_000)
+    assert metrics.down() == {}
+    clock.advance(1_000)
+    assert metrics.down() == {"lora": "no message for 61 s"}
+    metrics.saw("lora", clock.now_ms())
+    assert metrics.down() == {}
+    source.up = False
+    assert metrics.down() == {"lora": "not connected", "other": "not connected"}
+    text = metrics.render()
+    assert 'gongzhi_gateway_source_up{source="lora"} 0.0' in text
+    assert 'gongzhi_gateway_source_last_message_age_seconds{source="lora"} 0.0' in text
+    assert 'gongzhi_gateway_source_messages_received_total{source="lora"} 2.0' in text
+    assert 'gongzhi_gateway_source_messages_received_total{source="other"} 0.0' in text
+
+
+def test_acknowledgements_go_to_the_source_that_took_each_message() -> None:
+    lora, push = FakeSource(), FakeSource()
+    sources = SourceSet({"lora": lora, "push": push}, SourceMetrics(ManualClock()))
+    own: list[list[RawMessage]] = []
+    batch = [RawMessage("estate/e1/s1/telemetry", b"{}", 1, mid=1),
+             RawMessage("application/x/device/y/event/up", b"{}", 2, mid=7, source="lora"),
+             RawMessage("ctwing", b"{}", 3, source="push"),
+             RawMessage("estate/e1/s2/telemetry", b"{}", 4, mid=2),
+             RawMessage("application/x/device/z/event/up", b"{}", 5, mid=8, source="lora"),
+             RawMessage("gone", b"{}", 6, source="removed")]
+    sources.ack(batch, own.append)
+    assert [[m.mid for m in b] for b in own] == [[1, 2]]
+    assert [[m.mid for m in b] for b in lora.acked] == [[7, 8]]
+    assert [[m.topic for m in b] for b in push.acked] == [["ctwing"]]

@@ -57,6 +57,17 @@ TABLE = [
     ("water_leak", "major", "property_office", [], (30 * M, None, D), ["property_office"]),
     ("welfare_check", "major", "residents_committee", [], (30 * M, 2 * H, None),
      ["residents_committee", "police_room"]),
+    ("report_fire_exit", "major", "property_office", ["police_room"], (30 * M, None, D),
+     ["property_office", "police_room"]),
+    ("report_ebike", "major", "property_office", ["police_room"], (30 * M, None, D),
+     ["property_office"]),
+    ("report_water_leak", "major", "property_office", [], (H, None, D), ["property_office"]),
+    ("report_facility", "minor", "property_office", [], (2 * H, None, 3 * D),
+     ["property_office"]),
+    ("report_construction", "minor", "property_office", ["residents_committee"],
+     (4 * H, None, 7 * D), ["property_office"]),
+    ("report_other", "minor", "residents_committee", [], (D, None, 7 * D),
+     ["residents_committee"]),
 ]
 
 

@@ -35,6 +35,13 @@ class AlarmKind(StrEnum):
     SENSOR_FAULT = "sensor_fault"
     WATER_LEAK = "water_leak"
     WELFARE_CHECK = "welfare_check"
+    # Residents' reports from a building's QR page (no device: the platform opens the ticket).
+    REPORT_FIRE_EXIT = "report_fire_exit"
+    REPORT_EBIKE = "report_ebike"
+    REPORT_WATER_LEAK = "report_water_leak"
+    REPORT_FACILITY = "report_facility"
+    REPORT_CONSTRUCTION = "report_construction"
+    REPORT_OTHER = "report_other"
 
 
 class AlarmState(StrEnum):

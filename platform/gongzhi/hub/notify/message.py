@@ -26,6 +26,10 @@ _KIND = {
         "water_pressure_high": "水压过高", "water_pressure_drop": "水压骤降",
         "device_offline": "设备离线", "low_battery": "电量低", "sensor_fault": "传感器故障",
         "water_leak": "漏水", "welfare_check": "独居老人关怀探访",
+        "report_fire_exit": "居民反映：消防通道堵塞",
+        "report_ebike": "居民反映：电动车违停或入户充电",
+        "report_water_leak": "居民反映：漏水", "report_facility": "居民反映：照明或电梯故障",
+        "report_construction": "居民反映：违章搭建", "report_other": "居民反映：其他",
     },
     "en": {
         "fire": "Fire", "smoke_alarm": "Smoke alarm", "tamper": "Tamper",
@@ -37,6 +41,11 @@ _KIND = {
         "device_offline": "Device offline", "low_battery": "Low battery",
         "sensor_fault": "Sensor fault", "water_leak": "Water leak",
         "welfare_check": "Welfare check",
+        "report_fire_exit": "Report: blocked fire exit",
+        "report_ebike": "Report: e-bike in a corridor or charging indoors",
+        "report_water_leak": "Report: water leak",
+        "report_facility": "Report: broken light or lift",
+        "report_construction": "Report: illegal construction", "report_other": "Report: other",
     },
 }
 _EVENT = {

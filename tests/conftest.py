@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.gateway.gateway_support import AlarmPeer, Publisher
 from tests.postgres_cluster import PostgresUnavailable, ThrowawayPostgres
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,6 +85,27 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
         yield b
     finally:
         b.stop()
+
+
+@pytest.fixture
+def peer() -> Iterator[AlarmPeer]:
+    """A real HTTP server standing in for the platform's alarm endpoints."""
+    p = AlarmPeer()
+    p.up()
+    try:
+        yield p
+    finally:
+        p.down()
+
+
+@pytest.fixture
+def publisher(broker: Broker) -> Iterator[Publisher]:
+    """A device-side MQTT client on ``broker`` (QoS 1, waits for each PUBACK)."""
+    pub = Publisher(broker.port)
+    try:
+        yield pub
+    finally:
+        pub.close()
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Fixtures for the gateway tests: a registry file, an HTTP peer for alarms, a publisher and
-in-process gateways that are always stopped."""
+"""Fixtures for the gateway tests: a registry file and in-process gateways that are always
+stopped (the HTTP peer for alarms and the publisher are the root conftest's)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gateway_support import AlarmPeer, Publisher, gateway_settings, write_test_registry
+from gateway_support import AlarmPeer, gateway_settings, write_test_registry
 
 from gongzhi.gateway.dead_letters import DeadLetterStore
 from gongzhi.gateway.outbox import AlarmOutbox
@@ -34,25 +34,6 @@ def parts(tmp_path: Path) -> Iterator[dict[str, Any]]:
 @pytest.fixture
 def registry_file(data_dir: Path) -> Path:
     return write_test_registry(data_dir / "registry.csv")
-
-
-@pytest.fixture
-def peer() -> Iterator[AlarmPeer]:
-    p = AlarmPeer()
-    p.up()
-    try:
-        yield p
-    finally:
-        p.down()
-
-
-@pytest.fixture
-def publisher(broker: Any) -> Iterator[Publisher]:
-    pub = Publisher(broker.port)
-    try:
-        yield pub
-    finally:
-        pub.close()
 
 
 @pytest.fixture

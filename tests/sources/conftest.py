@@ -37,25 +37,6 @@ def lora_publisher(lora_broker: Broker) -> Iterator[Publisher]:
 
 
 @pytest.fixture
-def publisher(broker: Any) -> Iterator[Publisher]:
-    pub = Publisher(broker.port)
-    try:
-        yield pub
-    finally:
-        pub.close()
-
-
-@pytest.fixture
-def peer() -> Iterator[AlarmPeer]:
-    p = AlarmPeer()
-    p.up()
-    try:
-        yield p
-    finally:
-        p.down()
-
-
-@pytest.fixture
 def source_gateway(data_dir: Path, broker: Broker, peer: AlarmPeer
                    ) -> Iterator[Callable[..., GatewayService]]:
     """``source_gateway(sources_yaml)``: an in-process gateway with that sources file, its

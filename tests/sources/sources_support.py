@@ -11,8 +11,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import DeviceRecord, Location, write_registry
+from gongzhi.gateway.service import GatewayService
 
 ROOT = Path(__file__).resolve().parents[2]
 SIMULATED_CHIRPSTACK = ROOT / "deploy" / "sources" / "chirpstack-simulated.yaml"
@@ -121,3 +124,11 @@ CHIRPSTACK_PROFILES = """\
 def chirpstack_sources(broker_url: str, client_id: str = "gz-lora") -> str:
     return (f"sources:\n  - id: lorawan\n    kind: chirpstack\n    options:\n"
             f"      broker: {broker_url}\n      client_id: {client_id}\n" + CHIRPSTACK_PROFILES)
+
+
+def dead_letters(gw: GatewayService, reason: str) -> list[dict[str, object]]:
+    """The gateway's dead letters of one reason, newest first, through its status port."""
+    assert gw.http is not None
+    url = f"http://127.0.0.1:{gw.http.port}/dead-letters?reason={reason}"
+    result: list[dict[str, object]] = httpx.get(url).json()
+    return result

@@ -12,6 +12,7 @@ from sources_support import (
     UNKNOWN_EUI,
     WATER_EUI,
     chirpstack_sources,
+    dead_letters,
     iso,
     now_ms,
     v3_topic,
@@ -24,13 +25,6 @@ from gongzhi.gateway.service import GatewayService
 from gongzhi.telemetry.embedded import EmbeddedReader, telemetry_db_path
 from tests.conftest import Broker
 from tests.gateway.gateway_support import AlarmPeer, Publisher, wait_until
-
-
-def _letters(gw: GatewayService, reason: str) -> list[dict[str, object]]:
-    assert gw.http is not None
-    url = f"http://127.0.0.1:{gw.http.port}/dead-letters?reason={reason}"
-    result: list[dict[str, object]] = httpx.get(url).json()
-    return result
 
 
 def test_v4_and_v3_uplinks_become_telemetry_and_a_smoke_alarm(
@@ -100,15 +94,15 @@ def test_unknown_devices_and_unmapped_uplinks_are_dead_letters_with_reasons(
         SMOKE_EUI, {"temperature": 900, "alarm": {"status": 2}}, 4))
     lora_publisher.publish(v4_topic(SMOKE_EUI), b"{not json")
     wait_until(lambda: gw.metrics.total("messages_rejected_total") == 5, what="5 refusals")
-    unknown = _letters(gw, "unknown_device")
+    unknown = dead_letters(gw, "unknown_device")
     assert len(unknown) == 1 and UNKNOWN_EUI in str(unknown[0]["detail"])
     assert unknown[0]["topic"] == v4_topic(UNKNOWN_EUI)
-    unmapped = _letters(gw, "unmapped_field")
+    unmapped = dead_letters(gw, "unmapped_field")
     assert len(unmapped) == 2
     assert any("rssi_hint" in str(d["detail"]) for d in unmapped)
     assert any("codec" in str(d["detail"]) for d in unmapped)
-    assert len(_letters(gw, "out_of_range")) == 1
-    assert len(_letters(gw, "not_json")) == 1
+    assert len(dead_letters(gw, "out_of_range")) == 1
+    assert len(dead_letters(gw, "not_json")) == 1
     assert gw.sources is not None
     metrics = gw.sources.metrics
     assert metrics.value(metrics.rejected, "lorawan", "unknown_device") == 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
-from sources_support import now_ms
+from sources_support import dead_letters, now_ms
 
 from gongzhi.gateway.service import GatewayService
 from gongzhi.telemetry.embedded import EmbeddedReader, telemetry_db_path
@@ -42,13 +42,6 @@ sources:
           - path: Alarm_Status
             values: {"2": smoke_alarm}
 """
-
-
-def _letters(gw: GatewayService, reason: str) -> list[dict[str, object]]:
-    assert gw.http is not None
-    url = f"http://127.0.0.1:{gw.http.port}/dead-letters?reason={reason}"
-    result: list[dict[str, object]] = httpx.get(url).json()
-    return result
 
 
 def test_a_mapped_json_device_is_stored_converted_and_raises_alarms(
@@ -86,15 +79,15 @@ def test_a_jsonpath_matching_nothing_is_a_dead_letter_naming_it(
     publisher.publish("vendor/smoke", {"dev": {}, "Alarm_Status": 2})
     publisher.publish("hydrant/sensor-0042/data", {"data": {"pressure": "high"}})
     wait_until(lambda: gw.metrics.total("messages_rejected_total") == 5, what="5 refusals")
-    no_match = sorted(str(d["detail"]) for d in _letters(gw, "no_match"))
+    no_match = sorted(str(d["detail"]) for d in dead_letters(gw, "no_match"))
     assert no_match == [
         "$.data.pressure matched nothing (metric pressure_mpa)",
         "$.dev.imei matched no device id",
         "none of $.readings[?@.kind == 'temp'].value, $.Alarm_Status matched",
     ]
-    unknown = _letters(gw, "unknown_device")
+    unknown = dead_letters(gw, "unknown_device")
     assert len(unknown) == 1 and "H-9" in str(unknown[0]["detail"])
-    bad = _letters(gw, "bad_value")
+    bad = dead_letters(gw, "bad_value")
     assert len(bad) == 1 and "$.data.pressure" in str(bad[0]["detail"])
 
 

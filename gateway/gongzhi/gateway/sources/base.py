@@ -109,16 +109,19 @@ def _topic(record: DeviceRecord, channel: str) -> str:
     return f"estate/{record.estate_id}/{record.device_id}/{channel}"
 
 
-def native_telemetry(raw: RawMessage, record: DeviceRecord, values: dict[str, Any],
-                     ts: int | str | None = None, seq: int | None = None) -> RawMessage:
-    """A telemetry message of our contract (``{"ts", "seq", "values"}``) for ``record``."""
-    body: dict[str, Any] = {"values": values}
+def _stamped(body: dict[str, Any], ts: int | str | None, seq: int | None) -> bytes:
     if ts is not None:
         body["ts"] = ts
     if seq is not None:
         body["seq"] = seq
-    return RawMessage(_topic(record, "telemetry"), orjson.dumps(body), raw.received_ms,
-                      source=raw.source)
+    return orjson.dumps(body)
+
+
+def native_telemetry(raw: RawMessage, record: DeviceRecord, values: dict[str, Any],
+                     ts: int | str | None = None, seq: int | None = None) -> RawMessage:
+    """A telemetry message of our contract (``{"ts", "seq", "values"}``) for ``record``."""
+    return RawMessage(_topic(record, "telemetry"), _stamped({"values": values}, ts, seq),
+                      raw.received_ms, source=raw.source)
 
 
 def native_event(raw: RawMessage, record: DeviceRecord, event: str,
@@ -128,11 +131,7 @@ def native_event(raw: RawMessage, record: DeviceRecord, event: str,
     body: dict[str, Any] = {"event": event}
     if detail:
         body["detail"] = detail
-    if ts is not None:
-        body["ts"] = ts
-    if seq is not None:
-        body["seq"] = seq
-    return RawMessage(_topic(record, "event"), orjson.dumps(body), raw.received_ms,
+    return RawMessage(_topic(record, "event"), _stamped(body, ts, seq), raw.received_ms,
                       source=raw.source)
 
 

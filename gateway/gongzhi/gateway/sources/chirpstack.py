@@ -33,7 +33,6 @@ import base64
 import binascii
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -46,14 +45,13 @@ from gongzhi.gateway.messages import RawMessage
 from gongzhi.gateway.reasons import Reason
 from gongzhi.gateway.sources.base import (
     SourceContext,
-    SourceHealth,
     SourceKind,
     native_status,
     native_telemetry,
 )
 from gongzhi.gateway.sources.jsonmap import native_messages
 from gongzhi.gateway.sources.mapping import CompiledMapping, FieldMapping
-from gongzhi.gateway.sources.mqtt_transport import MqttOptions, MqttTransport
+from gongzhi.gateway.sources.mqtt_transport import MqttOptions, MqttSource
 
 DEFAULT_TOPICS = ["application/+/device/+/event/+", "application/+/device/+/+"]
 BATTERY_METRIC = "battery_pct"
@@ -152,28 +150,12 @@ class _Uplink:
         return obj
 
 
-class ChirpStackSource:
+class ChirpStackSource(MqttSource):
     def __init__(self, context: SourceContext, options: ChirpStackOptions) -> None:
-        self._context = context
-        self._transport = MqttTransport(context, options, options.topics)
+        super().__init__(context, options, options.topics)
         self._profiles = [(p, CompiledMapping(p)) for p in options.profiles]
         self._seen: OrderedDict[tuple[Any, ...], str] = OrderedDict()
         self._memory = options.dedup_memory
-
-    def start(self) -> None:
-        self._transport.start()
-
-    def close(self) -> None:
-        self._transport.close()
-
-    def ack(self, messages: Sequence[RawMessage]) -> None:
-        self._transport.ack(messages)
-
-    def health(self) -> SourceHealth:
-        return self._transport.health()
-
-    def wait_connected(self, timeout_s: float) -> bool:
-        return self._transport.wait_connected(timeout_s)
 
     def translate(self, raw: RawMessage, registry: Registry) -> list[RawMessage]:
         parts = raw.topic.split("/")

@@ -18,7 +18,6 @@ a message in which no path matched is ``no_match`` naming the paths.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -31,20 +30,25 @@ from gongzhi.gateway.messages import RawMessage
 from gongzhi.gateway.reasons import Reason
 from gongzhi.gateway.sources.base import (
     SourceContext,
-    SourceHealth,
     SourceKind,
     native_event,
     native_telemetry,
 )
-from gongzhi.gateway.sources.mapping import CompiledMapping, FieldMapping, Mapped, Path
-from gongzhi.gateway.sources.mqtt_transport import MqttOptions, MqttTransport
+from gongzhi.gateway.sources.mapping import (
+    CompiledMapping,
+    FieldMapping,
+    JsonPathText,
+    Mapped,
+    Path,
+)
+from gongzhi.gateway.sources.mqtt_transport import MqttOptions, MqttSource
 
 
 class DeviceIdentity(BaseModel):
     model_config = STRICT_CONFIG
 
     topic_regex: str | None = None
-    path: str | None = None
+    path: JsonPathText | None = None
     lookup: Literal["external_id", "device_id"] = "external_id"
 
     @field_validator("topic_regex")
@@ -60,13 +64,6 @@ class DeviceIdentity(BaseModel):
             raise ValueError("the regular expression needs a group (?P<id>...) for the device")
         return value
 
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str | None) -> str | None:
-        if value is not None:
-            Path(value)
-        return value
-
     @model_validator(mode="after")
     def _one(self) -> DeviceIdentity:
         if (self.topic_regex is None) == (self.path is None):
@@ -77,29 +74,16 @@ class DeviceIdentity(BaseModel):
 class Timestamp(BaseModel):
     model_config = STRICT_CONFIG
 
-    path: str
+    path: JsonPathText
     unit: Literal["ms", "s", "iso"] = "ms"
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        Path(value)
-        return value
 
 
 class JsonMapOptions(MqttOptions):
     topics: list[str] = Field(min_length=1)
     device: DeviceIdentity
     ts: Timestamp | None = None
-    seq: str | None = None
+    seq: JsonPathText | None = None
     mapping: FieldMapping
-
-    @field_validator("seq")
-    @classmethod
-    def _seq(cls, value: str | None) -> str | None:
-        if value is not None:
-            Path(value)
-        return value
 
 
 class DeviceFinder:
@@ -147,29 +131,13 @@ def native_messages(raw: RawMessage, record: DeviceRecord, mapped: Mapped,
     return out
 
 
-class JsonMapSource:
+class JsonMapSource(MqttSource):
     def __init__(self, context: SourceContext, options: JsonMapOptions) -> None:
-        self._context = context
-        self._transport = MqttTransport(context, options, options.topics)
+        super().__init__(context, options, options.topics)
         self._finder = DeviceFinder(options.device)
         self._mapping = CompiledMapping(options.mapping)
         self._ts = (Path(options.ts.path), options.ts.unit) if options.ts else None
         self._seq = Path(options.seq) if options.seq else None
-
-    def start(self) -> None:
-        self._transport.start()
-
-    def close(self) -> None:
-        self._transport.close()
-
-    def ack(self, messages: Sequence[RawMessage]) -> None:
-        self._transport.ack(messages)
-
-    def health(self) -> SourceHealth:
-        return self._transport.health()
-
-    def wait_connected(self, timeout_s: float) -> bool:
-        return self._transport.wait_connected(timeout_s)
 
     def translate(self, raw: RawMessage, registry: Registry) -> list[RawMessage]:
         body = parse_json(raw.payload)

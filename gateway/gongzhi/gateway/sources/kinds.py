@@ -7,10 +7,10 @@ gateway without sources). A new kind is a module plus one line here.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from gongzhi.core.errors import ConfigError
+from gongzhi.core.plugins import import_named
 from gongzhi.gateway.sources.base import SourceKind
 
 KIND_MODULES: dict[str, str] = {
@@ -32,12 +32,7 @@ def load_kind(name: str) -> SourceKind[Any]:
     if module_name is None:
         raise ConfigError(f"unknown source kind {name!r} (expected one of "
                           f"{', '.join(kind_names())})")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            raise ConfigError(f"source kind {name!r} is not available in this build") from None
-        raise
+    module = import_named(module_name, f"source kind {name!r}")
     kind = getattr(module, "KIND", None)
     if not isinstance(kind, SourceKind) or kind.name != name:
         raise ConfigError(f"{module_name} does not define the source kind {name!r}")

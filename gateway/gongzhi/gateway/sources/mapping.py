@@ -25,10 +25,10 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import jsonpath
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
 from gongzhi.core.config_kit import STRICT_CONFIG
 from gongzhi.core.errors import RejectedMessage
@@ -127,10 +127,19 @@ class Path:
         return self.text
 
 
+def _check_path(value: str) -> str:
+    Path(value)
+    return value
+
+
+#: A JSONPath checked when the file is read (``Path``'s syntax: a bare name is a top field).
+JsonPathText = Annotated[str, AfterValidator(_check_path)]
+
+
 class MetricMap(BaseModel):
     model_config = STRICT_CONFIG
 
-    path: str
+    path: JsonPathText
     unit: str | None = None  # the outside unit; None: already the catalogue's
     scale: float = 1.0
     offset: float = 0.0
@@ -140,12 +149,6 @@ class MetricMap(BaseModel):
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         return {"path": value} if isinstance(value, str) else value
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        Path(value)
-        return value
 
 
 def _key(value: Any) -> str:
@@ -160,7 +163,7 @@ def _key(value: Any) -> str:
 class EventMap(BaseModel):
     model_config = STRICT_CONFIG
 
-    path: str
+    path: JsonPathText
     values: dict[str, str] = Field(min_length=1)  # outside value -> event name
     required: bool = False
 
@@ -176,12 +179,6 @@ class EventMap(BaseModel):
         if unknown:
             raise ValueError(f"unknown event(s) {', '.join(unknown)} (expected one of "
                              f"{', '.join(sorted(EVENT_KINDS))})")
-        return value
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        Path(value)
         return value
 
 

@@ -13,12 +13,12 @@ which is also given the ``Route``: where to deliver.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol as TypingProtocol
 
 from gongzhi.core.errors import ConfigError
+from gongzhi.core.plugins import import_named
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.simulators.outgoing import Outgoing
 
@@ -97,12 +97,7 @@ def load_encoder(name: str, records: Sequence[DeviceRecord], seed: int = 0,
     module_name = PROTOCOL_MODULES[name]
     if module_name is None:
         return NativeEncoder()
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            raise ConfigError(f"protocol {name!r} is not available in this build") from None
-        raise
+    module = import_named(module_name, f"protocol {name!r}")
     protocol = getattr(module, "PROTOCOL", None)
     if not isinstance(protocol, Protocol):
         raise ConfigError(f"{module_name} defines no PROTOCOL")

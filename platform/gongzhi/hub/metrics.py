@@ -49,6 +49,11 @@ SPEC: dict[str, tuple[Kind, str, tuple[str, ...]]] = {
                                         ("outcome",)),
     "gongzhi_webhook_deliveries_total": ("counter", "Webhook delivery attempts, by result",
                                          ("party", "result")),
+    "gongzhi_reports_total": ("counter", "Residents' reports accepted, by category",
+                              ("category",)),
+    "gongzhi_reports_refused_total": ("counter", "Residents' reports and ratings refused, by "
+                                                 "reason (limits, links, photos, input)",
+                                      ("reason",)),
     "gongzhi_tickets": ("scraped", "Tickets in the store, by kind and status",
                         ("kind", "status")),
     "gongzhi_webhook_backlog": ("scraped", "Webhook messages not delivered yet", ()),

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from notify_storm import LIMITS_PER_MIN, run_storm
 
 
-def test_a_storm_stays_within_every_limit_and_reaches_every_critical_ticket(tmp_path: Path):
-    result = run_storm(tmp_path / "storm.db", count=1000, seed=1)
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_storm_stays_within_every_limit_and_reaches_every_critical_ticket(tmp_path: Path,
+                                                                           seed: int):
+    result = run_storm(tmp_path / "storm.db", count=1000, seed=seed)
     assert len(result.alarms) == 1000
     critical = [a for a in result.alarms if a.severity == "critical"]
     assert len(critical) > 100

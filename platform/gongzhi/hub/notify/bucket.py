@@ -11,10 +11,13 @@ the caller (an injected clock).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gongzhi.hub.notify.channel import Limit
+
+_EPSILON = 1e-9  # float refill arithmetic: a token due at a millisecond is there at it
 
 
 def default_burst(limit: Limit) -> int:
@@ -45,9 +48,6 @@ class TokenBucket:
                               self.tokens + (now_ms - self.updated_ms) * self.rate_per_ms)
             self.updated_ms = now_ms
 
-    def available(self, now_ms: int) -> bool:
-        self._refill(now_ms)
-        return self.tokens >= 1.0
 
     def take(self, now_ms: int) -> None:
         self._refill(now_ms)
@@ -57,7 +57,7 @@ class TokenBucket:
         """How long until ``tokens`` are there (0 when they are; never more than the burst)."""
         self._refill(now_ms)
         missing = min(tokens, self.burst) - self.tokens
-        return 0 if missing <= 0 else int(missing / self.rate_per_ms) + 1
+        return 0 if missing <= _EPSILON else math.ceil(missing / self.rate_per_ms - _EPSILON)
 
 
 class Buckets:

@@ -164,6 +164,10 @@ class Dispatcher:
             finished, fallback = self._wait(jobs, wait, why, now)
             self._outbox.finish(self._owner, now, finished, (), fallback)
             return
+        if channel.digests:
+            jobs += self._outbox.claim_waiting(self._owner, now, self.policy.lease_ms, name,
+                                               address)
+            jobs.sort(key=lambda j: (msg.severity_rank(j.severity), j.id))
         carried, rest, message = self._compose(channel, address, jobs, now)
         self._buckets.take((name,), channel.limits, now)
         outcome = channel.send(http, message, now)

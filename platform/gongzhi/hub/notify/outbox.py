@@ -286,6 +286,26 @@ class NotifyOutbox:
                                 .order_by(notify_outbox.c.id)).fetchall()
         return [_job(r) for r in rows]
 
+    def claim_waiting(self, owner: str, now: int, lease_ms: int, channel: str,
+                      address: str) -> list[Job]:
+        """Lease the jobs of one destination that only wait for its next token (due later,
+        never tried and failed): a message going there now carries them too."""
+        waiting = and_(notify_outbox.c.state == PENDING, notify_outbox.c.channel == channel,
+                       notify_outbox.c.address == address, notify_outbox.c.last_error.is_(None),
+                       notify_outbox.c.next_attempt_at > now,
+                       or_(notify_outbox.c.lease_until.is_(None),
+                           notify_outbox.c.lease_until <= now))
+        with self._tx() as conn:
+            ids = [r[0] for r in conn.execute(select(notify_outbox.c.id).where(waiting))]
+            if not ids:
+                return []
+            conn.execute(update(notify_outbox).where(notify_outbox.c.id.in_(ids)).where(waiting)
+                         .values(lease_owner=owner, lease_until=now + lease_ms))
+            rows = conn.execute(select(notify_outbox).where(notify_outbox.c.id.in_(ids))
+                                .where(notify_outbox.c.lease_owner == owner)
+                                .where(notify_outbox.c.state == PENDING)).fetchall()
+        return [_job(r) for r in rows]
+
     def finish(self, owner: str, now: int, finished: Sequence[Finish],
                attempts: Sequence[AttemptRow] = (), new_jobs: Sequence[NewJob] = ()) -> None:
         """Record what became of leased jobs, the attempts made, the jobs they fell back to

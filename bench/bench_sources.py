@@ -11,30 +11,25 @@ gateway's reports to the platform are retried in the background.
 ``gongzhi simulate --protocol chirpstack-v4`` encodes them, about 1.2 kB each, published by a
 process of its own) waits in the broker for the source's persistent session; the gateway then
 drains it alone: translate, decode, validate, dedup, store, detect, acknowledge after commit.
-Rate from the first message accounted (``messages_processed_total``, read from the status port
-every 50 ms) to the last; the median of three rounds with min, max and every run. The same
-harness on the same devices publishing our own contract gives ``native_ingest_msgs_per_s`` for
-comparison (on a broker of its own, so that neither gateway sees the other's stream).
+Rate from the first message accounted (processed, refused or dropped as a repeat, read from the
+status port every 50 ms; ``bench_gateway.Gateway``) to the last; the median of three rounds with
+min, max and every run. The same harness on the same devices publishing our own contract gives
+``native_ingest_msgs_per_s`` for comparison (on a broker of its own, so that neither gateway
+sees the other's stream).
 
 Prints one JSON object per line, with the machine's load average. Runs in about two minutes.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import orjson
 import paho.mqtt.client as paho
@@ -48,6 +43,13 @@ from gongzhi.simulators.protocols.chirpstack import ChirpStackEncoder, dev_eui
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.bench_gateway import (  # noqa: E402  (the gateway bench's harness)
+    Gateway,
+    emit,
+    machine,
+    run_process,
+    spread,
+)
 from tests.conftest import free_port, make_broker  # noqa: E402  (private-service helpers)
 
 SOURCES = ROOT / "deploy" / "sources" / "chirpstack-simulated.yaml"
@@ -55,12 +57,6 @@ MESSAGES = 30_000
 ROUNDS = 3
 DEVICES = 2_000
 DEVICES_PER_ESTATE = 20
-POLL_S = 0.05
-
-
-def emit(name: str, value: float, unit: str, **context: Any) -> None:
-    print(orjson.dumps({"name": name, "value": value, "unit": unit, **context}).decode(),
-          flush=True)
 
 
 def now_ms() -> int:
@@ -114,117 +110,20 @@ def publish(port: int, protocol: str, t0: int, first_seq: int) -> None:
     client.loop_stop()
 
 
-def run_process(target: Any, *args: Any) -> None:
-    proc = multiprocessing.get_context("spawn").Process(target=target, args=args)
-    proc.start()
-    proc.join(timeout=300)
-    if proc.exitcode != 0:
-        raise RuntimeError(f"{target.__name__} failed ({proc.exitcode})")
-
-
-def http_get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-@dataclass
-class Gateway:
-    work: Path
-    broker_port: int
-    sources: bool
-    port: int = 0
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GONGZHI_")}
-        data = self.work / ("sources" if self.sources else "native")
-        env.update(GONGZHI_MQTT_URL=f"mqtt://127.0.0.1:{self.broker_port}",
-                   GONGZHI_REGISTRY=str(self.work / "registry.csv"),
-                   GONGZHI_TOKENS_FILE=str(self.work / "tokens.json"),
-                   GONGZHI_DATA_DIR=str(data), GONGZHI_GATEWAY_HTTP_PORT=str(self.port),
-                   GONGZHI_PLATFORM_URL=f"http://127.0.0.1:{free_port()}",
-                   GONGZHI_GATEWAY_ID="bench-sources" if self.sources else "bench-native",
-                   GONGZHI_LOG_LEVEL="ERROR")
-        if self.sources:
-            env["GONGZHI_SOURCES"] = str(SOURCES)
-        log = self.work / f"gateway-{'sources' if self.sources else 'native'}.log"
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "gongzhi.core.cli", "gateway"],
-                                         env=env, stdout=out, stderr=subprocess.STDOUT)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def processed(self) -> float | None:
-        try:
-            status, body = http_get(f"http://127.0.0.1:{self.port}/metrics")
-        except OSError:
-            return None
-        if status != 200:
-            return None
-        for line in body.decode().splitlines():
-            if line.startswith("gongzhi_gateway_messages_processed_total "):
-                return float(line.rsplit(" ", 1)[1])
-        return None
-
-    def wait(self, predicate: Any, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"the gateway exited; see {self.work}")
-            time.sleep(POLL_S)
-        raise RuntimeError(f"the gateway timed out; see {self.work}")
-
-    def register(self) -> None:
-        """Start until ready (its sessions exist at the broker), then stop."""
-        self.start()
-        try:
-            self.wait(lambda: _ready(self.port), 90)
-        finally:
-            self.stop()
-
-    def drain(self) -> float:
-        """msg/s from the first message processed to the last of the backlog."""
-        self.start()
-        try:
-            first: tuple[float, float] | None = None
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
-                seen = self.processed()
-                at = time.perf_counter()
-                if seen:
-                    if first is None:
-                        first = (at, seen)
-                    if seen >= MESSAGES:
-                        if at == first[0]:
-                            raise RuntimeError("drained before the first look")
-                        return (seen - first[1]) / (at - first[0])
-                elif self.proc is not None and self.proc.poll() is not None:
-                    raise RuntimeError(f"the gateway exited; see {self.work}")
-                time.sleep(POLL_S)
-            raise RuntimeError(f"drained only {self.processed()} of {MESSAGES}")
-        finally:
-            self.stop()
-
-
-def _ready(port: int) -> bool:
-    try:
-        return http_get(f"http://127.0.0.1:{port}/readyz")[0] == 200
-    except OSError:
-        return False
+def gateway(work: Path, broker_port: int, sources: bool) -> Gateway:
+    """The gateway command on ``broker_port`` (``GONGZHI_SOURCES`` set when ``sources``)."""
+    name = "sources" if sources else "native"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GONGZHI_")}
+    env.update(GONGZHI_MQTT_URL=f"mqtt://127.0.0.1:{broker_port}",
+               GONGZHI_REGISTRY=str(work / "registry.csv"),
+               GONGZHI_TOKENS_FILE=str(work / "tokens.json"),
+               GONGZHI_DATA_DIR=str(work / name), GONGZHI_GATEWAY_HTTP_PORT=str(port),
+               GONGZHI_PLATFORM_URL=f"http://127.0.0.1:{free_port()}",
+               GONGZHI_GATEWAY_ID=f"bench-{name}", GONGZHI_LOG_LEVEL="ERROR")
+    if sources:
+        env["GONGZHI_SOURCES"] = str(SOURCES)
+    return Gateway(["gateway"], env, work / f"gateway-{name}.log", port=port)
 
 
 def main() -> None:
@@ -235,24 +134,22 @@ def main() -> None:
     try:
         write_registry(work / "registry.csv", records())
         write_tokens(work / "tokens.json", new_tokens())
-        gateways = {"chirpstack": Gateway(work, brokers["chirpstack"].port, sources=True),
-                    "native": Gateway(work, brokers["native"].port, sources=False)}
-        for gateway in gateways.values():
-            gateway.register()
+        ports = {name: broker.port for name, broker in brokers.items()}
+        gateways = {"chirpstack": gateway(work, ports["chirpstack"], sources=True),
+                    "native": gateway(work, ports["native"], sources=False)}
+        for each in gateways.values():
+            each.register()
         rates: dict[str, list[float]] = {name: [] for name in gateways}
         for round_ in range(ROUNDS):
-            for name, gateway in gateways.items():
+            for name in gateways:
                 t0 = now_ms() - MESSAGES - 60_000
-                run_process(publish, gateway.broker_port, name, t0, 1 + round_ * 100)
-                rates[name].append(gateway.drain())
-        load = {"load_avg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
+                run_process(publish, ports[name], name, t0, 1 + round_ * 100)
+                rates[name].append(gateways[name].drain(MESSAGES)[0])
         for name, unit_name in (("chirpstack", "chirpstack_ingest_msgs_per_s"),
                                 ("native", "native_ingest_msgs_per_s")):
             values = rates[name]
-            emit(unit_name, round(statistics.median(values)), "msg/s",
-                 min=round(min(values)), max=round(max(values)),
-                 runs=[round(v) for v in values], messages=MESSAGES, devices=DEVICES,
-                 **load)
+            emit(unit_name, round(statistics.median(values)), "msg/s", **spread(values),
+                 messages=MESSAGES, devices=DEVICES, **machine())
     finally:
         for broker in brokers.values():
             broker.stop()

@@ -15,6 +15,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +31,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import DeviceRecord, Location, write_registry
-from tests.conftest import free_port, wait_for_port
+from tests.conftest import Broker, free_port, make_broker, wait_for_port
 from tests.e2e.harness import System, make_system, wait_until
 
 ESTATE = "chaos"
@@ -248,6 +249,18 @@ def gateway_metric(sysm: System, name: str) -> float:
                if line.startswith(prefix) and line[len(prefix):len(prefix) + 1] in (" ", "{"))
 
 
+def counter(sysm: System, tally: Tally, publisher: DevicePublisher) -> Callable[[], None]:
+    """Reads the counts of a run into ``tally`` (for ``settle``): what the publisher got
+    acknowledged, the tickets of the alarm devices, the readings stored, the refusals."""
+    def read() -> None:
+        tally.alarms_published = publisher.alarms
+        tally.telemetry_published = publisher.telemetry
+        tally.tickets, tally.duplicates = alarm_tickets(sysm)
+        tally.stored = stored_points(sysm.root / "telemetry.db")
+        tally.dropped = int(gateway_metric(sysm, "messages_rejected_total"))
+    return read
+
+
 def settle(tally: Tally, read: Callable[[], None], *, timeout_s: float) -> None:
     """Re-read the counts until they balance or the deadline passes (then the test's asserts
     show the numbers)."""
@@ -285,6 +298,23 @@ def start_gateway(sysm: System) -> None:
     sysm.services["gateway"].start()
     sysm.wait_subscribed()
 
+
+
+@contextlib.contextmanager
+def persistent_broker(tmp_path: Path, extra: str = "") -> Iterator[Broker]:
+    """A private Mosquitto with persistence, as deploy/mosquitto/mosquitto.conf has it: a
+    restart keeps persistent sessions and the messages queued for them."""
+    # Mosquitto drops root for its own user before writing: pytest's tmp_path is private.
+    store = Path(tempfile.mkdtemp(prefix="gongzhi-chaos-broker-"))
+    store.chmod(0o777)
+    broker = make_broker(tmp_path, extra=f"persistence true\npersistence_location {store}/\n"
+                                         + extra)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+        shutil.rmtree(store, ignore_errors=True)
 
 
 @contextlib.contextmanager

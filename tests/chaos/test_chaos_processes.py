@@ -6,9 +6,7 @@ one ticket and every reading is stored once; each test prints its counts."""
 
 from __future__ import annotations
 
-import shutil
 import signal
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,21 +17,21 @@ from chaos_proxy import TcpProxy
 from chaos_support import (
     DevicePublisher,
     Tally,
-    alarm_tickets,
+    counter,
     gateway_metric,
     now_ms,
+    persistent_broker,
     planned_stream,
     running,
     settle,
     start_gateway,
     start_platform,
     start_system,
-    stored_points,
 )
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.conftest import Broker, make_broker
-from tests.e2e.harness import System, wait_until
+from tests.conftest import Broker
+from tests.e2e.harness import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -46,27 +44,8 @@ Reporter = Callable[[str, object], None]
 def deployment_broker(tmp_path: Path) -> Iterator[Broker]:
     """Mosquitto with persistence, as deploy/mosquitto/mosquitto.conf has it: a restart keeps the
     gateway's persistent session and the messages queued for it. ``$SYS`` every second."""
-    # Mosquitto drops root for its own user before writing: pytest's tmp_path is private.
-    store = Path(tempfile.mkdtemp(prefix="gongzhi-chaos-broker-"))
-    store.chmod(0o777)
-    broker = make_broker(tmp_path, extra=f"persistence true\npersistence_location {store}/\n"
-                                         "sys_interval 1\n")
-    broker.start()
-    try:
+    with persistent_broker(tmp_path, "sys_interval 1\n") as broker:
         yield broker
-    finally:
-        broker.stop()
-        shutil.rmtree(store, ignore_errors=True)
-
-
-def count(sysm: System, tally: Tally, publisher: DevicePublisher) -> Callable[[], None]:
-    def read() -> None:
-        tally.alarms_published = publisher.alarms
-        tally.telemetry_published = publisher.telemetry
-        tally.tickets, tally.duplicates = alarm_tickets(sysm)
-        tally.stored = stored_points(sysm.root / "telemetry.db")
-        tally.dropped = int(gateway_metric(sysm, "messages_rejected_total"))
-    return read
 
 
 def check(tally: Tally) -> None:
@@ -96,7 +75,7 @@ def test_broker_restart_mid_stream(tmp_path: Path, deployment_broker: Broker,
         tally.extra["restarted_after"] = publisher.published_so_far()
         publisher.join()
         sysm.wait_subscribed()
-        settle(tally, count(sysm, tally, publisher), timeout_s=60)
+        settle(tally, counter(sysm, tally, publisher), timeout_s=60)
         tally.extra["gateway_duplicates_dropped"] = int(gateway_metric(sysm, "duplicates_total"))
         tally.report(record_property, capsys)
     check(tally)
@@ -118,7 +97,7 @@ def test_gateway_kill_9_and_restart(tmp_path: Path, deployment_broker: Broker,
                    "two thirds of the stream, the gateway down")
         start_gateway(sysm)
         publisher.join()
-        settle(tally, count(sysm, tally, publisher), timeout_s=60)
+        settle(tally, counter(sysm, tally, publisher), timeout_s=60)
         tally.report(record_property, capsys)
     check(tally)
 
@@ -143,7 +122,7 @@ def test_platform_kill_9_and_restart(tmp_path: Path, deployment_broker: Broker,
         platform.start()
         sysm.wait_healthy(f"{sysm.base}/healthz", timeout=60)
         publisher.join()
-        settle(tally, count(sysm, tally, publisher), timeout_s=60)
+        settle(tally, counter(sysm, tally, publisher), timeout_s=60)
         tally.report(record_property, capsys)
     assert tally.extra["alarms_waiting"] > 0, "the outage should have held alarms back"
     check(tally)
@@ -202,7 +181,7 @@ def test_slow_platform_and_stalled_gateway_under_a_burst(
             finally:
                 gateway.proc.send_signal(signal.SIGCONT)
             peaks = {"queue_depth": 0.0, "queue_lag_seconds": 0.0, "alarms_pending": 0.0}
-            read = count(sysm, tally, publisher)
+            read = counter(sysm, tally, publisher)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 for name in peaks:

@@ -5,8 +5,6 @@ accepted: every alarm is one ticket and every reading is stored once."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -21,19 +19,19 @@ from tests.chaos.chaos_support import (
     DevicePublisher,
     Message,
     Tally,
-    alarm_tickets,
     chaos_registry,
+    counter,
     gateway_metric,
     now_ms,
+    persistent_broker,
     planned_stream,
     running,
     settle,
     start_gateway,
     start_platform,
     start_system,
-    stored_points,
 )
-from tests.conftest import Broker, make_broker
+from tests.conftest import Broker
 from tests.e2e.harness import System, wait_until
 
 pytestmark = pytest.mark.integration
@@ -44,17 +42,10 @@ Reporter = Callable[[str, object], None]
 
 
 @pytest.fixture
-def persistent_broker(tmp_path: Path) -> Iterator[Broker]:
+def durable_broker(tmp_path: Path) -> Iterator[Broker]:
     """Mosquitto keeping sessions and their queued messages across its own restarts."""
-    store = Path(tempfile.mkdtemp(prefix="gongzhi-sources-broker-"))
-    store.chmod(0o777)
-    broker = make_broker(tmp_path, extra=f"persistence true\npersistence_location {store}/\n")
-    broker.start()
-    try:
+    with persistent_broker(tmp_path) as broker:
         yield broker
-    finally:
-        broker.stop()
-        shutil.rmtree(store, ignore_errors=True)
 
 
 def lorawan_system(root: Path, broker: Broker) -> tuple[System, ChirpStackEncoder]:
@@ -79,12 +70,12 @@ def encode(encoder: ChirpStackEncoder, stream: list[Message]) -> list[Message]:
 
 
 def test_chirpstack_v3_and_v4_smoke_alarms_become_tickets(tmp_path: Path,
-                                                          persistent_broker: Broker) -> None:
-    sysm, v4 = lorawan_system(tmp_path / "sys", persistent_broker)
+                                                          durable_broker: Broker) -> None:
+    sysm, v4 = lorawan_system(tmp_path / "sys", durable_broker)
     v3 = ChirpStackEncoder(3, [], 0)
     t = now_ms() - 1000
     alarm = b'{"ts":%d,"seq":5,"event":"smoke_alarm","detail":{}}'
-    with running(sysm), DevicePublisher(persistent_broker.port) as publisher:
+    with running(sysm), DevicePublisher(durable_broker.port) as publisher:
         stream = [Message("estate/chaos/tmp-000/event", alarm % t, True),
                   Message("estate/chaos/tmp-001/event", alarm % t, True)]
         encoded = [encode(v4, stream[:1])[0], encode(v3, stream[1:])[0]]
@@ -99,14 +90,14 @@ def test_chirpstack_v3_and_v4_smoke_alarms_become_tickets(tmp_path: Path,
 
 
 def test_gateway_kill_9_mid_chirpstack_stream_loses_nothing(
-        tmp_path: Path, persistent_broker: Broker, record_property: Reporter,
+        tmp_path: Path, durable_broker: Broker, record_property: Reporter,
         capsys: pytest.CaptureFixture[str]) -> None:
     """Persistent session on the source's broker and acknowledgement after commit: what the
     gateway took but had not committed when it died comes again (and is dropped as a repeat if
     it had been committed); what ChirpStack published while it was down waits at the broker."""
     tally = Tally("gateway_kill_9_chirpstack")
-    sysm, encoder = lorawan_system(tmp_path / "sys", persistent_broker)
-    with running(sysm), DevicePublisher(persistent_broker.port) as publisher:
+    sysm, encoder = lorawan_system(tmp_path / "sys", durable_broker)
+    with running(sysm), DevicePublisher(durable_broker.port) as publisher:
         stream = encode(encoder, planned_stream(ALARMS, TELEMETRY, now_ms() - 1_000))
         publisher.publish_in_background(stream, pace_s=0.05)
         wait_until(lambda: publisher.published_so_far() >= len(stream) // 3, 60,
@@ -118,14 +109,7 @@ def test_gateway_kill_9_mid_chirpstack_stream_loses_nothing(
         start_gateway(sysm)
         publisher.join()
 
-        def read() -> None:
-            tally.alarms_published = publisher.alarms
-            tally.telemetry_published = publisher.telemetry
-            tally.tickets, tally.duplicates = alarm_tickets(sysm)
-            tally.stored = stored_points(sysm.root / "telemetry.db")
-            tally.dropped = int(gateway_metric(sysm, "messages_rejected_total"))
-
-        settle(tally, read, timeout_s=90)
+        settle(tally, counter(sysm, tally, publisher), timeout_s=90)
         tally.extra["source_duplicates"] = int(gateway_metric(sysm,
                                                               "source_duplicates_total"))
         tally.report(record_property, capsys)

@@ -9,8 +9,6 @@ a job is leased while being sent so that two replicas do not both send it.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 
 import httpx
@@ -19,6 +17,8 @@ from gongzhi.core.backoff import Backoff
 from gongzhi.core.clock import Clock
 from gongzhi.hub.duty_model import DutyMatrix
 from gongzhi.hub.metrics import Metrics
+from gongzhi.hub.notify.channel import Result
+from gongzhi.hub.notify.hook import post_signed, sign
 from gongzhi.hub.periodic import PeriodicTask
 from gongzhi.hub.store.base import Store
 from gongzhi.hub.store.records import WebhookJob
@@ -32,10 +32,7 @@ LEASE_MS = 60_000
 GIVEN_UP = 2**62  # next_attempt_at of a job that will not be tried again
 
 
-def sign(secret: str, timestamp: int, body: str) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
-
+__all__ = ["WebhookSender", "backoff_ms", "sign"]
 
 RETRY = Backoff(first_s=BASE_DELAY_MS / 1000, max_s=MAX_DELAY_MS / 1000)
 
@@ -77,23 +74,21 @@ class WebhookSender:
         hook = self._matrix.webhook_for(job.party)
         now = self._clock.now_ms()
         error: str | None = None
+        final = hook is None
         if hook is None:
             error = "no webhook configured for the party any more"
         else:
-            try:
-                response = client.post(job.url, content=job.body, headers={
-                    "Content-Type": "application/json",
-                    "X-Gongzhi-Timestamp": str(now),
-                    "X-Gongzhi-Signature": sign(hook.secret, now, job.body),
-                })
-                if response.status_code >= 300:
-                    error = f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
+            # The notification layer's signed-webhook transport: one signature scheme, one
+            # reading of the receiver's answer (a refusal is final, not retried 20 times).
+            outcome = post_signed(client, job.url, hook.secret, job.body, now,
+                                  key=f"webhook:{job.id}")
+            if outcome.result is not Result.SENT:
+                error = outcome.detail
+                final = outcome.result is Result.REFUSED
         attempts = job.attempts + 1
         if error is None:
             next_at, done = now, now
-        elif attempts >= MAX_ATTEMPTS or hook is None:
+        elif attempts >= MAX_ATTEMPTS or final:
             next_at, done = GIVEN_UP, None
             log.error("webhook to %s given up after %d attempts: %s", job.party, attempts, error)
         else:

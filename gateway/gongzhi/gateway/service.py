@@ -145,7 +145,7 @@ class GatewayService:
             decoder=decoder, detector=self._detector_factory(registry), sink=sink,
             outbox=self.outbox, dead_letters=self.dead_letters, states=self.states,
             metrics=self.metrics, clock=self.clock, partition=self.partition,
-            stopping=self._stopping)
+            stopping=self._stopping, rng=self._rng)
         self._register_gauges()
         self.http = StatusServer(s.http_host, s.gateway_http_port, StatusEndpoints(
             metrics=self.metrics.render, health=self.health,

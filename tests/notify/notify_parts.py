@@ -53,7 +53,7 @@ def database(path: Path) -> tuple[Engine, NotifyOutbox]:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
 
-    outbox = NotifyOutbox(engine)
+    outbox = NotifyOutbox.over_engine(engine)
     outbox.create_tables()
     with engine.begin() as conn:
         conn.execute(text(TIMELINE_DDL))

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -232,20 +232,30 @@ def _job(row: Any) -> Job:
                created_at=int(m["created_at"]), attempts=int(m["attempts"]))
 
 
-class NotifyOutbox:
-    """The outbox over an SQLAlchemy engine (the ticket store's database)."""
+Begin = Callable[[], AbstractContextManager[Connection]]
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+
+class NotifyOutbox:
+    """The outbox over ``begin``: a connection in a transaction of the ticket store's database
+    (the store's own transactions in the platform, so its locking applies)."""
+
+    def __init__(self, begin: Begin) -> None:
+        self._begin = begin
+
+    @classmethod
+    def over_engine(cls, engine: Engine) -> NotifyOutbox:
+        """Transactions straight on ``engine`` (tools and tests of this module alone)."""
+        return cls(engine.begin)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        with self._engine.begin() as conn:
+        with self._begin() as conn:
             yield conn
 
     def create_tables(self) -> None:
         """For a database without the store's migrations (tests of this module alone)."""
-        metadata.create_all(self._engine)
+        with self._tx() as conn:
+            metadata.create_all(conn)
 
     def lead(self, owner: str, now: int, lease_ms: int) -> bool:
         """Take or keep the dispatcher's lease; True while ``owner`` holds it."""

@@ -91,6 +91,9 @@ class Settings(BaseModel):
     # Who is told by name: people, duty rosters, re-notification, signed links (YAML).
     # None: no rosters (tickets reach parties on the pages and webhooks only).
     rosters: Path | None = None
+    # The notification channels (WeCom, DingTalk, Feishu, SMS, e-mail, webhooks) and which one
+    # each party's people are reached on (YAML); None: nobody is sent a message.
+    notify: Path | None = None
     platform_url: str = "http://127.0.0.1:8000"
     gateway_token: str | None = None  # None: the "gateway" entry of the tokens file
     gateway_partition: str | None = None  # e.g. "0/2": this replica's share of estates

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from gongzhi.gateway.detection.rhythm import RhythmSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,3 +27,7 @@ class DetectionConfig:
     heat_rise_c: float = 10.0
     heat_window_ms: int = 600_000
     heat_abs_c: float = 57.0
+    # Passive care (docs/welfare.md): the estate's local time (a household's day and its
+    # mornings) and how unusual a silence must be.
+    timezone: str = "Asia/Shanghai"
+    welfare: RhythmSettings = field(default_factory=RhythmSettings)

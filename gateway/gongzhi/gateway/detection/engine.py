@@ -21,7 +21,8 @@ from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.events import EventAlarms
 from gongzhi.gateway.detection.group import TypeGroup, fuse_smoke_alarms, metric_rows
 from gongzhi.gateway.detection.ledger import OpenAlarms
-from gongzhi.gateway.detection.presence import Presence, cluster_id
+from gongzhi.gateway.detection.presence import Presence, cluster_id, offline_after_ms
+from gongzhi.gateway.detection.welfare import WelfareWatch
 from gongzhi.gateway.messages import DeviceEvent, StatusChange, Telemetry
 from gongzhi.gateway.messages import Presence as PresenceState
 
@@ -40,6 +41,8 @@ class DetectionEngine:
         self._presence = Presence(self._index, self.config)
         self._ledger = OpenAlarms()
         self._events = EventAlarms()
+        self._welfare = WelfareWatch(self._index, offline_after_ms(self._index).tolist(),
+                                     self.config.timezone, self.config.welfare)
 
     def set_registry(self, registry: Registry) -> None:
         """Swap ``registry`` in. Devices in both registries with the same type keep their
@@ -53,7 +56,9 @@ class DetectionEngine:
         self._ledger.retain({*(self._index.ids[s] for s in kept.old.tolist()),
                              *(cluster_id(*b) for b in new._index.buildings)})
         self._events.retain(new._index.slot)
+        new._welfare.adopt(self._welfare)
         self._index, self._groups, self._presence = new._index, new._groups, new._presence
+        self._welfare = new._welfare
 
     @property
     def state_nbytes(self) -> int:
@@ -87,6 +92,7 @@ class DetectionEngine:
                 statuses.append((slot, message))
         alarms = self._telemetry(np.array(tel_slots, np.int64), np.array(tel_ts, np.int64),
                                  tel_values)  # telemetry's smoke alarms fused round by round
+        alarms += self._welfare.observe(telemetry)
         from_events = [a for a in (self._events.alarm(self._index, slot, event)
                                    for slot, event in events) if a is not None]
         fusion = self._groups[DeviceType.SMOKE].fusion

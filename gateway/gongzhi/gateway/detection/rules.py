@@ -21,6 +21,7 @@ from gongzhi.gateway.detection.faults import (
     PlausibleRangeDetector,
 )
 from gongzhi.gateway.detection.fusion import FireFusion
+from gongzhi.gateway.detection.leak import FlowDetector, VolumeDetector
 from gongzhi.gateway.detection.multivariate import ThermalResidualDetector
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.rates import RateDetector
@@ -60,6 +61,8 @@ def build_rules(device_type: DeviceType, records: Sequence[DeviceRecord], member
                                                     if t.rule.metric == m[0]])
           for m in FLATLINE_METRICS.get(device_type, ())),
         *(PlausibleRangeDetector(b, *args) for b in PLAUSIBLE.get(device_type, ())),
+        *(FlowDetector(r, *args) for r in spec.flows),
+        *(VolumeDetector(r, *args) for r in spec.volumes),
     ]
     if device_type is DeviceType.WATER_PRESSURE:
         rules.append(RiserDriftDetector(*args))

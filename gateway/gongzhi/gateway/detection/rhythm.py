@@ -1,0 +1,134 @@
+"""A household's daily rhythm, learned from its own days: when its first sign of life comes in
+the morning, how long its longest silence lasts while it is up, when it goes quiet for the
+night, and how long its water stands still. Pure: days in, expectations out.
+
+A day runs from ``DAY_START_MIN`` (04:00 local) to the next: a light at 03:00 belongs to the
+night before. Weekdays and weekends are told apart when the history has enough of the day's
+kind (``MIN_OF_KIND``); else all days are used. Every expectation is an upper quantile of the
+household's own days plus a margin (``RhythmSettings``), so a household whose mornings are
+regular is expected early and one whose mornings vary is given room.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+DAY_START_MIN = 4 * 60  # the day begins at 04:00 local time
+MIN_OF_KIND = 6  # weekday/weekend apart once the history has this many days of the kind
+
+
+@dataclass(frozen=True, slots=True)
+class RhythmSettings:
+    """How sure the model must be before it calls silence unusual. Chosen on the development
+    houses and months (docs/welfare.md), not on the ones reported."""
+
+    history_days: int = 42  # the days remembered
+    min_days: int = 14  # a household is watched once this many days are learned
+    first_quantile: float = 1.0  # of the first-activity times of the day's kind: the latest
+    first_margin_min: float = 120.0
+    gap_quantile: float = 1.0  # of the daily longest silence while up: the longest
+    gap_margin_min: float = 120.0
+    gap_min_min: float = 240.0  # a silence shorter than this is never a concern
+    bed_quantile: float = 0.10  # the gap rule runs only while the household is nearly always up
+    water_quantile: float = 0.95  # of the daily longest standstill of the water meter
+    water_margin_min: float = 120.0
+    water_min_min: float = 12 * 60.0  # 12 h without water (Shenzhen Longgang's rule)
+
+
+@dataclass(frozen=True, slots=True)
+class DayRecord:
+    """One learned day: minutes after local midnight (may pass 1440 for after midnight)."""
+
+    day: int  # local day number (days since 1970-01-01, shifted by DAY_START_MIN)
+    weekend: bool
+    first_min: float | None  # None: the day's morning was not seen whole (a blind spell)
+    last_min: float | None
+    longest_gap_min: float | None  # while up, between first and last; None: not seen whole
+    water_gap_min: float | None  # the longest water standstill ending this day; None: no meter
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What the rhythm expects of a day of one kind, in minutes after local midnight."""
+
+    days: int
+    kind: str  # "weekday", "weekend" or "all"
+    first_p50: float
+    first_by: float  # first activity expected by
+    gap_limit: float | None  # minutes of silence while up
+    up_until: float | None  # the gap rule runs for silences starting before this
+    water_limit: float | None  # minutes without water
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "days_learned": self.days,
+            "day_kind": self.kind,
+            "first_activity_median": clock_text(self.first_p50),
+            "first_activity_expected_by": clock_text(self.first_by),
+            "longest_silence_allowed_h": None if self.gap_limit is None
+            else round(self.gap_limit / 60, 1),
+            "usually_up_until": None if self.up_until is None else clock_text(self.up_until),
+            "water_silence_allowed_h": None if self.water_limit is None
+            else round(self.water_limit / 60, 1),
+        }
+
+
+def clock_text(minutes: float) -> str:
+    m = round(minutes) % 1440
+    return f"{m // 60:02d}:{m % 60:02d}"
+
+
+def _quantile(values: list[float], q: float) -> float:
+    return float(np.quantile(np.array(values), q, method="higher"))
+
+
+@dataclass(slots=True)
+class Rhythm:
+    settings: RhythmSettings = field(default_factory=RhythmSettings)
+    days: deque[DayRecord] = field(default_factory=deque)
+    _cache: dict[bool, Expectation | None] = field(default_factory=dict)
+
+    def learn(self, record: DayRecord) -> None:
+        self.days.append(record)
+        while self.days and self.days[0].day <= record.day - self.settings.history_days:
+            self.days.popleft()
+        self._cache.clear()
+
+    def expect(self, weekend: bool) -> Expectation | None:
+        """The expectation for a day of the kind, or None while too little is learned."""
+        if weekend not in self._cache:
+            self._cache[weekend] = self._expect(weekend)
+        return self._cache[weekend]
+
+    def _expect(self, weekend: bool) -> Expectation | None:
+        s = self.settings
+        seen = [d for d in self.days if d.first_min is not None]
+        if len(seen) < s.min_days:
+            return None
+        same = [d for d in seen if d.weekend == weekend]
+        kind = "weekend" if weekend else "weekday"
+        if len(same) < MIN_OF_KIND:
+            same, kind = seen, "all"
+        firsts = [d.first_min for d in same if d.first_min is not None]
+        gaps = [d.longest_gap_min for d in seen if d.longest_gap_min is not None]
+        lasts = [d.last_min for d in seen if d.last_min is not None]
+        waters = [d.water_gap_min for d in seen if d.water_gap_min is not None]
+        gap_limit = max(s.gap_min_min, _quantile(gaps, s.gap_quantile) + s.gap_margin_min) \
+            if len(gaps) >= s.min_days // 2 else None
+        water_limit = max(s.water_min_min,
+                          _quantile(waters, s.water_quantile) + s.water_margin_min) \
+            if len(waters) >= s.min_days // 2 else None
+        return Expectation(
+            days=len(seen), kind=kind,
+            first_p50=float(np.median(firsts)),
+            first_by=_quantile(firsts, s.first_quantile) + s.first_margin_min,
+            gap_limit=gap_limit,
+            up_until=_quantile(lasts, s.bed_quantile) if lasts else None,
+            water_limit=water_limit)

@@ -1,0 +1,366 @@
+"""Passive care: no sign of life from an elderly person living alone (docs/welfare.md).
+
+Households are opt-in: the registry's devices flagged ``elderly_alone``, grouped by their
+``household`` column (else by their room). A household's signs of life are the steps of its
+electrical monitor's power (a kettle, a light, the television: ``STEP_W`` between two reports)
+and the movements of its water meter. Its ``Rhythm`` learns from its own days; a
+``welfare_check`` is raised when the silence goes past what that rhythm makes likely:
+
+- ``first_activity``: no sign of life by the day's expected time (the late quantile of its first
+  activities, plus a margin);
+- ``silent_gap``: silent for longer than its longest silences while up, at a time of the day
+  when it is nearly always still up (a silence running into its night is left to the next
+  morning's rule);
+- ``no_water``: the water meter standing still longer than the household's longest standstills
+  (at least 12 h).
+
+The alarm clears at the next sign of life. What is not silence: a monitor that does not report
+(offline: its own ticket) or reports an outage (0 W, or under ``OUTAGE_V``: a power cut has its
+own tickets) leaves the household unseen for that time; the silence clock starts again when it
+reports, and a morning not seen whole is not judged (nor learned). A declared absence (a trip)
+is the platform's: it keeps the alarm from becoming a ticket.
+
+Pure and streaming: time is the reports' device time; the model is learned from the stream as it
+passes, so the backtest of recorded data runs exactly this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
+from gongzhi.devices.catalogue import WATER_METER, DeviceType
+from gongzhi.devices.registry import DeviceRecord
+from gongzhi.gateway.detection.devices import DeviceIndex
+from gongzhi.gateway.detection.leak import RESOLUTION_M3
+from gongzhi.gateway.detection.rhythm import (
+    DAY_START_MIN,
+    MINUTE_MS,
+    DayRecord,
+    Expectation,
+    Rhythm,
+    RhythmSettings,
+    clock_text,
+)
+from gongzhi.gateway.messages import Telemetry
+
+STEP_W = 150.0  # a load switched on or off: more than a fridge's or a router's wander
+OUTAGE_V = 100.0  # a monitor reporting under this (or 0 W) sees a power cut
+LEAK_FLOW = WATER_METER.flows[0]  # water flowing this long without a pause is a leak, not life
+WATCHED = (DeviceType.ELECTRICAL, DeviceType.WATER_METER)
+
+
+def household_key(record: DeviceRecord) -> str:
+    if record.household:
+        return f"{record.location.estate_id}/{record.household}"
+    loc = record.location
+    return f"{loc.estate_id}/{loc.building}/{loc.unit}/{loc.floor}/{loc.room}"
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+@lru_cache(maxsize=4096)
+def _offset_min(zone: str, hour: int) -> int:
+    moment = datetime.fromtimestamp(hour * 3600, UTC).astimezone(_zone(zone))
+    offset = moment.utcoffset()
+    return 0 if offset is None else int(offset.total_seconds() // 60)
+
+
+@dataclass(slots=True)
+class Source:
+    """One device of a household: its last report and value."""
+
+    slot: int
+    type: DeviceType
+    blind_ms: int  # silence after which it saw nothing
+    last_ts: int = -1
+    last_value: float = float("nan")
+
+
+@dataclass(slots=True)
+class Household:
+    key: str
+    alarm_slot: int  # the device whose alarms these are (the monitor, else the meter)
+    sources: dict[str, Source]
+    rhythm: Rhythm
+    day: int = -1
+    weekend: bool = False
+    # today
+    first_min: float | None = None
+    last_min: float | None = None
+    longest_gap_min: float = 0.0
+    morning_seen: bool = True  # the morning watched whole (no blind spell before a sign)
+    blind_today: bool = False
+    water_gap_min: float = 0.0
+    # across days
+    last_sign_ms: int = -1
+    last_sign_what: str = ""
+    seen_since_ms: int = -1  # the silence clock never starts before this (a blind spell's end)
+    last_water_ms: int = -1
+    water_seen_since_ms: int = -1
+    water_run_start: int = -1
+    water_last_move: int = -1
+    open_onset: int = -1
+    open_rule: str = ""
+    open_evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_water(self) -> bool:
+        return any(s.type is DeviceType.WATER_METER for s in self.sources.values())
+
+
+class WelfareWatch:
+    """The welfare rule of every opted-in household of a registry."""
+
+    def __init__(self, index: DeviceIndex, blind_ms: Sequence[int], timezone: str,
+                 settings: RhythmSettings | None = None) -> None:
+        self._index = index
+        self._zone = timezone
+        self.settings = settings or RhythmSettings()
+        members: dict[str, list[int]] = {}
+        flagged: set[str] = set()
+        for slot, record in enumerate(index.records):
+            if record.type not in WATCHED or record.position == "corridor":
+                continue
+            key = household_key(record)
+            members.setdefault(key, []).append(slot)
+            if record.elderly_alone:
+                flagged.add(key)
+        self.households: dict[str, Household] = {}
+        self._by_device: dict[str, Household] = {}
+        for key in sorted(flagged):
+            slots = members[key]
+            monitors = [s for s in slots if index.records[s].type is DeviceType.ELECTRICAL]
+            sources = {index.ids[s]: Source(s, index.records[s].type, int(blind_ms[s]))
+                       for s in slots}
+            house = Household(key, (monitors or slots)[0], sources, Rhythm(self.settings))
+            self.households[key] = house
+            for device_id in sources:
+                self._by_device[device_id] = house
+
+    def __len__(self) -> int:
+        return len(self.households)
+
+    def adopt(self, old: WelfareWatch) -> None:
+        """After a registry reload: keep what each household that stays has learned."""
+        for key, house in self.households.items():
+            before = old.households.get(key)
+            if before is None:
+                continue
+            house.rhythm = before.rhythm
+            for name in ("day", "weekend", "first_min", "last_min", "longest_gap_min",
+                         "morning_seen", "blind_today", "water_gap_min", "last_sign_ms",
+                         "last_sign_what", "seen_since_ms", "last_water_ms",
+                         "water_seen_since_ms", "water_run_start", "water_last_move",
+                         "open_onset", "open_rule", "open_evidence"):
+                setattr(house, name, getattr(before, name))
+            for device_id, source in house.sources.items():
+                if (was := before.sources.get(device_id)) is not None:
+                    source.last_ts, source.last_value = was.last_ts, was.last_value
+
+    def observe(self, messages: Sequence[Telemetry]) -> list[Alarm]:
+        mine = [m for m in messages if m.device_id in self._by_device]
+        if not mine:
+            return []
+        mine.sort(key=lambda m: m.ts_ms)
+        alarms: list[Alarm] = []
+        for message in mine:
+            house = self._by_device[message.device_id]
+            alarms += self._report(house, house.sources[message.device_id], message.ts_ms,
+                                   message.values)
+        return alarms
+
+    def expectation(self, key: str) -> Expectation | None:
+        house = self.households[key]
+        return house.rhythm.expect(house.weekend)
+
+    # --- one report ---------------------------------------------------------------------
+
+    def _local_min(self, ts: int) -> float:
+        return ts / MINUTE_MS + _offset_min(self._zone, ts // 3_600_000)
+
+    def _report(self, house: Household, source: Source, ts: int,
+                values: Mapping[str, float]) -> list[Alarm]:
+        if ts < source.last_ts:
+            return []  # late data never rewinds a household
+        local = self._local_min(ts)
+        day = int((local - DAY_START_MIN) // 1440)
+        if day != house.day:
+            self._new_day(house, day, ts)
+        minute = local - day * 1440  # minutes after the day's midnight (240 .. 1680)
+        outage = self._outage(source, values)
+        blind = source.last_ts < 0 or ts - source.last_ts > source.blind_ms
+        if outage:
+            source.last_value = float("nan")
+            return []  # a power cut: the monitor sees nothing; its last_ts stays put
+        if blind:
+            self._blind_until(house, source, ts, minute)
+        sign = self._sign(house, source, ts, values, blind)
+        source.last_ts = ts
+        alarms: list[Alarm] = []
+        if sign:
+            alarms += self._sign_of_life(house, ts, minute, sign)
+        elif house.open_onset < 0:
+            alarms += self._judge(house, ts, minute)
+        return alarms
+
+    def _outage(self, source: Source, values: Mapping[str, float]) -> bool:
+        if source.type is not DeviceType.ELECTRICAL:
+            return False
+        power = values.get("power_w")
+        volts = values.get("voltage_v")
+        return (power is not None and power <= 0.0) or (volts is not None and volts < OUTAGE_V)
+
+    def _blind_until(self, house: Household, source: Source, ts: int, minute: float) -> None:
+        """``source`` saw nothing until ``ts``: the silence before is not known."""
+        source.last_value = float("nan")
+        if source.type is DeviceType.WATER_METER:
+            house.water_seen_since_ms = ts
+            house.water_gap_min = -1.0
+            return
+        house.seen_since_ms = ts
+        house.blind_today = True
+        if house.first_min is None and minute > DAY_START_MIN:
+            house.morning_seen = False
+
+    def _sign(self, house: Household, source: Source, ts: int, values: Mapping[str, float],
+              blind: bool) -> str:
+        if source.type is DeviceType.ELECTRICAL:
+            power = values.get("power_w")
+            if power is None:
+                return ""
+            step = power - source.last_value
+            source.last_value = power
+            return f"power step {step:+.0f} W" if not blind and abs(step) >= STEP_W else ""
+        reading = values.get("water_m3")
+        if reading is None:
+            return ""
+        moved = reading - source.last_value
+        source.last_value = reading
+        if blind or not moved >= RESOLUTION_M3:
+            return ""
+        if house.water_run_start < 0 or ts - house.water_last_move >= LEAK_FLOW.pause_ms:
+            house.water_run_start = ts
+        house.water_last_move = ts
+        if house.last_water_ms >= 0 and house.water_gap_min >= 0:
+            pause = (ts - max(house.last_water_ms, house.water_seen_since_ms)) / MINUTE_MS
+            house.water_gap_min = max(house.water_gap_min, pause)
+        house.last_water_ms = ts
+        if ts - house.water_run_start >= LEAK_FLOW.hold_ms:
+            return ""  # a leak flowing for hours is not somebody using water
+        return f"water {moved * 1000:.0f} L"
+
+    def _sign_of_life(self, house: Household, ts: int, minute: float,
+                      what: str) -> list[Alarm]:
+        if house.first_min is None:
+            house.first_min = minute
+        elif house.last_min is not None and not house.blind_today:
+            house.longest_gap_min = max(house.longest_gap_min, minute - house.last_min)
+        house.last_min = minute
+        house.last_sign_ms, house.last_sign_what = ts, what
+        if house.open_onset < 0:
+            return []
+        evidence = {**house.open_evidence, "sign_of_life_at_ms": ts, "sign_of_life": what}
+        alarm = self._index.alarm(house.alarm_slot, AlarmKind.WELFARE_CHECK, house.open_onset,
+                                  ts, AlarmState.CLEAR, evidence)
+        house.open_onset, house.open_rule, house.open_evidence = -1, "", {}
+        return [alarm]
+
+    def _new_day(self, house: Household, day: int, ts: int) -> None:
+        if house.day >= 0:
+            whole = house.morning_seen and house.first_min is not None
+            house.rhythm.learn(DayRecord(
+                day=house.day, weekend=house.weekend,
+                first_min=house.first_min if whole else None,
+                last_min=house.last_min,
+                longest_gap_min=house.longest_gap_min if whole and not house.blind_today
+                else None,
+                water_gap_min=house.water_gap_min
+                if house.has_water and house.water_gap_min > 0 else None))
+        first_report = house.day < 0
+        skipped = house.day >= 0 and day > house.day + 1
+        house.day = day
+        house.weekend = (day + 3) % 7 >= 5  # 1970-01-01 was a Thursday
+        house.first_min = house.last_min = None
+        house.longest_gap_min = 0.0
+        house.morning_seen = not (first_report or skipped)
+        house.blind_today = first_report or skipped
+        house.water_gap_min = 0.0 if house.last_water_ms >= 0 else -1.0
+        if first_report:
+            house.seen_since_ms = house.water_seen_since_ms = ts
+
+    # --- judging the silence --------------------------------------------------------------
+
+    def _judge(self, house: Household, ts: int, minute: float) -> list[Alarm]:
+        expect = house.rhythm.expect(house.weekend)
+        if expect is None:
+            return []
+        day_ms = ts - int((minute - DAY_START_MIN) * MINUTE_MS)  # the day's 04:00
+        found = self._first_activity(house, expect, day_ms, minute)
+        if found is None:
+            found = self._silent_gap(house, expect, ts)
+        if found is None and house.has_water:
+            found = self._no_water(house, expect, ts)
+        if found is None:
+            return []
+        rule, onset, expected_by = found
+        since = max(house.last_sign_ms, house.seen_since_ms)
+        evidence: dict[str, Any] = {
+            "rule": rule,
+            "household": house.key,
+            "expected_by_ms": expected_by,
+            "expected_by": self._clock(expected_by),
+            "last_activity_at_ms": house.last_sign_ms if house.last_sign_ms >= 0 else None,
+            "last_activity_at": self._clock(house.last_sign_ms)
+            if house.last_sign_ms >= 0 else None,
+            "last_activity": house.last_sign_what or None,
+            "silent_h": round((ts - since) / 3_600_000, 2),
+            "model": expect.summary(),
+        }
+        house.open_onset, house.open_rule, house.open_evidence = onset, rule, evidence
+        return [self._index.alarm(house.alarm_slot, AlarmKind.WELFARE_CHECK, onset, ts,
+                                  AlarmState.RAISE, evidence)]
+
+    def _first_activity(self, house: Household, expect: Expectation, day_ms: int,
+                        minute: float) -> tuple[str, int, int] | None:
+        if house.first_min is not None or not house.morning_seen or minute < expect.first_by:
+            return None
+        due = day_ms + int((expect.first_by - DAY_START_MIN) * MINUTE_MS)
+        return "first_activity", due, due
+
+    def _silent_gap(self, house: Household, expect: Expectation,
+                    ts: int) -> tuple[str, int, int] | None:
+        if expect.gap_limit is None or expect.up_until is None:
+            return None
+        since = max(house.last_sign_ms, house.seen_since_ms)
+        if since < 0 or (house.first_min is None and house.morning_seen):
+            return None  # the morning rule judges a day with no sign yet
+        since_min = self._local_min(since)
+        day = int((since_min - DAY_START_MIN) // 1440)
+        due_min = since_min - day * 1440 + expect.gap_limit
+        if day != house.day or due_min > expect.up_until:
+            return None  # silent since before today, or due in the household's usual night
+        due = since + int(expect.gap_limit * MINUTE_MS)
+        return ("silent_gap", due, due) if ts >= due else None
+
+    def _no_water(self, house: Household, expect: Expectation,
+                  ts: int) -> tuple[str, int, int] | None:
+        if expect.water_limit is None:
+            return None
+        since = max(house.last_water_ms, house.water_seen_since_ms)
+        due = since + int(expect.water_limit * MINUTE_MS)
+        return ("no_water", due, due) if since >= 0 and ts >= due else None
+
+    def _clock(self, ts: int) -> str:
+        local = self._local_min(ts)
+        day = int(local // 1440)
+        date = datetime.fromtimestamp(day * 86_400, UTC).date().isoformat()
+        return f"{date} {clock_text(local - day * 1440)}"

@@ -81,7 +81,8 @@ class Dispatcher:
                  owner: str, link: LinkMaker = _placeholder_link,
                  backoff: Callable[[int], int] = backoff_ms, policy: Policy = Policy(),
                  timezone: str = "Asia/Shanghai",
-                 http: Callable[[], httpx.Client] | None = None) -> None:
+                 http: Callable[[], httpx.Client] | None = None,
+                 observe: Callable[[str, str], None] | None = None) -> None:
         self._outbox = outbox
         self._channels = dict(channels)
         self._clock = clock
@@ -92,6 +93,7 @@ class Dispatcher:
         self._zone = ZoneInfo(timezone)
         self._make_http = http or (lambda: httpx.Client(timeout=policy.timeout_s))
         self._http: httpx.Client | None = None
+        self._observe = observe  # (channel kind, result) of every request, for the metrics
         self._buckets = Buckets()
         self._paused: dict[DestKey, int] = {}  # (channel, "" or address) -> until
         self._leading = False
@@ -175,6 +177,8 @@ class Dispatcher:
         report.results[outcome.result.value] = report.results.get(outcome.result.value, 0) + 1
         if outcome.result is Result.SENT:
             report.messages += 1
+        if self._observe is not None:
+            self._observe(channel.kind, outcome.result.value)
         attempt = AttemptRow(now, name, address, message.key, len(carried),
                              len({j.ticket_id for j in carried}), message.digest,
                              outcome.result.value, outcome.detail)

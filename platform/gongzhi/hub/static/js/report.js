@@ -1,0 +1,100 @@
+// The building's report page, opened from its QR code: /r/<building link>. The resident picks a
+// category, says what is wrong, may add up to three photos and a phone number, and is given the
+// tracking link of the report.
+
+import { byId, h, setChildren, setText } from "./dom.js";
+import { currentLang } from "./i18n.js";
+import { call, refusalText, setupLanguage, w } from "./resident.js";
+
+const HEADER = "X-Gongzhi-Building";
+const token = decodeURIComponent(location.pathname.split("/").pop());
+let building = null;
+let refusal = null;
+let chosen = null;
+let photos = [];
+
+function render() {
+  if (refusal) {
+    document.body.dataset.state = "refused";
+    byId("r-form").hidden = true;
+    byId("r-refused").hidden = false;
+    setText(byId("r-refused-reason"), refusalText(refusal));
+    return;
+  }
+  if (!building) return;
+  setText(byId("r-where"), w("where", { estate: building.estate_id, building: building.building }));
+  setChildren(byId("r-categories"), building.categories.map((c) => h("button", {
+    type: "button", class: "r-choice", dataset: { category: c.id },
+    "aria-pressed": String(chosen === c.id),
+    onclick: () => { chosen = c.id; render(); },
+  }, currentLang() === "zh" ? c.zh : c.en)));
+  setChildren(byId("r-photo-list"), photos.map((p) => h("li", {}, p.name)));
+}
+
+async function load() {
+  const { status, data } = await call("GET", "/api/reports/building", HEADER, token);
+  if (status === 200) {
+    building = data;
+    document.body.dataset.state = "ready";
+    byId("r-form").hidden = false;
+  } else {
+    refusal = data.detail ?? { message: String(status) };
+  }
+  render();
+}
+
+function readAsDataUrl(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
+function fail(message) {
+  const error = byId("r-error");
+  error.hidden = false;
+  setText(error, message);
+}
+
+byId("r-photos").addEventListener("change", async (event) => {
+  const files = [...event.target.files];
+  byId("r-error").hidden = true;
+  if (files.length > building.max_photos) fail(w("too_many"));
+  photos = [];
+  for (const file of files.slice(0, building.max_photos)) {
+    photos.push({ name: file.name, data: await readAsDataUrl(file) });
+  }
+  render();
+});
+
+byId("r-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  byId("r-error").hidden = true;
+  const text = byId("r-text").value.trim();
+  if (!chosen) return fail(w("pick"));
+  if (!text) return fail(w("say"));
+  const send = byId("r-send");
+  send.disabled = true;
+  send.textContent = w("sending");
+  const phone = byId("r-phone").value.trim();
+  const { status, data } = await call("POST", "/api/reports", HEADER, token, {
+    category: chosen, text, phone: phone || null, photos: photos.map((p) => p.data),
+  });
+  send.disabled = false;
+  send.textContent = w("send");
+  if (status === 201) {
+    const link = `/r/t#${data.track_token}`;
+    byId("r-form").hidden = true;
+    byId("r-done").hidden = false;
+    document.body.dataset.state = "sent";
+    byId("r-track").setAttribute("href", link);
+    setText(byId("r-track-url"), new URL(link, location.href).href);
+    return undefined;
+  }
+  return fail(w("failed", { m: refusalText(data.detail) || status }));
+});
+
+setupLanguage(render);
+load();

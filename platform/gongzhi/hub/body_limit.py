@@ -22,6 +22,7 @@ PATH_LIMITS: dict[str, int] = {
     "/api/alarms": 1 * MIB,
     "/api/alarms/batch": 8 * MIB,  # up to 500 alarms (the gateway sends at most 4 MiB)
     "/api/device-states": 4 * MIB,
+    "/api/reports": 26 * MIB,  # a resident's report: three photos of up to 6 MiB, as base64
 }
 
 

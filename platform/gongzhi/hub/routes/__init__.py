@@ -16,6 +16,8 @@ from gongzhi.hub.routes import (
     mobile,
     operations,
     pages,
+    report_desk,
+    reports,
     stats,
     stream,
     supervision,
@@ -36,5 +38,7 @@ ROUTERS: list[APIRouter] = [
     stats.router,
     duty.router,
     mobile.router,
+    reports.router,
+    report_desk.router,
     *(m.router for m in (pages, layout, trends, supervision)),
 ]

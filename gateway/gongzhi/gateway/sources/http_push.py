@@ -173,7 +173,9 @@ class PushServer:
     def start(self) -> None:
         host, port = self._options.host_port
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets whose proto says TCP
+        # (with proto 0, Nagle and delayed ACKs cost each answer about 40 ms).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
@@ -244,20 +246,28 @@ def record_for(registry: Registry, identities: Sequence[str]) -> DeviceRecord:
 
 def translate_uplinks(raw: RawMessage, registry: Registry, profile: PushProfile,
                       uplinks: Sequence[Uplink], unmapped: Any = None) -> list[RawMessage]:
-    """Our contract's messages for the uplinks of one spooled message."""
+    """Our contract's messages for the uplinks of one spooled message. The values of uplinks
+    of one device at one time (a OneNET reading's data points) make one telemetry message."""
     out: list[RawMessage] = []
+    readings: dict[tuple[str, int | None], tuple[DeviceRecord, dict[str, float]]] = {}
     for uplink in uplinks:
         record = record_for(registry, uplink.identities)
         mapped = map_uplink(profile, uplink)
         if mapped.unmapped and callable(unmapped):
             unmapped(len(mapped.unmapped))
         if mapped.values:
-            out.append(native_telemetry(raw, record, mapped.values, uplink.ts_ms))
+            key = (record.device_id, uplink.ts_ms)
+            if key in readings:
+                readings[key][1].update(mapped.values)
+            else:
+                readings[key] = (record, dict(mapped.values))
         for event, detail in mapped.events:
             out.append(native_event(raw, record, event, detail, uplink.ts_ms))
         if uplink.presence is not None:
             out.append(native_status(raw, record, uplink.presence is Presence.ONLINE))
-    return out
+    telemetry = [native_telemetry(raw, record, values, ts)
+                 for (_, ts), (record, values) in readings.items()]
+    return telemetry + out
 
 
 class PushSource:

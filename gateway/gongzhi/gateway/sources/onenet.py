@@ -6,13 +6,15 @@ Options (beside those of every push source, ``http_push.PushOptions``)::
     token: {file: secrets/onenet_push_token}   # the token of the push instance (required)
 
 The URL verification (GET ``msg``, ``nonce``, ``signature``) is answered with ``msg`` when the
-signature matches the token, 401 otherwise. Each message of a push is spooled on its own (a
-push may carry a list), so one message of an unknown device costs only itself.
+signature matches the token, 401 otherwise. A push may carry a list of messages: each reading
+(the data points of one device at one time) is spooled on its own, so one message of an unknown
+device costs only its own reading, and a reading's points become one telemetry message.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import orjson
 from starlette.responses import PlainTextResponse, Response
@@ -29,6 +31,25 @@ from gongzhi.gateway.sources.onenet_decode import (
     signature_ok,
     verify_push,
 )
+
+
+def readings(items: list[Any]) -> list[list[Any]]:
+    """The push's messages grouped into readings: the data points of one device at one time
+    (``dev_id``, ``at``) are one reading, spooled (and told from a retry) as one; other
+    messages stand alone. Order is kept."""
+    groups: dict[tuple[Any, Any], list[Any]] = {}
+    out: list[list[Any]] = []
+    for item in items:
+        if isinstance(item, dict) and item.get("type") == 1 and "dev_id" in item:
+            key = (item.get("dev_id"), item.get("at"))
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = []
+                out.append(group)
+            group.append(item)
+        else:
+            out.append([item])
+    return out
 
 
 class OnenetOptions(PushOptions):
@@ -61,16 +82,13 @@ class OnenetCarrier:
             status = 401 if exc.reason == BAD_SIGNATURE else 400
             raise Refused(status, exc.reason, exc.detail) from None
         items = msg if isinstance(msg, list) else [msg]
-        out: list[tuple[str, bytes]] = []
         for item in items:
             try:
-                if not decode_messages(item):
-                    continue  # command results and the like: nothing to keep
+                decode_messages(item)
             except RejectedMessage as exc:
                 raise Refused(400, exc.reason, exc.detail) from None
-            payload = orjson.dumps(item)
-            out.append((content_key("onenet", payload.decode()), payload))
-        return out
+        return [(content_key("onenet", payload.decode()), payload)
+                for payload in (orjson.dumps(group) for group in readings(items))]
 
     def uplinks(self, payload: bytes) -> list[Uplink]:
         return decode_messages(parse_json(payload))

@@ -3,6 +3,7 @@ a fresh PostgreSQL database) and a data directory per test."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -76,15 +77,22 @@ def make_broker(tmp: Path, extra: str = "") -> Broker:
     return Broker(port=port, conf=conf)
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    """A private Mosquitto for one test, started from deploy/mosquitto/dev.conf."""
-    b = make_broker(tmp_path)
+@contextlib.contextmanager
+def started_broker(tmp: Path, extra: str = "") -> Iterator[Broker]:
+    """``make_broker(tmp, extra)`` started, and stopped at the end of the block."""
+    b = make_broker(tmp, extra)
     b.start()
     try:
         yield b
     finally:
         b.stop()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A private Mosquitto for one test, started from deploy/mosquitto/dev.conf."""
+    with started_broker(tmp_path) as b:
+        yield b
 
 
 @pytest.fixture

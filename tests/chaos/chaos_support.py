@@ -31,7 +31,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import DeviceRecord, Location, write_registry
-from tests.conftest import Broker, free_port, make_broker, wait_for_port
+from tests.conftest import Broker, free_port, started_broker, wait_for_port
 from tests.e2e.harness import System, make_system, wait_until
 
 ESTATE = "chaos"
@@ -307,13 +307,11 @@ def persistent_broker(tmp_path: Path, extra: str = "") -> Iterator[Broker]:
     # Mosquitto drops root for its own user before writing: pytest's tmp_path is private.
     store = Path(tempfile.mkdtemp(prefix="gongzhi-chaos-broker-"))
     store.chmod(0o777)
-    broker = make_broker(tmp_path, extra=f"persistence true\npersistence_location {store}/\n"
-                                         + extra)
-    broker.start()
     try:
-        yield broker
+        with started_broker(tmp_path, f"persistence true\npersistence_location {store}/\n"
+                                      + extra) as broker:
+            yield broker
     finally:
-        broker.stop()
         shutil.rmtree(store, ignore_errors=True)
 
 

@@ -11,7 +11,7 @@ import pytest
 from sources_support import write_source_registry
 
 from gongzhi.gateway.service import GatewayService
-from tests.conftest import Broker, make_broker
+from tests.conftest import Broker, started_broker
 from tests.gateway.gateway_support import AlarmPeer, Publisher, gateway_settings
 
 
@@ -19,12 +19,8 @@ from tests.gateway.gateway_support import AlarmPeer, Publisher, gateway_settings
 def lora_broker(tmp_path: Path) -> Iterator[Broker]:
     """The network server's own broker (not the gateway's)."""
     (tmp_path / "lora").mkdir()
-    b = make_broker(tmp_path / "lora")
-    b.start()
-    try:
+    with started_broker(tmp_path / "lora") as b:
         yield b
-    finally:
-        b.stop()
 
 
 @pytest.fixture

@@ -64,11 +64,13 @@ class MqttOptions(BaseModel):
                           tls=base.tls)
 
 
-class MqttTransport:
-    """One MQTT subscription for a source: ``start``/``close``/``ack``/``health``."""
+class MqttSource:
+    """What every source on MQTT does alike: one subscription (``start``/``close``), its
+    acknowledgements and its health; a kind adds ``translate``."""
 
     def __init__(self, context: SourceContext, options: MqttOptions,
                  topics: Sequence[str]) -> None:
+        self._context = context
         self._target = options.target(context.mqtt)
         client_id = options.client_id or f"gongzhi-{context.gateway_id}-{context.source_id}"
         self._mqtt = MqttIngest(self._target, context.queue, context.clock, GatewayMetrics(),
@@ -92,28 +94,3 @@ class MqttTransport:
             return SourceHealth(True)
         return SourceHealth(False, f"not connected to mqtt://{self._target.host}:"
                                    f"{self._target.port}")
-
-
-class MqttSource:
-    """What every source on MQTT does alike: its subscription's lifecycle, acknowledgements and
-    health (a kind adds ``translate``)."""
-
-    def __init__(self, context: SourceContext, options: MqttOptions,
-                 topics: Sequence[str]) -> None:
-        self._context = context
-        self._transport = MqttTransport(context, options, topics)
-
-    def start(self) -> None:
-        self._transport.start()
-
-    def close(self) -> None:
-        self._transport.close()
-
-    def ack(self, messages: Sequence[RawMessage]) -> None:
-        self._transport.ack(messages)
-
-    def health(self) -> SourceHealth:
-        return self._transport.health()
-
-    def wait_connected(self, timeout_s: float) -> bool:
-        return self._transport.wait_connected(timeout_s)

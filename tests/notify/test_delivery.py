@@ -51,11 +51,19 @@ def test_the_same_key_is_one_job(tmp_path: Path, base: str, clock: ManualClock,
     assert parts.outbox.states() == {"sent": 2}
 
 
-def test_two_replicas_never_both_send_and_the_second_takes_over(tmp_path: Path, base: str,
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    if request.param == "sqlite":
+        return tmp_path / "n.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def test_two_replicas_never_both_send_and_the_second_takes_over(where: Path | str, base: str,
                                                                clock: ManualClock,
                                                                providers: Providers):
     policy = Policy(leader_lease_ms=10_000)
-    a = make_parts(tmp_path / "n.db", channels(base), clock, owner="replica-a", policy=policy)
+    a = make_parts(where, channels(base), clock, owner="replica-a", policy=policy)
     b = Dispatcher(a.outbox, channels(base), clock, owner="replica-b", link=link,
                    policy=policy)
     sent_by: dict[str, int] = {"a": 0, "b": 0}
@@ -77,11 +85,12 @@ def test_two_replicas_never_both_send_and_the_second_takes_over(tmp_path: Path, 
     assert a.outbox.states() == {"sent": 80}
     a.dispatcher.close()
     b.close()
+    a.engine.dispose()
 
 
-def test_a_restart_loses_and_doubles_nothing(tmp_path: Path, base: str, clock: ManualClock,
+def test_a_restart_loses_and_doubles_nothing(where: Path | str, base: str, clock: ManualClock,
                                              providers: Providers):
-    first = make_parts(tmp_path / "n.db", channels(base), clock, owner="before")
+    first = make_parts(where, channels(base), clock, owner="before")
     first.add(*(job(300 + i, "wecom", severity="major") for i in range(3)))
     first.dispatcher.run_once()  # a digest of three
     first.add(*(job(310 + i, "wecom", severity="minor") for i in range(3)))
@@ -100,6 +109,7 @@ def test_a_restart_loses_and_doubles_nothing(tmp_path: Path, base: str, clock: M
                      for t in __import__("re").findall(r"#(\d+)", d.text))
     assert tickets == [300, 301, 302, 310, 311, 312]
     assert first.outbox.states() == {"sent": 6}
+    first.engine.dispose()
 
 
 def test_a_new_leader_counts_the_last_minutes_requests(tmp_path: Path, base: str,

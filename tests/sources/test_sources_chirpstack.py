@@ -93,7 +93,8 @@ def test_unknown_devices_and_unmapped_uplinks_are_dead_letters_with_reasons(
     lora_publisher.publish(v4_topic(SMOKE_EUI), v4_up(
         SMOKE_EUI, {"temperature": 900, "alarm": {"status": 2}}, 4))
     lora_publisher.publish(v4_topic(SMOKE_EUI), b"{not json")
-    wait_until(lambda: gw.metrics.total("messages_rejected_total") == 5, what="5 refusals")
+    lora_publisher.publish(v4_topic(SMOKE_EUI), v4_up(SMOKE_EUI, {"pad": "x" * 70_000}, 5))
+    wait_until(lambda: gw.metrics.total("messages_rejected_total") == 6, what="6 refusals")
     unknown = dead_letters(gw, "unknown_device")
     assert len(unknown) == 1 and UNKNOWN_EUI in str(unknown[0]["detail"])
     assert unknown[0]["topic"] == v4_topic(UNKNOWN_EUI)
@@ -103,6 +104,7 @@ def test_unknown_devices_and_unmapped_uplinks_are_dead_letters_with_reasons(
     assert any("codec" in str(d["detail"]) for d in unmapped)
     assert len(dead_letters(gw, "out_of_range")) == 1
     assert len(dead_letters(gw, "not_json")) == 1
+    assert len(dead_letters(gw, "payload_too_large")) == 1
     assert gw.sources is not None
     metrics = gw.sources.metrics
     assert metrics.value(metrics.rejected, "lorawan", "unknown_device") == 1

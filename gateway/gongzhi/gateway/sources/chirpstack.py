@@ -164,7 +164,7 @@ class ChirpStackSource(MqttSource):
                 "up", "rx", "status", "join"):
             self._context.counters.ignored(f"event_{event[:20]}")
             return []
-        uplink = _Uplink(raw.topic, parse_json(raw.payload))
+        uplink = _Uplink(raw.topic, self.body(raw))
         record = registry.by_external_id(uplink.dev_eui)
         if record is None:
             raise RejectedMessage(Reason.UNKNOWN_DEVICE, f"devEUI {uplink.dev_eui} is not the "

@@ -25,7 +25,6 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from gongzhi.core.config_kit import STRICT_CONFIG
 from gongzhi.core.errors import RejectedMessage
 from gongzhi.devices.registry import DeviceRecord, Registry
-from gongzhi.gateway.decode import parse_json
 from gongzhi.gateway.messages import RawMessage
 from gongzhi.gateway.reasons import Reason
 from gongzhi.gateway.sources.base import (
@@ -140,7 +139,7 @@ class JsonMapSource(MqttSource):
         self._seq = Path(options.seq) if options.seq else None
 
     def translate(self, raw: RawMessage, registry: Registry) -> list[RawMessage]:
-        body = parse_json(raw.payload)
+        body = self.body(raw)
         record = self._finder.record(registry, self._finder.outside_id(raw.topic, body))
         mapped = self._mapping.apply(body)
         if not mapped.matched:

@@ -10,15 +10,19 @@ publish at QoS 1 (ChirpStack: ``[integration.mqtt] qos=1``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
 
 from gongzhi.core.config_kit import STRICT_CONFIG, Secret
+from gongzhi.core.errors import RejectedMessage
 from gongzhi.core.settings import MqttTarget, parse_mqtt_url
+from gongzhi.gateway.decode import MAX_PAYLOAD_BYTES, parse_json
 from gongzhi.gateway.messages import RawMessage
 from gongzhi.gateway.metrics import GatewayMetrics
 from gongzhi.gateway.mqtt import MqttIngest
+from gongzhi.gateway.reasons import Reason
 from gongzhi.gateway.sources.base import SourceContext, SourceHealth
 
 
@@ -88,6 +92,14 @@ class MqttSource:
 
     def wait_connected(self, timeout_s: float) -> bool:
         return self._mqtt.wait_connected(timeout_s)
+
+    @staticmethod
+    def body(raw: RawMessage) -> Any:
+        """The message's JSON (``payload_too_large`` past the contract's bound, ``not_json``)."""
+        if len(raw.payload) > MAX_PAYLOAD_BYTES:
+            raise RejectedMessage(Reason.PAYLOAD_TOO_LARGE,
+                                  f"{len(raw.payload)} bytes > {MAX_PAYLOAD_BYTES}")
+        return parse_json(raw.payload)
 
     def health(self) -> SourceHealth:
         if self._mqtt.connected:

@@ -60,13 +60,13 @@ def ctwing_online_offline(device_id: str, online: bool, ts: int = CTWING_TS) -> 
             "iccid": "undefined", "eventType": 1 if online else 0, "deviceId": device_id}
 
 
-# Profile of the smoke detector above (as an integrator writes it in the sources file).
-SMOKE_PROFILE: dict[str, Any] = {
-    "metrics": {"Battery_Level": "battery_pct", "TData": "temp_c"},
-    "events": {"Alarm_Status": {"2": "smoke_alarm", "4": "low_battery", "5": "tamper"},
-               "1002": "low_battery", "smoke_alarm": "smoke_alarm"},
-    "ignore": ["SNR", "RSRP", "IMEI", "Cell_ID_Length", "Cell_ID", "CSQ", "AlarmLevel",
-               "battery_voltage", "battery_state"],
+# Field mapping of the smoke detector above (as an integrator writes it in the sources file).
+SMOKE_MAPPING: dict[str, Any] = {
+    "metrics": {"battery_pct": "Battery_Level", "temp_c": "TData"},
+    "events": [{"path": "Alarm_Status", "values": {"2": "smoke_alarm", "4": "low_battery",
+                                                   "5": "tamper"}},
+               {"path": "serviceId", "values": {"1002": "low_battery"}},
+               {"path": "event", "values": {"smoke_alarm": "smoke_alarm"}}],
 }
 
 

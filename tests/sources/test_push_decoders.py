@@ -1,4 +1,4 @@
-"""CTWing and OneNET push decoding, signatures and the push profile (pure)."""
+"""CTWing and OneNET push decoding, signatures and the field mapping they feed (pure)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from gongzhi.core.errors import RejectedMessage
 from gongzhi.gateway.messages import Presence
 from gongzhi.gateway.sources.ctwing_decode import CtwingDecoder, push_key
-from gongzhi.gateway.sources.http_push_profile import PushProfile, map_uplink
+from gongzhi.gateway.sources.mapping import CompiledMapping, FieldMapping
 from gongzhi.gateway.sources.onenet_decode import (
     decode_messages,
     sign,
@@ -18,7 +18,7 @@ from gongzhi.gateway.sources.onenet_decode import (
     verify_push,
 )
 from tests.sources.push_fixtures import (
-    SMOKE_PROFILE,
+    SMOKE_MAPPING,
     ctwing_data_report,
     ctwing_event_report,
     ctwing_online_offline,
@@ -33,6 +33,7 @@ from tests.sources.push_fixtures import (
 )
 
 IMEI = "860374051096202"
+MAPPING = CompiledMapping(FieldMapping.model_validate(SMOKE_MAPPING))
 DEV = "acf7baaee65e431eadfb8f5fe50e8b81"
 
 
@@ -41,10 +42,9 @@ def test_ctwing_data_report_service_data_and_identities() -> None:
     (uplink,) = decoder.decode(ctwing_data_report(IMEI, DEV, smoke_service_data(2)))
     assert uplink.identities == (IMEI, DEV)
     assert uplink.fields["Alarm_Status"] == 2
-    mapped = map_uplink(PushProfile.model_validate(SMOKE_PROFILE), uplink)
+    mapped = MAPPING.apply(uplink.fields)
     assert mapped.values == {"battery_pct": 100.0, "temp_c": 30.0}
-    assert mapped.events == [("smoke_alarm", {"field": "Alarm_Status", "value": 2})]
-    assert mapped.unmapped == []
+    assert [(event, detail["value"]) for event, detail in mapped.events] == [("smoke_alarm", 2)]
 
 
 def test_ctwing_online_offline_finds_the_imei_it_reported_with() -> None:
@@ -59,8 +59,8 @@ def test_ctwing_online_offline_finds_the_imei_it_reported_with() -> None:
 def test_ctwing_event_report_maps_by_service_id() -> None:
     (uplink,) = CtwingDecoder().decode(ctwing_event_report(
         IMEI, DEV, 1002, {"battery_voltage": 1, "battery_state": 1}))
-    mapped = map_uplink(PushProfile.model_validate(SMOKE_PROFILE), uplink)
-    assert mapped.events == [("low_battery", {"reported": "1002", "value": 2})]
+    assert uplink.fields["serviceId"] == "1002" and uplink.fields["eventType"] == 2
+    assert [event for event, _ in MAPPING.apply(uplink.fields).events] == ["low_battery"]
 
 
 def test_ctwing_retry_has_the_same_key_and_another_report_not() -> None:
@@ -91,11 +91,9 @@ def test_ctwing_command_response_is_nothing_to_keep() -> None:
                                    "taskId": 1, "result": {"resultCode": "DELIVERED"}}) == []
 
 
-def test_profile_refuses_a_report_it_maps_nothing_of() -> None:
+def test_a_report_the_mapping_finds_nothing_in_is_told_apart() -> None:
     (uplink,) = CtwingDecoder().decode(ctwing_data_report(IMEI, DEV, {"Foo": 1, "Bar": 2}))
-    with pytest.raises(RejectedMessage) as caught:
-        map_uplink(PushProfile.model_validate(SMOKE_PROFILE), uplink)
-    assert caught.value.reason == "bad_shape" and "Foo" in caught.value.detail
+    assert not MAPPING.apply(uplink.fields).matched
 
 
 def test_onenet_signature_is_base64_md5_of_token_nonce_msg() -> None:
@@ -141,6 +139,7 @@ def test_onenet_studio_messages() -> None:
     assert uplink.fields == {"battery": 80, "alarm": 2}
     (event,) = decode_messages(studio_event("C6z4Zk012B", "smoke01", "smoke_alarm",
                                             {"level": 3}))
-    assert dict(event.events) == {"smoke_alarm": {"level": 3}}
+    assert event.fields == {"level": 3, "event": "smoke_alarm"}
+    assert [name for name, _ in MAPPING.apply(event.fields).events] == ["smoke_alarm"]
     (life,) = decode_messages(studio_life_cycle("C6z4Zk012B", "smoke01", online=False))
     assert life.presence is Presence.OFFLINE

@@ -20,7 +20,7 @@ from gongzhi.gateway.service import GatewayService
 from gongzhi.telemetry.embedded import EmbeddedReader, telemetry_db_path
 from tests.gateway.gateway_support import AlarmPeer, wait_until
 from tests.sources.push_fixtures import (
-    SMOKE_PROFILE,
+    SMOKE_MAPPING,
     ctwing_data_report,
     onenet_datapoint,
     onenet_push,
@@ -37,13 +37,13 @@ TOKEN = "onenet-instance-token"
 
 def push_sources(data_dir: Path) -> str:
     (data_dir / "onenet.token").write_text(TOKEN + "\n")
-    profile = json.dumps(SMOKE_PROFILE)
+    mapping = json.dumps(SMOKE_MAPPING)
     return (f"sources:\n"
             f"  - id: telecom\n    kind: ctwing\n    options:\n"
-            f"      listen: 127.0.0.1:0\n      profile: {profile}\n"
+            f"      listen: 127.0.0.1:0\n      mapping: {mapping}\n"
             f"  - id: mobile\n    kind: onenet\n    options:\n"
             f"      listen: 127.0.0.1:0\n      token: {{file: onenet.token}}\n"
-            f"      profile: {profile}\n")
+            f"      mapping: {mapping}\n")
 
 
 def write_push_registry(path: Path) -> None:

@@ -31,7 +31,7 @@ from gongzhi.gateway.sources.metrics import SourceMetrics
 from gongzhi.gateway.sources.onenet import OnenetCarrier, OnenetOptions
 from gongzhi.gateway.sources.onenet_decode import sign
 from tests.sources.push_fixtures import (
-    SMOKE_PROFILE,
+    SMOKE_MAPPING,
     ctwing_data_report,
     ctwing_online_offline,
     onenet_datapoint,
@@ -53,7 +53,7 @@ class Harness:
         self.context = SourceContext("push", self.queue, clock, self.metrics.counters("push"),
                                      "gateway", tmp / "state", MqttTarget(host="h", port=1),
                                      tmp)
-        base = {"listen": "127.0.0.1:0", "profile": SMOKE_PROFILE, **options}
+        base = {"listen": "127.0.0.1:0", "mapping": SMOKE_MAPPING, **options}
         if kind == "ctwing":
             ctwing = CtwingOptions.model_validate(base)
             self.source = PushSource(self.context, ctwing, CtwingCarrier(ctwing.token))

@@ -9,7 +9,8 @@ The platform POSTs one JSON object per message to the subscribed URL. The kinds 
   itself is the object). A transparent payload (``{"APPdata": "<base64>"}``) is the device's own
   binary format: it is refused (``bad_shape``), since only a codec of that model could read it.
 - ``dataReportTupUnion``: several reports in one (``payload`` a list of such objects).
-- ``eventReport``: ``eventContent`` holds the event's fields; ``serviceId`` names the event.
+- ``eventReport``: ``eventContent`` holds the event's fields; ``serviceId`` names the event and
+  ``eventType`` says 1 info, 2 warning, 3 fault (both given to the mapping beside the content).
 - ``deviceOnlineOfflineReport``: ``eventType`` 1 online, 0 offline.
 - ``commandResponse`` and others: acknowledged and ignored (nothing about the device's state).
 
@@ -116,7 +117,8 @@ class CtwingDecoder:
                 raise RejectedMessage(Reason.BAD_SHAPE, "eventReport without serviceId")
             return [Uplink(identities, ts_ms,
                            content_key(device_id, kind, ts_ms, service, content),
-                           fields=content, events={service: body.get("eventType")})]
+                           fields={**content, "serviceId": service,
+                                   "eventType": body.get("eventType")})]
         if kind == "deviceOnlineOfflineReport":
             state = body.get("eventType")
             if state not in (0, 1, "0", "1"):

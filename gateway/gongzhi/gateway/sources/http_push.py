@@ -24,7 +24,7 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Protocol
@@ -38,6 +38,7 @@ from starlette.routing import Route
 
 from gongzhi.core.config_kit import STRICT_CONFIG, Duration, to_ms
 from gongzhi.core.errors import ConfigError, RejectedMessage
+from gongzhi.devices.catalogue import spec_for
 from gongzhi.devices.registry import DeviceRecord, Registry
 from gongzhi.gateway.messages import Presence, RawMessage
 from gongzhi.gateway.reasons import Reason
@@ -48,9 +49,9 @@ from gongzhi.gateway.sources.base import (
     native_status,
     native_telemetry,
 )
-from gongzhi.gateway.sources.http_push_profile import PushProfile, map_uplink
 from gongzhi.gateway.sources.http_push_spool import PushSpool, SpoolWriter
 from gongzhi.gateway.sources.http_push_uplink import Uplink, content_key
+from gongzhi.gateway.sources.mapping import CompiledMapping, FieldMapping
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class PushOptions(BaseModel):
     tls_key: Path | None = None
     max_body: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = DEFAULT_MAX_BODY
     keep_keys_for: Duration = 86_400.0  # a retry within this is recognised as one
-    profile: PushProfile = Field(default_factory=PushProfile)
+    mapping: FieldMapping  # the products' fields to catalogue metrics and events
 
     @field_validator("listen", mode="before")
     @classmethod
@@ -244,30 +245,42 @@ def record_for(registry: Registry, identities: Sequence[str]) -> DeviceRecord:
                                                  f"external_id {' or '.join(identities)}")
 
 
-def translate_uplinks(raw: RawMessage, registry: Registry, profile: PushProfile,
-                      uplinks: Sequence[Uplink], unmapped: Any = None) -> list[RawMessage]:
-    """Our contract's messages for the uplinks of one spooled message. The values of uplinks
-    of one device at one time (a OneNET reading's data points) make one telemetry message."""
-    out: list[RawMessage] = []
-    readings: dict[tuple[str, int | None], tuple[DeviceRecord, dict[str, float]]] = {}
-    for uplink in uplinks:
-        record = record_for(registry, uplink.identities)
-        mapped = map_uplink(profile, uplink)
-        if mapped.unmapped and callable(unmapped):
-            unmapped(len(mapped.unmapped))
-        if mapped.values:
-            key = (record.device_id, uplink.ts_ms)
-            if key in readings:
-                readings[key][1].update(mapped.values)
-            else:
-                readings[key] = (record, dict(mapped.values))
-        for event, detail in mapped.events:
-            out.append(native_event(raw, record, event, detail, uplink.ts_ms))
-        if uplink.presence is not None:
-            out.append(native_status(raw, record, uplink.presence is Presence.ONLINE))
-    telemetry = [native_telemetry(raw, record, values, ts)
-                 for (_, ts), (record, values) in readings.items()]
-    return telemetry + out
+class UplinkTranslator:
+    """Our contract's messages for the uplinks of one spooled message (worker thread). The
+    values of uplinks of one device at one time (a OneNET reading's data points) make one
+    telemetry message; metrics the device's type does not have are left out (counted)."""
+
+    def __init__(self, mapping: FieldMapping, ignored: Callable[[str, int], None]) -> None:
+        self._mapping = CompiledMapping(mapping)
+        self._ignored = ignored
+
+    def translate(self, raw: RawMessage, registry: Registry,
+                  uplinks: Sequence[Uplink]) -> list[RawMessage]:
+        out: list[RawMessage] = []
+        readings: dict[tuple[str, int | None], tuple[DeviceRecord, dict[str, float]]] = {}
+        for uplink in uplinks:
+            record = record_for(registry, uplink.identities)
+            if uplink.presence is not None:
+                out.append(native_status(raw, record, uplink.presence is Presence.ONLINE))
+                continue
+            mapped = self._mapping.apply(uplink.fields)
+            if not mapped.matched:
+                raise self._mapping.nothing_matched()
+            metrics = spec_for(record.type).metrics
+            values = {k: v for k, v in mapped.values.items() if k in metrics}
+            if len(values) < len(mapped.values):
+                self._ignored("metric_of_another_type", len(mapped.values) - len(values))
+            if values:
+                key = (record.device_id, uplink.ts_ms)
+                if key in readings:
+                    readings[key][1].update(values)
+                else:
+                    readings[key] = (record, values)
+            for event, detail in mapped.events:
+                out.append(native_event(raw, record, event, detail, uplink.ts_ms))
+        telemetry = [native_telemetry(raw, record, values, ts)
+                     for (_, ts), (record, values) in readings.items()]
+        return telemetry + out
 
 
 class PushSource:
@@ -284,6 +297,7 @@ class PushSource:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._problem = ""
+        self._translator = UplinkTranslator(options.mapping, context.counters.ignored)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -342,9 +356,7 @@ class PushSource:
             except Refused as exc:
                 raise RejectedMessage(exc.reason, exc.detail) from None
             raise RejectedMessage(Reason.BAD_SHAPE, "refused at receipt")
-        uplinks = self._carrier.uplinks(raw.payload)
-        return translate_uplinks(raw, registry, self._options.profile, uplinks,
-                                 lambda n: self._ctx.counters.ignored("unmapped_field", n))
+        return self._translator.translate(raw, registry, self._carrier.uplinks(raw.payload))
 
     def ack(self, messages: Sequence[RawMessage]) -> None:
         self._spool.mark_done([m.mid for m in messages])

@@ -1,8 +1,9 @@
 """What a carrier platform's push says about one device, before it is mapped to our contract.
 
-The CTWing and OneNET decoders (pure) turn a push body into ``Uplink`` records; a push profile
-(``http_push_profile``) maps their outside field names to catalogue metrics and events; the
-registry's ``external_id`` maps their outside identity to our ``device_id``.
+The CTWing and OneNET decoders (pure) turn a push body into ``Uplink`` records; the source's
+field mapping (``mapping.FieldMapping``, the one ChirpStack and mapped JSON use) reads catalogue
+metrics and events from their ``fields``; the registry's ``external_id`` maps their outside
+identity to our ``device_id``.
 """
 
 from __future__ import annotations
@@ -20,15 +21,15 @@ from gongzhi.gateway.messages import Presence
 @dataclass(frozen=True, slots=True)
 class Uplink:
     """One device's report. ``identities``: outside ids to look up, most specific first (an
-    IMEI before a platform device id). ``fields``: data points by outside name. ``events``:
-    outside event names the platform reported (an event report or a Studio event). ``presence``:
-    an online/offline report. ``key``: the same report delivered again has the same key."""
+    IMEI before a platform device id). ``fields``: the document the field mapping reads (data
+    points by outside name; a reported event as ``serviceId``/``eventType`` (CTWing) or
+    ``event`` (OneNET Studio) beside its content). ``presence``: an online/offline report.
+    ``key``: the same report delivered again has the same key."""
 
     identities: tuple[str, ...]
     ts_ms: int | None
     key: str
     fields: Mapping[str, Any] = field(default_factory=dict)
-    events: Mapping[str, Any] = field(default_factory=dict)
     presence: Presence | None = None
 
 

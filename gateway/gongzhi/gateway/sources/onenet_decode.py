@@ -12,8 +12,9 @@ or offline (``dev_id``, ``status`` 1/0, ``at``); 7 (command results) is ignored.
 OneNET Studio push: ``{"msg": "<message as JSON text>", "signature": "..", "nonce": "..",
 "time": .., "id": ".."}`` with ``signature = base64(md5(token + nonce + msg))``. Messages:
 ``messageType`` ``notify`` (``notifyType`` ``property``: ``data.params`` of ``{name: {value,
-time}}``; ``event``: the same with the event's identifier as name) and ``lifeCycle``
-(``data.status`` ``online``/``offline``).
+time}}``; ``event``: the same with the event's identifier as name, given to the mapping as
+``event`` beside the event value's fields) and ``lifeCycle`` (``data.status``
+``online``/``offline``).
 
 Identities: classic ``dev_id``; Studio ``deviceId``, then ``<productId>/<deviceName>``, then
 ``deviceName``. The secure (AES) mode is not supported: choose plain mode for the instance.
@@ -190,5 +191,9 @@ def _studio(item: dict[str, Any]) -> list[Uplink]:
     at = max(times) if times else None
     key = content_key("studio", identities[0], data.get("id"), item.get("notifyType"), params)
     if item.get("notifyType") == "event":
-        return [Uplink(identities, at, key, events=values)]
+        # Each event: its identifier as ``event``, its value's fields beside it.
+        return [Uplink(identities, at, content_key(key, name),
+                       fields={**(value if isinstance(value, dict) else {"value": value}),
+                               "event": name})
+                for name, value in values.items()]
     return [Uplink(identities, at, key, fields=values)]

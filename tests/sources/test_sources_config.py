@@ -98,3 +98,14 @@ def test_a_partitioned_gateway_refuses_sources(tmp_path: Path) -> None:
                                               gateway_partition="0/2"))
     with pytest.raises(ConfigError, match="owns every estate"):
         service.start()
+
+
+def test_a_source_on_the_gateways_broker_needs_a_user_of_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "sources.yaml"
+    path.write_text(GOOD.replace("      broker: mqtt://127.0.0.1:1883\n", "")
+                    .replace("      username: gongzhi\n", "")
+                    .replace("      password: {env: HYDRANT_PASSWORD}\n", ""))
+    service = GatewayService(gateway_settings(tmp_path, "mqtt://gateway:pw@127.0.0.1:1",
+                                              "http://127.0.0.1:1", sources=path))
+    with pytest.raises(ConfigError, match=r"sources.yaml:2: source hydrants: .*a user of its own"):
+        service.start()

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, field_validator
 
 from gongzhi.core.config_kit import STRICT_CONFIG, Secret
-from gongzhi.core.errors import RejectedMessage
+from gongzhi.core.errors import ConfigError, RejectedMessage
 from gongzhi.core.settings import MqttTarget, parse_mqtt_url
 from gongzhi.gateway.decode import MAX_PAYLOAD_BYTES, parse_json
 from gongzhi.gateway.messages import RawMessage
@@ -59,13 +59,11 @@ class MqttOptions(BaseModel):
         return value
 
     def target(self, own: MqttTarget) -> MqttTarget:
+        """Where to connect: ``broker`` (or the gateway's own) with the source's credentials."""
         base = own if self.broker is None else parse_mqtt_url(self.broker)
-        username = self.username if self.username is not None else (
-            base.username if self.broker is None else None)
-        password = self.password.reveal() if self.password is not None else (
-            base.password if self.broker is None else None)
-        return MqttTarget(host=base.host, port=base.port, username=username, password=password,
-                          tls=base.tls)
+        password = self.password.reveal() if self.password is not None else None
+        return MqttTarget(host=base.host, port=base.port, username=self.username,
+                          password=password, tls=base.tls)
 
 
 class MqttSource:
@@ -75,6 +73,10 @@ class MqttSource:
     def __init__(self, context: SourceContext, options: MqttOptions,
                  topics: Sequence[str]) -> None:
         self._context = context
+        if options.broker is None and options.username is None and context.mqtt.username:
+            raise ConfigError("a source on the gateway's own broker needs an MQTT user of its "
+                              "own (username, password): where the broker makes the user the "
+                              "client id, the gateway's would take over the gateway's session")
         self._target = options.target(context.mqtt)
         client_id = options.client_id or f"gongzhi-{context.gateway_id}-{context.source_id}"
         self._mqtt = MqttIngest(self._target, context.queue, context.clock, GatewayMetrics(),

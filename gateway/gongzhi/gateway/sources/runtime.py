@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gongzhi.core.clock import Clock
+from gongzhi.core.errors import ConfigError
 from gongzhi.core.settings import MqttTarget
 from gongzhi.gateway.ingest_queue import IngestQueue
 from gongzhi.gateway.messages import RawMessage
@@ -53,7 +54,10 @@ class SourceSet:
                 counters=metrics.counters(config.id), gateway_id=place.gateway_id,
                 state_dir=place.state_dir / config.id, mqtt=place.mqtt,
                 config_dir=place.config_dir)
-            source = config.kind.build(context, config.options)
+            try:
+                source = config.kind.build(context, config.options)
+            except ConfigError as exc:
+                raise ConfigError(f"source {config.id}: {exc}", source=config.where) from None
             sources[config.id] = source
             stale_ms = None if config.stale_after_s is None else round(
                 config.stale_after_s * 1000)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from gongzhi.core.alarms import AlarmKind
 from gongzhi.hub.duty import DutyMatrix
 from gongzhi.hub.routing import route
 from gongzhi.hub.tickets import (
@@ -82,14 +83,14 @@ def _convert(ticket: Ticket, matrix: DutyMatrix, due: int) -> tuple[Ticket, Step
     chosen = matrix.route_by_id(decision.route_id)
     conversion = chosen.convert if chosen else None
     changed = replace(
-        ticket, kind=decision.kind, severity=decision.severity.value,
+        ticket, kind=AlarmKind(decision.kind), severity=decision.severity,
         assignee=decision.assignee, chain=decision.chain, route_id=decision.route_id,
         converted_from=ticket.kind, breaches=(),
         ack_due_at=plus(due, decision.sla.ack_ms),
         on_site_due_at=plus(due, decision.sla.on_site_ms),
         resolve_due_at=plus(due, decision.sla.resolve_ms),
         convert_at=plus(due, conversion.after_ms) if conversion else None,
-        convert_to=conversion.to_kind if conversion else None,
+        convert_to=AlarmKind(conversion.to_kind) if conversion else None,
         escalation_level=ticket.escalation_level + 1,
     )
     earlier = [ticket.assignee] if ticket.assignee != decision.assignee else []

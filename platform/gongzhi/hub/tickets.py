@@ -8,8 +8,9 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from gongzhi.core.alarms import AlarmKind
 from gongzhi.devices.registry import Location
-from gongzhi.hub.duty import DutyMatrix
+from gongzhi.hub.duty import DutyMatrix, Severity
 from gongzhi.hub.routing import AlarmFacts, Decision
 
 
@@ -67,8 +68,8 @@ class TimelineEntry:
 @dataclass(frozen=True, slots=True)
 class Ticket:
     id: int
-    kind: str
-    severity: str
+    kind: AlarmKind
+    severity: Severity
     status: Status
     assignee: str
     notified: tuple[str, ...]
@@ -89,13 +90,13 @@ class Ticket:
     on_site_due_at: int | None
     resolve_due_at: int | None
     convert_at: int | None = None
-    convert_to: str | None = None
+    convert_to: AlarmKind | None = None
     breaches: tuple[str, ...] = ()
     escalation_level: int = 0
     acknowledged_at: int | None = None
     on_site_at: int | None = None
     closed_at: int | None = None
-    converted_from: str | None = None
+    converted_from: AlarmKind | None = None
     # "<device_id>|<kind>" while the ticket is active: repeated alarms join it. None once closed.
     open_key: str | None = None
     evidence: Mapping[str, Any] = field(default_factory=dict)
@@ -150,8 +151,8 @@ def new_ticket(decision: Decision, facts: AlarmFacts, matrix: DutyMatrix, *, loc
     conversion = chosen.convert if chosen else None
     return Ticket(
         id=0,
-        kind=decision.kind,
-        severity=decision.severity.value,
+        kind=AlarmKind(decision.kind),
+        severity=decision.severity,
         status=Status.OPEN,
         assignee=decision.assignee,
         notified=decision.notified,
@@ -172,7 +173,7 @@ def new_ticket(decision: Decision, facts: AlarmFacts, matrix: DutyMatrix, *, loc
         on_site_due_at=plus(now, decision.sla.on_site_ms),
         resolve_due_at=plus(now, decision.sla.resolve_ms),
         convert_at=plus(now, conversion.after_ms) if conversion else None,
-        convert_to=conversion.to_kind if conversion else None,
+        convert_to=AlarmKind(conversion.to_kind) if conversion else None,
         open_key=open_key(facts.device_id, decision.kind),
         evidence=dict(evidence),
     )

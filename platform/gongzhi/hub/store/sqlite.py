@@ -6,83 +6,75 @@ SQLite file are not supported (use PostgreSQL for replicas).
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import URL, Connection, Engine, create_engine, event, exc
+from sqlalchemy.pool import StaticPool
 
 from gongzhi.core.errors import ConfigError
-from gongzhi.hub.store.base import CommitListener
-from gongzhi.hub.store.schema import SQLITE, migrate
-from gongzhi.hub.store.sql import SqlTx
+from gongzhi.hub.store.engine import EngineStore
 
 
-class SqliteStore:
+def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # the store says BEGIN itself (below), pysqlite never
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
+        dbapi_conn.execute(f"PRAGMA {pragma}")
+
+
+def _on_begin(conn: Connection) -> None:
+    # Take the write lock at the start, so a transaction never fails to upgrade a read lock.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class SqliteStore(EngineStore):
     dialect_name = "sqlite"
 
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
-        self._conn: sqlite3.Connection | None = None
+        self._engine: Engine | None = None
         self._lock = threading.RLock()
-        self._listeners: list[CommitListener] = []
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
+    def _connected(self) -> Engine:
+        if self._engine is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
-                                       timeout=30.0)
-            except (OSError, sqlite3.Error) as exc:
-                raise ConfigError(f"cannot open SQLite database: {exc}",
+            except OSError as error:
+                raise ConfigError(f"cannot open SQLite database: {error}",
                                   source=str(self.path)) from None
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._conn = conn
-        return self._conn
-
-    def add_commit_listener(self, listener: CommitListener) -> None:
-        self._listeners.append(listener)
-
-    def migrate(self) -> None:
-        with self._lock:
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
+            engine = create_engine(URL.create("sqlite", database=str(self.path)),
+                                   poolclass=StaticPool,
+                                   connect_args={"check_same_thread": False, "timeout": 30.0})
+            event.listen(engine, "connect", _on_connect)
+            event.listen(engine, "begin", _on_begin)
             try:
-                migrate(conn.execute, SQLITE)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+                engine.connect().close()
+            except exc.DBAPIError as error:
+                engine.dispose()
+                raise ConfigError(f"cannot open SQLite database: {error.orig}",
+                                  source=str(self.path)) from None
+            self._engine = engine
+        return self._engine
 
     @contextmanager
-    def transaction(self, now: int) -> Iterator[SqlTx]:
-        with self._lock:
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            tx = SqlTx(conn, SQLITE)
-            try:
-                yield tx
-                tx.flush_events(now)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        if tx.published:
-            for listener in self._listeners:
-                listener(tx.published)
+    def _begin(self) -> Iterator[Connection]:
+        with self._lock, self._connected().begin() as conn:
+            yield conn
 
     def ping(self) -> bool:
         try:
-            with self._lock:
-                self._connection().execute("SELECT 1").fetchone()
+            with self._lock, self._connected().connect() as conn:
+                conn.exec_driver_sql("SELECT 1").fetchone()
             return True
-        except (sqlite3.Error, ConfigError):
+        except (exc.DBAPIError, ConfigError):
             return False
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None

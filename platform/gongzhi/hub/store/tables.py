@@ -1,0 +1,100 @@
+"""The store's tables as SQLAlchemy Core sees them: the one list of their columns that every
+statement is built from. The tickets' columns come from the ``Ticket`` dataclass (``codec``).
+
+These describe the schema that the migrations (``schema``) create; they create nothing
+themselves. A test checks the two agree on both dialects.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, Text, text
+
+from gongzhi.hub.store.codec import JsonDict, ticket_columns
+
+metadata = MetaData()
+
+tickets = Table("tickets", metadata, *ticket_columns())
+
+# One row per (alarm, state): the same alarm delivered again finds its row.
+alarm_receipts = Table(
+    "alarm_receipts", metadata,
+    Column("alarm_id", Text(), primary_key=True),
+    Column("state", Text(), primary_key=True),
+    Column("kind", Text(), nullable=False),
+    Column("device_id", Text(), nullable=False),
+    Column("household", Text()),
+    Column("riser", Text()),
+    Column("building", Text()),
+    Column("ts_ms", BigInteger(), nullable=False),
+    Column("received_at", BigInteger(), nullable=False),
+    Column("ticket_id", BigInteger()),
+)
+
+timeline = Table(
+    "timeline", metadata,
+    Column("id", BigInteger(), primary_key=True, autoincrement=True),
+    Column("ticket_id", BigInteger(), nullable=False),
+    Column("ts_ms", BigInteger(), nullable=False),
+    Column("type", Text(), nullable=False),
+    Column("actor", Text(), nullable=False),
+    Column("action", Text()),
+    Column("note", Text()),
+    Column("rule_id", Text()),
+    Column("data", JsonDict(), nullable=False),
+)
+
+# A single row (id 1) counting the events handed out.
+event_counter = Table(
+    "event_counter", metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=False),
+    Column("seq", BigInteger(), nullable=False),
+)
+
+ticket_events = Table(
+    "ticket_events", metadata,
+    Column("seq", BigInteger(), primary_key=True, autoincrement=False),
+    Column("ticket_id", BigInteger(), nullable=False),
+    Column("ts_ms", BigInteger(), nullable=False),
+    Column("ticket", JsonDict(), nullable=False),
+)
+
+device_states = Table(
+    "device_states", metadata,
+    Column("device_id", Text(), primary_key=True),
+    Column("online", Integer()),
+    Column("last_seen_ms", BigInteger()),
+    Column("values_json", JsonDict(), nullable=False),
+    Column("values_ts_ms", BigInteger()),
+    Column("updated_at", BigInteger(), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", BigInteger(), primary_key=True, autoincrement=True),
+    Column("ts_ms", BigInteger(), nullable=False),
+    Column("actor", Text(), nullable=False),
+    Column("action", Text(), nullable=False),
+    Column("ticket_id", BigInteger()),
+    Column("device_id", Text()),
+    Column("detail", JsonDict(), nullable=False),
+)
+
+webhook_outbox = Table(
+    "webhook_outbox", metadata,
+    Column("id", BigInteger(), primary_key=True, autoincrement=True),
+    Column("party", Text(), nullable=False),
+    Column("url", Text(), nullable=False),
+    Column("body", Text(), nullable=False),
+    Column("created_at", BigInteger(), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("next_attempt_at", BigInteger(), nullable=False),
+    Column("lease_until", BigInteger()),
+    Column("delivered_at", BigInteger()),
+    Column("last_error", Text()),
+)
+
+schema_migrations = Table(
+    "schema_migrations", metadata,
+    Column("version", Integer(), primary_key=True, autoincrement=False),
+    Column("applied_at", Text(), nullable=False, server_default=text("CURRENT_TIMESTAMP")),
+)

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 from notify_parts import Parts, channels, job, make_parts, secret
-from notify_providers import WECOM_KEY, Providers, free_port, serve
+from notify_providers import WECOM_KEY, Providers, free_port
 
 from gongzhi.core.clock import ManualClock
 from gongzhi.hub.notify.channel import Limit, Result
@@ -24,22 +24,6 @@ from gongzhi.hub.notify.mail import SmtpMail
 from gongzhi.hub.notify.outbox import Target
 from gongzhi.hub.notify.wecom import WeComRobot
 from gongzhi.hub.webhooks import backoff_ms
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def providers(clock: ManualClock) -> Providers:
-    return Providers(clock)
-
-
-@pytest.fixture
-def base(providers: Providers) -> Iterator[str]:
-    with serve(providers) as url:
-        yield url
 
 
 @pytest.fixture

@@ -4,12 +4,11 @@ the channels file read through the config kit; the digest's text."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from notify_parts import START, channels, job, link, make_parts, notice
-from notify_providers import Providers, serve
+from notify_providers import Providers
 
 from gongzhi.core.clock import ManualClock
 from gongzhi.core.errors import ConfigError
@@ -22,22 +21,6 @@ from gongzhi.hub.notify.planner import jobs_for, notice_of
 from gongzhi.hub.notify.renotify import Attempt, Delivery, StepKind
 from gongzhi.hub.notify.roster import Person
 from gongzhi.hub.tickets import Status, Ticket
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def providers(clock: ManualClock) -> Providers:
-    return Providers(clock)
-
-
-@pytest.fixture
-def base(providers: Providers) -> Iterator[str]:
-    with serve(providers) as url:
-        yield url
 
 
 def test_the_same_key_is_one_job(tmp_path: Path, base: str, clock: ManualClock,

@@ -120,3 +120,18 @@ def post_json(http: httpx.Client, url: str, body: Mapping[str, Any], *secrets: s
             return None, Outcome.refused(f"HTTP {response.status_code}")
         return None, Outcome.retry(f"HTTP {response.status_code}: not a JSON answer")
     return answer, None
+
+
+def robot_outcome(code: object, detail: str, *, throttled: Mapping[int, int],
+                  refused: Mapping[int, str], busy: tuple[int, ...] = ()) -> Outcome:
+    """A group robot's answer code: 0 sent; a throttling code pauses the robot for its time;
+    a busy code is retried; a known refusal carries its meaning; any other code is refused."""
+    if code == 0:
+        return Outcome.sent(detail)
+    if isinstance(code, int) and code in throttled:
+        return Outcome.throttled(detail, throttled[code])
+    if code in busy:
+        return Outcome.retry(detail)
+    if isinstance(code, int) and code in refused:
+        return Outcome.refused(f"{detail} ({refused[code]})")
+    return Outcome.refused(detail)

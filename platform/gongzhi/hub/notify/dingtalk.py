@@ -20,7 +20,7 @@ from urllib.parse import quote, quote_plus
 import httpx
 
 from gongzhi.core.config_kit import Secret
-from gongzhi.hub.notify.channel import Limit, Message, Outcome, post_json
+from gongzhi.hub.notify.channel import Limit, Message, Outcome, post_json, robot_outcome
 
 URL = "https://oapi.dingtalk.com/robot/send"
 LIMITS = (Limit(20, 60_000),)
@@ -72,12 +72,5 @@ class DingTalkRobot:
             return failed or Outcome.retry("no answer")
         code = answer.get("errcode")
         detail = f"errcode {code}: {answer.get('errmsg', '')}"
-        if code == 0:
-            return Outcome.sent(detail)
-        if code in THROTTLED:
-            return Outcome.throttled(detail, THROTTLED[code])
-        if code == SYSTEM_BUSY:
-            return Outcome.retry(detail)
-        if code in REFUSED:
-            return Outcome.refused(f"{detail} ({REFUSED[code]})")
-        return Outcome.refused(detail)
+        return robot_outcome(code, detail, throttled=THROTTLED, refused=REFUSED,
+                             busy=(SYSTEM_BUSY,))

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from gongzhi.core.config_kit import Secret
-from gongzhi.hub.notify.channel import Limit, Message, Outcome, post_json
+from gongzhi.hub.notify.channel import Limit, Message, Outcome, post_json, robot_outcome
 
 URL = "https://open.feishu.cn/open-apis/bot/v2/hook/"
 LIMITS = (Limit(100, 60_000), Limit(5, 1_000))
@@ -69,10 +69,5 @@ class FeishuBot:
             return failed or Outcome.retry("no answer")
         code = answer.get("code", answer.get("StatusCode"))
         detail = f"code {code}: {answer.get('msg', answer.get('StatusMessage', ''))}"
-        if code == 0:
-            return Outcome.sent(detail)
-        if code == FREQUENCY_LIMITED:
-            return Outcome.throttled(detail, 60_000)
-        if code in REFUSED:
-            return Outcome.refused(f"{detail} ({REFUSED[code]})")
-        return Outcome.refused(detail)
+        return robot_outcome(code, detail, throttled={FREQUENCY_LIMITED: 60_000},
+                             refused=REFUSED)

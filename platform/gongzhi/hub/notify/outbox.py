@@ -191,18 +191,12 @@ class NewJob:
 
 
 @dataclass(frozen=True, slots=True)
-class Job:
-    id: int
-    key: str
-    party: str
-    recipient: str
-    recipient_name: str
-    language: str
-    notice: Notice
-    target: Target
-    fallback: tuple[Target, ...]
-    created_at: int
-    attempts: int
+class Job(NewJob):
+    """A job as the outbox holds it."""
+
+    id: int = 0
+    created_at: int = 0
+    attempts: int = 0
 
     @property
     def ticket_id(self) -> int:
@@ -333,39 +327,36 @@ class NotifyOutbox:
         """Lease the pending jobs due at ``now`` (oldest first) for ``owner``."""
         free = or_(notify_outbox.c.lease_until.is_(None), notify_outbox.c.lease_until <= now,
                    notify_outbox.c.lease_owner == owner)
-        due = and_(notify_outbox.c.state == PENDING, notify_outbox.c.next_attempt_at <= now,
-                   free)
-        with self._tx() as conn:
-            ids = [r[0] for r in conn.execute(
-                select(notify_outbox.c.id).where(due).order_by(notify_outbox.c.id).limit(limit))]
-            if not ids:
-                return []
-            conn.execute(update(notify_outbox).where(notify_outbox.c.id.in_(ids)).where(due)
-                         .values(lease_owner=owner, lease_until=now + lease_ms))
-            rows = conn.execute(select(notify_outbox).where(notify_outbox.c.id.in_(ids))
-                                .where(notify_outbox.c.lease_owner == owner)
-                                .where(notify_outbox.c.state == PENDING)
-                                .order_by(notify_outbox.c.id)).fetchall()
-        return [_job(r) for r in rows]
+        return self._lease(and_(notify_outbox.c.state == PENDING,
+                                notify_outbox.c.next_attempt_at <= now, free),
+                           owner, now, lease_ms, limit)
 
     def claim_waiting(self, owner: str, now: int, lease_ms: int, channel: str,
                       address: str) -> list[Job]:
         """Lease the jobs of one destination that only wait for its next token (due later,
         never tried and failed): a message going there now carries them too."""
-        waiting = and_(notify_outbox.c.state == PENDING, notify_outbox.c.channel == channel,
-                       notify_outbox.c.address == address, notify_outbox.c.last_error.is_(None),
-                       notify_outbox.c.next_attempt_at > now,
-                       or_(notify_outbox.c.lease_until.is_(None),
-                           notify_outbox.c.lease_until <= now))
+        return self._lease(and_(
+            notify_outbox.c.state == PENDING, notify_outbox.c.channel == channel,
+            notify_outbox.c.address == address, notify_outbox.c.last_error.is_(None),
+            notify_outbox.c.next_attempt_at > now,
+            or_(notify_outbox.c.lease_until.is_(None), notify_outbox.c.lease_until <= now)),
+            owner, now, lease_ms, None)
+
+    def _lease(self, which: Any, owner: str, now: int, lease_ms: int,
+               limit: int | None) -> list[Job]:
+        """Lease the jobs ``which`` selects; those another owner leased first are left out."""
         with self._tx() as conn:
-            ids = [r[0] for r in conn.execute(select(notify_outbox.c.id).where(waiting))]
+            ids = [r[0] for r in conn.execute(
+                select(notify_outbox.c.id).where(which).order_by(notify_outbox.c.id)
+                .limit(limit))]
             if not ids:
                 return []
-            conn.execute(update(notify_outbox).where(notify_outbox.c.id.in_(ids)).where(waiting)
+            conn.execute(update(notify_outbox).where(notify_outbox.c.id.in_(ids)).where(which)
                          .values(lease_owner=owner, lease_until=now + lease_ms))
             rows = conn.execute(select(notify_outbox).where(notify_outbox.c.id.in_(ids))
                                 .where(notify_outbox.c.lease_owner == owner)
-                                .where(notify_outbox.c.state == PENDING)).fetchall()
+                                .where(notify_outbox.c.state == PENDING)
+                                .order_by(notify_outbox.c.id)).fetchall()
         return [_job(r) for r in rows]
 
     def finish(self, owner: str, now: int, finished: Sequence[Finish],

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 
 from gongzhi.core.config_kit import Secret
-from gongzhi.hub.notify.channel import Limit, Message, Outcome, post_json
+from gongzhi.hub.notify.channel import Limit, Message, Outcome, post_json, robot_outcome
 
 URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 LIMITS = (Limit(20, 60_000),)
@@ -58,15 +58,8 @@ class WeComRobot:
             return failed or Outcome.retry("no answer")
         code = answer.get("errcode")
         detail = f"errcode {code}: {answer.get('errmsg', '')}"
-        if code == 0:
-            return Outcome.sent(detail)
-        if code == OVER_LIMIT:
-            return Outcome.throttled(detail, 60_000)
-        if code == SYSTEM_BUSY:
-            return Outcome.retry(detail)
-        if code in REFUSED:
-            return Outcome.refused(f"{detail} ({REFUSED[code]})")
-        return Outcome.refused(detail)
+        return robot_outcome(code, detail, throttled={OVER_LIMIT: 60_000}, refused=REFUSED,
+                             busy=(SYSTEM_BUSY,))
 
 
 def _cut(value: str, max_bytes: int) -> str:

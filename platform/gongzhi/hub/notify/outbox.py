@@ -25,135 +25,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
     Connection,
     Engine,
-    Index,
-    Integer,
-    MetaData,
     Table,
-    Text,
     and_,
-    column,
     func,
     insert,
     or_,
     select,
-    table,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gongzhi.hub.notify.message import Notice
+from gongzhi.hub.store.schema import DIALECTS, statements
+from gongzhi.hub.store.tables import notify_attempts, notify_leader, notify_outbox, timeline
 
 PENDING, SENT, FAILED, FALLBACK = "pending", "sent", "failed", "fallback"
 LEADER_ROW = "dispatcher"
 
-metadata = MetaData()
-
-notify_outbox = Table(
-    "notify_outbox", metadata,
-    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
-           autoincrement=True),
-    Column("key", Text(), nullable=False, unique=True),
-    Column("ticket_id", BigInteger(), nullable=False),
-    Column("party", Text(), nullable=False),
-    Column("recipient", Text(), nullable=False),  # a person id, or the party for a webhook
-    Column("recipient_name", Text(), nullable=False),
-    Column("channel", Text(), nullable=False),  # the name of a configured channel
-    Column("address", Text(), nullable=False),  # a number, an e-mail address, "" for a robot
-    Column("language", Text(), nullable=False),
-    Column("mentions", Text(), nullable=False),  # JSON list
-    Column("severity", Text(), nullable=False),
-    Column("notice", Text(), nullable=False),  # JSON of a Notice
-    Column("fallback", Text(), nullable=False),  # JSON list of the next targets, in order
-    Column("created_at", BigInteger(), nullable=False),
-    Column("attempts", Integer(), nullable=False),
-    Column("next_attempt_at", BigInteger(), nullable=False),
-    Column("lease_owner", Text()),
-    Column("lease_until", BigInteger()),
-    Column("state", Text(), nullable=False),
-    Column("done_at", BigInteger()),
-    Column("via", Text()),  # the key of the message that carried it (a digest's own key)
-    Column("last_error", Text()),
-)
-Index("notify_due", notify_outbox.c.state, notify_outbox.c.next_attempt_at)
-
-notify_attempts = Table(
-    "notify_attempts", metadata,
-    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
-           autoincrement=True),
-    Column("ts_ms", BigInteger(), nullable=False),
-    Column("channel", Text(), nullable=False),
-    Column("address", Text(), nullable=False),
-    Column("key", Text(), nullable=False),
-    Column("jobs", Integer(), nullable=False),
-    Column("tickets", Integer(), nullable=False),
-    Column("digest", Integer(), nullable=False),
-    Column("result", Text(), nullable=False),
-    Column("detail", Text(), nullable=False),
-)
-Index("notify_attempts_ts", notify_attempts.c.channel, notify_attempts.c.ts_ms)
-
-notify_leader = Table(
-    "notify_leader", metadata,
-    Column("name", Text(), primary_key=True),
-    Column("owner", Text(), nullable=False),
-    Column("lease_until", BigInteger(), nullable=False),
-)
-
-#: The migration's statements (``{pk}``, ``{big}`` filled per dialect by the store).
-MIGRATION = (
-    """CREATE TABLE notify_outbox (
-        id {pk},
-        key TEXT NOT NULL UNIQUE,
-        ticket_id {big} NOT NULL,
-        party TEXT NOT NULL,
-        recipient TEXT NOT NULL,
-        recipient_name TEXT NOT NULL,
-        channel TEXT NOT NULL,
-        address TEXT NOT NULL,
-        language TEXT NOT NULL,
-        mentions TEXT NOT NULL,
-        severity TEXT NOT NULL,
-        notice TEXT NOT NULL,
-        fallback TEXT NOT NULL,
-        created_at {big} NOT NULL,
-        attempts INTEGER NOT NULL,
-        next_attempt_at {big} NOT NULL,
-        lease_owner TEXT,
-        lease_until {big},
-        state TEXT NOT NULL,
-        done_at {big},
-        via TEXT,
-        last_error TEXT
-    )""",
-    "CREATE INDEX notify_due ON notify_outbox (state, next_attempt_at)",
-    """CREATE TABLE notify_attempts (
-        id {pk},
-        ts_ms {big} NOT NULL,
-        channel TEXT NOT NULL,
-        address TEXT NOT NULL,
-        key TEXT NOT NULL,
-        jobs INTEGER NOT NULL,
-        tickets INTEGER NOT NULL,
-        digest INTEGER NOT NULL,
-        result TEXT NOT NULL,
-        detail TEXT NOT NULL
-    )""",
-    "CREATE INDEX notify_attempts_ts ON notify_attempts (channel, ts_ms)",
-    """CREATE TABLE notify_leader (
-        name TEXT PRIMARY KEY,
-        owner TEXT NOT NULL,
-        lease_until {big} NOT NULL
-    )""",
-)
-
-# The ticket store's timeline, as far as this module writes it.
-_timeline = table("timeline", column("ticket_id"), column("ts_ms"), column("type"),
-                  column("actor"), column("action"), column("note"), column("rule_id"),
-                  column("data"))
+# The store's migration that makes this module's tables (create_tables, without the store).
+MIGRATION_VERSION = 3
 
 
 def _dumps(value: Any) -> str:
@@ -297,11 +189,8 @@ class NotifyOutbox:
         """The migration's tables, for a database without the store's migrations (tools and
         tests of this module alone)."""
         with self._tx() as conn:
-            pk = ("INTEGER PRIMARY KEY AUTOINCREMENT" if conn.dialect.name == "sqlite"
-                  else "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY")
-            big = "INTEGER" if conn.dialect.name == "sqlite" else "BIGINT"
-            for statement in MIGRATION:
-                conn.exec_driver_sql(statement.format(pk=pk, big=big))
+            for statement in statements(DIALECTS[conn.dialect.name], MIGRATION_VERSION):
+                conn.exec_driver_sql(statement)
 
     def lead(self, owner: str, now: int, lease_ms: int) -> bool:
         """Take or keep the dispatcher's lease; True while ``owner`` holds it."""
@@ -384,9 +273,9 @@ class NotifyOutbox:
                     entries.append({
                         "ticket_id": item.job.ticket_id, "ts_ms": now, "type": "notification",
                         "actor": "system", "action": item.state, "note": item.timeline_note,
-                        "rule_id": None, "data": _dumps(dict(item.timeline_data))})
+                        "rule_id": None, "data": dict(item.timeline_data)})
             if entries:
-                conn.execute(insert(_timeline), entries)
+                conn.execute(insert(timeline), entries)
             if attempts:
                 conn.execute(insert(notify_attempts), [
                     {"ts_ms": a.ts_ms, "channel": a.channel, "address": a.address, "key": a.key,

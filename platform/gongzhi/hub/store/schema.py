@@ -163,6 +163,51 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         "ALTER TABLE tickets ADD COLUMN incident_id {big}",
         "CREATE INDEX tickets_place ON tickets (estate_id, building, open_key)",
     )),
+    (3, "notifications: the outbox of messages to people, the requests made, the sender's lease", (
+        """CREATE TABLE notify_outbox (
+            id {pk},
+            key TEXT NOT NULL UNIQUE,
+            ticket_id {big} NOT NULL,
+            party TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            recipient_name TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            address TEXT NOT NULL,
+            language TEXT NOT NULL,
+            mentions TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            notice TEXT NOT NULL,
+            fallback TEXT NOT NULL,
+            created_at {big} NOT NULL,
+            attempts INTEGER NOT NULL,
+            next_attempt_at {big} NOT NULL,
+            lease_owner TEXT,
+            lease_until {big},
+            state TEXT NOT NULL,
+            done_at {big},
+            via TEXT,
+            last_error TEXT
+        )""",
+        "CREATE INDEX notify_due ON notify_outbox (state, next_attempt_at)",
+        """CREATE TABLE notify_attempts (
+            id {pk},
+            ts_ms {big} NOT NULL,
+            channel TEXT NOT NULL,
+            address TEXT NOT NULL,
+            key TEXT NOT NULL,
+            jobs INTEGER NOT NULL,
+            tickets INTEGER NOT NULL,
+            digest INTEGER NOT NULL,
+            result TEXT NOT NULL,
+            detail TEXT NOT NULL
+        )""",
+        "CREATE INDEX notify_attempts_ts ON notify_attempts (channel, ts_ms)",
+        """CREATE TABLE notify_leader (
+            name TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            lease_until {big} NOT NULL
+        )""",
+    )),
 )
 
 

@@ -93,6 +93,55 @@ webhook_outbox = Table(
     Column("last_error", Text()),
 )
 
+# Notifications to people (gongzhi.hub.notify.outbox): one row per message to send, every
+# request made to a provider, and the one dispatcher's lease.
+notify_outbox = Table(
+    "notify_outbox", metadata,
+    Column("id", BigInteger(), primary_key=True, autoincrement=True),
+    Column("key", Text(), nullable=False, unique=True),
+    Column("ticket_id", BigInteger(), nullable=False),
+    Column("party", Text(), nullable=False),
+    Column("recipient", Text(), nullable=False),
+    Column("recipient_name", Text(), nullable=False),
+    Column("channel", Text(), nullable=False),
+    Column("address", Text(), nullable=False),
+    Column("language", Text(), nullable=False),
+    Column("mentions", Text(), nullable=False),
+    Column("severity", Text(), nullable=False),
+    Column("notice", Text(), nullable=False),
+    Column("fallback", Text(), nullable=False),
+    Column("created_at", BigInteger(), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("next_attempt_at", BigInteger(), nullable=False),
+    Column("lease_owner", Text()),
+    Column("lease_until", BigInteger()),
+    Column("state", Text(), nullable=False),
+    Column("done_at", BigInteger()),
+    Column("via", Text()),
+    Column("last_error", Text()),
+)
+
+notify_attempts = Table(
+    "notify_attempts", metadata,
+    Column("id", BigInteger(), primary_key=True, autoincrement=True),
+    Column("ts_ms", BigInteger(), nullable=False),
+    Column("channel", Text(), nullable=False),
+    Column("address", Text(), nullable=False),
+    Column("key", Text(), nullable=False),
+    Column("jobs", Integer(), nullable=False),
+    Column("tickets", Integer(), nullable=False),
+    Column("digest", Integer(), nullable=False),
+    Column("result", Text(), nullable=False),
+    Column("detail", Text(), nullable=False),
+)
+
+notify_leader = Table(
+    "notify_leader", metadata,
+    Column("name", Text(), primary_key=True),
+    Column("owner", Text(), nullable=False),
+    Column("lease_until", BigInteger(), nullable=False),
+)
+
 schema_migrations = Table(
     "schema_migrations", metadata,
     Column("version", Integer(), primary_key=True, autoincrement=False),

@@ -52,6 +52,7 @@ class EntryType(StrEnum):
     ROUTING = "routing"  # a decision of the duty matrix, with its rule ids
     ACTION = "action"  # a party acted
     ESCALATION = "escalation"  # a deadline passed
+    NOTIFICATION = "notification"  # people told (a message's outcome, an attempt, a silence)
 
 
 @dataclass(frozen=True, slots=True)

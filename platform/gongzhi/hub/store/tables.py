@@ -7,7 +7,7 @@ themselves. A test checks the two agree on both dialects.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, Text, text
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, Table, Text, text
 
 from gongzhi.hub.store.codec import JsonDict, ticket_columns
 
@@ -140,6 +140,35 @@ notify_leader = Table(
     Column("name", Text(), primary_key=True),
     Column("owner", Text(), nullable=False),
     Column("lease_until", BigInteger(), nullable=False),
+)
+
+# Residents' reports (gongzhi.hub.reports): one row per report, its photos (cleaned JPEGs, at
+# most three) beside it.
+resident_reports = Table(
+    "resident_reports", metadata,
+    Column("id", BigInteger(), primary_key=True, autoincrement=True),
+    Column("estate_id", Text(), nullable=False),
+    Column("building", Text(), nullable=False),
+    Column("category", Text(), nullable=False),
+    Column("body", Text(), nullable=False),
+    Column("phone", Text()),
+    Column("photos", Integer(), nullable=False),
+    Column("created_at", BigInteger(), nullable=False),
+    Column("track_hash", Text()),
+    Column("ticket_id", BigInteger()),
+    Column("rating", Integer()),
+    Column("rating_comment", Text()),
+    Column("rated_at", BigInteger()),
+)
+
+resident_report_photos = Table(
+    "resident_report_photos", metadata,
+    Column("report_id", BigInteger(), primary_key=True, autoincrement=False),
+    Column("idx", Integer(), primary_key=True, autoincrement=False),
+    Column("media_type", Text(), nullable=False),
+    Column("width", Integer(), nullable=False),
+    Column("height", Integer(), nullable=False),
+    Column("data", LargeBinary(), nullable=False),
 )
 
 schema_migrations = Table(

@@ -9,6 +9,7 @@ import {
 import { severityBadge } from "./icons.js";
 import { slaText } from "./queue.js";
 import { timelineList } from "./timeline.js";
+import { isReport, loadReport, reportSection } from "./report_drawer.js";
 import { mayAct, toMs } from "./store.js";
 
 const ACTIONS = ["ack", "dispatch", "arrive", "resolve", "false_alarm", "comment"];
@@ -64,6 +65,7 @@ export class TicketDrawer {
     this.ticketId = String(ticket.id);
     this.detail = ticket;
     this.device = null;
+    this.report = null;
     this.trend = null;
     this.el.hidden = false;
     this.el.dataset.ticketId = this.ticketId;
@@ -87,7 +89,9 @@ export class TicketDrawer {
       if (token !== this.loading || this.ticketId !== id) return;
       this.detail = detail;
       this.render();
-      if (this.device === null && detail.device_id) {
+      if (isReport(detail)) {
+        if (this.report === null) this.report = await loadReport(id);
+      } else if (this.device === null && detail.device_id) {
         this.device = await api(`/api/devices/${encodeURIComponent(detail.device_id)}`)
           .catch(() => ({}));
       }
@@ -165,7 +169,7 @@ export class TicketDrawer {
           "aria-label": t("drawer.close"), onclick: () => this.close() })),
       h("div", { class: "drawer-body" },
         this.facts(ticket, sla),
-        this.household(),
+        isReport(ticket) ? reportSection(this.report) : this.household(),
         buttons.length ? h("section", { class: "drawer-actions" },
           note, h("div", { class: "action-buttons" }, buttons)) : null,
         this.evidence(ticket),

@@ -25,6 +25,7 @@ const WORDS = {
     "reason.forged": "二维码链接无效。", "reason.malformed": "请扫描楼栋公告栏上的二维码。",
     "reason.unknown_building": "本楼栋暂未开通此服务。",
     "reason.unknown_report": "此进度链接无效。",
+    "reason.track_forged": "此进度链接无效。", "reason.track_malformed": "请打开提交反映后得到的进度链接。",
     "cat.fire_exit": "消防通道堵塞", "cat.ebike": "电动车违停楼道或入户充电", "cat.water_leak": "漏水",
     "cat.facility": "照明或电梯故障", "cat.construction": "违章搭建", "cat.other": "其他",
   },
@@ -50,6 +51,8 @@ const WORDS = {
     "reason.malformed": "Scan the QR code on your building's notice board.",
     "reason.unknown_building": "This building does not have the service yet.",
     "reason.unknown_report": "This tracking link is not valid.",
+    "reason.track_forged": "This tracking link is not valid.",
+    "reason.track_malformed": "Open the tracking link you were given after reporting.",
     "cat.fire_exit": "Blocked fire exit", "cat.ebike": "E-bike in a corridor or charging indoors",
     "cat.water_leak": "Water leak", "cat.facility": "Broken light or lift",
     "cat.construction": "Illegal construction", "cat.other": "Other",
@@ -89,10 +92,12 @@ export async function call(method, path, header, token, body) {
   return { status: response.status, data };
 }
 
-/** The message of a refusal, in the page's language where the reason is known. */
-export function refusalText(detail) {
-  if (detail && typeof detail === "object") {
-    const known = WORDS[currentLang()][`reason.${detail.reason}`];
+/** The message of a refusal, in the page's language where the reason is known (``page``: the
+ * tracking page's own words for a reason both pages know). */
+export function refusalText(detail, page = "") {
+  if (detail && typeof detail === "object" && !Array.isArray(detail)) {
+    const words = WORDS[currentLang()];
+    const known = words[`reason.${page}${detail.reason}`] ?? words[`reason.${detail.reason}`];
     return known ?? detail.message ?? "";
   }
   if (Array.isArray(detail)) return detail.map((e) => e.msg).join("; ");

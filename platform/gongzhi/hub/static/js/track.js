@@ -17,7 +17,7 @@ function render() {
     document.body.dataset.state = "refused";
     byId("t-report").hidden = true;
     byId("t-refused").hidden = false;
-    setText(byId("t-refused-reason"), refusalText(refusal));
+    setText(byId("t-refused-reason"), refusalText(refusal, "track_"));
     return;
   }
   if (!view) return;

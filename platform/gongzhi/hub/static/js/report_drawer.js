@@ -1,0 +1,67 @@
+// The resident's report behind a ticket, in the ticket drawer: the words, the phone (in full for
+// the party holding the ticket, masked for a notified one) and the photos. The API gives them
+// only to the parties handling the ticket; photos come with the party's token and are shown as
+// data: URLs (the pages' policy allows no other image source).
+import { api, authHeaders } from "./api.js";
+import { h } from "./dom.js";
+import { currentLang } from "./i18n.js";
+
+const WORDS = {
+  zh: { title: "居民反映", phone: "联系电话", none: "未留电话", hidden: "无权查看居民反映内容",
+    rating: "居民评价：{n} 星", reply: "办结时填写的备注将作为答复展示给居民" },
+  en: { title: "Resident's report", phone: "Phone", none: "No phone given",
+    hidden: "Your party does not see the resident's report",
+    rating: "Resident's rating: {n} stars",
+    reply: "The note written when closing is shown to the resident as the reply" },
+};
+
+function w(key, vars = {}) {
+  const text = WORDS[currentLang()][key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
+}
+
+export const isReport = (ticket) => ticket?.evidence?.source === "resident_report";
+
+function dataUrl(blob) {
+  return new Promise((resolve) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => resolve(null);
+    reader.readAsDataURL(blob);
+  });
+}
+
+async function photo(url) {
+  const response = await fetch(url, { headers: authHeaders(), cache: "no-store",
+    credentials: "omit" });
+  return response.ok ? dataUrl(await response.blob()) : null;
+}
+
+/** The report of a ticket, or {refused: true} when the party does not handle it. */
+export async function loadReport(ticketId) {
+  try {
+    const report = await api(`/api/reports/tickets/${encodeURIComponent(ticketId)}`);
+    report.images = (await Promise.all(report.photos.map(photo))).filter(Boolean);
+    return report;
+  } catch {
+    return { refused: true };
+  }
+}
+
+export function reportSection(report) {
+  const section = h("section", { class: "household resident-report" }, h("h3", { text: w("title") }));
+  if (!report) return section;
+  if (report.refused) {
+    section.append(h("p", { class: "muted", text: w("hidden") }));
+    return section;
+  }
+  section.append(
+    h("p", { class: "report-text", text: report.text }),
+    h("dl", { class: "facts" }, h("dt", { text: w("phone") }),
+      h("dd", { text: report.phone ?? w("none") })),
+    h("div", { class: "report-photos" }, report.images.map((src) => h("img", {
+      src, alt: "", width: 120 }))),
+    report.rating ? h("p", { text: w("rating", { n: report.rating }) }) : null,
+    h("p", { class: "muted", text: w("reply") }));
+  return section;
+}

@@ -1,0 +1,144 @@
+"""A resident's report in headless Chromium at a phone's size (375×812), from the building's
+page to the rating: a blocked exit reported with a photo, resolved by the property office on the
+alarm wall, the reply and the rating on the resident's tracking page. Another report's tracking
+link shows nothing of it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, ViewportSize, expect
+
+from tests.pages.pages_support import Platform, dismiss_popups, open_page, screenshot, sign_in
+from tests.reports.report_support import (
+    SECRET_MAKER,
+    building_token,
+    has_metadata,
+    photo_with_gps,
+    post_report,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+PHONE: ViewportSize = {"width": 375, "height": 812}
+
+
+@pytest.fixture
+def phone(browser: Browser, page_errors: list[str]) -> Iterator[Page]:
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", device_scale_factor=2,
+                                  is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+    page.on("console", lambda msg: page_errors.append(msg.text) if msg.type == "error"
+            and not msg.text.startswith("Failed to load resource") else None)
+    try:
+        yield page
+    finally:
+        context.close()
+    assert page_errors == []
+
+
+def test_a_resident_reports_a_blocked_exit_and_rates_the_property_offices_reply(
+        phone: Page, browser: Browser, platform: Platform, tmp_path: Path,
+        page_errors: list[str]) -> None:
+    picture = tmp_path / "corridor.jpg"
+    picture.write_bytes(photo_with_gps())
+    phone.goto(f"{platform.url}/r/{building_token(platform, '2')}")
+    expect(phone.locator("body")).to_have_attribute("data-state", "ready")
+    expect(phone.locator("#r-where")).to_have_text("yijing · 2 栋")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 375
+    phone.locator("[data-category=fire_exit]").click()
+    expect(phone.locator("[data-category=fire_exit]")).to_have_attribute("aria-pressed", "true")
+    phone.locator("#r-text").fill("3楼楼梯间堆满纸箱，消防通道走不通")
+    phone.locator("#r-photos").set_input_files(str(picture))
+    expect(phone.locator("#r-photo-list li")).to_have_count(1)
+    phone.locator("#r-phone").fill("13800138000")
+    screenshot(phone, "resident-report")
+    phone.locator("#r-send").click()
+    expect(phone.locator("body")).to_have_attribute("data-state", "sent")
+    href = phone.locator("#r-track").get_attribute("href")
+    assert href is not None and href.startswith("/r/t#t1.")
+    track_token = href.split("#", 1)[1]
+
+    # The ticket: routed by the duty matrix to the property office, its photo without metadata.
+    ticket = next(t for t in platform.get("/api/tickets", "property_office")
+                  if t["kind"] == "report_fire_exit" and t["location"]["building"] == "2")
+    detail = platform.get(f"/api/reports/tickets/{ticket['id']}", "property_office")
+    assert detail["text"] == "3楼楼梯间堆满纸箱，消防通道走不通"
+    kept = platform.http.get(detail["photos"][0], headers=platform.auth("property_office"))
+    assert kept.status_code == 200
+    assert not has_metadata(kept.content) and SECRET_MAKER.encode() not in kept.content
+
+    # The property office resolves it on the wall, its note the reply to the resident.
+    wall = open_page(browser, f"{platform.url}/", page_errors)
+    try:
+        sign_in(wall, platform.tokens["property_office"])
+        dismiss_popups(wall)
+        row = wall.locator(f".q-row[data-ticket-id='{ticket['id']}']")
+        row.locator("[data-action=ack]").click()
+        expect(row).to_have_attribute("data-status", "acknowledged")
+        row.click()
+        drawer = wall.locator(f"#drawer[data-ticket-id='{ticket['id']}']")
+        expect(drawer.locator(".drawer-kind")).to_have_text("居民反映：消防通道堵塞")
+        # The resident's words, phone and photo, for the party handling the ticket.
+        report = drawer.locator(".resident-report")
+        expect(report.locator(".report-text")).to_have_text("3楼楼梯间堆满纸箱，消防通道走不通")
+        expect(report).to_contain_text("13800138000")
+        expect(report.locator(".report-photos img")).to_have_count(1)
+        screenshot(wall, "wall-resident-report")
+        drawer.locator("textarea.note").fill("纸箱已清走，通道已畅通，谢谢您的反映")
+        drawer.locator("[data-action=resolve]").click()
+        expect(drawer.locator(".drawer-status")).to_have_attribute("data-status", "resolved")
+    finally:
+        wall.context.close()
+
+    # The resident's tracking page: resolved, the reply, and a rating taken once.
+    phone.goto(f"{platform.url}{href}")
+    expect(phone.locator("body")).to_have_attribute("data-status", "resolved")
+    expect(phone.locator("#t-status")).to_have_text("已解决")
+    expect(phone.locator("#t-replies li")).to_have_text(re.compile("纸箱已清走，通道已畅通"))
+    expect(phone.locator("#t-steps li[data-step=closed]")).to_have_count(1)
+    phone.locator("[data-stars='4']").click()
+    phone.locator("#t-comment").fill("处理很及时")
+    screenshot(phone, "resident-track")
+    phone.locator("#t-send").click()
+    expect(phone.locator("#t-rated")).to_contain_text("4 星")
+    expect(phone.locator("#t-rate")).to_be_hidden()
+    # English on the same page.
+    phone.locator("#m-lang").click()
+    expect(phone.locator("#t-status")).to_have_text("Resolved")
+    assert platform.get(f"/api/reports/tickets/{ticket['id']}", "property_office")["rating"] == 4
+    assert track_token not in (platform.http.get("/api/tickets",
+                                                 headers=platform.auth("property_office")).text)
+
+
+def test_another_reports_tracking_link_shows_nothing_of_it(phone: Page,
+                                                            platform: Platform) -> None:
+    token = building_token(platform, "3")
+    mine = post_report(platform.http, token, text="我的反映：走廊灯坏了", category="facility",
+                       device="device-page-mine-0001").json()
+    theirs = post_report(platform.http, token, text="别人的反映：隔壁违建",
+                         category="construction", phone="13711112222",
+                         device="device-page-their-001").json()
+    version, _, nonce, signature = mine["track_token"].split(".")
+    other_id = theirs["track_token"].split(".")[1]
+    phone.goto(f"{platform.url}/r/t#{version}.{other_id}.{nonce}.{signature}")
+    expect(phone.locator("body")).to_have_attribute("data-state", "refused")
+    expect(phone.locator("#t-refused-reason")).to_have_text("此进度链接无效。")
+    body = phone.locator("body").inner_text()
+    assert "隔壁违建" not in body and "2222" not in body and "走廊灯" not in body
+    phone.goto(f"{platform.url}/r/t#{mine['track_token']}")
+    phone.reload()  # only the fragment changed: load the page again, as a fresh tap would
+    expect(phone.locator("#t-text")).to_have_text("我的反映：走廊灯坏了")
+    assert "隔壁违建" not in phone.locator("body").inner_text()
+
+
+def test_a_forged_building_link_opens_no_form(phone: Page, platform: Platform) -> None:
+    good = building_token(platform, "1")
+    phone.goto(f"{platform.url}/r/{good[:-4]}AAAA")
+    expect(phone.locator("body")).to_have_attribute("data-state", "refused")
+    expect(phone.locator("#r-refused-reason")).to_have_text("二维码链接无效。")
+    expect(phone.locator("#r-form")).to_be_hidden()

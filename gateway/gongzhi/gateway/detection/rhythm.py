@@ -1,6 +1,6 @@
 """A household's daily rhythm, learned from its own days: when its first sign of life comes in
 the morning, how long its longest silence lasts while it is up, when it goes quiet for the
-night, and how long its water stands still. Pure: days in, expectations out.
+night, and how long it stays quiet, nights included. Pure: days in, expectations out.
 
 A day runs from ``DAY_START_MIN`` (04:00 local) to the next: a light at 03:00 belongs to the
 night before. Weekdays and weekends are told apart when the history has enough of the day's
@@ -30,14 +30,14 @@ class RhythmSettings:
     houses and months (docs/welfare.md), not on the ones reported."""
 
     history_days: int = 42  # the days remembered
-    min_days: int = 14  # a household is watched once this many days are learned
+    min_days: int = 21  # a household is watched once this many days are learned
     first_quantile: float = 1.0  # of the first-activity times of the day's kind: the latest
     first_margin_min: float = 120.0
     gap_quantile: float = 1.0  # of the daily longest silence while up: the longest
     gap_margin_min: float = 120.0
     gap_min_min: float = 240.0  # a silence shorter than this is never a concern
-    bed_quantile: float = 0.10  # the gap rule runs only while the household is nearly always up
-    water_quantile: float = 0.95  # of the daily longest standstill of the water meter
+    bed_quantile: float = 0.5  # the gap rule's alarm falls before the household's usual last sign
+    water_quantile: float = 1.0  # of the daily longest quiet time, nights included
     water_margin_min: float = 120.0
     water_min_min: float = 12 * 60.0  # 12 h without water (Shenzhen Longgang's rule)
 
@@ -51,7 +51,8 @@ class DayRecord:
     first_min: float | None  # None: the day's morning was not seen whole (a blind spell)
     last_min: float | None
     longest_gap_min: float | None  # while up, between first and last; None: not seen whole
-    water_gap_min: float | None  # the longest water standstill ending this day; None: no meter
+    quiet_gap_min: float | None  # the longest time without any sign ending this day, nights
+    # included; None: no water meter (the ``no_water`` rule is theirs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,7 @@ class Rhythm:
         firsts = [d.first_min for d in same if d.first_min is not None]
         gaps = [d.longest_gap_min for d in seen if d.longest_gap_min is not None]
         lasts = [d.last_min for d in seen if d.last_min is not None]
-        waters = [d.water_gap_min for d in seen if d.water_gap_min is not None]
+        waters = [d.quiet_gap_min for d in seen if d.quiet_gap_min is not None]
         gap_limit = max(s.gap_min_min, _quantile(gaps, s.gap_quantile) + s.gap_margin_min) \
             if len(gaps) >= s.min_days // 2 else None
         water_limit = max(s.water_min_min,

@@ -2,19 +2,22 @@
 
 Households are opt-in: the registry's devices flagged ``elderly_alone``, grouped by their
 ``household`` column (else by their room). A household's signs of life are the steps of its
-electrical monitor's power (a kettle, a light, the television: ``STEP_W`` between two reports)
-and the movements of its water meter. Its ``Rhythm`` learns from its own days; a
-``welfare_check`` is raised when the silence goes past what that rhythm makes likely:
+electrical monitor's power (a kettle, a light, the television: ``STEP_W`` between two reports,
+two within ``BURST_MS``: a lone step may be a timer or a freezer's defrost heater) and the
+movements of its water meter. Its ``Rhythm`` learns from its own days; a ``welfare_check`` is
+raised when the silence goes past what that rhythm makes likely:
 
 - ``first_activity``: no sign of life by the day's expected time (the late quantile of its first
   activities, plus a margin);
 - ``silent_gap``: silent for longer than its longest silences while up, at a time of the day
   when it is nearly always still up (a silence running into its night is left to the next
   morning's rule);
-- ``no_water``: the water meter standing still longer than the household's longest standstills
-  (at least 12 h).
+- ``no_water``: in a household with a water meter, no water and no other sign of life for
+  longer than its longest quiet times, nights included (at least 12 h): the rule that still
+  watches when the monitor cannot.
 
-The alarm clears at the next sign of life. What is not silence: a monitor that does not report
+The alarm clears at the next sign of life, or at the end of its day (marked ``still_silent``)
+so that every day of a silence is judged afresh. What is not silence: a monitor that does not report
 (offline: its own ticket) or reports an outage (0 W, or under ``OUTAGE_V``: a power cut has its
 own tickets) leaves the household unseen for that time; the silence clock starts again when it
 reports, and a morning not seen whole is not judged (nor learned). A declared absence (a trip)
@@ -50,6 +53,9 @@ from gongzhi.gateway.detection.rhythm import (
 from gongzhi.gateway.messages import Telemetry
 
 STEP_W = 150.0  # a load switched on or off: more than a fridge's or a router's wander
+# A sign of life is a second step within this of the one before (a kettle on and off, a light
+# and the television): a lone step may be a timer or a freezer's defrost heater.
+BURST_MS = 10 * MINUTE_MS
 OUTAGE_V = 100.0  # a monitor reporting under this (or 0 W) sees a power cut
 LEAK_FLOW = WATER_METER.flows[0]  # water flowing this long without a pause is a leak, not life
 WATCHED = (DeviceType.ELECTRICAL, DeviceType.WATER_METER)
@@ -83,6 +89,7 @@ class Source:
     blind_ms: int  # silence after which it saw nothing
     last_ts: int = -1
     last_value: float = float("nan")
+    last_step_ms: int = -(2**62)  # the monitor's last power step
 
 
 @dataclass(slots=True)
@@ -99,7 +106,7 @@ class Household:
     longest_gap_min: float = 0.0
     morning_seen: bool = True  # the morning watched whole (no blind spell before a sign)
     blind_today: bool = False
-    water_gap_min: float = 0.0
+    quiet_gap_min: float = 0.0  # the longest time without any sign ending today
     # across days
     last_sign_ms: int = -1
     last_sign_what: str = ""
@@ -157,7 +164,7 @@ class WelfareWatch:
                 continue
             house.rhythm = before.rhythm
             for name in ("day", "weekend", "first_min", "last_min", "longest_gap_min",
-                         "morning_seen", "blind_today", "water_gap_min", "last_sign_ms",
+                         "morning_seen", "blind_today", "quiet_gap_min", "last_sign_ms",
                          "last_sign_what", "seen_since_ms", "last_water_ms",
                          "water_seen_since_ms", "water_run_start", "water_last_move",
                          "open_onset", "open_rule", "open_evidence"):
@@ -165,6 +172,7 @@ class WelfareWatch:
             for device_id, source in house.sources.items():
                 if (was := before.sources.get(device_id)) is not None:
                     source.last_ts, source.last_value = was.last_ts, was.last_value
+                    source.last_step_ms = was.last_step_ms
 
     def observe(self, messages: Sequence[Telemetry]) -> list[Alarm]:
         mine = [m for m in messages if m.device_id in self._by_device]
@@ -193,19 +201,19 @@ class WelfareWatch:
             return []  # late data never rewinds a household
         local = self._local_min(ts)
         day = int((local - DAY_START_MIN) // 1440)
+        alarms: list[Alarm] = []
         if day != house.day:
-            self._new_day(house, day, ts)
+            alarms += self._new_day(house, day, ts)
         minute = local - day * 1440  # minutes after the day's midnight (240 .. 1680)
         outage = self._outage(source, values)
         blind = source.last_ts < 0 or ts - source.last_ts > source.blind_ms
         if outage:
             source.last_value = float("nan")
-            return []  # a power cut: the monitor sees nothing; its last_ts stays put
+            return alarms  # a power cut: the monitor sees nothing; its last_ts stays put
         if blind:
             self._blind_until(house, source, ts, minute)
         sign = self._sign(house, source, ts, values, blind)
         source.last_ts = ts
-        alarms: list[Alarm] = []
         if sign:
             alarms += self._sign_of_life(house, ts, minute, sign)
         elif house.open_onset < 0:
@@ -224,7 +232,6 @@ class WelfareWatch:
         source.last_value = float("nan")
         if source.type is DeviceType.WATER_METER:
             house.water_seen_since_ms = ts
-            house.water_gap_min = -1.0
             return
         house.seen_since_ms = ts
         house.blind_today = True
@@ -239,7 +246,11 @@ class WelfareWatch:
                 return ""
             step = power - source.last_value
             source.last_value = power
-            return f"power step {step:+.0f} W" if not blind and abs(step) >= STEP_W else ""
+            if blind or not abs(step) >= STEP_W:
+                return ""
+            burst = ts - source.last_step_ms <= BURST_MS
+            source.last_step_ms = ts
+            return f"power steps {step:+.0f} W" if burst else ""
         reading = values.get("water_m3")
         if reading is None:
             return ""
@@ -250,9 +261,6 @@ class WelfareWatch:
         if house.water_run_start < 0 or ts - house.water_last_move >= LEAK_FLOW.pause_ms:
             house.water_run_start = ts
         house.water_last_move = ts
-        if house.last_water_ms >= 0 and house.water_gap_min >= 0:
-            pause = (ts - max(house.last_water_ms, house.water_seen_since_ms)) / MINUTE_MS
-            house.water_gap_min = max(house.water_gap_min, pause)
         house.last_water_ms = ts
         if ts - house.water_run_start >= LEAK_FLOW.hold_ms:
             return ""  # a leak flowing for hours is not somebody using water
@@ -260,6 +268,9 @@ class WelfareWatch:
 
     def _sign_of_life(self, house: Household, ts: int, minute: float,
                       what: str) -> list[Alarm]:
+        if house.last_sign_ms >= 0:
+            quiet = (ts - max(house.last_sign_ms, house.seen_since_ms)) / MINUTE_MS
+            house.quiet_gap_min = max(house.quiet_gap_min, quiet)
         if house.first_min is None:
             house.first_min = minute
         elif house.last_min is not None and not house.blind_today:
@@ -274,7 +285,15 @@ class WelfareWatch:
         house.open_onset, house.open_rule, house.open_evidence = -1, "", {}
         return [alarm]
 
-    def _new_day(self, house: Household, day: int, ts: int) -> None:
+    def _new_day(self, house: Household, day: int, ts: int) -> list[Alarm]:
+        """Learn the day that ended; a welfare alarm still open is closed (still silent) so
+        the new day is judged afresh: a silence that outlasts a declared trip raises again."""
+        ended: list[Alarm] = []
+        if house.open_onset >= 0:
+            evidence = {**house.open_evidence, "still_silent": True}
+            ended.append(self._index.alarm(house.alarm_slot, AlarmKind.WELFARE_CHECK,
+                                           house.open_onset, ts, AlarmState.CLEAR, evidence))
+            house.open_onset, house.open_rule, house.open_evidence = -1, "", {}
         if house.day >= 0:
             whole = house.morning_seen and house.first_min is not None
             house.rhythm.learn(DayRecord(
@@ -283,8 +302,8 @@ class WelfareWatch:
                 last_min=house.last_min,
                 longest_gap_min=house.longest_gap_min if whole and not house.blind_today
                 else None,
-                water_gap_min=house.water_gap_min
-                if house.has_water and house.water_gap_min > 0 else None))
+                quiet_gap_min=house.quiet_gap_min
+                if house.has_water and house.quiet_gap_min > 0 else None))
         first_report = house.day < 0
         skipped = house.day >= 0 and day > house.day + 1
         house.day = day
@@ -293,9 +312,10 @@ class WelfareWatch:
         house.longest_gap_min = 0.0
         house.morning_seen = not (first_report or skipped)
         house.blind_today = first_report or skipped
-        house.water_gap_min = 0.0 if house.last_water_ms >= 0 else -1.0
+        house.quiet_gap_min = 0.0
         if first_report:
             house.seen_since_ms = house.water_seen_since_ms = ts
+        return ended
 
     # --- judging the silence --------------------------------------------------------------
 
@@ -311,7 +331,8 @@ class WelfareWatch:
             found = self._no_water(house, expect, ts)
         if found is None:
             return []
-        rule, onset, expected_by = found
+        rule, due, expected_by = found
+        onset = max(due, day_ms)  # a silence judged again on a new day is a new alarm
         since = max(house.last_sign_ms, house.seen_since_ms)
         evidence: dict[str, Any] = {
             "rule": rule,
@@ -355,7 +376,10 @@ class WelfareWatch:
                   ts: int) -> tuple[str, int, int] | None:
         if expect.water_limit is None:
             return None
-        since = max(house.last_water_ms, house.water_seen_since_ms)
+        # No sign of life of any kind: power steps count too (water standing still while the
+        # lights go on and off is somebody who did not need water); with the monitor offline
+        # or in a power cut, the meter alone keeps watch.
+        since = max(house.last_water_ms, house.water_seen_since_ms, house.last_sign_ms)
         due = since + int(expect.water_limit * MINUTE_MS)
         return ("no_water", due, due) if since >= 0 and ts >= due else None
 

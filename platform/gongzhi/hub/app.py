@@ -34,7 +34,9 @@ from gongzhi.hub.escalator import Escalator
 from gongzhi.hub.feed import EventFeed
 from gongzhi.hub.json_body import JsonBodyGuard
 from gongzhi.hub.metrics import Metrics
+from gongzhi.hub.notify.config import load_notify
 from gongzhi.hub.notify.roster_desk import build_desk
+from gongzhi.hub.notify.service import NotifyDelivery, signed_links
 from gongzhi.hub.notify.windows_store import SqlWindows
 from gongzhi.hub.openapi_guards import declare_guard_answers
 from gongzhi.hub.operations import OperationsBoard, database_monitor
@@ -138,6 +140,14 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
         app.state.hub = hub
         app.state.duty_desk = await to_thread.run_sync(
             lambda: build_desk(settings, SqlWindows(hub.store)))
+        desk = app.state.duty_desk
+        notify_config = await to_thread.run_sync(lambda: load_notify(settings.notify))
+        notify = NotifyDelivery(
+            hub.store, notify_config, used_clock, signed_links(desk.links),
+            timezone=desk.rosters.timezone,
+            observe=lambda kind, result: hub.metrics.inc(
+                "gongzhi_notify_requests_total", channel=kind, result=result))
+        app.state.notify = notify  # .queue: the jobs of a re-notification attempt
         app.state.escalator = hub.escalator
         app.state.webhooks = hub.webhooks
         app.state.service = hub.service
@@ -149,6 +159,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
             if background:
                 hub.escalator.start()
                 hub.webhooks.start()
+                notify.start()
 
         store = hub.store
         assert isinstance(store, MigratedStore)
@@ -171,6 +182,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
             await monitor.stop()
             await hub.escalator.stop()
             await hub.webhooks.stop()
+            await notify.stop()
             await hub.feed.stop()
             hub.store.close()
 

@@ -47,6 +47,9 @@ SPEC: dict[str, tuple[Kind, str, tuple[str, ...]]] = {
     "gongzhi_renotify_attempts_total": ("counter", "Notification attempts of unacknowledged "
                                                    "tickets made by this process, by outcome",
                                         ("outcome",)),
+    "gongzhi_notify_requests_total": ("counter", "Requests to notification providers (WeCom, "
+                                                 "DingTalk, Feishu, SMS, e-mail, webhooks), by "
+                                                 "channel kind and result", ("channel", "result")),
     "gongzhi_webhook_deliveries_total": ("counter", "Webhook delivery attempts, by result",
                                          ("party", "result")),
     "gongzhi_reports_total": ("counter", "Residents' reports accepted, by category",

@@ -1,0 +1,104 @@
+"""The delivery layer inside the platform: a fire's first notification, planned by the rosters,
+queued in a store transaction, sent by the platform's dispatcher to the local providers with a
+signed link to the mobile page; each message's outcome in the ticket's timeline and the
+platform's metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from notify_providers import (
+    ALIYUN_ID,
+    ALIYUN_SECRET,
+    DING_SECRET,
+    DING_TOKEN,
+    WECOM_KEY,
+    Providers,
+)
+from people_support import PEOPLE_DEVICES, ROSTERS, People, at, desk, raise_alarm, timeline
+
+from gongzhi.core.alarms import AlarmKind
+from gongzhi.core.clock import ManualClock
+from gongzhi.core.settings import Settings
+from gongzhi.devices.registry import write_registry
+from gongzhi.hub.notify.renotify import plan
+from gongzhi.hub.notify.service import NotifyDelivery
+from gongzhi.hub.tokens import new_tokens, write_tokens
+
+
+def _channels_file(tmp_path: Path, base: str) -> Path:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    for name, value in {"wecom.key": WECOM_KEY, "ding.token": DING_TOKEN,
+                        "ding.secret": DING_SECRET, "ak.id": ALIYUN_ID,
+                        "ak.secret": ALIYUN_SECRET}.items():
+        (secrets / name).write_text(value + "\n")
+    path = tmp_path / "notify.yaml"
+    path.write_text(f"""version: 1
+channels:
+  property_wecom:
+    type: wecom
+    key: {{file: secrets/wecom.key}}
+    url: {base}/wecom/cgi-bin/webhook/send
+  property_dingtalk:
+    type: dingtalk
+    access_token: {{file: secrets/ding.token}}
+    secret: {{file: secrets/ding.secret}}
+    url: {base}/dingtalk/robot/send
+  sms:
+    type: sms
+    access_key_id: {{file: secrets/ak.id}}
+    access_key_secret: {{file: secrets/ak.secret}}
+    sign_name: 共治平台
+    template: SMS_300001
+    url: {base}/aliyun/
+parties:
+  property_office: {{wecom: property_wecom, dingtalk: property_dingtalk, sms: sms}}
+  police_room: {{sms: sms}}
+""", encoding="utf-8")
+    return path
+
+
+def test_a_fires_first_notification_reaches_the_people_on_duty(tmp_path: Path, base: str,
+                                                               providers: Providers):
+    tokens = new_tokens()
+    write_tokens(tmp_path / "tokens.json", tokens)
+    write_registry(tmp_path / "registry.csv", PEOPLE_DEVICES)
+    clock = ManualClock(at(5, 10))  # Monday 10:00: week 1 of the rotation, zhao's day shift
+    providers.clock = clock
+    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'p.db'}",
+                        rosters=ROSTERS, notify=_channels_file(tmp_path, base),
+                        platform_url="http://hub.test")
+    people = People(settings, clock, tokens)
+    try:
+        api = people.start()
+        ticket_id = raise_alarm(api, AlarmKind.FIRE, "smk-young", at(5, 10))
+        notify: NotifyDelivery = api.app.state.notify
+        now = clock.now_ms()
+        with api.app.state.hub.store.transaction(now) as tx:
+            ticket = tx.get_ticket(ticket_id)
+            assert ticket is not None
+            attempt = plan(ticket, desk(api).rosters, 0, now)
+            queued = notify.queue(tx, ticket, attempt, "opened", now)
+        assert queued == 2  # zhao of the property office, the police room's officer on duty
+        report = notify.run_once()
+        assert report.messages == 2
+        ding = next(d for d in providers.delivered if d.provider == "dingtalk")
+        assert ding.mentions == ("13800000002",)  # zhao, on DingTalk first by his preference
+        token = re.search(r"/m/(\d+)#([^)\s]+)", ding.text)
+        assert token is not None and int(token.group(1)) == ticket_id
+        grant = desk(api).links.verify(token.group(2), ticket_id, clock.now_ms())
+        assert (grant.recipient.party, grant.recipient.person) == ("property_office", "zhao")
+        sms = next(d for d in providers.delivered if d.provider == "sms")
+        assert sms.mentions == ("13900000002",)  # week 1: officer-he
+        assert json.loads(sms.text)["kind"] == "火警"
+
+        sent = [e for e in timeline(api, ticket_id, "notification") if e["action"] == "sent"]
+        assert {e["data"]["channel"] for e in sent} == {"property_dingtalk", "sms"}
+        metrics = api.client.get("/metrics").text
+        assert 'gongzhi_notify_requests_total{channel="dingtalk",result="sent"} 1.0' in metrics
+        assert notify.run_once().attempts == 0
+    finally:
+        people.close()

@@ -208,3 +208,19 @@ def test_time_left_in_words():
     assert message.sla_left(n, START, "zh") == "剩余 5分"
     assert message.sla_left(n, START + 301_000, "zh") == "已超时 1秒"
     assert message.sla_left(n, START - 3_600_000 + 30_000, "en") == "1 h 4 min 30 s left"
+
+
+def test_a_new_leader_counts_each_limit_over_its_own_window(tmp_path: Path, base: str,
+                                                            clock: ManualClock):
+    first = make_parts(tmp_path / "n.db", channels(base), clock, owner="before",
+                       policy=Policy(leader_lease_ms=1_000))
+    for i in range(5):  # Feishu: 5 a second at most, so one every 250 ms
+        first.add(job(500 + i, "feishu"))
+        assert first.dispatcher.run_once().messages == 1
+        clock.advance(250)
+    first.dispatcher.close()
+    clock.advance(2_000)  # none in the last second, five in the last minute
+    after = Dispatcher(first.outbox, channels(base), clock, owner="after", link=link)
+    first.add(job(510, "feishu"))
+    assert after.run_once().messages == 1  # the per-second bucket is not charged the minute's
+    after.close()

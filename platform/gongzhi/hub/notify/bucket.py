@@ -83,3 +83,10 @@ class Buckets:
     def take(self, key: tuple[str, ...], limits: Sequence[Limit], now_ms: int) -> None:
         for bucket in self._of(key, limits, now_ms):
             bucket.take(now_ms)
+
+    def charge(self, key: tuple[str, ...], limits: Sequence[Limit], now_ms: int,
+               used: Sequence[int]) -> None:
+        """Count ``used[i]`` requests already made in the window of ``limits[i]`` (those of a
+        previous sender) against the buckets of ``key``."""
+        for bucket, count in zip(self._of(key, limits, now_ms), used, strict=True):
+            bucket.tokens -= count

@@ -140,13 +140,15 @@ class Dispatcher:
         return True
 
     def _resume_buckets(self, now: int) -> None:
-        """A new leader counts the requests of the last minute against its buckets, so a
-        restart or a change of leader does not start with full ones."""
-        for name, count in self._outbox.requests_since(now - 60_000).items():
-            channel = self._channels.get(name)
-            if channel is not None:
-                for _ in range(count):
-                    self._buckets.take((name,), channel.limits, now)
+        """A new leader counts the requests made in each limit's window (by the dispatcher it
+        replaces) against its buckets, so a restart or a change of leader does not start with
+        full ones."""
+        windows = {limit.window_ms for c in self._channels.values() for limit in c.limits}
+        made = {w: self._outbox.requests_since(now - w) for w in windows}
+        for name, channel in self._channels.items():
+            used = [made[limit.window_ms].get(name, 0) for limit in channel.limits]
+            if any(used):
+                self._buckets.charge((name,), channel.limits, now, used)
 
     # --- one destination -----------------------------------------------------------------------
 

@@ -85,7 +85,7 @@ class Path:
     """A compiled JSONPath; plain ``$.a.b`` paths are walked directly (the common case, and
     several times faster)."""
 
-    __slots__ = ("_compiled", "_keys", "text")
+    __slots__ = ("_compiled", "_keys", "field", "text")
 
     def __init__(self, text: str) -> None:
         text = text.strip()
@@ -95,9 +95,12 @@ class Path:
             text = "$." + text
         self.text = text
         self._keys: tuple[str, ...] | None = None
+        self.field: str | None = None  # a top-level field's name, for callers' fast paths
         self._compiled: jsonpath.JSONPath | jsonpath.CompoundJSONPath | None = None
         if _SIMPLE.fullmatch(text):
             self._keys = tuple(text[2:].split("."))
+            if len(self._keys) == 1:
+                self.field = self._keys[0]
         else:
             try:
                 self._compiled = jsonpath.compile(text)
@@ -256,8 +259,20 @@ class CompiledMapping:
         values: dict[str, float] = {}
         events: list[tuple[str, dict[str, Any]]] = []
         matched = False
+        flat = type(data) is dict
         for metric in self._metrics:
-            found, raw = metric.path.first(data)
+            field = metric.path.field
+            if flat and field is not None:  # the usual case, without a call
+                raw = data.get(field)
+                if (raw.__class__ is float or raw.__class__ is int) and metric.convert is None:
+                    value = raw * metric.scale + metric.offset
+                    if math.isfinite(value):
+                        values[metric.name] = float(value)
+                        matched = True
+                        continue
+                found = field in data
+            else:
+                found, raw = metric.path.first(data)
             if not found or raw is None:
                 if metric.required:
                     raise RejectedMessage(Reason.NO_MATCH, f"{metric.path.text} matched nothing "

@@ -83,6 +83,9 @@ def test_a_fires_first_notification_reaches_the_people_on_duty(tmp_path: Path, b
             attempt = plan(ticket, desk(api).rosters, 0, now)
             queued = notify.queue(tx, ticket, attempt, "opened", now)
         assert queued == 2  # zhao of the property office, the police room's officer on duty
+        waiting = api.client.get("/metrics").text
+        assert 'gongzhi_notify_backlog{channel="property_dingtalk"} 1.0' in waiting
+        assert 'gongzhi_notify_backlog{channel="sms"} 1.0' in waiting
         report = notify.run_once()
         assert report.messages == 2
         ding = next(d for d in providers.delivered if d.provider == "dingtalk")
@@ -100,5 +103,6 @@ def test_a_fires_first_notification_reaches_the_people_on_duty(tmp_path: Path, b
         metrics = api.client.get("/metrics").text
         assert 'gongzhi_notify_requests_total{channel="dingtalk",result="sent"} 1.0' in metrics
         assert notify.run_once().attempts == 0
+        assert "gongzhi_notify_backlog{" not in api.client.get("/metrics").text
     finally:
         people.close()

@@ -27,6 +27,8 @@ SPEC: dict[str, tuple[Kind, str, tuple[str, ...]]] = {
     "gongzhi_alarms_refused_total": ("counter", "Alarm deliveries refused (422) because their "
                                                 "device or building is not in the registry, "
                                                 "by reason", ("reason",)),
+    "gongzhi_alarms_held_total": ("counter", "Welfare alarms held by a declared absence (no "
+                                             "ticket), by reason", ("reason",)),
     "gongzhi_device_states_refused_total": ("counter", "Device states refused because the "
                                                        "device is not in the registry",
                                             ("reason",)),
@@ -60,6 +62,8 @@ SPEC: dict[str, tuple[Kind, str, tuple[str, ...]]] = {
     "gongzhi_tickets": ("scraped", "Tickets in the store, by kind and status",
                         ("kind", "status")),
     "gongzhi_webhook_backlog": ("scraped", "Webhook messages not delivered yet", ()),
+    "gongzhi_notify_backlog": ("scraped", "Notification messages not sent yet, by channel",
+                               ("channel",)),
 }
 
 GaugeSample = tuple[str, dict[str, str], float]

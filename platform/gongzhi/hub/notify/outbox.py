@@ -324,8 +324,15 @@ class NotifyOutbox:
 
     def backlog(self) -> int:
         with self._tx() as conn:
-            return int(conn.execute(select(func.count()).select_from(notify_outbox)
-                                    .where(notify_outbox.c.state == PENDING)).scalar_one())
+            return sum(backlog(conn).values())
+
+
+def backlog(conn: Connection) -> Counter[str]:
+    """Jobs not sent yet, by channel (read in the caller's transaction)."""
+    rows = conn.execute(select(notify_outbox.c.channel, func.count())
+                        .where(notify_outbox.c.state == PENDING)
+                        .group_by(notify_outbox.c.channel)).fetchall()
+    return Counter({str(r[0]): int(r[1]) for r in rows})
 
 
 def _insert_ignore(conn: Connection, target: Table) -> Any:

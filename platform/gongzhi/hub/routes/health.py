@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from gongzhi.hub.deps import HubDep
+from gongzhi.hub.notify.outbox import backlog as notify_backlog
 
 router = APIRouter(tags=["operations"])
 
@@ -26,9 +27,11 @@ async def metrics(hub: HubDep) -> PlainTextResponse:
         with hub.store.transaction(hub.clock.now_ms()) as tx:
             counts = tx.ticket_counts()
             backlog = tx.webhook_backlog()
+            notify = notify_backlog(tx.connection)
         found: list[tuple[str, dict[str, str], float]] = [
             ("gongzhi_tickets", {"kind": k, "status": s}, float(n)) for k, s, n in counts]
         found.append(("gongzhi_webhook_backlog", {}, float(backlog)))
+        found += [("gongzhi_notify_backlog", {"channel": c}, float(n)) for c, n in notify.items()]
         return found
 
     text = hub.metrics.render(await to_thread.run_sync(gauges))

@@ -40,10 +40,12 @@ from gongzhi.hub.notify.channel import Channel
 from gongzhi.hub.notify.dispatcher import Policy
 from gongzhi.hub.notify.hook import SignedWebhook
 from gongzhi.hub.notify.mail import SmtpMail
+from gongzhi.hub.notify.roster import Channel as RosterChannel
 from gongzhi.hub.notify.sms import SmsChannel
 from gongzhi.hub.parties import PARTY_IDS
 
-Kind = Literal["wecom", "dingtalk", "feishu", "sms", "email", "webhook"]
+# The kinds of channel a roster names for a person (``channels: [wecom, sms]``).
+Kind = RosterChannel
 
 
 class _Frozen(BaseModel):

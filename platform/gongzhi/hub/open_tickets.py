@@ -1,17 +1,16 @@
 """How the alarm path reads and changes active tickets within one transaction.
 
-``StoredTickets`` goes to the database for each step (one alarm, one transaction). A batch uses
-``HeldTickets``: the active tickets it touches are read once, locked (PostgreSQL; SQLite has one
-writer at a time), changed in memory alarm after alarm, and written once each before the
-transaction commits. The result is the same as the steps one by one, with one statement per
-ticket instead of two per alarm.
+``HeldTickets``: the active tickets an intake (one alarm, or a batch) touches are read once,
+locked (PostgreSQL; SQLite has one writer at a time), changed in memory alarm after alarm, and
+written once each before the transaction commits. The result is the same as the steps one by
+one against the database, with one statement per ticket instead of two per alarm.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any
 
 from gongzhi.core.errors import TicketError
 from gongzhi.hub.store.sql import SqlTx
@@ -28,58 +27,9 @@ def occurred(ticket: Ticket, ts_ms: int, now: int, evidence: Mapping[str, Any]) 
                    version=ticket.version + 1)
 
 
-class OpenTickets(Protocol):
-    def get(self, key: str) -> Ticket | None:
-        """The active ticket of an open key."""
-        ...
-
-    def occur(self, key: str, ts_ms: int, now: int,
-              evidence: Mapping[str, Any]) -> Ticket | None:
-        """Count one more alarm on the active ticket of ``key``; None when there is none."""
-        ...
-
-    def change(self, ticket: Ticket) -> Ticket | None:
-        """Save ``ticket`` if unchanged since it was read (``SqlTx.save``)."""
-        ...
-
-    def written(self, ticket: Ticket) -> None:
-        """``ticket`` was written by other means (inserted, or saved as part of an incident)."""
-        ...
-
-    def forget(self, key: str) -> None:
-        """Another transaction may have opened ``key``: look again next time."""
-        ...
-
-    def flush(self) -> None:
-        """Make the database current (before reading tickets by other means, and at the end)."""
-        ...
-
-
-class StoredTickets:
-    def __init__(self, tx: SqlTx) -> None:
-        self._tx = tx
-
-    def get(self, key: str) -> Ticket | None:
-        return self._tx.ticket_by_open_key(key)
-
-    def occur(self, key: str, ts_ms: int, now: int,
-              evidence: Mapping[str, Any]) -> Ticket | None:
-        return self._tx.add_occurrence(key, ts_ms, now, dict(evidence))
-
-    def change(self, ticket: Ticket) -> Ticket | None:
-        return self._tx.save(ticket)
-
-    def written(self, ticket: Ticket) -> None:
-        pass
-
-    def forget(self, key: str) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-
 class HeldTickets:
+    """The active tickets of an intake, by open key."""
+
     def __init__(self, tx: SqlTx, keys: Iterable[str]) -> None:
         self._tx = tx
         wanted = set(keys)

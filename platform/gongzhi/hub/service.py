@@ -37,7 +37,7 @@ from gongzhi.hub.incidents import (
 )
 from gongzhi.hub.lifecycle import Action
 from gongzhi.hub.metrics import Metrics
-from gongzhi.hub.open_tickets import HeldTickets, OpenTickets, StoredTickets
+from gongzhi.hub.open_tickets import HeldTickets
 from gongzhi.hub.privacy import can_see, public_ticket, shows_personal_data, supervises
 from gongzhi.hub.routing import AlarmFacts, Decision, route
 from gongzhi.hub.store.base import Store, StoreConflict
@@ -131,30 +131,24 @@ class TicketService:
     # --- alarms ------------------------------------------------------------------------------
 
     def receive_alarm(self, alarm: Alarm) -> AlarmOutcome:
+        """One alarm, taken as a batch of one: decided on what is read at the start of its
+        transaction (its receipt, its active ticket, the history counts routing needs) and
+        written at the end, never back and forth between deciding and the database."""
         self.metrics.inc("gongzhi_alarms_received_total", kind=alarm.kind.value,
                          state=alarm.state.value)
         return self._receive(alarm)
 
     def _receive(self, alarm: Alarm) -> AlarmOutcome:
-        now = self.clock.now_ms()
         device = self.registry().get(alarm.device_id)
-        facts = AlarmFacts.of(alarm, device)
-        with self.store.transaction(now) as tx:
-            receipt = Receipt(alarm.alarm_id, alarm.state.value, alarm.kind.value,
-                              alarm.device_id, facts.household, facts.riser, facts.building,
-                              alarm.ts_ms)
-            if not tx.add_receipt(receipt, now):
-                self.metrics.inc("gongzhi_alarms_duplicate_total")
-                return AlarmOutcome(tx.receipt_ticket(alarm.alarm_id, alarm.state.value),
-                                    created=False, duplicate=True)
-            if alarm.state is AlarmState.CLEAR:
-                return self._clear(tx, alarm, now)
-            ticket, created = self._raise(tx, StoredTickets(tx), alarm, facts, device, now)
-            tx.link_receipt(alarm.alarm_id, alarm.state.value, ticket.id)
-            self._announce(tx, ticket, now)
-        if created:
-            self.metrics.inc("gongzhi_tickets_opened_total", kind=ticket.kind)
-        return AlarmOutcome(ticket.id, created)
+        (outcome,) = self._receive_batch([_Arrival(alarm, device, AlarmFacts.of(alarm, device))])
+        self._count(alarm, outcome)
+        return outcome
+
+    def _count(self, alarm: Alarm, outcome: AlarmOutcome) -> None:
+        if outcome.duplicate:
+            self.metrics.inc("gongzhi_alarms_duplicate_total")
+        elif outcome.created:
+            self.metrics.inc("gongzhi_tickets_opened_total", kind=alarm.kind.value)
 
     def receive_alarms(self, alarms: Sequence[Alarm]) -> list[AlarmOutcome]:
         """Many alarms, one outcome each in their order, in one transaction: every alarm is
@@ -182,10 +176,7 @@ class TicketService:
             log.exception("a batch of %d alarms failed; taking them one by one", len(arrivals))
             return [self._receive_alone(a.alarm) for a in arrivals]
         for arrival, outcome in zip(arrivals, outcomes, strict=True):
-            if outcome.duplicate:
-                self.metrics.inc("gongzhi_alarms_duplicate_total")
-            elif outcome.created:
-                self.metrics.inc("gongzhi_tickets_opened_total", kind=arrival.alarm.kind.value)
+            self._count(arrival.alarm, outcome)
         return outcomes
 
     def _receive_alone(self, alarm: Alarm) -> AlarmOutcome:
@@ -252,7 +243,8 @@ class TicketService:
 
     def _history(self, tx: SqlTx, facts: AlarmFacts, opening: bool, now: int,
                  unseen: HistoryCorrection = _none_unseen) -> dict[HistoryQuery, int]:
-        counts: dict[HistoryQuery, int] = {}
+        """What routing needs to know of the past, counted in one statement."""
+        asks = []
         for query in self.matrix.history_queries():
             key = facts.scope_key(query.scope)
             if key is None or facts.kind not in query.kinds:
@@ -260,13 +252,15 @@ class TicketService:
             # Alarms are counted by when they happened (replays after an outage count right),
             # tickets by when they were opened.
             reference = facts.ts_ms if query.counted is Counted.ALARMS else now
-            since = reference - query.within_ms
-            count = tx.count_history(query, key, since) - unseen(query, key, since)
+            asks.append((query, key, reference - query.within_ms))
+        counts: dict[HistoryQuery, int] = {}
+        for (query, key, since), count in zip(asks, tx.count_histories(asks), strict=True):
             # The ticket about to open counts too (its receipt is already stored).
-            counts[query] = count + (1 if opening and query.counted is Counted.TICKETS else 0)
+            opened = 1 if opening and query.counted is Counted.TICKETS else 0
+            counts[query] = count - unseen(query, key, since) + opened
         return counts
 
-    def _raise(self, tx: SqlTx, tickets: OpenTickets, alarm: Alarm, facts: AlarmFacts,
+    def _raise(self, tx: SqlTx, tickets: HeldTickets, alarm: Alarm, facts: AlarmFacts,
                device: DeviceRecord | None, now: int,
                unseen: HistoryCorrection = _none_unseen) -> tuple[Ticket, bool]:
         key = open_key(alarm.device_id, alarm.kind.value)
@@ -354,7 +348,7 @@ class TicketService:
                 adopted.append(saved)
         return adopted
 
-    def _occurred(self, tx: SqlTx, tickets: OpenTickets, ticket: Ticket, alarm: Alarm,
+    def _occurred(self, tx: SqlTx, tickets: HeldTickets, ticket: Ticket, alarm: Alarm,
                   decision: Decision, now: int) -> Ticket:
         tx.add_timeline(ticket.id, self._alarm_entry(alarm, ticket.occurrences))
         widened = widen(ticket, decision)

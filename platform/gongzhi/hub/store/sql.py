@@ -91,6 +91,7 @@ class SqlTx:
         self._dialect = _DIALECTS[conn.dialect.name]
         self._pending: list[Ticket] = []
         self._timeline: list[dict[str, Any]] = []
+        self._webhooks: list[dict[str, Any]] = []
         self.published: list[TicketEvent] = []
 
     @property
@@ -306,6 +307,11 @@ class SqlTx:
         if rows:
             self._conn.execute(timeline.insert(), rows)
 
+    def _flush_webhooks(self) -> None:
+        rows, self._webhooks = self._webhooks, []
+        if rows:
+            self._conn.execute(webhook_outbox.insert(), rows)
+
     def timeline(self, ticket_id: int) -> list[TimelineEntry]:
         self.flush_timeline()
         c = timeline.c
@@ -326,6 +332,7 @@ class SqlTx:
         committing (after every other statement, so lock order is tickets → counter). The
         transaction's events take one block of consecutive numbers."""
         self.flush_timeline()
+        self._flush_webhooks()
         latest: dict[int, Ticket] = {}
         for ticket in self._pending:
             latest[ticket.id] = ticket  # several changes in one transaction: the last counts
@@ -406,8 +413,9 @@ class SqlTx:
     # --- webhooks ----------------------------------------------------------------------------
 
     def enqueue_webhook(self, party: str, url: str, body: str, now: int) -> None:
-        self._conn.execute(webhook_outbox.insert().values(
-            party=party, url=url, body=body, created_at=now, attempts=0, next_attempt_at=now))
+        """Written with the transaction's other deliveries, in order, before it commits."""
+        self._webhooks.append({"party": party, "url": url, "body": body, "created_at": now,
+                               "attempts": 0, "next_attempt_at": now})
 
     def claim_webhooks(self, now: int, lease_ms: int, limit: int = 20) -> list[WebhookJob]:
         """Jobs due now, leased to this caller so another replica does not send them too."""

@@ -49,8 +49,9 @@ class People:
         self.tokens = tokens
         self.clients: list[TestClient] = []
 
-    def start(self) -> Api:
-        app = create_app(self.settings, self.clock, background=False)
+    def start(self, *, background: bool = False) -> Api:
+        app = create_app(self.settings, self.clock, background=background,
+                         escalation_interval_s=0.05)
         client = TestClient(app)
         client.__enter__()
         self.clients.append(client)

@@ -35,6 +35,7 @@ from gongzhi.hub.feed import EventFeed
 from gongzhi.hub.json_body import JsonBodyGuard
 from gongzhi.hub.metrics import Metrics
 from gongzhi.hub.notify.config import load_notify
+from gongzhi.hub.notify.renotify_task import Renotifier
 from gongzhi.hub.notify.roster_desk import build_desk
 from gongzhi.hub.notify.service import NotifyDelivery, signed_links
 from gongzhi.hub.notify.windows_store import SqlWindows
@@ -148,6 +149,10 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
             observe=lambda kind, result: hub.metrics.inc(
                 "gongzhi_notify_requests_total", channel=kind, result=result))
         app.state.notify = notify  # .queue: the jobs of a re-notification attempt
+        # Re-notification of unacknowledged tickets, through the delivery layer's queue.
+        renotifier = Renotifier(hub.store, desk, used_clock, notify.queue,
+                                interval_s=escalation_interval_s, metrics=hub.metrics)
+        app.state.renotifier = renotifier
         app.state.escalator = hub.escalator
         app.state.webhooks = hub.webhooks
         app.state.service = hub.service
@@ -160,6 +165,8 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
                 hub.escalator.start()
                 hub.webhooks.start()
                 notify.start()
+                if settings.rosters is not None:
+                    renotifier.start()
 
         store = hub.store
         assert isinstance(store, MigratedStore)
@@ -182,6 +189,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
             await monitor.stop()
             await hub.escalator.stop()
             await hub.webhooks.stop()
+            await renotifier.stop()
             await notify.stop()
             await hub.feed.stop()
             hub.store.close()

@@ -1,4 +1,4 @@
-"""Maintenance windows in the ticket store (table ``maintenance_windows``, made by the store's
+"""Maintenance windows in the ticket store (table ``maintenance_windows`` of the store's
 migrations), behind the ``WindowRepository`` interface; every change is audited in the
 transaction that makes it."""
 
@@ -8,71 +8,15 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    Integer,
-    MetaData,
-    Table,
-    Text,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Connection, insert, or_, select, update
 
 from gongzhi.hub.notify.windows import NewWindow, Target, Weekly, Window
 from gongzhi.hub.store.base import Store
 from gongzhi.hub.store.records import AuditEntry
 from gongzhi.hub.store.sql import SqlTx
-
-metadata = MetaData()
-
-maintenance_windows = Table(
-    "maintenance_windows", metadata,
-    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
-           autoincrement=True),
-    Column("target", Text(), nullable=False),  # JSON of Target.to_dict()
-    Column("author", Text(), nullable=False),
-    Column("reason", Text(), nullable=False),
-    Column("starts_at", BigInteger(), nullable=False),
-    Column("ends_at", BigInteger(), nullable=False),
-    Column("created_at", BigInteger(), nullable=False),
-    Column("weekdays", Text()),  # "0,1" (Monday, Tuesday) for a weekly window; NULL: one-off
-    Column("slot_start_min", Integer()),
-    Column("slot_length_min", Integer()),
-    Column("ended_at", BigInteger()),
-    Column("ended_by", Text()),
-)
+from gongzhi.hub.store.tables import maintenance_windows
 
 _W = maintenance_windows.c
-
-#: The migration's statements (``{pk}`` and ``{big}`` filled per dialect by the store).
-MIGRATION = (
-    """CREATE TABLE maintenance_windows (
-        id {pk},
-        target TEXT NOT NULL,
-        author TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        starts_at {big} NOT NULL,
-        ends_at {big} NOT NULL,
-        created_at {big} NOT NULL,
-        weekdays TEXT,
-        slot_start_min INTEGER,
-        slot_length_min INTEGER,
-        ended_at {big},
-        ended_by TEXT
-    )""",
-    "CREATE INDEX maintenance_windows_ends ON maintenance_windows (ends_at)",
-)
-
-
-def connection_of(tx: SqlTx) -> Connection:
-    """The SQLAlchemy connection of the store's transaction (tables of the notifications live
-    beside the tickets and commit with them)."""
-    conn: Connection = tx._conn
-    return conn
 
 
 def _window(row: Any) -> Window:
@@ -117,7 +61,7 @@ class SqlWindows:
     def add_window(self, new: NewWindow, now: int) -> Window:
         weekly = new.weekly
         with self._store.transaction(now) as tx:
-            conn = connection_of(tx)
+            conn = tx.connection
             window_id = int(conn.execute(insert(maintenance_windows).values(
                 target=json.dumps(new.target.to_dict(), separators=(",", ":")),
                 author=new.author, reason=new.reason, starts_at=new.starts_at,
@@ -133,7 +77,7 @@ class SqlWindows:
 
     def end_window(self, window_id: int, by: str, now: int) -> Window | None:
         with self._store.transaction(now) as tx:
-            conn = connection_of(tx)
+            conn = tx.connection
             changed = conn.execute(update(maintenance_windows).where(
                 _W.id == window_id, _W.ends_at > now,
                 or_(_W.ended_at.is_(None), _W.ended_at > now)).values(ended_at=now, ended_by=by))
@@ -144,7 +88,7 @@ class SqlWindows:
 
     def get_window(self, window_id: int) -> Window | None:
         with self._store.transaction(0) as tx:
-            return self._one(connection_of(tx), window_id)
+            return self._one(tx.connection, window_id)
 
     def windows(self, *, closing_after: int | None = None) -> Sequence[Window]:
         stmt = select(maintenance_windows).order_by(_W.id)
@@ -152,4 +96,4 @@ class SqlWindows:
             stmt = stmt.where(_W.ends_at > closing_after,
                               or_(_W.ended_at.is_(None), _W.ended_at > closing_after))
         with self._store.transaction(0) as tx:
-            return list(self._rows(connection_of(tx), stmt))
+            return list(self._rows(tx.connection, stmt))

@@ -238,6 +238,29 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             PRIMARY KEY (report_id, idx)
         )""",
     )),
+    (5, "maintenance windows; the last notification attempt of each ticket", (
+        """CREATE TABLE maintenance_windows (
+            id {pk},
+            target TEXT NOT NULL,
+            author TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            starts_at {big} NOT NULL,
+            ends_at {big} NOT NULL,
+            created_at {big} NOT NULL,
+            weekdays TEXT,
+            slot_start_min INTEGER,
+            slot_length_min INTEGER,
+            ended_at {big},
+            ended_by TEXT
+        )""",
+        "CREATE INDEX maintenance_windows_ends ON maintenance_windows (ends_at)",
+        """CREATE TABLE renotify_state (
+            ticket_id {big} PRIMARY KEY,
+            attempt INTEGER NOT NULL,
+            attempted_at {big} NOT NULL,
+            silenced_by {big}
+        )""",
+    )),
 )
 
 

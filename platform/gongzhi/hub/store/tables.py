@@ -171,6 +171,34 @@ resident_report_photos = Table(
     Column("data", LargeBinary(), nullable=False),
 )
 
+# Maintenance windows (gongzhi.hub.notify.windows_store): a weekly one has its weekdays
+# ("0,1": Monday, Tuesday) and its slot in local minutes; ended early: ended_at, ended_by.
+maintenance_windows = Table(
+    "maintenance_windows", metadata,
+    Column("id", BigInteger(), primary_key=True, autoincrement=True),
+    Column("target", Text(), nullable=False),  # JSON of the window's Target
+    Column("author", Text(), nullable=False),
+    Column("reason", Text(), nullable=False),
+    Column("starts_at", BigInteger(), nullable=False),
+    Column("ends_at", BigInteger(), nullable=False),
+    Column("created_at", BigInteger(), nullable=False),
+    Column("weekdays", Text()),
+    Column("slot_start_min", Integer()),
+    Column("slot_length_min", Integer()),
+    Column("ended_at", BigInteger()),
+    Column("ended_by", Text()),
+)
+
+# The last notification attempt made for each ticket (gongzhi.hub.notify.renotify_task), and
+# the window that silenced it, if one did.
+renotify_state = Table(
+    "renotify_state", metadata,
+    Column("ticket_id", BigInteger(), primary_key=True, autoincrement=False),
+    Column("attempt", Integer(), nullable=False),
+    Column("attempted_at", BigInteger(), nullable=False),
+    Column("silenced_by", BigInteger()),
+)
+
 schema_migrations = Table(
     "schema_migrations", metadata,
     Column("version", Integer(), primary_key=True, autoincrement=False),

@@ -100,6 +100,8 @@ def test_a_fires_first_notification_reaches_the_people_on_duty(tmp_path: Path, b
 
         sent = [e for e in timeline(api, ticket_id, "notification") if e["action"] == "sent"]
         assert {e["data"]["channel"] for e in sent} == {"property_dingtalk", "sms"}
+        told = json.dumps(timeline(api, ticket_id), ensure_ascii=False)
+        assert "13800000002" not in told and "13900000002" not in told  # numbers stay private
         metrics = api.client.get("/metrics").text
         assert 'gongzhi_notify_requests_total{channel="dingtalk",result="sent"} 1.0' in metrics
         assert notify.run_once().attempts == 0

@@ -309,7 +309,7 @@ class Dispatcher:
             critical = [ordered[i] for i in chosen.included if ordered[i].severity == "critical"]
             first = critical[0] if critical else ordered[chosen.included[0]]
             message = Message(
-                key=f"digest:{channel.name}:{address}:{carried[0].id}:{len(carried)}",
+                key=f"digest:{channel.name}:{carried[0].id}:{len(carried)}",
                 address=address, title=text_form.text.splitlines()[0],
                 text=text_form.text, markdown=md_form.text if md_form is chosen else
                 text_form.text, language=language, mentions=_mentions(carried), digest=True,

@@ -247,13 +247,13 @@ def test_a_released_database_is_upgraded_with_its_tickets_intact(database_url: s
             assert (entry.note, dict(entry.data)) == ("备注", {"alarm_id": "al-old"})
             # The same alarm again is recognised as a repeat of the stored one.
             again = Receipt("al-old", "raise", "fire", OLD_OPEN.device_id, None, None, None, 10)
-            assert not tx.add_receipt(again, 20)
+            assert tx.add_receipts([again], 20) == set()
             assert tx.receipt_ticket("al-old", "raise") == 1
-        with store.transaction(21) as tx:  # new writes: a ticket, an occurrence, a save
+        with store.transaction(21) as tx:  # new writes: a ticket, saves of both old ones
             fresh = tx.insert_ticket(make_ticket("arc_fault", incident_id=1))
             assert fresh is not None and fresh.id == 3
-            occurred = tx.add_occurrence(OLD_OPEN.open_key or "", 99, 21, {"n": 1})
-            assert occurred is not None and occurred.occurrences == OLD_OPEN.occurrences + 1
+            occurred = tx.save(replace(OLD_OPEN, occurrences=OLD_OPEN.occurrences + 1))
+            assert occurred is not None and occurred.version == OLD_OPEN.version + 1
             closed = tx.save(replace(OLD_CLOSED, assignee="police_room"))
             assert closed is not None and closed.version == OLD_CLOSED.version + 1
             tx.publish(fresh)

@@ -18,8 +18,8 @@ from gongzhi.hub.tickets import Ticket
 
 
 def occurred(ticket: Ticket, ts_ms: int, now: int, evidence: Mapping[str, Any]) -> Ticket:
-    """One more alarm on ``ticket``, as ``SqlTx.add_occurrence`` writes it (deliveries may come
-    out of order: first and last seen are the extremes, the newest evidence stays)."""
+    """One more alarm on ``ticket`` (deliveries may come out of order: first and last seen are
+    the extremes, the newest evidence stays)."""
     return replace(ticket, occurrences=ticket.occurrences + 1,
                    first_seen=min(ticket.first_seen, ts_ms),
                    last_seen=max(ticket.last_seen, ts_ms), updated_at=now,

@@ -227,7 +227,7 @@ class TicketService:
                                              duplicate=True))
                 continue
             if alarm.state is AlarmState.CLEAR:
-                outcome = self._clear(tx, alarm, now, linked)
+                outcome = self._clear(tx, alarm, linked)
             else:
                 ticket, created = self._raise(tx, tickets, alarm, arrival.facts,
                                               arrival.device, now, later.after(index))
@@ -361,10 +361,12 @@ class TicketService:
         tx.add_timeline(ticket.id, self._routing_entry(decision, alarm.ts_ms, now))
         return saved
 
-    def _clear(self, tx: SqlTx, alarm: Alarm, now: int,
-               linked: dict[ReceiptKey, int | None] | None = None) -> AlarmOutcome:
+    def _clear(self, tx: SqlTx, alarm: Alarm, linked: dict[ReceiptKey, int | None]
+               ) -> AlarmOutcome:
+        """The condition went away: noted on the ticket of its raise (``linked``: the tickets
+        of the receipts known to the intake); the receipt is linked with the others."""
         raised = (alarm.alarm_id, AlarmState.RAISE.value)
-        ticket_id = linked.get(raised) if linked and raised in linked else None
+        ticket_id = linked.get(raised)
         if ticket_id is None:
             ticket_id = tx.receipt_ticket(*raised)
         if ticket_id is None:
@@ -374,8 +376,6 @@ class TicketService:
             tx.add_timeline(ticket_id, TimelineEntry(
                 ts_ms=alarm.ts_ms, type=EntryType.CLEAR, actor="gateway",
                 data={"alarm_id": alarm.alarm_id, "evidence": dict(alarm.evidence)}))
-            if linked is None:
-                tx.link_receipt(alarm.alarm_id, alarm.state.value, ticket_id)
         return AlarmOutcome(ticket_id, created=False)
 
     @staticmethod

@@ -13,14 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
     Select,
     Text,
     bindparam,
     case,
     func,
-    literal,
     or_,
     select,
     type_coerce,
@@ -63,16 +61,17 @@ HistoryAsk = tuple[HistoryQuery, str, int]
 
 @dataclass(frozen=True, slots=True)
 class _Dialect:
-    """What Core leaves to the dialect: INSERT ... ON CONFLICT and the scalar max and min."""
+    """What Core leaves to the dialect: INSERT ... ON CONFLICT and the scalar "larger of two"
+    (whose arguments must be typed columns: a bare number would be bound as a 32-bit INTEGER
+    on PostgreSQL)."""
 
     insert: Callable[..., Any]
     greatest: Callable[..., Any]
-    least: Callable[..., Any]
 
 
 _DIALECTS = {
-    "sqlite": _Dialect(sqlite.insert, func.max, func.min),
-    "postgresql": _Dialect(postgresql.insert, func.greatest, func.least),
+    "sqlite": _Dialect(sqlite.insert, func.max),
+    "postgresql": _Dialect(postgresql.insert, func.greatest),
 }
 _READ = [c for c in tickets.c if c.name != DERIVED]
 _SCOPE_COLUMNS = {Scope.HOUSEHOLD: "household", Scope.RISER: "riser", Scope.DEVICE: "device_id",
@@ -112,21 +111,11 @@ class SqlTx:
 
     # --- alarm receipts ---------------------------------------------------------------------
 
-    def _insert_receipts(self) -> Any:
-        return (self._dialect.insert(alarm_receipts)
-                .on_conflict_do_nothing(index_elements=["alarm_id", "state"])
-                .returning(alarm_receipts.c.alarm_id, alarm_receipts.c.state))
-
     @staticmethod
     def _receipt_row(r: Receipt, received_at: int) -> dict[str, Any]:
         return {"alarm_id": r.alarm_id, "state": r.state, "kind": r.kind,
                 "device_id": r.device_id, "household": r.household, "riser": r.riser,
                 "building": r.building, "ts_ms": r.ts_ms, "received_at": received_at}
-
-    def add_receipt(self, receipt: Receipt, received_at: int) -> bool:
-        """True for the first delivery of this (alarm, state); False for a repeat."""
-        stmt = self._insert_receipts().values(self._receipt_row(receipt, received_at))
-        return self._conn.execute(stmt).first() is not None
 
     def add_receipts(self, receipts: Sequence[Receipt], received_at: int) -> set[ReceiptKey]:
         """Store many deliveries at once; returns the (alarm, state) pairs stored now, the first
@@ -135,8 +124,10 @@ class SqlTx:
         ordered = sorted({(r.alarm_id, r.state): r for r in receipts}.items())
         if not ordered:
             return set()
-        rows = self._conn.execute(self._insert_receipts(),
-                                  [self._receipt_row(r, received_at) for _, r in ordered])
+        stmt = (self._dialect.insert(alarm_receipts)
+                .on_conflict_do_nothing(index_elements=["alarm_id", "state"])
+                .returning(alarm_receipts.c.alarm_id, alarm_receipts.c.state))
+        rows = self._conn.execute(stmt, [self._receipt_row(r, received_at) for _, r in ordered])
         return {(str(row[0]), str(row[1])) for row in rows}
 
     def receipt_tickets(self, keys: Iterable[ReceiptKey]) -> dict[ReceiptKey, int | None]:
@@ -156,7 +147,7 @@ class SqlTx:
         return None if found is None else int(found)
 
     def link_receipts(self, links: Sequence[tuple[str, str, int]]) -> None:
-        """``link_receipt`` for many (alarm_id, state, ticket_id) at once."""
+        """Note the ticket each (alarm_id, state, ticket_id) went to."""
         if not links:
             return
         c = alarm_receipts.c
@@ -165,9 +156,6 @@ class SqlTx:
                 .values(ticket_id=bindparam("b_ticket")))
         self._conn.execute(stmt, [{"b_alarm": a, "b_state": s, "b_ticket": t}
                                   for a, s, t in links])
-
-    def link_receipt(self, alarm_id: str, state: str, ticket_id: int) -> None:
-        self.link_receipts([(alarm_id, state, ticket_id)])
 
     @staticmethod
     def _history_count(query: HistoryQuery, key: str, since: int) -> Any:
@@ -188,9 +176,6 @@ class SqlTx:
         row = self._conn.execute(select(*(self._history_count(*ask).scalar_subquery()
                                           for ask in asks))).one()
         return [int(n) for n in row]
-
-    def count_history(self, query: HistoryQuery, key: str, since: int) -> int:
-        return self.count_histories([(query, key, since)])[0]
 
     # --- tickets -----------------------------------------------------------------------------
 
@@ -214,23 +199,6 @@ class SqlTx:
     def _locked(stmt: Select[Any], lock: bool) -> Select[Any]:
         # SQLite compiles FOR UPDATE to nothing: its one writer holds the whole database.
         return stmt.with_for_update() if lock else stmt
-
-    def add_occurrence(self, key: str, ts_ms: int, now: int,
-                       evidence: dict[str, Any]) -> Ticket | None:
-        """Count one more alarm on the active ticket of ``key``, atomically (deliveries may
-        arrive out of order: first and last seen are the extremes)."""
-        # Typed: a bare argument of least/greatest would be cast to a 32-bit INTEGER.
-        d, ts = self._dialect, literal(ts_ms, BigInteger)
-        stmt = (update(tickets).where(_T.open_key == key).values(
-            occurrences=_T.occurrences + 1,
-            first_seen=d.least(_T.first_seen, ts),
-            last_seen=d.greatest(_T.last_seen, ts),
-            updated_at=now,
-            evidence=case((_T.last_seen <= ts_ms, literal(evidence, _T.evidence.type)),
-                          else_=_T.evidence),
-            version=_T.version + 1,
-        ).returning(*_READ))
-        return self._ticket(stmt)
 
     def insert_ticket(self, ticket: Ticket) -> Ticket | None:
         """The new ticket with its id, or None when another one holds its open key."""

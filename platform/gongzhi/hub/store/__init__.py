@@ -1,4 +1,12 @@
-"""Ticket storage: SQLite by default, PostgreSQL for deployment, one schema and repository."""
+"""Ticket storage: SQLite by default, PostgreSQL for deployment, one schema and repository.
+
+- ``codec``: the ticket's columns, row and event record, derived from the ``Ticket`` dataclass;
+- ``tables``: every table as SQLAlchemy Core sees it (the one list of columns);
+- ``schema``: the numbered migrations that make those tables, run when the store opens;
+- ``sql``: every statement, built with Core and compiled per dialect (``SqlTx``);
+- ``engine``, ``sqlite``, ``postgres``: transactions, locks and errors of each database;
+- ``gate``: the store as the platform uses it, ready once migrated (in the background).
+"""
 
 from __future__ import annotations
 

@@ -4,9 +4,11 @@ uplinks nothing maps, are dead letters with their reason; the source's figures a
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 import httpx
+import pytest
 from sources_support import (
     SMOKE_EUI,
     UNKNOWN_EUI,
@@ -21,7 +23,9 @@ from sources_support import (
     v4_up,
 )
 
+from gongzhi.core.errors import RejectedMessage
 from gongzhi.gateway.service import GatewayService
+from gongzhi.gateway.sources.chirpstack import dev_eui_hex
 from gongzhi.telemetry.embedded import EmbeddedReader, telemetry_db_path
 from tests.conftest import Broker
 from tests.gateway.gateway_support import AlarmPeer, Publisher, wait_until
@@ -163,3 +167,13 @@ def test_metrics_and_readiness_name_the_source(
     lora_broker.start()
     wait_until(lambda: httpx.get(f"{base}/readyz").status_code == 200, timeout_s=40,
                what="ready again after the reconnection")
+
+
+def test_dev_euis_in_every_form_chirpstack_writes_them() -> None:
+    raw = bytes.fromhex(SMOKE_EUI)
+    assert dev_eui_hex(SMOKE_EUI.upper()) == SMOKE_EUI  # v4 and the older v3 form: hex
+    assert dev_eui_hex(base64.b64encode(raw).decode()) == SMOKE_EUI  # v3 protobuf JSON
+    for bad in ("a84041000181c2", "qEBBAAGBwg==", "not an eui"):
+        with pytest.raises(RejectedMessage) as caught:
+            dev_eui_hex(bad)
+        assert caught.value.reason == "bad_shape"

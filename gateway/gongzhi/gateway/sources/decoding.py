@@ -38,6 +38,9 @@ class SourceDecoder(Decoder):
         except RejectedMessage as exc:
             metrics.reject(raw.source, exc.reason)
             raise
+        except Exception:  # the pipeline records it as internal_error; counted here too
+            metrics.reject(raw.source, Reason.INTERNAL_ERROR)
+            raise
         if messages:
             metrics.accept(raw.source)
         return messages

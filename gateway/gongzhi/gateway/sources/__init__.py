@@ -43,8 +43,10 @@ duplicates, ignored, up, last message age.
 
 Kinds: ``chirpstack`` (LoRaWAN, ChirpStack v3/v4 over MQTT), ``mqtt_json`` (any JSON over MQTT,
 mapped by JSONPath: ``jsonmap``), ``ctwing`` and ``onenet`` (carrier platforms' HTTP push),
-``modbus`` (polling). The mapping of decoded fields to catalogue metrics and events (JSONPath,
-units, value maps) is shared: ``mapping``.
+``modbus`` (polling). Shared parts: ``mapping`` (decoded fields to catalogue metrics and events:
+JSONPath, units, value maps), ``mqtt_transport`` (``MqttOptions`` and ``MqttSource``: a
+subscription on any broker through ``gateway.mqtt``, the one paho module, with the lifecycle,
+acknowledgement and health every MQTT kind has; such a kind adds ``translate``).
 
 A gateway with sources must own every estate (no partition): an outside message is not split by
 estate before it is translated.

@@ -19,9 +19,7 @@ and what their messages say (``Uplink``); ``PushSource`` does the rest.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import socket
 import ssl
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -29,13 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
-import uvicorn
 from pydantic import BaseModel, Field, field_validator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from gongzhi.core.asgi_thread import ThreadedAsgiServer
 from gongzhi.core.config_kit import STRICT_CONFIG, Duration, to_ms
 from gongzhi.core.errors import ConfigError, RejectedMessage
 from gongzhi.devices.catalogue import spec_for
@@ -156,86 +154,6 @@ def tls_context(options: PushOptions, base: Path) -> ssl.SSLContext | None:
     return context
 
 
-class PushServer:
-    """Starlette on uvicorn, in a thread with its own event loop, on a socket bound at
-    ``start`` (so a port in use fails the gateway's start, loudly)."""
-
-    def __init__(self, options: PushOptions, source: PushSource,
-                 tls: ssl.SSLContext | None, tls_files: tuple[Path, Path] | None) -> None:
-        self._options = options
-        self._source = source
-        self._tls_files = tls_files
-        self._tls = tls
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
-        self.port = 0
-
-    def start(self) -> None:
-        host, port = self._options.host_port
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets whose proto says TCP
-        # (with proto 0, Nagle and delayed ACKs cost each answer about 40 ms).
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            sock.close()
-            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-        sock.listen(1024)
-        sock.setblocking(False)
-        self._socket = sock
-        self.port = int(sock.getsockname()[1])
-        path = self._options.path
-        app = Starlette(routes=[Route(path, self._source.handle, methods=["GET", "POST"])])
-        kwargs: dict[str, Any] = {}
-        if self._tls_files is not None:
-            kwargs = {"ssl_certfile": str(self._tls_files[0]),
-                      "ssl_keyfile": str(self._tls_files[1])}
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                loop="asyncio", http="h11", timeout_keep_alive=30, **kwargs)
-        self._server = uvicorn.Server(config)
-        started = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(sock, started),
-                                        name="push-http", daemon=True)
-        self._thread.start()
-        if not started.wait(10):
-            raise RuntimeError("the push server did not start")
-
-    def _run(self, sock: socket.socket, started: threading.Event) -> None:
-        server = self._server
-        assert server is not None
-
-        async def serve() -> None:
-            task = asyncio.ensure_future(server.serve(sockets=[sock]))
-            while not server.started and not task.done():
-                await asyncio.sleep(0.01)
-            started.set()
-            await task
-
-        try:
-            asyncio.run(serve())
-        except Exception:
-            log.exception("the push server stopped")
-        finally:
-            started.set()
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-
 def record_for(registry: Registry, identities: Sequence[str]) -> DeviceRecord:
     for identity in identities:
         record = registry.by_external_id(identity)
@@ -293,7 +211,7 @@ class PushSource:
         self._spool = PushSpool(context.state_dir / "push_spool.db")
         self._wake = threading.Event()
         self._writer = SpoolWriter(self._spool, on_commit=self._wake.set)
-        self._server: PushServer | None = None
+        self._server: ThreadedAsgiServer | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._problem = ""
@@ -307,9 +225,8 @@ class PushSource:
 
     def start(self) -> None:
         base = self._ctx.config_dir
-        tls = tls_context(self._options, base)
         files = None
-        if tls is not None:
+        if tls_context(self._options, base) is not None:
             assert self._options.tls_cert is not None and self._options.tls_key is not None
             files = (base / self._options.tls_cert, base / self._options.tls_key)
         self._spool.open()
@@ -318,19 +235,23 @@ class PushSource:
         self._thread = threading.Thread(target=self._hand_over, name=f"push-{self._ctx.source_id}",
                                         daemon=True)
         self._thread.start()
-        self._server = PushServer(self._options, self, tls, files)
+        host, port = self._options.host_port
+        app = Starlette(routes=[Route(self._options.path, self.handle, methods=["GET", "POST"])])
+        tls_files: dict[str, Any] = {} if files is None else {
+            "ssl_certfile": str(files[0]), "ssl_keyfile": str(files[1])}
+        self._server = ThreadedAsgiServer(app, host, port, name=f"push-{self._ctx.source_id}",
+                                          timeout_keep_alive=30, **tls_files)
         try:
             self._server.start()
         except BaseException:
             self.close()
             raise
         log.info("%s push source %s listening on %s:%d%s", self._carrier.name,
-                 self._ctx.source_id, self._options.host_port[0], self._server.port,
-                 self._options.path)
+                 self._ctx.source_id, host, self._server.port, self._options.path)
 
     def close(self) -> None:
         if self._server is not None:
-            self._server.close()
+            self._server.stop()
             self._server = None
         self._stopping.set()
         self._wake.set()

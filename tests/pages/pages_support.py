@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi import FastAPI
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, ViewportSize
 
 from gongzhi.core.alarms import Alarm, AlarmKind
 from gongzhi.core.clock import Clock, SystemClock
@@ -42,7 +42,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
 ESTATE = "yijing"
-WALL_SIZE = {"width": 1920, "height": 1080}
+WALL_SIZE: ViewportSize = {"width": 1920, "height": 1080}
+PHONE_SIZE: ViewportSize = {"width": 375, "height": 812}
 HOUR_MS = 3_600_000
 
 
@@ -213,7 +214,18 @@ def make_platform(directory: Path, clock: Clock | None = None) -> Platform:
 def open_page(browser: Browser, url: str, errors: list[str]) -> Page:
     """A fresh 1920×1080 tab (own session storage) that records script errors."""
     context = browser.new_context(viewport=WALL_SIZE, locale="zh-CN")
-    page = context.new_page()
+    return _watched(context.new_page(), url, errors)
+
+
+def open_phone(browser: Browser, url: str, errors: list[str]) -> Page:
+    """A fresh tab the size of a phone (375×812, touch, 2× pixels) that records script
+    errors."""
+    context = browser.new_context(viewport=PHONE_SIZE, locale="zh-CN", device_scale_factor=2,
+                                  is_mobile=True, has_touch=True)
+    return _watched(context.new_page(), url, errors)
+
+
+def _watched(page: Page, url: str, errors: list[str]) -> Page:
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     # Script errors count; a refused connection while the platform is down is expected.
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error"

@@ -4,6 +4,8 @@ message, our own contract's to the gateway's MQTT client, in arrival order."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Sequence
 
 from gongzhi.core.clock import ManualClock
@@ -72,3 +74,11 @@ def test_acknowledgements_go_to_the_source_that_took_each_message() -> None:
     assert [[m.mid for m in b] for b in own] == [[1, 2]]
     assert [[m.mid for m in b] for b in lora.acked] == [[7, 8]]
     assert [[m.topic for m in b] for b in push.acked] == [["ctwing"]]
+
+
+def test_a_gateway_without_sources_imports_none_of_them() -> None:
+    code = ("import sys; import gongzhi.gateway.service; "
+            "print(sorted(m for m in sys.modules if m.startswith('gongzhi.gateway.sources')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "[]"

@@ -18,7 +18,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gongzhi.core.clock import Clock, SystemClock
 from gongzhi.core.errors import ConfigError
@@ -38,11 +38,13 @@ from gongzhi.gateway.partition import Partition
 from gongzhi.gateway.pipeline import Detector, IngestPipeline, StopRequested, TelemetrySink
 from gongzhi.gateway.platform_client import PlatformClient, TokenSource
 from gongzhi.gateway.sinks import open_sink
-from gongzhi.gateway.sources.wiring import SourceWiring
 from gongzhi.gateway.status_http import StatusEndpoints, StatusServer
 from gongzhi.gateway.status_report import StatusReporter
 from gongzhi.gateway.subscriptions import device_filters
 from gongzhi.telemetry.embedded import telemetry_db_path
+
+if TYPE_CHECKING:
+    from gongzhi.gateway.sources.wiring import SourceWiring
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +113,7 @@ class GatewayService:
         self.http: StatusServer | None = None
         self.sender: AlarmSender | None = None
         self.client: PlatformClient | None = None
-        self.sources: SourceWiring | None = None
+        self.sources: SourceWiring | None = None  # GONGZHI_SOURCES' (imported only then)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -130,6 +132,8 @@ class GatewayService:
                 raise ConfigError("GONGZHI_SOURCES needs a gateway that owns every estate (no "
                                   "GONGZHI_GATEWAY_PARTITION, one worker): an outside source's "
                                   "messages are not split by estate")
+            from gongzhi.gateway.sources.wiring import SourceWiring
+
             self.sources = SourceWiring.load(
                 s.sources, self.queue, self.clock, self.gateway_id,
                 s.data_dir / "gateway" / self.gateway_id, s.mqtt, self.metrics.registry)

@@ -1,0 +1,28 @@
+"""Reading an estate's month from the platform's store: every ticket open at any time in the
+month (opened in it, or changed since it began, or still open) and the residents' reports made
+in it."""
+
+from __future__ import annotations
+
+from gongzhi.hub.monthly_report.figures import MonthFigures, month_figures
+from gongzhi.hub.monthly_report.period import Month
+from gongzhi.hub.reports.store import SqlReports
+from gongzhi.hub.store.base import Store
+from gongzhi.hub.tickets import ACTIVE, Ticket
+
+MAX_TICKETS = 2_000_000
+
+
+def month_tickets(store: Store, month: Month, now: int) -> list[Ticket]:
+    with store.transaction(now) as tx:
+        found = {t.id: t for t in tx.list_tickets(since=month.start_ms, limit=MAX_TICKETS)
+                 if t.opened_at < month.end_ms}
+        found.update((t.id, t) for t in tx.list_tickets(
+            statuses=[s.value for s in ACTIVE], limit=MAX_TICKETS) if t.opened_at < month.end_ms)
+    return list(found.values())
+
+
+def load_month(store: Store, estate_id: str, month: Month, now: int) -> MonthFigures:
+    tickets = [t for t in month_tickets(store, month, now) if t.location.estate_id == estate_id]
+    reports = SqlReports(store).between(month.start_ms, month.end_ms, estate_id)
+    return month_figures(estate_id, month, tickets, reports, now)

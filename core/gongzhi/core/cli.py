@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("gongzhi.core.demo", "run broker, platform, gateway and a simulated estate together"),
     "platform": ("gongzhi.hub.commands", "serve the ticket API, server push and the pages"),
     "tokens": ("gongzhi.hub.commands", "manage the parties' API tokens"),
+    "report": ("gongzhi.hub.monthly_report.commands",
+               "the monthly report of an estate as a PDF (no personal data)"),
     "gateway": ("gongzhi.gateway.commands",
                 "run the MQTT gateway (ingest, validate, store, detect, forward alarms)"),
     "simulate": ("gongzhi.simulators.commands",

@@ -27,6 +27,7 @@ import httpx
 import orjson
 
 from gongzhi.core.errors import ConfigError
+from gongzhi.simulators.protocols.chirpstack import decoded_object
 
 log = logging.getLogger(__name__)
 
@@ -68,18 +69,8 @@ def onenet_device_id(device_id: str) -> int:
 
 def fields_of(body: dict[str, Any], channel: str) -> dict[str, Any]:
     """A contract message (telemetry or event body) as the product's fields."""
-    if channel == "event":
-        event = body.get("event")
-        return {ALARM_FIELD: ALARM_CODES.get(event, 0) if isinstance(event, str) else 0}
-    values = body.get("values", body)
-    out: dict[str, Any] = {}
-    for name, value in values.items():
-        if name in ("ts", "seq"):
-            continue
-        field, factor = FIELDS.get(name, (name, 1.0))
-        out[field] = round(value * factor, 6) if isinstance(value, int | float) \
-            and not isinstance(value, bool) else value
-    return out
+    return decoded_object(body, channel, fields=FIELDS, alarm_field=ALARM_FIELD,
+                          alarm_codes=ALARM_CODES)
 
 
 def parse(payload: bytes) -> dict[str, Any] | None:

@@ -66,17 +66,21 @@ def _iso(ts_ms: int) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
-def decoded_object(body: dict[str, Any], channel: str) -> dict[str, Any]:
-    """The codec's view of one of our contract messages (telemetry or event)."""
+def decoded_object(body: dict[str, Any], channel: str, *,
+                   fields: dict[str, tuple[str, float]] = FIELDS,
+                   alarm_field: str = "alarm_status",
+                   alarm_codes: dict[str, int] = ALARM_CODES) -> dict[str, Any]:
+    """The codec's view of one of our contract messages (telemetry or event); another
+    product's field names, alarm field and codes may be given (the carriers' products)."""
     if channel == "event":
         event = body.get("event")
-        return {"alarm_status": ALARM_CODES.get(event, 0) if isinstance(event, str) else 0}
+        return {alarm_field: alarm_codes.get(event, 0) if isinstance(event, str) else 0}
     values = body.get("values", body)
     out: dict[str, Any] = {}
     for name, value in values.items():
         if name in ("ts", "seq"):
             continue
-        field, factor = FIELDS.get(name, (name, 1.0))
+        field, factor = fields.get(name, (name, 1.0))
         out[field] = value * factor if isinstance(value, int | float) and factor != 1.0 \
             else value
     return out

@@ -30,16 +30,12 @@ import asyncio
 import os
 import random
 import shutil
-import signal
 import socket
 import statistics
 import string
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +50,6 @@ from gongzhi.devices.registry import DeviceRecord, Location, write_registry
 from gongzhi.gateway.sources.onenet import readings
 from gongzhi.hub.tokens import new_tokens, write_tokens
 from gongzhi.simulators.modbus_server import ModbusSlaveServer
-from gongzhi.simulators.outgoing import Message
 from gongzhi.simulators.protocols import Route
 from gongzhi.simulators.protocols.carrier import imei, onenet_device_id
 from gongzhi.simulators.protocols.ctwing import CtwingEncoder
@@ -62,6 +57,8 @@ from gongzhi.simulators.protocols.onenet import OnenetEncoder, signed_push
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.bench_gateway import Service, emit, http_get, machine, now_ms  # noqa: E402
+from bench.bench_sources import native  # noqa: E402
 from tests.conftest import free_port, make_broker  # noqa: E402  (private-service helpers)
 
 CARRIERS = ROOT / "deploy" / "sources" / "carriers-simulated.yaml"
@@ -80,30 +77,9 @@ POLL_S = 0.05
 TOKEN = "bench-onenet-token"
 
 
-def emit(name: str, value: float, unit: str, **context: Any) -> None:
-    print(orjson.dumps({"name": name, "value": value, "unit": unit, **context}).decode(),
-          flush=True)
-
-
-def machine() -> dict[str, Any]:
-    return {"load_avg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
-
-
 def spread(values: list[float]) -> dict[str, Any]:
     return {"min": round(min(values)), "max": round(max(values)),
             "runs": [round(v) for v in values]}
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def http_get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 def device_records(identity: Callable[[str], str]) -> list[DeviceRecord]:
@@ -117,53 +93,28 @@ def device_records(identity: Callable[[str], str]) -> list[DeviceRecord]:
     return out
 
 
-def reading(n: int, t0: int) -> Message:
-    """The n-th message of the stream, in our contract (as the simulation hands it over)."""
-    device = n % DEVICES
-    if device % 2 == 0:
-        values: dict[str, float] = {"residual_ma": 10 + n % 7, "cable_temp_c": 31.5,
-                                    "current_a": 6.2 + n % 3, "voltage_v": 221.0,
-                                    "power_w": 1350.0}
-    else:
-        values = {"smoke_db_m": 0.01, "temp_c": 22.5, "battery_pct": 87}
-    topic = f"estate/e{device // DEVICES_PER_ESTATE}/d{device}/telemetry"
-    return Message(device, topic, orjson.dumps({"ts": t0 + n, "values": values}), 1)
-
-
 @dataclass
-class Gateway:
-    work: Path
-    broker_port: int
-    sources: Path
-    name: str
+class Gateway(Service):
+    """``gongzhi gateway`` with a sources file, in a process of its own."""
+
     port: int = 0
-    proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def make(cls, work: Path, broker_port: int, sources: Path, name: str) -> Gateway:
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GONGZHI_")}
+        env.update(GONGZHI_MQTT_URL=f"mqtt://127.0.0.1:{broker_port}",
+                   GONGZHI_REGISTRY=str(work / "registry.csv"),
+                   GONGZHI_TOKENS_FILE=str(work / "tokens.json"),
+                   GONGZHI_DATA_DIR=str(work / name), GONGZHI_GATEWAY_HTTP_PORT=str(port),
+                   GONGZHI_PLATFORM_URL=f"http://127.0.0.1:{free_port()}",
+                   GONGZHI_GATEWAY_ID=f"bench-{name}", GONGZHI_LOG_LEVEL="ERROR",
+                   GONGZHI_SOURCES=str(sources))
+        return cls(["gateway"], env, work / f"{name}.log", port=port)
 
     def start(self) -> None:
-        self.port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GONGZHI_")}
-        env.update(GONGZHI_MQTT_URL=f"mqtt://127.0.0.1:{self.broker_port}",
-                   GONGZHI_REGISTRY=str(self.work / "registry.csv"),
-                   GONGZHI_TOKENS_FILE=str(self.work / "tokens.json"),
-                   GONGZHI_DATA_DIR=str(self.work / self.name),
-                   GONGZHI_GATEWAY_HTTP_PORT=str(self.port),
-                   GONGZHI_PLATFORM_URL=f"http://127.0.0.1:{free_port()}",
-                   GONGZHI_GATEWAY_ID=f"bench-{self.name}", GONGZHI_LOG_LEVEL="ERROR",
-                   GONGZHI_SOURCES=str(self.sources))
-        with (self.work / f"{self.name}.log").open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "gongzhi.core.cli", "gateway"],
-                                         env=env, stdout=out, stderr=subprocess.STDOUT)
+        super().start()
         self.wait(self.ready, 90)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
 
     def ready(self) -> bool:
         try:
@@ -188,10 +139,9 @@ class Gateway:
         while time.monotonic() < deadline:
             if predicate():
                 return
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"the gateway exited; see {self.work / self.name}.log")
+            self.check_alive()
             time.sleep(POLL_S)
-        raise RuntimeError(f"the gateway timed out; see {self.work / self.name}.log")
+        raise RuntimeError(f"the gateway timed out; see {self.log}")
 
 
 def _listening(port: int) -> bool:
@@ -254,7 +204,7 @@ def push_round(work: Path, broker_port: int, carrier: str, round_: int) -> float
     if carrier == "ctwing":
         identity: Callable[[str], str] = imei
         encoder = CtwingEncoder(device_records(imei), Route(push_url="http://unused"))
-        bodies = [orjson.dumps(encoder.report(reading(n, t0))) for n in range(CTWING_PUSHES)]
+        bodies = [orjson.dumps(encoder.report(native(n, t0, 0))) for n in range(CTWING_PUSHES)]
         url, source, expect = f"http://127.0.0.1:{ctwing_port}/ctwing", "telecom", CTWING_PUSHES
     else:
         identity = lambda d: str(onenet_device_id(d))  # noqa: E731
@@ -263,7 +213,7 @@ def push_round(work: Path, broker_port: int, carrier: str, round_: int) -> float
         messages: list[dict[str, Any]] = []
         n = 0
         while len(messages) < ONENET_MESSAGES:
-            messages += onenet.messages(reading(n, t0))
+            messages += onenet.messages(native(n, t0, 0))
             n += 1
         rng = random.Random(round_)
         messages = messages[:ONENET_MESSAGES]
@@ -274,7 +224,7 @@ def push_round(work: Path, broker_port: int, carrier: str, round_: int) -> float
         url, source = f"http://127.0.0.1:{onenet_port}/onenet", "mobile"
         expect = sum(len(readings(batch)) for batch in batches)
     write_registry(work / "registry.csv", device_records(identity))
-    gateway = Gateway(work, broker_port, sources, f"{carrier}-{round_}")
+    gateway = Gateway.make(work, broker_port, sources, f"{carrier}-{round_}")
     gateway.start()
     try:
         gateway.wait(lambda: _listening(ctwing_port if carrier == "ctwing" else onenet_port),
@@ -323,7 +273,7 @@ def modbus_round(work: Path, broker_port: int, round_: int) -> float:
     sources.write_text(text)
     for server in servers:
         server.start()
-    gateway = Gateway(work, broker_port, sources, f"modbus-{round_}")
+    gateway = Gateway.make(work, broker_port, sources, f"modbus-{round_}")
     try:
         gateway.start()
         prefix = "gongzhi_gateway_source_messages_accepted_total"

@@ -27,13 +27,14 @@ lib_installed() {
 
 need_pkgs=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
+# CJK glyphs: the pages' Chinese text in headless Chromium, and the monthly report's PDF
+# (`gongzhi report` embeds this font; without it the report is written in English).
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_pkgs+=(fonts-wqy-microhei)
 if [ "$purpose" != demo ]; then
   command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
   # Playwright's driver (a Node.js binary) needs libatomic, which chromium does not pull in.
   lib_installed 'libatomic\.so\.1' || need_pkgs+=(libatomic1)
   command -v victoria-metrics >/dev/null 2>&1 || need_pkgs+=(victoria-metrics)
-  # CJK glyphs for the pages' Chinese text in headless Chromium.
-  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_pkgs+=(fonts-wqy-microhei)
   # The server binaries (initdb, postgres) for the tests' own throwaway cluster.
   pg_server_installed || need_pkgs+=(postgresql)
 fi

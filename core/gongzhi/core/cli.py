@@ -59,6 +59,8 @@ SETTING_HELP: dict[str, str] = {
                               "past it the oldest points are dropped and counted (alarms never "
                               "pass through it)",
     "registry": "device registry CSV (default: registry.csv in the data directory)",
+    "sources": "YAML file of outside sources: LoRaWAN, NB-IoT platforms, Modbus, mapped JSON "
+               "(docs/devices.md; default: none)",
     "tokens_file": "party tokens JSON {party_id: token}, or its hashed form from `gongzhi "
                    "tokens hash` (default: tokens.json in the data directory)",
     "duty_matrix": "duty matrix YAML (default: the shipped matrix of the 1+6 model)",

@@ -14,7 +14,7 @@ from gongzhi.gateway.service import GatewayService
 from gongzhi.gateway.workers import run_supervisor, run_until_signalled, worker_count
 
 GATEWAY_SETTINGS = (
-    "data_dir", "mqtt_url", "registry", "platform_url", "tokens_file", "gateway_token",
+    "data_dir", "mqtt_url", "registry", "sources", "platform_url", "tokens_file", "gateway_token",
     "gateway_id", "gateway_partition", "gateway_group", "gateway_workers", "gateway_subscribe",
     "gateway_worker_mqtt_urls", "http_host", "gateway_http_port",
     "influx_url", "influx_token", "influx_org", "influx_bucket", "influx_spool_max_bytes",

@@ -142,3 +142,27 @@ def test_a_forged_building_link_opens_no_form(phone: Page, platform: Platform) -
     expect(phone.locator("body")).to_have_attribute("data-state", "refused")
     expect(phone.locator("#r-refused-reason")).to_have_text("二维码链接无效。")
     expect(phone.locator("#r-form")).to_be_hidden()
+
+
+def test_the_supervision_view_shows_reports_and_satisfaction_per_party(
+        browser: Browser, platform: Platform, page_errors: list[str]) -> None:
+    made = post_report(platform.http, building_token(platform, "4"), category="water_leak",
+                       text="楼顶水箱漏水", device="device-page-super-001").json()
+    ticket = next(t for t in platform.get("/api/tickets", "property_office")
+                  if t["evidence"].get("report_id") == made["report_id"])
+    for action in ({"action": "ack"}, {"action": "resolve", "note": "已更换阀门"}):
+        platform.post(f"/api/tickets/{ticket['id']}/actions", "property_office", action)
+    assert platform.http.post("/api/reports/track/rating", json={"stars": 5},
+                              headers={"X-Gongzhi-Track": made["track_token"]}).status_code == 200
+    page = open_page(browser, f"{platform.url}/supervision", page_errors)
+    try:
+        sign_in(page, platform.tokens["npc_liaison"])
+        expect(page.locator("body")).to_have_attribute("data-reports-loaded", "1")
+        office = page.locator("#sup-reports tr[data-party=property_office]")
+        expect(office).to_contain_text("物业管理处")
+        expect(office).to_contain_text("星")
+        assert "楼顶水箱漏水" not in page.locator("body").inner_text()
+        screenshot(page, "supervision-reports")
+    finally:
+        page.context.close()
+    assert page_errors == []

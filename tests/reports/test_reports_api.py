@@ -7,6 +7,7 @@ reply and the closing note reach the resident, internal notes do not; one rating
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 from PIL import Image
@@ -198,7 +199,8 @@ def test_the_reply_and_the_closing_note_reach_the_resident_and_one_rating_is_tak
                   {"action": "resolve", "note": "杂物已清走，通道畅通"})
     view = track(platform.http, made["track_token"]).json()
     assert view["status"] == "resolved" and view["can_rate"] is True
-    assert [r["text"] for r in view["replies"]] == ["已安排保安今天下午清理", "杂物已清走，通道畅通"]
+    assert [r["text"] for r in view["replies"]] == ["已安排保安今天下午清理",
+                                                    "杂物已清走，通道畅通"]
     assert "屡教不改" not in str(view)
     rated = platform.http.post("/api/reports/track/rating", json={"stars": 4, "comment": "快"},
                                headers={"X-Gongzhi-Track": made["track_token"]})
@@ -245,3 +247,45 @@ def test_the_qr_sheet_is_for_the_property_office_and_the_residents_committee(
     none = platform.http.get("/api/reports/qr-codes", params={"estate": "nowhere"},
                              headers=platform.auth("property_office"))
     assert none.status_code == 404
+
+
+def test_the_supervision_view_counts_reports_per_party_without_their_words(
+        platform: Platform) -> None:
+    token = building_token(platform, "1")
+    made = post_report(platform.http, token, text="秘密内容：某某家", phone="13666667777",
+                       device="device-supervision-01").json()
+    ticket_id = _ticket_of(platform, made["report_id"])
+    platform.post(f"/api/tickets/{ticket_id}/actions", "property_office", {"action": "ack"})
+    platform.post(f"/api/tickets/{ticket_id}/actions", "property_office",
+                  {"action": "resolve", "note": "已处理"})
+    assert platform.http.post("/api/reports/track/rating", json={"stars": 2},
+                              headers={"X-Gongzhi-Track": made["track_token"]}).status_code == 200
+    answer = platform.http.get("/api/supervision/reports", headers=platform.auth("npc_liaison"))
+    assert answer.status_code == 200
+    summary = answer.json()
+    assert "秘密" not in answer.text and "7777" not in answer.text and "某某" not in answer.text
+    office = next(p for p in summary["by_party"] if p["party"] == "property_office")
+    assert office["reports"] >= 2 and office["resolved"] >= 1
+    assert office["sla_decided"] >= 1 and office["time_to_ack"]["median_s"] is not None
+    assert office["ratings"] >= 1 and 1 <= office["rating_mean"] <= 5
+    assert sum(office["stars"]) == office["ratings"] and office["stars"][1] >= 1
+    assert summary["reports"] == sum(summary["by_category"].values())
+    assert {p["party"] for p in summary["by_party"]} <= {"property_office",
+                                                          "residents_committee"}
+
+
+def test_the_monthly_report_downloads_from_the_supervision_view(platform: Platform) -> None:
+    month = time.strftime("%Y-%m", time.gmtime(platform.clock.now_ms() / 1000 + 8 * 3600))
+    answer = platform.http.get("/api/supervision/monthly-report",
+                               params={"estate": "yijing", "month": month},
+                               headers=platform.auth("npc_liaison"))
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/pdf"
+    assert answer.content.startswith(b"%PDF")
+    assert "attachment" in answer.headers["content-disposition"]
+    for params, status in (({"estate": "nowhere", "month": month}, 404),
+                           ({"estate": "yijing", "month": "2026-13"}, 422)):
+        assert platform.http.get("/api/supervision/monthly-report", params=params,
+                                 headers=platform.auth("npc_liaison")).status_code == status
+    assert platform.http.get("/api/supervision/monthly-report",
+                             params={"estate": "yijing", "month": month}).status_code == 401

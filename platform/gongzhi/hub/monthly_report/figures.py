@@ -8,15 +8,16 @@ SLA figures are those of ``gongzhi.hub.sla`` (the one definition)."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from gongzhi.core.alarms import AlarmKind
 from gongzhi.hub.monthly_report.period import Month
 from gongzhi.hub.reports.categories import REPORT_KINDS
+from gongzhi.hub.reports.figures import per_party, satisfaction
 from gongzhi.hub.reports.store import StoredReport
-from gongzhi.hub.sla import percentile, sla_figures
+from gongzhi.hub.sla import sla_figures
 from gongzhi.hub.tickets import Status, Ticket
 
 WELFARE = AlarmKind.WELFARE_CHECK.value
@@ -95,11 +96,6 @@ def _natural(name: str) -> tuple[int, str]:
     return (int(name), "") if name.isdigit() else (1 << 30, name)
 
 
-def _median_s(values_ms: Sequence[int]) -> float | None:
-    found = percentile(values_ms, 0.5)
-    return None if found is None else round(found / 1000, 1)
-
-
 def _party(party: str, group: list[Ticket], now: int) -> PartyFigures:
     sla = sla_figures(group, now)
     return PartyFigures(
@@ -123,7 +119,7 @@ def month_figures(estate_id: str, month: Month, tickets: Iterable[Ticket],
     report_tickets = {t.id: t for t in mine if t.kind in REPORT_KINDS}
     month_reports = [r for r in reports if r.estate_id == estate_id
                      and month.start_ms <= r.created_at < month.end_ms]
-    stars = [r.rating for r in month_reports if r.rating is not None]
+    rated = satisfaction([r.rating for r in month_reports if r.rating is not None])
     # Open items as of the end of the month (or now, for the month under way).
     cut = min(now, month.end_ms)
     still_open = sorted((t for t in mine if t.opened_at < cut
@@ -142,9 +138,9 @@ def month_figures(estate_id: str, month: Month, tickets: Iterable[Ticket],
                                            if t.escalation_level > 0)),
         reports=len(month_reports),
         reports_by_category=_ranked(Counter(r.category.value for r in month_reports)),
-        reports_by_party=_report_parties(month_reports, report_tickets),
-        ratings=[stars.count(n) for n in range(1, 6)],
-        rating_mean=round(sum(stars) / len(stars), 2) if stars else None,
+        reports_by_party=_report_parties(month_reports, report_tickets, now),
+        ratings=rated["stars"],
+        rating_mean=rated["rating_mean"],
         welfare_checks=sum(1 for t in opened if t.kind == WELFARE),
         open_items=len(still_open),
         open_overdue=sum(1 for t in still_open if t.overdue),
@@ -157,21 +153,9 @@ def month_figures(estate_id: str, month: Month, tickets: Iterable[Ticket],
 
 
 def _report_parties(reports: list[StoredReport],
-                    tickets: dict[int, Ticket]) -> list[ReportFigures]:
-    grouped: dict[str, list[tuple[StoredReport, Ticket]]] = defaultdict(list)
-    for report in reports:
-        ticket = tickets.get(report.ticket_id) if report.ticket_id is not None else None
-        if ticket is not None:
-            grouped[ticket.assignee].append((report, ticket))
-    found = []
-    for party, pairs in sorted(grouped.items()):
-        ack = [t.acknowledged_at - t.opened_at for _, t in pairs if t.acknowledged_at is not None]
-        resolve = [t.closed_at - t.opened_at for _, t in pairs
-                   if t.closed_at is not None and t.status is Status.RESOLVED]
-        stars = [r.rating for r, _ in pairs if r.rating is not None]
-        found.append(ReportFigures(
-            party=party, reports=len(pairs), resolved=len(resolve),
-            ack_median_s=_median_s(ack), resolve_median_s=_median_s(resolve),
-            ratings=len(stars),
-            rating_mean=round(sum(stars) / len(stars), 2) if stars else None))
-    return found
+                    tickets: dict[int, Ticket], now: int) -> list[ReportFigures]:
+    return [ReportFigures(
+        party=p["party"], reports=p["reports"], resolved=p["resolved"],
+        ack_median_s=p["time_to_ack"]["median_s"],
+        resolve_median_s=p["time_to_resolve"]["median_s"], ratings=p["ratings"],
+        rating_mean=p["rating_mean"]) for p in per_party(reports, tickets, now)]

@@ -129,6 +129,14 @@ def render_pdf(figures: MonthFigures, output: Path, *, lang: str = "zh",
                font: Path | None = None) -> Path:
     """Write the report; returns ``output``. Without a CJK font the report is written in
     English with a Latin font, and a warning says why."""
+    data = pdf_bytes(figures, lang=lang, font=font)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(data)
+    return output
+
+
+def pdf_bytes(figures: MonthFigures, *, lang: str = "zh", font: Path | None = None) -> bytes:
+    """The report as PDF bytes (see ``render_pdf``)."""
     font_file = find_cjk_font(font)
     if font_file is None:
         log.warning(MISSING)
@@ -156,14 +164,12 @@ def render_pdf(figures: MonthFigures, output: Path, *, lang: str = "zh",
     _bars(pdf, words["rep_cat"],
           [(CATEGORIES[lang].get(c, c), n) for c, n in figures.reports_by_category], words)
     _report_parties(pdf, figures, words)
-    _bars(pdf, words["stars"], [("★" * n if family == "cjk" else f"{n} stars", count)
+    _bars(pdf, words["stars"], [("★" * n, count)
                                 for n, count in zip(range(1, 6), figures.ratings, strict=True)],
           words, color=GOOD, keep_zero=True)
     _welfare(pdf, figures, words)
     _open_items(pdf, figures, words)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    pdf.output(str(output))
-    return output
+    return bytes(pdf.output())
 
 
 def _heading(pdf: _Report, text: str) -> None:

@@ -6,14 +6,18 @@ household leaves this module."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
-from gongzhi.hub.deps import ClockDep, CurrentParty, ServiceDep
+from gongzhi.hub.deps import ClockDep, CurrentParty, RegistryDep, ServiceDep, StoreDep
+from gongzhi.hub.reports.figures import report_summary
+from gongzhi.hub.reports.store import SqlReports
 from gongzhi.hub.schemas import Durations
 from gongzhi.hub.sla import sla_figures
 from gongzhi.hub.tickets import Ticket
@@ -132,3 +136,51 @@ def supervision(
     now = clock.now_ms()
     tickets = service.tickets_for_figures(now - (days + 1) * DAY_MS)
     return summarise(tickets, now_ms=now, days=days, tz_offset_ms=tz_offset_min * 60_000)
+
+
+@router.get("/supervision/reports")
+def supervision_reports(
+    party: CurrentParty,
+    service: ServiceDep,
+    store: StoreDep,
+    clock: ClockDep,
+    days: Annotated[int, Query(ge=1, le=90)] = 30,
+) -> dict[str, Any]:
+    """Residents' reports of the last ``days`` days, per party handling them: how many, the SLA
+    statistic of their tickets (response times, met / decided) and the residents' satisfaction
+    (1-5 stars). Aggregates only: no report's words, phone or place."""
+    del party
+    now = clock.now_ms()
+    start = now - days * DAY_MS
+    reports = SqlReports(store).between(start, now + 1)
+    tickets = {t.id: t for t in service.tickets_for_figures(start)}
+    return {"start_ms": start, "end_ms": now, "days": days,
+            **report_summary(reports, tickets, now)}
+
+
+@router.get("/supervision/monthly-report",
+            responses={200: {"content": {"application/pdf": {}}},
+                       404: {"description": "no such estate"}})
+def monthly_report(
+    party: CurrentParty,
+    service: ServiceDep,
+    store: StoreDep,
+    registry: RegistryDep,
+    clock: ClockDep,
+    estate: Annotated[str, Query(min_length=1, max_length=64)],
+    month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")],
+) -> Response:
+    """The estate's monthly report for the branch meeting as a PDF (``gongzhi report``): no
+    personal data, so any party may download it."""
+    from gongzhi.hub.monthly_report.load import load_month
+    from gongzhi.hub.monthly_report.pdf import pdf_bytes
+    from gongzhi.hub.monthly_report.period import parse_month
+
+    del party
+    if estate not in registry.estates():
+        raise HTTPException(404, f"no estate {estate!r} in the registry")
+    period = parse_month(month, service.matrix.timezone)
+    data = pdf_bytes(load_month(store, estate, period, clock.now_ms()))
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"gongzhi-{estate}-{period.label}.pdf")
+    return Response(data, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pypdfium2 as pdfium
+import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pytest
 from PIL import Image
 

@@ -27,11 +27,6 @@ from tests.reports.report_support import (
 pytestmark = [pytest.mark.integration]
 
 
-def _ticket(platform: Platform, ticket_id: int, party: str = "property_office") -> dict:
-    found: dict = platform.get(f"/api/tickets/{ticket_id}", party)
-    return found
-
-
 def test_a_blocked_exit_becomes_a_ticket_of_the_property_office_with_the_police_told(
         platform: Platform) -> None:
     token = building_token(platform, "1")

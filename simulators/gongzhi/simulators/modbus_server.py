@@ -18,7 +18,7 @@ import threading
 from collections.abc import Mapping
 from functools import partial
 
-from pymodbus.server import ModbusTcpServer
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import SimData, SimDevice
 from pymodbus.simulator.simutils import DataType
 
@@ -64,13 +64,19 @@ async def _copy_image(image: dict[Function, list[int]], lock: threading.Lock, fu
 
 
 class ModbusSlaveServer:
-    def __init__(self, host: str, port: int, units: Mapping[int, RegisterMap]) -> None:
+    """Modbus TCP on ``host:port``; or, with ``serial`` (a serial port's path), Modbus RTU on
+    that port at ``baudrate`` (8N1): a line of monitors on RS-485."""
+
+    def __init__(self, host: str, port: int, units: Mapping[int, RegisterMap], *,
+                 serial: str | None = None, baudrate: int = 9600) -> None:
         self.host = host
         self.port = port
+        self.serial = serial
+        self.baudrate = baudrate
         self._lock = threading.Lock()
         self._units = {unit: _Unit(unit, m) for unit, m in units.items()}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: ModbusTcpServer | None = None
+        self._server: ModbusTcpServer | ModbusSerialServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -127,7 +133,11 @@ class ModbusSlaveServer:
 
     async def _serve(self, ready: threading.Event) -> None:
         devices = [u.device(self._lock) for u in self._units.values()]
-        server = ModbusTcpServer(devices, address=(self.host, self.port))
+        server: ModbusTcpServer | ModbusSerialServer
+        if self.serial is not None:
+            server = ModbusSerialServer(devices, port=self.serial, baudrate=self.baudrate)
+        else:
+            server = ModbusTcpServer(devices, address=(self.host, self.port))
         self._server = server
         await server.serve_forever(background=True)
         sockets = getattr(getattr(server, "transport", None), "sockets", None)

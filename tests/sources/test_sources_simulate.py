@@ -14,6 +14,7 @@ import orjson
 import pytest
 from sources_support import SIMULATED_CHIRPSTACK
 
+from gongzhi.core.cli import main
 from gongzhi.core.errors import ConfigError
 from gongzhi.core.settings import parse_mqtt_url
 from gongzhi.devices.registry import load_registry, write_registry
@@ -23,6 +24,7 @@ from gongzhi.simulators.layout import build_layout
 from gongzhi.simulators.outgoing import Link, LinkAction, Message
 from gongzhi.simulators.protocols import load_encoder
 from gongzhi.simulators.protocols.chirpstack import dev_eui
+from gongzhi.simulators.protocols.mixed import ROUTES, building_routes
 from gongzhi.simulators.runner import RunOptions, run_simulation
 from tests.conftest import Broker
 from tests.gateway.gateway_support import wait_until
@@ -101,3 +103,41 @@ def test_the_encoder_turns_contract_messages_into_chirpstack_events() -> None:
 def test_an_unknown_protocol_is_refused() -> None:
     with pytest.raises(ConfigError, match="unknown protocol 'zigbee'"):
         load_encoder("zigbee", [])
+
+
+def test_a_mixed_estate_comes_in_by_every_route_into_one_gateway(
+        source_gateway: Callable[..., GatewayService], broker: Broker, data_dir: Path,
+        tmp_path: Path) -> None:
+    """``--protocol mixed``: buildings by turns on our contract, ChirpStack 4 and ChirpStack 3;
+    the registry of ``gongzhi estate registry --protocol mixed`` is the one the gateway needs."""
+    assert main(["estate", "registry", "--estate", "small", "--seed", "5", "--protocol",
+                 "mixed", "--out", str(data_dir / "registry.csv")]) == 0
+    registry = load_registry(data_dir / "registry.csv")
+    routes = building_routes(list(registry))
+    buildings = {(r.estate_id, r.location.building) for r in registry}
+    assert set(routes.values()) == set(ROUTES[:len(buildings)]) and len(buildings) >= 2
+    for record in registry:
+        lora = routes[record.device_id] != "native"
+        assert (record.external_id == dev_eui(record.device_id)) if lora \
+            else record.external_id is None
+    gw = source_gateway(SIMULATED_CHIRPSTACK.read_text())
+    journal: list[Message] = []
+    summary = run_simulation(
+        RunOptions(estate="small", scenario="quiet", speed=math.inf, duration_ms=3 * MINUTE,
+                   seed=5, protocol="mixed", progress=False),
+        parse_mqtt_url(broker.url), journal=journal)
+    assert summary.flushed
+    lora = [m for m in journal if m.topic.startswith("application/")]
+    own = [m for m in journal if m.topic.startswith("estate/")]
+    assert lora and own
+    assert gw.sources is not None
+    metrics = gw.sources.metrics
+    wait_until(lambda: metrics.value(metrics.received, "lorawan") == len(lora),
+               what="every ChirpStack message taken")
+    wait_until(lambda: gw.metrics.total("messages_processed_total") >= len(journal)
+               - sum(1 for m in own if m.topic.endswith("/status")), what="all stored")
+    assert gw.metrics.total("messages_rejected_total") == 0
+    assert {routes[m.topic.split("/")[2]] for m in own} == {"native"}
+    assert {routes[d.device_id] for d in registry
+            if d.external_id is not None and any(d.external_id in m.topic for m in lora)} \
+        == set(ROUTES[1:len(buildings)])

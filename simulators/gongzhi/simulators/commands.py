@@ -13,8 +13,10 @@ from typing import Any
 from gongzhi.core.cli import add_settings_options, settings_from_args
 from gongzhi.core.config_kit import parse_duration, to_ms
 from gongzhi.core.errors import ConfigError
-from gongzhi.simulators.layout import write_estate_registry
-from gongzhi.simulators.protocols import Route, protocol_names
+from gongzhi.devices.registry import Registry, write_registry
+from gongzhi.simulators.estate import load_estate_file
+from gongzhi.simulators.layout import build_layout, write_estate_registry
+from gongzhi.simulators.protocols import Route, load_encoder, protocol_names, with_external_ids
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,9 @@ def _add_estate(subparsers: Any) -> None:
     reg.add_argument("--out", type=Path, required=True, help="where to write the CSV")
     reg.add_argument("--seed", type=int, default=0,
                      help="seed of the household flags (elderly_alone) and phone numbers")
+    reg.add_argument("--protocol", choices=protocol_names(), default="native",
+                     help="the route of `gongzhi simulate --protocol`: each device's "
+                          "external_id is that route's")
     reg.set_defaults(func=_run_registry)
 
 
@@ -136,7 +141,14 @@ def _duration_ms(text: str) -> int:
 
 
 def _run_registry(args: argparse.Namespace) -> int:
-    registry = write_estate_registry(args.estate, args.out, args.seed)
+    if args.protocol == "native":
+        registry = write_estate_registry(args.estate, args.out, args.seed)
+    else:
+        records = [d.record for d in build_layout(load_estate_file(args.estate),
+                                                   args.seed).devices]
+        encoder = load_encoder(args.protocol, records, args.seed)
+        registry = Registry(with_external_ids(encoder, records))
+        write_registry(args.out, registry)
     print(f"wrote {len(registry)} devices of {', '.join(registry.estates())} to {args.out}")
     return 0
 

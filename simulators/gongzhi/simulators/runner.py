@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TextIO
@@ -28,7 +28,7 @@ from gongzhi.simulators.estate import load_estate_file
 from gongzhi.simulators.groundtruth import GroundTruthWriter
 from gongzhi.simulators.layout import EstateLayout, build_layout
 from gongzhi.simulators.outgoing import Message
-from gongzhi.simulators.protocols import Route, load_encoder
+from gongzhi.simulators.protocols import Route, load_encoder, with_external_ids
 from gongzhi.simulators.publisher import (
     MULTIPLEXED,
     PER_DEVICE,
@@ -158,8 +158,7 @@ def run_simulation(options: RunOptions, target: MqttTarget, *, wall: Clock | Non
                            options.route)
     if options.registry_out is not None:
         write_registry(options.registry_out,
-                       (replace(d.record, external_id=encoder.external_id(d.record))
-                        for d in layout.devices))
+                       with_external_ids(encoder, (d.record for d in layout.devices)))
     start = plan_start(wall.now_ms(), options.speed, options.duration_ms, options.start_ms)
     engine = SimulationEngine(layout, scenario, start, options.seed, wall,
                               options.telemetry_qos)

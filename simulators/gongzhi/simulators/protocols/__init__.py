@@ -13,8 +13,8 @@ which is also given the ``Route``: where to deliver.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol as TypingProtocol
 
 from gongzhi.core.errors import ConfigError
@@ -29,6 +29,7 @@ PROTOCOL_MODULES: dict[str, str | None] = {
     "ctwing": "gongzhi.simulators.protocols.ctwing",
     "onenet": "gongzhi.simulators.protocols.onenet",
     "modbus": "gongzhi.simulators.protocols.modbus",
+    "mixed": "gongzhi.simulators.protocols.mixed",  # buildings by different routes
 }
 
 
@@ -104,3 +105,8 @@ def load_encoder(name: str, records: Sequence[DeviceRecord], seed: int = 0,
     if protocol.build_routed is not None:
         return protocol.build_routed(name, records, seed, route or Route())
     return protocol.build(name, records, seed)
+
+
+def with_external_ids(encoder: Encoder, records: Iterable[DeviceRecord]) -> list[DeviceRecord]:
+    """The records as the registry must have them for this route (``external_id`` set)."""
+    return [replace(r, external_id=encoder.external_id(r)) for r in records]

@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("gongzhi.simulators.commands",
                  "simulate an estate's devices over MQTT, with scripted faults and ground truth"),
     "estate": ("gongzhi.simulators.commands", "simulated estates: write a registry CSV"),
+    "residents": ("gongzhi.simulators.residents_cli",
+                  "send simulated residents' reports to a running platform"),
     "devices": ("gongzhi.devices.commands", "device administration: MQTT provisioning"),
     "detect-csv": ("gongzhi.evaluation.analytics.commands",
                    "run the multivariate anomaly detector over recorded CSV files"),

@@ -46,6 +46,10 @@ DEMO_OWNED: dict[str, str] = {
 }
 
 
+# Mean real time between two residents' reports at --speed 1.
+RESIDENT_INTERVAL_S = 120
+
+
 def add_parsers(sub: Any) -> None:
     parser = sub.add_parser(
         "demo",
@@ -228,6 +232,9 @@ def _run_demo(args: argparse.Namespace) -> int:
             start = replay_start(time.time_ns() // 1_000_000, args.speed)
             spawn("simulator", env, "simulate", "--estate", args.estate, "--scenario",
                   args.scenario, "--speed", str(args.speed), "--start", str(start))
+            # Residents report what they see through their buildings' QR pages.
+            spawn("residents", env, "residents", "--interval",
+                  f"{max(5, round(RESIDENT_INTERVAL_S / args.speed))}s")
         party_tokens = json.loads(tokens.read_text())
         print(_banner(settings, mqtt_url, tokens, party_tokens, logs), flush=True)
         while all(p.poll() is None for p in procs.values()):

@@ -180,4 +180,11 @@ byId("m-comment").addEventListener("submit", (event) => {
   act("comment", note);
 });
 load();
-setInterval(() => { if (view && !refusal) render(); }, 1000);
+// The deadline counts down every second; what others did is fetched every 15 s.
+let ticks = 0;
+setInterval(() => {
+  if (!view || refusal) return;
+  ticks += 1;
+  if (ticks % 15 === 0) load();
+  else render();
+}, 1000);

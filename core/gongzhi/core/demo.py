@@ -3,7 +3,9 @@
 A broker (the one named by GONGZHI_MQTT_URL, else one answering on 127.0.0.1:1883, else a
 private Mosquitto), the platform with a SQLite store, the gateway with the embedded telemetry
 store, and a simulated estate that injects a fault about every half minute. Ctrl-C or SIGTERM
-stops every process it started.
+stops every process it started. With ``--mixed`` the estate's buildings come in by different
+routes: our MQTT contract, and LoRaWAN through ChirpStack 4 and 3, which the gateway takes
+through its outside sources (deploy/sources/chirpstack-simulated.yaml; docs/devices.md).
 
 Every GONGZHI_* setting in the environment is handed to the platform and the gateway (a
 PostgreSQL store with GONGZHI_DATABASE_URL, a tokens file of your own with GONGZHI_TOKENS_FILE,
@@ -30,12 +32,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from gongzhi.core.broker import PrivateBroker, free_port, port_answers
+from gongzhi.core.broker import REPO_ROOT, PrivateBroker, free_port, port_answers
 from gongzhi.core.cli import add_settings_options, settings_from_args
 from gongzhi.core.errors import ConfigError
 from gongzhi.core.settings import PREFIX, Settings
 
 DEFAULT_DEMO_DIR = Path(".gongzhi") / "demo"
+MIXED_SOURCES = REPO_ROOT / "deploy" / "sources" / "chirpstack-simulated.yaml"
 # Settings the demo decides itself: set in the environment, they would be silently replaced.
 DEMO_OWNED: dict[str, str] = {
     "registry": "the demo writes the registry of the simulated estate (--estate) into its data "
@@ -68,6 +71,10 @@ def add_parsers(sub: Any) -> None:
                              "1 the simulation replays the recent past (up to a day, about five "
                              "minutes of real time) at that speed, then goes on in real time: "
                              "device clocks never run ahead of the present")
+    parser.add_argument("--mixed", action="store_true",
+                        help="buildings come in by different routes: our MQTT contract, "
+                             "LoRaWAN through ChirpStack 4 and ChirpStack 3 (the gateway's "
+                             "outside sources; docs/devices.md)")
     parser.add_argument("--no-simulator", action="store_true",
                         help="start broker, platform and gateway only")
     add_settings_options(parser, "data_dir", "mqtt_url", "http_port", "log_level")
@@ -186,6 +193,9 @@ def _run_demo(args: argparse.Namespace) -> int:
         args.setting_data_dir = str(DEFAULT_DEMO_DIR)
     settings = settings_from_args(args)  # every GONGZHI_* variable parsed: typos are errors
     refuse_demo_owned(os.environ)
+    if args.mixed and "GONGZHI_SOURCES" in os.environ:
+        raise ConfigError("gongzhi demo --mixed cannot honour GONGZHI_SOURCES: it gives the "
+                          "gateway the simulated routes' sources file; unset it")
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     logs = data_dir / "logs"
@@ -219,19 +229,21 @@ def _run_demo(args: argparse.Namespace) -> int:
         if not tokens.exists():
             subprocess.run(_gongzhi("tokens", "init", "--out", str(tokens)), env=env,
                            check=True, stdout=subprocess.DEVNULL)
+        routes = ("--protocol", "mixed") if args.mixed else ()
         subprocess.run(_gongzhi("estate", "registry", "--estate", args.estate,
-                                "--out", str(data_dir / "registry.csv")),
+                                "--out", str(data_dir / "registry.csv"), *routes),
                        env=env, check=True, stdout=subprocess.DEVNULL)
         spawn("platform", env, "platform")
         _wait_healthy(f"{base}:{settings.http_port}/healthz", procs, 30)
-        spawn("gateway", env, "gateway")
+        spawn("gateway", {**env, "GONGZHI_SOURCES": str(MIXED_SOURCES)} if args.mixed else env,
+              "gateway")
         # The simulated devices start once the gateway is subscribed: what they published
         # before would reach no subscriber on a first run.
         _wait_healthy(f"http://127.0.0.1:{gateway_port}/readyz", procs, 30)
         if not args.no_simulator:
             start = replay_start(time.time_ns() // 1_000_000, args.speed)
             spawn("simulator", env, "simulate", "--estate", args.estate, "--scenario",
-                  args.scenario, "--speed", str(args.speed), "--start", str(start))
+                  args.scenario, "--speed", str(args.speed), "--start", str(start), *routes)
             # Residents report what they see through their buildings' QR pages.
             spawn("residents", env, "residents", "--interval",
                   f"{max(5, round(RESIDENT_INTERVAL_S / args.speed))}s")

@@ -88,6 +88,7 @@ def test_a_resident_reports_a_blocked_exit_and_rates_the_property_offices_reply(
         expect(report.locator(".report-text")).to_have_text("3楼楼梯间堆满纸箱，消防通道走不通")
         expect(report).to_contain_text("13800138000")
         expect(report.locator(".report-photos img")).to_have_count(1)
+        assert "null" not in report.inner_text()
         screenshot(wall, "wall-resident-report")
         drawer.locator("textarea.note").fill("纸箱已清走，通道已畅通，谢谢您的反映")
         drawer.locator("[data-action=resolve]").click()

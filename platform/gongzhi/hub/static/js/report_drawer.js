@@ -55,13 +55,15 @@ export function reportSection(report) {
     section.append(h("p", { class: "muted", text: w("hidden") }));
     return section;
   }
-  section.append(
+  const parts = [
     h("p", { class: "report-text", text: report.text }),
     h("dl", { class: "facts" }, h("dt", { text: w("phone") }),
       h("dd", { text: report.phone ?? w("none") })),
     h("div", { class: "report-photos" }, report.images.map((src) => h("img", {
       src, alt: "", width: 120 }))),
-    report.rating ? h("p", { text: w("rating", { n: report.rating }) }) : null,
-    h("p", { class: "muted", text: w("reply") }));
+    report.rating ? h("p", { class: "report-rating", text: w("rating", { n: report.rating }) })
+      : null,
+    h("p", { class: "muted", text: w("reply") })];
+  section.append(...parts.filter(Boolean));
   return section;
 }

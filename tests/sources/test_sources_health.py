@@ -43,7 +43,9 @@ def test_a_silent_source_is_down_after_stale_after() -> None:
     source = FakeSource()
     metrics.track("lora", source.health, stale_after_ms=60_000)
     metrics.track("other", source.health, stale_after_ms=None)
-    assert metrics.down() == {}  # nothing heard yet: not stale before the first message
+    assert metrics.down() == {}
+    clock.advance(61_000)  # nothing heard since the start
+    assert metrics.down() == {"lora": "no message in 61 s since the start"}
     metrics.saw("lora", clock.now_ms())
     clock.advance(60_000)
     assert metrics.down() == {}

@@ -67,14 +67,17 @@ class SourceMetrics(Collector):
         self._children: dict[tuple[str, ...], Any] = {}  # (counter, *labels) -> its child
         self._last_ms: dict[str, int] = {}
         self._health: dict[str, tuple[HealthReader, int | None]] = {}
+        self._tracked_ms: dict[str, int] = {}
         r.register(self)
 
     def counters(self, source_id: str) -> _Counters:
         return _Counters(self, source_id)
 
     def track(self, source_id: str, health: HealthReader, stale_after_ms: int | None) -> None:
-        """Report ``source_id``'s health; silent for ``stale_after_ms``: down."""
+        """Report ``source_id``'s health; silent for ``stale_after_ms`` (since its last message,
+        or since now when none comes): down."""
         self._health[source_id] = (health, stale_after_ms)
+        self._tracked_ms[source_id] = self._clock.now_ms()
         for counter in (self.received, self.accepted, self.duplicates):
             counter.labels(source_id)  # present at 0 from the start
 
@@ -119,8 +122,11 @@ class SourceMetrics(Collector):
         if not health.up or stale_after_ms is None:
             return health
         age = self.last_message_age_ms(source_id)
-        if age is None:
-            return health  # nothing yet since the start: not stale until stale_after passed
+        if age is None:  # nothing yet: silent since it was started
+            silent = self._clock.now_ms() - self._tracked_ms.get(source_id, self._clock.now_ms())
+            if silent > stale_after_ms:
+                return SourceHealth(False, f"no message in {silent // 1000} s since the start")
+            return health
         if age > stale_after_ms:
             return SourceHealth(False, f"no message for {age // 1000} s")
         return health

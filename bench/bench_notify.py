@@ -14,6 +14,12 @@ Figures, each the median of ``ROUNDS`` storms (seeds 1..ROUNDS; min and max prin
   highest share of its limit any channel reached (``channel: max``);
 - ``notify_dropped_critical``: critical tickets no message carried (goal: 0).
 
+The same through the whole platform (``path: platform``): 1,000 alarms of the device kinds
+posted to ``POST /api/alarms/batch`` over one simulated minute, routed by the shipped duty
+matrix, each ticket's first notification planned by the rosters' re-notification task (every
+second) and sent by the platform's dispatcher (every half second): ``notify_critical_p99_s``
+from the ticket's opening, and the messages per robot.
+
 Prints one JSON object per line.
 """
 
@@ -29,9 +35,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "notify"))
+sys.path[:0] = [str(ROOT / "tests" / "notify"), str(ROOT)]
 
-from notify_storm import LIMITS_PER_MIN, StormResult, run_storm  # noqa: E402  (the tests' storm)
+from notify_platform_storm import run_platform_storm  # noqa: E402  (the tests' storms)
+from notify_providers import Providers, serve  # noqa: E402
+from notify_storm import LIMITS_PER_MIN, StormResult, run_storm  # noqa: E402
+
+from gongzhi.core.clock import ManualClock  # noqa: E402
 
 ROUNDS = 3
 ALARMS = 1000
@@ -85,6 +95,31 @@ def main() -> None:
     emit("notify_messages", [float(r.messages) for r in results], "messages",
          digests=[r.digests for r in results], **context)
     emit("notify_storm_wall_s", walls, "s", **context)
+    platform()
+
+
+def platform() -> None:
+    p99s: list[float] = []
+    maxima: list[float] = []
+    per_min: dict[str, list[float]] = {"wecom": [], "dingtalk": [], "feishu": []}
+    stuck: list[float] = []
+    for seed in range(1, ROUNDS + 1):
+        providers = Providers(ManualClock())
+        with tempfile.TemporaryDirectory() as tmp, serve(providers) as base:
+            result = run_platform_storm(Path(tmp), base, providers, seed=seed)
+        latencies = list(result.critical_latency_ms.values())
+        p99s.append(p99(latencies))
+        maxima.append(max(latencies) / 1000)
+        stuck.append(float(len(result.stuck)))
+        for channel in per_min:
+            per_min[channel].append(float(providers.sent_in_window(channel, 60_000)))
+    context = {"alarms": ALARMS, "simulated_s": 60, "database": "sqlite", "path": "platform"}
+    emit("notify_critical_p99_s", p99s, "s", goal="<= 10", **context)
+    emit("notify_critical_max_s", maxima, "s", **context)
+    for channel, counts in per_min.items():
+        emit("notify_messages_per_channel_max_per_min", counts, "messages/min",
+             channel=channel, limit=LIMITS_PER_MIN[channel], **context)
+    emit("notify_undelivered_jobs", stuck, "jobs", **context)
 
 
 if __name__ == "__main__":

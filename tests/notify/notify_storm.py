@@ -145,7 +145,7 @@ def _judge(storm: list[Alarm], jobs: list[dict[str, object]], attempts: list[obj
             seen.update(int(t) for t in _TICKET.findall(d.text))
     dropped += [t for t in critical if t in first_sent and t not in seen
                 and not _sms_digest_only(t, jobs)]
-    problems = _check_digests(providers, jobs)
+    problems = check_digests(providers, jobs)
     return StormResult(
         storm, latency, sorted(set(dropped)),
         {p: providers.sent_in_window(p, 60_000) for p in ("wecom", "dingtalk", "feishu",
@@ -161,7 +161,7 @@ def _sms_digest_only(ticket_id: int, jobs: list[dict[str, object]]) -> bool:
                and str(r["via"]).startswith("digest:sms") for r in jobs)
 
 
-def _check_digests(providers: Providers, jobs: list[dict[str, object]]) -> list[str]:
+def check_digests(providers: Providers, jobs: list[dict[str, object]]) -> list[str]:
     """Each digest's counts: the total is the sum of its severities and the number of tickets
     it carries (as the outbox records); every ticket of a destination is carried once."""
     carried: dict[str, set[int]] = defaultdict(set)

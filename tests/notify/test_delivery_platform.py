@@ -9,14 +9,8 @@ import json
 import re
 from pathlib import Path
 
-from notify_providers import (
-    ALIYUN_ID,
-    ALIYUN_SECRET,
-    DING_SECRET,
-    DING_TOKEN,
-    WECOM_KEY,
-    Providers,
-)
+from notify_channels_file import channels_file
+from notify_providers import Providers
 from people_support import PEOPLE_DEVICES, ROSTERS, People, at, desk, raise_alarm, timeline
 
 from gongzhi.core.alarms import AlarmKind
@@ -28,39 +22,6 @@ from gongzhi.hub.notify.service import NotifyDelivery
 from gongzhi.hub.tokens import new_tokens, write_tokens
 
 
-def _channels_file(tmp_path: Path, base: str) -> Path:
-    secrets = tmp_path / "secrets"
-    secrets.mkdir()
-    for name, value in {"wecom.key": WECOM_KEY, "ding.token": DING_TOKEN,
-                        "ding.secret": DING_SECRET, "ak.id": ALIYUN_ID,
-                        "ak.secret": ALIYUN_SECRET}.items():
-        (secrets / name).write_text(value + "\n")
-    path = tmp_path / "notify.yaml"
-    path.write_text(f"""version: 1
-channels:
-  property_wecom:
-    type: wecom
-    key: {{file: secrets/wecom.key}}
-    url: {base}/wecom/cgi-bin/webhook/send
-  property_dingtalk:
-    type: dingtalk
-    access_token: {{file: secrets/ding.token}}
-    secret: {{file: secrets/ding.secret}}
-    url: {base}/dingtalk/robot/send
-  sms:
-    type: sms
-    access_key_id: {{file: secrets/ak.id}}
-    access_key_secret: {{file: secrets/ak.secret}}
-    sign_name: 共治平台
-    template: SMS_300001
-    url: {base}/aliyun/
-parties:
-  property_office: {{wecom: property_wecom, dingtalk: property_dingtalk, sms: sms}}
-  police_room: {{sms: sms}}
-""", encoding="utf-8")
-    return path
-
-
 def test_a_fires_first_notification_reaches_the_people_on_duty(tmp_path: Path, base: str,
                                                                providers: Providers):
     tokens = new_tokens()
@@ -69,7 +30,7 @@ def test_a_fires_first_notification_reaches_the_people_on_duty(tmp_path: Path, b
     clock = ManualClock(at(5, 10))  # Monday 10:00: week 1 of the rotation, zhao's day shift
     providers.clock = clock
     settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'p.db'}",
-                        rosters=ROSTERS, notify=_channels_file(tmp_path, base),
+                        rosters=ROSTERS, notify=channels_file(tmp_path, base),
                         platform_url="http://hub.test")
     people = People(settings, clock, tokens)
     try:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
+import subprocess
 from collections.abc import Iterator
 from email import message_from_bytes
 from email.policy import default
@@ -275,3 +277,39 @@ def test_email_over_smtp_and_a_refused_recipient(tmp_path: Path, clock: ManualCl
     assert "https://gongzhi.example/m/11#property_office.wang" in raw.decode()
     rows = {r["ticket_id"]: r for r in parts.job_rows()}
     assert rows[12]["state"] == "failed" and "550" in rows[12]["last_error"]
+
+
+def test_email_with_starttls_and_login(tmp_path: Path, clock: ManualClock):
+    """The server takes mail only after STARTTLS (its certificate checked) and a login."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+    cert, key = tmp_path / "smtp.crt", tmp_path / "smtp.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+
+    def authenticate(server: object, session: object, envelope: object, mechanism: str,
+                     auth_data: object) -> AuthResult:
+        ok = (isinstance(auth_data, LoginPassword) and auth_data.login == b"gongzhi"
+              and auth_data.password == b"smtp-password")
+        return AuthResult(success=ok)
+
+    box = _Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port(), tls_context=server_tls,
+                            require_starttls=True, authenticator=authenticate,
+                            auth_require_tls=True)
+    controller.start()
+    try:
+        client_tls = ssl.create_default_context(cafile=str(cert))
+        good = SmtpMail("mail", host="127.0.0.1", port=controller.port, sender="gz@estate.example",
+                        username="gongzhi", password=secret("smtp-password"),
+                        tls_context=client_tls)
+        parts = make_parts(tmp_path / "n.db", {"mail": good}, clock)
+        parts.add(job(21, "mail", address="guard@estate.example"))
+        assert parts.dispatcher.run_once().results == {"sent": 1}
+        ((_, to, raw),) = box.messages
+        assert to == ["guard@estate.example"] and b"#21" in raw
+    finally:
+        controller.stop()

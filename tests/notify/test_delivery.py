@@ -138,7 +138,8 @@ def _config(tmp_path: Path, extra: str = "") -> Path:
         "    sign_name: 共治平台\n"
         "    template: SMS_300001\n"
         "parties:\n"
-        "  property_office: {wecom: property_wecom, sms: sms}\n" + extra, encoding="utf-8")
+        "  property_office: {wecom: property_wecom, sms: sms, language: en}\n" + extra,
+        encoding="utf-8")
     return path
 
 
@@ -161,6 +162,7 @@ def test_an_attempt_becomes_one_job_per_person_with_the_fallback_chain(
         ("wang", Target("property_wecom", "", ("13800000001",)),
          (Target("sms", "13800000001"),))]
     assert jobs[0].key == "42:opened:0:property_office:wang"
+    assert jobs[0].language == "en"  # the party's robot speaks English; wang reads Chinese
     assert jobs[0].notice == notice_of(_ticket(), "opened")
     assert jobs[0].notice.place == "yijing B3 U2 12F 1203"
     assert (jobs[0].notice.stage, jobs[0].notice.due_at) == ("ack", START + 180_000)

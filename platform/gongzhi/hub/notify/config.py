@@ -40,12 +40,8 @@ from gongzhi.hub.notify.channel import Channel
 from gongzhi.hub.notify.dispatcher import Policy
 from gongzhi.hub.notify.hook import SignedWebhook
 from gongzhi.hub.notify.mail import SmtpMail
-from gongzhi.hub.notify.roster import Channel as RosterChannel
 from gongzhi.hub.notify.sms import SmsChannel
 from gongzhi.hub.parties import PARTY_IDS
-
-# The kinds of channel a roster names for a person (``channels: [wecom, sms]``).
-Kind = RosterChannel
 
 
 class _Frozen(BaseModel):
@@ -118,10 +114,27 @@ class DeliveryConfig(_Frozen):
                       max_attempts=self.max_attempts)
 
 
+class PartyChannels(_Frozen):
+    """The configured channel a party's people are reached on, per kind; ``language``: the
+    language of the party's group robots (else that of the first person a message is for)."""
+
+    wecom: Identifier | None = None
+    dingtalk: Identifier | None = None
+    feishu: Identifier | None = None
+    sms: Identifier | None = None
+    email: Identifier | None = None
+    webhook: Identifier | None = None
+    language: Literal["zh", "en"] | None = None
+
+    def kinds(self) -> dict[str, str]:
+        return {kind: name for kind in ("wecom", "dingtalk", "feishu", "sms", "email", "webhook")
+                if (name := getattr(self, kind)) is not None}
+
+
 class NotifyConfig(_Frozen):
     version: Literal[1]
     channels: Mapping[Identifier, ChannelConfig] = Field(default_factory=dict)
-    parties: Mapping[str, Mapping[Kind, Identifier]] = Field(default_factory=dict)
+    parties: Mapping[str, PartyChannels] = Field(default_factory=dict)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
 
     @model_validator(mode="after")
@@ -130,7 +143,7 @@ class NotifyConfig(_Frozen):
             if party not in PARTY_IDS:
                 raise ValueError(f"unknown party {party!r}; parties: "
                                  + ", ".join(sorted(PARTY_IDS)))
-            for kind, name in kinds.items():
+            for kind, name in kinds.kinds().items():
                 found = self.channels.get(name)
                 if found is None:
                     raise ValueError(f"{party}: no channel named {name!r}; channels: "
@@ -141,10 +154,12 @@ class NotifyConfig(_Frozen):
         return self
 
     def channel_of(self, party: str, kind: str) -> str | None:
-        for found, name in self.parties.get(party, {}).items():
-            if found == kind:
-                return name
-        return None
+        found = self.parties.get(party)
+        return None if found is None else found.kinds().get(kind)
+
+    def robot_language(self, party: str) -> str | None:
+        found = self.parties.get(party)
+        return None if found is None else found.language
 
 
 EMPTY = NotifyConfig(version=1)

@@ -67,10 +67,12 @@ def jobs_for(ticket: Ticket, attempt: Attempt, config: NotifyConfig,
                    if (t := target(config, delivery.party, kind, person)) is not None]
         if not targets:
             continue
+        group = targets[0].address == ""  # a group robot: the party's language, if it has one
+        language = (config.robot_language(delivery.party) if group else None) or person.language
         jobs.append(NewJob(
             key=f"{ticket.id}:{event}:{attempt.number}:{delivery.party}:{person.id}",
             party=delivery.party, recipient=person.id, recipient_name=person.name,
-            language=person.language, notice=notice, target=targets[0],
+            language=language, notice=notice, target=targets[0],
             fallback=tuple(targets[1:])))
     return jobs
 

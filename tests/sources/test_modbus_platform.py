@@ -14,6 +14,7 @@ import pytest
 from gongzhi.devices.modbus_map import load_register_map
 from gongzhi.devices.registry import write_registry
 from gongzhi.simulators.modbus_server import ModbusSlaveServer
+from tests.chaos.chaos_support import start_gateway, start_platform
 from tests.conftest import Broker, free_port
 from tests.e2e.harness import System, make_system, small_registry, wait_until
 
@@ -47,13 +48,10 @@ def system(tmp_path: Path, broker: Broker, monitor: ModbusSlaveServer) -> Iterat
                        f"      host: 127.0.0.1\n      port: {monitor.port}\n"
                        f"      period: 300ms\n      timeout: 200ms\n      retries: 1\n"
                        f"      maps: {{rcm: {EXAMPLE}}}\n      slaves: [{{unit: 1, map: rcm}}]\n")
-    platform = sysm.add("platform", "platform")
-    gateway = sysm.add("gateway", "gateway")
-    gateway.env["GONGZHI_SOURCES"] = str(sources)
-    platform.start()
-    sysm.wait_healthy(f"{sysm.base}/healthz")
-    gateway.start()
-    sysm.wait_subscribed()
+    sysm.add("platform", "platform")
+    sysm.add("gateway", "gateway").env["GONGZHI_SOURCES"] = str(sources)
+    start_platform(sysm)  # generous deadlines: the machine may be busy
+    start_gateway(sysm)
     try:
         yield sysm
     finally:

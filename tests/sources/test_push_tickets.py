@@ -18,6 +18,7 @@ import orjson
 import pytest
 
 from gongzhi.devices.registry import write_registry
+from tests.chaos.chaos_support import start_gateway, start_platform
 from tests.conftest import Broker, free_port, wait_for_port
 from tests.e2e.harness import System, make_system, small_registry, wait_until
 from tests.sources.push_fixtures import (
@@ -52,13 +53,10 @@ def system(tmp_path: Path, broker: Broker) -> Iterator[tuple[System, int, int]]:
         f"  - id: mobile\n    kind: onenet\n    options:\n"
         f"      listen: 127.0.0.1:{onenet_port}\n      token: {{file: onenet.token}}\n"
         f"      mapping: {mapping}\n")
-    platform = sysm.add("platform", "platform")
-    gateway = sysm.add("gateway", "gateway")
-    gateway.env["GONGZHI_SOURCES"] = str(sources)
-    platform.start()
-    sysm.wait_healthy(f"{sysm.base}/healthz")
-    gateway.start()
-    sysm.wait_subscribed()
+    sysm.add("platform", "platform")
+    sysm.add("gateway", "gateway").env["GONGZHI_SOURCES"] = str(sources)
+    start_platform(sysm)  # generous deadlines: the machine may be busy
+    start_gateway(sysm)
     wait_for_port(ctwing_port, 30)
     wait_for_port(onenet_port, 30)
     try:

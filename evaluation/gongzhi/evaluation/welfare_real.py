@@ -77,6 +77,9 @@ class PartResult:
     part: str
     household_months: float
     false_alarms: tuple[FalseAlarm, ...]
+    # Distinct silences: the days of one silence (no sign of life between its alarms) are one
+    # episode, what a committee that declares a trip after its first visit would have had.
+    episodes: int = 0
 
     @property
     def per_household_month(self) -> float:
@@ -88,7 +91,7 @@ class PartResult:
 
     def to_dict(self) -> dict[str, object]:
         return {"part": self.part, "household_months": round(self.household_months, 2),
-                "false_alarms": len(self.false_alarms),
+                "false_alarms": len(self.false_alarms), "episodes": self.episodes,
                 "per_household_month": round(self.per_household_month, 3),
                 "per_household_quarter": round(self.per_household_quarter, 3),
                 "days": [f.to_dict() for f in self.false_alarms]}
@@ -155,17 +158,22 @@ def score(part: str, alarms_by_house: dict[str, list[Alarm]], data_dir: Path) ->
     """The part's false alarms (RAISEs inside its months) per household-month with data."""
     months = 0.0
     found: list[FalseAlarm] = []
+    episodes = 0
     for house, first, last in SPLITS[part]:
         start, _ = _month_bounds(first)
         _, end = _month_bounds(last)
         ts, _power = house_data(data_dir, house)
         months += _days_with_data(ts, start, end) / (365.25 / 12)
+        previous_sign: object = None
         for a in alarms_by_house.get(house, []):
             if a.state is AlarmState.RAISE and start <= a.ts_ms < end:
+                sign = a.evidence.get("last_activity_at_ms")
+                episodes += sign is None or sign != previous_sign
+                previous_sign = sign
                 found.append(FalseAlarm(house, _stamp(a.ts_ms)[:10], str(a.evidence["rule"]),
                                         _stamp(a.ts_ms), str(a.evidence["expected_by"]),
                                         a.evidence.get("last_activity_at")))
-    return PartResult(part, months, tuple(found))
+    return PartResult(part, months, tuple(found), episodes)
 
 
 def evaluate(data_dir: Path, part: str, settings: RhythmSettings | None = None, *,

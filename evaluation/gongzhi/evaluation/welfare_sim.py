@@ -96,22 +96,32 @@ def falls(seeds: Sequence[int], *, days_after: int = 2, water: bool = True,
     return results
 
 
-def watch_alarms(registry: Registry, series: Sequence[DeviceSeries],
-                 config: DetectionConfig | None = None) -> list[Alarm]:
-    """The welfare rule alone (the engine's own ``WelfareWatch``, without the other rules), fed
-    the same rows in time order: for checks that need many simulated days quickly."""
-    engine_config = config or DetectionConfig()
-    index = DeviceIndex(registry)
-    watch = WelfareWatch(index, offline_after_ms(index).tolist(), engine_config.timezone,
-                         engine_config.welfare)
+def telemetry_rows(registry: Registry, series: Sequence[DeviceSeries]) -> list[Telemetry]:
+    """The series' rows as the gateway's decoder hands them to detection, in time order."""
     rows: list[Telemetry] = []
     for s in series:
         record = registry.get(s.device_id)
-        assert record is not None
+        if record is None:
+            raise KeyError(f"{s.device_id} is not in the registry")
         names = list(s.values)
         columns = [s.values[n].tolist() for n in names]
         for i, t in enumerate(s.ts.tolist()):
             rows.append(Telemetry(s.device_id, record.estate_id, record.type, t,
                                   {n: c[i] for n, c in zip(names, columns, strict=True)}, t))
     rows.sort(key=lambda m: m.ts_ms)
-    return watch.observe(rows)
+    return rows
+
+
+def new_watch(registry: Registry, config: DetectionConfig | None = None) -> WelfareWatch:
+    """The welfare rule the engine builds for ``registry``, on its own."""
+    engine_config = config or DetectionConfig()
+    index = DeviceIndex(registry)
+    return WelfareWatch(index, offline_after_ms(index).tolist(), engine_config.timezone,
+                        engine_config.welfare)
+
+
+def watch_alarms(registry: Registry, series: Sequence[DeviceSeries],
+                 config: DetectionConfig | None = None) -> list[Alarm]:
+    """The welfare rule alone (the engine's own ``WelfareWatch``, without the other rules), fed
+    the same rows in time order: for checks that need many simulated days quickly."""
+    return new_watch(registry, config).observe(telemetry_rows(registry, series))

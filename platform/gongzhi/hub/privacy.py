@@ -3,6 +3,11 @@
 A party sees the tickets it is assigned or notified of; the NPC deputies' liaison station sees
 overdue and escalated tickets. Personal data (household flags, household id, room, phone) goes
 only to the parties whose duty needs it, and phone numbers are always masked.
+
+The evidence of a welfare check is a person's daily life at home (when they got up, when they
+last switched something on): only the residents' committee, whose visit it calls for, and the
+police room, once the ticket has passed to it (forced entry), see it. Every other party (and so
+the supervision view) gets it withheld, in the ticket and in its timeline.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Any
 
+from gongzhi.core.alarms import AlarmKind
 from gongzhi.devices.registry import DeviceRecord, Location
 from gongzhi.hub.action_matrix import Role, allowed_actions, role_of
 from gongzhi.hub.parties import SUPERVISORS, Party
@@ -43,6 +49,22 @@ VIEWS: dict[str, tuple[str, ...]] = {
     Party.PARTY_COMMITTEE: ("tickets", "stats"),
     Party.NPC_LIAISON: ("supervision", "stats"),
 }
+
+
+# Kinds whose evidence is personal data, and the parties that may read it.
+PERSONAL_EVIDENCE: dict[str, frozenset[str]] = {
+    AlarmKind.WELFARE_CHECK: frozenset({Party.RESIDENTS_COMMITTEE, Party.POLICE_ROOM}),
+}
+WITHHELD = {"withheld": "personal_activity"}
+
+
+def sees_evidence(ticket: Ticket, party: str) -> bool:
+    readers = PERSONAL_EVIDENCE.get(ticket.kind)
+    return readers is None or party in readers
+
+
+def ticket_evidence(ticket: Ticket, party: str) -> dict[str, Any]:
+    return dict(ticket.evidence) if sees_evidence(ticket, party) else dict(WITHHELD)
 
 
 def access_of(party: str) -> Access:
@@ -116,7 +138,7 @@ def public_ticket(ticket: Ticket, party: str) -> dict[str, Any]:
         "acknowledged_at": ticket.acknowledged_at,
         "on_site_at": ticket.on_site_at,
         "closed_at": ticket.closed_at,
-        "evidence": dict(ticket.evidence),
+        "evidence": ticket_evidence(ticket, party),
         "elderly_alone": ticket.elderly_alone if full else None,
         "household": ticket.household if full else None,
         "phone": mask_phone(ticket.phone) if full else None,
@@ -124,7 +146,11 @@ def public_ticket(ticket: Ticket, party: str) -> dict[str, Any]:
     }
 
 
-def public_entry(entry: TimelineEntry) -> dict[str, Any]:
+def public_entry(entry: TimelineEntry, evidence: bool = True) -> dict[str, Any]:
+    """A timeline entry; ``evidence`` False (``sees_evidence``) withholds an alarm's evidence."""
+    data = dict(entry.data)
+    if not evidence and "evidence" in data:
+        data["evidence"] = dict(WITHHELD)
     return {
         "ts": entry.ts_ms,
         "type": entry.type.value,
@@ -132,7 +158,7 @@ def public_entry(entry: TimelineEntry) -> dict[str, Any]:
         "action": entry.action,
         "note": entry.note,
         "rule_id": entry.rule_id,
-        "data": dict(entry.data),
+        "data": data,
     }
 
 

@@ -60,11 +60,12 @@ class FlowDetector(Stateful):
         self.last[s] = v
         back = moved < 0  # a replaced or reset meter: start afresh
         advanced = moved >= RESOLUTION_M3
-        paused = ts - self.last_move[s] >= self.rule.pause_ms
-        fresh = advanced & ((self.run_start[s] < 0) | paused)
+        # A report that did not move, ``pause_ms`` or more after the last that did, is a pause.
+        paused = ~advanced & (ts - self.last_move[s] >= self.rule.pause_ms)
+        fresh = advanced & (self.run_start[s] < 0)
         self.run_start[s[fresh]] = ts[fresh]
         self.last_move[s[advanced]] = ts[advanced]
-        stopped = back | (~advanced & paused)
+        stopped = back | paused
         self.run_start[s[stopped]] = -1
         flowing = self.run_start[s] >= 0
         run_ms = np.where(flowing, ts - self.run_start[s], 0)

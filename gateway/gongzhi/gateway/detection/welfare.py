@@ -4,8 +4,10 @@ Households are opt-in: the registry's devices flagged ``elderly_alone``, grouped
 ``household`` column (else by their room). A household's signs of life are the steps of its
 electrical monitor's power (a kettle, a light, the television: ``STEP_W`` between two reports,
 two within ``BURST_MS``: a lone step may be a timer or a freezer's defrost heater) and the
-movements of its water meter. Its ``Rhythm`` learns from its own days; a ``welfare_check`` is
-raised when the silence goes past what that rhythm makes likely:
+water meter's starts (water moving again after a pause of the leak rule's ``pause_ms``: a
+person's uses start and stop, a leak starts once and runs on). Its ``Rhythm`` learns from its
+own days; a ``welfare_check`` is raised when the silence goes past what that rhythm makes
+likely:
 
 - ``first_activity``: no sign of life by the day's expected time (the late quantile of its first
   activities, plus a margin);
@@ -57,7 +59,7 @@ STEP_W = 150.0  # a load switched on or off: more than a fridge's or a router's 
 # and the television): a lone step may be a timer or a freezer's defrost heater.
 BURST_MS = 10 * MINUTE_MS
 OUTAGE_V = 100.0  # a monitor reporting under this (or 0 W) sees a power cut
-LEAK_FLOW = WATER_METER.flows[0]  # water flowing this long without a pause is a leak, not life
+LEAK_FLOW = WATER_METER.flows[0]  # its pause: what separates one use of water from the next
 WATCHED = (DeviceType.ELECTRICAL, DeviceType.WATER_METER)
 
 
@@ -257,13 +259,14 @@ class WelfareWatch:
         moved = reading - source.last_value
         source.last_value = reading
         if blind or not moved >= RESOLUTION_M3:
+            if ts - house.water_last_move >= LEAK_FLOW.pause_ms:
+                house.water_run_start = -1  # the meter paused: whatever ran has stopped
             return ""
-        if house.water_run_start < 0 or ts - house.water_last_move >= LEAK_FLOW.pause_ms:
-            house.water_run_start = ts
         house.water_last_move = ts
+        if house.water_run_start >= 0:
+            return ""  # still the same run of water: a leak never stops, a person does
+        house.water_run_start = ts
         house.last_water_ms = ts
-        if ts - house.water_run_start >= LEAK_FLOW.hold_ms:
-            return ""  # a leak flowing for hours is not somebody using water
         return f"water {moved * 1000:.0f} L"
 
     def _sign_of_life(self, house: Household, ts: int, minute: float,

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from gongzhi.hub.routes import (
     alarm_batch,
     alarms,
+    away,
     devices,
     docs,
     duty,
@@ -40,5 +41,6 @@ ROUTERS: list[APIRouter] = [
     mobile.router,
     reports.router,
     report_desk.router,
+    away.router,
     *(m.router for m in (pages, layout, trends, supervision)),
 ]

@@ -4,7 +4,8 @@ sends, taken at the pace of one transaction per batch rather than one per alarm.
 Each alarm of a batch gets its own answer, in the order sent: ``stored`` (a new ticket or an
 occurrence), ``duplicate`` (delivered before: the same ticket), ``refused`` with a reason (not
 an alarm, or a subject the registry lacks, as ``POST /api/alarms`` refuses it with 422; counted
-in ``gongzhi_alarms_refused_total{reason}``), or ``retry``. One bad alarm never refuses the
+in ``gongzhi_alarms_refused_total{reason}``), or ``retry``. A welfare check held by a declared
+absence is ``stored`` with no ticket (``gongzhi.hub.away``). One bad alarm never refuses the
 batch; a database that cannot be reached answers 503 for all of it.
 """
 
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 from gongzhi.core.alarms import Alarm
 from gongzhi.hub.deps import GatewayPrincipal, HubDep, RegistryDep, ServiceDep
 from gongzhi.hub.routes.alarms import refusal
+from gongzhi.hub.routes.away import BookDep
 from gongzhi.hub.schemas import AlarmBatchAccepted, AlarmBatchIn, AlarmIn
 
 router = APIRouter(prefix="/api", tags=["gateway"])
@@ -34,7 +36,7 @@ def _invalid(error: ValidationError) -> str:
 
 @router.post("/alarms/batch", response_model=AlarmBatchAccepted)
 def receive_alarm_batch(body: AlarmBatchIn, _gateway: GatewayPrincipal, service: ServiceDep,
-                        registry: RegistryDep, hub: HubDep) -> dict[str, Any]:
+                        registry: RegistryDep, hub: HubDep, book: BookDep) -> dict[str, Any]:
     """Body: ``{"alarms": [Alarm.to_dict(), ...]}`` (at most 500). Each alarm is taken as
     ``POST /api/alarms`` takes it (exactly one ticket per alarm id, however often and in
     however many batches it comes); the answer has one result per alarm, in order."""
@@ -53,6 +55,11 @@ def receive_alarm_batch(body: AlarmBatchIn, _gateway: GatewayPrincipal, service:
             hub.metrics.inc("gongzhi_alarms_refused_total", reason=refused[0])
             results.append({"alarm_id": alarm.alarm_id, "result": "refused", "ticket_id": None,
                             "created": False, "reason": refused[0], "message": refused[1]})
+            continue
+        if book.hold(alarm, registry) is not None:
+            hub.metrics.inc("gongzhi_alarms_held_total", reason="declared_away")
+            results.append({"alarm_id": alarm.alarm_id, "result": "stored", "ticket_id": None,
+                            "created": False})
             continue
         accepted.append((len(results), alarm))
         results.append(None)

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from gongzhi.core.alarms import Alarm, AlarmKind
 from gongzhi.devices.registry import Registry
 from gongzhi.hub.deps import GatewayPrincipal, HubDep, RegistryDep, ServiceDep
+from gongzhi.hub.routes.away import BookDep
 from gongzhi.hub.schemas import AlarmAccepted, AlarmIn
 
 router = APIRouter(prefix="/api", tags=["gateway"])
@@ -47,11 +48,13 @@ def refusal(alarm: Alarm, registry: Registry) -> tuple[str, str] | None:
 
 @router.post("/alarms", response_model=AlarmAccepted)
 def receive_alarm(body: AlarmIn, _gateway: GatewayPrincipal, service: ServiceDep,
-                  registry: RegistryDep, hub: HubDep) -> dict[str, Any]:
+                  registry: RegistryDep, hub: HubDep, book: BookDep) -> dict[str, Any]:
     """Body: ``Alarm.to_dict()``. A new alarm opens a ticket or adds an occurrence to the active
     ticket of its device and kind; a repeat answers with the same ticket; ``state: clear`` is
     recorded on the ticket's timeline and does not close it. An alarm of a device the registry
-    lacks (or of a building without devices, for ``offline_cluster``) is refused with 422."""
+    lacks (or of a building without devices, for ``offline_cluster``) is refused with 422. A
+    welfare check inside the household's declared absence is held by it: no ticket
+    (``ticket_id`` null)."""
     alarm = Alarm.from_dict(body.model_dump(mode="json"))
     refused = refusal(alarm, registry)
     if refused is not None:
@@ -59,6 +62,9 @@ def receive_alarm(body: AlarmIn, _gateway: GatewayPrincipal, service: ServiceDep
         hub.metrics.inc("gongzhi_alarms_refused_total", reason=reason)
         raise RequestValidationError([{"loc": ("body", "device_id"), "msg": message,
                                        "type": reason}])
+    if book.hold(alarm, registry) is not None:
+        hub.metrics.inc("gongzhi_alarms_held_total", reason="declared_away")
+        return {"ticket_id": None, "created": False, "duplicate": False}
     outcome = service.receive_alarm(alarm)
     return {"ticket_id": outcome.ticket_id, "created": outcome.created,
             "duplicate": outcome.duplicate}

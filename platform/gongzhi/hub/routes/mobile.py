@@ -19,7 +19,7 @@ from gongzhi.hub.deps import HubDep
 from gongzhi.hub.notify.links import LinkGrant, LinkRefusal, LinkRefused
 from gongzhi.hub.notify.roster import Person
 from gongzhi.hub.notify.roster_desk import DutyDesk, get_desk
-from gongzhi.hub.privacy import public_entry, public_ticket
+from gongzhi.hub.privacy import public_entry, public_ticket, sees_evidence
 from gongzhi.hub.routes.pages import STATIC_DIR, _file_response
 from gongzhi.hub.routes.tickets import TicketId
 from gongzhi.hub.schemas import ActionCreate, Refused
@@ -65,7 +65,7 @@ def _view(hub: HubDep, grant: LinkGrant, person: Person) -> dict[str, Any]:
     party = grant.recipient.party
     ticket, timeline = hub.service.ticket_for(party, grant.ticket_id)
     return {"ticket": public_ticket(ticket, party),
-            "timeline": [public_entry(e) for e in timeline],
+            "timeline": [public_entry(e, sees_evidence(ticket, party)) for e in timeline],
             "person": {"id": person.id, "name": person.name, "language": person.language},
             "party": party, "expires_at": grant.expires_at}
 

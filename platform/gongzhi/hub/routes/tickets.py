@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from gongzhi.core.errors import AccessDenied
 from gongzhi.hub.deps import CurrentParty, ServiceDep
-from gongzhi.hub.privacy import public_entry, public_ticket
+from gongzhi.hub.privacy import public_entry, public_ticket, sees_evidence
 from gongzhi.hub.schemas import MAX_INT, ActionCreate, Refused, TicketDetail, TicketPublic
 
 router = APIRouter(prefix="/api/tickets", tags=["tickets"])
@@ -40,7 +40,7 @@ def list_tickets(
 def _detail(service: ServiceDep, party: str, ticket_id: int) -> dict[str, Any]:
     ticket, timeline = service.ticket_for(party, ticket_id)
     return {**public_ticket(ticket, party),
-            "timeline": [public_entry(e) for e in timeline]}
+            "timeline": [public_entry(e, sees_evidence(ticket, party)) for e in timeline]}
 
 
 @router.get("/{ticket_id}", response_model=TicketDetail,

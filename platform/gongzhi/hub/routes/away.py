@@ -1,0 +1,128 @@
+"""Declared absences of elderly people living alone (``gongzhi.hub.away``): the residents'
+committee declares and ends them; the committee and the police room read them. They are kept
+in ``away.json`` in the platform's data directory, written whole and atomically on every change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from pydantic import Field
+
+from gongzhi.hub.away import MAX_AWAY_MS, Absence, AbsenceBook
+from gongzhi.hub.deps import ClockDep, CurrentParty, RegistryDep
+from gongzhi.hub.parties import Party
+from gongzhi.hub.schemas import _ID, MAX_INT, NO_NUL, Millis, Refused, Strict
+
+router = APIRouter(prefix="/api/away", tags=["away"])
+
+DECLARES = frozenset({Party.RESIDENTS_COMMITTEE.value})
+READS = frozenset({Party.RESIDENTS_COMMITTEE.value, Party.POLICE_ROOM.value})
+_BOOK_LOCK = threading.Lock()
+AbsenceId = Annotated[int, Path(ge=1, le=MAX_INT)]
+
+
+class AbsenceIn(Strict):
+    estate_id: Annotated[str, Field(pattern=_ID)]
+    household: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_#.-]+$")]
+    starts_at: Millis | None = None
+    ends_at: Millis
+    note: Annotated[str, Field(max_length=500, pattern=NO_NUL)] = ""
+
+
+def book_path(request: Request) -> FilePath:
+    return FilePath(request.app.state.settings.data_dir) / "away.json"
+
+
+def _save(path: FilePath, absences: list[Absence]) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps([a.to_dict() for a in absences], ensure_ascii=False),
+                   encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def get_book(request: Request) -> AbsenceBook:
+    """The application's book, read from its file the first time it is needed."""
+    with _BOOK_LOCK:
+        book: AbsenceBook | None = getattr(request.app.state, "absences", None)
+        if book is None:
+            path = book_path(request)
+            loaded = ([Absence.from_dict(d) for d in json.loads(path.read_text("utf-8"))]
+                      if path.exists() else [])
+            book = AbsenceBook(loaded, save=lambda absences: _save(path, absences))
+            request.app.state.absences = book
+        return book
+
+
+BookDep = Annotated[AbsenceBook, Depends(get_book)]
+
+
+def _public(absence: Absence) -> dict[str, Any]:
+    data = absence.to_dict()
+    data["held_alarms"] = len(absence.held)
+    return data
+
+
+def _require(party: str, allowed: frozenset[str], what: str) -> None:
+    if party not in allowed:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, {
+            "reason": "not_allowed", "message": f"{party} may not {what} declared absences"})
+
+
+@router.api_route("", methods=["PUT", "PATCH", "DELETE", "OPTIONS"], include_in_schema=False)
+def other_methods() -> None:
+    """One answer naming both methods of the path."""
+    raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED, "Method Not Allowed",
+                        headers={"Allow": "GET, POST"})
+
+
+@router.post("", status_code=status.HTTP_201_CREATED,
+             responses={403: {"model": Refused, "description": "`not_allowed`: not the "
+                                                               "residents' committee"},
+                        404: {"model": Refused, "description": "`unknown_household`"},
+                        422: {"description": "`bad_span`, or a malformed body"}})
+def declare(body: AbsenceIn, party: CurrentParty, book: BookDep, registry: RegistryDep,
+            clock: ClockDep) -> dict[str, Any]:
+    """Declare that the person of a household flagged elderly-alone is away from ``starts_at``
+    (default now) until ``ends_at``: welfare alarms in between make no ticket."""
+    _require(party, DECLARES, "declare")
+    now = clock.now_ms()
+    starts = now if body.starts_at is None else body.starts_at
+    if body.ends_at <= starts or body.ends_at - starts > MAX_AWAY_MS:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
+            "reason": "bad_span", "message": "ends_at must be after starts_at, within 92 days"})
+    members = [r for r in registry if r.location.estate_id == body.estate_id
+               and r.household == body.household and r.elderly_alone]
+    if not members:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, {
+            "reason": "unknown_household",
+            "message": f"no household {body.household!r} flagged elderly-alone in estate "
+                       f"{body.estate_id!r}"})
+    absence = book.declare(body.estate_id, body.household, starts, body.ends_at, party,
+                           body.note, now)
+    return _public(absence)
+
+
+@router.get("", responses={403: {"model": Refused, "description": "`not_allowed`"}})
+def list_absences(party: CurrentParty, book: BookDep) -> list[dict[str, Any]]:
+    _require(party, READS, "read")
+    return [_public(a) for a in book.all()]
+
+
+@router.post("/{absence_id}/end",
+             responses={403: {"model": Refused, "description": "`not_allowed`"},
+                        404: {"model": Refused, "description": "`unknown_absence`"}})
+def end(absence_id: AbsenceId, party: CurrentParty, book: BookDep,
+        clock: ClockDep) -> dict[str, Any]:
+    """Back sooner: the absence ends now."""
+    _require(party, DECLARES, "end")
+    absence = book.end(absence_id, clock.now_ms())
+    if absence is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, {
+            "reason": "unknown_absence", "message": f"no absence {absence_id}"})
+    return _public(absence)

@@ -1,0 +1,158 @@
+"""Welfare checks on the platform (SQLite, injected clock): the gateway's alarm for a simulated
+fall makes a ticket for the residents' committee when the household's model expected a sign of
+life, and not before; nobody taking the visit passes it to the police room after its SLA; the
+activity evidence reaches the committee and the police room only, never the supervision view; a
+declared absence holds welfare alarms (no ticket), a power cut makes none."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
+from gongzhi.core.clock import ManualClock
+from gongzhi.core.settings import Settings
+from gongzhi.devices.registry import Registry, write_registry
+from gongzhi.evaluation.welfare_sim import (
+    LEARN_DAYS,
+    START_MS,
+    household_records,
+    household_series,
+    watch_alarms,
+)
+from gongzhi.hub.app import create_app
+from gongzhi.hub.tokens import new_tokens, write_tokens
+from gongzhi.simulators.living import DAY_MS, DEVELOPMENT_SEEDS, HOUR_MS, MINUTE_MS, Fault, simulate
+from tests.hub.hub_helpers import Api
+
+SEVEN = 7 * HOUR_MS
+RECORDS = household_records("h1")  # monitor h1-em and water meter h1-wm, elderly-alone
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[tuple[Api, ManualClock]]:
+    tokens = new_tokens()
+    write_tokens(tmp_path / "tokens.json", tokens)
+    write_registry(tmp_path / "registry.csv", RECORDS)
+    clock = ManualClock()
+    app = create_app(Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'p.db'}"),
+                     clock, background=False)
+    with TestClient(app) as client:
+        yield Api(client, tokens, app), clock
+
+
+def fall_alarms(fault: str = "no_activity") -> tuple[int, list[Alarm]]:
+    """A development household that sleeps past 07:00 falls (or is away) at 07:00 on a Monday
+    after four weeks; the gateway's welfare alarms of that day, in order."""
+    fall = START_MS + LEARN_DAYS * DAY_MS + SEVEN
+    for seed in DEVELOPMENT_SEEDS:
+        if simulate(seed, START_MS, LEARN_DAYS + 1).wake_ms[LEARN_DAYS] > fall + 20 * MINUTE_MS:
+            living = simulate(seed, START_MS, LEARN_DAYS + 1,
+                              faults=(Fault(fault, fall, fall + DAY_MS),))
+            alarms = watch_alarms(Registry(RECORDS), household_series("h1", living))
+            return fall, [a for a in alarms if a.ts_ms >= fall - DAY_MS]
+    raise AssertionError("no development seed sleeps past 07:00")
+
+
+def deliver(api: Api, clock: ManualClock, alarm: Alarm) -> dict[str, Any]:
+    """The gateway sends the alarm as soon as detection raises it (device time = now)."""
+    clock.set(alarm.ts_ms)
+    return api.post_alarm(alarm.to_dict())
+
+
+def committee_tickets(api: Api) -> list[dict[str, Any]]:
+    response = api.get("/api/tickets", "residents_committee")
+    assert response.status_code == 200
+    return [t for t in response.json() if t["kind"] == "welfare_check"]
+
+
+def test_a_fall_reaches_the_committee_when_expected_then_the_police_room(api):
+    app, clock = api
+    fall, alarms = fall_alarms()
+    raised = [a for a in alarms if a.state is AlarmState.RAISE]
+    first = raised[0]
+    expected_by = first.evidence["expected_by_ms"]
+    assert fall < expected_by <= first.ts_ms < expected_by + MINUTE_MS
+    clock.set(expected_by - 1)
+    assert committee_tickets(app) == []  # nothing before the model expects a sign
+
+    answer = deliver(app, clock, first)
+    assert answer["created"] is True
+    [ticket] = committee_tickets(app)
+    assert ticket["assignee"] == "residents_committee" and ticket["severity"] == "major"
+    assert ticket["opened_at"] == first.ts_ms
+    assert ticket["on_site_due_at"] == first.ts_ms + 2 * HOUR_MS  # visit within 2 h
+    assert ticket["evidence"]["rule"] == "first_activity"
+    assert ticket["evidence"]["last_activity_at_ms"] < fall
+    assert ticket["household"] == "h1" and ticket["elderly_alone"] is True
+    assert app.get(f"/api/tickets/{ticket['id']}", "police_room").status_code == 404
+
+    clock.set(ticket["ack_due_at"] - 1)
+    app.app.state.escalator.run_once()
+    assert app.get(f"/api/tickets/{ticket['id']}", "police_room").status_code == 404
+    clock.set(ticket["ack_due_at"])  # nobody took the visit in 30 min
+    app.app.state.escalator.run_once()
+    police = app.ticket(ticket["id"], "police_room")
+    assert police["assignee"] == "police_room"
+    assert "residents_committee" in police["notified"]
+    assert police["evidence"]["expected_by_ms"] == expected_by  # forced entry needs the why
+
+    # The supervision station sees the escalated ticket, never the activity data.
+    seen = app.ticket(ticket["id"], "npc_liaison")
+    assert seen["evidence"] == {"withheld": "personal_activity"}
+    assert seen["household"] is None and seen["location"]["room"] is None
+    timeline = app.get(f"/api/tickets/{ticket['id']}", "npc_liaison").json()["timeline"]
+    assert "last_activity_at_ms" not in str(timeline)
+    assert "last_activity_at_ms" in str(
+        app.get(f"/api/tickets/{ticket['id']}", "residents_committee").json()["timeline"])
+
+
+def test_a_declared_trip_holds_welfare_alarms(api):
+    app, clock = api
+    fall, alarms = fall_alarms("away")
+    raised = [a for a in alarms if a.state is AlarmState.RAISE]
+    assert raised  # the gateway cannot know of the trip
+    clock.set(fall - HOUR_MS)
+    body = {"estate_id": "sim", "household": "h1", "ends_at": fall + DAY_MS,
+            "note": "visiting her daughter"}
+    refused = app.client.post("/api/away", json=body, headers=app.auth("police_room"))
+    assert refused.status_code == 403
+    made = app.client.post("/api/away", json=body, headers=app.auth("residents_committee"))
+    assert made.status_code == 201, made.text
+    for alarm in raised:
+        assert deliver(app, clock, alarm)["ticket_id"] is None
+    batch = app.client.post("/api/alarms/batch", json={"alarms": [raised[0].to_dict()]},
+                            headers=app.auth("gateway"))
+    assert batch.json()["results"][0]["result"] == "stored"
+    assert committee_tickets(app) == []
+    [absence] = app.get("/api/away", "residents_committee").json()
+    assert absence["held_alarms"] == len({a.alarm_id for a in raised})
+    # Not back when the trip ends: the next day's alarm makes a ticket.
+    later = Alarm("al-after-trip", AlarmKind.WELFARE_CHECK, "h1-em", "sim",
+                  fall + DAY_MS + 3 * HOUR_MS, evidence={"rule": "first_activity"})
+    assert deliver(app, clock, later)["created"] is True
+    assert len(committee_tickets(app)) == 1
+
+
+def test_a_declared_absence_names_a_watched_household(api):
+    app, clock = api
+    clock.set(START_MS)
+    unknown = app.client.post("/api/away", json={"estate_id": "sim", "household": "h9",
+                                                 "ends_at": START_MS + DAY_MS},
+                              headers=app.auth("residents_committee"))
+    assert unknown.status_code == 404 and unknown.json()["detail"]["reason"] == "unknown_household"
+    backwards = app.client.post("/api/away", json={"estate_id": "sim", "household": "h1",
+                                                   "ends_at": START_MS - 1},
+                                headers=app.auth("residents_committee"))
+    assert backwards.status_code == 422
+
+
+def test_a_power_cut_makes_no_welfare_ticket(api):
+    app, _clock = api
+    _, alarms = fall_alarms("power_cut")
+    assert [a for a in alarms if a.state is AlarmState.RAISE] == []
+    assert committee_tickets(app) == []

@@ -105,6 +105,17 @@ class SourceKind(Generic[OptionsT]):
 # --- native contract messages ---------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class NativeMessage(RawMessage):
+    """A contract message made by ``native_*``: its device and its body (the ``payload``
+    before serialisation) ride along, so the decoder validates it without looking the device
+    up and parsing the payload again. The payload is there all the same (tests, logs)."""
+
+    record: DeviceRecord | None = None
+    channel: str = ""
+    body: Any = None
+
+
 def _topic(record: DeviceRecord, channel: str) -> str:
     return f"estate/{record.estate_id}/{record.device_id}/{channel}"
 
@@ -120,8 +131,9 @@ def _stamped(body: dict[str, Any], ts: int | str | None, seq: int | None) -> byt
 def native_telemetry(raw: RawMessage, record: DeviceRecord, values: dict[str, Any],
                      ts: int | str | None = None, seq: int | None = None) -> RawMessage:
     """A telemetry message of our contract (``{"ts", "seq", "values"}``) for ``record``."""
-    return RawMessage(_topic(record, "telemetry"), _stamped({"values": values}, ts, seq),
-                      raw.received_ms, source=raw.source)
+    body = {"values": values}
+    return NativeMessage(_topic(record, "telemetry"), _stamped(body, ts, seq), raw.received_ms,
+                         source=raw.source, record=record, channel="telemetry", body=body)
 
 
 def native_event(raw: RawMessage, record: DeviceRecord, event: str,
@@ -131,8 +143,8 @@ def native_event(raw: RawMessage, record: DeviceRecord, event: str,
     body: dict[str, Any] = {"event": event}
     if detail:
         body["detail"] = detail
-    return RawMessage(_topic(record, "event"), _stamped(body, ts, seq), raw.received_ms,
-                      source=raw.source)
+    return NativeMessage(_topic(record, "event"), _stamped(body, ts, seq), raw.received_ms,
+                         source=raw.source, record=record, channel="event", body=body)
 
 
 def native_status(raw: RawMessage, record: DeviceRecord, online: bool) -> RawMessage:

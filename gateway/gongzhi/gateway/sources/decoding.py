@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 
 from gongzhi.core.errors import RejectedMessage
-from gongzhi.devices.registry import Registry
+from gongzhi.devices.registry import DeviceRecord, Registry
 from gongzhi.gateway.decode import Decoder
 from gongzhi.gateway.messages import DeadLetter, DeviceMessage, RawMessage
 from gongzhi.gateway.reasons import Reason
+from gongzhi.gateway.sources.base import NativeMessage
 from gongzhi.gateway.sources.runtime import SourceSet
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,10 @@ class SourceDecoder(Decoder):
         refused: list[tuple[RawMessage, RejectedMessage]] = []
         for native in natives:
             try:
-                out += super().decode(native)
+                if type(native) is NativeMessage and native.record is not None:
+                    out += self._native(native, native.record)
+                else:
+                    out += super().decode(native)
             except RejectedMessage as exc:
                 refused.append((native, exc))
         if refused and not out:
@@ -68,6 +72,15 @@ class SourceDecoder(Decoder):
             raise RejectedMessage(why.reason, f"{first.topic}: {why.detail}"[:1000])
         self._keep(raw, refused)
         return out
+
+    def _native(self, native: NativeMessage, record: DeviceRecord) -> list[DeviceMessage]:
+        """``decode`` of a message ``native_*`` made, without parsing its payload again: the
+        same checks on the same body (the device came from this registry)."""
+        if native.channel == "telemetry":
+            return [self._telemetry(record, native, native.body)]
+        if native.channel == "event":
+            return [self._event(record, native, native.body)]
+        return super().decode(native)
 
     def _keep(self, raw: RawMessage, refused: list[tuple[RawMessage, RejectedMessage]]) -> None:
         for native, exc in refused:

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from gongzhi.hub.reports.errors import ReportRefused
+
 BUILDING_VERSION = "b1"
 TRACK_VERSION = "t1"
 NONCE_BYTES = 16
@@ -33,13 +35,9 @@ class LinkProblem(StrEnum):
     UNKNOWN_REPORT = "unknown_report"
 
 
-class ReportLinkRefused(Exception):
-    """A link that opens nothing (HTTP 403 with ``reason``)."""
-
-    def __init__(self, reason: LinkProblem, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+def _refused(reason: LinkProblem, message: str) -> ReportRefused:
+    """A link that opens nothing: 403 with the reason."""
+    return ReportRefused(403, reason.value, message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,15 +97,15 @@ class ReportLinks:
     def verify_building(self, token: str) -> Building:
         parts = token.strip().split(".")
         if len(parts) != 4 or parts[0] != BUILDING_VERSION:
-            raise ReportLinkRefused(LinkProblem.MALFORMED,
+            raise _refused(LinkProblem.MALFORMED,
                                     "scan the QR code on your building's notice board")
         payload = ".".join(parts[:3])
         if not hmac.compare_digest(self._sign(self._building_key, payload), parts[3]):
-            raise ReportLinkRefused(LinkProblem.FORGED, "this building link is not valid")
+            raise _refused(LinkProblem.FORGED, "this building link is not valid")
         try:
             return Building(_unb64(parts[1]).decode(), _unb64(parts[2]).decode())
         except (binascii.Error, UnicodeDecodeError):
-            raise ReportLinkRefused(LinkProblem.MALFORMED, "this building link is not valid") \
+            raise _refused(LinkProblem.MALFORMED, "this building link is not valid") \
                 from None
 
     # --- tracking links ----------------------------------------------------------------------
@@ -124,9 +122,9 @@ class ReportLinks:
     def verify_track(self, token: str) -> TrackGrant:
         parts = token.strip().split(".")
         if len(parts) != 4 or parts[0] != TRACK_VERSION or not parts[1].isdigit():
-            raise ReportLinkRefused(LinkProblem.MALFORMED,
+            raise _refused(LinkProblem.MALFORMED,
                                     "open the tracking link you were given after reporting")
         payload = ".".join(parts[:3])
         if not hmac.compare_digest(self._sign(self._track_key, payload), parts[3]):
-            raise ReportLinkRefused(LinkProblem.FORGED, "this tracking link is not valid")
+            raise _refused(LinkProblem.FORGED, "this tracking link is not valid")
         return TrackGrant(int(parts[1]), nonce_hash(parts[2]))

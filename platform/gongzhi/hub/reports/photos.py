@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from gongzhi.hub.reports.errors import ReportRefused
+
 MIB = 1024 * 1024
 MAX_PHOTO_BYTES = 6 * MIB  # as uploaded; a phone's photo is 2-5 MiB
 MAX_PIXELS = 50_000_000  # 50 MP: above any phone camera, far below a decompression bomb
@@ -18,13 +20,9 @@ QUALITY = 82
 ACCEPTED = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP"})
 
 
-class PhotoRefused(Exception):
-    """A photo that is not kept (HTTP 413 or 422 with ``reason``)."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+def _refused(reason: str, message: str) -> ReportRefused:
+    """A photo that is not kept: 413 when too large, else 422."""
+    return ReportRefused(413 if reason == "photo_too_large" else 422, reason, message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +35,7 @@ class CleanPhoto:
 
 def clean_photo(raw: bytes, *, max_bytes: int = MAX_PHOTO_BYTES) -> CleanPhoto:
     if len(raw) > max_bytes:
-        raise PhotoRefused("photo_too_large",
+        raise _refused("photo_too_large",
                            f"a photo may have at most {max_bytes // MIB} MiB, this one has "
                            f"{len(raw) / MIB:.1f} MiB")
     try:
@@ -45,10 +43,10 @@ def clean_photo(raw: bytes, *, max_bytes: int = MAX_PHOTO_BYTES) -> CleanPhoto:
             kind = probe.format
             width, height = probe.size
             if kind not in ACCEPTED:
-                raise PhotoRefused("photo_type", f"not a photo this page takes ({kind}); "
+                raise _refused("photo_type", f"not a photo this page takes ({kind}); "
                                                  "send a JPEG, PNG or WebP")
             if width * height > MAX_PIXELS:
-                raise PhotoRefused("photo_too_large",
+                raise _refused("photo_too_large",
                                    f"a photo may have at most {MAX_PIXELS // 1_000_000} MP")
             probe.verify()  # a truncated or corrupt file fails here
         with Image.open(io.BytesIO(raw)) as image:
@@ -60,11 +58,11 @@ def clean_photo(raw: bytes, *, max_bytes: int = MAX_PHOTO_BYTES) -> CleanPhoto:
             # No exif=, no icc_profile=: Pillow writes pixels and nothing else.
             flat.save(out, format="JPEG", quality=QUALITY, optimize=True)
             return CleanPhoto(out.getvalue(), flat.width, flat.height)
-    except PhotoRefused:
+    except ReportRefused:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError,
             Image.DecompressionBombError) as exc:
-        raise PhotoRefused("photo_unreadable", f"the photo cannot be read: {exc}") from None
+        raise _refused("photo_unreadable", f"the photo cannot be read: {exc}") from None
 
 
 def _flatten(image: Image.Image) -> Image.Image:

@@ -18,32 +18,16 @@ from gongzhi.hub.lifecycle import Action
 from gongzhi.hub.metrics import Metrics
 from gongzhi.hub.privacy import Access, access_of, mask_phone
 from gongzhi.hub.reports.categories import KIND_OF, Category
+from gongzhi.hub.reports.errors import ReportRefused
 from gongzhi.hub.reports.limits import Limited, ReportLimiter
-from gongzhi.hub.reports.links import (
-    Building,
-    LinkProblem,
-    ReportLinkRefused,
-    ReportLinks,
-)
-from gongzhi.hub.reports.photos import PhotoRefused, clean_photo
+from gongzhi.hub.reports.links import Building, LinkProblem, ReportLinks
+from gongzhi.hub.reports.photos import clean_photo
 from gongzhi.hub.reports.store import NewReport, SqlReports, StoredReport
 from gongzhi.hub.service import TicketService
 from gongzhi.hub.tickets import CLOSED, EntryType, Ticket, TimelineEntry
 
 MAX_PHOTOS = 3
 CLOSING = frozenset({Action.RESOLVE.value, Action.FALSE_ALARM.value})
-
-
-class ReportRefused(Exception):
-    """A report or rating not taken (HTTP ``status`` with ``reason``)."""
-
-    def __init__(self, status: int, reason: str, message: str,
-                 retry_after_s: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.message = message
-        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +70,11 @@ class ReportService:
 
     def _refuse(self, status: int, reason: str, message: str,
                 retry_after_s: int | None = None) -> ReportRefused:
-        self.metrics.inc("gongzhi_reports_refused_total", reason=reason)
-        return ReportRefused(status, reason, message, retry_after_s)
+        return self._counted(ReportRefused(status, reason, message, retry_after_s))
+
+    def _counted(self, refused: ReportRefused) -> ReportRefused:
+        self.metrics.inc("gongzhi_reports_refused_total", reason=refused.reason)
+        return refused
 
     # --- the building page -------------------------------------------------------------------
 
@@ -96,11 +83,11 @@ class ReportService:
         registry."""
         try:
             where = self.links.verify_building(token)
-            if not self.registry().in_building(where.estate_id, where.building):
-                raise ReportLinkRefused(LinkProblem.UNKNOWN_BUILDING,
-                                        "this building is no longer served by the platform")
-        except ReportLinkRefused as refused:
-            raise self._refuse(403, refused.reason.value, refused.message) from None
+        except ReportRefused as refused:
+            raise self._counted(refused) from None
+        if not self.registry().in_building(where.estate_id, where.building):
+            raise self._refuse(403, LinkProblem.UNKNOWN_BUILDING.value,
+                               "this building is no longer served by the platform")
         return where
 
     def submit(self, where: Building, form: ReportForm, *, device: str,
@@ -116,9 +103,8 @@ class ReportService:
         for raw in form.photos:
             try:
                 photos.append(clean_photo(raw))
-            except PhotoRefused as refused:
-                status = 413 if refused.reason == "photo_too_large" else 422
-                raise self._refuse(status, refused.reason, refused.message) from None
+            except ReportRefused as refused:
+                raise self._counted(refused) from None
         now = self.clock.now_ms()
         report_id = self.reports.add(NewReport(
             where.estate_id, where.building, form.category, form.text, form.phone,
@@ -143,13 +129,13 @@ class ReportService:
     def _tracked(self, token: str) -> StoredReport:
         try:
             grant = self.links.verify_track(token)
-            report = self.reports.get(grant.report_id)
-            if report is None or report.track_hash is None or report.ticket_id is None \
-                    or not hmac.compare_digest(report.track_hash, grant.nonce_hash):
-                raise ReportLinkRefused(LinkProblem.UNKNOWN_REPORT,
-                                        "this tracking link opens no report")
-        except ReportLinkRefused as refused:
-            raise self._refuse(403, refused.reason.value, refused.message) from None
+        except ReportRefused as refused:
+            raise self._counted(refused) from None
+        report = self.reports.get(grant.report_id)
+        if report is None or report.track_hash is None or report.ticket_id is None \
+                or not hmac.compare_digest(report.track_hash, grant.nonce_hash):
+            raise self._refuse(403, LinkProblem.UNKNOWN_REPORT.value,
+                               "this tracking link opens no report")
         return report
 
     def _ticket(self, ticket_id: int) -> tuple[Ticket, list[TimelineEntry]]:

@@ -22,13 +22,9 @@ from pydantic import Field, field_validator
 
 from gongzhi.hub.auth_limit import client_key
 from gongzhi.hub.reports.categories import LABELS, Category
+from gongzhi.hub.reports.errors import ReportRefused
 from gongzhi.hub.reports.photos import MAX_PHOTO_BYTES
-from gongzhi.hub.reports.service import (
-    MAX_PHOTOS,
-    ReportForm,
-    ReportRefused,
-    ReportService,
-)
+from gongzhi.hub.reports.service import MAX_PHOTOS, ReportForm, ReportService
 from gongzhi.hub.reports.wiring import get_reports
 from gongzhi.hub.routes.pages import STATIC_DIR, _file_response
 from gongzhi.hub.schemas import NO_NUL, Strict

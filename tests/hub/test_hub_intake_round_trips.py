@@ -39,9 +39,15 @@ class StoreSpy:
     @contextmanager
     def transaction(self, now: int) -> Iterator[SqlTx]:
         self.transactions += 1
-        with self.inner.transaction(now) as tx:
-            event.listen(tx.connection, "before_cursor_execute", self._sent)
-            yield tx
+        watched = None
+        try:
+            with self.inner.transaction(now) as tx:  # its BEGIN is not counted
+                watched = tx.connection
+                event.listen(watched, "before_cursor_execute", self._sent)
+                yield tx
+        finally:  # after the statements sent at commit
+            if watched is not None:
+                event.remove(watched, "before_cursor_execute", self._sent)
 
     def _sent(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         self.sent.append(statement.split()[0])

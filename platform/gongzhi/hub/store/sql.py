@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Select,
     Text,
@@ -68,15 +69,53 @@ class _Dialect:
     insert: Callable[..., Any]
     greatest: Callable[..., Any]
 
+    @property
+    def insert_receipts(self) -> Any:
+        return (self.insert(alarm_receipts)
+                .on_conflict_do_nothing(index_elements=["alarm_id", "state"])
+                .returning(alarm_receipts.c.alarm_id, alarm_receipts.c.state))
 
+    @property
+    def insert_ticket(self) -> Any:
+        return (self.insert(tickets).on_conflict_do_nothing(index_elements=["open_key"])
+                .returning(*_READ))
+
+
+_READ = [c for c in tickets.c if c.name != DERIVED]
+_T = tickets.c
 _DIALECTS = {
     "sqlite": _Dialect(sqlite.insert, func.max),
     "postgresql": _Dialect(postgresql.insert, func.greatest),
 }
-_READ = [c for c in tickets.c if c.name != DERIVED]
+# The statements of the alarm path, built once: building a statement over every ticket column
+# costs more than running it on SQLite. Parameters are bound by name when they run.
+_INSERTS = {name: (d.insert_receipts, d.insert_ticket) for name, d in _DIALECTS.items()}
+_TICKETS = select(*_READ)
+_BY_ID = _TICKETS.where(_T.id == bindparam("id"))
+_BY_OPEN_KEY = _TICKETS.where(_T.open_key == bindparam("key"))
+_BY_OPEN_KEYS = _TICKETS.where(_T.open_key.in_(bindparam("keys", expanding=True))).order_by(_T.id)
+# SQLite compiles FOR UPDATE to nothing: its one writer holds the whole database.
+_BY_OPEN_KEY_LOCKED = _BY_OPEN_KEY.with_for_update()
+_BY_OPEN_KEYS_LOCKED = _BY_OPEN_KEYS.with_for_update()
+_RECEIPT_TICKETS = select(alarm_receipts.c.alarm_id, alarm_receipts.c.state,
+                          alarm_receipts.c.ticket_id).where(
+    alarm_receipts.c.alarm_id.in_(bindparam("ids", expanding=True)))
+_LINK_RECEIPTS = (update(alarm_receipts)
+                  .where(alarm_receipts.c.alarm_id == bindparam("b_alarm"),
+                         alarm_receipts.c.state == bindparam("b_state"))
+                  .values(ticket_id=bindparam("b_ticket")))
+_SAVE = (update(tickets).where(_T.id == bindparam("b_id"), _T.version == bindparam("b_version"))
+         .values(version=_T.version + 1).returning(*_READ))
+_SAVE_ALL = update(tickets).where(_T.id == bindparam("b_id"),
+                                  _T.version == bindparam("b_stored"))
+_COUNT_EVENTS = (update(event_counter).where(event_counter.c.id == 1)
+                 .values(seq=event_counter.c.seq + bindparam("n", type_=BigInteger))
+                 .returning(event_counter.c.seq))
+_INSERT_EVENTS = ticket_events.insert()
+_INSERT_TIMELINE = timeline.insert()
+_INSERT_WEBHOOKS = webhook_outbox.insert()
 _SCOPE_COLUMNS = {Scope.HOUSEHOLD: "household", Scope.RISER: "riser", Scope.DEVICE: "device_id",
                   Scope.BUILDING: "building"}
-_T = tickets.c
 
 
 def _text(column: Any) -> Any:
@@ -88,6 +127,7 @@ class SqlTx:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._dialect = _DIALECTS[conn.dialect.name]
+        self._insert_receipts, self._insert_ticket = _INSERTS[conn.dialect.name]
         self._pending: list[Ticket] = []
         self._timeline: list[dict[str, Any]] = []
         self._webhooks: list[dict[str, Any]] = []
@@ -98,11 +138,11 @@ class SqlTx:
         """The transaction's connection, for the parts that keep tables of their own."""
         return self._conn
 
-    def _tickets(self, stmt: Select[Any]) -> list[Ticket]:
-        return [ticket_of_row(r) for r in self._conn.execute(stmt).mappings()]
+    def _tickets(self, stmt: Select[Any], params: dict[str, Any] | None = None) -> list[Ticket]:
+        return [ticket_of_row(r) for r in self._conn.execute(stmt, params).mappings()]
 
-    def _ticket(self, stmt: Any) -> Ticket | None:
-        row = self._conn.execute(stmt).mappings().first()
+    def _ticket(self, stmt: Any, params: dict[str, Any] | None = None) -> Ticket | None:
+        row = self._conn.execute(stmt, params).mappings().first()
         return None if row is None else ticket_of_row(row)
 
     def schema_versions(self) -> list[int]:
@@ -124,10 +164,8 @@ class SqlTx:
         ordered = sorted({(r.alarm_id, r.state): r for r in receipts}.items())
         if not ordered:
             return set()
-        stmt = (self._dialect.insert(alarm_receipts)
-                .on_conflict_do_nothing(index_elements=["alarm_id", "state"])
-                .returning(alarm_receipts.c.alarm_id, alarm_receipts.c.state))
-        rows = self._conn.execute(stmt, [self._receipt_row(r, received_at) for _, r in ordered])
+        rows = self._conn.execute(self._insert_receipts,
+                                  [self._receipt_row(r, received_at) for _, r in ordered])
         return {(str(row[0]), str(row[1])) for row in rows}
 
     def receipt_tickets(self, keys: Iterable[ReceiptKey]) -> dict[ReceiptKey, int | None]:
@@ -135,9 +173,8 @@ class SqlTx:
         wanted = set(keys)
         if not wanted:
             return {}
-        c = alarm_receipts.c
-        rows = self._conn.execute(select(c.alarm_id, c.state, c.ticket_id).where(
-            c.alarm_id.in_(sorted({alarm_id for alarm_id, _ in wanted}))))
+        rows = self._conn.execute(_RECEIPT_TICKETS,
+                                  {"ids": sorted({alarm_id for alarm_id, _ in wanted})})
         return {(a, s): None if t is None else int(t) for a, s, t in rows if (a, s) in wanted}
 
     def receipt_ticket(self, alarm_id: str, state: str) -> int | None:
@@ -150,12 +187,8 @@ class SqlTx:
         """Note the ticket each (alarm_id, state, ticket_id) went to."""
         if not links:
             return
-        c = alarm_receipts.c
-        stmt = (update(alarm_receipts)
-                .where(c.alarm_id == bindparam("b_alarm"), c.state == bindparam("b_state"))
-                .values(ticket_id=bindparam("b_ticket")))
-        self._conn.execute(stmt, [{"b_alarm": a, "b_state": s, "b_ticket": t}
-                                  for a, s, t in links])
+        self._conn.execute(_LINK_RECEIPTS, [{"b_alarm": a, "b_state": s, "b_ticket": t}
+                                            for a, s, t in links])
 
     @staticmethod
     def _history_count(query: HistoryQuery, key: str, since: int) -> Any:
@@ -180,10 +213,10 @@ class SqlTx:
     # --- tickets -----------------------------------------------------------------------------
 
     def get_ticket(self, ticket_id: int) -> Ticket | None:
-        return self._ticket(select(*_READ).where(_T.id == ticket_id))
+        return self._ticket(_BY_ID, {"id": ticket_id})
 
     def ticket_by_open_key(self, key: str, *, lock: bool = False) -> Ticket | None:
-        return self._ticket(self._locked(select(*_READ).where(_T.open_key == key), lock))
+        return self._ticket(_BY_OPEN_KEY_LOCKED if lock else _BY_OPEN_KEY, {"key": key})
 
     def open_tickets(self, keys: Iterable[str], *, lock: bool = False) -> list[Ticket]:
         """The active tickets of ``keys``. ``lock``: their rows are locked now, in id order, so
@@ -192,34 +225,23 @@ class SqlTx:
         wanted = sorted(set(keys))
         if not wanted:
             return []
-        return self._tickets(self._locked(
-            select(*_READ).where(_T.open_key.in_(wanted)).order_by(_T.id), lock))
-
-    @staticmethod
-    def _locked(stmt: Select[Any], lock: bool) -> Select[Any]:
-        # SQLite compiles FOR UPDATE to nothing: its one writer holds the whole database.
-        return stmt.with_for_update() if lock else stmt
+        return self._tickets(_BY_OPEN_KEYS_LOCKED if lock else _BY_OPEN_KEYS, {"keys": wanted})
 
     def insert_ticket(self, ticket: Ticket) -> Ticket | None:
         """The new ticket with its id, or None when another one holds its open key."""
-        stmt = (self._dialect.insert(tickets).values({**ticket_row(ticket), "version": 1})
-                .on_conflict_do_nothing(index_elements=["open_key"]).returning(*_READ))
-        return self._ticket(stmt)
+        return self._ticket(self._insert_ticket, {**ticket_row(ticket), "version": 1})
 
     def save(self, ticket: Ticket) -> Ticket | None:
         """Write ``ticket`` if nobody changed it since it was read (same version)."""
-        stmt = (update(tickets).where(_T.id == ticket.id, _T.version == ticket.version)
-                .values({**ticket_row(ticket), "version": _T.version + 1}).returning(*_READ))
-        return self._ticket(stmt)
+        return self._ticket(_SAVE, {**ticket_row(ticket), "b_id": ticket.id,
+                                    "b_version": ticket.version})
 
     def save_all(self, changes: Sequence[tuple[Ticket, int]]) -> int:
         """Write each ticket whose stored version is still the one given, with the ticket's
         own version; returns how many were written."""
         if not changes:
             return 0
-        stmt = update(tickets).where(_T.id == bindparam("b_id"),
-                                     _T.version == bindparam("b_stored"))
-        result = self._conn.execute(stmt, [
+        result = self._conn.execute(_SAVE_ALL, [
             {**ticket_row(t), "version": t.version, "b_id": t.id, "b_stored": stored}
             for t, stored in changes])
         return int(result.rowcount)
@@ -242,17 +264,17 @@ class SqlTx:
         for column, bound in ((_T.updated_at, since), (_T.opened_at, opened_since)):
             if bound is not None:
                 where.append(column >= bound)
-        return self._tickets(select(*_READ).where(*where)
+        return self._tickets(_TICKETS.where(*where)
                              .order_by(_T.opened_at.desc(), _T.id.desc()).limit(limit))
 
     def active_tickets_at(self, estate_id: str, building: str,
                           kinds: Iterable[str]) -> list[Ticket]:
-        return self._tickets(select(*_READ).where(
+        return self._tickets(_TICKETS.where(
             _T.estate_id == estate_id, _T.building == building, _T.open_key.is_not(None),
             _text(_T.kind).in_(sorted(kinds))).order_by(_T.id))
 
     def due_tickets(self, now: int, limit: int = 500) -> list[Ticket]:
-        return self._tickets(select(*_READ).where(_T.next_check_at <= now)
+        return self._tickets(_TICKETS.where(_T.next_check_at <= now)
                              .order_by(_T.next_check_at).limit(limit))
 
     def ticket_counts(self) -> list[tuple[str, str, int]]:
@@ -273,12 +295,12 @@ class SqlTx:
     def flush_timeline(self) -> None:
         rows, self._timeline = self._timeline, []
         if rows:
-            self._conn.execute(timeline.insert(), rows)
+            self._conn.execute(_INSERT_TIMELINE, rows)
 
     def _flush_webhooks(self) -> None:
         rows, self._webhooks = self._webhooks, []
         if rows:
-            self._conn.execute(webhook_outbox.insert(), rows)
+            self._conn.execute(_INSERT_WEBHOOKS, rows)
 
     def timeline(self, ticket_id: int) -> list[TimelineEntry]:
         self.flush_timeline()
@@ -307,13 +329,10 @@ class SqlTx:
         self._pending.clear()
         if not latest:
             return
-        c = event_counter.c
-        last = int(self._conn.execute(update(event_counter).where(c.id == 1)
-                                      .values(seq=c.seq + len(latest))
-                                      .returning(c.seq)).scalar_one())
+        last = int(self._conn.execute(_COUNT_EVENTS, {"n": len(latest)}).scalar_one())
         events = [TicketEvent(seq, ticket.id, now, ticket)
                   for seq, ticket in enumerate(latest.values(), start=last - len(latest) + 1)]
-        self._conn.execute(ticket_events.insert(), [
+        self._conn.execute(_INSERT_EVENTS, [
             {"seq": e.seq, "ticket_id": e.ticket_id, "ts_ms": now,
              "ticket": ticket_record(e.ticket)} for e in events])
         self.published.extend(events)

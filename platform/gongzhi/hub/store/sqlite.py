@@ -37,10 +37,11 @@ class SqliteStore(EngineStore):
         super().__init__()
         self.path = path
         self._engine: Engine | None = None
+        self._conn: Connection | None = None  # the one connection, held between transactions
         self._lock = threading.RLock()
 
-    def _connected(self) -> Engine:
-        if self._engine is None:
+    def _connected(self) -> Connection:
+        if self._conn is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as error:
@@ -52,29 +53,35 @@ class SqliteStore(EngineStore):
             event.listen(engine, "connect", _on_connect)
             event.listen(engine, "begin", _on_begin)
             try:
-                engine.connect().close()
+                self._conn = engine.connect()
             except exc.DBAPIError as error:
                 engine.dispose()
                 raise ConfigError(f"cannot open SQLite database: {error.orig}",
                                   source=str(self.path)) from None
             self._engine = engine
-        return self._engine
+        return self._conn
 
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
-        with self._lock, self._connected().begin() as conn:
-            yield conn
+        with self._lock:
+            conn = self._connected()
+            with conn.begin():
+                yield conn
 
     def ping(self) -> bool:
         try:
-            with self._lock, self._connected().connect() as conn:
-                conn.exec_driver_sql("SELECT 1").fetchone()
+            with self._lock:
+                self._connected().exec_driver_sql("SELECT 1").fetchone()
+                self._connected().rollback()  # ends the transaction the query began
             return True
         except (exc.DBAPIError, ConfigError):
             return False
 
     def close(self) -> None:
         with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
             if self._engine is not None:
                 self._engine.dispose()
                 self._engine = None

@@ -117,6 +117,10 @@ class Dispatcher:
         if self._http is None:
             self._http = self._make_http()
         for dest in order:
+            # A long run (slow providers) renews the lease as it goes, and stops if it lost
+            # it: the new leader sends what is left once the jobs' leases run out.
+            if not self._lead(self._clock.now_ms()):
+                break
             self._destination(self._http, dest, groups[dest], report)
         return report
 

@@ -29,6 +29,7 @@ def mapping(**spec: Any) -> CompiledMapping:
     ("A", 0.3, "residual_ma", 300.0),
     ("kW", 1.35, "power_w", 1350.0),
     ("ratio", 0.87, "battery_pct", 87.0),
+    ("L", 1500, "water_m3", 1.5),
 ])
 def test_units_convert_to_the_catalogues(unit: str, raw: float, metric: str,
                                          expected: float) -> None:
@@ -80,4 +81,4 @@ def test_a_mapping_is_checked_when_read() -> None:
                         ({}, "at least one metric or event")):
         with pytest.raises(ValidationError, match=words.replace("(", r"\(").replace(")", r"\)")):
             FieldMapping.model_validate(spec)
-    assert set(UNITS) == {"MPa", "°C", "dB/m", "%", "mA", "A", "V", "W"}
+    assert set(UNITS) == {"MPa", "°C", "dB/m", "%", "mA", "A", "V", "W", "m³"}

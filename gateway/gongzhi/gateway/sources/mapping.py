@@ -71,6 +71,8 @@ UNITS: dict[str, dict[str, Convert]] = {
     "A": {"A": _scale(1), "mA": _scale(1e-3), "kA": _scale(1e3)},
     "V": {"V": _scale(1), "mV": _scale(1e-3), "kV": _scale(1e3)},
     "W": {"W": _scale(1), "kW": _scale(1e3), "mW": _scale(1e-3)},
+    "m³": {"m³": _scale(1), "m3": _scale(1), "L": _scale(1e-3), "l": _scale(1e-3),
+           "gal": _scale(0.003785411784)},
 }
 
 # Metric name -> its unit in the catalogue (a name means the same in every device type).
@@ -201,9 +203,10 @@ class FieldMapping(BaseModel):
             if unit is None:
                 raise ValueError(f"{name!r} is not a catalogue metric (expected one of "
                                  f"{', '.join(sorted(METRIC_UNITS))})")
-            if spec.unit is not None and spec.unit not in UNITS[unit]:
+            known = UNITS.get(unit, {unit: _scale(1)})
+            if spec.unit is not None and spec.unit not in known:
                 raise ValueError(f"{name}: no conversion from {spec.unit!r} to {unit} (known: "
-                                 f"{', '.join(UNITS[unit])})")
+                                 f"{', '.join(known)})")
         return value
 
     @model_validator(mode="after")
@@ -245,7 +248,8 @@ class CompiledMapping:
     def __init__(self, mapping: FieldMapping) -> None:
         self._metrics = [
             _Metric(name, Path(m.path),
-                    None if m.unit is None else UNITS[METRIC_UNITS[name]][m.unit],
+                    None if m.unit is None or m.unit == METRIC_UNITS[name]
+                    else UNITS[METRIC_UNITS[name]][m.unit],
                     m.scale, m.offset, m.required)
             for name, m in mapping.metrics.items()]
         self._events = [_Event(Path(e.path), dict(e.values), e.required)

@@ -8,6 +8,8 @@ import itertools
 import random
 from typing import Any
 
+import pytest
+
 from gongzhi.core.cli import main
 from gongzhi.simulators.residents import PlannedReport, plan
 from tests.pages.pages_support import Platform
@@ -25,6 +27,7 @@ def test_the_same_seed_plans_the_same_reports() -> None:
     assert all(r.wait_s > 0 for r in reports)
 
 
+@pytest.mark.integration
 def test_gongzhi_residents_reports_through_the_platforms_api(platform: Platform) -> None:
     before = {t["id"] for t in _report_tickets(platform)}
     assert main(["residents", "--count", "4", "--interval", "0.01", "--seed", "5",

@@ -61,6 +61,8 @@ def test_a_fires_first_notification_reaches_the_people_on_duty(tmp_path: Path, b
 
         sent = [e for e in timeline(api, ticket_id, "notification") if e["action"] == "sent"]
         assert {e["data"]["channel"] for e in sent} == {"property_dingtalk", "sms"}
+        # Named as every notification entry names people (the pages list data.to's names).
+        assert {p["name"] for e in sent for p in e["data"]["to"]} == {"赵师傅", "何警官"}
         told = json.dumps(timeline(api, ticket_id), ensure_ascii=False)
         assert "13800000002" not in told and "13900000002" not in told  # numbers stay private
         metrics = api.client.get("/metrics").text

@@ -254,7 +254,7 @@ class Dispatcher:
                      language=job.language, notice=job.notice, target=target, fallback=rest)
         note = f"{job.target.channel} → {target.channel} ({job.recipient_name}): {reason}"
         return Finish(job, FALLBACK, error=reason, timeline_note=note, timeline_data={
-            "channel": job.target.channel, "to": job.recipient, "result": "fallback",
+            "channel": job.target.channel, "to": _to(job), "result": "fallback",
             "next_channel": target.channel, "reason": reason}), new
 
     def _refuse(self, jobs: Sequence[Job], reason: str, name: str,
@@ -269,7 +269,7 @@ class Dispatcher:
             else:
                 finished.append(Finish(job, FAILED, error=reason, timeline_note=(
                     f"{name} ({job.recipient_name}): failed, {reason}"), timeline_data={
-                    "channel": name, "to": job.recipient, "result": "failed",
+                    "channel": name, "to": _to(job), "result": "failed",
                     "reason": reason}))
         return finished, [], fallback
 
@@ -337,7 +337,7 @@ class Dispatcher:
             self._paused[(channel.name, scope)] = now + outcome.pause_ms
         for job in carried:
             attempts = job.attempts + 1
-            data = {"channel": channel.name, "kind": channel.kind, "to": job.recipient,
+            data = {"channel": channel.name, "kind": channel.kind, "to": _to(job),
                     "result": outcome.result.value, "detail": outcome.detail,
                     "attempt": attempts, "message": message.key, "digest": message.digest}
             note = (f"{channel.name} ({job.recipient_name}): {outcome.result.value}"
@@ -383,6 +383,12 @@ class Dispatcher:
                                        timeline_note=note, timeline_data={
                                            **data, "next_attempt_at": now + delay}))
         return finished, fallback
+
+
+def _to(job: Job) -> list[dict[str, str]]:
+    """Who a timeline entry names, in the form every notification entry uses (the pages list
+    the names)."""
+    return [{"party": job.party, "person": job.recipient, "name": job.recipient_name}]
 
 
 def _mentions(jobs: Sequence[Job]) -> tuple[str, ...]:

@@ -5,18 +5,16 @@ back."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gongzhi.devices.modbus_map import load_register_map
-from gongzhi.devices.registry import write_registry
 from gongzhi.simulators.modbus_server import ModbusSlaveServer
-from tests.chaos.chaos_support import start_gateway, start_platform
 from tests.conftest import Broker, free_port
-from tests.e2e.harness import System, make_system, small_registry, wait_until
+from tests.e2e.harness import System, wait_until
+from tests.sources.push_system import start_with_sources
 
 pytestmark = pytest.mark.integration
 
@@ -39,19 +37,12 @@ def monitor() -> Iterator[ModbusSlaveServer]:
 
 @pytest.fixture
 def system(tmp_path: Path, broker: Broker, monitor: ModbusSlaveServer) -> Iterator[System]:
-    sysm = make_system(tmp_path / "sys", broker.url, free_port)
-    external = {"elec-301": f"modbus:127.0.0.1:{monitor.port}/1"}
-    write_registry(sysm.root / "registry.csv",
-                   [replace(r, external_id=external.get(r.device_id)) for r in small_registry()])
-    sources = sysm.root / "sources.yaml"
-    sources.write_text(f"sources:\n  - id: monitors\n    kind: modbus\n    options:\n"
-                       f"      host: 127.0.0.1\n      port: {monitor.port}\n"
-                       f"      period: 300ms\n      timeout: 200ms\n      retries: 1\n"
-                       f"      maps: {{rcm: {EXAMPLE}}}\n      slaves: [{{unit: 1, map: rcm}}]\n")
-    sysm.add("platform", "platform")
-    sysm.add("gateway", "gateway").env["GONGZHI_SOURCES"] = str(sources)
-    start_platform(sysm)  # generous deadlines: the machine may be busy
-    start_gateway(sysm)
+    sysm = start_with_sources(
+        tmp_path / "sys", broker.url, {"elec-301": f"modbus:127.0.0.1:{monitor.port}/1"},
+        f"sources:\n  - id: monitors\n    kind: modbus\n    options:\n"
+        f"      host: 127.0.0.1\n      port: {monitor.port}\n"
+        f"      period: 300ms\n      timeout: 200ms\n      retries: 1\n"
+        f"      maps: {{rcm: {EXAMPLE}}}\n      slaves: [{{unit: 1, map: rcm}}]\n")
     try:
         yield sysm
     finally:

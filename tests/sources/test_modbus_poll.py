@@ -10,19 +10,16 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gongzhi.core.clock import SystemClock
 from gongzhi.core.errors import RejectedMessage
-from gongzhi.core.settings import MqttTarget
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.modbus_map import load_register_map
 from gongzhi.devices.registry import DeviceRecord, Location, Registry
 from gongzhi.gateway.ingest_queue import IngestQueue
 from gongzhi.gateway.messages import RawMessage
-from gongzhi.gateway.sources.base import SourceContext
-from gongzhi.gateway.sources.metrics import SourceMetrics
 from gongzhi.gateway.sources.modbus import ModbusOptions, ModbusSource
 from gongzhi.simulators.modbus_server import ModbusSlaveServer
 from tests.conftest import free_port
+from tests.sources.push_system import source_context
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "gateway/gongzhi/gateway/sources/maps/residual_current_monitor.example.yaml"
@@ -37,9 +34,7 @@ def line(tmp_path: Path) -> Iterator[tuple[ModbusSlaveServer, ModbusSource, Inge
     server = ModbusSlaveServer("127.0.0.1", free_port(), {1: rcm, 2: rcm})
     server.start()
     queue = IngestQueue()
-    clock = SystemClock()
-    context = SourceContext("monitors", queue, clock, SourceMetrics(clock).counters("monitors"),
-                            "gateway", tmp_path, MqttTarget(host="127.0.0.1", port=1), tmp_path)
+    context = source_context("monitors", queue, tmp_path)
     options = ModbusOptions.model_validate({
         "host": "127.0.0.1", "port": server.port, "period": PERIOD_S, "timeout": 0.2,
         "retries": 1, "backoff": 0.02, "maps": {"rcm": rcm},
@@ -76,8 +71,13 @@ def test_readings_events_offline_and_online_again(
     assert "events" not in second  # the alarm is still on: sent once, on its rising edge
     cycles_at_stop = source.cycles
     server.stop()
-    while _next(queue, 1).get("status") != "offline":
-        pass
+    offline: set[str] = set()
+    while len(offline) < 2:  # both slaves of the line, in whichever order they fell silent
+        batch = queue.take(1, timeout_s=10)
+        assert batch, "the slaves were not reported offline"
+        body = orjson.loads(batch[0].payload)
+        if body.get("status") == "offline":
+            offline.add(body["id"])
     assert source.slaves[0].offline_cycle - cycles_at_stop <= 2  # within two poll periods
     assert source.health().up is False and "answers" in source.health().reason
     server.start()

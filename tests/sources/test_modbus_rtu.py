@@ -15,14 +15,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gongzhi.core.clock import SystemClock
-from gongzhi.core.settings import MqttTarget
 from gongzhi.devices.modbus_map import load_register_map
 from gongzhi.gateway.ingest_queue import IngestQueue
-from gongzhi.gateway.sources.base import SourceContext
-from gongzhi.gateway.sources.metrics import SourceMetrics
 from gongzhi.gateway.sources.modbus import ModbusOptions, ModbusSource
 from gongzhi.simulators.modbus_server import ModbusSlaveServer
+from tests.sources.push_system import source_context
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "gateway/gongzhi/gateway/sources/maps/residual_current_monitor.example.yaml"
@@ -82,9 +79,7 @@ def test_rtu_readings_and_a_silent_line(line: NullModem, tmp_path: Path) -> None
                            "voltage_v": 219.9, "power_w": 2088.0})
     server.start()
     queue = IngestQueue()
-    clock = SystemClock()
-    context = SourceContext("rs485", queue, clock, SourceMetrics(clock).counters("rs485"),
-                            "gateway", tmp_path, MqttTarget(host="127.0.0.1", port=1), tmp_path)
+    context = source_context("rs485", queue, tmp_path)
     options = ModbusOptions.model_validate({
         "transport": "rtu", "serial": line.ports[0], "baudrate": 9600, "period": "300ms",
         "timeout": "300ms", "retries": 1, "backoff": "20ms", "maps": {"rcm": rcm},

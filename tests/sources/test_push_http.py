@@ -9,6 +9,7 @@ import random
 import ssl
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,10 @@ import pytest
 from gongzhi.core.clock import SystemClock
 from gongzhi.core.config_kit import Secret
 from gongzhi.core.errors import ConfigError, RejectedMessage
-from gongzhi.core.settings import MqttTarget
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import DeviceRecord, Location, Registry
 from gongzhi.gateway.ingest_queue import IngestQueue
 from gongzhi.gateway.messages import RawMessage
-from gongzhi.gateway.sources.base import SourceContext
 from gongzhi.gateway.sources.ctwing import CtwingCarrier, CtwingOptions
 from gongzhi.gateway.sources.http_push import PushSource
 from gongzhi.gateway.sources.metrics import SourceMetrics
@@ -39,6 +38,7 @@ from tests.sources.push_fixtures import (
     onenet_status,
     smoke_service_data,
 )
+from tests.sources.push_system import source_context
 
 IMEI = "860374051096202"
 DEV = "acf7baaee65e431eadfb8f5fe50e8b81"
@@ -48,11 +48,9 @@ TOKEN = "onenet-push-token"
 class Harness:
     def __init__(self, tmp: Path, kind: str, **options: Any) -> None:
         self.queue = IngestQueue()
-        clock = SystemClock()
-        self.metrics = SourceMetrics(clock)
-        self.context = SourceContext("push", self.queue, clock, self.metrics.counters("push"),
-                                     "gateway", tmp / "state", MqttTarget(host="h", port=1),
-                                     tmp)
+        self.metrics = SourceMetrics(SystemClock())
+        self.context = replace(source_context("push", self.queue, tmp, self.metrics),
+                               state_dir=tmp / "state")
         base = {"listen": "127.0.0.1:0", "mapping": SMOKE_MAPPING, **options}
         if kind == "ctwing":
             ctwing = CtwingOptions.model_validate(base)

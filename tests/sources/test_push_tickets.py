@@ -9,7 +9,6 @@ import json
 import random
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,8 @@ import httpx
 import orjson
 import pytest
 
-from gongzhi.devices.registry import write_registry
-from tests.chaos.chaos_support import start_gateway, start_platform
 from tests.conftest import Broker, free_port, wait_for_port
-from tests.e2e.harness import System, make_system, small_registry, wait_until
+from tests.e2e.harness import System, wait_until
 from tests.sources.push_fixtures import (
     SMOKE_MAPPING,
     ctwing_data_report,
@@ -28,6 +25,7 @@ from tests.sources.push_fixtures import (
     onenet_push,
     smoke_service_data,
 )
+from tests.sources.push_system import start_with_sources
 
 pytestmark = pytest.mark.integration
 
@@ -38,25 +36,18 @@ TOKEN = "e2e-onenet-token"
 
 @pytest.fixture
 def system(tmp_path: Path, broker: Broker) -> Iterator[tuple[System, int, int]]:
-    sysm = make_system(tmp_path / "sys", broker.url, free_port)
-    external = {"smoke-301": IMEI, "smoke-302": str(ONENET_DEV)}
-    write_registry(sysm.root / "registry.csv",
-                   [replace(r, external_id=external.get(r.device_id)) for r in small_registry()])
     ctwing_port, onenet_port = free_port(), free_port()
-    (sysm.root / "onenet.token").write_text(TOKEN)
+    (tmp_path / "sys").mkdir()
+    (tmp_path / "sys" / "onenet.token").write_text(TOKEN)
     mapping = json.dumps(SMOKE_MAPPING)
-    sources = sysm.root / "sources.yaml"
-    sources.write_text(
+    sysm = start_with_sources(
+        tmp_path / "sys", broker.url, {"smoke-301": IMEI, "smoke-302": str(ONENET_DEV)},
         f"sources:\n"
         f"  - id: telecom\n    kind: ctwing\n    options:\n"
         f"      listen: 127.0.0.1:{ctwing_port}\n      mapping: {mapping}\n"
         f"  - id: mobile\n    kind: onenet\n    options:\n"
         f"      listen: 127.0.0.1:{onenet_port}\n      token: {{file: onenet.token}}\n"
         f"      mapping: {mapping}\n")
-    sysm.add("platform", "platform")
-    sysm.add("gateway", "gateway").env["GONGZHI_SOURCES"] = str(sources)
-    start_platform(sysm)  # generous deadlines: the machine may be busy
-    start_gateway(sysm)
     wait_for_port(ctwing_port, 30)
     wait_for_port(onenet_port, 30)
     try:

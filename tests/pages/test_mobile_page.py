@@ -7,21 +7,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize
+from playwright.sync_api import Browser
 
 from gongzhi.core.alarms import AlarmKind
 from gongzhi.core.settings import Settings
 from gongzhi.devices.registry import write_registry
 from gongzhi.hub.notify.links import Recipient
+from gongzhi.hub.notify.roster import on_duty
 from gongzhi.hub.notify.roster_desk import DutyDesk
 from gongzhi.hub.tokens import new_tokens, write_tokens
 from tests.conftest import free_port
-from tests.pages.pages_support import SCREENSHOTS, Platform, estate_registry
+from tests.pages.pages_support import (
+    PHONE_SIZE,
+    SCREENSHOTS,
+    Platform,
+    estate_registry,
+    open_page,
+    open_phone,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 ROSTERS = Path(__file__).resolve().parents[1] / "notify" / "rosters.yaml"
-PHONE: ViewportSize = {"width": 375, "height": 812}
 ZHAO = Recipient("property_office", "zhao")
 
 
@@ -48,27 +56,17 @@ def desk(platform: Platform) -> DutyDesk:
     return found
 
 
-def phone(browser: Browser, url: str, errors: list[str]) -> Page:
-    context = browser.new_context(viewport=PHONE, locale="zh-CN", device_scale_factor=2,
-                                  is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error"
-            and not msg.text.startswith("Failed to load resource") else None)
-    page.goto(url)
-    return page
-
-
 def test_acknowledge_a_fire_from_its_link(platform: Platform, browser: Browser,
                                          page_errors: list[str]) -> None:
     fire = platform.raise_alarm(AlarmKind.FIRE, "smk-1-1-3")
     link = desk(platform).links.link_for(fire, ZHAO, platform.clock.now_ms())
-    page = phone(browser, link.replace(desk(platform).links.base_url, platform.url), page_errors)
+    page = open_phone(browser, link.replace(desk(platform).links.base_url, platform.url),
+                      page_errors)
     try:
         page.wait_for_selector("body[data-state='ready']", timeout=10_000)
         assert page.locator("#m-kind").inner_text() == "火警"
         assert "赵师傅" in page.locator("#m-who").inner_text()
-        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_SIZE["width"]
         page.screenshot(path=str(SCREENSHOTS / "mobile-ticket.png"))
         page.locator("button[data-action='ack']").click()
         page.wait_for_selector("body[data-status='acknowledged']", timeout=10_000)
@@ -94,7 +92,7 @@ def test_a_link_that_does_not_open_the_ticket(platform: Platform, browser: Brows
     issued = now - signer.ttl_ms - 1 if case == "expired" else now
     token = signer.token_for(fire, ZHAO, issued)
     opened = other if case == "other_ticket" else fire
-    page = phone(browser, f"{platform.url}/m/{opened}#{token}", page_errors)
+    page = open_phone(browser, f"{platform.url}/m/{opened}#{token}", page_errors)
     try:
         page.wait_for_selector("body[data-state='refused']", timeout=10_000)
         reason = page.locator("#m-refused-reason")
@@ -107,4 +105,20 @@ def test_a_link_that_does_not_open_the_ticket(platform: Platform, browser: Brows
         page.context.close()
     for ticket_id in (fire, other):
         assert platform.get(f"/api/tickets/{ticket_id}", "property_office")["status"] == "open"
+    # The refusal itself is the 403 the page was answered; nothing else went wrong.
+    assert [e for e in page_errors if "status of 403" not in e] == []
+
+
+def test_the_wall_shows_who_is_on_duty(platform: Platform, browser: Browser,
+                                       page_errors: list[str]) -> None:
+    expected = [p.name for p in on_duty(desk(platform).rosters, "property_office",
+                                        platform.clock.now_ms())]
+    page = open_page(browser, platform.url + "/", page_errors)
+    try:
+        sign_in(page, platform.tokens["property_office"])
+        page.wait_for_selector("#duty-people", timeout=10_000)
+        assert page.locator("#duty-people").inner_text() == "、".join(expected)
+        assert page.locator("#duty").is_visible()
+    finally:
+        page.context.close()
     assert page_errors == []

@@ -24,6 +24,7 @@ from gongzhi.hub.routes import (
     supervision,
     tickets,
     trends,
+    windows,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -39,6 +40,7 @@ ROUTERS: list[APIRouter] = [
     stats.router,
     duty.router,
     mobile.router,
+    windows.router,
     reports.router,
     report_desk.router,
     away.router,

@@ -70,7 +70,8 @@ def committee_tickets(api: Api) -> list[dict[str, Any]]:
     return [t for t in response.json() if t["kind"] == "welfare_check"]
 
 
-def test_a_fall_reaches_the_committee_when_expected_then_the_police_room(api):
+def test_a_fall_reaches_the_committee_when_expected_then_the_police_room(
+        api: tuple[Api, ManualClock]) -> None:
     app, clock = api
     fall, alarms = fall_alarms()
     raised = [a for a in alarms if a.state is AlarmState.RAISE]
@@ -111,7 +112,7 @@ def test_a_fall_reaches_the_committee_when_expected_then_the_police_room(api):
         app.get(f"/api/tickets/{ticket['id']}", "residents_committee").json()["timeline"])
 
 
-def test_a_declared_trip_holds_welfare_alarms(api):
+def test_a_declared_trip_holds_welfare_alarms(api: tuple[Api, ManualClock]) -> None:
     app, clock = api
     fall, alarms = fall_alarms("away")
     raised = [a for a in alarms if a.state is AlarmState.RAISE]
@@ -138,7 +139,7 @@ def test_a_declared_trip_holds_welfare_alarms(api):
     assert len(committee_tickets(app)) == 1
 
 
-def test_a_declared_absence_names_a_watched_household(api):
+def test_a_declared_absence_names_a_watched_household(api: tuple[Api, ManualClock]) -> None:
     app, clock = api
     clock.set(START_MS)
     unknown = app.client.post("/api/away", json={"estate_id": "sim", "household": "h9",
@@ -151,7 +152,7 @@ def test_a_declared_absence_names_a_watched_household(api):
     assert backwards.status_code == 422
 
 
-def test_a_power_cut_makes_no_welfare_ticket(api):
+def test_a_power_cut_makes_no_welfare_ticket(api: tuple[Api, ManualClock]) -> None:
     app, _clock = api
     _, alarms = fall_alarms("power_cut")
     assert [a for a in alarms if a.state is AlarmState.RAISE] == []

@@ -154,12 +154,17 @@ def _days_with_data(ts: np.ndarray, start: int, end: int) -> float:
     return float(inside.sum()) / 1440.0
 
 
-def score(part: str, alarms_by_house: dict[str, list[Alarm]], data_dir: Path) -> PartResult:
-    """The part's false alarms (RAISEs inside its months) per household-month with data."""
+def score(part: str, alarms_by_house: dict[str, list[Alarm]], data_dir: Path,
+          last_month: dict[str, str] | None = None) -> PartResult:
+    """The part's false alarms (RAISEs inside its months, up to ``last_month`` of a house if
+    given) per household-month with data, over the houses of ``alarms_by_house``."""
     months = 0.0
     found: list[FalseAlarm] = []
     episodes = 0
     for house, first, last in SPLITS[part]:
+        if house not in alarms_by_house:
+            continue
+        last = (last_month or {}).get(house, last)
         start, _ = _month_bounds(first)
         _, end = _month_bounds(last)
         ts, _power = house_data(data_dir, house)

@@ -1,0 +1,102 @@
+"""Passive care (docs/welfare.md): one JSON object per line.
+
+- ``welfare_false_per_household_quarter``: the real homes of ../shared/data/household-power,
+  each taken as an elderly person living alone (whole-house power as the household's monitor),
+  over the held-out months of ``gongzhi.evaluation.welfare_real.SPLITS`` (settings chosen on the
+  development months, whose figure is in the context). Every ``welfare_check`` raised there is a
+  false alarm (nobody fell); each is listed with its day. Deterministic: one run.
+- ``welfare_detect_delay_h_p50``: simulated falls (``gongzhi.simulators.living``, report seeds
+  only): each household learns four weeks, then its person falls at a time of day drawn from
+  06:00-22:00; hours from the fall to the RAISE, median over households. Three runs of
+  different report seeds: the median of the runs' medians, with their spread. Households with a
+  monitor and a water meter; ``welfare_detect_delay_h_p50_power_only`` without the meter.
+
+Both run the engine's own welfare rule (``WelfareWatch``) on its own, fed the rows in time
+order: the whole engine gives the same welfare alarms (tests/welfare/test_welfare_real.py) but
+replays a year of one-minute data at a fraction of the speed.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+RUNS = 3
+PER_RUN = 30
+
+
+def emit(name: str, value: float | None, unit: str, **context: Any) -> None:
+    print(json.dumps({"name": name, "value": value, "unit": unit, **context}), flush=True)
+
+
+def bench_real() -> None:
+    from gongzhi.evaluation.welfare_real import SPLITS, evaluate
+    from gongzhi.gateway.detection.rhythm import RhythmSettings
+
+    name = "welfare_false_per_household_quarter"
+    if not (DATA / "household-power").is_dir():
+        print(json.dumps({"name": name, "skipped": f"{DATA / 'household-power'} not found"}))
+        return
+    started = time.process_time()
+    development = evaluate(DATA, "development", direct=True)
+    report = evaluate(DATA, "report", direct=True)
+    emit(name, round(report.per_household_quarter, 2), "alarms/household-quarter",
+         data="real: UK-DALE house 2 and REFIT house 2 (household-power), held-out months",
+         months={part: [list(s) for s in splits] for part, splits in SPLITS.items()},
+         tuned_on_this_data=False, goal=1.0, settings=repr(RhythmSettings()),
+         held_out=report.to_dict(),
+         development={k: v for k, v in development.to_dict().items() if k != "days"}
+         | {"days": development.to_dict()["days"]},
+         episodes_per_household_quarter=round(
+             report.episodes / report.household_months * 3, 2),
+         cpu_s=round(time.process_time() - started, 1))
+
+
+def _delays(seeds: tuple[int, ...], water: bool) -> dict[str, Any]:
+    from gongzhi.evaluation.welfare_sim import falls
+
+    results = falls(seeds, water=water, engine=False)
+    delays = [r.delay_h for r in results if r.delay_h is not None]
+    return {"p50": statistics.median(delays) if delays else None,
+            "missed": sum(r.delay_h is None for r in results),
+            "false_before": sum(r.false_before for r in results),
+            "households": len(results)}
+
+
+def bench_sim() -> None:
+    from gongzhi.evaluation.welfare_sim import LEARN_DAYS
+    from gongzhi.gateway.detection.rhythm import RhythmSettings
+    from gongzhi.simulators.living import REPORT_SEEDS
+
+    for name, water in (("welfare_detect_delay_h_p50", True),
+                        ("welfare_detect_delay_h_p50_power_only", False)):
+        started = time.process_time()
+        runs = [_delays(REPORT_SEEDS[i * PER_RUN:(i + 1) * PER_RUN], water) for i in range(RUNS)]
+        medians = [r["p50"] for r in runs if r["p50"] is not None]
+        emit(name, round(statistics.median(medians), 2) if medians else None, "h",
+             data=f"simulated: {RUNS} runs x {PER_RUN} households (report seeds "
+                  f"{REPORT_SEEDS[0]}-{REPORT_SEEDS[RUNS * PER_RUN - 1]}), 4 weeks learned, "
+                  "a fall at 06:00-22:00",
+             runs=[{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()}
+                   for r in runs],
+             spread=[round(min(medians), 2), round(max(medians), 2)] if medians else None,
+             # Before the fall every RAISE is false; the model is armed from its 22nd day on.
+             false_before_fall=sum(r["false_before"] for r in runs),
+             armed_household_days=sum(r["households"] for r in runs)
+             * (LEARN_DAYS - RhythmSettings().min_days),
+             tuned_on_this_data=False, cpu_s=round(time.process_time() - started, 1))
+
+
+def main() -> int:
+    bench_real()
+    bench_sim()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

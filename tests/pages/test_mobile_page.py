@@ -119,6 +119,7 @@ def test_the_wall_shows_who_is_on_duty(platform: Platform, browser: Browser,
         page.wait_for_selector("#duty-people", timeout=10_000)
         assert page.locator("#duty-people").inner_text() == "、".join(expected)
         assert page.locator("#duty").is_visible()
+        page.locator(".side-panel").screenshot(path=str(SCREENSHOTS / "wall-on-duty.png"))
     finally:
         page.context.close()
     assert page_errors == []

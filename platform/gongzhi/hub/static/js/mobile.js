@@ -14,6 +14,7 @@ const WORDS = {
     expires: "链接有效至 {time}", left: "剩余 {d}", overdue: "已超时 {d}", none: "无时限",
     failed: "操作失败：{m}", by: "{name}（链接）", notified: "已通知 {names}",
     renotified: "再次通知 {names}", silenced: "维护窗口 #{id} 内，未通知",
+    "msg.sent": "已送达", "msg.failed": "发送失败", "msg.fallback": "改用下一渠道",
     "reason.expired": "链接已过期，请使用最新的通知或联系值班室。",
     "reason.other_ticket": "此链接属于另一张工单。",
     "reason.forged": "链接无效（签名不符）。",
@@ -27,6 +28,7 @@ const WORDS = {
     overdue: "overdue by {d}", none: "no deadline", failed: "Action failed: {m}",
     by: "{name} (link)", notified: "Told {names}", renotified: "Told again: {names}",
     silenced: "In maintenance window #{id}: nobody told",
+    "msg.sent": "delivered", "msg.failed": "failed", "msg.fallback": "tried the next channel",
     "reason.expired": "The link has expired: use the newest message or call the duty office.",
     "reason.other_ticket": "This link belongs to another ticket.",
     "reason.forged": "The link is not valid (signature does not match).",
@@ -92,8 +94,12 @@ function entryText(entry) {
 function notificationText(entry) {
   const data = entry.data || {};
   if (entry.action === "silenced") return w("silenced", { id: data.silenced_by });
-  const names = (data.to || []).map((p) => p.name).join("、");
-  return w(entry.action === "renotify" ? "renotified" : "notified", { names: names || "—" });
+  const names = (data.to || []).map((p) => p.name).join("、") || "—";
+  if (entry.action === "notify") return w("notified", { names });
+  if (entry.action === "renotify") return w("renotified", { names });
+  // A message's outcome from the delivery layer: sent, failed, fallback...
+  const outcome = WORDS[currentLang()][`msg.${entry.action}`] ?? entry.action;
+  return `${names} · ${data.kind || data.channel || ""} ${outcome}`;
 }
 
 function render() {

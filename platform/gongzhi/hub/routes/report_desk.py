@@ -40,7 +40,9 @@ def report_of_ticket(ticket_id: TicketId, party: CurrentParty,
 
 
 @router.get("/tickets/{ticket_id}/photos/{idx}",
-            responses={200: {"content": {"image/jpeg": {}}}})
+            responses={200: {"content": {"image/jpeg": {}}},
+                       403: {"description": "not handling it"},
+                       404: {"description": "no such report or photo"}})
 def photo(ticket_id: TicketId, idx: Annotated[int, Path(ge=0, lt=MAX_PHOTOS)],
           party: CurrentParty, reports: ReportsDep) -> Response:
     """One of the report's photos (re-encoded, without metadata)."""
@@ -49,7 +51,9 @@ def photo(ticket_id: TicketId, idx: Annotated[int, Path(ge=0, lt=MAX_PHOTOS)],
                     headers={"Cache-Control": "private, no-store"})
 
 
-@router.post("/tickets/{ticket_id}/reply")
+@router.post("/tickets/{ticket_id}/reply",
+             responses={403: {"description": "not handling it"},
+                        404: {"description": "no such report"}})
 def reply(ticket_id: TicketId, body: ReplyIn, party: CurrentParty,
           reports: ReportsDep) -> dict[str, Any]:
     """A reply the resident reads on the tracking page (a comment marked public). The note of
@@ -57,7 +61,8 @@ def reply(ticket_id: TicketId, body: ReplyIn, party: CurrentParty,
     return reports.reply(ticket_id, party, body.text.strip())
 
 
-@router.get("/qr-codes")
+@router.get("/qr-codes", responses={403: {"description": "not a party that prints the codes"},
+                                   404: {"description": "no such estate"}})
 def qr_codes(party: CurrentParty, registry: RegistryDep, reports: ReportsDep,
              estate: Annotated[str, Query(min_length=1, max_length=64)],
              building: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:

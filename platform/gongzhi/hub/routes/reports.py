@@ -45,32 +45,30 @@ MAX_PHOTO_CHARS = MAX_PHOTO_BYTES * 4 // 3 + 64
 _DATA_URL = re.compile(r"^data:image/[a-z0-9.+-]+;base64,")
 
 
+# 7 to 15 digits, with an optional leading + and spaces, dashes or brackets between; or none.
+PHONE = r"^\s*\+?(?:[\s()-]*[0-9]){7,15}[\s()-]*$|^\s*$"
+# Some text that is not only white space.
+SAID = r"^[^\x00]*[^\x00\s][^\x00]*$"
+
+
 class ReportIn(Strict):
     category: Category
-    text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT, pattern=NO_NUL)]
-    phone: Annotated[str | None, Field(max_length=32)] = None
+    text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT, pattern=SAID)]
+    phone: Annotated[str | None, Field(max_length=32, pattern=PHONE)] = None
     photos: Annotated[list[Annotated[str, Field(max_length=MAX_PHOTO_CHARS)]],
                       Field(default_factory=list, max_length=MAX_PHOTOS)]
 
     @field_validator("text")
     @classmethod
-    def _words(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("say what is wrong")
+    def _trimmed(cls, value: str) -> str:
         return value.strip()
 
     @field_validator("phone")
     @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        """Digits only (+86, spaces and dashes dropped); 7 to 15 digits, or none."""
-        if value is None or not value.strip():
-            return None
-        digits = re.sub(r"[\s()-]", "", value.strip())
-        if digits.startswith("+"):
-            digits = digits[1:]
-        if not digits.isdigit() or not 7 <= len(digits) <= 15:
-            raise ValueError("a phone number has 7 to 15 digits")
-        return digits
+    def _digits(cls, value: str | None) -> str | None:
+        """Digits only (+, spaces, dashes and brackets dropped), or none."""
+        digits = re.sub(r"\D", "", value or "")
+        return digits or None
 
 
 class RatingIn(Strict):
@@ -121,7 +119,8 @@ def qr_page() -> Response:
 
 # --- the resident's API --------------------------------------------------------------------------
 
-@router.get("/api/reports/building")
+@router.get("/api/reports/building",
+            responses={403: {"description": "the building link is not valid"}})
 def building(reports: ReportsDep, link: BuildingHeader = None) -> Any:
     """The building a link names, and the categories a resident may report."""
     try:

@@ -305,6 +305,7 @@ def _banner(settings: Settings, mqtt_url: str, tokens: Path, party_tokens: dict[
         f"  alarm wall (property office):  {base}/",
         f"  police-room console:           {base}/police",
         f"  supervision view:              {base}/supervision",
+        f"  residents' QR codes (print):   {base}/reports/qr",
         f"  API docs:                      {base}/docs",
         f"  broker:                        {without_password(mqtt_url)}",
         f"  ticket store:                  {store}",

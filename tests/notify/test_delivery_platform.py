@@ -71,3 +71,41 @@ def test_a_fires_first_notification_reaches_the_people_on_duty(tmp_path: Path, b
         assert "gongzhi_notify_backlog{" not in api.client.get("/metrics").text
     finally:
         people.close()
+
+
+def test_a_platform_restart_between_queueing_and_sending(tmp_path: Path, base: str,
+                                                         providers: Providers):
+    tokens = new_tokens()
+    write_tokens(tmp_path / "tokens.json", tokens)
+    write_registry(tmp_path / "registry.csv", PEOPLE_DEVICES)
+    clock = ManualClock(at(5, 10))
+    providers.clock = clock
+    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'p.db'}",
+                        rosters=ROSTERS, notify=channels_file(tmp_path, base),
+                        platform_url="http://hub.test")
+    people = People(settings, clock, tokens)
+    try:
+        first = people.start()
+        ids = [raise_alarm(first, AlarmKind.FIRE, d, at(5, 10)) for d in ("smk-young", "smk-b2")]
+        notify: NotifyDelivery = first.app.state.notify
+        now = clock.now_ms()
+        for ticket_id in ids:
+            with first.app.state.hub.store.transaction(now) as tx:
+                ticket = tx.get_ticket(ticket_id)
+                assert ticket is not None
+                notify.queue(tx, ticket, plan(ticket, desk(first).rosters, 0, now), "opened",
+                             now)
+        first.close()  # stopped before its dispatcher sent anything
+
+        clock.advance(20_000)
+        second = people.start()
+        again: NotifyDelivery = second.app.state.notify
+        # A DingTalk digest of both tickets; SMS (no digest template) one ticket a message.
+        assert [again.run_once().messages for _ in range(3)] == [2, 1, 0]
+        assert [d.provider for d in providers.delivered] == ["dingtalk", "sms", "sms"]
+        carried = sorted(int(t) for d in providers.delivered if d.provider == "dingtalk"
+                         for t in re.findall(r"#(\d+)", d.text))
+        assert carried == sorted(ids)  # each ticket once
+        assert again.outbox.states() == {"sent": 4}
+    finally:
+        people.close()

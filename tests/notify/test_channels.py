@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
-from notify_parts import Parts, channels, job, make_parts, secret
+from notify_parts import START, Parts, channels, job, make_parts, secret
 from notify_providers import WECOM_KEY, Providers, free_port
 
 from gongzhi.core.clock import ManualClock
@@ -313,3 +313,24 @@ def test_email_with_starttls_and_login(tmp_path: Path, clock: ManualClock):
         assert to == ["guard@estate.example"] and b"#21" in raw
     finally:
         controller.stop()
+
+
+def test_an_sms_number_stops_at_its_daily_cap_until_local_midnight(
+        tmp_path: Path, base: str, providers: Providers, clock: ManualClock):
+    parts = make_parts(tmp_path / "n.db", channels(base, sms_cap=2), clock)
+    for ticket_id in (31, 32):
+        parts.add(job(ticket_id, "sms", address="13900000031", severity="major"))
+        assert parts.dispatcher.run_once().results == {"sent": 1}
+        clock.advance(60_000)
+    wecom = Target("wecom", "", ("13900000031",))
+    parts.add(job(33, "sms", address="13900000031", severity="major"),
+              job(34, "sms", address="13900000031", severity="critical", fallback=(wecom,)))
+    parts.dispatcher.run_once()  # the critical one is handed to WeCom; the major one waits
+    parts.dispatcher.run_once()
+    assert [d.provider for d in providers.delivered] == ["sms", "sms", "wecom"]
+    # 2026-01-01 08:02 in Shanghai now: the major one waits for the local day's end.
+    row = next(r for r in parts.job_rows() if r["ticket_id"] == 33)
+    assert row["state"] == "pending" and row["next_attempt_at"] == START + 16 * 3_600_000
+    clock.set(START + 16 * 3_600_000)
+    assert parts.dispatcher.run_once().results == {"sent": 1}
+    assert [d.provider for d in providers.delivered] == ["sms", "sms", "wecom", "sms"]

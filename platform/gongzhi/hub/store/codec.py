@@ -144,89 +144,79 @@ def ticket_columns() -> list[Column[Any]]:
 
 
 # The columns a write sets: all but the id (the database numbers it) and the version (the
-# store counts it).
-WRITTEN = tuple(f.name for f in fields(Ticket) if f.name not in ("id", "version"))
+# store counts it). Field lists are worked out once: these functions run for every ticket.
+_NAMES = tuple(f.name for f in fields(Ticket))
+WRITTEN = tuple(n for n in _NAMES if n not in ("id", "version"))
+_PLAIN_WRITTEN = tuple(n for n in WRITTEN if n != "location")
+_PLAIN_READ = tuple(n for n in _NAMES if n != "location")
 
 
 def ticket_row(ticket: Ticket) -> dict[str, Any]:
     """The values a write sets (``WRITTEN``, the location spread out, and ``next_check_at``)."""
-    row: dict[str, Any] = {}
-    for name in WRITTEN:
-        value = getattr(ticket, name)
-        if isinstance(value, Location):
-            row.update(value.to_dict())
-        else:
-            row[name] = value
+    row = {name: getattr(ticket, name) for name in _PLAIN_WRITTEN}
+    row.update(ticket.location.to_dict())
     row[DERIVED] = ticket.next_check_at
     return row
 
 
 def ticket_of_row(row: Mapping[Any, Any]) -> Ticket:
     """The ticket of a row read with every column (the column types did the conversions)."""
-    values: dict[str, Any] = {}
-    for f in fields(Ticket):
-        if f.name == "location":
-            values["location"] = Location(*(row[n] for n in LOCATION_COLUMNS))
-        else:
-            values[f.name] = row[f.name]
-    return Ticket(**values)
+    values = {name: row[name] for name in _PLAIN_READ}
+    return Ticket(location=Location(*(row[n] for n in LOCATION_COLUMNS)), **values)
 
 
 # --- the JSON record (event snapshots) ------------------------------------------------------
 
 
-def _to_json(value: Any) -> Any:
-    if isinstance(value, Location):
-        return value.to_dict()
-    if isinstance(value, StrEnum):
-        return value.value
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, Mapping):
-        return dict(value)
-    return value
-
-
-def _from_json(hint: Any) -> Callable[[Any], Any]:
-    hint, nullable = _unwrap(hint)
+def _codec(hint: Any) -> tuple[Callable[[Any], Any] | None, Callable[[Any], Any] | None]:
+    """(to JSON, from JSON) of a field's non-null values; None where a value is its own JSON."""
+    hint, _ = _unwrap(hint)
     origin = typing.get_origin(hint) or hint
-    convert: Callable[[Any], Any]
     if hint is Location:
-        convert = lambda d: Location(*(d[n] for n in LOCATION_COLUMNS))  # noqa: E731
-    elif hint is bool:
-        convert = bool
-    elif isinstance(hint, type) and issubclass(hint, StrEnum):
-        convert = hint
-    elif origin is tuple:
-        convert = tuple
-    elif origin in (Mapping, dict):
-        convert = dict
-    else:
-        convert = lambda v: v  # noqa: E731
-    if not nullable:
-        return convert
-    return lambda v: None if v is None else convert(v)
+        return Location.to_dict, lambda d: Location(*(d[n] for n in LOCATION_COLUMNS))
+    if hint is bool:
+        return None, bool
+    if isinstance(hint, type) and issubclass(hint, StrEnum):
+        return (lambda v: v.value), hint
+    if origin is tuple:
+        return list, tuple
+    if origin in (Mapping, dict):
+        return dict, dict
+    return None, None
 
 
-def _default(f: Field[Any]) -> Any:
+def _default(f: Field[Any]) -> Callable[[], Any] | None:
+    """What makes the field's value when a record lacks it; None: every record has it."""
     if f.default is not MISSING:
-        return f.default
+        value = f.default
+        return lambda: value
     if f.default_factory is not MISSING:
-        return f.default_factory()
-    raise KeyError(f.name)
+        return f.default_factory
+    return None
 
 
-_DECODERS = {name: _from_json(hint) for name, hint in _hints().items()}
+_HINTS = _hints()
+_ENCODE = tuple((name, _codec(_HINTS[name])[0]) for name in _NAMES)
+_DECODE = tuple((f.name, _codec(_HINTS[f.name])[1], _default(f)) for f in fields(Ticket))
 
 
 def ticket_record(ticket: Ticket) -> dict[str, Any]:
     """The ticket as JSON-ready values, one per field (the location as an object)."""
-    return {f.name: _to_json(getattr(ticket, f.name)) for f in fields(Ticket)}
+    record: dict[str, Any] = {}
+    for name, encode in _ENCODE:
+        value = getattr(ticket, name)
+        record[name] = value if encode is None or value is None else encode(value)
+    return record
 
 
 def ticket_from_record(record: Mapping[str, Any]) -> Ticket:
     """The inverse of ``ticket_record``; a field a record of an older release lacks takes its
     default (``incident_id`` came later)."""
-    values = {f.name: _DECODERS[f.name](record[f.name]) if f.name in record else _default(f)
-              for f in fields(Ticket)}
+    values: dict[str, Any] = {}
+    for name, decode, default in _DECODE:
+        if name not in record and default is not None:
+            values[name] = default()
+            continue
+        value = record[name]
+        values[name] = value if decode is None or value is None else decode(value)
     return Ticket(**values)

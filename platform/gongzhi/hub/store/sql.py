@@ -8,6 +8,7 @@ Events published in a transaction get their sequence number when it commits.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Connection,
+    Integer,
     Select,
     Text,
     bindparam,
@@ -112,10 +114,36 @@ _COUNT_EVENTS = (update(event_counter).where(event_counter.c.id == 1)
                  .values(seq=event_counter.c.seq + bindparam("n", type_=BigInteger))
                  .returning(event_counter.c.seq))
 _INSERT_EVENTS = ticket_events.insert()
+_EVENTS_AFTER = (select(ticket_events.c.seq, ticket_events.c.ticket_id, ticket_events.c.ts_ms,
+                        ticket_events.c.ticket)
+                 .where(ticket_events.c.seq > bindparam("seq", type_=BigInteger))
+                 .order_by(ticket_events.c.seq).limit(bindparam("limit", type_=Integer)))
 _INSERT_TIMELINE = timeline.insert()
 _INSERT_WEBHOOKS = webhook_outbox.insert()
 _SCOPE_COLUMNS = {Scope.HOUSEHOLD: "household", Scope.RISER: "riser", Scope.DEVICE: "device_id",
                   Scope.BUILDING: "building"}
+
+
+def _history_count(query: HistoryQuery, i: int) -> Any:
+    """The count of one history query, its scope key and start bound as ``key_i``, ``since_i``."""
+    key: Any = bindparam(f"key_{i}", type_=Text)
+    since: Any = bindparam(f"since_{i}", type_=BigInteger)
+    kinds = sorted(query.kinds)
+    if query.counted is Counted.ALARMS:
+        c = alarm_receipts.c
+        return select(func.count()).select_from(alarm_receipts).where(
+            c[_SCOPE_COLUMNS[query.scope]] == key, c.state == "raise", c.ts_ms >= since,
+            c.kind.in_(kinds))
+    return select(func.count()).select_from(tickets).where(
+        _T[_SCOPE_COLUMNS[query.scope]] == key, _T.opened_at >= since,
+        _text(_T.kind).in_(kinds))
+
+
+@functools.lru_cache(maxsize=256)
+def _histories(queries: tuple[HistoryQuery, ...]) -> Any:
+    """One statement counting each of ``queries`` (built once per set of queries: a matrix
+    has few)."""
+    return select(*(_history_count(q, i).scalar_subquery() for i, q in enumerate(queries)))
 
 
 def _text(column: Any) -> Any:
@@ -190,24 +218,14 @@ class SqlTx:
         self._conn.execute(_LINK_RECEIPTS, [{"b_alarm": a, "b_state": s, "b_ticket": t}
                                             for a, s, t in links])
 
-    @staticmethod
-    def _history_count(query: HistoryQuery, key: str, since: int) -> Any:
-        kinds = sorted(query.kinds)
-        if query.counted is Counted.ALARMS:
-            c = alarm_receipts.c
-            where = [c[_SCOPE_COLUMNS[query.scope]] == key, c.state == "raise",
-                     c.ts_ms >= since, c.kind.in_(kinds)]
-            return select(func.count()).select_from(alarm_receipts).where(*where)
-        where = [_T[_SCOPE_COLUMNS[query.scope]] == key, _T.opened_at >= since,
-                 _text(_T.kind).in_(kinds)]
-        return select(func.count()).select_from(tickets).where(*where)
-
     def count_histories(self, asks: Sequence[HistoryAsk]) -> list[int]:
         """Several history counts in one statement, in the order asked."""
         if not asks:
             return []
-        row = self._conn.execute(select(*(self._history_count(*ask).scalar_subquery()
-                                          for ask in asks))).one()
+        params: dict[str, Any] = {}
+        for i, (_, key, since) in enumerate(asks):
+            params[f"key_{i}"], params[f"since_{i}"] = key, since
+        row = self._conn.execute(_histories(tuple(q for q, _, _ in asks)), params).one()
         return [int(n) for n in row]
 
     # --- tickets -----------------------------------------------------------------------------
@@ -338,9 +356,7 @@ class SqlTx:
         self.published.extend(events)
 
     def events_after(self, seq: int, limit: int = 500) -> list[TicketEvent]:
-        c = ticket_events.c
-        rows = self._conn.execute(select(c.seq, c.ticket_id, c.ts_ms, c.ticket)
-                                  .where(c.seq > seq).order_by(c.seq).limit(limit))
+        rows = self._conn.execute(_EVENTS_AFTER, {"seq": seq, "limit": limit})
         return [TicketEvent(int(r[0]), int(r[1]), int(r[2]), ticket_from_record(r[3]))
                 for r in rows]
 

@@ -5,7 +5,6 @@ link shows nothing of it."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,7 +89,12 @@ def test_a_resident_reports_a_blocked_exit_and_rates_the_property_offices_reply(
         expect(report.locator(".report-photos img")).to_have_count(1)
         assert "null" not in report.inner_text()
         screenshot(wall, "wall-resident-report")
-        drawer.locator("textarea.note").fill("纸箱已清走，通道已畅通，谢谢您的反映")
+        # A reply to the resident from the drawer, then the closing note.
+        report.locator(".report-reply-text").fill("已通知保洁，今天下午清理")
+        report.locator(".report-reply button").click()
+        expect(report.locator(".report-reply-state")).to_have_text("已答复")
+        drawer.locator("textarea.note:not(.report-reply-text)").fill(
+            "纸箱已清走，通道已畅通，谢谢您的反映")
         drawer.locator("[data-action=resolve]").click()
         expect(drawer.locator(".drawer-status")).to_have_attribute("data-status", "resolved")
     finally:
@@ -100,7 +104,9 @@ def test_a_resident_reports_a_blocked_exit_and_rates_the_property_offices_reply(
     phone.goto(f"{platform.url}{href}")
     expect(phone.locator("body")).to_have_attribute("data-status", "resolved")
     expect(phone.locator("#t-status")).to_have_text("已解决")
-    expect(phone.locator("#t-replies li")).to_have_text(re.compile("纸箱已清走，通道已畅通"))
+    expect(phone.locator("#t-replies li")).to_have_count(2)
+    expect(phone.locator("#t-replies li").nth(0)).to_contain_text("已通知保洁，今天下午清理")
+    expect(phone.locator("#t-replies li").nth(1)).to_contain_text("纸箱已清走，通道已畅通")
     expect(phone.locator("#t-steps li[data-step=closed]")).to_have_count(1)
     phone.locator("[data-stars='4']").click()
     phone.locator("#t-comment").fill("处理很及时")

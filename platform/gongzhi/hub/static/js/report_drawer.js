@@ -8,11 +8,14 @@ import { currentLang } from "./i18n.js";
 
 const WORDS = {
   zh: { title: "居民反映", phone: "联系电话", none: "未留电话", hidden: "无权查看居民反映内容",
-    rating: "居民评价：{n} 星", reply: "办结时填写的备注将作为答复展示给居民" },
+    rating: "居民评价：{n} 星", reply: "办结时填写的备注将作为答复展示给居民",
+    answer: "答复居民", answer_hint: "居民可在进度页看到这条答复", sent: "已答复" },
   en: { title: "Resident's report", phone: "Phone", none: "No phone given",
     hidden: "Your party does not see the resident's report",
     rating: "Resident's rating: {n} stars",
-    reply: "The note written when closing is shown to the resident as the reply" },
+    reply: "The note written when closing is shown to the resident as the reply",
+    answer: "Reply to the resident", answer_hint: "The resident reads this on the tracking page",
+    sent: "Replied" },
 };
 
 function w(key, vars = {}) {
@@ -21,6 +24,41 @@ function w(key, vars = {}) {
 }
 
 export const isReport = (ticket) => ticket?.evidence?.source === "resident_report";
+
+// One reply box per ticket, kept across the drawer's re-renders (a live update must not lose
+// what is being typed).
+const replyBoxes = new Map();
+
+function replyForm(ticketId) {
+  let box = replyBoxes.get(ticketId);
+  if (!box) {
+    const text = h("textarea", { class: "note report-reply-text", rows: 2, maxlength: 2000,
+      placeholder: w("answer_hint") });
+    const state = h("span", { class: "muted report-reply-state", role: "status" });
+    const button = h("button", { class: "btn", type: "submit" });
+    const form = h("form", { class: "report-reply" }, text, button, state);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const reply = text.value.trim();
+      if (!reply) return;
+      button.disabled = true;
+      try {
+        await api(`/api/reports/tickets/${encodeURIComponent(ticketId)}/reply`,
+          { method: "POST", body: { text: reply } });
+        text.value = "";
+        state.textContent = w("sent");
+      } catch (error) {
+        state.textContent = error.message;
+      } finally {
+        button.disabled = false;
+      }
+    });
+    box = { form, button };
+    replyBoxes.set(ticketId, box);
+  }
+  box.button.textContent = w("answer");
+  return box.form;
+}
 
 function dataUrl(blob) {
   return new Promise((resolve) => {
@@ -63,6 +101,7 @@ export function reportSection(report) {
       src, alt: "", width: 120 }))),
     report.rating ? h("p", { class: "report-rating", text: w("rating", { n: report.rating }) })
       : null,
+    replyForm(report.ticket_id),
     h("p", { class: "muted", text: w("reply") })];
   section.append(...parts.filter(Boolean));
   return section;

@@ -5,10 +5,13 @@ link shows nothing of it."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from tests.pages.pages_support import Platform, dismiss_popups, open_page, screenshot, sign_in
@@ -173,3 +176,28 @@ def test_the_supervision_view_shows_reports_and_satisfaction_per_party(
     finally:
         page.context.close()
     assert page_errors == []
+
+
+def test_a_large_photo_is_made_smaller_on_the_phone_and_kept_without_metadata(
+        phone: Page, platform: Platform, tmp_path: Path) -> None:
+    noise = np.random.default_rng(11).integers(0, 256, (3000, 4000, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x010F] = SECRET_MAKER
+    picture = tmp_path / "big.jpg"
+    Image.fromarray(noise).save(picture, format="JPEG", quality=92, exif=exif.tobytes())
+    assert picture.stat().st_size > 7 * 1024 * 1024  # above the platform's bound as it is
+    phone.goto(f"{platform.url}/r/{building_token(platform, '1')}")
+    expect(phone.locator("body")).to_have_attribute("data-state", "ready")
+    phone.locator("[data-category=facility]").click()
+    phone.locator("#r-text").fill("二楼楼道灯坏了")
+    phone.locator("#r-photos").set_input_files(str(picture))
+    expect(phone.locator("#r-photo-list li")).to_have_count(1)
+    phone.locator("#r-send").click()
+    expect(phone.locator("body")).to_have_attribute("data-state", "sent", timeout=20_000)
+    ticket = next(t for t in platform.get("/api/tickets", "property_office")
+                  if t["kind"] == "report_facility" and t["location"]["building"] == "1")
+    detail = platform.get(f"/api/reports/tickets/{ticket['id']}", "property_office")
+    kept = platform.http.get(detail["photos"][0], headers=platform.auth("property_office"))
+    assert not has_metadata(kept.content) and SECRET_MAKER.encode() not in kept.content
+    with Image.open(io.BytesIO(kept.content)) as image:
+        assert max(image.size) == 1600

@@ -52,6 +52,29 @@ function readAsDataUrl(file) {
   });
 }
 
+// A large photo is made smaller on the phone before it is sent (a slow mobile network, the
+// platform's 6 MiB bound); the platform cleans and re-encodes every photo whatever it gets.
+const SHRINK_ABOVE = 1.5 * 1024 * 1024;
+const MAX_SIDE = 2048;
+
+async function shrunk(file) {
+  if (file.size <= SHRINK_ABOVE || typeof createImageBitmap !== "function") {
+    return readAsDataUrl(file);
+  }
+  try {
+    const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+    const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+    const canvas = h("canvas", { width: Math.round(bitmap.width * scale),
+      height: Math.round(bitmap.height * scale) });
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    bitmap.close();
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.85));
+    return blob ? readAsDataUrl(blob) : readAsDataUrl(file);
+  } catch {
+    return readAsDataUrl(file); // a format this browser cannot draw: the platform decides
+  }
+}
+
 function fail(message) {
   const error = byId("r-error");
   error.hidden = false;
@@ -64,7 +87,7 @@ byId("r-photos").addEventListener("change", async (event) => {
   if (files.length > building.max_photos) fail(w("too_many"));
   photos = [];
   for (const file of files.slice(0, building.max_photos)) {
-    photos.push({ name: file.name, data: await readAsDataUrl(file) });
+    photos.push({ name: file.name, data: await shrunk(file) });
   }
   render();
 });

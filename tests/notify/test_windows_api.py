@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from gongzhi.core.alarms import AlarmKind
 from tests.hub.hub_helpers import Api
 from tests.notify.people_support import People, at, people, raise_alarm, timeline
@@ -29,6 +31,9 @@ def audit(api: Api) -> list[tuple[str, str, Any]]:
                 if e.action.startswith("window_")]
 
 
+@pytest.mark.parametrize("people", ["sqlite", pytest.param("postgres",
+                                                           marks=pytest.mark.postgres)],
+                         indirect=True)
 def test_a_recurring_window_silences_the_pump_test_not_the_fire_next_door(
         people: People) -> None:
     people.clock.set(at(5, 9))

@@ -69,6 +69,7 @@ class Policy:
 class RunReport:
     messages: int = 0  # requests the providers took
     attempts: int = 0  # requests made
+    handed_on: int = 0  # jobs handed to a person's next channel
     results: dict[str, int] = field(default_factory=dict)
 
 
@@ -103,12 +104,18 @@ class Dispatcher:
 
     def run_once(self) -> RunReport:
         report = RunReport()
+        self._pass(report)
+        if report.handed_on:  # messages handed to a next channel go in this run too
+            self._pass(report)
+        return report
+
+    def _pass(self, report: RunReport) -> None:
         now = self._clock.now_ms()
         if not self._lead(now):
-            return report
+            return
         jobs = self._outbox.claim(self._owner, now, self.policy.lease_ms, self.policy.batch)
         if not jobs:
-            return report
+            return
         groups: dict[DestKey, list[Job]] = {}
         for job in jobs:
             groups.setdefault((job.target.channel, job.target.address), []).append(job)
@@ -122,7 +129,6 @@ class Dispatcher:
             if not self._lead(self._clock.now_ms()):
                 break
             self._destination(self._http, dest, groups[dest], report)
-        return report
 
     def close(self) -> None:
         if self._http is not None:
@@ -163,13 +169,16 @@ class Dispatcher:
         jobs.sort(key=lambda j: (msg.severity_rank(j.severity), j.id))
         channel = self._channels.get(name)
         if channel is None:
-            self._outbox.finish(self._owner, now, *self._refuse(
-                jobs, f"no channel {name!r} is configured", name, now))
+            finished, attempts, handed = self._refuse(
+                jobs, f"no channel {name!r} is configured", name, now)
+            report.handed_on += len(handed)
+            self._outbox.finish(self._owner, now, finished, attempts, handed)
             return
         critical = any(j.severity == "critical" for j in jobs)
         wait, why = self._blocked(channel, address, now, critical)
         if wait > 0:
             finished, fallback = self._wait(jobs, wait, why, now)
+            report.handed_on += len(fallback)
             self._outbox.finish(self._owner, now, finished, (), fallback)
             return
         if channel.digests:
@@ -190,6 +199,7 @@ class Dispatcher:
                              outcome.result.value, outcome.detail)
         finished, fallback = self._outcome(channel, address, carried, message, outcome, now)
         finished += [Finish(j, PENDING, next_attempt_at=now) for j in rest]
+        report.handed_on += len(fallback)
         if outcome.result is not Result.SENT:
             log.warning("notification on %s (%s) %s: %s", name, channel.kind,
                         outcome.result.value, outcome.detail)

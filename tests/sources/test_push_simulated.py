@@ -106,10 +106,10 @@ def test_each_route_brings_the_same_estate_in(
                        what="the OneNET pressure")
             assert reader.series("w1", "pressure_mpa", now - 6000, now) == [(now - 5000, 0.32)]
             assert reader.series("s1", "battery_pct", now - 6000, now) == [(now - 5000, 91.0)]
-            wait_until(lambda: reader.latest("x1", "voltage_v") is not None,
-                       what="the Modbus monitor's reading")
-            latest = reader.latest("x1", "residual_ma")
-            assert latest is not None and latest[1] == 40.0
+            # A poll before the simulation wrote the registers reads zeros: wait for 40 mA.
+            wait_until(lambda: (latest := reader.latest("x1", "residual_ma")) is not None
+                       and latest[1] == 40.0, what="the Modbus monitor's reading")
+            assert reader.latest("x1", "voltage_v") is not None
         wait_until(lambda: any(s["device_id"] == "w1" and not s["online"]
                                for s in peer.device_states), what="w1 offline (its link dropped)")
     finally:

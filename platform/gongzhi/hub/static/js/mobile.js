@@ -14,6 +14,7 @@ const WORDS = {
     expires: "链接有效至 {time}", left: "剩余 {d}", overdue: "已超时 {d}", none: "无时限",
     failed: "操作失败：{m}", by: "{name}（链接）", notified: "已通知 {names}",
     renotified: "再次通知 {names}", silenced: "维护窗口 #{id} 内，未通知",
+    nobody: "无人值班，未能通知", unreachable: "未能通知 {names}（无可用渠道）",
     "msg.sent": "已送达", "msg.failed": "发送失败", "msg.fallback": "改用下一渠道",
     "reason.expired": "链接已过期，请使用最新的通知或联系值班室。",
     "reason.other_ticket": "此链接属于另一张工单。",
@@ -28,6 +29,7 @@ const WORDS = {
     overdue: "overdue by {d}", none: "no deadline", failed: "Action failed: {m}",
     by: "{name} (link)", notified: "Told {names}", renotified: "Told again: {names}",
     silenced: "In maintenance window #{id}: nobody told",
+    nobody: "nobody on duty to tell", unreachable: "could not tell {names} (no channel)",
     "msg.sent": "delivered", "msg.failed": "failed", "msg.fallback": "tried the next channel",
     "reason.expired": "The link has expired: use the newest message or call the duty office.",
     "reason.other_ticket": "This link belongs to another ticket.",
@@ -95,8 +97,11 @@ function notificationText(entry) {
   const data = entry.data || {};
   if (entry.action === "silenced") return w("silenced", { id: data.silenced_by });
   const names = (data.to || []).map((p) => p.name).join("、") || "—";
-  if (entry.action === "notify") return w("notified", { names });
-  if (entry.action === "renotify") return w("renotified", { names });
+  if (entry.action === "notify" || entry.action === "renotify") {
+    if (data.outcome === "nobody_on_duty") return w("nobody");
+    if (data.outcome === "unreachable") return w("unreachable", { names });
+    return w(entry.action === "notify" ? "notified" : "renotified", { names });
+  }
   // A message's outcome from the delivery layer: sent, failed, fallback...
   const outcome = WORDS[currentLang()][`msg.${entry.action}`] ?? entry.action;
   return `${names} · ${data.kind || data.channel || ""} ${outcome}`;

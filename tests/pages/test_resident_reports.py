@@ -201,3 +201,27 @@ def test_a_large_photo_is_made_smaller_on_the_phone_and_kept_without_metadata(
     assert not has_metadata(kept.content) and SECRET_MAKER.encode() not in kept.content
     with Image.open(io.BytesIO(kept.content)) as image:
         assert max(image.size) == 1600
+
+
+def test_the_property_office_prints_the_buildings_qr_codes(
+        browser: Browser, platform: Platform, page_errors: list[str]) -> None:
+    page = open_page(browser, f"{platform.url}/reports/qr?estate=yijing", page_errors)
+    try:
+        page.locator("#signin-token").fill(platform.tokens["property_office"])
+        page.locator("#signin-form button[type=submit]").click()
+        expect(page.locator("body")).to_have_attribute("data-loaded", "1")
+        cards = page.locator(".qr-card")
+        expect(cards).to_have_count(4)
+        expect(cards.nth(2)).to_contain_text("3 栋 · 扫码反映问题")
+        source = cards.nth(2).locator("img").get_attribute("src")
+        assert source is not None and source.startswith("data:image/svg+xml")
+        # The code's link opens building 3's report page.
+        link = cards.nth(2).locator("img").get_attribute("alt")
+        assert link is not None and "/r/b1." in link
+        token = link.rsplit("/r/", 1)[1]
+        assert platform.http.get("/api/reports/building", headers={
+            "X-Gongzhi-Building": token}).json()["building"] == "3"
+        screenshot(page, "residents-qr-sheet")
+    finally:
+        page.context.close()
+    assert page_errors == []

@@ -64,6 +64,10 @@ def test_a_resident_reports_a_blocked_exit_and_rates_the_property_offices_reply(
     href = phone.locator("#r-track").get_attribute("href")
     assert href is not None and href.startswith("/r/t#t1.")
     track_token = href.split("#", 1)[1]
+    # The phone keeps its own reports' links, for the resident to come back to.
+    phone.reload()
+    expect(phone.locator("#r-mine-list a")).to_have_count(1)
+    assert phone.locator("#r-mine-list a").get_attribute("href") == href
 
     # The ticket: routed by the duty matrix to the property office, its photo without metadata.
     ticket = next(t for t in platform.get("/api/tickets", "property_office")

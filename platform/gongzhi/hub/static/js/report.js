@@ -4,7 +4,9 @@
 
 import { byId, h, setChildren, setText } from "./dom.js";
 import { currentLang } from "./i18n.js";
-import { call, refusalText, setupLanguage, w } from "./resident.js";
+import {
+  call, formatTime, myReports, refusalText, rememberReport, setupLanguage, w,
+} from "./resident.js";
 
 const HEADER = "X-Gongzhi-Building";
 const token = decodeURIComponent(location.pathname.split("/").pop());
@@ -29,6 +31,10 @@ function render() {
     onclick: () => { chosen = c.id; render(); },
   }, currentLang() === "zh" ? c.zh : c.en)));
   setChildren(byId("r-photo-list"), photos.map((p) => h("li", {}, p.name)));
+  const mine = myReports();
+  byId("r-mine").hidden = mine.length === 0;
+  setChildren(byId("r-mine-list"), mine.map((e) => h("li", {},
+    h("a", { href: `/r/t#${e.token}` }, `${formatTime(e.at)} · ${w(`cat.${e.category}`)}`))));
 }
 
 async function load() {
@@ -109,6 +115,7 @@ byId("r-form").addEventListener("submit", async (event) => {
   send.textContent = w("send");
   if (status === 201) {
     const link = `/r/t#${data.track_token}`;
+    rememberReport({ token: data.track_token, at: Date.now(), category: chosen });
     byId("r-form").hidden = true;
     byId("r-done").hidden = false;
     document.body.dataset.state = "sent";

@@ -26,6 +26,7 @@ const WORDS = {
     "reason.unknown_building": "本楼栋暂未开通此服务。",
     "reason.unknown_report": "此进度链接无效。",
     "reason.track_forged": "此进度链接无效。", "reason.track_malformed": "请打开提交反映后得到的进度链接。",
+    mine: "我在本机提交过的反映",
     "cat.fire_exit": "消防通道堵塞", "cat.ebike": "电动车违停楼道或入户充电", "cat.water_leak": "漏水",
     "cat.facility": "照明或电梯故障", "cat.construction": "违章搭建", "cat.other": "其他",
   },
@@ -53,6 +54,7 @@ const WORDS = {
     "reason.unknown_report": "This tracking link is not valid.",
     "reason.track_forged": "This tracking link is not valid.",
     "reason.track_malformed": "Open the tracking link you were given after reporting.",
+    mine: "Reports sent from this phone",
     "cat.fire_exit": "Blocked fire exit", "cat.ebike": "E-bike in a corridor or charging indoors",
     "cat.water_leak": "Water leak", "cat.facility": "Broken light or lift",
     "cat.construction": "Illegal construction", "cat.other": "Other",
@@ -102,4 +104,27 @@ export function refusalText(detail, page = "") {
   }
   if (Array.isArray(detail)) return detail.map((e) => e.msg).join("; ");
   return detail ? String(detail) : "";
+}
+
+// The tracking links of the reports sent from this phone, newest first, kept on the phone only
+// (the platform cannot list them: a link is the only way to a report).
+const MINE_KEY = "gongzhi.reports";
+const MINE_KEPT = 10;
+
+export function myReports() {
+  try {
+    const kept = JSON.parse(localStorage.getItem(MINE_KEY) ?? "[]");
+    return Array.isArray(kept) ? kept : [];
+  } catch {
+    return [];
+  }
+}
+
+export function rememberReport(entry) {
+  try {
+    const kept = [entry, ...myReports().filter((e) => e.token !== entry.token)];
+    localStorage.setItem(MINE_KEY, JSON.stringify(kept.slice(0, MINE_KEPT)));
+  } catch {
+    // Private mode: the link shown after sending is all there is.
+  }
 }

@@ -1,6 +1,6 @@
 // Who of the signed-in party is on duty now, and the maintenance windows still open or to come:
 // a small panel on the alarm wall, the police console and the supervision view. It waits for
-// the page's sign-in (the token in sessionStorage) and refreshes every 30 s.
+// the page's sign-in (the token in sessionStorage), then refreshes every 30 s.
 
 import { ApiError, api, getToken } from "./api.js";
 import { h, setChildren } from "./dom.js";
@@ -90,22 +90,26 @@ async function refresh(root) {
     duty = shift;
     windows = found ? found.windows : null;
   } catch (error) {
-    if (!(error instanceof ApiError)) throw error;
-    party = null;  // signed out or another token: ask again next time
+    // Signed out or another token: ask who again next time. The platform out of reach: keep
+    // what is shown (the page's banner says so).
+    if (error instanceof ApiError) party = null;
   }
   render(root);
 }
 
+// Until the page is signed in and the first answers came, look every 2 s; then every 30 s.
+const FIRST_MS = 2_000;
+
 function start() {
   const root = document.getElementById("duty");
   if (!root) return;
-  refresh(root);
-  setInterval(() => refresh(root), REFRESH_MS);
-  window.addEventListener("storage", () => refresh(root));
+  const loop = async () => {
+    await refresh(root);
+    setTimeout(loop, party ? REFRESH_MS : FIRST_MS);
+  };
+  loop();
   document.addEventListener("visibilitychange", () => refresh(root));
   onLangChange(() => render(root));
-  // The sign-in form stores the token and then loads the page's data: look again shortly.
-  document.addEventListener("submit", () => setTimeout(() => refresh(root), 500), true);
 }
 
 start();

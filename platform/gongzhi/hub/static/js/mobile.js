@@ -2,6 +2,7 @@
 // stays in the fragment (never sent in a URL) and goes to the API in the X-Gongzhi-Link header.
 
 import { byId, h, setChildren, setText } from "./dom.js";
+import { describeEntry } from "./timeline.js";
 import {
   currentLang, formatDuration, formatLocation, formatTime, kindLabel, partyLabel, setLang,
   severityLabel, statusLabel, t,
@@ -12,10 +13,7 @@ const WORDS = {
     brand: "共治", refused: "链接无法打开此工单", place: "地点", status: "状态", sla: "时限",
     phone: "电话", note: "备注", comment: "提交备注", timeline: "处置记录",
     expires: "链接有效至 {time}", left: "剩余 {d}", overdue: "已超时 {d}", none: "无时限",
-    failed: "操作失败：{m}", by: "{name}（链接）", notified: "已通知 {names}",
-    renotified: "再次通知 {names}", silenced: "维护窗口 #{id} 内，未通知",
-    nobody: "无人值班，未能通知", unreachable: "未能通知 {names}（无可用渠道）",
-    "msg.sent": "已送达", "msg.failed": "发送失败", "msg.fallback": "改用下一渠道",
+    failed: "操作失败：{m}", by: "{name}（链接）",
     "reason.expired": "链接已过期，请使用最新的通知或联系值班室。",
     "reason.other_ticket": "此链接属于另一张工单。",
     "reason.forged": "链接无效（签名不符）。",
@@ -27,10 +25,7 @@ const WORDS = {
     status: "Status", sla: "Deadline", phone: "Phone", note: "Note", comment: "Send note",
     timeline: "Timeline", expires: "Link valid until {time}", left: "{d} left",
     overdue: "overdue by {d}", none: "no deadline", failed: "Action failed: {m}",
-    by: "{name} (link)", notified: "Told {names}", renotified: "Told again: {names}",
-    silenced: "In maintenance window #{id}: nobody told",
-    nobody: "nobody on duty to tell", unreachable: "could not tell {names} (no channel)",
-    "msg.sent": "delivered", "msg.failed": "failed", "msg.fallback": "tried the next channel",
+    by: "{name} (link)",
     "reason.expired": "The link has expired: use the newest message or call the duty office.",
     "reason.other_ticket": "This link belongs to another ticket.",
     "reason.forged": "The link is not valid (signature does not match).",
@@ -83,28 +78,7 @@ function entryText(entry) {
   const data = entry.data || {};
   const who = data.via === "link" && data.name ? w("by", { name: data.name })
     : partyLabel(entry.actor);
-  let what = entry.type;
-  if (entry.type === "action") what = t(`action.${entry.action}`);
-  else if (entry.type === "alarm") what = t("tl.alarm", { n: data.occurrence ?? 1 });
-  else if (entry.type === "routing") what = t("tl.routing", { party: partyLabel(data.assignee) });
-  else if (entry.type === "clear") what = t("tl.clear");
-  else if (entry.type === "escalation") what = t("tl.escalation");
-  else if (entry.type === "notification") what = notificationText(entry);
-  return `${who} · ${what}${entry.note ? ` · ${entry.note}` : ""}`;
-}
-
-function notificationText(entry) {
-  const data = entry.data || {};
-  if (entry.action === "silenced") return w("silenced", { id: data.silenced_by });
-  const names = (data.to || []).map((p) => p.name).join("、") || "—";
-  if (entry.action === "notify" || entry.action === "renotify") {
-    if (data.outcome === "nobody_on_duty") return w("nobody");
-    if (data.outcome === "unreachable") return w("unreachable", { names });
-    return w(entry.action === "notify" ? "notified" : "renotified", { names });
-  }
-  // A message's outcome from the delivery layer: sent, failed, fallback...
-  const outcome = WORDS[currentLang()][`msg.${entry.action}`] ?? entry.action;
-  return `${names} · ${data.kind || data.channel || ""} ${outcome}`;
+  return [who, describeEntry(entry).what, entry.note].filter(Boolean).join(" · ");
 }
 
 function render() {

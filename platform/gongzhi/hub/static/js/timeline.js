@@ -33,11 +33,29 @@ export function describeEntry(entry) {
     case "action": {
       const change = data.from && data.to && data.from !== data.to
         ? `${statusLabel(data.from)} → ${statusLabel(data.to)}` : null;
-      return { what: t(`action.${entry.action}`), detail: change };
+      const who = data.via === "link" && data.name ? t("tl.via_link", { name: data.name }) : null;
+      return { what: t(`action.${entry.action}`),
+        detail: [who, change].filter(Boolean).join(" · ") || null };
     }
+    case "notification":
+      return { what: describeNotification(entry, data), detail: null };
     default:
       return { what: entry.type ?? "", detail: null };
   }
+}
+
+/** Who was told: an attempt of the re-notification, a silence, or a message's outcome. */
+function describeNotification(entry, data) {
+  const names = (data.to ?? []).map((p) => p.name).join("、") || "—";
+  if (entry.action === "silenced") return t("tl.silenced", { id: data.silenced_by });
+  if (entry.action === "notify" || entry.action === "renotify") {
+    if (data.outcome === "nobody_on_duty") return t("tl.nobody");
+    if (data.outcome === "unreachable") return t("tl.unreachable", { names });
+    return entry.action === "notify" ? t("tl.notify", { names })
+      : t("tl.renotify", { names, n: data.attempt });
+  }
+  return t("tl.message", { names, channel: data.kind ?? data.channel ?? "",
+    result: entry.action ?? data.result ?? "" });
 }
 
 export function timelineList(entries) {

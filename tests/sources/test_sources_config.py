@@ -107,5 +107,6 @@ def test_a_source_on_the_gateways_broker_needs_a_user_of_its_own(tmp_path: Path)
                     .replace("      password: {env: HYDRANT_PASSWORD}\n", ""))
     service = GatewayService(gateway_settings(tmp_path, "mqtt://gateway:pw@127.0.0.1:1",
                                               "http://127.0.0.1:1", sources=path))
-    with pytest.raises(ConfigError, match=r"sources.yaml:2: source hydrants: .*an MQTT user of its own"):
+    with pytest.raises(ConfigError,
+                       match=r"sources.yaml:2: source hydrants: .*an MQTT user of its own"):
         service.start()

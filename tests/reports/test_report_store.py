@@ -79,3 +79,28 @@ def test_a_report_opens_a_ticket_routed_by_the_duty_matrix(store: Store) -> None
     assert view["report"]["photos"] == 1 and view["status"] == "open"
     _, data = service.photo_for_party(made.ticket_id, "property_office", 0)
     assert not has_metadata(data)
+
+
+def test_a_report_kept_without_its_ticket_gets_it_with_the_next_report(store: Store) -> None:
+    """The store failed between keeping a report and opening its ticket: the resident was
+    answered 503, but the report is not lost."""
+    clock = ManualClock()
+    registry = Registry(flats_registry("e1", 60))
+    metrics = Metrics()
+    tickets = TicketService(store, load_matrix(None), lambda: registry, clock, metrics)
+    reports = SqlReports(store)
+    service = ReportService(reports, tickets, ReportLinks(b"k" * 32, "http://p"),
+                            ReportLimiter(clock), lambda: registry, clock, metrics)
+    lost = reports.add(NewReport("e1", "2", Category.WATER_LEAK, "楼顶漏水", None, ()),
+                       clock.now_ms())
+    assert service.ticket_orphans() == 0  # it may still be on its way
+    clock.advance(61_000)
+    service.submit(Building("e1", "1"), ReportForm(Category.OTHER, "x", None, ()),
+                   device="d" * 16, address="10.0.0.1")
+    found = reports.get(lost)
+    assert found is not None and found.ticket_id is not None
+    with store.transaction(clock.now_ms()) as tx:
+        ticket = tx.get_ticket(found.ticket_id)
+    assert ticket is not None and ticket.kind == "report_water_leak"
+    assert ticket.location.building == "2"
+    assert service.ticket_orphans() == 0

@@ -27,6 +27,8 @@ from gongzhi.hub.service import TicketService
 from gongzhi.hub.tickets import CLOSED, EntryType, Ticket, TimelineEntry
 
 MAX_PHOTOS = 3
+# A report still without its ticket this long after it was kept lost its ticket to a failure.
+ORPHAN_AFTER_MS = 60_000
 CLOSING = frozenset({Action.RESOLVE.value, Action.FALSE_ALARM.value})
 
 
@@ -105,24 +107,42 @@ class ReportService:
                 photos.append(clean_photo(raw))
             except ReportRefused as refused:
                 raise self._counted(refused) from None
+        self.ticket_orphans()
         now = self.clock.now_ms()
         report_id = self.reports.add(NewReport(
             where.estate_id, where.building, form.category, form.text, form.phone,
             tuple(photos)), now)
-        # The report's own id makes the alarm's: submitting the ticket again joins the same one.
+        ticket_id, token = self._open_ticket(report_id, where, form.category, len(photos), now)
+        self.limiter.record(device=device, address=address, building=_place(where))
+        self.metrics.inc("gongzhi_reports_total", category=form.category.value)
+        return Submitted(report_id, ticket_id, token, self.links.track_url(token))
+
+    def _open_ticket(self, report_id: int, where: Building, category: Category, photos: int,
+                     now: int) -> tuple[int, str]:
+        """The report's ticket (the report's own id makes the alarm's, so opening it again
+        joins the same ticket) and a tracking link, whose nonce's hash the report keeps."""
         outcome = self.tickets.receive_alarm(Alarm(
-            alarm_id=f"rp-{report_id}", kind=KIND_OF[form.category],
+            alarm_id=f"rp-{report_id}", kind=KIND_OF[category],
             device_id=f"report-{report_id}", estate_id=where.estate_id, ts_ms=now,
             building=where.building,
             evidence={"source": "resident_report", "report_id": report_id,
-                      "category": form.category.value, "photos": len(photos)}))
+                      "category": category.value, "photos": photos}))
         assert outcome.ticket_id is not None
         token, nonce_hash = self.links.new_track_token(report_id)
         self.reports.attach(report_id, ticket_id=outcome.ticket_id, track_hash=nonce_hash,
                             now=now)
-        self.limiter.record(device=device, address=address, building=_place(where))
-        self.metrics.inc("gongzhi_reports_total", category=form.category.value)
-        return Submitted(report_id, outcome.ticket_id, token, self.links.track_url(token))
+        return outcome.ticket_id, token
+
+    def ticket_orphans(self) -> int:
+        """Reports kept without their ticket (the store failed between the two writes and the
+        resident was answered 503): their tickets are opened now, so no report is lost. Their
+        residents have no tracking link; the parties handle them as any other."""
+        now = self.clock.now_ms()
+        orphans = self.reports.orphans(before=now - ORPHAN_AFTER_MS)
+        for report in orphans:
+            self._open_ticket(report.id, Building(report.estate_id, report.building),
+                              report.category, report.photos, report.created_at)
+        return len(orphans)
 
     # --- the resident's tracking page --------------------------------------------------------
 

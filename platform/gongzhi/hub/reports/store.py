@@ -94,6 +94,14 @@ class SqlReports:
             return self._one(tx.connection,
                              select(resident_reports).where(_R.id == report_id))
 
+    def orphans(self, *, before: int, limit: int = 20) -> list[StoredReport]:
+        """Reports made before ``before`` that have no ticket, oldest first."""
+        with self._store.transaction(0) as tx:
+            rows = tx.connection.execute(
+                select(resident_reports).where(_R.ticket_id.is_(None), _R.created_at < before)
+                .order_by(_R.id).limit(limit)).mappings()
+            return [_report(r) for r in rows]
+
     def by_ticket(self, ticket_id: int) -> StoredReport | None:
         with self._store.transaction(0) as tx:
             return self._one(tx.connection,

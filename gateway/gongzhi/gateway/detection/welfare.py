@@ -177,6 +177,8 @@ class WelfareWatch:
                     source.last_step_ms = was.last_step_ms
 
     def observe(self, messages: Sequence[Telemetry]) -> list[Alarm]:
+        if not self._by_device:
+            return []
         mine = [m for m in messages if m.device_id in self._by_device]
         if not mine:
             return []

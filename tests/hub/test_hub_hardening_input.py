@@ -18,9 +18,14 @@ import pytest
 from hub_helpers import ESTATE, Api, alarm
 
 from gongzhi.core.alarms import AlarmKind, AlarmState
+from gongzhi.core.settings import Settings
 from gongzhi.hub.json_body import MAX_DEPTH, body_problem
+from gongzhi.hub.notify.links import Recipient
 
 SURROGATE = "\udc80"
+# Duty rosters, so that a signed link's person may act from the mobile page.
+ROSTERS = Path(__file__).parents[1] / "notify" / "rosters.yaml"
+DAY_MS = 86_400_000
 Place = tuple[str | int, ...]
 
 
@@ -28,6 +33,11 @@ Place = tuple[str | int, ...]
 def database_url(data_dir: Path) -> str:
     """These tests are about HTTP input, not the store: SQLite is enough."""
     return f"sqlite:///{data_dir / 'platform.db'}"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"rosters": ROSTERS})
 
 
 def _send(api: Api, method: str, path: str, principal: str, body: Any = None,
@@ -100,6 +110,9 @@ def _bodies(api: Api) -> dict[tuple[str, str], Example]:
     headers])."""
     ticket_id = api.post_alarm(alarm(AlarmKind.SMOKE_ALARM, "smk-young"))["ticket_id"]
     building, track, report_ticket = _resident_report(api)
+    now = api.app.state.hub.clock.now_ms()
+    link = api.app.state.duty_desk.links.token_for(
+        ticket_id, Recipient("property_office", "zhao"), now)
     return {
         ("POST", "/api/reports"): ("property_office", {
             "category": "fire_exit", "text": "楼道堆了杂物", "phone": "13800000000",
@@ -120,6 +133,16 @@ def _bodies(api: Api) -> dict[tuple[str, str], Example]:
                                                       "alarms_waiting": 0}),
         ("POST", "/api/alarms/batch"): ("gateway", {"alarms": [alarm(
             AlarmKind.LOW_BATTERY, "smk-b2", evidence={"rule": "battery", "level": "low"})]}),
+        ("POST", f"/api/m/{ticket_id}/actions"): (
+            "property_office", {"action": "comment", "note": "马上到"}, {"X-Gongzhi-Link": link}),
+        ("POST", "/api/away"): ("residents_committee", {
+            "estate_id": ESTATE, "household": "H301", "ends_at": now + DAY_MS,
+            "note": "去女儿家住几天"}),
+        ("POST", "/api/windows"): ("property_office", {
+            "target": {"estate": ESTATE, "building": "B1", "riser": "R1",
+                       "kinds": ["water_pressure_low"]},
+            "reason": "水泵检修", "ends_at": now + 7 * DAY_MS,
+            "weekly": {"weekdays": ["mon", "thu"], "from": "09:00", "to": "11:30"}}),
     }
 
 
@@ -137,7 +160,7 @@ def test_a_lone_surrogate_or_nul_anywhere_in_any_body_is_refused_with_its_place(
         api: Api, bad: str, kind: str, shown: str):
     declared = _document_bodies(api)
     bodies = {(method, path): example for (method, path), example in _bodies(api).items()
-              if (method, re.sub(r"/tickets/\d+/", "/tickets/{ticket_id}/", path)) in declared}
+              if (method, re.sub(r"/(tickets|m)/\d+/", r"/\1/{ticket_id}/", path)) in declared}
     assert len(bodies) == len(declared), "an operation with a body has no example here"
     for (method, path), (principal, body, *headers) in bodies.items():
         assert _send(api, method, path, principal, body,

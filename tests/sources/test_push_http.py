@@ -179,6 +179,21 @@ def test_a_body_over_the_limit_is_413(tmp_path: Path) -> None:
         h.source.close()
 
 
+def test_the_push_port_answers_its_path_only(ctwing: Harness) -> None:
+    body = orjson.dumps(ctwing_data_report(IMEI, DEV, smoke_service_data(2)))
+    with httpx.Client(params={"token": "ct-token"}) as client:
+        ok = client.post(ctwing.url, content=body)
+        assert (ok.status_code, ok.content) == (200, b"")  # no body: one write an answer
+        assert client.get(ctwing.url).status_code == 200  # not a verification: plain 200
+        elsewhere = client.post(ctwing.url + "/other", content=body)
+        assert (elsewhere.status_code, elsewhere.text) == (404, "not found")
+        put = client.put(ctwing.url, content=body)
+        assert put.status_code == 405 and put.headers["allow"] == "GET, POST"
+        assert "server" not in ok.headers
+    (raw,) = ctwing.taken(1)
+    assert raw.payload == body
+
+
 def test_onenet_url_verification(onenet: Harness) -> None:
     with httpx.Client() as client:
         msg, nonce = "x7Yq2LwA", "abcdEFGH"

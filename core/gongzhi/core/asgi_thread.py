@@ -1,11 +1,15 @@
-"""An ASGI application (Starlette) served by uvicorn in a thread with its own event loop, for a
-process whose main work is elsewhere (the gateway's status port).
+"""An ASGI 3 application (Starlette, or a coroutine taking scope, receive and send) served by
+uvicorn in a thread with its own event loop, for a process whose main work is elsewhere (the
+gateway's status port, a carrier's push port).
 
 The socket is bound in ``start``, not in the constructor, so a port in use fails the start
 loudly (``ConfigError``) and port 0 gives a free port (``port``). The server does not touch the
 process's logging configuration nor its signal handlers (it is not on the main thread).
 ``stop`` lets the requests in progress finish for at most ``grace_s`` and returns once the
 thread has ended.
+
+HTTP/1.1 is parsed by httptools (uvicorn's C parser): uvicorn's pure-Python h11 parser costs
+several times more CPU a request, which a busy port (a carrier's pushes) cannot afford.
 """
 
 from __future__ import annotations
@@ -51,7 +55,8 @@ class ThreadedAsgiServer:
     def start(self) -> None:
         self._socket = _bind(self._host, self._port)
         config = uvicorn.Config(self._app, log_config=None, log_level="warning",
-                                access_log=False, lifespan="off", loop="asyncio", http="h11",
+                                access_log=False, lifespan="off", loop="asyncio", http="httptools",
+                                interface="asgi3",
                                 timeout_graceful_shutdown=self._grace_s, **self._options)
         self._server = uvicorn.Server(config)
         started = threading.Event()

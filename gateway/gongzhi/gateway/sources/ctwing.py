@@ -14,14 +14,13 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 
-from starlette.responses import Response
-
 from gongzhi.core.config_kit import Secret
 from gongzhi.core.errors import RejectedMessage
 from gongzhi.gateway.decode import parse_json
 from gongzhi.gateway.sources.base import Source, SourceContext, SourceKind
 from gongzhi.gateway.sources.ctwing_decode import CtwingDecoder, push_key
 from gongzhi.gateway.sources.http_push import PushOptions, PushSource, Refused
+from gongzhi.gateway.sources.http_push_asgi import Answer
 from gongzhi.gateway.sources.http_push_uplink import Uplink
 
 
@@ -38,7 +37,7 @@ class CtwingCarrier:
         self._check = CtwingDecoder()  # HTTP thread: shape checks only
         self._decoder = CtwingDecoder()  # worker thread
 
-    def verify_url(self, query: Mapping[str, str]) -> Response | None:
+    def verify_url(self, query: Mapping[str, str]) -> Answer | None:
         return None
 
     def authorize(self, query: Mapping[str, str], headers: Mapping[str, str]) -> None:

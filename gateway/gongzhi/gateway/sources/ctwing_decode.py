@@ -97,15 +97,13 @@ class CtwingDecoder:
         ts_ms = _timestamp(body)
         if kind == "dataReport":
             payload = body.get("payload")
-            return [Uplink(identities, ts_ms, content_key(device_id, kind, ts_ms, payload),
-                           fields=_service_data(payload))]
+            return [Uplink(identities, ts_ms, fields=_service_data(payload))]
         if kind == "dataReportTupUnion":
             payloads = body.get("payload")
             if not isinstance(payloads, list):
                 raise RejectedMessage(Reason.BAD_SHAPE, "dataReportTupUnion payload must be a "
                                                         "list")
-            return [Uplink(identities, ts_ms, content_key(device_id, kind, ts_ms, i, p),
-                           fields=_service_data(p)) for i, p in enumerate(payloads)]
+            return [Uplink(identities, ts_ms, fields=_service_data(p)) for p in payloads]
         if kind == "eventReport":
             content = body.get("eventContent")
             if content is None:
@@ -116,7 +114,6 @@ class CtwingDecoder:
             if service is None:
                 raise RejectedMessage(Reason.BAD_SHAPE, "eventReport without serviceId")
             return [Uplink(identities, ts_ms,
-                           content_key(device_id, kind, ts_ms, service, content),
                            fields={**content, "serviceId": service,
                                    "eventType": body.get("eventType")})]
         if kind == "deviceOnlineOfflineReport":
@@ -125,8 +122,7 @@ class CtwingDecoder:
                 raise RejectedMessage(Reason.BAD_STATUS, "eventType must be 1 (online) or 0 "
                                                          "(offline)")
             presence = Presence.ONLINE if str(state) == "1" else Presence.OFFLINE
-            return [Uplink(identities, ts_ms, content_key(device_id, kind, ts_ms, str(state)),
-                           presence=presence)]
+            return [Uplink(identities, ts_ms, presence=presence)]
         raise RejectedMessage(Reason.BAD_SHAPE, f"unknown messageType {kind[:64]!r}")
 
 

@@ -28,10 +28,7 @@ from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, Field, field_validator
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from gongzhi.core.asgi_thread import ThreadedAsgiServer
 from gongzhi.core.config_kit import STRICT_CONFIG, Duration, to_ms
@@ -47,6 +44,14 @@ from gongzhi.gateway.sources.base import (
     native_status,
     native_telemetry,
 )
+from gongzhi.gateway.sources.http_push_asgi import (
+    Answer,
+    ClientGone,
+    answer,
+    headers_of,
+    query_of,
+    read_body,
+)
 from gongzhi.gateway.sources.http_push_spool import PushSpool, SpoolWriter
 from gongzhi.gateway.sources.http_push_uplink import Uplink, content_key
 from gongzhi.gateway.sources.mapping import CompiledMapping, FieldMapping
@@ -57,6 +62,8 @@ DEFAULT_MAX_BODY = 256 * 1024
 HAND_OVER_BATCH = 500
 PRUNE_EVERY_S = 600.0
 TOO_LARGE = "payload_too_large"
+OK = Answer(200)  # no body: the answer goes out in one write
+UNWRITABLE = Answer(503, "the spool cannot be written; deliver again")
 
 
 def _listen(value: Any) -> Any:
@@ -116,7 +123,7 @@ class Carrier(Protocol):
 
     name: str
 
-    def verify_url(self, query: Mapping[str, str]) -> Response | None:
+    def verify_url(self, query: Mapping[str, str]) -> Answer | None:
         """The answer to the platform's GET (URL verification); None: not a verification."""
         ...
 
@@ -236,11 +243,13 @@ class PushSource:
                                         daemon=True)
         self._thread.start()
         host, port = self._options.host_port
-        app = Starlette(routes=[Route(self._options.path, self.handle, methods=["GET", "POST"])])
         tls_files: dict[str, Any] = {} if files is None else {
             "ssl_certfile": str(files[0]), "ssl_keyfile": str(files[1])}
-        self._server = ThreadedAsgiServer(app, host, port, name=f"push-{self._ctx.source_id}",
-                                          timeout_keep_alive=30, **tls_files)
+        self._server = ThreadedAsgiServer(self.handle, host, port,
+                                          name=f"push-http-{self._ctx.source_id}",
+                                          timeout_keep_alive=30, proxy_headers=False,
+                                          server_header=False, date_header=False,
+                                          **tls_files)
         try:
             self._server.start()
         except BaseException:
@@ -314,58 +323,63 @@ class PushSource:
 
     # --- the HTTP side --------------------------------------------------------------------
 
-    async def handle(self, request: Request) -> Response:
-        query = dict(request.query_params)
-        if request.method == "GET":
-            answer = self._carrier.verify_url(query)
-            if answer is None:
-                return PlainTextResponse("ok")
-            if answer.status_code == 401:
-                self._refused("bad_signature")
-            return answer
-        body = await self._read_body(request)
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The push port's ASGI application: the source's one path, GET and POST."""
+        if scope["type"] != "http":
+            return
+        if scope["path"] != self._options.path:
+            await answer(send, 404, "not found")
+            return
+        method = scope["method"]
+        if method == "POST":
+            try:
+                status, text = await self._push(scope, receive)
+            except ClientGone:
+                return
+        elif method in ("GET", "HEAD"):
+            status, text = self._verify(query_of(scope))
+        else:
+            await answer(send, 405, "GET or POST", [(b"allow", b"GET, POST")])
+            return
+        await answer(send, status, text)
+
+    def _verify(self, query: Mapping[str, str]) -> Answer:
+        verified = self._carrier.verify_url(query)
+        if verified is None:
+            return OK
+        if verified.status == 401:
+            self._refused("bad_signature")
+        return verified
+
+    async def _push(self, scope: Scope, receive: Receive) -> Answer:
+        body = await read_body(scope, receive, self._options.max_body)
         if body is None:
             self._refused(TOO_LARGE)
-            return PlainTextResponse(f"body over {self._options.max_body} bytes", 413)
+            return Answer(413, f"body over {self._options.max_body} bytes")
         received_ms = self._ctx.clock.now_ms()
         try:
-            self._carrier.authorize(query, request.headers)
+            self._carrier.authorize(query_of(scope), headers_of(scope))
             items = self._carrier.admit(body)
         except Refused as exc:
             if exc.status != 400:
                 self._refused(exc.reason)
-                return PlainTextResponse(f"{exc.reason}: {exc.detail}", exc.status)
+                return Answer(exc.status, f"{exc.reason}: {exc.detail}")
             # Malformed: kept (as a dead letter, through the pipeline) and answered 400.
             try:
                 await self._writer.add([("!" + content_key(body.decode("utf-8", "replace")),
                                          received_ms, body)])
             except Exception:
-                return PlainTextResponse("the spool cannot be written; deliver again", 503)
-            return PlainTextResponse(f"{exc.reason}: {exc.detail}", 400)
+                return UNWRITABLE
+            return Answer(400, f"{exc.reason}: {exc.detail}")
         try:
             fresh = await self._writer.add([(key, received_ms, payload)
                                             for key, payload in items])
         except Exception:
-            return PlainTextResponse("the spool cannot be written; deliver again", 503)
+            return UNWRITABLE
         repeats = len(fresh) - sum(fresh)
         if repeats:
             self._ctx.counters.duplicate(repeats)
-        return PlainTextResponse("ok")
-
-    async def _read_body(self, request: Request) -> bytes | None:
-        """The body, or None when it is over the limit (not read further)."""
-        limit = self._options.max_body
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            return None
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return OK
 
     def _refused(self, reason: str) -> None:
         self._ctx.counters.refused(reason)

@@ -168,17 +168,25 @@ class SpoolWriter:
             for _, loop, future in batch:
                 loop.call_soon_threadsafe(_fail, future, exc)
             return
+        # One wake-up of each event loop for all its waiters, not one each.
+        settled: dict[asyncio.AbstractEventLoop, list[_Settled]] = {}
         start = 0
         for items, loop, future in batch:
-            loop.call_soon_threadsafe(_settle, future, fresh[start:start + len(items)])
+            settled.setdefault(loop, []).append((future, fresh[start:start + len(items)]))
             start += len(items)
+        for loop, results in settled.items():
+            loop.call_soon_threadsafe(_settle, results)
         if self._on_commit is not None and any(fresh):
             self._on_commit()
 
 
-def _settle(future: asyncio.Future[list[bool]], value: list[bool]) -> None:
-    if not future.done():
-        future.set_result(value)
+_Settled = tuple["asyncio.Future[list[bool]]", list[bool]]
+
+
+def _settle(results: list[_Settled]) -> None:
+    for future, value in results:
+        if not future.done():
+            future.set_result(value)
 
 
 def _fail(future: asyncio.Future[list[bool]], exc: Exception) -> None:

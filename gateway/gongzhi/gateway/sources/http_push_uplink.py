@@ -24,11 +24,10 @@ class Uplink:
     IMEI before a platform device id). ``fields``: the document the field mapping reads (data
     points by outside name; a reported event as ``serviceId``/``eventType`` (CTWing) or
     ``event`` (OneNET Studio) beside its content). ``presence``: an online/offline report.
-    ``key``: the same report delivered again has the same key."""
+    (A retry of the same push is told by the push's key, ``Carrier.admit``.)"""
 
     identities: tuple[str, ...]
     ts_ms: int | None
-    key: str
     fields: Mapping[str, Any] = field(default_factory=dict)
     presence: Presence | None = None
 

@@ -17,13 +17,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from starlette.responses import PlainTextResponse, Response
 
 from gongzhi.core.config_kit import Secret
 from gongzhi.core.errors import RejectedMessage
 from gongzhi.gateway.decode import parse_json
 from gongzhi.gateway.sources.base import Source, SourceContext, SourceKind
 from gongzhi.gateway.sources.http_push import PushOptions, PushSource, Refused
+from gongzhi.gateway.sources.http_push_asgi import Answer
 from gongzhi.gateway.sources.http_push_uplink import Uplink, content_key
 from gongzhi.gateway.sources.onenet_decode import (
     BAD_SIGNATURE,
@@ -63,14 +63,14 @@ class OnenetCarrier:
     def __init__(self, token: Secret) -> None:
         self._token = token
 
-    def verify_url(self, query: Mapping[str, str]) -> Response | None:
+    def verify_url(self, query: Mapping[str, str]) -> Answer | None:
         msg, nonce, signature = query.get("msg"), query.get("nonce"), query.get("signature")
         if msg is None:
             return None
         if nonce is None or signature is None or not signature_ok(self._token.reveal(), nonce,
                                                                   msg, signature):
-            return PlainTextResponse(BAD_SIGNATURE, 401)
-        return PlainTextResponse(msg)
+            return Answer(401, BAD_SIGNATURE)
+        return Answer(200, msg)
 
     def authorize(self, query: Mapping[str, str], headers: Mapping[str, str]) -> None:
         return None  # the signature is in the body

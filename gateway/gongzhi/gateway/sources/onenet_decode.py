@@ -35,7 +35,7 @@ from gongzhi.core.errors import RejectedMessage
 from gongzhi.gateway.decode import parse_json
 from gongzhi.gateway.messages import Presence
 from gongzhi.gateway.reasons import Reason
-from gongzhi.gateway.sources.http_push_uplink import Uplink, content_key
+from gongzhi.gateway.sources.http_push_uplink import Uplink
 
 BAD_SIGNATURE = "bad_signature"
 
@@ -137,15 +137,13 @@ def _classic(item: dict[str, Any]) -> list[Uplink]:
         if ds_id is None:
             raise RejectedMessage(Reason.BAD_SHAPE, "a data point without ds_id")
         value = item.get("value")
-        return [Uplink((dev_id,), at, content_key("onenet", dev_id, ds_id, at, value),
-                       fields={ds_id: value})]
+        return [Uplink((dev_id,), at, fields={ds_id: value})]
     if kind == 2:
         status = item.get("status")
         if status not in (0, 1):
             raise RejectedMessage(Reason.BAD_STATUS, "status must be 1 (online) or 0 (offline)")
         presence = Presence.ONLINE if status == 1 else Presence.OFFLINE
-        return [Uplink((dev_id,), at, content_key("onenet", dev_id, "status", at, status),
-                       presence=presence)]
+        return [Uplink((dev_id,), at, presence=presence)]
     raise RejectedMessage(Reason.BAD_SHAPE, f"unknown message type {str(kind)[:32]!r}")
 
 
@@ -174,8 +172,7 @@ def _studio(item: dict[str, Any]) -> list[Uplink]:
             raise RejectedMessage(Reason.BAD_STATUS, "lifeCycle status must be online or "
                                                      "offline")
         at = _ms(data.get("time")) or _ms(item.get("timestamp"))
-        return [Uplink(identities, at, content_key("studio", identities[0], kind, at, status),
-                       presence=Presence(status))]
+        return [Uplink(identities, at, presence=Presence(status))]
     params = data.get("params")
     if not isinstance(params, dict) or not params:
         raise RejectedMessage(Reason.BAD_SHAPE, "notify without data.params")
@@ -189,11 +186,10 @@ def _studio(item: dict[str, Any]) -> list[Uplink]:
         else:
             values[name] = point
     at = max(times) if times else None
-    key = content_key("studio", identities[0], data.get("id"), item.get("notifyType"), params)
     if item.get("notifyType") == "event":
         # Each event: its identifier as ``event``, its value's fields beside it.
-        return [Uplink(identities, at, content_key(key, name),
+        return [Uplink(identities, at,
                        fields={**(value if isinstance(value, dict) else {"value": value}),
                                "event": name})
                 for name, value in values.items()]
-    return [Uplink(identities, at, key, fields=values)]
+    return [Uplink(identities, at, fields=values)]

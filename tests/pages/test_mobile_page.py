@@ -123,3 +123,53 @@ def test_the_wall_shows_who_is_on_duty(platform: Platform, browser: Browser,
     finally:
         page.context.close()
     assert page_errors == []
+
+
+DESCRIBE = """async (entries) => {
+  const { describeEntry, unreached } = await import("/static/js/timeline.js");
+  const { setLang } = await import("/static/js/i18n.js");
+  const said = {};
+  for (const lang of ["zh", "en"]) {
+    setLang(lang);
+    said[lang] = entries.map((entry) => [describeEntry(entry).what, unreached(entry)]);
+  }
+  setLang("zh");
+  return said;
+}"""
+
+
+def _told(action: str, **data: object) -> dict[str, object]:
+    """A notification entry as the platform writes it (``to`` names who it was for)."""
+    return {"type": "notification", "actor": "system", "action": action, "ts": 1,
+            "data": {"to": [{"party": "property_office", "person": "zhao", "name": "赵师傅"}],
+                     **data}}
+
+
+def test_the_timeline_tells_a_failed_message_from_a_sent_one(
+        platform: Platform, browser: Browser, page_errors: list[str]) -> None:
+    """The wall and the mobile page word a message's outcome from the entry's action: a failed
+    delivery reads as failed (and is marked), not as someone told."""
+    entries = [
+        _told("sent", channel="wecom-office", kind="wecom", result="sent"),
+        _told("failed", channel="sms-cn", kind="sms", result="failed", reason="refused by sms"),
+        _told("fallback", channel="wecom-office", kind="wecom", result="fallback",
+              next_channel="sms"),
+        _told("pending", channel="robot", result="retry", next_attempt_at=2),
+        _told("notify", outcome="unreachable"),
+        _told("notify", outcome="queued"),
+    ]
+    page = open_page(browser, platform.url + "/", page_errors)
+    try:
+        said = page.evaluate(DESCRIBE, entries)
+    finally:
+        page.context.close()
+    zh, en = ([what for what, _ in said[lang]] for lang in ("zh", "en"))
+    assert zh[:3] == ["已通过企业微信通知 赵师傅", "通知失败：短信未能送达 赵师傅",
+                      "企业微信未能送达 赵师傅，改用短信"]
+    assert zh[3].startswith("robot暂未送达 赵师傅，") and zh[3].endswith(" 重试")
+    assert zh[4:] == ["未能通知 赵师傅（无可用渠道）", "通知 赵师傅"]
+    assert en[:3] == ["Told 赵师傅 by WeCom", "Not delivered: SMS could not reach 赵师傅",
+                      "WeCom could not reach 赵师傅: trying SMS"]
+    assert en[3].startswith("robot has not reached 赵师傅 yet: retrying at ")
+    assert [marked for _, marked in said["zh"]] == [False, True, False, False, True, False]
+    assert page_errors == []

@@ -2,7 +2,7 @@
 // stays in the fragment (never sent in a URL) and goes to the API in the X-Gongzhi-Link header.
 
 import { byId, h, setChildren, setText } from "./dom.js";
-import { describeEntry } from "./timeline.js";
+import { describeEntry, unreached } from "./timeline.js";
 import {
   currentLang, formatDuration, formatLocation, formatTime, kindLabel, partyLabel, setLang,
   severityLabel, statusLabel, t,
@@ -110,7 +110,8 @@ function render() {
     t(`action.${action}`))));
   byId("m-send").disabled = !allowed.has("comment");
   setChildren(byId("m-timeline"), [...view.timeline].reverse().map((entry) => h("li",
-    { dataset: { type: entry.type, action: entry.action || "" } },
+    { class: unreached(entry) ? "unreached" : null,
+      dataset: { type: entry.type, action: entry.action || "" } },
     h("time", {}, formatTime(entry.ts)), entryText(entry))));
   setText(byId("m-expires"), w("expires", { time: formatTime(view.expires_at) }));
 }

@@ -44,6 +44,17 @@ export function describeEntry(entry) {
   }
 }
 
+// What became of one message (the delivery's timeline entries, named by the outbox's states).
+const DELIVERY = new Set(["sent", "failed", "fallback", "pending"]);
+
+/** A channel's words ("企业微信", "SMS"), or its configured name when it has none. */
+function channelLabel(name) {
+  if (!name) return "";
+  const key = `channel.${name}`;
+  const label = t(key);
+  return label === key ? name : label;
+}
+
 /** Who was told: an attempt of the re-notification, a silence, or a message's outcome. */
 function describeNotification(entry, data) {
   const names = (data.to ?? []).map((p) => p.name).join("、") || "—";
@@ -54,14 +65,28 @@ function describeNotification(entry, data) {
     return entry.action === "notify" ? t("tl.notify", { names })
       : t("tl.renotify", { names, n: data.attempt });
   }
-  return t("tl.message", { names, channel: data.kind ?? data.channel ?? "",
+  if (DELIVERY.has(entry.action)) {
+    return t(`tl.delivery.${entry.action}`, {
+      names, channel: channelLabel(data.kind ?? data.channel),
+      next: channelLabel(data.next_channel),
+      time: data.next_attempt_at ? formatTime(data.next_attempt_at) : "—" });
+  }
+  return t("tl.message", { names, channel: channelLabel(data.kind ?? data.channel),
     result: entry.action ?? data.result ?? "" });
+}
+
+/** Whether an entry tells of someone not reached (the pages mark it). */
+export function unreached(entry) {
+  if (entry.type !== "notification") return false;
+  const outcome = entry.data?.outcome;
+  return entry.action === "failed" || outcome === "unreachable" || outcome === "nobody_on_duty";
 }
 
 export function timelineList(entries) {
   return h("ol", {}, [...entries].reverse().map((entry) => {
     const { what, detail } = describeEntry(entry);
-    return h("li", { dataset: { type: entry.type, action: entry.action ?? "" } },
+    return h("li", { class: unreached(entry) ? "tl-unreached" : null,
+      dataset: { type: entry.type, action: entry.action ?? "" } },
       h("time", { text: entry.ts ? formatTime(entry.ts) : "" }),
       h("span", { class: "tl-what", text: what }),
       entry.actor ? h("span", { class: "tl-who", text: partyLabel(entry.actor) }) : null,

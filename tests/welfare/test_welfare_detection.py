@@ -36,6 +36,7 @@ from gongzhi.simulators.living import (
     REPORT_SEEDS,
     Fault,
     Living,
+    fitted,
     simulate,
 )
 
@@ -178,9 +179,53 @@ def test_a_day_over_its_volume_is_a_leak() -> None:
 def test_a_leak_is_no_sign_of_life(water: bool) -> None:
     seed, fall = late_riser(LEARN_DAYS + 1, LEARN_DAYS)
     leak = Fault("water_leak", fall - 2 * HOUR_MS, litres_per_hour=30.0)
-    living = simulate(seed, START_MS, LEARN_DAYS + 1,
+    # The leak's start is one sign (at 05:00): with everything off after it, the silence looks
+    # like a departure and is raised the next morning; two days keep that in view.
+    living = simulate(seed, START_MS, LEARN_DAYS + 2,
                       faults=(Fault("no_activity", fall), leak))
     registry = Registry(household_records("h1", water=water))
     found = raises(watch_alarms(registry, household_series("h1", living, water=water)))
     assert found and found[0].ts_ms > fall
     assert np.all(np.diff(living.water_m3[-10:]) > 0)  # the meter kept turning
+
+
+def _silent_from_ten(light_on: bool) -> tuple[list[Alarm], int, RhythmSettings]:
+    """A person who falls at 10:00 on the day after ``LEARN_DAYS``, leaving a light on or
+    everything off (the simulator's draw for the seed), watched by power alone for two more
+    days."""
+    share = float(fitted()["left_on_share"])
+    seed = next(s for s in DEVELOPMENT_SEEDS
+                if (np.random.default_rng([s, 2]).random() < share) is light_on)
+    silent = START_MS + LEARN_DAYS * DAY_MS + 10 * HOUR_MS
+    living = simulate(seed, START_MS, LEARN_DAYS + 2, faults=(Fault("no_activity", silent),))
+    registry = Registry(household_records("h1", water=False))
+    return (raises(watch_alarms(registry, household_series("h1", living, water=False))),
+            silent, RhythmSettings())
+
+
+def test_a_silence_with_a_light_left_on_is_raised_by_the_usual_rules() -> None:
+    """Raised when the household's rules expect a sign (the same day, or the next morning when
+    the longest silence while up would run into the night), not later."""
+    found, silent, _ = _silent_from_ten(light_on=True)
+    first = found[0]
+    assert first.evidence["left_on"] is True
+    assert first.evidence["looked_like_departure"] is False
+    assert first.evidence["lowest_power_w"] > first.evidence["model"]["standby_floor_w"] + 100
+    assert first.evidence["expected_by_ms"] <= first.ts_ms < first.evidence["expected_by_ms"] \
+        + 2 * MINUTE_MS
+    assert silent < first.ts_ms < silent + 30 * HOUR_MS
+
+
+def test_a_day_time_silence_with_everything_off_waits_for_the_next_morning() -> None:
+    """Like a departure, but a fall with everything off must still be found: the next morning,
+    at its expected first sign plus the away margin."""
+    found, silent, settings = _silent_from_ten(light_on=False)
+    first = found[0]
+    assert first.evidence["left_on"] is False and first.evidence["looked_like_departure"]
+    assert first.evidence["lowest_power_w"] <= first.evidence["model"]["standby_floor_w"] + 40
+    next_day = START_MS + (LEARN_DAYS + 1) * DAY_MS
+    expected_by = first.evidence["expected_by_ms"]
+    assert next_day < expected_by < first.ts_ms
+    away = int(settings.away_margin_min * MINUTE_MS)
+    assert expected_by + away <= first.ts_ms < expected_by + away + 2 * MINUTE_MS
+    assert silent + 18 * HOUR_MS < first.ts_ms < silent + 36 * HOUR_MS

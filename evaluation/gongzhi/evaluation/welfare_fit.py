@@ -4,7 +4,10 @@ reading of the data of its own, not the detector's: a *use* is a rise of the who
 by at least ``USE_W`` within one minute (an appliance switched on); a day's *wake* time is its
 first use after 04:00, its *bed* time its last use before 02:00 the next night; *outing* is the
 day's longest time without a use between wake and bed. Kettle and microwave powers are the
-medians of their own sub-metered power while on.
+medians of their own sub-metered power while on. *Left on*: the share of the minutes between a
+day's wake and bed after which the power stays, for the whole next hour, above the day's standby
+floor (its 1st percentile) plus ``max(30 W, 25 %)`` (the welfare rule's "all off" margin): what a
+person falling at a random moment of their day would leave on (a light, the television, heating).
 
 ``python -m gongzhi.evaluation.welfare_fit`` writes ``simulators/.../living_fit.json``.
 """
@@ -34,6 +37,15 @@ def _robust(values: list[float]) -> dict[str, float]:
     return {"median": round(median, 3), "sd": round(max(spread, 0.05), 3), "n": len(values)}
 
 
+def _left_on(power: np.ndarray, use_min: np.ndarray) -> float:
+    """The share of the day's waking minutes after which something stays on for an hour."""
+    floor = float(np.percentile(power, 1))
+    above = floor + max(30.0, 0.25 * floor)
+    hour_min = np.lib.stride_tricks.sliding_window_view(power, 60).min(axis=1)
+    first, last = int(use_min[0]), min(int(use_min[-1]), hour_min.size)
+    return float(np.mean(hour_min[first:last] > above)) if last > first else 0.0
+
+
 def _days(data_dir: Path, house: str, first: str, last: str) -> dict[str, Any]:
     recs = [r for r in load_recordings(data_dir, house) if first <= r.month <= last]
     ts = np.concatenate([r.ts for r in recs])
@@ -47,7 +59,7 @@ def _days(data_dir: Path, house: str, first: str, last: str) -> dict[str, Any]:
     shifted = (minute - 4 * 60)  # a day from 04:00
     day = shifted // DAY_MIN
     out: dict[str, list[float]] = {"wake_weekday": [], "wake_weekend": [], "bed": [],
-                                   "uses_per_hour": [], "outing_h": []}
+                                   "uses_per_hour": [], "outing_h": [], "left_on": []}
     for d in np.unique(day):
         rows = day == d
         if rows.sum() < 0.9 * DAY_MIN:
@@ -62,6 +74,8 @@ def _days(data_dir: Path, house: str, first: str, last: str) -> dict[str, Any]:
         awake = max(uses[-1] - uses[0], 1.0)
         out["uses_per_hour"].append(float(uses.size / awake))
         out["outing_h"].append(float(np.max(np.diff(uses))) if uses.size > 1 else awake)
+        if np.all(power[rows] > 0):
+            out["left_on"].append(_left_on(power[rows], shifted[rows & rise] - d * DAY_MIN))
     return {"days": out, "kettle_w": kettle[kettle > 500].tolist(),
             "microwave_w": micro[micro > 300].tolist()}
 
@@ -88,6 +102,8 @@ def fit(data_dir: Path) -> dict[str, Any]:
                                "sigma": round(float(outing.std()), 3), "n": int(outing.size)},
         "kettle_w": round(float(np.median(kettle)), 0),
         "microwave_w": round(float(np.median(micro)), 0),
+        "left_on_share": round(float(np.mean(pooled["left_on"])), 3),
+        "left_on_days": len(pooled["left_on"]),
     }
 
 

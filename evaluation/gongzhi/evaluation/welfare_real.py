@@ -55,6 +55,9 @@ SPLITS: dict[str, tuple[tuple[str, str, str], ...]] = {
 TIMEZONE = "UTC"  # the data's clock is the homes' own
 QUARTER_MONTHS = 3.0
 DAY_MS = 86_400_000
+# A silence this long, recognised afterwards from the data (no sign of life from its last sign
+# to the next), is taken as a trip: an elderly household's trips are declared to the committee.
+ABSENCE_MS = DAY_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +68,14 @@ class FalseAlarm:
     raised_at: str
     expected_by: str
     last_activity_at: str | None
+    left_on: bool | None = None  # the power stayed above the standby floor all the silence
+    in_absence: bool = False  # inside a silence of at least ``ABSENCE_MS`` (a trip)
 
-    def to_dict(self) -> dict[str, str | None]:
+    def to_dict(self) -> dict[str, str | bool | None]:
         return {"house": self.house, "day": self.day, "rule": self.rule,
                 "raised_at": self.raised_at, "expected_by": self.expected_by,
-                "last_activity_at": self.last_activity_at}
+                "last_activity_at": self.last_activity_at, "left_on": self.left_on,
+                "in_absence": self.in_absence}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +95,24 @@ class PartResult:
     def per_household_quarter(self) -> float:
         return self.per_household_month * QUARTER_MONTHS
 
+    @property
+    def outside_absences(self) -> int:
+        """The false alarms left if multi-day absences had been declared."""
+        return sum(not f.in_absence for f in self.false_alarms)
+
+    @property
+    def per_household_quarter_absences_declared(self) -> float:
+        return (self.outside_absences / self.household_months * QUARTER_MONTHS
+                if self.household_months else 0.0)
+
     def to_dict(self) -> dict[str, object]:
         return {"part": self.part, "household_months": round(self.household_months, 2),
                 "false_alarms": len(self.false_alarms), "episodes": self.episodes,
                 "per_household_month": round(self.per_household_month, 3),
                 "per_household_quarter": round(self.per_household_quarter, 3),
+                "false_alarms_outside_multi_day_absences": self.outside_absences,
+                "per_household_quarter_absences_declared":
+                    round(self.per_household_quarter_absences_declared, 3),
                 "days": [f.to_dict() for f in self.false_alarms]}
 
 
@@ -170,15 +189,32 @@ def score(part: str, alarms_by_house: dict[str, list[Alarm]], data_dir: Path,
         ts, _power = house_data(data_dir, house)
         months += _days_with_data(ts, start, end) / (365.25 / 12)
         previous_sign: object = None
-        for a in alarms_by_house.get(house, []):
+        house_alarms = alarms_by_house.get(house, [])
+        ended = _silence_ends(house_alarms)
+        for a in house_alarms:
             if a.state is AlarmState.RAISE and start <= a.ts_ms < end:
                 sign = a.evidence.get("last_activity_at_ms")
                 episodes += sign is None or sign != previous_sign
                 previous_sign = sign
+                back = ended.get(sign) if isinstance(sign, int) else None
                 found.append(FalseAlarm(house, _stamp(a.ts_ms)[:10], str(a.evidence["rule"]),
                                         _stamp(a.ts_ms), str(a.evidence["expected_by"]),
-                                        a.evidence.get("last_activity_at")))
+                                        a.evidence.get("last_activity_at"),
+                                        a.evidence.get("left_on"),
+                                        back is not None and isinstance(sign, int)
+                                        and back - sign >= ABSENCE_MS))
     return PartResult(part, months, tuple(found), episodes)
+
+
+def _silence_ends(alarms: Sequence[Alarm]) -> dict[int, int]:
+    """Each silence's last sign of life (its alarms' ``last_activity_at_ms``) to the sign that
+    ended it (known once the data have gone past it)."""
+    ends: dict[int, int] = {}
+    for a in alarms:
+        since, back = a.evidence.get("last_activity_at_ms"), a.evidence.get("sign_of_life_at_ms")
+        if isinstance(since, int) and isinstance(back, int):
+            ends[since] = back
+    return ends
 
 
 def evaluate(data_dir: Path, part: str, settings: RhythmSettings | None = None, *,

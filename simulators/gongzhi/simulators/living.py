@@ -2,7 +2,11 @@
 one report a minute) and water meter (cumulative m³, one report every 15 min) record it, with
 the faults of passive care:
 
-- ``no_activity`` (a fall): from its time on, nobody switches anything or draws water;
+- ``no_activity`` (a fall): from its time on, nobody switches anything or draws water; what
+  was on stays on: with the probability ``left_on_share`` of ``living_fit.json`` (the share of
+  the real homes' waking minutes after which something stayed on for an hour) a light switched
+  on with the last use before the fall stays on to the end, else everything is off but the base
+  load and the fridge;
 - ``away`` (a trip): the same between its start and end, and life again after;
 - ``water_leak``: a constant flow added to the meter from its time on;
 - ``power_cut``: the monitor reports 0 W at 0 V between its start and end (its battery keeps
@@ -112,6 +116,8 @@ class Living:
     wake_ms: list[int] = field(default_factory=list)
 
 
+LEFT_ON_W = 180.0  # a light left on by a person who fell (the simulated lights' power)
+
 # (name, power W or None for the person's own kettle/microwave, minutes low-high, litres)
 APPLIANCES = (
     ("kettle", None, 2, 4, 0.0),
@@ -141,6 +147,7 @@ def simulate(seed: int, start_ms: int, days: int, utc_offset_h: float = 8.0,
     litres = np.zeros(n)
     offset = int(utc_offset_h * HOUR_MS)
     wakes: list[int] = []
+    used: list[int] = []  # when the person switched something on
     for day in range(days):
         midnight = start_ms + day * DAY_MS
         weekend = ((midnight + offset) // DAY_MS + 3) % 7 >= 5
@@ -171,6 +178,7 @@ def simulate(seed: int, start_ms: int, days: int, utc_offset_h: float = 8.0,
             if not _alive(faults, when):
                 continue
             power[i:i + length] += watts
+            used.append(when)
             litres[i] += water if water else (float(rng.uniform(1.0, 4.0))
                                               if rng.random() < 0.3 else 0.0)
         # The morning wash and an evening shower draw water without much power.
@@ -179,6 +187,11 @@ def simulate(seed: int, start_ms: int, days: int, utc_offset_h: float = 8.0,
                               else 0.0)):
             if _alive(faults, when) and amount:
                 litres[(when - start_ms) // MINUTE_MS] += float(amount)
+    left_on = np.random.default_rng([seed, 2])  # its own stream: the days stay the same
+    for fault in faults:
+        if fault.kind == "no_activity" and left_on.random() < float(fitted()["left_on_share"]):
+            last_use = max((u for u in used if u < fault.start_ms), default=fault.start_ms)
+            power[ts >= last_use] += LEFT_ON_W
     for fault in faults:
         if fault.kind == "water_leak":
             litres[fault.covers(ts)] += fault.litres_per_hour / 60.0

@@ -40,6 +40,19 @@ class RhythmSettings:
     water_quantile: float = 1.0  # of the daily longest quiet time, nights included
     water_margin_min: float = 120.0
     water_min_min: float = 12 * 60.0  # 12 h without water (Shenzhen Longgang's rule)
+    # "All off": the whole-house power, all through the silence, at most this far above the
+    # household's standby floor (the median of its days' lowest power): a fridge and standby
+    # loads, nothing a person left on (a light, the television, heating).
+    floor_margin_w: float = 30.0
+    floor_margin_share: float = 0.25  # ... or this share of the floor, if more
+    # An all-off silence that began this long before the household's usual last sign (in the
+    # day or evening, not at bedtime) looks like a departure: it is raised no earlier than the
+    # next morning's expected first sign plus ``away_margin_min``.
+    departure_before_bed_min: float = 60.0
+    away_margin_min: float = 120.0
+    # A day whose first sign ends a silence this long (a return from a trip) teaches nothing
+    # of the household's mornings or its silences while up.
+    return_silence_min: float = 24 * 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +66,7 @@ class DayRecord:
     longest_gap_min: float | None  # while up, between first and last; None: not seen whole
     quiet_gap_min: float | None  # the longest time without any sign ending this day, nights
     # included; None: no water meter (the ``no_water`` rule is theirs)
+    floor_w: float | None = None  # the day's lowest whole-house power (None: no monitor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +80,14 @@ class Expectation:
     gap_limit: float | None  # minutes of silence while up
     up_until: float | None  # the gap rule runs for silences starting before this
     water_limit: float | None  # minutes without water
+    floor_w: float | None = None  # the standby floor: the median of the days' lowest power
+
+    def all_off_below(self, settings: RhythmSettings) -> float | None:
+        """The power under which the home has nothing left on (None: no floor learned)."""
+        if self.floor_w is None:
+            return None
+        return self.floor_w + max(settings.floor_margin_w,
+                                  settings.floor_margin_share * self.floor_w)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -78,6 +100,7 @@ class Expectation:
             "usually_up_until": None if self.up_until is None else clock_text(self.up_until),
             "water_silence_allowed_h": None if self.water_limit is None
             else round(self.water_limit / 60, 1),
+            "standby_floor_w": None if self.floor_w is None else round(self.floor_w),
         }
 
 
@@ -121,6 +144,7 @@ class Rhythm:
         gaps = [d.longest_gap_min for d in seen if d.longest_gap_min is not None]
         lasts = [d.last_min for d in seen if d.last_min is not None]
         waters = [d.quiet_gap_min for d in seen if d.quiet_gap_min is not None]
+        floors = [d.floor_w for d in seen if d.floor_w is not None]
         gap_limit = max(s.gap_min_min, _quantile(gaps, s.gap_quantile) + s.gap_margin_min) \
             if len(gaps) >= s.min_days // 2 else None
         water_limit = max(s.water_min_min,
@@ -132,4 +156,5 @@ class Rhythm:
             first_by=_quantile(firsts, s.first_quantile) + s.first_margin_min,
             gap_limit=gap_limit,
             up_until=_quantile(lasts, s.bed_quantile) if lasts else None,
-            water_limit=water_limit)
+            water_limit=water_limit,
+            floor_w=float(np.median(floors)) if len(floors) >= s.min_days // 2 else None)

@@ -109,6 +109,8 @@ class Household:
     morning_seen: bool = True  # the morning watched whole (no blind spell before a sign)
     blind_today: bool = False
     quiet_gap_min: float = 0.0  # the longest time without any sign ending today
+    floor_w: float = float("inf")  # today's lowest whole-house power
+    returned: bool = False  # today's first sign ended a silence of a trip's length
     # across days
     last_sign_ms: int = -1
     last_sign_what: str = ""
@@ -117,6 +119,10 @@ class Household:
     water_seen_since_ms: int = -1
     water_run_start: int = -1
     water_last_move: int = -1
+    level_w: float = float("nan")  # the monitor's last power
+    # The lowest power since the last sign of life (inf: unknown): what the person left on
+    # stays on through the silence; a timer's load switching on later does not count.
+    silence_min_w: float = float("inf")
     open_onset: int = -1
     open_rule: str = ""
     open_evidence: dict[str, Any] = field(default_factory=dict)
@@ -166,9 +172,10 @@ class WelfareWatch:
                 continue
             house.rhythm = before.rhythm
             for name in ("day", "weekend", "first_min", "last_min", "longest_gap_min",
-                         "morning_seen", "blind_today", "quiet_gap_min", "last_sign_ms",
-                         "last_sign_what", "seen_since_ms", "last_water_ms",
-                         "water_seen_since_ms", "water_run_start", "water_last_move",
+                         "morning_seen", "blind_today", "quiet_gap_min", "floor_w",
+                         "returned", "last_sign_ms", "last_sign_what", "seen_since_ms",
+                         "last_water_ms", "water_seen_since_ms", "water_run_start",
+                         "water_last_move", "level_w", "silence_min_w",
                          "open_onset", "open_rule", "open_evidence"):
                 setattr(house, name, getattr(before, name))
             for device_id, source in house.sources.items():
@@ -216,6 +223,7 @@ class WelfareWatch:
             return alarms  # a power cut: the monitor sees nothing; its last_ts stays put
         if blind:
             self._blind_until(house, source, ts, minute)
+        self._level(house, source, values, blind)
         sign = self._sign(house, source, ts, values, blind)
         source.last_ts = ts
         if sign:
@@ -230,6 +238,18 @@ class WelfareWatch:
         power = values.get("power_w")
         volts = values.get("voltage_v")
         return (power is not None and power <= 0.0) or (volts is not None and volts < OUTAGE_V)
+
+    def _level(self, house: Household, source: Source, values: Mapping[str, float],
+               blind: bool) -> None:
+        """The whole-house power: today's floor and the lowest since the last sign."""
+        power = values.get("power_w")
+        if source.type is not DeviceType.ELECTRICAL or power is None:
+            return
+        if blind:
+            house.silence_min_w = float("inf")  # what stayed on while unseen is not known
+        house.level_w = power
+        house.floor_w = min(house.floor_w, power)
+        house.silence_min_w = min(house.silence_min_w, power)
 
     def _blind_until(self, house: Household, source: Source, ts: int, minute: float) -> None:
         """``source`` saw nothing until ``ts``: the silence before is not known."""
@@ -278,10 +298,13 @@ class WelfareWatch:
             house.quiet_gap_min = max(house.quiet_gap_min, quiet)
         if house.first_min is None:
             house.first_min = minute
+            house.returned = house.last_sign_ms >= 0 and (
+                ts - house.last_sign_ms) >= self.settings.return_silence_min * MINUTE_MS
         elif house.last_min is not None and not house.blind_today:
             house.longest_gap_min = max(house.longest_gap_min, minute - house.last_min)
         house.last_min = minute
         house.last_sign_ms, house.last_sign_what = ts, what
+        house.silence_min_w = house.level_w if house.level_w == house.level_w else float("inf")
         if house.open_onset < 0:
             return []
         evidence = {**house.open_evidence, "sign_of_life_at_ms": ts, "sign_of_life": what}
@@ -300,7 +323,8 @@ class WelfareWatch:
                                            house.open_onset, ts, AlarmState.CLEAR, evidence))
             house.open_onset, house.open_rule, house.open_evidence = -1, "", {}
         if house.day >= 0:
-            whole = house.morning_seen and house.first_min is not None
+            # A morning not seen whole, or a return from a trip, teaches nothing of mornings.
+            whole = house.morning_seen and house.first_min is not None and not house.returned
             house.rhythm.learn(DayRecord(
                 day=house.day, weekend=house.weekend,
                 first_min=house.first_min if whole else None,
@@ -308,7 +332,8 @@ class WelfareWatch:
                 longest_gap_min=house.longest_gap_min if whole and not house.blind_today
                 else None,
                 quiet_gap_min=house.quiet_gap_min
-                if house.has_water and house.quiet_gap_min > 0 else None))
+                if house.has_water and house.quiet_gap_min > 0 else None,
+                floor_w=house.floor_w if house.floor_w < float("inf") else None))
         first_report = house.day < 0
         skipped = house.day >= 0 and day > house.day + 1
         house.day = day
@@ -318,6 +343,8 @@ class WelfareWatch:
         house.morning_seen = not (first_report or skipped)
         house.blind_today = first_report or skipped
         house.quiet_gap_min = 0.0
+        house.floor_w = float("inf")
+        house.returned = False
         if first_report:
             house.seen_since_ms = house.water_seen_since_ms = ts
         return ended
@@ -337,8 +364,15 @@ class WelfareWatch:
         if found is None:
             return []
         rule, due, expected_by = found
-        onset = max(due, day_ms)  # a silence judged again on a new day is a new alarm
         since = max(house.last_sign_ms, house.seen_since_ms)
+        below = expect.all_off_below(self.settings)
+        all_off = below is not None and house.silence_min_w <= below
+        departure = self._departure_due(house, expect) if all_off else None
+        if departure is not None and departure > due:
+            if ts < departure:
+                return []  # everything off since a day-time last sign: likely gone out
+            due = departure
+        onset = max(due, day_ms)  # a silence judged again on a new day is a new alarm
         evidence: dict[str, Any] = {
             "rule": rule,
             "household": house.key,
@@ -349,11 +383,31 @@ class WelfareWatch:
             if house.last_sign_ms >= 0 else None,
             "last_activity": house.last_sign_what or None,
             "silent_h": round((ts - since) / 3_600_000, 2),
+            "left_on": None if below is None or house.silence_min_w == float("inf")
+            else not all_off,
+            "lowest_power_w": None if house.silence_min_w == float("inf")
+            else round(house.silence_min_w),
+            "looked_like_departure": departure is not None,
             "model": expect.summary(),
         }
         house.open_onset, house.open_rule, house.open_evidence = onset, rule, evidence
         return [self._index.alarm(house.alarm_slot, AlarmKind.WELFARE_CHECK, onset, ts,
                                   AlarmState.RAISE, evidence)]
+
+    def _departure_due(self, house: Household, expect: Expectation) -> int | None:
+        """For an all-off silence that began in the day or evening (well before the
+        household's usual last sign), the next morning's expected first sign plus a margin."""
+        if house.last_sign_ms < 0 or expect.up_until is None:
+            return None
+        since_min = self._local_min(house.last_sign_ms)
+        since_day = int((since_min - DAY_START_MIN) // 1440)
+        if since_min - since_day * 1440 > expect.up_until - self.settings.departure_before_bed_min:
+            return None  # gone quiet at bedtime: a sleeper, judged by the usual rules
+        next_day = since_day + 1
+        nxt = house.rhythm.expect((next_day + 3) % 7 >= 5) or expect
+        local = next_day * 1440 + nxt.first_by + self.settings.away_margin_min
+        return int((local - _offset_min(self._zone, house.last_sign_ms // 3_600_000))
+                   * MINUTE_MS)
 
     def _first_activity(self, house: Household, expect: Expectation, day_ms: int,
                         minute: float) -> tuple[str, int, int] | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, Field, fields
 from enum import StrEnum
 from typing import Any
@@ -149,6 +149,8 @@ _NAMES = tuple(f.name for f in fields(Ticket))
 WRITTEN = tuple(n for n in _NAMES if n not in ("id", "version"))
 _PLAIN_WRITTEN = tuple(n for n in WRITTEN if n != "location")
 _PLAIN_READ = tuple(n for n in _NAMES if n != "location")
+# The keys of ``ticket_row``, in its order.
+ROW_KEYS = (*_PLAIN_WRITTEN, *LOCATION_COLUMNS, DERIVED)
 
 
 def ticket_row(ticket: Ticket) -> dict[str, Any]:
@@ -159,10 +161,18 @@ def ticket_row(ticket: Ticket) -> dict[str, Any]:
     return row
 
 
-def ticket_of_row(row: Mapping[Any, Any]) -> Ticket:
-    """The ticket of a row read with every column (the column types did the conversions)."""
-    values = {name: row[name] for name in _PLAIN_READ}
-    return Ticket(location=Location(*(row[n] for n in LOCATION_COLUMNS)), **values)
+def ticket_decoder(columns: Sequence[str]) -> Callable[[Sequence[Any]], Ticket]:
+    """The ticket of a row of ``columns`` (every column but ``next_check_at``, converted by
+    the column types), taken by position: the alarm path reads hundreds per batch."""
+    index = {name: i for i, name in enumerate(columns)}
+    plain = tuple((name, index[name]) for name in _PLAIN_READ)
+    place = tuple(index[name] for name in LOCATION_COLUMNS)
+
+    def decode(row: Sequence[Any]) -> Ticket:
+        return Ticket(location=Location(*[row[i] for i in place]),
+                      **{name: row[i] for name, i in plain})
+
+    return decode
 
 
 # --- the JSON record (event snapshots) ------------------------------------------------------

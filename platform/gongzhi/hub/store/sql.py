@@ -16,12 +16,14 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Connection,
+    Dialect,
     Integer,
     Select,
     Text,
     bindparam,
     case,
     func,
+    literal,
     or_,
     select,
     type_coerce,
@@ -32,11 +34,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from gongzhi.hub.duty import Counted, HistoryQuery, Scope
 from gongzhi.hub.store.codec import (
     DERIVED,
+    ROW_KEYS,
+    ticket_decoder,
     ticket_from_record,
-    ticket_of_row,
     ticket_record,
     ticket_row,
 )
+from gongzhi.hub.store.driver import DriverStatement, compile_for
 from gongzhi.hub.store.records import (
     AuditEntry,
     DeviceState,
@@ -84,6 +88,7 @@ class _Dialect:
 
 
 _READ = [c for c in tickets.c if c.name != DERIVED]
+_decode = ticket_decoder([c.name for c in _READ])
 _T = tickets.c
 _DIALECTS = {
     "sqlite": _Dialect(sqlite.insert, func.max),
@@ -91,7 +96,7 @@ _DIALECTS = {
 }
 # The statements of the alarm path, built once: building a statement over every ticket column
 # costs more than running it on SQLite. Parameters are bound by name when they run.
-_INSERTS = {name: (d.insert_receipts, d.insert_ticket) for name, d in _DIALECTS.items()}
+_INSERT_RECEIPTS = {name: d.insert_receipts for name, d in _DIALECTS.items()}
 _TICKETS = select(*_READ)
 _BY_ID = _TICKETS.where(_T.id == bindparam("id"))
 _BY_OPEN_KEY = _TICKETS.where(_T.open_key == bindparam("key"))
@@ -106,6 +111,9 @@ _LINK_RECEIPTS = (update(alarm_receipts)
                   .where(alarm_receipts.c.alarm_id == bindparam("b_alarm"),
                          alarm_receipts.c.state == bindparam("b_state"))
                   .values(ticket_id=bindparam("b_ticket")))
+_RECEIPT_TICKET = select(alarm_receipts.c.ticket_id).where(
+    alarm_receipts.c.alarm_id == bindparam("alarm_id"),
+    alarm_receipts.c.state == bindparam("state"))
 _SAVE = (update(tickets).where(_T.id == bindparam("b_id"), _T.version == bindparam("b_version"))
          .values(version=_T.version + 1).returning(*_READ))
 _SAVE_ALL = update(tickets).where(_T.id == bindparam("b_id"),
@@ -119,6 +127,8 @@ _EVENTS_AFTER = (select(ticket_events.c.seq, ticket_events.c.ticket_id, ticket_e
                  .where(ticket_events.c.seq > bindparam("seq", type_=BigInteger))
                  .order_by(ticket_events.c.seq).limit(bindparam("limit", type_=Integer)))
 _INSERT_TIMELINE = timeline.insert()
+_TIMELINE_KEYS = ("ticket_id", "ts_ms", "type", "actor", "action", "note", "rule_id", "data")
+_EVENT_KEYS = ("seq", "ticket_id", "ts_ms", "ticket")
 _INSERT_WEBHOOKS = webhook_outbox.insert()
 _SCOPE_COLUMNS = {Scope.HOUSEHOLD: "household", Scope.RISER: "riser", Scope.DEVICE: "device_id",
                   Scope.BUILDING: "building"}
@@ -128,7 +138,8 @@ def _history_count(query: HistoryQuery, i: int) -> Any:
     """The count of one history query, its scope key and start bound as ``key_i``, ``since_i``."""
     key: Any = bindparam(f"key_{i}", type_=Text)
     since: Any = bindparam(f"since_{i}", type_=BigInteger)
-    kinds = sorted(query.kinds)
+    # Bound one by one (not an expanding list): the statement is compiled once, kinds and all.
+    kinds = [literal(k, Text) for k in sorted(query.kinds)]
     if query.counted is Counted.ALARMS:
         c = alarm_receipts.c
         return select(func.count()).select_from(alarm_receipts).where(
@@ -140,10 +151,57 @@ def _history_count(query: HistoryQuery, i: int) -> Any:
 
 
 @functools.lru_cache(maxsize=256)
-def _histories(queries: tuple[HistoryQuery, ...]) -> Any:
-    """One statement counting each of ``queries`` (built once per set of queries: a matrix
+def _histories(queries: tuple[HistoryQuery, ...], dialect: _DialectKey) -> DriverStatement:
+    """One statement counting each of ``queries`` (compiled once per set of queries: a matrix
     has few)."""
-    return select(*(_history_count(q, i).scalar_subquery() for i, q in enumerate(queries)))
+    stmt = select(*(_history_count(q, i).scalar_subquery() for i, q in enumerate(queries)))
+    return compile_for(stmt, dialect.dialect)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _DialectKey:
+    """A dialect as a cache key: one per database and driver (the first engine's stands for
+    all: their SQL is the same)."""
+
+    name: str
+    dialect: Dialect
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _DialectKey) and other.name == self.name
+
+
+class _Hot:
+    """The alarm path's statements compiled for one dialect (``driver``)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.key = _DialectKey(f"{dialect.name}+{dialect.driver}", dialect)
+        insert_ticket = _DIALECTS[dialect.name].insert_ticket
+        self.insert_ticket = compile_for(insert_ticket, dialect, (*ROW_KEYS, "version"))
+        self.save = compile_for(_SAVE, dialect, ROW_KEYS)
+        self.save_all = compile_for(_SAVE_ALL, dialect, (*ROW_KEYS, "version"))
+        self.by_id = compile_for(_BY_ID, dialect)
+        self.by_open_key = compile_for(_BY_OPEN_KEY, dialect)
+        self.by_open_key_locked = compile_for(_BY_OPEN_KEY_LOCKED, dialect)
+        self.receipt_ticket = compile_for(_RECEIPT_TICKET, dialect)
+        self.link_receipts = compile_for(_LINK_RECEIPTS, dialect, ("ticket_id",))
+        self.insert_timeline = compile_for(_INSERT_TIMELINE, dialect, _TIMELINE_KEYS)
+        self.count_events = compile_for(_COUNT_EVENTS, dialect)
+        self.insert_events = compile_for(_INSERT_EVENTS, dialect, _EVENT_KEYS)
+
+
+_HOT: dict[str, _Hot] = {}
+
+
+def _hot(dialect: Dialect) -> _Hot:
+    """The compiled statements of ``dialect``, compiled when its first store opens."""
+    name = f"{dialect.name}+{dialect.driver}"
+    hot = _HOT.get(name)
+    if hot is None:
+        hot = _HOT.setdefault(name, _Hot(dialect))
+    return hot
 
 
 def _text(column: Any) -> Any:
@@ -155,7 +213,8 @@ class SqlTx:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._dialect = _DIALECTS[conn.dialect.name]
-        self._insert_receipts, self._insert_ticket = _INSERTS[conn.dialect.name]
+        self._insert_receipts = _INSERT_RECEIPTS[conn.dialect.name]
+        self._hot = _hot(conn.dialect)
         self._pending: list[Ticket] = []
         self._timeline: list[dict[str, Any]] = []
         self._webhooks: list[dict[str, Any]] = []
@@ -167,11 +226,11 @@ class SqlTx:
         return self._conn
 
     def _tickets(self, stmt: Select[Any], params: dict[str, Any] | None = None) -> list[Ticket]:
-        return [ticket_of_row(r) for r in self._conn.execute(stmt, params).mappings()]
+        return [_decode(r) for r in self._conn.execute(stmt, params)]
 
-    def _ticket(self, stmt: Any, params: dict[str, Any] | None = None) -> Ticket | None:
-        row = self._conn.execute(stmt, params).mappings().first()
-        return None if row is None else ticket_of_row(row)
+    def _ticket(self, stmt: DriverStatement, params: dict[str, Any]) -> Ticket | None:
+        row = stmt.run(self._conn, params).first()
+        return None if row is None else _decode(stmt.row(row))
 
     def schema_versions(self) -> list[int]:
         c = schema_migrations.c
@@ -206,17 +265,16 @@ class SqlTx:
         return {(a, s): None if t is None else int(t) for a, s, t in rows if (a, s) in wanted}
 
     def receipt_ticket(self, alarm_id: str, state: str) -> int | None:
-        c = alarm_receipts.c
-        found = self._conn.scalar(select(c.ticket_id).where(c.alarm_id == alarm_id,
-                                                            c.state == state))
-        return None if found is None else int(found)
+        row = self._hot.receipt_ticket.run(self._conn, {"alarm_id": alarm_id,
+                                                        "state": state}).first()
+        return None if row is None or row[0] is None else int(row[0])
 
     def link_receipts(self, links: Sequence[tuple[str, str, int]]) -> None:
         """Note the ticket each (alarm_id, state, ticket_id) went to."""
         if not links:
             return
-        self._conn.execute(_LINK_RECEIPTS, [{"b_alarm": a, "b_state": s, "b_ticket": t}
-                                            for a, s, t in links])
+        self._hot.link_receipts.run_many(self._conn, [
+            {"b_alarm": a, "b_state": s, "b_ticket": t} for a, s, t in links])
 
     def count_histories(self, asks: Sequence[HistoryAsk]) -> list[int]:
         """Several history counts in one statement, in the order asked."""
@@ -225,16 +283,18 @@ class SqlTx:
         params: dict[str, Any] = {}
         for i, (_, key, since) in enumerate(asks):
             params[f"key_{i}"], params[f"since_{i}"] = key, since
-        row = self._conn.execute(_histories(tuple(q for q, _, _ in asks)), params).one()
+        stmt = _histories(tuple(q for q, _, _ in asks), self._hot.key)
+        (row,) = stmt.run(self._conn, params).all()
         return [int(n) for n in row]
 
     # --- tickets -----------------------------------------------------------------------------
 
     def get_ticket(self, ticket_id: int) -> Ticket | None:
-        return self._ticket(_BY_ID, {"id": ticket_id})
+        return self._ticket(self._hot.by_id, {"id": ticket_id})
 
     def ticket_by_open_key(self, key: str, *, lock: bool = False) -> Ticket | None:
-        return self._ticket(_BY_OPEN_KEY_LOCKED if lock else _BY_OPEN_KEY, {"key": key})
+        hot = self._hot
+        return self._ticket(hot.by_open_key_locked if lock else hot.by_open_key, {"key": key})
 
     def open_tickets(self, keys: Iterable[str], *, lock: bool = False) -> list[Ticket]:
         """The active tickets of ``keys``. ``lock``: their rows are locked now, in id order, so
@@ -247,22 +307,21 @@ class SqlTx:
 
     def insert_ticket(self, ticket: Ticket) -> Ticket | None:
         """The new ticket with its id, or None when another one holds its open key."""
-        return self._ticket(self._insert_ticket, {**ticket_row(ticket), "version": 1})
+        return self._ticket(self._hot.insert_ticket, {**ticket_row(ticket), "version": 1})
 
     def save(self, ticket: Ticket) -> Ticket | None:
         """Write ``ticket`` if nobody changed it since it was read (same version)."""
-        return self._ticket(_SAVE, {**ticket_row(ticket), "b_id": ticket.id,
-                                    "b_version": ticket.version})
+        return self._ticket(self._hot.save, {**ticket_row(ticket), "b_id": ticket.id,
+                                             "b_version": ticket.version})
 
     def save_all(self, changes: Sequence[tuple[Ticket, int]]) -> int:
         """Write each ticket whose stored version is still the one given, with the ticket's
         own version; returns how many were written."""
         if not changes:
             return 0
-        result = self._conn.execute(_SAVE_ALL, [
+        return self._hot.save_all.run_many(self._conn, [
             {**ticket_row(t), "version": t.version, "b_id": t.id, "b_stored": stored}
             for t, stored in changes])
-        return int(result.rowcount)
 
     def list_tickets(self, *, statuses: Iterable[str] = (), kinds: Iterable[str] = (),
                      since: int | None = None, opened_since: int | None = None,
@@ -313,7 +372,7 @@ class SqlTx:
     def flush_timeline(self) -> None:
         rows, self._timeline = self._timeline, []
         if rows:
-            self._conn.execute(_INSERT_TIMELINE, rows)
+            self._hot.insert_timeline.run_many(self._conn, rows)
 
     def _flush_webhooks(self) -> None:
         rows, self._webhooks = self._webhooks, []
@@ -347,10 +406,11 @@ class SqlTx:
         self._pending.clear()
         if not latest:
             return
-        last = int(self._conn.execute(_COUNT_EVENTS, {"n": len(latest)}).scalar_one())
+        (row,) = self._hot.count_events.run(self._conn, {"n": len(latest)}).all()
+        last = int(row[0])
         events = [TicketEvent(seq, ticket.id, now, ticket)
                   for seq, ticket in enumerate(latest.values(), start=last - len(latest) + 1)]
-        self._conn.execute(_INSERT_EVENTS, [
+        self._hot.insert_events.run_many(self._conn, [
             {"seq": e.seq, "ticket_id": e.ticket_id, "ts_ms": now,
              "ticket": ticket_record(e.ticket)} for e in events])
         self.published.extend(events)

@@ -5,11 +5,15 @@
   over the held-out months of ``gongzhi.evaluation.welfare_real.SPLITS`` (settings chosen on the
   development months, whose figure is in the context). Every ``welfare_check`` raised there is a
   false alarm (nobody fell); each is listed with its day. Deterministic: one run.
+  ``welfare_false_per_household_quarter_absences_declared``: the same, raises inside silences of
+  at least 24 h (recognised afterwards from the data) taken as declared trips.
 - ``welfare_detect_delay_h_p50``: simulated falls (``gongzhi.simulators.living``, report seeds
   only): each household learns four weeks, then its person falls at a time of day drawn from
   06:00-22:00; hours from the fall to the RAISE, median over households. Three runs of
   different report seeds: the median of the runs' medians, with their spread. Households with a
-  monitor and a water meter; ``welfare_detect_delay_h_p50_power_only`` without the meter.
+  monitor and a water meter; ``welfare_detect_delay_h_p50_power_only`` without the meter. Each
+  run also gives the falls that left everything off (``p50_all_off``: these wait as a departure
+  would) and those that left a light on apart.
 
 Both run the engine's own welfare rule (``WelfareWatch``) on its own, fed the rows in time
 order: the whole engine gives the same welfare alarms (tests/welfare/test_welfare_real.py) but
@@ -55,6 +59,17 @@ def bench_real() -> None:
          episodes_per_household_quarter=round(
              report.episodes / report.household_months * 3, 2),
          cpu_s=round(time.process_time() - started, 1))
+    # Not the main figure: what is left if every multi-day absence (>= 24 h without a sign of
+    # life, recognised afterwards from the data) had been declared, as an elderly household's
+    # trips are declared to the committee.
+    emit(f"{name}_absences_declared", round(report.per_household_quarter_absences_declared, 2),
+         "alarms/household-quarter",
+         data="real, held-out months, raises inside silences of >= 24 h taken as declared trips",
+         tuned_on_this_data=False, goal=1.0,
+         held_out_raises_left=report.outside_absences,
+         days_left=[d for d in report.to_dict()["days"]  # type: ignore[attr-defined]
+                    if not d["in_absence"]],
+         development=round(development.per_household_quarter_absences_declared, 2))
 
 
 def _delays(seeds: tuple[int, ...], water: bool) -> dict[str, Any]:
@@ -62,7 +77,12 @@ def _delays(seeds: tuple[int, ...], water: bool) -> dict[str, Any]:
 
     results = falls(seeds, water=water, engine=False)
     delays = [r.delay_h for r in results if r.delay_h is not None]
+    off = [r.delay_h for r in results if r.delay_h is not None and not r.left_on]
+    on = [r.delay_h for r in results if r.delay_h is not None and r.left_on]
     return {"p50": statistics.median(delays) if delays else None,
+            "p50_all_off": statistics.median(off) if off else None,
+            "p50_left_on": statistics.median(on) if on else None,
+            "all_off_falls": len(off),
             "missed": sum(r.delay_h is None for r in results),
             "false_before": sum(r.false_before for r in results),
             "households": len(results)}

@@ -36,7 +36,7 @@ from gongzhi.simulators.living import (
     REPORT_SEEDS,
     Fault,
     Living,
-    fitted,
+    leaves_light_on,
     simulate,
 )
 
@@ -193,9 +193,7 @@ def _silent_from_ten(light_on: bool) -> tuple[list[Alarm], int, RhythmSettings]:
     """A person who falls at 10:00 on the day after ``LEARN_DAYS``, leaving a light on or
     everything off (the simulator's draw for the seed), watched by power alone for two more
     days."""
-    share = float(fitted()["left_on_share"])
-    seed = next(s for s in DEVELOPMENT_SEEDS
-                if (np.random.default_rng([s, 2]).random() < share) is light_on)
+    seed = next(s for s in DEVELOPMENT_SEEDS if leaves_light_on(s) is light_on)
     silent = START_MS + LEARN_DAYS * DAY_MS + 10 * HOUR_MS
     living = simulate(seed, START_MS, LEARN_DAYS + 2, faults=(Fault("no_activity", silent),))
     registry = Registry(household_records("h1", water=False))

@@ -24,7 +24,7 @@ from gongzhi.gateway.detection.engine import DetectionEngine
 from gongzhi.gateway.detection.presence import offline_after_ms
 from gongzhi.gateway.detection.welfare import WelfareWatch
 from gongzhi.gateway.messages import Telemetry
-from gongzhi.simulators.living import DAY_MS, HOUR_MS, Fault, Living, simulate
+from gongzhi.simulators.living import DAY_MS, HOUR_MS, Fault, Living, leaves_light_on, simulate
 
 # A Monday, local midnight in Asia/Shanghai (the default estate timezone).
 START_MS = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp() * 1000) - 8 * HOUR_MS
@@ -63,6 +63,7 @@ class FallResult:
     fall_ms: int
     raised_ms: int | None  # None: never raised
     false_before: int  # RAISEs before the fall
+    left_on: bool = False  # the fall left a light on (else everything off)
 
     @property
     def delay_h(self) -> float | None:
@@ -92,7 +93,7 @@ def falls(seeds: Sequence[int], *, days_after: int = 2, water: bool = True,
                   if a.device_id == device and a.state is AlarmState.RAISE]
         after = [t for t in raises if t >= fall]
         results.append(FallResult(seed, fall, min(after) if after else None,
-                                  sum(1 for t in raises if t < fall)))
+                                  sum(1 for t in raises if t < fall), leaves_light_on(seed)))
     return results
 
 

@@ -187,9 +187,8 @@ def simulate(seed: int, start_ms: int, days: int, utc_offset_h: float = 8.0,
                               else 0.0)):
             if _alive(faults, when) and amount:
                 litres[(when - start_ms) // MINUTE_MS] += float(amount)
-    left_on = np.random.default_rng([seed, 2])  # its own stream: the days stay the same
     for fault in faults:
-        if fault.kind == "no_activity" and left_on.random() < float(fitted()["left_on_share"]):
+        if fault.kind == "no_activity" and leaves_light_on(seed):
             last_use = max((u for u in used if u < fault.start_ms), default=fault.start_ms)
             power[ts >= last_use] += LEFT_ON_W
     for fault in faults:
@@ -205,6 +204,12 @@ def simulate(seed: int, start_ms: int, days: int, utc_offset_h: float = 8.0,
     water_rows = np.arange(0, n, WATER_REPORT_MS // MINUTE_MS)
     return Living(ts, np.round(np.maximum(power, 0.0), 1), np.round(voltage, 1),
                   ts[water_rows], np.floor(cumulative[water_rows] * 1000.0) / 1000.0, wakes)
+
+
+def leaves_light_on(seed: int) -> bool:
+    """Whether the person of ``seed`` falling leaves a light on (a stream of its own: the days
+    stay the same either way)."""
+    return bool(np.random.default_rng([seed, 2]).random() < float(fitted()["left_on_share"]))
 
 
 def _alive(faults: tuple[Fault, ...], when: int) -> bool:

@@ -217,6 +217,9 @@ def test_each_party_sees_only_its_own(browser: Browser, platform: Platform,
         # The owners' committee is neither assigned nor notified of either.
         expect(owners.locator("#queue-counts")).to_have_attribute("data-total", "0")
         expect(owners.locator(".q-row:not([hidden])")).to_have_count(0)
+        # Neither prints the residents' QR sheet: the wall offers it to neither.
+        expect(police.locator("#qr-sheet")).to_be_hidden()
+        expect(owners.locator("#qr-sheet")).to_be_hidden()
     finally:
         police.context.close()
         owners.context.close()
@@ -233,5 +236,19 @@ def test_english_switch_relabels_the_wall(wall: Page, platform: Platform) -> Non
     expect(wall.locator(".q-row[data-severity='critical'] .sev-text").first).to_have_text(
         "Critical")
     screenshot(wall, "wall-en")
+    # The property office opens the residents' QR sheet of its estate from the top bar, signed
+    # in with the wall's token.
+    qr = wall.locator("#qr-sheet")
+    expect(qr).to_have_text("Residents' QR codes")
+    expect(qr).to_have_attribute("href", f"/reports/qr?estate={ESTATE}")
+    with wall.context.expect_page() as opened:
+        qr.click()
+    sheet = opened.value
+    try:
+        expect(sheet.locator("body")).to_have_attribute("data-loaded", "1")
+        expect(sheet.locator(".qr-card")).to_have_count(4)
+        expect(sheet.locator("#signin")).to_have_count(0)
+    finally:
+        sheet.close()
     wall.locator("#lang").click()
     expect(wall.locator("#view-title")).to_have_text("物业告警墙")

@@ -23,6 +23,8 @@ const LAYOUT_REFRESH_MS = 10 * 60_000;
 const HEALTH_REFRESH_MS = 30_000;
 const TRENDS_REFRESH_MS = 60_000;
 const MAX_HIGHLIGHTS = 3; // the map keeps at most three places flashing anyway
+// The parties that print the residents' QR sheet (/reports/qr; the API refuses the others).
+const QR_PRINTERS = new Set(["property_office", "residents_committee"]);
 
 class Console {
   constructor(me) {
@@ -59,6 +61,7 @@ class Console {
 
   start() {
     this.topBar = new TopBar(this.party);
+    byId("qr-sheet").hidden = !QR_PRINTERS.has(this.party);
     this.operations = new OperationsBanner();
     this.operations.start();
     document.body.dataset.readonly = this.readOnly ? "1" : "0";
@@ -78,7 +81,10 @@ class Console {
 
   async loadLayout() {
     try {
-      this.map.setLayout(await api("/api/layout"));
+      const layout = await api("/api/layout");
+      this.map.setLayout(layout);
+      const estate = layout.estates?.[0]?.estate_id;
+      if (estate) byId("qr-sheet").href = `/reports/qr?estate=${encodeURIComponent(estate)}`;
       this.shapeSeen = null; // the new cells need colouring
       this.scheduler.request();
     } catch {

@@ -70,7 +70,12 @@ class RecallResult:
     def context(self) -> dict[str, Any]:
         delays = self.delays_min()
         missed = [c for c in self.charges if c.found_ms is None]
+        shapes: dict[str, list[bool]] = {}
+        for c in self.charges:
+            shapes.setdefault(c.charge.plug, []).append(c.found_ms is not None)
         return {"charges": len(self.charges), "found": len(delays),
+                "recall_by_shape": {plug: round(sum(f) / len(f), 3)
+                                    for plug, f in sorted(shapes.items())},
                 "delay_min_p50": round(statistics.median(delays), 1) if delays else None,
                 "delay_min_max": round(max(delays), 1) if delays else None,
                 "houses": list(self.houses), "seed": self.seed,

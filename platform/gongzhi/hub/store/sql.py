@@ -97,6 +97,24 @@ _DIALECTS = {
 # The statements of the alarm path, built once: building a statement over every ticket column
 # costs more than running it on SQLite. Parameters are bound by name when they run.
 _INSERT_RECEIPTS = {name: d.insert_receipts for name, d in _DIALECTS.items()}
+_RECEIPT_KEYS = tuple(c.name for c in alarm_receipts.c if c.name != "ticket_id")
+
+
+def _receipts_from_arrays() -> Any:
+    """PostgreSQL: a batch's receipts as one array per column, unnested in their order: nine
+    parameters whatever the batch's size, so the driver prepares the statement once (the
+    multi-row VALUES of ``insert_receipts`` is a new statement text of thousands of
+    parameters, which psycopg parses afresh every time)."""
+    rows = func.unnest(*[bindparam(c.name, type_=postgresql.ARRAY(c.type))
+                         for c in alarm_receipts.c if c.name in _RECEIPT_KEYS]
+                       ).table_valued(*_RECEIPT_KEYS, with_ordinality="n").render_derived()
+    return (postgresql.insert(alarm_receipts)
+            .from_select(_RECEIPT_KEYS, select(*[rows.c[k] for k in _RECEIPT_KEYS])
+                         .order_by(rows.c.n))
+            .on_conflict_do_nothing(index_elements=["alarm_id", "state"])
+            .returning(alarm_receipts.c.alarm_id, alarm_receipts.c.state))
+
+
 _TICKETS = select(*_READ)
 _BY_ID = _TICKETS.where(_T.id == bindparam("id"))
 _BY_OPEN_KEY = _TICKETS.where(_T.open_key == bindparam("key"))
@@ -189,6 +207,8 @@ class _Hot:
         self.link_receipts = compile_for(_LINK_RECEIPTS, dialect, ("ticket_id",))
         self.insert_timeline = compile_for(_INSERT_TIMELINE, dialect, _TIMELINE_KEYS)
         self.count_events = compile_for(_COUNT_EVENTS, dialect)
+        self.receipt_arrays = (compile_for(_receipts_from_arrays(), dialect)
+                               if dialect.name == "postgresql" else None)
         self.insert_events = compile_for(_INSERT_EVENTS, dialect, _EVENT_KEYS)
 
 
@@ -251,8 +271,12 @@ class SqlTx:
         ordered = sorted({(r.alarm_id, r.state): r for r in receipts}.items())
         if not ordered:
             return set()
-        rows = self._conn.execute(self._insert_receipts,
-                                  [self._receipt_row(r, received_at) for _, r in ordered])
+        values = [self._receipt_row(r, received_at) for _, r in ordered]
+        arrays = self._hot.receipt_arrays
+        if arrays is None:
+            rows: Iterable[Sequence[Any]] = self._conn.execute(self._insert_receipts, values)
+        else:
+            rows = arrays.run(self._conn, {k: [v[k] for v in values] for k in _RECEIPT_KEYS})
         return {(str(row[0]), str(row[1])) for row in rows}
 
     def receipt_tickets(self, keys: Iterable[ReceiptKey]) -> dict[ReceiptKey, int | None]:

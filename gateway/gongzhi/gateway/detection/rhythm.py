@@ -31,7 +31,8 @@ class RhythmSettings:
 
     history_days: int = 42  # the days remembered
     min_days: int = 21  # a household is watched once this many days are learned
-    first_quantile: float = 1.0  # of the first-activity times of the day's kind: the latest
+    first_quantile: float = 0.9  # of the first-activity times of the day's kind (robust: not the
+    # latest, which a trip's return or a lie-in after a late night makes)
     first_margin_min: float = 120.0
     gap_quantile: float = 1.0  # of the daily longest silence while up: the longest
     gap_margin_min: float = 120.0

@@ -13,7 +13,9 @@ raises an alarm, and the gateway's reports to the platform are retried in the ba
    accounted. Two carriers: CTWing (one ``dataReport`` per push, as CTWing sends them) and
    OneNET (signed batch pushes of ``ONENET_BATCH`` data points). 2,000 devices (half smoke
    detectors, half electrical monitors); the median of three fresh gateways each, with min,
-   max and every run.
+   max and every run. Beside it ``gateway_cpu_us_per_msg``: the gateway process's CPU time
+   (user and system, from /proc) over the same span per message, the median of the rounds: a
+   figure the machine's other work changes less than the rate.
 2. ``modbus_registers_per_s``: 200 simulated monitors (units of pymodbus TCP servers in this
    process, laid out by the shipped example register map: 9 registers and bits in 3 requests
    per poll) on ``MODBUS_LINES`` lines (RS-485 to TCP converters, 20 units each, polled in
@@ -189,8 +191,15 @@ async def fire(url: str, bodies: list[bytes]) -> None:
                            for _ in range(CONCURRENCY)))
 
 
-def push_round(work: Path, broker_port: int, carrier: str, round_: int) -> float:
-    """One fresh gateway; msg/s from the first push sent to the last message accounted."""
+def cpu_s(pid: int) -> float:
+    """A process's CPU time so far, user and system (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def push_round(work: Path, broker_port: int, carrier: str, round_: int) -> tuple[float, float]:
+    """One fresh gateway; msg/s from the first push sent to the last message accounted, and
+    the gateway's CPU microseconds a message over that span."""
     ctwing_port, onenet_port = free_port(), free_port()
     sources = work / f"sources-{carrier}-{round_}.yaml"
     sources.write_text(CARRIERS.read_text()
@@ -229,11 +238,13 @@ def push_round(work: Path, broker_port: int, carrier: str, round_: int) -> float
     try:
         gateway.wait(lambda: _listening(ctwing_port if carrier == "ctwing" else onenet_port),
                      60)
-        start = time.perf_counter()
+        assert gateway.proc is not None
+        cpu_before, start = cpu_s(gateway.proc.pid), time.perf_counter()
         asyncio.run(fire(url, bodies))
         sent_s = time.perf_counter() - start
         gateway.wait(lambda: gateway.metric(accepted(source)) >= expect, 300)
         elapsed = time.perf_counter() - start
+        cpu = cpu_s(gateway.proc.pid) - cpu_before
         messages_in = CTWING_PUSHES if carrier == "ctwing" else ONENET_MESSAGES
         rejected = gateway.metric("gongzhi_gateway_source_messages_rejected_total")
         if rejected:
@@ -241,7 +252,7 @@ def push_round(work: Path, broker_port: int, carrier: str, round_: int) -> float
         print(f"# {carrier} round {round_}: {len(bodies)} pushes answered in {sent_s:.1f} s, "
               f"{messages_in} messages ({expect} readings) through the pipeline in "
               f"{elapsed:.1f} s", file=sys.stderr)
-        return messages_in / elapsed
+        return messages_in / elapsed, cpu * 1e6 / messages_in
     finally:
         gateway.stop()
 
@@ -298,10 +309,12 @@ def main() -> None:
     broker.start()
     try:
         for carrier, batch in (("ctwing", 1), ("onenet", ONENET_BATCH)):
-            runs = [push_round(work, broker.port, carrier, r) for r in range(ROUNDS)]
+            rounds = [push_round(work, broker.port, carrier, r) for r in range(ROUNDS)]
+            runs = [rate for rate, _ in rounds]
             emit("http_push_ingest_msgs_per_s", round(statistics.median(runs)), "msg/s",
                  carrier=carrier, messages_per_push=batch, concurrency=CONCURRENCY,
-                 devices=DEVICES, **spread(runs), **machine())
+                 devices=DEVICES, **spread(runs), gateway_cpu_us_per_msg=round(
+                     statistics.median(cpu for _, cpu in rounds)), **machine())
         runs = [modbus_round(work, broker.port, r) for r in range(ROUNDS)]
         emit("modbus_registers_per_s", round(statistics.median(runs)), "registers/s",
              slaves=MODBUS_SLAVES, lines=MODBUS_LINES,

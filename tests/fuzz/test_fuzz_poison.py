@@ -35,7 +35,7 @@ from gongzhi.gateway.pipeline import IngestPipeline
 from gongzhi.gateway.platform_client import PlatformClient, TokenSource
 from gongzhi.gateway.telemetry_store import TelemetryStore
 from tests.fuzz.poison_corpus import poison_corpus
-from tests.pages.pages_support import ESTATE, Platform, estate_registry, make_platform
+from tests.pages.pages_support import ESTATE, Platform, estate_registry, running_platform
 
 pytestmark = pytest.mark.integration
 
@@ -92,12 +92,8 @@ def attacker_payloads(draw: st.DrawFn) -> tuple[str, bytes]:
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    running = make_platform(tmp_path_factory.mktemp("platform"))
-    running.start()
-    try:
+    with running_platform(tmp_path_factory.mktemp("platform")) as running:
         yield running
-    finally:
-        running.close()
 
 
 class Path_:

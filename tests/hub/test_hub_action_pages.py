@@ -17,8 +17,8 @@ from tests.pages.pages_support import (
     CHROMIUM_ARGS,
     Platform,
     dismiss_popups,
-    make_platform,
     open_page,
+    running_platform,
     sign_in,
 )
 
@@ -28,12 +28,8 @@ MINUTE = 60_000
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[Platform]:
-    running = make_platform(tmp_path / "platform", ManualClock())
-    running.start()
-    try:
+    with running_platform(tmp_path / "platform", ManualClock()) as running:
         yield running
-    finally:
-        running.close()
 
 
 @pytest.fixture

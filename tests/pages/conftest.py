@@ -7,19 +7,15 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.pages.pages_support import CHROMIUM, CHROMIUM_ARGS, Platform, make_platform
+from tests.pages.pages_support import CHROMIUM, CHROMIUM_ARGS, Platform, running_platform
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """One platform for the module's tests (each test raises its own tickets)."""
-    running = make_platform(tmp_path_factory.mktemp("platform"))
-    running.start()
-    running.device_counts = running.report_devices()
-    try:
+    with running_platform(tmp_path_factory.mktemp("platform")) as running:
+        running.device_counts = running.report_devices()
         yield running
-    finally:
-        running.close()
 
 
 @pytest.fixture(scope="module")

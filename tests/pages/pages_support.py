@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,17 @@ def make_platform(directory: Path, clock: Clock | None = None) -> Platform:
     used = clock or SystemClock()
     seed_telemetry(settings, used.now_ms())
     return Platform(settings, tokens, free_port(), used)
+
+
+@contextmanager
+def running_platform(directory: Path, clock: Clock | None = None) -> Iterator[Platform]:
+    """The platform of ``make_platform``, serving until the block ends."""
+    running = make_platform(directory, clock)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.close()
 
 
 

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from gongzhi.core.clock import ManualClock
 from gongzhi.hub.operations import SILENT_AFTER_MS
 from tests.chaos.chaos_proxy import TcpProxy
-from tests.pages.pages_support import Platform, make_platform, open_page, sign_in
+from tests.pages.pages_support import Platform, make_platform, open_page, running_platform, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -34,12 +34,8 @@ def report(platform: Platform, **changes: Any) -> None:
 @pytest.fixture
 def clocked(tmp_path: Path) -> Iterator[tuple[Platform, ManualClock]]:
     clock = ManualClock()
-    running = make_platform(tmp_path / "platform", clock)
-    running.start()
-    try:
+    with running_platform(tmp_path / "platform", clock) as running:
         yield running, clock
-    finally:
-        running.close()
 
 
 def english(page: Page) -> None:

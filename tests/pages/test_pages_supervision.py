@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, expect
 
 from gongzhi.core.alarms import AlarmKind
 from gongzhi.core.clock import ManualClock
-from tests.pages.pages_support import Platform, make_platform, open_page, screenshot, sign_in
+from tests.pages.pages_support import Platform, open_page, running_platform, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -25,12 +25,8 @@ HISTORY_DAYS = 6
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     start = time.time_ns() // 1_000_000 - HISTORY_DAYS * DAY - 40 * MINUTE
-    running = make_platform(tmp_path_factory.mktemp("supervision"), ManualClock(start))
-    running.start()
-    try:
+    with running_platform(tmp_path_factory.mktemp("supervision"), ManualClock(start)) as running:
         yield running
-    finally:
-        running.close()
 
 
 def act(platform: Platform, ticket_id: int, action: str, party: str = "property_office") -> None:

@@ -6,14 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.pages.pages_support import Platform, make_platform
+from tests.pages.pages_support import Platform, running_platform
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    running = make_platform(tmp_path_factory.mktemp("reports"))
-    running.start()
-    try:
+    with running_platform(tmp_path_factory.mktemp("reports")) as running:
         yield running
-    finally:
-        running.close()

@@ -87,3 +87,20 @@ def test_the_whole_engine_raises_what_the_welfare_rule_raises() -> None:
     assert [a.to_dict() for a in engine] == [a.to_dict() for a in alone]
     assert any(a.kind is AlarmKind.WELFARE_CHECK and a.state is AlarmState.RAISE
                and a.ts_ms > fall for a in engine)
+
+
+def test_signs_of_life_are_read_afterwards_as_the_rule_reads_them() -> None:
+    """Multi-day absences are recognised from the data: the next sign after a silence."""
+    import numpy as np
+
+    from gongzhi.evaluation.welfare_real import _next, _signs
+
+    minute = 60_000
+    ts = np.arange(0, 30, dtype=np.int64) * minute
+    power = np.full(30, 100.0)
+    power[3] = 300.0  # a lone step up and down a minute apart: the second is a sign
+    power[20:] = 400.0  # one step only, ten minutes after the last: not a sign
+    power[25] = 0.0  # a gap in the recording: no step across it
+    assert _signs(ts, power).tolist() == [4 * minute]
+    assert _next(_signs(ts, power), 0) == 4 * minute
+    assert _next(_signs(ts, power), 4 * minute) is None

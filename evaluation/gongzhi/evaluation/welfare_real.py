@@ -41,7 +41,7 @@ from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.engine import DetectionEngine
 from gongzhi.gateway.detection.presence import offline_after_ms
 from gongzhi.gateway.detection.rhythm import RhythmSettings
-from gongzhi.gateway.detection.welfare import WelfareWatch
+from gongzhi.gateway.detection.welfare import BURST_MS, STEP_W, WelfareWatch
 from gongzhi.gateway.messages import Telemetry
 
 HOUSES = ("UKDALE_House2", "REFIT_House2")
@@ -190,13 +190,13 @@ def score(part: str, alarms_by_house: dict[str, list[Alarm]], data_dir: Path,
         months += _days_with_data(ts, start, end) / (365.25 / 12)
         previous_sign: object = None
         house_alarms = alarms_by_house.get(house, [])
-        ended = _silence_ends(house_alarms)
+        signs = _signs(*house_data(data_dir, house))
         for a in house_alarms:
             if a.state is AlarmState.RAISE and start <= a.ts_ms < end:
                 sign = a.evidence.get("last_activity_at_ms")
                 episodes += sign is None or sign != previous_sign
                 previous_sign = sign
-                back = ended.get(sign) if isinstance(sign, int) else None
+                back = _next(signs, sign) if isinstance(sign, int) else None
                 found.append(FalseAlarm(house, _stamp(a.ts_ms)[:10], str(a.evidence["rule"]),
                                         _stamp(a.ts_ms), str(a.evidence["expected_by"]),
                                         a.evidence.get("last_activity_at"),
@@ -206,15 +206,19 @@ def score(part: str, alarms_by_house: dict[str, list[Alarm]], data_dir: Path,
     return PartResult(part, months, tuple(found), episodes)
 
 
-def _silence_ends(alarms: Sequence[Alarm]) -> dict[int, int]:
-    """Each silence's last sign of life (its alarms' ``last_activity_at_ms``) to the sign that
-    ended it (known once the data have gone past it)."""
-    ends: dict[int, int] = {}
-    for a in alarms:
-        since, back = a.evidence.get("last_activity_at_ms"), a.evidence.get("sign_of_life_at_ms")
-        if isinstance(since, int) and isinstance(back, int):
-            ends[since] = back
-    return ends
+def _signs(ts: np.ndarray, power: np.ndarray) -> np.ndarray:
+    """The recording's signs of life, read afterwards as the rule reads them: a step of
+    ``STEP_W`` between two reports a minute apart (no gap, no 0 W), within ``BURST_MS`` of the
+    step before."""
+    ok = (np.diff(ts) <= 60_000) & (power[1:] > 0) & (power[:-1] > 0)
+    steps = ts[1:][ok & (np.abs(np.diff(power)) >= STEP_W)]
+    return steps[1:][np.diff(steps) <= BURST_MS]
+
+
+def _next(signs: np.ndarray, after: int) -> int | None:
+    """The first sign of life after ``after`` (None: none before the recording ends)."""
+    i = int(np.searchsorted(signs, after, side="right"))
+    return int(signs[i]) if i < signs.size else None
 
 
 def evaluate(data_dir: Path, part: str, settings: RhythmSettings | None = None, *,

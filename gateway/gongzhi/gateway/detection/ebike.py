@@ -39,7 +39,7 @@ from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.corridor import CorridorResidual
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.edges import EdgeSplitter
-from gongzhi.gateway.detection.loadfloor import LoadFloor, LoadView
+from gongzhi.gateway.detection.loadfloor import LoadFloor
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.track import AlarmTrack, BoolArray, FloatArray, IntArray
 
@@ -136,8 +136,12 @@ class EbikeChargingDetector(Stateful):
         step = np.where(_within(edges.head, self.STEP_MIN_W, self.STEP_MAX_W)
                         & (edges.step - edges.head > self.STEP_MAX_W), edges.head, edges.step)
         self._steps(s, ts, step, edges.step_ms, level, total)
+        # Most reports come with no candidate followed: only the others go through the stages.
+        busy = np.flatnonzero((self.phase[s] != IDLE).any(axis=1))
         level = self.step[s] + (total[:, None] - self.base[s])
-        self._stages(s, ts, signal, view, level)
+        if busy.size:
+            self._stages(s[busy], ts[busy], signal[busy], view.quiet[busy],
+                         view.quiet_known[busy], level[busy])
         slot = self.alarm_slot[s].astype(np.int64)
         rows = np.arange(s.size)
         on = slot >= 0
@@ -153,6 +157,8 @@ class EbikeChargingDetector(Stateful):
                level: FloatArray, total: FloatArray) -> None:
         """A completed step down ends the candidate whose level it matches best; a step up of a
         charger's size starts a candidate."""
+        if not step.any():
+            return
         phase = self.phase[s]
         active = phase != IDLE
         down = (step < 0)[:, None]
@@ -184,8 +190,8 @@ class EbikeChargingDetector(Stateful):
         self.base[at, col] = total[starts]
         self.recognised[at, col] = False
 
-    def _stages(self, s: IntArray, ts: IntArray, signal: FloatArray, view: LoadView,
-                level: FloatArray) -> None:
+    def _stages(self, s: IntArray, ts: IntArray, signal: FloatArray, quiet: FloatArray,
+                quiet_known: BoolArray, level: FloatArray) -> None:
         phase = self.phase[s]
         cc, cv = phase == CC, phase == CV
         t = ts[:, None]
@@ -232,8 +238,8 @@ class EbikeChargingDetector(Stateful):
             & (clipped_fall >= self.CLIPPED_SHARE * self.TAPER_SHARE * top)
         ended |= cv & ((level < self.FINISHED_SHARE * top) | (t - self.cv_ms[s] > self.CV_MAX_MS))
         # The circuit must still draw the candidate's load.
-        ended |= (cc | cv) & view.quiet_known[:, None] \
-            & ((signal - view.quiet)[:, None] < self.ROOM_SHARE * level)
+        ended |= (cc | cv) & quiet_known[:, None] \
+            & ((signal - quiet)[:, None] < self.ROOM_SHARE * level)
         self.low[s] = low
 
         rows, cols = np.nonzero(to_cv)

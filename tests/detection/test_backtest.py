@@ -5,8 +5,12 @@ fed the same data as MQTT messages and ticked every second, raises."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import threading
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +150,85 @@ def test_backtest_from_the_telemetry_store(tmp_path: Path, capsys: pytest.Captur
                  "--until", str(T0 + 3_600_000), "--output", str(out)]) == 0
     assert [{k: v for k, v in a.items() if k != "ts"} for a in read_jsonl(out)] == expected
     assert json.loads(capsys.readouterr().out)["devices"] == 3
+
+
+class FluxStore:
+    """A loopback InfluxDB 2 query endpoint holding ``recorded()``: it answers each Flux query
+    with its device's points as annotated CSV (one table per field), as InfluxDB does."""
+
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+        store = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                query = orjson.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                store.queries.append(query["query"])
+                data = store.answer(query["query"]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/csv; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:
+                del format, args
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def answer(self, query: str) -> str:
+        device = re.search(r'r\.device == "([^"]+)"', query)
+        start, stop = (int(v) // 1_000_000 for v in re.findall(r"time\(v: (\d+)\)", query))
+        _, rows = recorded().get(device.group(1) if device else "", ([], []))
+        lines = ["#datatype,string,long,dateTime:RFC3339,string,double",
+                 "#group,false,false,false,true,false", "#default,_result,,,,",
+                 ",result,table,_time,_field,_value"]
+        fields = sorted({f for _, values in rows for f in values})
+        for table, field in enumerate(fields):
+            for ts, values in rows:
+                if field in values and start <= ts < stop:
+                    stamp = datetime.fromtimestamp(ts / 1000, UTC).isoformat(
+                        timespec="milliseconds").replace("+00:00", "Z")
+                    lines.append(f",,{table},{stamp},{field},{values[field]}")
+        return "\r\n".join(lines) + "\r\n\r\n"
+
+    def __enter__(self) -> FluxStore:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+def test_backtest_from_influxdb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    registry, _ = write_inputs(tmp_path)
+    expected = gateway_alarms(registry, tmp_path)
+    out = tmp_path / "from-influx.jsonl"
+    with FluxStore() as store:
+        monkeypatch.setenv("GONGZHI_INFLUX_URL", store.url)
+        monkeypatch.setenv("GONGZHI_INFLUX_BUCKET", "site-7")
+        assert main(["backtest", "--registry", str(registry), "--source", "influx",
+                     "--devices", "em-1,em-2,sd-1", "--from", str(T0),
+                     "--to", str(T0 + 3_600_000), "--output", str(out)]) == 0
+    assert [{k: v for k, v in a.items() if k != "ts"} for a in read_jsonl(out)] == expected
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["devices"] == 3
+    assert summary["rows"] == sum(len(rows) for _, rows in recorded().values())
+    assert len(store.queries) == 3
+    assert all('from(bucket: "site-7")' in q for q in store.queries)
+
+
+def test_backtest_from_influxdb_needs_its_settings(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    registry, _ = write_inputs(tmp_path)
+    monkeypatch.delenv("GONGZHI_INFLUX_URL", raising=False)
+    assert main(["backtest", "--registry", str(registry), "--source", "influx",
+                 "--output", str(tmp_path / "out.jsonl")]) == 2
 
 
 def test_a_monitor_reporting_power_alone_raises_nothing(tmp_path: Path) -> None:

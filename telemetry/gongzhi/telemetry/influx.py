@@ -9,6 +9,7 @@ query raises ``StoreUnavailable``."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from influxdb_client.client.flux_table import TableList
 from influxdb_client.client.influxdb_client import InfluxDBClient
@@ -20,6 +21,7 @@ from gongzhi.telemetry.reader import ClosingReader
 
 MEASUREMENT = "telemetry"
 TIMEOUT_MS = 10_000
+LAST_MS = 9_000_000_000_000  # 2255: Flux times are int64 nanoseconds
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
@@ -74,7 +76,29 @@ class InfluxReader(ClosingReader):
         points = self._points(query)
         return points[-1] if points else None
 
+    def rows(self, device_id: str, since_ms: int,
+             until_ms: int) -> list[tuple[int, dict[str, float]]]:
+        """Every point of the device from ``since_ms`` to before ``until_ms``, as stored: one
+        row per time, with the metrics reported then, in time order."""
+        query = (f"from(bucket: {flux_string(self._bucket)})\n"
+                 f"  |> range(start: {_time(since_ms)}, stop: {_time(min(until_ms, LAST_MS))})\n"
+                 f"  |> filter(fn: (r) => r._measurement == {flux_string(MEASUREMENT)} and "
+                 f"r.device == {flux_string(device_id)})\n"
+                 '  |> keep(columns: ["_time", "_field", "_value"])')
+        by_time: dict[int, dict[str, float]] = {}
+        for row in self._records(query):
+            if row.get("_value") is not None:
+                at = (row["_time"] - _EPOCH) // _MS
+                by_time.setdefault(at, {})[str(row["_field"])] = float(row["_value"])
+        return sorted(by_time.items())
+
     def _points(self, query: str) -> list[tuple[int, float]]:
+        points = [((row["_time"] - _EPOCH) // _MS, float(row["_value"]))
+                  for row in self._records(query) if row.get("_value") is not None]
+        points.sort()
+        return points
+
+    def _records(self, query: str) -> list[dict[str, Any]]:
         if self._client is None:
             self._client = InfluxDBClient(url=self._url, token=self._token or "",
                                           org=self._org, timeout=self._timeout_ms)
@@ -85,8 +109,4 @@ class InfluxReader(ClosingReader):
                                    f"(HTTP {exc.status}): {exc.reason}") from None
         except (HTTPError, OSError) as exc:
             raise StoreUnavailable(f"cannot reach InfluxDB at {self._url}: {exc}") from None
-        rows = [record.values for table in tables for record in table.records]
-        points = [((row["_time"] - _EPOCH) // _MS, float(row["_value"]))
-                  for row in rows if row.get("_value") is not None]
-        points.sort()
-        return points
+        return [record.values for table in tables for record in table.records]

@@ -21,8 +21,9 @@ def add_parsers(subparsers: Any) -> None:
                     "advancing with the data. Input: a directory of <device_id>.csv files "
                     "(header: ts in epoch ms, then metric names of the device's type; an empty "
                     "cell is a metric not reported), or the embedded telemetry store "
-                    "(--from-store) for a time range. Writes one JSON line per alarm state "
-                    "change to --output and prints one JSON summary line.",
+                    "(--from-store) or InfluxDB (--source influx) for a time range. Writes one "
+                    "JSON line per alarm state change to --output and prints one JSON summary "
+                    "line.",
     )
     parser.add_argument("--registry", required=True, type=Path, metavar="REGISTRY.csv",
                         help="device registry (types, groups, per-device settings)")
@@ -31,12 +32,15 @@ def add_parsers(subparsers: Any) -> None:
                         help="directory of <device_id>.csv files")
     source.add_argument("--from-store", type=Path, metavar="TELEMETRY.db",
                         help="the gateway's embedded telemetry store (<data_dir>/telemetry.db)")
+    source.add_argument("--source", choices=["influx"],
+                        help="influx: the InfluxDB the settings name (GONGZHI_INFLUX_URL, "
+                             "_TOKEN, _ORG, _BUCKET)")
     parser.add_argument("--devices", metavar="ID,ID,...",
-                        help="with --from-store: only these devices (default: the registry's)")
-    parser.add_argument("--since", type=int, metavar="MS",
-                        help="with --from-store: from this time (epoch ms, inclusive)")
-    parser.add_argument("--until", type=int, metavar="MS",
-                        help="with --from-store: to this time (epoch ms, exclusive)")
+                        help="with a store: only these devices (default: the registry's)")
+    parser.add_argument("--since", "--from", dest="since", type=int, metavar="MS",
+                        help="with a store: from this time (epoch ms, inclusive)")
+    parser.add_argument("--until", "--to", dest="until", type=int, metavar="MS",
+                        help="with a store: to this time (epoch ms, exclusive)")
     parser.add_argument("--output", required=True, type=Path, metavar="ALARMS.jsonl",
                         help="where to write the alarms (one JSON object per line)")
     parser.set_defaults(func=run_backtest)
@@ -47,17 +51,22 @@ def run_backtest(args: argparse.Namespace) -> int:
     from gongzhi.gateway.backtest.csv_input import read_directory
     from gongzhi.gateway.backtest.output import write_alarms
     from gongzhi.gateway.backtest.replay import Replay
-    from gongzhi.gateway.backtest.store_input import read_store
+    from gongzhi.gateway.backtest.store_input import read_influx, read_store
 
     registry = load_registry(args.registry)
     if args.input is not None:
         if args.devices or args.since is not None or args.until is not None:
-            raise ConfigError("--devices, --since and --until go with --from-store")
+            raise ConfigError("--devices, --since and --until go with a store")
         series = read_directory(args.input, registry)
     else:
         devices = ([d.strip() for d in args.devices.split(",") if d.strip()]
                    if args.devices else None)
-        series = read_store(args.from_store, registry, devices, args.since, args.until)
+        if args.source == "influx":
+            from gongzhi.core.settings import load_settings
+
+            series = read_influx(load_settings(), registry, devices, args.since, args.until)
+        else:
+            series = read_store(args.from_store, registry, devices, args.since, args.until)
     replay = Replay(registry)
     write_alarms(args.output, replay.run(series))
     print(json.dumps(replay.summary.to_dict()), file=sys.stdout, flush=True)

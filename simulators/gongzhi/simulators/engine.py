@@ -26,6 +26,7 @@ from gongzhi.simulators.payloads import METRIC_FORMATS, event_payload, telemetry
 from gongzhi.simulators.scenario import FaultScheduler, FaultSpec, Scenario
 from gongzhi.simulators.signals.daily import FloatArray, IntArray
 from gongzhi.simulators.signals.electrical import ElectricalModel
+from gongzhi.simulators.signals.living import LivingSignal
 from gongzhi.simulators.signals.noise import CounterNoise
 from gongzhi.simulators.signals.smoke import FAST_REPORT_MS, SmokeModel
 from gongzhi.simulators.signals.water import WaterModel
@@ -74,6 +75,11 @@ class SimulationEngine:
                                 np.random.default_rng([seed, 1, 1]), start_ms, noise)
         self.electrical = ElectricalModel(layout, groups[DeviceType.ELECTRICAL],
                                           np.random.default_rng([seed, 1, 2]), start_ms, noise)
+        # Elderly-alone households' monitors record one simulated person's daily living.
+        lived = np.flatnonzero((self.role_code == ROLE_LIST.index(Role.HOUSEHOLD_ELECTRICAL))
+                               & self.elderly)
+        self.living = LivingSignal(layout, lived, seed, start_ms)
+        self._lived = lived
         self._models: dict[DeviceType, SmokeModel | WaterModel | ElectricalModel] = {
             DeviceType.SMOKE: self.smoke, DeviceType.WATER_PRESSURE: self.water,
             DeviceType.ELECTRICAL: self.electrical}
@@ -235,6 +241,8 @@ class SimulationEngine:
             inputs = {k: np.full(len(rows), v) for k, v in model.NEUTRAL_INPUTS.items()}
             self._apply(device_type, gidx, ts[rows], inputs, "inputs")
             values = model.sample(local, ts[rows], gidx, seq[rows], inputs)
+            if device_type is DeviceType.ELECTRICAL and self._lived.size:
+                self._live(gidx, ts[rows], inputs, values)
             self._apply(device_type, gidx, ts[rows], values, "overlay")
             if device_type is DeviceType.SMOKE:
                 detector_events, pre_alarm = self.smoke.react(local, ts[rows], values)
@@ -253,6 +261,20 @@ class SimulationEngine:
                     messages[k] = None
         out.extend(m for m in messages if m is not None)
         out.extend(events)
+
+    def _live(self, gidx: IntArray, ts: IntArray, inputs: dict[str, FloatArray],
+              values: dict[str, FloatArray]) -> None:
+        """Elderly-alone households' power is their simulated person's (plus a fault's extra
+        load); the current follows, at least a fault's forced current."""
+        rows = np.flatnonzero(np.isin(gidx, self._lived))
+        if not rows.size:
+            return
+        voltage = values["voltage_v"][rows]
+        pf = values["power_w"][rows] / np.maximum(values["current_a"][rows] * voltage, 1e-6)
+        power = self.living.power_w(gidx[rows], ts[rows]) + inputs["extra_w"][rows]
+        current = np.maximum(power / np.maximum(voltage * pf, 1.0), inputs["min_current_a"][rows])
+        values["current_a"][rows] = current
+        values["power_w"][rows] = current * voltage * pf
 
     def _format(self, device_type: DeviceType, rows: IntArray, gidx: IntArray, ts: IntArray,
                 seq: IntArray, values: dict[str, FloatArray],
@@ -299,6 +321,8 @@ class SimulationEngine:
         roles = target.roles or cls.roles
         mask = np.isin(self.role_code, [ROLE_LIST.index(r) for r in roles]) & ~self.busy \
             & self.reporting
+        if cls.elderly_only:
+            mask &= self.elderly
         if target.elderly_alone is not None:
             mask &= self.elderly == target.elderly_alone
         if target.building is not None:

@@ -43,6 +43,8 @@ _MATRIX: dict[AlarmKind, tuple[str, str, tuple[str, ...], bool]] = {
     AlarmKind.DEVICE_OFFLINE: ("minor", "property_office", (), False),
     AlarmKind.LOW_BATTERY: ("minor", "property_office", (), False),
     AlarmKind.SENSOR_FAULT: ("minor", "property_office", (), False),
+    AlarmKind.WATER_LEAK: ("major", "property_office", (), True),
+    AlarmKind.WELFARE_CHECK: ("major", "residents_committee", (), False),
 }
 
 

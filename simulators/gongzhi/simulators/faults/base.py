@@ -30,6 +30,7 @@ from gongzhi.simulators.layout import EstateLayout
 from gongzhi.simulators.outgoing import Message, Outgoing
 from gongzhi.simulators.signals.daily import FloatArray, IntArray
 from gongzhi.simulators.signals.electrical import ElectricalModel
+from gongzhi.simulators.signals.living import LivingSignal
 from gongzhi.simulators.signals.smoke import SmokeModel
 from gongzhi.simulators.signals.water import WaterModel
 
@@ -72,6 +73,7 @@ class Sim(Protocol):
     smoke: SmokeModel
     water: WaterModel
     electrical: ElectricalModel
+    living: LivingSignal
 
     def local(self, device: int) -> int: ...
     def record(self, device: int) -> DeviceRecord: ...
@@ -96,6 +98,8 @@ class Fault:
     ticket: ClassVar[AlarmKind | None] = None
     also: ClassVar[tuple[AlarmKind, ...]] = ()
     outcome: ClassVar[str] = "ticket"
+    # Targets only devices of elderly-alone households (whose daily living is simulated).
+    elderly_only: ClassVar[bool] = False
     has_inputs: ClassVar[bool] = False
     has_overlay: ClassVar[bool] = False
     # Its devices report every second while it lasts (an incident in progress).

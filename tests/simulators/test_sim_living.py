@@ -1,0 +1,103 @@
+"""Daily living in the simulator's engine, through the gateway's own decoder and detection
+engine (in process, on the reports' device time): an elderly-alone household's monitor records
+its person's days; a scenario's ``no_activity`` (a fall) after the 21 days the welfare rule
+learns raises a ``welfare_check`` for the household after the fall, and nothing before it.
+
+The rule is set to judge after 5 learned days instead of 21 (``RhythmSettings.min_days``) so
+that the run stays short; everything else is the gateway's default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sim_helpers import MIDNIGHT_CST, scenario_of
+
+from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
+from gongzhi.core.clock import ManualClock
+from gongzhi.gateway.decode import Decoder
+from gongzhi.gateway.detection import DetectionEngine
+from gongzhi.gateway.detection.config import DetectionConfig
+from gongzhi.gateway.detection.rhythm import RhythmSettings
+from gongzhi.gateway.messages import RawMessage
+from gongzhi.simulators.engine import SimulationEngine
+from gongzhi.simulators.estate import load_estate_file
+from gongzhi.simulators.layout import EstateLayout, build_layout
+from gongzhi.simulators.outgoing import Message
+
+MINUTE = 60_000
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+LEARN_DAYS = 5
+FALL_DAY = 7  # after the learned days
+ESTATE = """\
+estate_id: sim
+name: One flat
+elderly_alone_share: 1.0
+report_interval_s: {electrical: 60}
+pump_room_sensors: 0
+buildings:
+  - {id: B01, floors: 1, households_per_floor: 1, risers_per_unit: 0, roof_tank: false,
+     household: [electrical], corridor: []}
+"""
+
+
+def one_flat(tmp_path: Path) -> EstateLayout:
+    path = tmp_path / "one-flat.yaml"
+    path.write_text(ESTATE, encoding="utf-8")
+    return build_layout(load_estate_file(path), 0)
+
+
+def run_days(layout: EstateLayout, scenario: str, duration_ms: int,
+             ) -> tuple[list[Alarm], dict[int, float], SimulationEngine]:
+    """``duration_ms`` from a local midnight through decoder and detection; the alarms and the
+    monitor's power by report time."""
+    clock = ManualClock(MIDNIGHT_CST)
+    engine = SimulationEngine(layout, scenario_of(scenario), MIDNIGHT_CST, 0, clock)
+    decoder = Decoder(layout.registry())
+    detection = DetectionEngine(layout.registry(),
+                                DetectionConfig(welfare=RhythmSettings(min_days=LEARN_DAYS)))
+    alarms: list[Alarm] = []
+    power: dict[int, float] = {}
+    for t in range(MIDNIGHT_CST + 10 * MINUTE, MIDNIGHT_CST + duration_ms + 1, 10 * MINUTE):
+        clock.set(t)
+        decoded = []
+        for item in engine.advance(t):
+            if isinstance(item, Message):
+                decoded += decoder.decode(RawMessage(item.topic, item.payload, t))
+        for message in decoded:
+            value = getattr(message, "values", {}).get("power_w")
+            if value is not None:
+                power[message.ts_ms] = float(value)
+        alarms += detection.process(decoded) + detection.tick(t)
+    return alarms, power, engine
+
+
+def test_a_fall_in_a_scenario_raises_a_welfare_check_after_it_and_not_before(
+        tmp_path: Path) -> None:
+    layout = one_flat(tmp_path)
+    fall = MIDNIGHT_CST + FALL_DAY * DAY + 7 * HOUR
+    alarms, power, engine = run_days(
+        layout, f"faults:\n  - {{at: {FALL_DAY * 24 + 7}h, kind: no_activity}}\n",
+        FALL_DAY * DAY + 7 * HOUR + 32 * HOUR)
+    truth = engine.take_truth()
+    assert [(t.fault, t.start_ms) for t in truth] == [("no_activity", fall)]
+    assert truth[0].expected is not None
+    assert truth[0].expected.kind is AlarmKind.WELFARE_CHECK
+
+    # The household lived: days of appliance uses (kettle-sized steps), quiet nights.
+    ts = np.array(sorted(power))
+    watts = np.array([power[t] for t in ts])
+    assert len(ts) > FALL_DAY * 24 * 60
+    steps = np.abs(np.diff(watts[ts < fall])) >= 1000
+    assert steps.sum() >= FALL_DAY * 2
+
+    welfare = [a for a in alarms if a.kind is AlarmKind.WELFARE_CHECK
+               and a.state is AlarmState.RAISE]
+    assert welfare, "the fall was not found"
+    assert all(a.ts_ms > fall for a in welfare), [a.ts_ms for a in welfare]
+    assert welfare[0].ts_ms - fall < 32 * HOUR
+    assert {a.device_id for a in welfare} <= {r.device_id for r in engine.records}
+    # After the fall nothing is switched on (what ran may end: a cooker's timer).
+    after = watts[ts >= fall + MINUTE]
+    assert (np.diff(after) < 150).all()

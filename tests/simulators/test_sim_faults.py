@@ -47,7 +47,7 @@ def test_every_fault_kind_has_a_test_here() -> None:
               "loose_terminal", "overcurrent", "voltage_sag", "ebike_charging", "arc_fault",
               "sensor_stuck", "sensor_drift", "device_offline", "device_offline_will",
               "power_cut", "garbage", "duplicate", "replay", "out_of_order", "clock_skew",
-              "no_activity", "away"}  # the last two: test_sim_living.py
+              "no_activity", "away", "water_leak"}  # the last two: test_sim_living.py
     assert set(FAULT_KINDS) == tested
 
 

@@ -1,7 +1,8 @@
 """Daily living in the simulator's engine, through the gateway's own decoder and detection
 engine (in process, on the reports' device time): an elderly-alone household's monitor records
 its person's days; a scenario's ``no_activity`` (a fall) after the 21 days the welfare rule
-learns raises a ``welfare_check`` for the household after the fall, and nothing before it.
+learns raises a ``welfare_check`` for the household after the fall, and nothing before it; its
+water meter reads the same life, and a ``water_leak`` raises the meter's leak rule.
 
 The rule is set to judge after 5 learned days instead of 21 (``RhythmSettings.min_days``) so
 that the run stays short; everything else is the gateway's default."""
@@ -34,11 +35,11 @@ ESTATE = """\
 estate_id: sim
 name: One flat
 elderly_alone_share: 1.0
-report_interval_s: {electrical: 60}
+report_interval_s: {electrical: 60, water_meter: 900}
 pump_room_sensors: 0
 buildings:
   - {id: B01, floors: 1, households_per_floor: 1, risers_per_unit: 0, roof_tank: false,
-     household: [electrical], corridor: []}
+     household: [electrical, water_meter], corridor: []}
 """
 
 
@@ -49,7 +50,7 @@ def one_flat(tmp_path: Path) -> EstateLayout:
 
 
 def run_days(layout: EstateLayout, scenario: str, duration_ms: int,
-             ) -> tuple[list[Alarm], dict[int, float], SimulationEngine]:
+             ) -> tuple[list[Alarm], dict[int, float], dict[int, float], SimulationEngine]:
     """``duration_ms`` from a local midnight through decoder and detection; the alarms and the
     monitor's power by report time."""
     clock = ManualClock(MIDNIGHT_CST)
@@ -59,6 +60,7 @@ def run_days(layout: EstateLayout, scenario: str, duration_ms: int,
                                 DetectionConfig(welfare=RhythmSettings(min_days=LEARN_DAYS)))
     alarms: list[Alarm] = []
     power: dict[int, float] = {}
+    water: dict[int, float] = {}
     for t in range(MIDNIGHT_CST + 10 * MINUTE, MIDNIGHT_CST + duration_ms + 1, 10 * MINUTE):
         clock.set(t)
         decoded = []
@@ -69,15 +71,18 @@ def run_days(layout: EstateLayout, scenario: str, duration_ms: int,
             value = getattr(message, "values", {}).get("power_w")
             if value is not None:
                 power[message.ts_ms] = float(value)
+            value = getattr(message, "values", {}).get("water_m3")
+            if value is not None:
+                water[message.ts_ms] = float(value)
         alarms += detection.process(decoded) + detection.tick(t)
-    return alarms, power, engine
+    return alarms, power, water, engine
 
 
 def test_a_fall_in_a_scenario_raises_a_welfare_check_after_it_and_not_before(
         tmp_path: Path) -> None:
     layout = one_flat(tmp_path)
     fall = MIDNIGHT_CST + FALL_DAY * DAY + 7 * HOUR
-    alarms, power, engine = run_days(
+    alarms, power, water, engine = run_days(
         layout, f"faults:\n  - {{at: {FALL_DAY * 24 + 7}h, kind: no_activity}}\n",
         FALL_DAY * DAY + 7 * HOUR + 32 * HOUR)
     truth = engine.take_truth()
@@ -98,6 +103,30 @@ def test_a_fall_in_a_scenario_raises_a_welfare_check_after_it_and_not_before(
     assert all(a.ts_ms > fall for a in welfare), [a.ts_ms for a in welfare]
     assert welfare[0].ts_ms - fall < 32 * HOUR
     assert {a.device_id for a in welfare} <= {r.device_id for r in engine.records}
+    # The meter: water drawn most days before the fall, none after it.
+    meter_ts = np.array(sorted(water))
+    reading = np.array([water[t] for t in meter_ts])
+    assert (np.diff(reading) >= 0).all()
+    assert reading[meter_ts < fall][-1] - reading[0] > 0.02 * (FALL_DAY - 1)
+    assert reading[-1] == reading[meter_ts <= fall + 15 * MINUTE][-1]
     # After the fall nothing is switched on (what ran may end: a cooker's timer).
     after = watts[ts >= fall + MINUTE]
     assert (np.diff(after) < 150).all()
+
+
+def test_a_water_leak_in_a_scenario_raises_the_meters_leak_rule(tmp_path: Path) -> None:
+    layout = one_flat(tmp_path)
+    leak = MIDNIGHT_CST + 2 * HOUR  # at night: nobody's use hides the constant flow
+    alarms, _, water, engine = run_days(
+        layout, "faults:\n  - {at: 2h, kind: water_leak, params: {litres_per_hour: 30}}\n",
+        7 * HOUR)
+    [truth] = engine.take_truth()
+    assert truth.expected is not None and truth.expected.kind is AlarmKind.WATER_LEAK
+    meter = truth.device_id
+    assert meter is not None and meter.endswith("-WM")
+    leaks = [a for a in alarms if a.kind is AlarmKind.WATER_LEAK and a.state is AlarmState.RAISE]
+    assert [a.device_id for a in leaks] == [meter]
+    assert leak + 3 * HOUR <= leaks[0].ts_ms <= leak + 4 * HOUR
+    ts = np.array(sorted(water))
+    flowed = water[int(ts[-1])] - water[int(ts[ts <= leak][-1])]
+    assert flowed >= 0.03 * 4.5

@@ -26,7 +26,7 @@ from gongzhi.simulators.payloads import METRIC_FORMATS, event_payload, telemetry
 from gongzhi.simulators.scenario import FaultScheduler, FaultSpec, Scenario
 from gongzhi.simulators.signals.daily import FloatArray, IntArray
 from gongzhi.simulators.signals.electrical import ElectricalModel
-from gongzhi.simulators.signals.living import LivingSignal
+from gongzhi.simulators.signals.living import LivingSignal, WaterMeterModel
 from gongzhi.simulators.signals.noise import CounterNoise
 from gongzhi.simulators.signals.smoke import FAST_REPORT_MS, SmokeModel
 from gongzhi.simulators.signals.water import WaterModel
@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 
 TICK_MS = 1_000  # the runner's pacing granularity
 MAX_STEP_MS = 10_000  # longest step; shorter ones end at fault starts and ends
-TYPE_ORDER = (DeviceType.SMOKE, DeviceType.WATER_PRESSURE, DeviceType.ELECTRICAL)
+TYPE_ORDER = (DeviceType.SMOKE, DeviceType.WATER_PRESSURE, DeviceType.ELECTRICAL,
+              DeviceType.WATER_METER)
 ROLE_LIST = list(Role)
 EVENT_QOS = 1
 
@@ -75,14 +76,18 @@ class SimulationEngine:
                                 np.random.default_rng([seed, 1, 1]), start_ms, noise)
         self.electrical = ElectricalModel(layout, groups[DeviceType.ELECTRICAL],
                                           np.random.default_rng([seed, 1, 2]), start_ms, noise)
-        # Elderly-alone households' monitors record one simulated person's daily living.
+        # Elderly-alone households' monitors and every household water meter record one
+        # simulated person's daily living.
         lived = np.flatnonzero((self.role_code == ROLE_LIST.index(Role.HOUSEHOLD_ELECTRICAL))
                                & self.elderly)
-        self.living = LivingSignal(layout, lived, seed, start_ms)
+        meters = groups[DeviceType.WATER_METER]
+        self.living = LivingSignal(layout, np.concatenate([lived, meters]), seed, start_ms)
         self._lived = lived
-        self._models: dict[DeviceType, SmokeModel | WaterModel | ElectricalModel] = {
+        self.water_meters = WaterMeterModel(meters, self.living)
+        self._models: dict[DeviceType,
+                           SmokeModel | WaterModel | ElectricalModel | WaterMeterModel] = {
             DeviceType.SMOKE: self.smoke, DeviceType.WATER_PRESSURE: self.water,
-            DeviceType.ELECTRICAL: self.electrical}
+            DeviceType.ELECTRICAL: self.electrical, DeviceType.WATER_METER: self.water_meters}
         self._templates = {t: telemetry_template(t) for t in TYPE_ORDER}
         self._metrics = {t: tuple(name for name, _ in METRIC_FORMATS[t]) for t in TYPE_ORDER}
         self._telemetry_topics = [f"estate/{r.estate_id}/{r.device_id}/telemetry"

@@ -36,6 +36,7 @@ class Role(StrEnum):
 
     HOUSEHOLD_SMOKE = "household_smoke"
     HOUSEHOLD_ELECTRICAL = "household_electrical"
+    HOUSEHOLD_WATER_METER = "household_water_meter"
     CORRIDOR_SMOKE = "corridor_smoke"
     CORRIDOR_ELECTRICAL = "corridor_electrical"
     RISER = "riser"
@@ -55,6 +56,7 @@ class Role(StrEnum):
 ROLE_TYPES: dict[Role, DeviceType] = {
     Role.HOUSEHOLD_SMOKE: DeviceType.SMOKE,
     Role.HOUSEHOLD_ELECTRICAL: DeviceType.ELECTRICAL,
+    Role.HOUSEHOLD_WATER_METER: DeviceType.WATER_METER,
     Role.CORRIDOR_SMOKE: DeviceType.SMOKE,
     Role.CORRIDOR_ELECTRICAL: DeviceType.ELECTRICAL,
     Role.RISER: DeviceType.WATER_PRESSURE,
@@ -62,7 +64,8 @@ ROLE_TYPES: dict[Role, DeviceType] = {
     Role.PUMP_ROOM: DeviceType.WATER_PRESSURE,
 }
 
-PLACE_TYPES = {"smoke": DeviceType.SMOKE, "electrical": DeviceType.ELECTRICAL}
+PLACE_TYPES = {"smoke": DeviceType.SMOKE, "electrical": DeviceType.ELECTRICAL,
+               "water_meter": DeviceType.WATER_METER}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,8 @@ class BuildingSpec:
     roof_tank: bool = True
     household_devices: tuple[DeviceType, ...] = (DeviceType.SMOKE, DeviceType.ELECTRICAL)
     corridor_devices: tuple[DeviceType, ...] = (DeviceType.SMOKE, DeviceType.ELECTRICAL)
+    # The estate's share when None.
+    elderly_alone_share: float | None = None
 
     @property
     def households(self) -> int:
@@ -178,9 +183,12 @@ class _Buildings(BaseModel):
     roof_tank: Annotated[bool, Field(strict=True)] = True
     household: Places = (DeviceType.SMOKE, DeviceType.ELECTRICAL)
     corridor: Places = (DeviceType.SMOKE, DeviceType.ELECTRICAL)
+    elderly_alone_share: Annotated[Number, Field(ge=0.0, le=1.0)] | None = None
 
     @model_validator(mode="after")
     def _ids_work(self) -> _Buildings:
+        if DeviceType.WATER_METER in self.corridor:
+            raise ConfigValueError("a water meter is a household's, not a corridor's", "corridor")
         self.ids()
         return self
 
@@ -202,7 +210,7 @@ class _Buildings(BaseModel):
     def specs(self) -> list[BuildingSpec]:
         return [BuildingSpec(building_id, self.units, self.floors, self.households_per_floor,
                              self.floor_height_m, self.risers_per_unit, self.roof_tank,
-                             self.household, self.corridor)
+                             self.household, self.corridor, self.elderly_alone_share)
                 for building_id in self.ids()]
 
 

@@ -27,7 +27,10 @@ from gongzhi.simulators.estate import (
     load_estate_file,
 )
 
-TYPE_CODES = {DeviceType.SMOKE: "SD", DeviceType.ELECTRICAL: "EM"}
+TYPE_CODES = {DeviceType.SMOKE: "SD", DeviceType.ELECTRICAL: "EM", DeviceType.WATER_METER: "WM"}
+HOUSEHOLD_ROLES = {DeviceType.SMOKE: Role.HOUSEHOLD_SMOKE,
+                   DeviceType.ELECTRICAL: Role.HOUSEHOLD_ELECTRICAL,
+                   DeviceType.WATER_METER: Role.HOUSEHOLD_WATER_METER}
 CORRIDOR_CODES = {DeviceType.SMOKE: "CSD", DeviceType.ELECTRICAL: "DB"}
 PUMP_ROOM_BUILDING = "PR"
 
@@ -105,7 +108,9 @@ def _building_devices(estate: EstateSpec, settings: Mapping[Role, Mapping[str, f
     out: list[PlacedDevice] = []
     prefix = f"{estate.estate_id}-{spec.building_id}"
     n_households = spec.households
-    elderly = rng.random(n_households) < estate.elderly_alone_share
+    share = estate.elderly_alone_share if spec.elderly_alone_share is None \
+        else spec.elderly_alone_share
+    elderly = rng.random(n_households) < share
     phones = rng.integers(0, 100_000_000, n_households)
     mobile_prefixes = ("138", "139", "135", "136", "186", "158")
     prefix_pick = rng.integers(0, len(mobile_prefixes), n_households)
@@ -120,8 +125,7 @@ def _building_devices(estate: EstateSpec, settings: Mapping[Role, Mapping[str, f
                          if alone else None)
                 h += 1
                 for device_type in spec.household_devices:
-                    role = (Role.HOUSEHOLD_SMOKE if device_type is DeviceType.SMOKE
-                            else Role.HOUSEHOLD_ELECTRICAL)
+                    role = HOUSEHOLD_ROLES[device_type]
                     out.append(_placed(estate, settings, role, building,
                                        f"{prefix}-U{unit}-{room}-{TYPE_CODES[device_type]}",
                                        spec.building_id, unit, floor, room,

@@ -16,6 +16,7 @@ METRIC_FORMATS: dict[DeviceType, tuple[tuple[str, str], ...]] = {
     DeviceType.WATER_PRESSURE: (("pressure_mpa", "%.4f"),),
     DeviceType.ELECTRICAL: (("residual_ma", "%.1f"), ("cable_temp_c", "%.1f"),
                             ("current_a", "%.2f"), ("voltage_v", "%.1f"), ("power_w", "%.0f")),
+    DeviceType.WATER_METER: (("water_m3", "%.3f"),),
 }
 
 

@@ -11,7 +11,7 @@ from gongzhi.simulators.faults.electrical import (
     Overcurrent,
     VoltageSag,
 )
-from gongzhi.simulators.faults.living import Away, NoActivity
+from gongzhi.simulators.faults.living import Away, NoActivity, WaterLeak
 from gongzhi.simulators.faults.presence import DeviceOffline, DeviceOfflineWill, PowerCut
 from gongzhi.simulators.faults.protocol import (
     ClockSkew,
@@ -31,7 +31,7 @@ FAULT_KINDS: dict[str, type[Fault]] = {
         BurstPipe, PumpFailure, PressureLow, OverPressure,
         LeakageRising, LooseTerminal, Overcurrent, VoltageSag, EbikeCharging, ArcFault,
         SensorStuck, SensorDrift,
-        NoActivity, Away,
+        NoActivity, Away, WaterLeak,
         DeviceOffline, DeviceOfflineWill, PowerCut,
         Garbage, Duplicate, Replay, OutOfOrder, ClockSkew,
     )

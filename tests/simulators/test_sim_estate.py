@@ -99,5 +99,5 @@ def test_estate_errors_name_file_and_line(tmp_path: Path, text: str, line: int,
 
 
 def test_unknown_estate_name_lists_the_shipped_ones() -> None:
-    with pytest.raises(ConfigError, match="shipped: demo, district, small"):
+    with pytest.raises(ConfigError, match="shipped: demo, district, small, welfare"):
         load_estate_file("nowhere")

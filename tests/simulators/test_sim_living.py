@@ -25,6 +25,7 @@ from gongzhi.simulators.engine import SimulationEngine
 from gongzhi.simulators.estate import load_estate_file
 from gongzhi.simulators.layout import EstateLayout, build_layout
 from gongzhi.simulators.outgoing import Message
+from gongzhi.simulators.scenario import load_scenario
 
 MINUTE = 60_000
 HOUR = 60 * MINUTE
@@ -130,3 +131,14 @@ def test_a_water_leak_in_a_scenario_raises_the_meters_leak_rule(tmp_path: Path) 
     ts = np.array(sorted(water))
     flowed = water[int(ts[-1])] - water[int(ts[ts <= leak][-1])]
     assert flowed >= 0.03 * 4.5
+
+
+def test_the_shipped_welfare_estate_and_scenario_fit_together() -> None:
+    layout = build_layout(load_estate_file("welfare"), 0)
+    records = [d.record for d in layout.devices]
+    assert all(r.elderly_alone and r.household for r in records)
+    assert sorted(r.type.value for r in records) == ["electrical", "electrical", "water_meter",
+                                                     "water_meter"]
+    [fall] = load_scenario("welfare").timed
+    assert fall.spec.kind == "no_activity" and fall.at_ms >= 22 * DAY
+    assert fall.spec.target.device in {r.device_id for r in records}

@@ -101,6 +101,7 @@ def test_a_fall_in_a_scenario_raises_a_welfare_check_after_it_and_not_before(
     welfare = [a for a in alarms if a.kind is AlarmKind.WELFARE_CHECK
                and a.state is AlarmState.RAISE]
     assert welfare, "the fall was not found"
+    assert not [a for a in alarms if a.kind is AlarmKind.WATER_LEAK]
     assert all(a.ts_ms > fall for a in welfare), [a.ts_ms for a in welfare]
     assert welfare[0].ts_ms - fall < 32 * HOUR
     assert {a.device_id for a in welfare} <= {r.device_id for r in engine.records}

@@ -45,6 +45,9 @@ class LivingSignal:
         self.person_seed = {h: int(draws[k]) for k, h in enumerate(names)}
         self.faults: dict[str, list[living.Fault]] = {}
         self._blocks: dict[tuple[str, int], living.Living] = {}
+        # A block's first meter reading as first drawn: a redrawn block (after a fault) keeps
+        # it, so the meter does not jump (its starting reading is drawn after the days).
+        self._first_m3: dict[tuple[str, int], float] = {}
 
     def add_fault(self, device: int, fault: living.Fault) -> None:
         """From ``fault.start_ms`` on the household of ``device`` lives with ``fault``
@@ -84,6 +87,8 @@ class LivingSignal:
             days = living.simulate(self.person_seed[household] + 7919 * block, start,
                                    BLOCK_DAYS, self.utc_offset_h,
                                    tuple(self.faults.get(household, ())))
+            first = self._first_m3.setdefault(key, float(days.water_m3[0]))
+            days.water_m3 = np.round(days.water_m3 + (first - float(days.water_m3[0])), 3)
             self._blocks[key] = days
         return days
 

@@ -37,6 +37,7 @@ PROFILES: dict[DeviceType, str] = {
     DeviceType.SMOKE: "gongzhi-smoke",
     DeviceType.WATER_PRESSURE: "gongzhi-water-pressure",
     DeviceType.ELECTRICAL: "gongzhi-electrical",
+    DeviceType.WATER_METER: "gongzhi-water-meter",
 }
 # Our metric -> (codec field, factor from our unit to the codec's).
 FIELDS: dict[str, tuple[str, float]] = {

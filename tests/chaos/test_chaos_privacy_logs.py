@@ -71,7 +71,7 @@ def test_logs_of_a_full_scenario_hold_no_personal_data(
         sysm.services["platform"].start()
         sysm.wait_healthy(f"{sysm.base}/healthz", timeout=60)
         sysm.services["gateway"].start()
-        sysm.wait_healthy(f"http://127.0.0.1:{sysm.gateway_port}/healthz", timeout=60)
+        sysm.wait_subscribed(timeout=60)  # /healthz answers before the gateway subscribes
         run_scenario(sysm, broker)
         # Let the gateway's device-state report (values of the household) reach the platform.
         wait_until(lambda: httpx.get(f"http://127.0.0.1:{sysm.gateway_port}/metrics",

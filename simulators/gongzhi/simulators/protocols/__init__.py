@@ -8,14 +8,20 @@ A protocol is a module of this package defining ``PROTOCOL = Protocol(name, buil
 ``build(records, seed)`` returns an ``Encoder``; the table below names the module, imported
 only when used. ``native`` needs no module: our contract as it is. A protocol that delivers
 otherwise than on the broker (an HTTP push, a Modbus server) is built with ``build_routed``,
-which is also given the ``Route``: where to deliver.
+which is also given the ``Route``: where to deliver (``routed`` makes such a ``Protocol``).
+
+The helpers below read the simulation's messages (our contract) for every encoder: the topic's
+parts, a status payload, a JSON body.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 from typing import Protocol as TypingProtocol
+
+import orjson
 
 from gongzhi.core.errors import ConfigError
 from gongzhi.core.plugins import import_named
@@ -67,8 +73,16 @@ class Protocol:
     build_routed: Callable[[str, Sequence[DeviceRecord], int, Route], Encoder] | None = None
 
 
+def routed(name: str, make: Callable[[Sequence[DeviceRecord], int, Route], Encoder]
+           ) -> Protocol:
+    """The ``Protocol`` of an encoder that delivers by a ``Route`` (``make(records, seed,
+    route)``); built without one, it takes the defaults (enough for its external ids)."""
+    return Protocol(name, lambda _name, records, seed: make(records, seed, Route()),
+                    lambda _name, records, seed, route: make(records, seed, route))
+
+
 class NativeEncoder:
-    """Our own contract: everything as it is."""
+    """Our own contract: everything as it is. The base of encoders with nothing to open."""
 
     mqtt_mode: str | None = None
 
@@ -83,6 +97,29 @@ class NativeEncoder:
 
     def encode(self, items: Sequence[Outgoing]) -> Sequence[Outgoing]:
         return items
+
+
+def contract_topic(topic: str) -> tuple[str, str, str] | None:
+    """``(estate, device, channel)`` of a topic of our contract; None for any other topic."""
+    parts = topic.split("/")
+    if len(parts) != 4 or parts[0] != "estate":
+        return None
+    return parts[1], parts[2], parts[3]
+
+
+def status_online(payload: bytes) -> bool | None:
+    """A status payload: True online, False offline, None neither."""
+    text = payload.strip().strip(b'"').lower()
+    return True if text == b"online" else False if text == b"offline" else None
+
+
+def contract_body(payload: bytes) -> dict[str, Any] | None:
+    """A telemetry or event payload as a JSON object; None when it is not one (a fault)."""
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def protocol_names() -> list[str]:

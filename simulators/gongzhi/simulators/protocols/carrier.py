@@ -21,26 +21,32 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
-import orjson
 
 from gongzhi.core.errors import ConfigError
+from gongzhi.devices.registry import DeviceRecord
+from gongzhi.simulators.outgoing import Link, LinkAction, Outgoing
+from gongzhi.simulators.protocols import (
+    NativeEncoder,
+    Route,
+    contract_body,
+    contract_topic,
+    status_online,
+)
+from gongzhi.simulators.protocols.chirpstack import FIELDS as CODEC_FIELDS
 from gongzhi.simulators.protocols.chirpstack import decoded_object
 
 log = logging.getLogger(__name__)
 
+# The codec's fields (chirpstack.FIELDS) but for these three.
 FIELDS: dict[str, tuple[str, float]] = {
-    "smoke_db_m": ("smoke_density", 1.0),
+    **CODEC_FIELDS,
     "temp_c": ("TData", 1.0),
     "battery_pct": ("Battery_Level", 1.0),
     "pressure_mpa": ("pressure_kpa", 1000.0),
-    "residual_ma": ("leakage_current", 1.0),
-    "cable_temp_c": ("cable_temperature", 1.0),
-    "current_a": ("current", 1.0),
-    "voltage_v": ("voltage", 1.0),
-    "power_w": ("power", 1.0),
 }
 ALARM_FIELD = "Alarm_Status"
 ALARM_CODES: dict[str, int] = {"smoke_alarm": 2, "arc_fault": 3, "low_battery": 4, "tamper": 5,
@@ -73,27 +79,21 @@ def fields_of(body: dict[str, Any], channel: str) -> dict[str, Any]:
                           alarm_codes=ALARM_CODES)
 
 
-def parse(payload: bytes) -> dict[str, Any] | None:
-    try:
-        body = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
 class PushSender:
     """The platform's side of the push: POST, a few tries, then give up on that push."""
 
     def __init__(self, url: str | None, what: str) -> None:
-        if not url:
-            raise ConfigError(f"the {what} protocol needs --push-url (the gateway's {what} push "
-                              "URL)")
-        self.url = url
+        self.url = url or ""
+        self.what = what
         self.sent = 0
         self.dropped = 0
         self._client: httpx.Client | None = None
 
     def open(self) -> None:
+        """Ready to push (a ``ConfigError`` without a URL: the external ids need none)."""
+        if not self.url:
+            raise ConfigError(f"the {self.what} protocol needs --push-url (the gateway's "
+                              f"{self.what} push URL)")
         self._client = httpx.Client(timeout=10.0, verify=False)  # a self-signed push port
 
     def close(self) -> None:
@@ -126,3 +126,50 @@ class PushSender:
             time.sleep(wait)
         self.dropped += 1
         return False
+
+
+class CarrierEncoder(NativeEncoder):
+    """What the carriers' encoders share: the pushes of a platform (``what``), and the reports
+    of one item of the simulation, through ``status`` (a device online or offline) and
+    ``reading`` (a reading's fields at a time) of each platform. Nothing goes over MQTT."""
+
+    mqtt_mode: str | None = "multiplexed"
+
+    def __init__(self, records: Sequence[DeviceRecord], route: Route, what: str) -> None:
+        self._records = list(records)
+        self._sender = PushSender(route.push_url, what)
+        self._clock_ms = 0
+
+    def open(self) -> None:
+        self._sender.open()
+
+    def close(self) -> None:
+        self._sender.close()
+
+    def reports(self, item: Outgoing) -> list[dict[str, Any]]:
+        """The platform's messages for one item of the simulation."""
+        if isinstance(item, Link):
+            if not 0 <= item.device < len(self._records):
+                return []
+            return [self.status(self._records[item.device].device_id,
+                                item.action is LinkAction.CONNECT)]
+        parts = contract_topic(item.topic)
+        if parts is None:
+            return []
+        _, device_id, channel = parts
+        if channel == "status":
+            online = status_online(item.payload)
+            return [] if online is None else [self.status(device_id, online)]
+        body = contract_body(item.payload)
+        if body is None or channel not in ("telemetry", "event"):
+            return []
+        ts = body.get("ts")
+        at = ts if isinstance(ts, int) else self._clock_ms
+        self._clock_ms = max(self._clock_ms, at)
+        return self.reading(device_id, fields_of(body, channel), at)
+
+    def status(self, device_id: str, online: bool) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def reading(self, device_id: str, fields: dict[str, Any], at: int) -> list[dict[str, Any]]:
+        raise NotImplementedError

@@ -31,7 +31,13 @@ import orjson
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.simulators.outgoing import NO_DEVICE, Message, Outgoing
-from gongzhi.simulators.protocols import Protocol
+from gongzhi.simulators.protocols import (
+    NativeEncoder,
+    Protocol,
+    contract_body,
+    contract_topic,
+    status_online,
+)
 
 PROFILES: dict[DeviceType, str] = {
     DeviceType.SMOKE: "gongzhi-smoke",
@@ -87,24 +93,17 @@ def decoded_object(body: dict[str, Any], channel: str, *,
     return out
 
 
-class ChirpStackEncoder:
+class ChirpStackEncoder(NativeEncoder):
     mqtt_mode: str | None = "multiplexed"  # the network server's one connection
 
     def __init__(self, version: int, records: Sequence[DeviceRecord], seed: int) -> None:
         self.version = version
-        self._records = list(records)
-        self._by_id = {r.device_id: r for r in self._records}
+        self._by_id = {r.device_id: r for r in records}
         self._seed = seed
         self._joins = 0
 
     def external_id(self, record: DeviceRecord) -> str | None:
         return dev_eui(record.device_id)
-
-    def open(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
     def encode(self, items: Sequence[Outgoing]) -> list[Outgoing]:
         out: list[Outgoing] = []
@@ -116,28 +115,25 @@ class ChirpStackEncoder:
         return out  # connection changes (links) have no LoRaWAN counterpart
 
     def message(self, message: Message) -> Message | None:
-        parts = message.topic.split("/")
-        if len(parts) != 4 or parts[0] != "estate":
+        parts = contract_topic(message.topic)
+        if parts is None:
             return None
-        _, estate_id, device_id, channel = parts
+        estate_id, device_id, channel = parts
         record = self._by_id.get(device_id)
         profile = PROFILES[record.type] if record is not None else "unknown"
         eui = dev_eui(device_id)
         if channel == "status":
-            if message.payload.strip().strip(b'"').lower() != b"online":
+            if not status_online(message.payload):
                 return None
             return self._publish(message, estate_id, eui, "join",
                                  self._join(estate_id, device_id, eui, profile))
         if channel not in ("telemetry", "event"):
             return None
-        try:
-            body = orjson.loads(message.payload)
-        except orjson.JSONDecodeError:
-            body = None
+        body = contract_body(message.payload)
         obj: dict[str, Any] | None = None
         ts: int | None = None
         seq = 0
-        if isinstance(body, dict):
+        if body is not None:
             obj = decoded_object(body, channel)
             ts = body["ts"] if isinstance(body.get("ts"), int) else None
             seq = body["seq"] if isinstance(body.get("seq"), int) else 0

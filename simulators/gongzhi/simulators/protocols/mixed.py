@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.simulators.outgoing import Message, Outgoing
-from gongzhi.simulators.protocols import Encoder, NativeEncoder, Protocol, Route, load_encoder
+from gongzhi.simulators.protocols import Encoder, NativeEncoder, Route, load_encoder, routed
 
 ROUTES = ("native", "chirpstack-v4", "chirpstack-v3")
 
@@ -64,9 +64,4 @@ class MixedEncoder:
         return out
 
 
-def build(name: str, records: Sequence[DeviceRecord], seed: int, route: Route) -> MixedEncoder:
-    return MixedEncoder(records, seed, route)
-
-
-PROTOCOL = Protocol("mixed", lambda name, records, seed: MixedEncoder(records, seed, Route()),
-                    build_routed=build)
+PROTOCOL = routed("mixed", MixedEncoder)

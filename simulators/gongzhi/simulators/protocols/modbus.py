@@ -20,8 +20,13 @@ from gongzhi.devices.modbus_map import RegisterMap, load_register_map
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.simulators.modbus_server import ModbusSlaveServer
 from gongzhi.simulators.outgoing import Link, Message, Outgoing
-from gongzhi.simulators.protocols import NativeEncoder, Protocol, Route
-from gongzhi.simulators.protocols.carrier import parse
+from gongzhi.simulators.protocols import (
+    NativeEncoder,
+    Route,
+    contract_body,
+    contract_topic,
+    routed,
+)
 
 EXAMPLE_MAP = (Path(__file__).resolve().parents[4] / "gateway" / "gongzhi" / "gateway" /
                "sources" / "maps" / "residual_current_monitor.example.yaml")
@@ -80,19 +85,19 @@ class ModbusEncoder:
                     continue  # a monitor has no MQTT connection
                 out.append(item)
                 continue
-            parts = item.topic.split("/")
-            slot = self._slots.get(parts[2]) if len(parts) == 4 else None
-            if slot is None:
+            parts = contract_topic(item.topic)
+            slot = self._slots.get(parts[1]) if parts is not None else None
+            if parts is None or slot is None:
                 out.append(item)
                 continue
-            self._write(slot, parts[3], item)
+            self._write(slot, parts[2], item)
         return self._native.encode(out)
 
     def _write(self, slot: tuple[int, int], channel: str, message: Message) -> None:
         if not self._servers:
             return
         server, unit = self._servers[slot[0]], slot[1]
-        body = parse(message.payload)
+        body = contract_body(message.payload)
         if body is None:
             return
         if channel == "telemetry":
@@ -108,13 +113,4 @@ class ModbusEncoder:
                 server.set_reading(unit, {}, {point: True})
 
 
-def build(name: str, records: Sequence[DeviceRecord], seed: int) -> ModbusEncoder:
-    return ModbusEncoder(records, Route())
-
-
-def build_routed(name: str, records: Sequence[DeviceRecord], seed: int,
-                 route: Route) -> ModbusEncoder:
-    return ModbusEncoder(records, route)
-
-
-PROTOCOL = Protocol("modbus", build, build_routed)
+PROTOCOL = routed("modbus", lambda records, seed, route: ModbusEncoder(records, route))

@@ -22,9 +22,9 @@ import orjson
 
 from gongzhi.core.errors import ConfigError
 from gongzhi.devices.registry import DeviceRecord
-from gongzhi.simulators.outgoing import Link, LinkAction, Message, Outgoing
-from gongzhi.simulators.protocols import Protocol, Route
-from gongzhi.simulators.protocols.carrier import PushSender, fields_of, onenet_device_id, parse
+from gongzhi.simulators.outgoing import Outgoing
+from gongzhi.simulators.protocols import Route, routed
+from gongzhi.simulators.protocols.carrier import CarrierEncoder, onenet_device_id
 
 BATCH = 100
 NB_IOT = 10  # login_type
@@ -39,30 +39,24 @@ def signed_push(token: str, messages: list[dict[str, Any]], nonce: str) -> bytes
     return f'{{"msg":{msg},"msg_signature":"{signature}","nonce":"{nonce}"}}'.encode()
 
 
-class OnenetEncoder:
-    mqtt_mode: str | None = "multiplexed"
-
+class OnenetEncoder(CarrierEncoder):
     def __init__(self, records: Sequence[DeviceRecord], seed: int, route: Route) -> None:
-        if not route.push_token:
-            raise ConfigError("the onenet protocol needs --push-token-file (the push "
-                              "instance's token)")
+        super().__init__(records, route, "onenet")
         self._token = route.push_token
-        self._records = list(records)
-        self._sender = PushSender(route.push_url, "onenet")
         self._rng = random.Random(seed)
-        self._clock_ms = 0
 
     def external_id(self, record: DeviceRecord) -> str | None:
         return str(onenet_device_id(record.device_id))
 
     def open(self) -> None:
-        self._sender.open()
-
-    def close(self) -> None:
-        self._sender.close()
+        if not self._token:
+            raise ConfigError("the onenet protocol needs --push-token-file (the push "
+                              "instance's token)")
+        super().open()
 
     def encode(self, items: Sequence[Outgoing]) -> Sequence[Outgoing]:
-        messages = [m for item in items for m in self.messages(item)]
+        messages = [m for item in items for m in self.reports(item)]
+        assert self._token is not None, "open() first"
         for start in range(0, len(messages), BATCH):
             nonce = "".join(self._rng.choice(string.ascii_letters + string.digits)
                             for _ in range(8))
@@ -71,42 +65,16 @@ class OnenetEncoder:
 
     def messages(self, item: Outgoing) -> list[dict[str, Any]]:
         """The OneNET messages of one item of the simulation."""
-        if isinstance(item, Link):
-            if not 0 <= item.device < len(self._records):
-                return []
-            return [self._status(self._records[item.device].device_id,
-                                 item.action is LinkAction.CONNECT)]
-        assert isinstance(item, Message)
-        parts = item.topic.split("/")
-        if len(parts) != 4 or parts[0] != "estate":
-            return []
-        _, _, device_id, channel = parts
-        if channel == "status":
-            text = item.payload.strip().strip(b'"').lower()
-            return [self._status(device_id, text == b"online")] \
-                if text in (b"online", b"offline") else []
-        body = parse(item.payload)
-        if body is None or channel not in ("telemetry", "event"):
-            return []
-        ts = body.get("ts")
-        at = ts if isinstance(ts, int) else self._clock_ms
-        self._clock_ms = max(self._clock_ms, at)
-        dev_id = onenet_device_id(device_id)
-        return [{"at": at, "type": 1, "ds_id": name, "value": value, "dev_id": dev_id}
-                for name, value in fields_of(body, channel).items()]
+        return self.reports(item)
 
-    def _status(self, device_id: str, online: bool) -> dict[str, Any]:
+    def status(self, device_id: str, online: bool) -> dict[str, Any]:
         return {"at": self._clock_ms, "login_type": NB_IOT, "type": 2,
                 "dev_id": onenet_device_id(device_id), "status": 1 if online else 0}
 
-
-def build(name: str, records: Sequence[DeviceRecord], seed: int) -> OnenetEncoder:
-    return OnenetEncoder(records, seed, Route())
-
-
-def build_routed(name: str, records: Sequence[DeviceRecord], seed: int,
-                 route: Route) -> OnenetEncoder:
-    return OnenetEncoder(records, seed, route)
+    def reading(self, device_id: str, fields: dict[str, Any], at: int) -> list[dict[str, Any]]:
+        dev_id = onenet_device_id(device_id)
+        return [{"at": at, "type": 1, "ds_id": name, "value": value, "dev_id": dev_id}
+                for name, value in fields.items()]
 
 
-PROTOCOL = Protocol("onenet", build, build_routed)
+PROTOCOL = routed("onenet", lambda records, seed, route: OnenetEncoder(records, seed, route))

@@ -115,17 +115,21 @@ def test_the_engine_runs_the_rule_for_opted_in_households_only() -> None:
     assert raises(welfare)[-1].evidence["rule"] == "first_activity"
 
 
-def _day_alarms(fault: Fault | None, drop: tuple[int, int] | None = None,
-                seed: int | None = None) -> list[Alarm]:
-    seed_, _ = late_riser(LEARN_DAYS + 1, LEARN_DAYS)
-    living = simulate(seed if seed is not None else seed_, START_MS, LEARN_DAYS + 1,
-                      faults=() if fault is None else (fault,))
+def _welfare(fault: Fault | None, drop: tuple[int, int] | None = None,
+             days: int = LEARN_DAYS + 1) -> list[Alarm]:
+    """A late riser's welfare alarms (raises and clears) over ``days``, power only."""
+    seed, _ = late_riser(LEARN_DAYS + 1, LEARN_DAYS)
+    living = simulate(seed, START_MS, days, faults=() if fault is None else (fault,))
     if drop is not None:
         keep = (living.ts < drop[0]) | (living.ts >= drop[1])
         living = Living(living.ts[keep], living.power_w[keep], living.voltage_v[keep],
                         living.water_ts, living.water_m3)
     registry = Registry(household_records("h1", water=False))
-    return raises(watch_alarms(registry, household_series("h1", living, water=False)))
+    return watch_alarms(registry, household_series("h1", living, water=False))
+
+
+def _day_alarms(fault: Fault | None, drop: tuple[int, int] | None = None) -> list[Alarm]:
+    return raises(_welfare(fault, drop))
 
 
 def test_a_power_cut_is_not_silence() -> None:
@@ -138,12 +142,33 @@ def test_an_offline_monitor_is_not_silence() -> None:
     assert _day_alarms(None, drop=(day + 5 * HOUR_MS, day + 13 * HOUR_MS)) == []
 
 
-def test_an_undeclared_trip_raises_once_a_day_until_back() -> None:
-    """The gateway cannot know of a trip: it raises, and the platform holds what a declared
-    trip covers (tests/welfare/test_welfare_platform.py)."""
+def test_an_undeclared_silence_of_three_days_is_one_alarm_cleared_on_return() -> None:
+    """One silence, one alarm: raised on its first day (the gateway cannot know of a trip; the
+    platform holds what a declared one covers), active through the next two days without being
+    raised again, cleared by the first sign of life after the return."""
     day = START_MS + LEARN_DAYS * DAY_MS
-    found = _day_alarms(Fault("away", day, day + DAY_MS))
-    assert [a.evidence["rule"] for a in found] == ["first_activity"]
+    back = day + 3 * DAY_MS + 9 * HOUR_MS
+    found = _welfare(Fault("away", day, back), days=LEARN_DAYS + 5)
+    [raised] = raises(found)
+    [cleared] = [a for a in found if a.state is AlarmState.CLEAR]
+    assert raised.evidence["rule"] == "first_activity"
+    assert day < raised.ts_ms < day + DAY_MS
+    assert cleared.alarm_id == raised.alarm_id and found.index(cleared) > found.index(raised)
+    assert back <= cleared.evidence["sign_of_life_at_ms"] == cleared.ts_ms < back + 6 * HOUR_MS
+    assert cleared.evidence["active_h"] == round((cleared.ts_ms - raised.ts_ms) / HOUR_MS, 2)
+    assert "still_silent" not in cleared.evidence
+
+
+def test_a_silence_outlasting_a_declared_trip_keeps_its_alarm_active() -> None:
+    """A trip declared for two days (the platform holds the alarm raised inside it); nobody is
+    back when it ends: the alarm stays active past the trip's end, never cleared, so the
+    silence still stands when the trip's end passes. A silence is never raised twice."""
+    day = START_MS + LEARN_DAYS * DAY_MS
+    declared_end = day + 2 * DAY_MS
+    found = _welfare(Fault("no_activity", day), days=LEARN_DAYS + 4)
+    [raised] = raises(found)
+    assert raised.ts_ms < declared_end
+    assert [a for a in found if a.state is AlarmState.CLEAR] == []
 
 
 def _meter(readings: list[tuple[int, float]]) -> list[Alarm]:

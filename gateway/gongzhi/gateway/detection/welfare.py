@@ -18,12 +18,13 @@ likely:
   longer than its longest quiet times, nights included (at least 12 h): the rule that still
   watches when the monitor cannot.
 
-The alarm clears at the next sign of life, or at the end of its day (marked ``still_silent``)
-so that every day of a silence is judged afresh. What is not silence: a monitor that does not report
-(offline: its own ticket) or reports an outage (0 W, or under ``OUTAGE_V``: a power cut has its
-own tickets) leaves the household unseen for that time; the silence clock starts again when it
-reports, and a morning not seen whole is not judged (nor learned). A declared absence (a trip)
-is the platform's: it keeps the alarm from becoming a ticket.
+One silence is one alarm: raised once, when the first rule is due, it stays active through
+the days the silence lasts (nothing of the household is judged again meanwhile) and clears at
+the next sign of life. What is not silence: a monitor that does not report (offline: its own
+ticket) or reports an outage (0 W, or under ``OUTAGE_V``: a power cut has its own tickets)
+leaves the household unseen for that time; the silence clock starts again when it reports, and
+a morning not seen whole is not judged (nor learned). A declared absence (a trip) is the
+platform's: it keeps the alarm from becoming a ticket while the absence lasts.
 
 Pure and streaming: time is the reports' device time; the model is learned from the stream as it
 passes, so the backtest of recorded data runs exactly this.
@@ -212,25 +213,24 @@ class WelfareWatch:
             return []  # late data never rewinds a household
         local = self._local_min(ts)
         day = int((local - DAY_START_MIN) // 1440)
-        alarms: list[Alarm] = []
         if day != house.day:
-            alarms += self._new_day(house, day, ts)
+            self._new_day(house, day, ts)
         minute = local - day * 1440  # minutes after the day's midnight (240 .. 1680)
         outage = self._outage(source, values)
         blind = source.last_ts < 0 or ts - source.last_ts > source.blind_ms
         if outage:
             source.last_value = float("nan")
-            return alarms  # a power cut: the monitor sees nothing; its last_ts stays put
+            return []  # a power cut: the monitor sees nothing; its last_ts stays put
         if blind:
             self._blind_until(house, source, ts, minute)
         self._level(house, source, values, blind)
         sign = self._sign(house, source, ts, values, blind)
         source.last_ts = ts
         if sign:
-            alarms += self._sign_of_life(house, ts, minute, sign)
-        elif house.open_onset < 0:
-            alarms += self._judge(house, ts, minute)
-        return alarms
+            return self._sign_of_life(house, ts, minute, sign)
+        if house.open_onset < 0:
+            return self._judge(house, ts, minute)
+        return []  # the silence's alarm is active: a new day of it is not another
 
     def _outage(self, source: Source, values: Mapping[str, float]) -> bool:
         if source.type is not DeviceType.ELECTRICAL:
@@ -307,21 +307,16 @@ class WelfareWatch:
         house.silence_min_w = house.level_w if house.level_w == house.level_w else float("inf")
         if house.open_onset < 0:
             return []
-        evidence = {**house.open_evidence, "sign_of_life_at_ms": ts, "sign_of_life": what}
+        evidence = {**house.open_evidence, "sign_of_life_at_ms": ts, "sign_of_life": what,
+                    "active_h": round((ts - house.open_onset) / 3_600_000, 2)}
         alarm = self._index.alarm(house.alarm_slot, AlarmKind.WELFARE_CHECK, house.open_onset,
                                   ts, AlarmState.CLEAR, evidence)
         house.open_onset, house.open_rule, house.open_evidence = -1, "", {}
         return [alarm]
 
-    def _new_day(self, house: Household, day: int, ts: int) -> list[Alarm]:
-        """Learn the day that ended; a welfare alarm still open is closed (still silent) so
-        the new day is judged afresh: a silence that outlasts a declared trip raises again."""
-        ended: list[Alarm] = []
-        if house.open_onset >= 0:
-            evidence = {**house.open_evidence, "still_silent": True}
-            ended.append(self._index.alarm(house.alarm_slot, AlarmKind.WELFARE_CHECK,
-                                           house.open_onset, ts, AlarmState.CLEAR, evidence))
-            house.open_onset, house.open_rule, house.open_evidence = -1, "", {}
+    def _new_day(self, house: Household, day: int, ts: int) -> None:
+        """Learn the day that ended. A welfare alarm still active stays so: a new day of the
+        same silence is the same alarm, not another."""
         if house.day >= 0:
             # A morning not seen whole, or a return from a trip, teaches nothing of mornings.
             whole = house.morning_seen and house.first_min is not None and not house.returned
@@ -347,7 +342,6 @@ class WelfareWatch:
         house.returned = False
         if first_report:
             house.seen_since_ms = house.water_seen_since_ms = ts
-        return ended
 
     # --- judging the silence --------------------------------------------------------------
 
@@ -372,7 +366,7 @@ class WelfareWatch:
             if ts < departure:
                 return []  # everything off since a day-time last sign: likely gone out
             due = departure
-        onset = max(due, day_ms)  # a silence judged again on a new day is a new alarm
+        onset = max(due, day_ms)  # the alarm's id: its due time, within the day judged
         evidence: dict[str, Any] = {
             "rule": rule,
             "household": house.key,

@@ -2,11 +2,13 @@
 fall makes a ticket for the residents' committee when the household's model expected a sign of
 life, and not before; nobody taking the visit passes it to the police room after its SLA; the
 activity evidence reaches the committee and the police room only, never the supervision view; a
-declared absence holds welfare alarms (no ticket), a power cut makes none."""
+declared absence holds welfare alarms (no ticket) on every replica of the platform's database, a
+power cut makes none."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +35,25 @@ SEVEN = 7 * HOUR_MS
 RECORDS = household_records("h1")  # monitor h1-em and water meter h1-wm, elderly-alone
 
 
+@contextmanager
+def platform(data_dir: Path, database_url: str, tokens: dict[str, str],
+             clock: ManualClock) -> Iterator[Api]:
+    """A platform on ``database_url`` with its own data directory (a replica: nothing shared
+    with another but the database)."""
+    data_dir.mkdir(exist_ok=True)
+    write_tokens(data_dir / "tokens.json", tokens)
+    write_registry(data_dir / "registry.csv", RECORDS)
+    app = create_app(Settings(data_dir=data_dir, database_url=database_url), clock,
+                     background=False)
+    with TestClient(app) as client:
+        yield Api(client, tokens, app)
+
+
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[tuple[Api, ManualClock]]:
-    tokens = new_tokens()
-    write_tokens(tmp_path / "tokens.json", tokens)
-    write_registry(tmp_path / "registry.csv", RECORDS)
     clock = ManualClock()
-    app = create_app(Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'p.db'}"),
-                     clock, background=False)
-    with TestClient(app) as client:
-        yield Api(client, tokens, app), clock
+    with platform(tmp_path, f"sqlite:///{tmp_path / 'p.db'}", new_tokens(), clock) as app:
+        yield app, clock
 
 
 def fall_alarms(fault: str = "no_activity") -> tuple[int, list[Alarm]]:
@@ -112,31 +123,42 @@ def test_a_fall_reaches_the_committee_when_expected_then_the_police_room(
         app.get(f"/api/tickets/{ticket['id']}", "residents_committee").json()["timeline"])
 
 
-def test_a_declared_trip_holds_welfare_alarms(api: tuple[Api, ManualClock]) -> None:
-    app, clock = api
-    fall, alarms = fall_alarms("away")
-    raised = [a for a in alarms if a.state is AlarmState.RAISE]
-    assert raised  # the gateway cannot know of the trip
-    clock.set(fall - HOUR_MS)
-    body = {"estate_id": "sim", "household": "h1", "ends_at": fall + DAY_MS,
-            "note": "visiting her daughter"}
-    refused = app.client.post("/api/away", json=body, headers=app.auth("police_room"))
-    assert refused.status_code == 403
-    made = app.client.post("/api/away", json=body, headers=app.auth("residents_committee"))
-    assert made.status_code == 201, made.text
-    for alarm in raised:
-        assert deliver(app, clock, alarm)["ticket_id"] is None
-    batch = app.client.post("/api/alarms/batch", json={"alarms": [raised[0].to_dict()]},
-                            headers=app.auth("gateway"))
-    assert batch.json()["results"][0]["result"] == "stored"
-    assert committee_tickets(app) == []
-    [absence] = app.get("/api/away", "residents_committee").json()
-    assert absence["held_alarms"] == len({a.alarm_id for a in raised})
-    # Not back when the trip ends: the next day's alarm makes a ticket.
-    later = Alarm("al-after-trip", AlarmKind.WELFARE_CHECK, "h1-em", "sim",
-                  fall + DAY_MS + 3 * HOUR_MS, evidence={"rule": "first_activity"})
-    assert deliver(app, clock, later)["created"] is True
-    assert len(committee_tickets(app)) == 1
+def test_a_declared_trip_holds_welfare_alarms_on_every_replica(tmp_path: Path) -> None:
+    """The committee declares on one replica; the gateway's alarms reach the other (behind one
+    address, a load balancer picks): none makes a ticket, and both show what was held."""
+    clock, tokens, database = ManualClock(), new_tokens(), f"sqlite:///{tmp_path / 'p.db'}"
+    with (platform(tmp_path / "a", database, tokens, clock) as app,
+          platform(tmp_path / "b", database, tokens, clock) as other):
+        fall, alarms = fall_alarms("away")
+        raised = [a for a in alarms if a.state is AlarmState.RAISE]
+        assert raised  # the gateway cannot know of the trip
+        clock.set(fall - HOUR_MS)
+        body = {"estate_id": "sim", "household": "h1", "ends_at": fall + DAY_MS,
+                "note": "visiting her daughter"}
+        refused = app.client.post("/api/away", json=body, headers=app.auth("police_room"))
+        assert refused.status_code == 403
+        assert refused.json()["detail"]["reason"] == "not_allowed"
+        made = app.client.post("/api/away", json=body, headers=app.auth("residents_committee"))
+        assert made.status_code == 201, made.text
+        assert not (tmp_path / "a" / "away.json").exists()  # the database keeps it
+        for alarm in raised:
+            assert deliver(other, clock, alarm)["ticket_id"] is None
+        batch = other.client.post("/api/alarms/batch", json={"alarms": [raised[0].to_dict()]},
+                                  headers=other.auth("gateway"))
+        [result] = batch.json()["results"]
+        assert (result["result"], result["ticket_id"], result["created"]) == ("stored", None,
+                                                                               False)
+        assert committee_tickets(app) == committee_tickets(other) == []
+        held = {a.alarm_id for a in raised}
+        for replica in (app, other):
+            [absence] = replica.get("/api/away", "residents_committee").json()
+            assert absence["held_alarms"] == len(held) and set(absence["held"]) == held
+            assert absence["note"] == "visiting her daughter"
+        # Not back when the trip ends: the next day's alarm makes a ticket.
+        later = Alarm("al-after-trip", AlarmKind.WELFARE_CHECK, "h1-em", "sim",
+                      fall + DAY_MS + 3 * HOUR_MS, evidence={"rule": "first_activity"})
+        assert deliver(other, clock, later)["created"] is True
+        assert len(committee_tickets(app)) == 1
 
 
 def test_a_declared_absence_names_a_watched_household(api: tuple[Api, ManualClock]) -> None:

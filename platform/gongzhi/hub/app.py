@@ -27,6 +27,7 @@ from gongzhi.devices.registry_watch import RegistryWatch
 from gongzhi.hub.asgi_middleware import HttpMiddleware
 from gongzhi.hub.auth_limit import DEFAULT_LIMIT as AUTH_LIMIT
 from gongzhi.hub.auth_limit import AuthFailureLimiter
+from gongzhi.hub.away_store import LEGACY_FILE, import_legacy
 from gongzhi.hub.body_limit import BodyLimit
 from gongzhi.hub.deps import Hub
 from gongzhi.hub.duty_parse import load_matrix
@@ -62,7 +63,11 @@ def build_hub(settings: Settings, clock: Clock, *, escalation_interval_s: float,
     registry = RegistryWatch(settings.registry_path, clock)
     registry.load()
     # Migrated by the lifespan: a database that is not there yet does not stop the platform.
-    store = MigratedStore(open_store(settings.database), settings.database)
+    # Once migrated, the declared absences of an earlier release's file are taken in.
+    legacy_absences = settings.data_dir / LEGACY_FILE
+    store = MigratedStore(open_store(settings.database), settings.database,
+                          prepare=lambda inner: import_legacy(inner, legacy_absences,
+                                                              clock.now_ms()))
     metrics = Metrics()
     service = TicketService(store, matrix, registry, clock, metrics)
     return Hub(

@@ -6,14 +6,13 @@ alarm id), so the committee sees what the silence looked like while the person w
 
 The gateway judges every day of a silence afresh (``gongzhi.gateway.detection.welfare``): a
 person not back when the absence ends raises a new welfare alarm the next time the household's
-rhythm expects a sign of life, and that one makes a ticket. Pure: the repository keeps them.
+rhythm expects a sign of life, and that one makes a ticket. Pure: the ticket store keeps them
+(``gongzhi.hub.away_store``).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
@@ -50,60 +49,31 @@ class Absence:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Absence:
-        return cls(**{**data, "held": tuple(data.get("held", ()))})
+        """An absence as ``to_dict`` wrote it; ValueError naming the field when it is not."""
+        if not isinstance(data, dict):
+            raise ValueError(f"an absence is an object, not {type(data).__name__}")
+        unknown = set(data) - set(cls.__slots__)
+        if unknown:
+            raise ValueError(f"unknown fields {sorted(unknown)}")
+        for name in ("id", "starts_at", "ends_at", "created_at", "ended_at"):
+            value = data.get(name)
+            if not (type(value) is int or (value is None and name == "ended_at")):
+                raise ValueError(f"{name} must be an integer, not {value!r}")
+        for name in ("estate_id", "household", "declared_by", "note"):
+            if not isinstance(data.get(name), str):
+                raise ValueError(f"{name} must be text, not {data.get(name)!r}")
+        held = data.get("held", [])
+        if not isinstance(held, list) or not all(isinstance(a, str) for a in held):
+            raise ValueError("held must be a list of alarm ids")
+        return cls(**{**data, "held": tuple(held)})
 
 
-class AbsenceBook:
-    """The absences, in memory, written through ``save`` after every change."""
-
-    def __init__(self, absences: list[Absence] | None = None,
-                 save: Callable[[list[Absence]], None] | None = None) -> None:
-        self._absences = list(absences or [])
-        self._save = save
-        self._lock = threading.Lock()
-
-    def all(self) -> list[Absence]:
-        with self._lock:
-            return list(self._absences)
-
-    def declare(self, estate_id: str, household: str, starts_at: int, ends_at: int,
-                declared_by: str, note: str, now: int) -> Absence:
-        with self._lock:
-            absence = Absence(max((a.id for a in self._absences), default=0) + 1, estate_id,
-                              household, starts_at, ends_at, declared_by, note, now)
-            self._absences.append(absence)
-            self._write()
-            return absence
-
-    def end(self, absence_id: int, now: int) -> Absence | None:
-        with self._lock:
-            for i, absence in enumerate(self._absences):
-                if absence.id == absence_id:
-                    if absence.ended_at is None:
-                        absence = replace(absence, ended_at=now)
-                        self._absences[i] = absence
-                        self._write()
-                    return absence
-            return None
-
-    def hold(self, alarm: Alarm, registry: Registry) -> Absence | None:
-        """The absence that holds ``alarm`` (a welfare check RAISE of a household inside it),
-        recorded on it; None when the alarm is to make its ticket as usual."""
-        if alarm.kind is not AlarmKind.WELFARE_CHECK or alarm.state is not AlarmState.RAISE:
-            return None
-        record = registry.get(alarm.device_id)
-        if record is None or not record.household:
-            return None
-        with self._lock:
-            for i, absence in enumerate(self._absences):
-                if absence.covers(record.location.estate_id, record.household, alarm.ts_ms):
-                    if alarm.alarm_id not in absence.held:
-                        absence = replace(absence, held=(*absence.held, alarm.alarm_id))
-                        self._absences[i] = absence
-                        self._write()
-                    return absence
+def holdable(alarm: Alarm, registry: Registry) -> tuple[str, str] | None:
+    """(estate, household) of an alarm a declared absence may hold: a ``welfare_check`` RAISE of
+    a device of a household; None for every other alarm (which makes its ticket as usual)."""
+    if alarm.kind is not AlarmKind.WELFARE_CHECK or alarm.state is not AlarmState.RAISE:
         return None
-
-    def _write(self) -> None:
-        if self._save is not None:
-            self._save(list(self._absences))
+    record = registry.get(alarm.device_id)
+    if record is None or not record.household:
+        return None
+    return record.location.estate_id, record.household

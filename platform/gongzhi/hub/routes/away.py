@@ -1,21 +1,19 @@
 """Declared absences of elderly people living alone (``gongzhi.hub.away``): the residents'
-committee declares and ends them; the committee and the police room read them. They are kept
-in ``away.json`` in the platform's data directory, written whole and atomically on every change.
+committee declares and ends them; the committee and the police room read them. They are kept in
+the ticket store (``gongzhi.hub.away_store``), so every platform replica on one database answers
+with the same ones.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import threading
-from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, status
 from pydantic import Field
 
-from gongzhi.hub.away import MAX_AWAY_MS, Absence, AbsenceBook
-from gongzhi.hub.deps import ClockDep, CurrentParty, RegistryDep
+from gongzhi.hub.away import MAX_AWAY_MS, Absence
+from gongzhi.hub.away_store import SqlAbsences
+from gongzhi.hub.deps import ClockDep, CurrentParty, RegistryDep, StoreDep
 from gongzhi.hub.parties import Party
 from gongzhi.hub.schemas import _ID, MAX_INT, NO_NUL, Millis, Refused, Strict
 
@@ -23,7 +21,6 @@ router = APIRouter(prefix="/api/away", tags=["away"])
 
 DECLARES = frozenset({Party.RESIDENTS_COMMITTEE.value})
 READS = frozenset({Party.RESIDENTS_COMMITTEE.value, Party.POLICE_ROOM.value})
-_BOOK_LOCK = threading.Lock()
 AbsenceId = Annotated[int, Path(ge=1, le=MAX_INT)]
 
 
@@ -35,31 +32,13 @@ class AbsenceIn(Strict):
     note: Annotated[str, Field(max_length=500, pattern=NO_NUL)] = ""
 
 
-def book_path(request: Request) -> FilePath:
-    return FilePath(request.app.state.settings.data_dir) / "away.json"
+def get_book(store: StoreDep) -> SqlAbsences:
+    """The absences of the platform's store (no state of its own: every replica reads the
+    database)."""
+    return SqlAbsences(store)
 
 
-def _save(path: FilePath, absences: list[Absence]) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps([a.to_dict() for a in absences], ensure_ascii=False),
-                   encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def get_book(request: Request) -> AbsenceBook:
-    """The application's book, read from its file the first time it is needed."""
-    with _BOOK_LOCK:
-        book: AbsenceBook | None = getattr(request.app.state, "absences", None)
-        if book is None:
-            path = book_path(request)
-            loaded = ([Absence.from_dict(d) for d in json.loads(path.read_text("utf-8"))]
-                      if path.exists() else [])
-            book = AbsenceBook(loaded, save=lambda absences: _save(path, absences))
-            request.app.state.absences = book
-        return book
-
-
-BookDep = Annotated[AbsenceBook, Depends(get_book)]
+BookDep = Annotated[SqlAbsences, Depends(get_book)]
 
 
 def _public(absence: Absence) -> dict[str, Any]:
@@ -121,7 +100,7 @@ def end(absence_id: AbsenceId, party: CurrentParty, book: BookDep,
         clock: ClockDep) -> dict[str, Any]:
     """Back sooner: the absence ends now."""
     _require(party, DECLARES, "end")
-    absence = book.end(absence_id, clock.now_ms())
+    absence = book.end(absence_id, clock.now_ms(), party)
     if absence is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, {
             "reason": "unknown_absence", "message": f"no absence {absence_id}"})

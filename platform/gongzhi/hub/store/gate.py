@@ -32,12 +32,16 @@ MAX_RETRY_S = 30.0
 
 
 class MigratedStore:
-    """``inner`` once ``migrate`` has succeeded; "unavailable" before."""
+    """``inner`` once ``migrate`` has succeeded; "unavailable" before. ``prepare`` runs on the
+    migrated ``inner`` before it is used (data brought in from files of an earlier release);
+    when it fails, migrating failed and is tried again."""
 
-    def __init__(self, inner: Store, url: str) -> None:
+    def __init__(self, inner: Store, url: str,
+                 prepare: Callable[[Store], object] | None = None) -> None:
         self._inner = inner
         self.dialect_name = inner.dialect_name
         self.url = without_password(url)
+        self._prepare = prepare
         self._ready = threading.Event()
 
     @property
@@ -46,6 +50,8 @@ class MigratedStore:
 
     def migrate(self) -> None:
         self._inner.migrate()
+        if self._prepare is not None:
+            self._prepare(self._inner)
         self._ready.set()
 
     def transaction(self, now: int) -> AbstractContextManager[SqlTx]:

@@ -261,6 +261,27 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             silenced_by {big}
         )""",
     )),
+    (6, "declared absences of elderly households and the welfare alarms they held", (
+        """CREATE TABLE absences (
+            id {pk},
+            estate_id TEXT NOT NULL,
+            household TEXT NOT NULL,
+            starts_at {big} NOT NULL,
+            ends_at {big} NOT NULL,
+            declared_by TEXT NOT NULL,
+            note TEXT NOT NULL,
+            created_at {big} NOT NULL,
+            ended_at {big},
+            origin TEXT UNIQUE
+        )""",
+        "CREATE INDEX absences_household ON absences (estate_id, household, starts_at)",
+        """CREATE TABLE absence_holds (
+            id {pk},
+            absence_id {big} NOT NULL,
+            alarm_id TEXT NOT NULL,
+            UNIQUE (absence_id, alarm_id)
+        )""",
+    )),
 )
 
 

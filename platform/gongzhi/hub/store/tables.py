@@ -7,7 +7,17 @@ themselves. A test checks the two agree on both dialects.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, Table, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 
 from gongzhi.hub.store.codec import JsonDict, ticket_columns
 
@@ -197,6 +207,31 @@ renotify_state = Table(
     Column("attempt", Integer(), nullable=False),
     Column("attempted_at", BigInteger(), nullable=False),
     Column("silenced_by", BigInteger()),
+)
+
+# Declared absences (gongzhi.hub.away_store): ended early, ended_at; ``origin`` names a record
+# imported from a platform's legacy away.json (NULL for one declared here), so importing the
+# same file again adds nothing. The welfare alarms each absence held, in the order held.
+absences = Table(
+    "absences", metadata,
+    Column("id", BigInteger(), primary_key=True, autoincrement=True),
+    Column("estate_id", Text(), nullable=False),
+    Column("household", Text(), nullable=False),
+    Column("starts_at", BigInteger(), nullable=False),
+    Column("ends_at", BigInteger(), nullable=False),
+    Column("declared_by", Text(), nullable=False),
+    Column("note", Text(), nullable=False),
+    Column("created_at", BigInteger(), nullable=False),
+    Column("ended_at", BigInteger()),
+    Column("origin", Text(), unique=True),
+)
+
+absence_holds = Table(
+    "absence_holds", metadata,
+    Column("id", BigInteger(), primary_key=True, autoincrement=True),
+    Column("absence_id", BigInteger(), nullable=False),
+    Column("alarm_id", Text(), nullable=False),
+    UniqueConstraint("absence_id", "alarm_id"),
 )
 
 schema_migrations = Table(

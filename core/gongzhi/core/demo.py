@@ -4,8 +4,11 @@ A broker (the one named by GONGZHI_MQTT_URL, else one answering on 127.0.0.1:188
 private Mosquitto), the platform with a SQLite store, the gateway with the embedded telemetry
 store, and a simulated estate that injects a fault about every half minute. Ctrl-C or SIGTERM
 stops every process it started. With ``--mixed`` the estate's buildings come in by different
-routes: our MQTT contract, and LoRaWAN through ChirpStack 4 and 3, which the gateway takes
-through its outside sources (deploy/sources/chirpstack-simulated.yaml; docs/devices.md).
+routes: our MQTT contract, LoRaWAN through ChirpStack 4 and 3, NB-IoT through CTWing's and
+OneNET's HTTP pushes, and electrical fire monitors on Modbus, which the gateway takes through
+its outside sources: the demo writes their sources file (``<data dir>/sources/``, on free ports
+of loopback, the push tokens in files beside it) from the shipped ones for simulated devices
+(deploy/sources/; docs/devices.md).
 
 Every GONGZHI_* setting in the environment is handed to the platform and the gateway (a
 PostgreSQL store with GONGZHI_DATABASE_URL, a tokens file of your own with GONGZHI_TOKENS_FILE,
@@ -32,13 +35,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from gongzhi.core.broker import REPO_ROOT, PrivateBroker, free_port, port_answers
+from gongzhi.core.broker import PrivateBroker, free_port, port_answers
 from gongzhi.core.cli import add_settings_options, settings_from_args
+from gongzhi.core.demo_routes import MixedRoutes
 from gongzhi.core.errors import ConfigError
 from gongzhi.core.settings import PREFIX, Settings
 
 DEFAULT_DEMO_DIR = Path(".gongzhi") / "demo"
-MIXED_SOURCES = REPO_ROOT / "deploy" / "sources" / "chirpstack-simulated.yaml"
 # Settings the demo decides itself: set in the environment, they would be silently replaced.
 DEMO_OWNED: dict[str, str] = {
     "registry": "the demo writes the registry of the simulated estate (--estate) into its data "
@@ -73,7 +76,8 @@ def add_parsers(sub: Any) -> None:
                              "device clocks never run ahead of the present")
     parser.add_argument("--mixed", action="store_true",
                         help="buildings come in by different routes: our MQTT contract, "
-                             "LoRaWAN through ChirpStack 4 and ChirpStack 3 (the gateway's "
+                             "LoRaWAN through ChirpStack 4 and ChirpStack 3, NB-IoT through "
+                             "CTWing and OneNET pushes, fire monitors on Modbus (the gateway's "
                              "outside sources; docs/devices.md)")
     parser.add_argument("--no-simulator", action="store_true",
                         help="start broker, platform and gateway only")
@@ -229,26 +233,29 @@ def _run_demo(args: argparse.Namespace) -> int:
         if not tokens.exists():
             subprocess.run(_gongzhi("tokens", "init", "--out", str(tokens)), env=env,
                            check=True, stdout=subprocess.DEVNULL)
-        routes = ("--protocol", "mixed") if args.mixed else ()
+        mixed = MixedRoutes.on_free_ports(data_dir / "sources") if args.mixed else None
+        registry = data_dir / "registry.csv"
         subprocess.run(_gongzhi("estate", "registry", "--estate", args.estate,
-                                "--out", str(data_dir / "registry.csv"), *routes),
+                                "--out", str(registry),
+                                *(mixed.registry_args() if mixed else ())),
                        env=env, check=True, stdout=subprocess.DEVNULL)
         spawn("platform", env, "platform")
         _wait_healthy(f"{base}:{settings.http_port}/healthz", procs, 30)
-        spawn("gateway", {**env, "GONGZHI_SOURCES": str(MIXED_SOURCES)} if args.mixed else env,
-              "gateway")
+        spawn("gateway", {**env, "GONGZHI_SOURCES": str(mixed.write_sources(registry))}
+              if mixed else env, "gateway")
         # The simulated devices start once the gateway is subscribed: what they published
         # before would reach no subscriber on a first run.
         _wait_healthy(f"http://127.0.0.1:{gateway_port}/readyz", procs, 30)
         if not args.no_simulator:
             start = replay_start(time.time_ns() // 1_000_000, args.speed)
             spawn("simulator", env, "simulate", "--estate", args.estate, "--scenario",
-                  args.scenario, "--speed", str(args.speed), "--start", str(start), *routes)
+                  args.scenario, "--speed", str(args.speed), "--start", str(start),
+                  *(mixed.simulator_args() if mixed else ()))
             # Residents report what they see through their buildings' QR pages.
             spawn("residents", env, "residents", "--interval",
                   f"{max(5, round(RESIDENT_INTERVAL_S / args.speed))}s")
         party_tokens = json.loads(tokens.read_text())
-        print(_banner(settings, mqtt_url, tokens, party_tokens, logs), flush=True)
+        print(_banner(settings, mqtt_url, tokens, party_tokens, logs, mixed), flush=True)
         while all(p.poll() is None for p in procs.values()):
             time.sleep(0.5)
         for name, p in procs.items():
@@ -294,7 +301,7 @@ def without_password(url: str) -> str:
 
 
 def _banner(settings: Settings, mqtt_url: str, tokens: Path, party_tokens: dict[str, str],
-            logs: Path) -> str:
+            logs: Path, mixed: MixedRoutes | None = None) -> str:
     # Where the tokens are, never the tokens themselves: this output often ends up in a log.
     base = f"http://{local_host(settings)}:{settings.http_port}"
     store = (without_password(settings.database_url) if settings.database_url
@@ -311,6 +318,9 @@ def _banner(settings: Settings, mqtt_url: str, tokens: Path, party_tokens: dict[
         f"  ticket store:                  {store}",
         f"  party tokens (sign in with):   {tokens}",
         f"    parties: {', '.join(sorted(p for p in party_tokens if p != 'gateway'))}",
+        *([f"  outside sources (--mixed):     {mixed.sources_file}",
+           f"    CTWing push {mixed.push_url('ctwing')}, OneNET push "
+           f"{mixed.push_url('onenet')}, Modbus {mixed.modbus_listen}"] if mixed else []),
         f"  logs:                          {logs}",
         "",
     ])

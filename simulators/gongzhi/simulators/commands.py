@@ -78,15 +78,17 @@ def _add_simulate(subparsers: Any) -> None:
                         "server's MQTT integration, on the same broker), and the other routes "
                         "docs/devices.md describes; the registry written by --registry then "
                         "carries each device's external_id")
-    p.add_argument("--push-url", default=None, metavar="URL",
+    p.add_argument("--push-url", action="append", default=[], metavar="[PROTOCOL=]URL",
                    help="ctwing / onenet: the gateway's push URL of that source (e.g. "
                         "http://127.0.0.1:8090/ctwing); the simulated carrier platform POSTs "
-                        "there")
-    p.add_argument("--push-token-file", type=Path, default=None, metavar="PATH",
+                        "there. mixed: once per carrier, as ctwing=URL and onenet=URL")
+    p.add_argument("--push-token-file", action="append", default=[],
+                   metavar="[PROTOCOL=]PATH",
                    help="onenet: the file holding the push instance's token (signs pushes); "
-                        "ctwing: the token the push URL carries, if the source wants one")
+                        "ctwing: the token the push URL carries, if the source wants one. "
+                        "mixed: as ctwing=PATH and onenet=PATH")
     p.add_argument("--modbus-listen", default="127.0.0.1:5020", metavar="HOST:PORT",
-                   help="modbus: where the simulated monitors' Modbus TCP server listens")
+                   help="modbus, mixed: where the simulated monitors' Modbus TCP server listens")
     p.add_argument("--qos", type=int, choices=(0, 1), default=1,
                    help="QoS of telemetry and status messages (events always use QoS 1; "
                         "the last will is QoS 1)")
@@ -114,6 +116,9 @@ def _add_estate(subparsers: Any) -> None:
     reg.add_argument("--protocol", choices=protocol_names(), default="native",
                      help="the route of `gongzhi simulate --protocol`: each device's "
                           "external_id is that route's")
+    reg.add_argument("--modbus-listen", default="127.0.0.1:5020", metavar="HOST:PORT",
+                     help="modbus, mixed: the Modbus server's address of `gongzhi simulate "
+                          "--modbus-listen` (the monitors' external ids name it)")
     reg.set_defaults(func=_run_registry)
 
 
@@ -146,16 +151,43 @@ def _run_registry(args: argparse.Namespace) -> int:
     else:
         records = [d.record for d in build_layout(load_estate_file(args.estate),
                                                    args.seed).devices]
-        encoder = load_encoder(args.protocol, records, args.seed)
+        encoder = load_encoder(args.protocol, records, args.seed,
+                               Route(modbus_listen=args.modbus_listen))
         registry = Registry(with_external_ids(encoder, records))
         write_registry(args.out, registry)
     print(f"wrote {len(registry)} devices of {', '.join(registry.estates())} to {args.out}")
     return 0
 
 
-def _read_token(path: Path | None) -> str | None:
-    if path is None:
-        return None
+PUSH_PROTOCOLS = ("ctwing", "onenet")
+
+
+def _per_protocol(values: list[str], option: str) -> tuple[str | None, dict[str, str]]:
+    """``[PROTOCOL=]VALUE`` options: (the one without a protocol, those with one)."""
+    common: str | None = None
+    named: dict[str, str] = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if sep and name in PUSH_PROTOCOLS:
+            named[name] = rest
+        elif common is None:
+            common = value
+        else:
+            raise ConfigError(f"{option} is given twice without a protocol; name each as "
+                              f"PROTOCOL=VALUE ({', '.join(PUSH_PROTOCOLS)})")
+    return common, named
+
+
+def _route(args: argparse.Namespace) -> Route:
+    url, urls = _per_protocol(args.push_url, "--push-url")
+    token_file, token_files = _per_protocol(args.push_token_file, "--push-token-file")
+    return Route(push_url=url,
+                 push_token=_read_token(Path(token_file)) if token_file else None,
+                 modbus_listen=args.modbus_listen, push_urls=urls,
+                 push_tokens={n: _read_token(Path(f)) for n, f in token_files.items()})
+
+
+def _read_token(path: Path) -> str:
     try:
         token = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
@@ -187,8 +219,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
         ground_truth=ground_truth,
         registry_out=args.registry,
         protocol=args.protocol,
-        route=Route(push_url=args.push_url, push_token=_read_token(args.push_token_file),
-                    modbus_listen=args.modbus_listen),
+        route=_route(args),
         mode=args.mode,
         connections=args.connections,
         telemetry_qos=args.qos,

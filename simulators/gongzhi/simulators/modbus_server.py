@@ -18,6 +18,7 @@ import threading
 from collections.abc import Mapping
 from functools import partial
 
+from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import SimData, SimDevice
 from pymodbus.simulator.simutils import DataType
@@ -38,43 +39,50 @@ def _image_size(register_map: RegisterMap, function: Function) -> int:
 
 
 class _Unit:
-    def __init__(self, unit: int, register_map: RegisterMap) -> None:
+    def __init__(self, unit: int, register_map: RegisterMap, busy: bool) -> None:
         self.unit = unit
         self.register_map = register_map
         self.image = {f: [0] * _image_size(register_map, f) for f in _ORDER}
+        self.busy = busy  # answer DEVICE_BUSY until the first set_reading
 
     def device(self, lock: threading.Lock) -> SimDevice:
         blocks = tuple([SimData(0, count=len(self.image[f]) * (16 if f.is_bits else 1),
                                 datatype=DataType.BITS if f.is_bits else DataType.REGISTERS)]
                        for f in _ORDER)
         return SimDevice(id=self.unit, simdata=blocks,  # type: ignore[arg-type]
-                         action=partial(_copy_image, self.image, lock))
+                         action=partial(_copy_image, self, lock))
 
 
-async def _copy_image(image: dict[Function, list[int]], lock: threading.Lock, function_code: int,
+async def _copy_image(unit: _Unit, lock: threading.Lock, function_code: int,
                       start_address: int, address: int, count: int,
                       current_registers: list[int],
-                      set_values: list[int] | list[bool] | None) -> None:
-    source = image.get(Function(function_code)) if function_code in (1, 2, 3, 4) else None
+                      set_values: list[int] | list[bool] | None) -> ExcCodes | None:
+    source = unit.image.get(Function(function_code)) if function_code in (1, 2, 3, 4) else None
     if source is None:
-        return
+        return None
     with lock:
+        if unit.busy:
+            return ExcCodes.DEVICE_BUSY
         n = min(len(source), len(current_registers))
         current_registers[:n] = source[:n]
+    return None
 
 
 class ModbusSlaveServer:
     """Modbus TCP on ``host:port``; or, with ``serial`` (a serial port's path), Modbus RTU on
-    that port at ``baudrate`` (8N1): a line of monitors on RS-485."""
+    that port at ``baudrate`` (8N1): a line of monitors on RS-485. With ``busy_until_set`` a
+    unit answers DEVICE_BUSY (a Modbus exception) until its first ``set_reading``, as a monitor
+    still starting up; else it answers zeros until then."""
 
     def __init__(self, host: str, port: int, units: Mapping[int, RegisterMap], *,
-                 serial: str | None = None, baudrate: int = 9600) -> None:
+                 serial: str | None = None, baudrate: int = 9600,
+                 busy_until_set: bool = False) -> None:
         self.host = host
         self.port = port
         self.serial = serial
         self.baudrate = baudrate
         self._lock = threading.Lock()
-        self._units = {unit: _Unit(unit, m) for unit, m in units.items()}
+        self._units = {unit: _Unit(unit, m, busy_until_set) for unit, m in units.items()}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: ModbusTcpServer | ModbusSerialServer | None = None
         self._thread: threading.Thread | None = None
@@ -90,6 +98,7 @@ class ModbusSlaveServer:
         entry = self._units[unit]
         register_map, image = entry.register_map, entry.image
         with self._lock:
+            entry.busy = False
             for point in register_map.points:
                 words = image[point.function]
                 if point.metric is not None and point.metric in values:

@@ -16,8 +16,8 @@ parts, a status payload, a JSON body.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 from typing import Protocol as TypingProtocol
 
@@ -59,11 +59,19 @@ class Encoder(TypingProtocol):
 @dataclass(frozen=True, slots=True)
 class Route:
     """Where a protocol that does not use the broker delivers: the gateway's push URL and the
-    push token (CTWing, OneNET), the address its Modbus server listens on."""
+    push token (CTWing, OneNET), the address its Modbus server listens on. ``push_urls`` and
+    ``push_tokens`` name them per protocol, for a route of several (``mixed``)."""
 
     push_url: str | None = None
     push_token: str | None = None
     modbus_listen: str = "127.0.0.1:5020"
+    push_urls: Mapping[str, str] = field(default_factory=dict)
+    push_tokens: Mapping[str, str] = field(default_factory=dict)
+
+    def for_protocol(self, name: str) -> Route:
+        """The route of protocol ``name``: its own URL and token, else the common ones."""
+        return Route(self.push_urls.get(name, self.push_url),
+                     self.push_tokens.get(name, self.push_token), self.modbus_listen)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,15 @@
 """``mixed``: an estate whose buildings come in by different routes, as a real one does.
 
 Buildings, in (estate, building) order, take the routes of ``ROUTES`` in turn: our own MQTT
-contract, LoRaWAN through ChirpStack 4, LoRaWAN through ChirpStack 3. Each device's messages
-go through its building's encoder, and its ``external_id`` is that route's (none for our own
-contract). All of them travel on the one broker (one network server's connection and the
-devices' own: multiplexed); deploy/sources/chirpstack-simulated.yaml is the gateway's side.
+contract, LoRaWAN through ChirpStack 4 and ChirpStack 3 (on the one broker, as the network
+server's connection), NB-IoT products through CTWing's and OneNET's HTTP pushes to the
+gateway's push ports, and a building whose electrical fire monitors sit on Modbus (a pymodbus
+server the gateway polls; the building's other devices speak our contract). Each device's
+messages go through its building's encoder, and its ``external_id`` is that route's (none for
+our own contract). Only the routes some building takes are opened, so a small estate needs no
+push URL. The ``Route`` gives each push route its URL and token (``push_urls``,
+``push_tokens``: ``ctwing``, ``onenet``) and the Modbus server's address; ``gongzhi demo
+--mixed`` writes the gateway's sources file to match.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from collections.abc import Sequence
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.simulators.outgoing import Message, Outgoing
 from gongzhi.simulators.protocols import Encoder, NativeEncoder, Route, load_encoder, routed
+from gongzhi.simulators.protocols.modbus import ModbusEncoder
 
-ROUTES = ("native", "chirpstack-v4", "chirpstack-v3")
+ROUTES = ("native", "chirpstack-v4", "chirpstack-v3", "ctwing", "onenet", "modbus")
 
 
 def building_routes(records: Sequence[DeviceRecord]) -> dict[str, str]:
@@ -31,20 +37,37 @@ class MixedEncoder:
     def __init__(self, records: Sequence[DeviceRecord], seed: int, route: Route) -> None:
         self._records = list(records)
         self._routes = building_routes(self._records)
-        self._encoders: dict[str, Encoder] = {
-            name: NativeEncoder() if name == "native" else load_encoder(name, records, seed,
-                                                                        route)
-            for name in ROUTES}
+        self._encoders: dict[str, Encoder] = {}
+        for name in ROUTES:
+            mine = {d for d, r in self._routes.items() if r == name}
+            if name == "native" or not mine:
+                continue
+            if name == "modbus":  # the monitors of the Modbus buildings, no other
+                self._encoders[name] = ModbusEncoder(self._records, route, only=mine)
+            else:
+                self._encoders[name] = load_encoder(name, self._records, seed,
+                                                    route.for_protocol(name))
+        self._native = NativeEncoder()
 
     def route(self, device_id: str) -> str:
         return self._routes.get(device_id, "native")
 
+    def _encoder(self, device_id: str) -> Encoder:
+        return self._encoders.get(self.route(device_id), self._native)
+
     def external_id(self, record: DeviceRecord) -> str | None:
-        return self._encoders[self.route(record.device_id)].external_id(record)
+        return self._encoder(record.device_id).external_id(record)
 
     def open(self) -> None:
-        for encoder in self._encoders.values():
-            encoder.open()
+        opened: list[Encoder] = []
+        try:
+            for encoder in self._encoders.values():
+                encoder.open()
+                opened.append(encoder)
+        except BaseException:
+            for encoder in opened:
+                encoder.close()
+            raise
 
     def close(self) -> None:
         for encoder in self._encoders.values():
@@ -60,7 +83,7 @@ class MixedEncoder:
                 device_id = self._records[item.device].device_id
             else:
                 device_id = ""
-            out.extend(self._encoders[self.route(device_id)].encode([item]))
+            out.extend(self._encoder(device_id).encode([item]))
         return out
 
 

@@ -5,13 +5,14 @@ devices keep our own MQTT contract (an estate whose electrical fire monitors sit
 consecutive ports) whose units follow the simulated monitors: each telemetry message of a
 monitor is written into its unit's registers as the register map lays them out (the shipped
 example map, ``gateway/gongzhi/gateway/sources/maps/residual_current_monitor.example.yaml``), an
-event turns its alarm point on until the monitor's next reading. A monitor's registry
-``external_id`` is ``modbus:<host>:<port>/<unit>``.
+event turns its alarm point on until the monitor's next reading. A unit answers "device busy"
+(a Modbus exception) until its monitor's first reading, as a monitor still starting up. A
+monitor's registry ``external_id`` is ``modbus:<host>:<port>/<unit>``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from gongzhi.core.errors import ConfigError
@@ -44,11 +45,14 @@ class ModbusEncoder:
     mqtt_mode: str | None = None
 
     def __init__(self, records: Sequence[DeviceRecord], route: Route,
-                 register_map: RegisterMap | None = None) -> None:
+                 register_map: RegisterMap | None = None, *,
+                 only: Collection[str] | None = None) -> None:
+        """``only``: the device ids whose monitors are on Modbus (default: every monitor)."""
         self._host, self._port = _host_port(route.modbus_listen)
         self._map = register_map or load_register_map(EXAMPLE_MAP)
         self._records = list(records)
-        monitors = [r.device_id for r in self._records if r.type is DeviceType.ELECTRICAL]
+        monitors = [r.device_id for r in self._records if r.type is DeviceType.ELECTRICAL
+                    and (only is None or r.device_id in only)]
         # device id -> (server index, unit)
         self._slots = {d: divmod(i, UNITS_PER_SERVER) for i, d in enumerate(monitors)}
         self._slots = {d: (s, u + 1) for d, (s, u) in self._slots.items()}
@@ -67,7 +71,10 @@ class ModbusEncoder:
         count = max((s for s, _ in self._slots.values()), default=-1) + 1
         for index in range(count):
             units = {u: self._map for s, u in self._slots.values() if s == index}
-            server = ModbusSlaveServer(self._host, self._port + index, units)
+            # A unit answers once the simulation has given it a reading (busy until then):
+            # a poll in between would read a monitor's registers as zeros (0 V, 0 A).
+            server = ModbusSlaveServer(self._host, self._port + index, units,
+                                       busy_until_set=True)
             server.start()
             self._servers.append(server)
 

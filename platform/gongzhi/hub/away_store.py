@@ -67,12 +67,14 @@ def _one(conn: Connection, absence_id: int) -> Absence | None:
     return found[0] if found else None
 
 
-def _hold(conn: Connection, absence_id: int, alarm_ids: list[str]) -> None:
-    """Record the alarms on the absence; one already recorded is left as it is."""
-    if alarm_ids:
+def _hold(conn: Connection, absence_id: int,
+          alarms: list[tuple[str, dict[str, Any] | None]]) -> None:
+    """Record the alarms (id, the alarm if known) on the absence; one already recorded is left
+    as it is."""
+    if alarms:
         conn.execute(_INSERT[conn.dialect.name](absence_holds).on_conflict_do_nothing(
             index_elements=["absence_id", "alarm_id"]),
-            [{"absence_id": absence_id, "alarm_id": a} for a in alarm_ids])
+            [{"absence_id": absence_id, "alarm_id": a, "alarm": body} for a, body in alarms])
 
 
 def _audit_detail(absence: Absence) -> dict[str, Any]:
@@ -133,7 +135,7 @@ class SqlAbsences:
             ).order_by(_A.id).limit(1)).first()
             if covering is None:
                 return None
-            _hold(conn, int(covering), [alarm.alarm_id])
+            _hold(conn, int(covering), [(alarm.alarm_id, alarm.to_dict())])
             return _one(conn, int(covering))
 
 
@@ -194,7 +196,7 @@ def import_legacy(store: Store, path: Path, now: int) -> int | None:
                 new_id = conn.scalars(select(_A.id).where(_A.origin == origin)).one()
             else:
                 numbers[absence.id] = int(new_id)
-            _hold(conn, int(new_id), list(absence.held))
+            _hold(conn, int(new_id), [(a, None) for a in absence.held])
         tx.audit(AuditEntry(now, "platform", "absences_import", detail={
             "file": str(path), "absences": len(legacy), "new": len(numbers),
             "numbers": {str(old): new for old, new in numbers.items()}}))

@@ -279,6 +279,7 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             id {pk},
             absence_id {big} NOT NULL,
             alarm_id TEXT NOT NULL,
+            alarm TEXT,
             UNIQUE (absence_id, alarm_id)
         )""",
     )),

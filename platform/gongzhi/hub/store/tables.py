@@ -211,7 +211,8 @@ renotify_state = Table(
 
 # Declared absences (gongzhi.hub.away_store): ended early, ended_at; ``origin`` names a record
 # imported from a platform's legacy away.json (NULL for one declared here), so importing the
-# same file again adds nothing. The welfare alarms each absence held, in the order held.
+# same file again adds nothing. The welfare alarms each absence held, in the order held, with
+# the alarm as it came (``Alarm.to_dict``; NULL for one imported from a file, which kept ids).
 absences = Table(
     "absences", metadata,
     Column("id", BigInteger(), primary_key=True, autoincrement=True),
@@ -231,6 +232,7 @@ absence_holds = Table(
     Column("id", BigInteger(), primary_key=True, autoincrement=True),
     Column("absence_id", BigInteger(), nullable=False),
     Column("alarm_id", Text(), nullable=False),
+    Column("alarm", JsonDict()),
     UniqueConstraint("absence_id", "alarm_id"),
 )
 

@@ -70,12 +70,13 @@ class FalseAlarm:
     last_activity_at: str | None
     left_on: bool | None = None  # the power stayed above the standby floor all the silence
     in_absence: bool = False  # inside a silence of at least ``ABSENCE_MS`` (a trip)
+    active_h: float | None = None  # raised until its CLEAR (None: still active at the end)
 
-    def to_dict(self) -> dict[str, str | bool | None]:
+    def to_dict(self) -> dict[str, str | bool | float | None]:
         return {"house": self.house, "day": self.day, "rule": self.rule,
                 "raised_at": self.raised_at, "expected_by": self.expected_by,
                 "last_activity_at": self.last_activity_at, "left_on": self.left_on,
-                "in_absence": self.in_absence}
+                "in_absence": self.in_absence, "active_h": self.active_h}
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +192,7 @@ def score(part: str, alarms_by_house: dict[str, list[Alarm]], data_dir: Path,
         previous_sign: object = None
         house_alarms = alarms_by_house.get(house, [])
         signs = _signs(*house_data(data_dir, house))
+        cleared = {a.alarm_id: a.ts_ms for a in house_alarms if a.state is AlarmState.CLEAR}
         for a in house_alarms:
             if a.state is AlarmState.RAISE and start <= a.ts_ms < end:
                 sign = a.evidence.get("last_activity_at_ms")
@@ -202,7 +204,9 @@ def score(part: str, alarms_by_house: dict[str, list[Alarm]], data_dir: Path,
                                         a.evidence.get("last_activity_at"),
                                         a.evidence.get("left_on"),
                                         back is not None and isinstance(sign, int)
-                                        and back - sign >= ABSENCE_MS))
+                                        and back - sign >= ABSENCE_MS,
+                                        round((cleared[a.alarm_id] - a.ts_ms) / 3_600_000, 1)
+                                        if a.alarm_id in cleared else None))
     return PartResult(part, months, tuple(found), episodes)
 
 

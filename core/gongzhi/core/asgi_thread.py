@@ -53,7 +53,7 @@ class ThreadedAsgiServer:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
-        self._socket = _bind(self._host, self._port)
+        self._socket = bind_socket(self._host, self._port)
         config = uvicorn.Config(self._app, log_config=None, log_level="warning",
                                 access_log=False, lifespan="off", loop="asyncio", http="httptools",
                                 interface="asgi3",
@@ -96,7 +96,7 @@ class ThreadedAsgiServer:
         self._server = None
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP named: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say so;
     # without it every answer waits for the client's delayed acknowledgement (about 40 ms).

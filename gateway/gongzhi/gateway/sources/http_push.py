@@ -19,6 +19,7 @@ and what their messages say (``Uplink``); ``PushSource`` does the rest.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 import threading
@@ -28,9 +29,7 @@ from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, Field, field_validator
-from starlette.types import Receive, Scope, Send
 
-from gongzhi.core.asgi_thread import ThreadedAsgiServer
 from gongzhi.core.config_kit import STRICT_CONFIG, Duration, to_ms
 from gongzhi.core.errors import ConfigError, RejectedMessage
 from gongzhi.devices.catalogue import spec_for
@@ -44,14 +43,7 @@ from gongzhi.gateway.sources.base import (
     native_status,
     native_telemetry,
 )
-from gongzhi.gateway.sources.http_push_asgi import (
-    Answer,
-    ClientGone,
-    answer,
-    headers_of,
-    query_of,
-    read_body,
-)
+from gongzhi.gateway.sources.http_push_server import Answer, PushHttpServer, PushRequest, Reply
 from gongzhi.gateway.sources.http_push_spool import PushSpool, SpoolWriter
 from gongzhi.gateway.sources.http_push_uplink import Uplink, content_key
 from gongzhi.gateway.sources.mapping import CompiledMapping, FieldMapping
@@ -62,8 +54,9 @@ DEFAULT_MAX_BODY = 256 * 1024
 HAND_OVER_BATCH = 500
 PRUNE_EVERY_S = 600.0
 TOO_LARGE = "payload_too_large"
-OK = Answer(200)  # no body: the answer goes out in one write
+OK = Answer(200)
 UNWRITABLE = Answer(503, "the spool cannot be written; deliver again")
+NOT_ALLOWED = Answer(405, "GET or POST", (("allow", "GET, POST"),))
 
 
 def _listen(value: Any) -> Any:
@@ -218,7 +211,7 @@ class PushSource:
         self._spool = PushSpool(context.state_dir / "push_spool.db")
         self._wake = threading.Event()
         self._writer = SpoolWriter(self._spool, on_commit=self._wake.set)
-        self._server: ThreadedAsgiServer | None = None
+        self._server: PushHttpServer | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._problem = ""
@@ -231,11 +224,7 @@ class PushSource:
         return self._server.port if self._server is not None else 0
 
     def start(self) -> None:
-        base = self._ctx.config_dir
-        files = None
-        if tls_context(self._options, base) is not None:
-            assert self._options.tls_cert is not None and self._options.tls_key is not None
-            files = (base / self._options.tls_cert, base / self._options.tls_key)
+        context = tls_context(self._options, self._ctx.config_dir)
         self._spool.open()
         self._writer.start()
         self._stopping.clear()
@@ -243,13 +232,10 @@ class PushSource:
                                         daemon=True)
         self._thread.start()
         host, port = self._options.host_port
-        tls_files: dict[str, Any] = {} if files is None else {
-            "ssl_certfile": str(files[0]), "ssl_keyfile": str(files[1])}
-        self._server = ThreadedAsgiServer(self.handle, host, port,
-                                          name=f"push-http-{self._ctx.source_id}",
-                                          timeout_keep_alive=30, proxy_headers=False,
-                                          server_header=False, date_header=False,
-                                          **tls_files)
+        self._server = PushHttpServer(self.handle, host, port,
+                                      name=f"push-http-{self._ctx.source_id}",
+                                      max_body=self._options.max_body, ssl_context=context,
+                                      on_too_large=lambda: self._refused(TOO_LARGE))
         try:
             self._server.start()
         except BaseException:
@@ -323,25 +309,15 @@ class PushSource:
 
     # --- the HTTP side --------------------------------------------------------------------
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The push port's ASGI application: the source's one path, GET and POST."""
-        if scope["type"] != "http":
-            return
-        if scope["path"] != self._options.path:
-            await answer(send, 404, "not found")
-            return
-        method = scope["method"]
-        if method == "POST":
-            try:
-                status, text = await self._push(scope, receive)
-            except ClientGone:
-                return
-        elif method in ("GET", "HEAD"):
-            status, text = self._verify(query_of(scope))
-        else:
-            await answer(send, 405, "GET or POST", [(b"allow", b"GET, POST")])
-            return
-        await answer(send, status, text)
+    def handle(self, request: PushRequest) -> Reply:
+        """The push port's requests: the source's one path, GET and POST (server thread)."""
+        if request.path != self._options.path:
+            return Answer(404, "not found")
+        if request.method == "POST":
+            return self._push(request)
+        if request.method in ("GET", "HEAD"):
+            return self._verify(request.query)
+        return NOT_ALLOWED
 
     def _verify(self, query: Mapping[str, str]) -> Answer:
         verified = self._carrier.verify_url(query)
@@ -351,35 +327,46 @@ class PushSource:
             self._refused("bad_signature")
         return verified
 
-    async def _push(self, scope: Scope, receive: Receive) -> Answer:
-        body = await read_body(scope, receive, self._options.max_body)
-        if body is None:
-            self._refused(TOO_LARGE)
-            return Answer(413, f"body over {self._options.max_body} bytes")
+    def _push(self, request: PushRequest) -> Reply:
         received_ms = self._ctx.clock.now_ms()
+        body = request.body
         try:
-            self._carrier.authorize(query_of(scope), headers_of(scope))
+            self._carrier.authorize(request.query, request.headers)
             items = self._carrier.admit(body)
         except Refused as exc:
             if exc.status != 400:
                 self._refused(exc.reason)
                 return Answer(exc.status, f"{exc.reason}: {exc.detail}")
             # Malformed: kept (as a dead letter, through the pipeline) and answered 400.
-            try:
-                await self._writer.add([("!" + content_key(body.decode("utf-8", "replace")),
-                                         received_ms, body)])
-            except Exception:
-                return UNWRITABLE
-            return Answer(400, f"{exc.reason}: {exc.detail}")
+            return self._spooled([("!" + content_key(body.decode("utf-8", "replace")),
+                                   received_ms, body)],
+                                 Answer(400, f"{exc.reason}: {exc.detail}"))
+        return self._spooled([(key, received_ms, payload) for key, payload in items], OK)
+
+    def _spooled(self, items: list[tuple[str, int, bytes]], then: Answer) -> Reply:
+        """``then`` once ``items`` are durable (503 when they cannot be)."""
+        if not items:
+            return then
+        assert self._server is not None
+        loop = self._server.loop
+        reply: asyncio.Future[Answer] = loop.create_future()
+
+        def settle(result: list[bool] | Exception) -> None:
+            if reply.done():
+                return
+            if isinstance(result, Exception):
+                reply.set_result(UNWRITABLE)
+                return
+            repeats = len(result) - sum(result)
+            if repeats:
+                self._ctx.counters.duplicate(repeats)
+            reply.set_result(then)
+
         try:
-            fresh = await self._writer.add([(key, received_ms, payload)
-                                            for key, payload in items])
-        except Exception:
+            self._writer.submit(items, loop, settle)
+        except RuntimeError:
             return UNWRITABLE
-        repeats = len(fresh) - sum(fresh)
-        if repeats:
-            self._ctx.counters.duplicate(repeats)
-        return OK
+        return reply
 
     def _refused(self, reason: str) -> None:
         self._ctx.counters.refused(reason)

@@ -25,6 +25,9 @@ object's fields; one without a decoded object (no codec) is ``unmapped_field`` t
 Duplicates (ChirpStack delivering one uplink twice, a broker redelivering it): dropped by v4
 ``deduplicationId``, or by (devEUI, fCnt, payload) for v3, remembered for the last
 ``dedup_memory`` uplinks (a join forgets the device's: its frame counter starts again).
+The memory is the process's, as the pipeline's ``(device, seq)`` memory of our own contract:
+across a restart, an uplink delivered again lands on its own keys in the stores (telemetry by
+device and the uplink's time, alarms by their stable id) and is kept once.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gongzhi.core.clock import Clock, SystemClock
 from gongzhi.core.errors import ConfigError
@@ -41,6 +41,7 @@ from gongzhi.gateway.sinks import open_sink
 from gongzhi.gateway.status_http import StatusEndpoints, StatusServer
 from gongzhi.gateway.status_report import StatusReporter
 from gongzhi.gateway.subscriptions import device_filters
+from gongzhi.gateway.welfare_history import RowReader, WelfareLearner, learn_from_history
 from gongzhi.telemetry.embedded import telemetry_db_path
 
 if TYPE_CHECKING:
@@ -150,6 +151,7 @@ class GatewayService:
             outbox=self.outbox, dead_letters=self.dead_letters, states=self.states,
             metrics=self.metrics, clock=self.clock, partition=self.partition,
             stopping=self._stopping, rng=self._rng)
+        self._learn_welfare(registry)
         self._register_gauges()
         self.http = StatusServer(s.http_host, s.gateway_http_port, StatusEndpoints(
             metrics=self.metrics.render, health=self.health,
@@ -190,6 +192,35 @@ class GatewayService:
             sources.start()
         log.info("gateway %s started (partition %s, status on http://%s:%d)", self.gateway_id,
                  self.partition, s.http_host, self.http.port)
+
+    def _learn_welfare(self, registry: Registry) -> None:
+        """The welfare rule learns its households' rhythm from the telemetry recorded before
+        this start (``welfare_history``), so a restart does not relearn for weeks; an alarm
+        still active goes to the outbox again (the same id: taken as a repeat). A store that
+        cannot be read leaves the rule to learn from the stream, as on a first start."""
+        assert self.pipeline is not None
+        detector = self.pipeline.detector
+        if not isinstance(detector, WelfareLearner) or not detector.welfare_households:
+            return
+        from gongzhi.telemetry.reader import open_reader
+
+        partition = self.partition
+        now = self.clock.now_ms()
+        try:
+            with open_reader(self.settings) as reader:
+                learned = learn_from_history(
+                    detector, cast(RowReader, reader), registry, now,
+                    lambda r: partition.owns(r.estate_id, r.location.building))
+        except Exception as exc:  # any reader failure: learn from the stream
+            log.warning("welfare rhythm not learned from the recorded telemetry (%s: %s); "
+                        "the households are learned from the stream",
+                        type(exc).__name__, exc)
+            return
+        if learned.alarms:
+            self.outbox.add(learned.alarms, now)
+        log.info("welfare rhythm of %d households learned from %d recorded reports (up to %d "
+                 "days); %d alarms still active", learned.households, learned.reports,
+                 learned.days, len(learned.alarms))
 
     def stop(self) -> None:
         """Stop the worker after its batch (acknowledged), then everything else. Idempotent."""

@@ -109,6 +109,25 @@ class DetectionEngine:
             alarms += self._presence.last_wills(*_arrays(wills))
         return self._ledger.admit(alarms)
 
+    @property
+    def welfare_households(self) -> list[list[str]]:
+        """The devices of each household the welfare rule watches."""
+        return self._welfare.household_devices()
+
+    @property
+    def welfare_history_days(self) -> int:
+        return self._welfare.history_days
+
+    def learn_welfare(self, recorded: Sequence[Telemetry]) -> None:
+        """The welfare rule learns from recorded reports of its households (at a start, before
+        the stream; ``gongzhi.gateway.welfare_history``)."""
+        self._welfare.learn(recorded)
+
+    def welfare_learned(self) -> list[Alarm]:
+        """The welfare alarms still active after learning: for the outbox (a repeat of an
+        alarm sent before the start is the same alarm)."""
+        return self._ledger.admit(self._welfare.active())
+
     def tick(self, now_ms: int) -> list[Alarm]:
         """Time-based rules on received time: heartbeats, offline devices and clusters."""
         return self._ledger.admit(self._presence.tick(now_ms))

@@ -127,6 +127,7 @@ class Household:
     open_onset: int = -1
     open_rule: str = ""
     open_evidence: dict[str, Any] = field(default_factory=dict)
+    open_raise: Alarm | None = None
 
     @property
     def has_water(self) -> bool:
@@ -177,7 +178,7 @@ class WelfareWatch:
                          "returned", "last_sign_ms", "last_sign_what", "seen_since_ms",
                          "last_water_ms", "water_seen_since_ms", "water_run_start",
                          "water_last_move", "level_w", "silence_min_w",
-                         "open_onset", "open_rule", "open_evidence"):
+                         "open_onset", "open_rule", "open_evidence", "open_raise"):
                 setattr(house, name, getattr(before, name))
             for device_id, source in house.sources.items():
                 if (was := before.sources.get(device_id)) is not None:
@@ -197,6 +198,25 @@ class WelfareWatch:
             alarms += self._report(house, house.sources[message.device_id], message.ts_ms,
                                    message.values)
         return alarms
+
+    @property
+    def history_days(self) -> int:
+        return self.settings.history_days
+
+    def household_devices(self) -> list[list[str]]:
+        """The devices of each watched household (what ``learn`` wants the history of)."""
+        return [list(h.sources) for h in self.households.values()]
+
+    def learn(self, recorded: Sequence[Telemetry]) -> None:
+        """Learn from recorded reports (a gateway started again: the history the stream
+        brought before), as if they were passing now; what they raised and cleared is
+        history (``active`` tells what is still raised)."""
+        self.observe(recorded)
+
+    def active(self) -> list[Alarm]:
+        """The RAISE of every alarm still active, with its id (a repeat of it is the same
+        alarm to the outbox and the platform)."""
+        return [h.open_raise for h in self.households.values() if h.open_raise is not None]
 
     def expectation(self, key: str) -> Expectation | None:
         house = self.households[key]
@@ -312,6 +332,7 @@ class WelfareWatch:
         alarm = self._index.alarm(house.alarm_slot, AlarmKind.WELFARE_CHECK, house.open_onset,
                                   ts, AlarmState.CLEAR, evidence)
         house.open_onset, house.open_rule, house.open_evidence = -1, "", {}
+        house.open_raise = None
         return [alarm]
 
     def _new_day(self, house: Household, day: int, ts: int) -> None:
@@ -385,8 +406,9 @@ class WelfareWatch:
             "model": expect.summary(),
         }
         house.open_onset, house.open_rule, house.open_evidence = onset, rule, evidence
-        return [self._index.alarm(house.alarm_slot, AlarmKind.WELFARE_CHECK, onset, ts,
-                                  AlarmState.RAISE, evidence)]
+        house.open_raise = self._index.alarm(house.alarm_slot, AlarmKind.WELFARE_CHECK, onset,
+                                             ts, AlarmState.RAISE, evidence)
+        return [house.open_raise]
 
     def _departure_due(self, house: Household, expect: Expectation) -> int | None:
         """For an all-off silence that began in the day or evening (well before the

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from gongzhi.core.alarms import AlarmKind, AlarmState
 from gongzhi.core.clock import ManualClock
 from gongzhi.core.settings import Settings
+from gongzhi.hub.away_store import RETURN_GRACE_MS
 from gongzhi.hub.parties import Party
 from gongzhi.hub.store import open_store
 from gongzhi.hub.store.records import AuditEntry
@@ -242,3 +243,45 @@ def test_an_unreadable_away_file_is_kept_and_said(make_api: ApiFactory, clock: M
     assert _absences(api) == []
     assert (data_dir / "away.json").read_text("utf-8") == content  # kept as it was
     assert "not imported, the file is kept" in caplog.text
+
+
+def test_held_alarms_not_cleared_by_the_end_make_one_ticket_across_replicas(
+        make_api: ApiFactory, settings: Settings, clock: ManualClock, data_dir: Path) -> None:
+    """Ended sooner by the committee: the alarm held and not cleared makes its ticket after the
+    grace, once, whichever replica's pass comes first; the one cleared by a sign of life makes
+    none; an imported alarm (its id only) is passed over."""
+    (data_dir / "away.json").write_text(json.dumps(LEGACY[:1]), encoding="utf-8")
+    clock.set(NOW)
+    first = make_api()
+    second = make_api(settings=Settings(data_dir=_replica_dir(data_dir, "replica"),
+                                        database_url=settings.database_url))
+    absence = _absences(first)[0]
+    assert first.post_alarm(_welfare("al-silent", NOW + 1))["ticket_id"] is None
+    clock.set(NOW + DAY_MS)
+    ended = first.client.post(f"/api/away/{absence['id']}/end",
+                              headers=first.auth("residents_committee"))
+    assert ended.status_code == 200
+    ends = [first.app.state.absence_ends, second.app.state.absence_ends]
+    clock.set(NOW + DAY_MS + RETURN_GRACE_MS - 1)
+    assert [e.run_once() for e in ends] == [[], []]
+    clock.set(NOW + DAY_MS + RETURN_GRACE_MS)
+    [released] = second.app.state.absence_ends.run_once()
+    assert (released.absence_id, released.alarm_id) == (absence["id"], "al-silent")
+    assert first.app.state.absence_ends.run_once() == []
+    ticket = first.ticket(released.ticket_id, "residents_committee")
+    assert ticket["kind"] == "welfare_check" and ticket["opened_at"] == clock.now_ms()
+    assert ticket["evidence"]["declared_absence"] == {"id": absence["id"],
+                                                      "ended_at": NOW + DAY_MS}
+
+    # Another absence: back (a CLEAR from the gateway) before its end, no ticket.
+    clock.set(NOW + 2 * DAY_MS)
+    other = _declare(first, ends_at=NOW + 3 * DAY_MS).json()
+    assert second.post_alarm(_welfare("al-away", NOW + 2 * DAY_MS + 5))["ticket_id"] is None
+    # The sign of life is noted on the household's welfare ticket still open (the first).
+    assert second.post_alarm(_welfare("al-away", NOW + 2 * DAY_MS + 9,
+                                      AlarmState.CLEAR))["ticket_id"] == released.ticket_id
+    clock.set(NOW + 3 * DAY_MS + RETURN_GRACE_MS)
+    [back] = first.app.state.absence_ends.run_once()
+    assert (back.absence_id, back.ticket_id) == (other["id"], None)
+    tickets = first.get("/api/tickets", "residents_committee").json()
+    assert [t["id"] for t in tickets if t["kind"] == "welfare_check"] == [released.ticket_id]

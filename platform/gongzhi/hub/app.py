@@ -27,7 +27,7 @@ from gongzhi.devices.registry_watch import RegistryWatch
 from gongzhi.hub.asgi_middleware import HttpMiddleware
 from gongzhi.hub.auth_limit import DEFAULT_LIMIT as AUTH_LIMIT
 from gongzhi.hub.auth_limit import AuthFailureLimiter
-from gongzhi.hub.away_store import LEGACY_FILE, import_legacy
+from gongzhi.hub.away_store import LEGACY_FILE, AbsenceEnds, import_legacy
 from gongzhi.hub.body_limit import BodyLimit
 from gongzhi.hub.deps import Hub
 from gongzhi.hub.duty_parse import load_matrix
@@ -158,6 +158,10 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
         renotifier = Renotifier(hub.store, desk, used_clock, notify.queue,
                                 interval_s=escalation_interval_s, metrics=hub.metrics)
         app.state.renotifier = renotifier
+        # Held welfare alarms still active when their declared absence ends make their tickets.
+        absence_ends = AbsenceEnds(hub.store, hub.service.receive_alarm, used_clock,
+                                   escalation_interval_s)
+        app.state.absence_ends = absence_ends
         app.state.escalator = hub.escalator
         app.state.webhooks = hub.webhooks
         app.state.service = hub.service
@@ -168,6 +172,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
             await hub.feed.start()
             if background:
                 hub.escalator.start()
+                absence_ends.start()
                 hub.webhooks.start()
                 notify.start()
                 if settings.rosters is not None:
@@ -193,6 +198,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
             await migrator.stop()
             await monitor.stop()
             await hub.escalator.stop()
+            await absence_ends.stop()
             await hub.webhooks.stop()
             await renotifier.stop()
             await notify.stop()

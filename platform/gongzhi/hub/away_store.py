@@ -20,18 +20,22 @@ import json
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from gongzhi.core.alarms import Alarm
+from gongzhi.core.alarms import Alarm, AlarmState
+from gongzhi.core.clock import Clock
 from gongzhi.devices.registry import Registry
 from gongzhi.hub.away import Absence, holdable
+from gongzhi.hub.periodic import PeriodicTask
+from gongzhi.hub.service import AlarmOutcome
 from gongzhi.hub.store.base import Store
 from gongzhi.hub.store.records import AuditEntry
-from gongzhi.hub.store.tables import absence_holds, absences
+from gongzhi.hub.store.tables import absence_holds, absences, alarm_receipts
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +141,76 @@ class SqlAbsences:
                 return None
             _hold(conn, int(covering), [(alarm.alarm_id, alarm.to_dict())])
             return _one(conn, int(covering))
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """A held alarm acted on at its absence's end: ``ticket_id`` the ticket it made, None when
+    a sign of life had cleared it."""
+
+    absence_id: int
+    alarm_id: str
+    ticket_id: int | None
+
+
+# A person back when the absence ends shows a sign of life within this time of its end; the
+# gateway never raises a silence of a waking person shorter than 4 h either (its silent_gap).
+RETURN_GRACE_MS = 4 * 3_600_000
+
+
+class AbsenceEnds:
+    """A person not back when a declared absence ends: the gateway raised the silence once,
+    inside the absence, where it was held; nothing later is raised for the same silence. So
+    ``grace_ms`` after the absence ends (its end passes, or the committee ends it sooner), each
+    alarm it held that no CLEAR (a sign of life) has followed makes its ticket then, through
+    ``receive`` (the ticket service's intake: exactly one ticket per alarm id, on every
+    replica), opened then with its SLA from then; the absence is named in its evidence.
+    ``run_once`` does one pass (tests drive it); ``start`` runs it every ``interval_s``."""
+
+    def __init__(self, store: Store, receive: Callable[[Alarm], AlarmOutcome], clock: Clock,
+                 interval_s: float = 1.0, grace_ms: int = RETURN_GRACE_MS) -> None:
+        self._store = store
+        self._receive = receive
+        self._clock = clock
+        self._grace_ms = grace_ms
+        self._periodic = PeriodicTask("gongzhi-absence-ends", self.run_once, interval_s)
+
+    def run_once(self) -> list[Released]:
+        now = self._clock.now_ms()
+        ended = now - self._grace_ms
+        with self._store.transaction(now) as tx:
+            conn = tx.connection
+            due = list(conn.execute(
+                select(_H.id, _H.absence_id, _H.alarm, _A.ends_at, _A.ended_at)
+                .join_from(absence_holds, absences, _A.id == _H.absence_id)
+                .where(_H.released_at.is_(None), _H.alarm.is_not(None),
+                       (_A.ends_at <= ended) | (_A.ended_at <= ended))
+                .order_by(_H.id)))
+            cleared = set(conn.scalars(select(alarm_receipts.c.alarm_id).where(
+                alarm_receipts.c.alarm_id.in_([row.alarm["alarm_id"] for row in due]),
+                alarm_receipts.c.state == AlarmState.CLEAR.value))) if due else set()
+        released: list[Released] = []
+        for hold_id, absence_id, body, ends_at, ended_at in due:
+            alarm = Alarm.from_dict(body)
+            ticket_id = None
+            if alarm.alarm_id not in cleared:
+                until = ends_at if ended_at is None else min(ends_at, ended_at)
+                ticket_id = self._receive(replace(alarm, evidence={
+                    **alarm.evidence,
+                    "declared_absence": {"id": absence_id, "ended_at": until}})).ticket_id
+                log.info("declared absence %s ended with alarm %s still active: ticket %s",
+                         absence_id, alarm.alarm_id, ticket_id)
+            with self._store.transaction(now) as tx:
+                tx.connection.execute(update(absence_holds).where(_H.id == hold_id)
+                                      .values(released_at=now))
+            released.append(Released(int(absence_id), alarm.alarm_id, ticket_id))
+        return released
+
+    def start(self) -> None:
+        self._periodic.start()
+
+    async def stop(self) -> None:
+        await self._periodic.stop()
 
 
 def _origin(absence: Absence) -> str:

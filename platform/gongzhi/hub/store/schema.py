@@ -280,6 +280,7 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             absence_id {big} NOT NULL,
             alarm_id TEXT NOT NULL,
             alarm TEXT,
+            released_at {big},
             UNIQUE (absence_id, alarm_id)
         )""",
     )),

@@ -212,7 +212,8 @@ renotify_state = Table(
 # Declared absences (gongzhi.hub.away_store): ended early, ended_at; ``origin`` names a record
 # imported from a platform's legacy away.json (NULL for one declared here), so importing the
 # same file again adds nothing. The welfare alarms each absence held, in the order held, with
-# the alarm as it came (``Alarm.to_dict``; NULL for one imported from a file, which kept ids).
+# the alarm as it came (``Alarm.to_dict``; NULL for one imported from a file, which kept ids)
+# and when the absence's end was acted on for it (its ticket made, or found cleared).
 absences = Table(
     "absences", metadata,
     Column("id", BigInteger(), primary_key=True, autoincrement=True),
@@ -233,6 +234,7 @@ absence_holds = Table(
     Column("absence_id", BigInteger(), nullable=False),
     Column("alarm_id", Text(), nullable=False),
     Column("alarm", JsonDict()),
+    Column("released_at", BigInteger()),
     UniqueConstraint("absence_id", "alarm_id"),
 )
 

@@ -231,7 +231,13 @@ def test_an_away_file_of_an_earlier_release_is_taken_in_beside_absences_declared
     assert [a["held"][-1] for a in _absences(second)] == ["al-in-mine", "al-in-file"]
 
 
-@pytest.mark.parametrize("content", ["{not json", '{"id": 1}', '[{"id": "one"}]'])
+def _spoiled(**change: Any) -> str:
+    return json.dumps([{**LEGACY[0], **change}])
+
+
+@pytest.mark.parametrize("content", [
+    "{not json", '{"id": 1}', '[{"id": "one"}]', _spoiled(ends_at=2**63),
+    _spoiled(note="a\x00b"), _spoiled(held=["\udc80"]), _spoiled(extra=1)])
 def test_an_unreadable_away_file_is_kept_and_said(make_api: ApiFactory, clock: ManualClock,
                                                   data_dir: Path, content: str,
                                                   caplog: pytest.LogCaptureFixture) -> None:

@@ -57,14 +57,21 @@ class Absence:
             raise ValueError(f"unknown fields {sorted(unknown)}")
         for name in ("id", "starts_at", "ends_at", "created_at", "ended_at"):
             value = data.get(name)
-            if not (type(value) is int or (value is None and name == "ended_at")):
-                raise ValueError(f"{name} must be an integer, not {value!r}")
-        for name in ("estate_id", "household", "declared_by", "note"):
-            if not isinstance(data.get(name), str):
-                raise ValueError(f"{name} must be text, not {data.get(name)!r}")
+            if value is None and name == "ended_at":
+                continue
+            if type(value) is not int or not 0 <= value < 2**63:
+                raise ValueError(f"{name} must be a 64-bit integer, not {value!r}")
         held = data.get("held", [])
-        if not isinstance(held, list) or not all(isinstance(a, str) for a in held):
+        if not isinstance(held, list):
             raise ValueError("held must be a list of alarm ids")
+        for name, text in [(n, data.get(n)) for n in ("estate_id", "household", "declared_by",
+                                                       "note")] + [("held", a) for a in held]:
+            if not isinstance(text, str) or "\x00" in text:
+                raise ValueError(f"{name} must be text without NUL, not {text!r}")
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(f"{name} is not Unicode text: {exc.reason}") from exc
         return cls(**{**data, "held": tuple(held)})
 
 

@@ -15,7 +15,13 @@
   run also gives the falls that left everything off (``p50_all_off``: these wait as a departure
   would) and those that left a light on apart.
 
-Both run the engine's own welfare rule (``WelfareWatch``) on its own, fed the rows in time
+- ``welfare_learn_at_start_ms_per_household_day``: a gateway started again learns its
+  households from its recorded telemetry (``gongzhi.gateway.welfare_history``): one simulated
+  household (development seed, a monitor at 1 min and a water meter) of 28 days in a real
+  embedded store, read and replayed through a fresh engine; wall time per household-day, the
+  median of three runs (CPU time beside it, and the machine's load).
+
+The first two run the engine's own welfare rule (``WelfareWatch``) on its own, fed the rows in time
 order: the whole engine gives the same welfare alarms (tests/welfare/test_welfare_real.py) but
 replays a year of one-minute data at a fraction of the speed.
 """
@@ -23,6 +29,7 @@ replays a year of one-minute data at a fraction of the speed.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -112,9 +119,56 @@ def bench_sim() -> None:
              tuned_on_this_data=False, cpu_s=round(time.process_time() - started, 1))
 
 
+def bench_learn_at_start() -> None:
+    import tempfile
+
+    from gongzhi.devices.registry import Registry
+    from gongzhi.evaluation.welfare_sim import (
+        LEARN_DAYS,
+        START_MS,
+        household_records,
+        household_series,
+        telemetry_rows,
+    )
+    from gongzhi.gateway.detection.engine import DetectionEngine
+    from gongzhi.gateway.telemetry_store import TelemetryStore
+    from gongzhi.gateway.welfare_history import learn_from_history
+    from gongzhi.simulators.living import DAY_MS, DEVELOPMENT_SEEDS, simulate
+    from gongzhi.telemetry.embedded import EmbeddedReader
+
+    registry = Registry(household_records("h1"))
+    living = simulate(DEVELOPMENT_SEEDS[0], START_MS, LEARN_DAYS)
+    rows = telemetry_rows(registry, household_series("h1", living))
+    now = START_MS + LEARN_DAYS * DAY_MS
+    walls: list[float] = []
+    cpus: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "telemetry.db"
+        writer = TelemetryStore(path, retention_days=60)
+        writer.open()
+        writer.write(rows, now)
+        writer.close()
+        for _ in range(RUNS):
+            engine = DetectionEngine(registry)
+            started, cpu = time.perf_counter(), time.process_time()
+            with EmbeddedReader(path) as reader:
+                learned = learn_from_history(engine, reader, registry, now)
+            walls.append(time.perf_counter() - started)
+            cpus.append(time.process_time() - cpu)
+    per_day = [w * 1000 / learned.days for w in walls]
+    emit("welfare_learn_at_start_ms_per_household_day", round(statistics.median(per_day), 1),
+         "ms", data=f"simulated: seed {DEVELOPMENT_SEEDS[0]}, {learned.days} days, "
+                    f"{learned.reports} reports (monitor 1/min, water meter 1/15 min), "
+                    "embedded store",
+         runs=[round(d, 1) for d in per_day],
+         cpu_ms_per_household_day=round(statistics.median(cpus) * 1000 / learned.days, 1),
+         load_1min=round(os.getloadavg()[0], 2))
+
+
 def main() -> int:
     bench_real()
     bench_sim()
+    bench_learn_at_start()
     return 0
 
 

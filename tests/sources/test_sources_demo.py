@@ -99,3 +99,7 @@ def test_a_mixed_demo_takes_every_route_to_the_platform(tmp_path: Path, broker: 
     finally:
         demo.kill_group()
     assert "CTWing push http://127.0.0.1:" in demo.output
+    tokens = [(data / "sources" / f"{name}.token").read_text().strip()
+              for name in ("ctwing", "onenet")]
+    for log in (data / "logs").iterdir():  # CTWing's token travels in the push URL: not logged
+        assert not any(token in log.read_text(errors="replace") for token in tokens), log.name

@@ -94,6 +94,9 @@ class PushSender:
         if not self.url:
             raise ConfigError(f"the {self.what} protocol needs --push-url (the gateway's "
                               f"{self.what} push URL)")
+        # httpx logs each request at INFO with its URL, where CTWing's token travels (and a line
+        # a push would bury the simulator's own log): its warnings only.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         self._client = httpx.Client(timeout=10.0, verify=False)  # a self-signed push port
 
     def close(self) -> None:

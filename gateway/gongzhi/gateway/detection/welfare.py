@@ -27,7 +27,8 @@ a morning not seen whole is not judged (nor learned). A declared absence (a trip
 platform's: it keeps the alarm from becoming a ticket while the absence lasts.
 
 Pure and streaming: time is the reports' device time; the model is learned from the stream as it
-passes, so the backtest of recorded data runs exactly this.
+passes, so the backtest of recorded data runs exactly this, and so does a gateway started again
+on the telemetry it recorded (``learn``; ``gongzhi.gateway.welfare_history``).
 """
 
 from __future__ import annotations

@@ -176,6 +176,18 @@ def _histories(queries: tuple[HistoryQuery, ...], dialect: _DialectKey) -> Drive
     return compile_for(stmt, dialect.dialect)
 
 
+@functools.lru_cache(maxsize=64)
+def _at_place(kinds: tuple[str, ...], dialect: _DialectKey) -> DriverStatement:
+    """The active tickets of ``kinds`` in one building (where an incident groups), oldest
+    first: asked for every alarm that may belong to an incident, so compiled once per set of
+    kinds (a handful: the incident rules' parents and children), the kinds bound one by one."""
+    stmt = _TICKETS.where(
+        _T.estate_id == bindparam("estate_id", type_=Text),
+        _T.building == bindparam("building", type_=Text), _T.open_key.is_not(None),
+        _text(_T.kind).in_([literal(k, Text) for k in kinds])).order_by(_T.id)
+    return compile_for(stmt, dialect.dialect)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class _DialectKey:
     """A dialect as a cache key: one per database and driver (the first engine's stands for
@@ -370,9 +382,9 @@ class SqlTx:
 
     def active_tickets_at(self, estate_id: str, building: str,
                           kinds: Iterable[str]) -> list[Ticket]:
-        return self._tickets(_TICKETS.where(
-            _T.estate_id == estate_id, _T.building == building, _T.open_key.is_not(None),
-            _text(_T.kind).in_(sorted(kinds))).order_by(_T.id))
+        stmt = _at_place(tuple(sorted(set(kinds))), self._hot.key)
+        return [_decode(stmt.row(r))
+                for r in stmt.run(self._conn, {"estate_id": estate_id, "building": building})]
 
     def due_tickets(self, now: int, limit: int = 500) -> list[Ticket]:
         return self._tickets(_TICKETS.where(_T.next_check_at <= now)

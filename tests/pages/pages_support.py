@@ -194,6 +194,16 @@ class Platform:
         assert response.status_code == 200, response.text
         return {"devices": len(states), "offline": offline, "low_battery": low}
 
+    def report_gateway(self, **changes: Any) -> None:
+        """A gateway's health report as the gateway sends it every 2 s (healthy unless
+        ``changes`` say otherwise)."""
+        body: dict[str, Any] = {"gateway_id": "gateway", "alarms_waiting": 0,
+                                "oldest_waiting_age_ms": None, "worker_alive": True,
+                                "worker_stalled_ms": 0, "mqtt_connected": True, "queue_depth": 0}
+        response = self.http.post("/api/gateway-status", json=body | changes,
+                                  headers=self.auth("gateway"))
+        assert response.status_code == 200, response.text
+
     def get(self, path: str, party: str, **params: Any) -> Any:
         response = self.http.get(path, headers=self.auth(party), params=params)
         assert response.status_code == 200, response.text

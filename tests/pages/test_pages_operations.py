@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -20,15 +19,6 @@ from tests.pages.pages_support import Platform, make_platform, open_page, runnin
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 POLL_MS = 8_000  # the wall polls every 5 s
-
-
-def report(platform: Platform, **changes: Any) -> None:
-    body: dict[str, Any] = {"gateway_id": "gateway", "alarms_waiting": 0,
-                            "oldest_waiting_age_ms": None, "worker_alive": True,
-                            "worker_stalled_ms": 0, "mqtt_connected": True, "queue_depth": 0}
-    response = platform.http.post("/api/gateway-status", json=body | changes,
-                                  headers=platform.auth("gateway"))
-    assert response.status_code == 200, response.text
 
 
 @pytest.fixture
@@ -45,7 +35,7 @@ def english(page: Page) -> None:
 def test_the_wall_shows_alarms_waiting_at_the_gateway_and_a_silent_gateway(
         browser: Browser, clocked: tuple[Platform, ManualClock], page_errors: list[str]) -> None:
     platform, clock = clocked
-    report(platform)
+    platform.report_gateway()
     page = open_page(browser, f"{platform.url}/", page_errors)
     try:
         sign_in(page, platform.tokens["property_office"])
@@ -53,12 +43,12 @@ def test_the_wall_shows_alarms_waiting_at_the_gateway_and_a_silent_gateway(
         banner = page.locator("#ops-banner")
         expect(banner).to_be_hidden()
 
-        report(platform, alarms_waiting=4, oldest_waiting_age_ms=12_000)
+        platform.report_gateway(alarms_waiting=4, oldest_waiting_age_ms=12_000)
         waiting = banner.locator(".ops-problem[data-kind='alarms_waiting']")
         expect(waiting).to_be_visible(timeout=POLL_MS)
         expect(waiting).to_contain_text("alarms are waiting at the gateway: 4, since")
 
-        report(platform)  # delivered
+        platform.report_gateway()  # delivered
         expect(banner).to_be_hidden(timeout=POLL_MS)
 
         clock.advance(SILENT_AFTER_MS)  # and no report since
@@ -89,7 +79,7 @@ def test_the_wall_loads_and_says_when_the_database_is_unreachable(
     platform.start()
     page = open_page(browser, f"{platform.url}/", page_errors)
     try:
-        report(platform)
+        platform.report_gateway()
         sign_in(page, platform.tokens["property_office"])
         english(page)
         proxy.cut()

@@ -134,14 +134,16 @@ export class CriticalPopup {
     h("div", { class: "popup-head" }, flameIcon(64),
       h("div", {}, h("div", { class: "popup-title", text: t("popup.title") }),
         severityBadge("critical", 32))),
+    // Every line is there, one line high, whatever the ticket and however many wait: the
+    // pop-up keeps its size, so its buttons never move under the pointer as alarms arrive.
     h("div", { class: "popup-kind", text: kindLabel(ticket.kind) }),
     h("div", { class: "popup-loc", text: formatLocation(ticket.location) }),
-    opened === null ? null : h("div", { class: "popup-time", text: formatTime(opened) }),
-    more > 0 ? h("div", { class: "popup-more", text: t("popup.more", { n: more }) }) : null,
+    h("div", { class: "popup-time", text: opened === null ? "" : formatTime(opened) }),
+    h("div", { class: "popup-more", text: more > 0 ? t("popup.more", { n: more }) : "" }),
     h("div", { class: "popup-actions" },
       canAck ? h("button", { class: "btn btn-ack btn-huge", type: "button",
         dataset: { action: "ack" }, text: t("action.ack"), onclick: () => this.onAck(ticket) })
-        : null,
+        : h("span", { "aria-hidden": "true" }),
       h("button", { class: "btn btn-huge", type: "button", text: t("popup.open"),
         onclick: () => {
           this.dismiss();

@@ -1,5 +1,9 @@
 // Active critical alarms across the top of the wall: what, where, for how long, and how long is
 // left before the deadline. Critical tickets are few; each gets a card big enough to read at 4 m.
+// The strip has a fixed height and a fixed number of places, and a card keeps its place while
+// its ticket is critical and active: a new alarm takes a free place or counts in "+N", so it
+// never moves a card (or its button) from under the operator's pointer. A place left by a
+// ticket goes to the most urgent one not shown.
 import { h, setChildren, setText } from "./dom.js";
 import { formatLocation, kindLabel, statusLabel, t } from "./i18n.js";
 import { flameIcon, severityBadge } from "./icons.js";
@@ -15,12 +19,25 @@ export class CriticalBanner {
     this.onAck = onAck;
     this.now = now;
     this.cards = new Map(); // ticket id -> {el, parts}
+    this.places = []; // the ticket ids shown, in the order of their places
     this.signature = "";
+  }
+
+  /** The tickets to show, place by place: those shown keep their places. */
+  placed(critical) {
+    const byId = new Map(critical.map((ticket) => [String(ticket.id), ticket]));
+    const kept = new Set(this.places.filter((id) => byId.has(id)));
+    const waiting = critical.filter((ticket) => !kept.has(String(ticket.id)));
+    const places = this.places.map((id) => (kept.has(id) ? id : waiting.shift()?.id))
+      .filter((id) => id !== undefined).map(String);
+    while (places.length < MAX_CARDS && waiting.length) places.push(String(waiting.shift().id));
+    this.places = places;
+    return places.map((id) => byId.get(id));
   }
 
   update(activeTickets) {
     const critical = activeTickets.filter((ticket) => ticket.severity === "critical");
-    const shown = critical.slice(0, MAX_CARDS);
+    const shown = this.placed(critical);
     const signature = shown
       .map((x) => `${x.id}|${x.kind}|${x.status}|${x.occurrences}|${x.due_at}`)
       .join(",") + `#${critical.length}`;

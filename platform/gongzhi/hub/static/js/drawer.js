@@ -69,6 +69,7 @@ export class TicketDrawer {
     this.trend = null;
     this.el.hidden = false;
     this.el.dataset.ticketId = this.ticketId;
+    document.body.dataset.drawer = "open"; // the banners under the top bar make way (app.css)
     this.render();
     await this.reload();
   }
@@ -77,6 +78,7 @@ export class TicketDrawer {
     this.el.hidden = true;
     this.ticketId = null;
     delete this.el.dataset.ticketId;
+    delete document.body.dataset.drawer;
   }
 
   /** Fetch the timeline and the device (household info comes masked per party). */

@@ -55,9 +55,8 @@ export class OperationsBanner {
     },
     h("span", { class: "ops-icon", "aria-hidden": "true", text: "⚠" }),
     h("span", { class: "ops-text", text: problemText(problem) }))));
-    // The drawer opens below the banners, so its close button is never under one.
-    document.body.style.setProperty("--ops-height",
-      this.root.hidden ? "0px" : `${this.root.offsetHeight}px`);
+    // The banner never moves the drawer (whose close button may be under the operator's
+    // pointer): while the drawer is open, the banner keeps to its left (app.css).
   }
 
   relabel() {

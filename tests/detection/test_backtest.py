@@ -8,9 +8,7 @@ import json
 import re
 import subprocess
 import sys
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ from gongzhi.gateway.outbox import AlarmOutbox
 from gongzhi.gateway.pipeline import IngestPipeline
 from gongzhi.gateway.service import default_detector
 from gongzhi.gateway.telemetry_store import TelemetryStore
+from tests.telemetry.flux_support import FluxPeer
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 REGISTRY = """\
@@ -152,56 +151,23 @@ def test_backtest_from_the_telemetry_store(tmp_path: Path, capsys: pytest.Captur
     assert json.loads(capsys.readouterr().out)["devices"] == 3
 
 
-class FluxStore:
-    """A loopback InfluxDB 2 query endpoint holding ``recorded()``: it answers each Flux query
-    with its device's points as annotated CSV (one table per field), as InfluxDB does."""
-
-    def __init__(self) -> None:
-        self.queries: list[str] = []
-        store = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                query = orjson.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                store.queries.append(query["query"])
-                data = store.answer(query["query"]).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/csv; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: object) -> None:
-                del format, args
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def answer(self, query: str) -> str:
-        device = re.search(r'r\.device == "([^"]+)"', query)
-        start, stop = (int(v) // 1_000_000 for v in re.findall(r"time\(v: (\d+)\)", query))
-        _, rows = recorded().get(device.group(1) if device else "", ([], []))
-        lines = ["#datatype,string,long,dateTime:RFC3339,string,double",
-                 "#group,false,false,false,true,false", "#default,_result,,,,",
-                 ",result,table,_time,_field,_value"]
-        fields = sorted({f for _, values in rows for f in values})
-        for table, field in enumerate(fields):
-            for ts, values in rows:
-                if field in values and start <= ts < stop:
-                    stamp = datetime.fromtimestamp(ts / 1000, UTC).isoformat(
-                        timespec="milliseconds").replace("+00:00", "Z")
-                    lines.append(f",,{table},{stamp},{field},{values[field]}")
-        return "\r\n".join(lines) + "\r\n\r\n"
-
-    def __enter__(self) -> FluxStore:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+def recorded_answer(query: str) -> tuple[int, str]:
+    """What InfluxDB holding ``recorded()`` answers a Flux query: the queried device's points in
+    the queried range as annotated CSV, one table per field."""
+    device = re.search(r'r\.device == "([^"]+)"', query)
+    start, stop = (int(v) // 1_000_000 for v in re.findall(r"time\(v: (\d+)\)", query))
+    _, rows = recorded().get(device.group(1) if device else "", ([], []))
+    lines = ["#datatype,string,long,dateTime:RFC3339,string,double",
+             "#group,false,false,false,true,false", "#default,_result,,,,",
+             ",result,table,_time,_field,_value"]
+    fields = sorted({f for _, values in rows for f in values})
+    for table, field in enumerate(fields):
+        for ts, values in rows:
+            if field in values and start <= ts < stop:
+                stamp = datetime.fromtimestamp(ts / 1000, UTC).isoformat(
+                    timespec="milliseconds").replace("+00:00", "Z")
+                lines.append(f",,{table},{stamp},{field},{values[field]}")
+    return 200, "\r\n".join(lines) + "\r\n\r\n"
 
 
 def test_backtest_from_influxdb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -209,7 +175,7 @@ def test_backtest_from_influxdb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     registry, _ = write_inputs(tmp_path)
     expected = gateway_alarms(registry, tmp_path)
     out = tmp_path / "from-influx.jsonl"
-    with FluxStore() as store:
+    with FluxPeer(recorded_answer) as store:
         monkeypatch.setenv("GONGZHI_INFLUX_URL", store.url)
         monkeypatch.setenv("GONGZHI_INFLUX_BUCKET", "site-7")
         assert main(["backtest", "--registry", str(registry), "--source", "influx",
@@ -285,3 +251,24 @@ def test_rows_the_gateway_would_refuse_are_counted_not_replayed(
     assert summary["rows"] == 1
     assert summary["rows_rejected"] == {"bad_shape": 1, "out_of_range": 1}
     assert summary["first_rejected"]["out_of_range"].endswith("em-1.csv:2")
+
+
+PLAIN = "ts,power_w,current_a\n1767225600000,120.5,0.52\n1767225660000,,0.6\n1767225720000, 7 ,\n"
+
+
+@pytest.mark.parametrize("variant", ["plain", "crlf", "quoted"])
+def test_a_file_reads_the_same_whichever_reader_takes_it(tmp_path: Path, variant: str) -> None:
+    """Plain files are read without the CSV module; quoted or CRLF files with it: the same
+    series either way (empty cells NaN, padded cells read)."""
+    from gongzhi.gateway.backtest.csv_input import read_device_csv
+
+    text = {"plain": PLAIN, "crlf": PLAIN.replace("\n", "\r\n"),
+            "quoted": PLAIN.replace("120.5", '"120.5"')}[variant]
+    path = tmp_path / "em-1.csv"
+    path.write_text(text, newline="")
+    got = read_device_csv(path)
+    assert got.ts.tolist() == [1767225600000, 1767225660000, 1767225720000]
+    assert [got.line_of(r) for r in range(3)] == [2, 3, 4]
+    power, current = got.values["power_w"], got.values["current_a"]
+    assert power[0] == 120.5 and power[2] == 7.0 and power[1] != power[1]
+    assert current[:2].tolist() == [0.52, 0.6] and current[2] != current[2]

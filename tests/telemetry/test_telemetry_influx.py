@@ -4,12 +4,9 @@ as InfluxDB 2 does: a unit test of the queries the reader sends and of how it re
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import orjson
 import pytest
 from fastapi.testclient import TestClient
 
@@ -22,6 +19,7 @@ from gongzhi.telemetry.influx import InfluxReader, flux_string
 from gongzhi.telemetry.reader import open_reader
 from tests.conftest import free_port
 from tests.pages.pages_support import make_platform
+from tests.telemetry.flux_support import FluxPeer
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
@@ -29,47 +27,6 @@ HEADER = ("#datatype,string,long,dateTime:RFC3339,double\r\n"
           "#group,false,false,false,false\r\n"
           "#default,_result,,,\r\n"
           ",result,table,_time,_value\r\n")
-
-
-class FluxPeer:
-    """Answers every ``POST /api/v2/query`` with ``answer`` (status, body) and keeps the
-    queries it was sent."""
-
-    def __init__(self) -> None:
-        self.queries: list[str] = []
-        self.orgs: list[str] = []
-        self.answer: tuple[int, str] = (200, "\r\n")
-        peer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                peer.queries.append(orjson.loads(body)["query"])
-                peer.orgs.append(self.path)
-                status, text = peer.answer
-                data = text.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/csv; charset=utf-8" if status == 200
-                                 else "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: object) -> None:
-                del format, args
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FluxPeer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
 
 
 @pytest.fixture
@@ -93,7 +50,7 @@ def test_series_sends_one_windowed_flux_query_and_reads_the_csv(
     points = reader.series("wp-3", "pressure_mpa", T0, T0 + 3_600_000 - 1, max_points=60)
     assert points == [(T0 + 250, 0.31), (T0 + 600_000, 0.29)]
     (query,) = peer.queries
-    assert "org=estate-org" in peer.orgs[0]
+    assert "org=estate-org" in peer.paths[0]
     assert 'from(bucket: "telemetry")' in query
     stop_ns = (T0 + 3_600_000) * 1_000_000
     assert f"range(start: time(v: {T0 * 1_000_000}), stop: time(v: {stop_ns}))" in query

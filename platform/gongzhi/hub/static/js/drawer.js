@@ -52,8 +52,12 @@ export class TicketDrawer {
     this.dueCell = null;
     // One note field for the drawer's life: a re-render on a live update keeps what is typed.
     this.note = h("textarea", { class: "note", rows: 2, maxlength: 500 });
+    // Escape closes the drawer, unless a pop-up over it takes the key (a critical pop-up
+    // arriving while the operator is in the drawer: its Escape is "seen", not "close").
     document.addEventListener("keydown", (event) => {
-      if (event.key === "Escape" && !this.el.hidden) this.close();
+      if (event.key === "Escape" && !this.el.hidden && !document.querySelector("dialog[open]")) {
+        this.close();
+      }
     });
   }
 

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
+import threading
 import time
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,6 +55,7 @@ ALARM_FIELD = "Alarm_Status"
 ALARM_CODES: dict[str, int] = {"smoke_alarm": 2, "arc_fault": 3, "low_battery": 4, "tamper": 5,
                                "fault": 6, "self_test_fail": 7, "silenced": 8}
 SEND_TRIES = (0.2, 0.5, 1.0)  # waits between tries; then the push is dropped
+LANE_DEPTH = 256  # pushes waiting a lane before the simulation waits
 
 
 def _digest(device_id: str, what: str) -> bytes:
@@ -80,14 +84,23 @@ def fields_of(body: dict[str, Any], channel: str) -> dict[str, Any]:
 
 
 class PushSender:
-    """The platform's side of the push: POST, a few tries, then give up on that push."""
+    """The platform's side of the push: POST, a few tries, then give up on that push.
 
-    def __init__(self, url: str | None, what: str) -> None:
+    Pushes go out from ``lanes`` threads as the simulation hands them over (``submit``), so the
+    simulation does not wait for each answer: a platform pushes on its own. A push keyed to a
+    lane keeps its order within it (a device's reports, in order); a full lane makes ``submit``
+    wait (at most ``LANE_DEPTH`` pushes wait a lane). ``close`` sends what waits, then stops."""
+
+    def __init__(self, url: str | None, what: str, lanes: int = 1) -> None:
         self.url = url or ""
         self.what = what
         self.sent = 0
         self.dropped = 0
         self._client: httpx.Client | None = None
+        self._lanes: list[queue.Queue[_Push | None]] = []
+        self._threads: list[threading.Thread] = []
+        self._lane_count = lanes
+        self._count = threading.Lock()
 
     def open(self) -> None:
         """Ready to push (a ``ConfigError`` without a URL: the external ids need none)."""
@@ -98,14 +111,39 @@ class PushSender:
         # a push would bury the simulator's own log): its warnings only.
         logging.getLogger("httpx").setLevel(logging.WARNING)
         self._client = httpx.Client(timeout=10.0, verify=False)  # a self-signed push port
+        for index in range(self._lane_count):
+            lane: queue.Queue[_Push | None] = queue.Queue(LANE_DEPTH)
+            thread = threading.Thread(target=self._run, args=(lane,), daemon=True,
+                                      name=f"{self.what}-push-{index}")
+            thread.start()
+            self._lanes.append(lane)
+            self._threads.append(thread)
 
     def close(self) -> None:
+        for lane in self._lanes:
+            lane.put(None)
+        for thread in self._threads:
+            thread.join()
+        self._lanes, self._threads = [], []
         if self._client is not None:
             self._client.close()
             self._client = None
         if self.dropped:
             log.warning("%d pushes to %s were dropped after %d tries", self.dropped, self.url,
                         len(SEND_TRIES) + 1)
+
+    def submit(self, key: str, body: bytes, params: dict[str, str] | None = None) -> None:
+        """Push ``body`` from the lane of ``key``, after what that lane holds already."""
+        assert self._lanes, "open() first"
+        self._lanes[zlib.crc32(key.encode()) % len(self._lanes)].put((body, params))
+
+    def _run(self, lane: queue.Queue[_Push | None]) -> None:
+        while (push := lane.get()) is not None:
+            try:
+                self.post(*push)
+            except Exception:  # a lane that stopped would leave the simulation waiting on it
+                log.exception("push to %s failed", self.url)
+                self._counted(dropped=1)
 
     def post(self, body: bytes, params: dict[str, str] | None = None) -> bool:
         client = self._client
@@ -115,20 +153,28 @@ class PushSender:
                 answer = client.post(self.url, content=body, params=params,
                                      headers={"Content-Type": "application/json"})
                 if answer.status_code == 200:
-                    self.sent += 1
+                    self._counted(sent=1)
                     return True
                 if 400 <= answer.status_code < 500:
                     log.warning("push refused by %s: %s %s", self.url, answer.status_code,
                                 answer.text[:200])
-                    self.dropped += 1
+                    self._counted(dropped=1)
                     return False
             except httpx.HTTPError as exc:
                 log.debug("push to %s failed: %s", self.url, exc)
             if wait is None:
                 break
             time.sleep(wait)
-        self.dropped += 1
+        self._counted(dropped=1)
         return False
+
+    def _counted(self, sent: int = 0, dropped: int = 0) -> None:
+        with self._count:  # the lanes' threads answer side by side
+            self.sent += sent
+            self.dropped += dropped
+
+
+_Push = tuple[bytes, dict[str, str] | None]
 
 
 class CarrierEncoder(NativeEncoder):
@@ -138,9 +184,10 @@ class CarrierEncoder(NativeEncoder):
 
     mqtt_mode: str | None = "multiplexed"
 
-    def __init__(self, records: Sequence[DeviceRecord], route: Route, what: str) -> None:
+    def __init__(self, records: Sequence[DeviceRecord], route: Route, what: str,
+                 lanes: int = 1) -> None:
         self._records = list(records)
-        self._sender = PushSender(route.push_url, what)
+        self._sender = PushSender(route.push_url, what, lanes)
         self._clock_ms = 0
 
     def open(self) -> None:

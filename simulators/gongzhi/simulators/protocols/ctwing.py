@@ -22,6 +22,7 @@ from gongzhi.simulators.protocols import Route, routed
 from gongzhi.simulators.protocols.carrier import CarrierEncoder, imei, platform_device_id
 
 TENANT = "2000033827"
+LANES = 8  # pushes in flight, each device's in one lane
 PRODUCT = "15045240"
 
 
@@ -42,16 +43,17 @@ def online_offline(device_id: str, online: bool, ts: int) -> dict[str, Any]:
 
 class CtwingEncoder(CarrierEncoder):
     def __init__(self, records: Sequence[DeviceRecord], route: Route) -> None:
-        super().__init__(records, route, "ctwing")
+        super().__init__(records, route, "ctwing", LANES)
         self._params = {"token": route.push_token} if route.push_token else None
 
     def external_id(self, record: DeviceRecord) -> str | None:
         return imei(record.device_id)
 
     def encode(self, items: Sequence[Outgoing]) -> Sequence[Outgoing]:
+        # One push a report, as CTWing sends them; devices side by side, each in its order.
         for item in items:
             for body in self.reports(item):
-                self._sender.post(orjson.dumps(body), self._params)
+                self._sender.submit(body["deviceId"], orjson.dumps(body), self._params)
         return []
 
     def report(self, item: Outgoing) -> dict[str, Any] | None:

@@ -74,7 +74,9 @@ class MixedEncoder:
             encoder.close()
 
     def encode(self, items: Sequence[Outgoing]) -> list[Outgoing]:
-        out: list[Outgoing] = []
+        # Each route's items of the batch go to its encoder together (OneNET batches them in
+        # its pushes); a device has one route, so each device's order is kept.
+        by_route: dict[str, list[Outgoing]] = {}
         for item in items:
             if isinstance(item, Message):
                 parts = item.topic.split("/")
@@ -83,7 +85,11 @@ class MixedEncoder:
                 device_id = self._records[item.device].device_id
             else:
                 device_id = ""
-            out.extend(self._encoder(device_id).encode([item]))
+            name = self.route(device_id)
+            by_route.setdefault(name if name in self._encoders else "native", []).append(item)
+        out: list[Outgoing] = []
+        for name, mine in by_route.items():
+            out.extend(self._encoders.get(name, self._native).encode(mine))
         return out
 
 

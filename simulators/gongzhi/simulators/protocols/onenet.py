@@ -60,7 +60,8 @@ class OnenetEncoder(CarrierEncoder):
         for start in range(0, len(messages), BATCH):
             nonce = "".join(self._rng.choice(string.ascii_letters + string.digits)
                             for _ in range(8))
-            self._sender.post(signed_push(self._token, messages[start:start + BATCH], nonce))
+            self._sender.submit("", signed_push(self._token, messages[start:start + BATCH],
+                                                nonce))
         return []
 
     def messages(self, item: Outgoing) -> list[dict[str, Any]]:

@@ -31,6 +31,7 @@ from gongzhi.devices.registry import Registry
 from gongzhi.gateway.backtest.series import DeviceSeries
 from gongzhi.gateway.decode import MIN_TS_MS
 from gongzhi.gateway.detection.devices import DeviceIndex
+from gongzhi.gateway.detection.engine import DetectionEngine
 from gongzhi.gateway.detection.presence import offline_after_ms
 from gongzhi.gateway.messages import Telemetry
 from gongzhi.gateway.pipeline import Detector
@@ -138,20 +139,22 @@ class Replay:
         summary = self.summary
         summary.devices = len(all_series)
         keep = [_accepted(self.registry, s, summary) for s in all_series]
-        # Every accepted row as the message the decoder would have made of it.
-        messages: list[Telemetry] = []
-        slot_list: list[np.ndarray] = []
-        for s, k in zip(all_series, keep, strict=True):
-            messages += _messages(self.registry, s, k)
-            slot_list.append(np.full(int(k.sum()), self._slot[s.device_id], np.int64))
-        ts = np.array([m.ts_ms for m in messages], np.int64)
-        slots = np.concatenate(slot_list or [np.zeros(0, np.int64)])
-        order = np.argsort(ts, kind="stable")  # ties: in the order the series were given
+        # Every accepted row, all devices merged in time order (ties: in the order the series
+        # were given), as columns: the engine takes them without a message object per row.
+        ts = np.concatenate([s.ts[k] for s, k in zip(all_series, keep, strict=True)]
+                            or [np.zeros(0, np.int64)]).astype(np.int64)
+        slots = np.concatenate([np.full(int(k.sum()), self._slot[s.device_id], np.int64)
+                                for s, k in zip(all_series, keep, strict=True)]
+                               or [np.zeros(0, np.int64)])
+        order = np.argsort(ts, kind="stable")
         ts, slots = ts[order], slots[order]
+        columns = {name: _column(all_series, keep, name)[order]
+                   for name in dict.fromkeys(n for s in all_series for n in s.values)}
         summary.rows = int(ts.size)
         if ts.size == 0:
             return
         summary.first_ts_ms, summary.last_ts_ms = int(ts[0]), int(ts[-1])
+        batch = self._batches(all_series, keep, order, slots, ts, columns)
         second = ts // TICK_MS
         bounds = np.flatnonzero(np.diff(second)) + 1
         starts = np.concatenate(([0], bounds)).tolist()
@@ -163,16 +166,28 @@ class Replay:
             if n:  # the seconds between batches where a device falls silent
                 for tick_ms in deadlines.ticks_until(batch_second * TICK_MS):
                     yield from self._tick(tick_ms)
-            yield from self._process([messages[i] for i in order[start:end].tolist()])
+            for alarm in batch(start, end):
+                self._count(alarm)
+                yield alarm
             deadlines.seen(slots[start:end], ts[start:end])
             tick_ms = (batch_second + 1) * TICK_MS
             deadlines.ticked(tick_ms)  # devices never heard of are silent from the first tick
             yield from self._tick(tick_ms)
 
-    def _process(self, batch: list[Telemetry]) -> Iterator[Alarm]:
-        for alarm in self.detector.process(batch):
-            self._count(alarm)
-            yield alarm
+    def _batches(self, all_series: Sequence[DeviceSeries], keep: list[np.ndarray],
+                 order: np.ndarray, slots: np.ndarray, ts: np.ndarray,
+                 columns: dict[str, np.ndarray]) -> Callable[[int, int], list[Alarm]]:
+        """What processes the rows ``start:end``: the gateway's engine takes them as columns;
+        another detector gets the messages the decoder would have made of them."""
+        detector = self.detector
+        if isinstance(detector, DetectionEngine):
+            return lambda start, end: detector.process_columns(
+                slots[start:end], ts[start:end], {m: c[start:end] for m, c in columns.items()})
+        messages: list[Telemetry] = []
+        for s, k in zip(all_series, keep, strict=True):
+            messages += _messages(self.registry, s, k)
+        return lambda start, end: detector.process(
+            [messages[i] for i in order[start:end].tolist()])
 
     def _tick(self, now_ms: int) -> Iterator[Alarm]:
         self.summary.ticks += 1
@@ -186,6 +201,14 @@ class Replay:
             self.summary.raised[kind] += 1
         else:
             self.summary.cleared[kind] += 1
+
+
+def _column(all_series: Sequence[DeviceSeries], keep: list[np.ndarray], name: str
+            ) -> np.ndarray:
+    """One metric over every accepted row (series after series), NaN where not reported."""
+    return np.concatenate([s.values[name][k] if name in s.values
+                           else np.full(int(k.sum()), np.nan) for s, k in
+                           zip(all_series, keep, strict=True)]).astype(np.float64)
 
 
 def _messages(registry: Registry, s: DeviceSeries, keep: np.ndarray) -> list[Telemetry]:

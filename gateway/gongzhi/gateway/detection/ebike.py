@@ -38,7 +38,7 @@ from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.corridor import CorridorResidual
 from gongzhi.gateway.detection.devices import DeviceIndex
-from gongzhi.gateway.detection.edges import EdgeSplitter
+from gongzhi.gateway.detection.edges import EdgeSplitter, Glide
 from gongzhi.gateway.detection.loadfloor import LoadFloor
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.track import AlarmTrack, BoolArray, FloatArray, IntArray
@@ -215,27 +215,16 @@ class EbikeChargingDetector(Stateful):
         back = climbed & (level >= top - band)
         # Climbed, not back to the plateau: another load's wander; the glide starts again.
         again = climbed & ~back
-        glide = self.edges.glide(s, self.cv_sums[s])
-        moves = glide.moves
-        # Sign test: as many falls as rises is a wander; a taper falls at most reports.
-        # A slow taper's reports are mostly noise: then its BLOCK_MS blocks fall.
-        # (A report that did not move, as a landing's median between its buckets, counts for
-        # neither.)
-        signs = _sign_z(glide.falls, glide.rises)
-        blocks = glide.block_falls + glide.block_rises
-        block_signs = _sign_z(glide.block_falls, glide.block_rises)
-        glided = (moves >= self.GLIDE_MOVES) \
-            & (glide.total <= -self.GLIDE_T * glide.spread(self.GLIDE_VAR_MIN)) \
-            & ((signs >= self.SIGN_Z)
-               | ((block_signs >= self.BLOCK_SIGN_Z) & (blocks >= self.BLOCKS_MIN)))
-        # The fall counted with each report's change clipped at CLIP_SHARE of the plateau: a
-        # taper falls a little at every report, appliances switching off (lamps, a computer)
-        # fall by their size at a few.
-        k = np.broadcast_to(np.arange(self.SLOTS), level.shape)
-        rows_all = np.broadcast_to(np.arange(s.size)[:, None], level.shape)
-        clipped_fall = self.cv_clipped[s] - self._clipped(s[rows_all], k)
-        deep = cv & ~climbed & (level <= (1 - self.TAPER_SHARE) * top) & glided \
-            & (clipped_fall >= self.CLIPPED_SHARE * self.TAPER_SHARE * top)
+        # Only candidates on their taper can be recognised: the glide is read for those.
+        deep = np.zeros_like(cv)
+        glide_total, moves, glide_edges = (np.zeros(level.shape) for _ in range(3))
+        tapering = np.flatnonzero(cv.any(axis=1))
+        if tapering.size:
+            glide = self.edges.glide(s[tapering], self.cv_sums[s[tapering]])
+            glide_total[tapering], moves[tapering] = glide.total, glide.moves
+            glide_edges[tapering] = glide.edges
+            deep[tapering] = self._deep(s[tapering], glide, level[tapering], top[tapering]) \
+                & cv[tapering] & ~climbed[tapering]
         ended |= cv & ((level < self.FINISHED_SHARE * top) | (t - self.cv_ms[s] > self.CV_MAX_MS))
         # The circuit must still draw the candidate's load.
         ended |= (cc | cv) & quiet_known[:, None] \
@@ -281,9 +270,34 @@ class EbikeChargingDetector(Stateful):
         self.ev_low[at] = level[rows, cols]
         self.ev_cv_ms[at] = self.cv_ms[at, cols]
         self.ev_base[at] = signal[rows] - level[rows, cols]
-        self.ev_glide[at] = glide.total[rows, cols]
+        self.ev_glide[at] = glide_total[rows, cols]
         self.ev_moves[at] = moves[rows, cols]
-        self.ev_edges[at] = glide.edges[rows, cols]
+        self.ev_edges[at] = glide_edges[rows, cols]
+
+    def _deep(self, s: IntArray, glide: Glide, level: FloatArray, top: FloatArray) -> BoolArray:
+        """Candidates of ``s`` (on their taper) whose level is deep enough and whose fall
+        glides."""
+        moves = glide.moves
+        # Sign test: as many falls as rises is a wander; a taper falls at most reports.
+        # A slow taper's reports are mostly noise: then its BLOCK_MS blocks fall.
+        # (A report that did not move, as a landing's median between its buckets, counts for
+        # neither.)
+        signs = _sign_z(glide.falls, glide.rises)
+        blocks = glide.block_falls + glide.block_rises
+        block_signs = _sign_z(glide.block_falls, glide.block_rises)
+        glided = (moves >= self.GLIDE_MOVES) \
+            & (glide.total <= -self.GLIDE_T * glide.spread(self.GLIDE_VAR_MIN)) \
+            & ((signs >= self.SIGN_Z)
+               | ((block_signs >= self.BLOCK_SIGN_Z) & (blocks >= self.BLOCKS_MIN)))
+        # The fall counted with each report's change clipped at CLIP_SHARE of the plateau: a
+        # taper falls a little at every report, appliances switching off (lamps, a computer)
+        # fall by their size at a few.
+        k = np.broadcast_to(np.arange(self.SLOTS), level.shape)
+        rows_all = np.broadcast_to(np.arange(s.size)[:, None], level.shape)
+        clipped_fall = self.cv_clipped[s] - self._clipped(s[rows_all], k)
+        deep: BoolArray = (level <= (1 - self.TAPER_SHARE) * top) & glided \
+            & (clipped_fall >= self.CLIPPED_SHARE * self.TAPER_SHARE * top)
+        return deep
 
     def _clipped(self, slots: IntArray, cols: IntArray) -> FloatArray:
         """The small changes' clipped total of ``slots`` now, at the clip that suits each

@@ -124,26 +124,27 @@ class EdgeSplitter(Stateful):
         self.run_last_ms[s[edge]] = ts[edge]
 
         at, moves = s[small], change[small]
-        sums = self.sums
-        sums[at, self.TOTAL] += moves
-        sums[at, self.SQUARES] += moves * moves
-        sums[at, self.CROSS] += moves * self.prev_small[at]
-        sums[at, self.MOVES] += 1
-        sums[at, self.FALLS] += moves < 0
-        sums[at, self.RISES] += moves > 0
-        sums[s[edge], self.EDGES] += 1
+        # Every sum's increment of this report, added at once (zeros elsewhere).
+        add = np.zeros((s.size, self.SUMS))
+        add[small, self.TOTAL] = moves
+        add[small, self.SQUARES] = moves * moves
+        add[small, self.CROSS] = moves * self.prev_small[at]
+        add[small, self.MOVES] = 1
+        add[small, self.FALLS] = moves < 0
+        add[small, self.RISES] = moves > 0
+        add[edge, self.EDGES] = 1
         minutes = np.maximum((ts - self.last_ts[s]) / MINUTE_MS, 1.0)[small][:, None]
         clip = np.asarray(self.CLIPS_W)[None, :] * minutes
         self.clipped[at] += np.clip(moves[:, None], -clip, clip)
         self.prev_small[at] = moves
-        self.block[at] += moves
+        block = self.block[s] + np.where(small, change, 0.0)
         ended = ts - self.block_ms[s] >= self.BLOCK_MS
-        closed = s[ended]
-        sums[closed, self.BLOCKS] += 1
-        sums[closed, self.BLOCK_FALLS] += self.block[closed] < 0
-        sums[closed, self.BLOCK_RISES] += self.block[closed] > 0
-        self.block[closed] = 0.0
-        self.block_ms[closed] = ts[ended]
+        add[ended, self.BLOCKS] = 1
+        add[ended, self.BLOCK_FALLS] = block[ended] < 0
+        add[ended, self.BLOCK_RISES] = block[ended] > 0
+        self.sums[s] += add
+        self.block[s] = np.where(ended, 0.0, block)
+        self.block_ms[s[ended]] = ts[ended]
         self.prev_small[s[~small]] = 0.0
         self.last[s], self.last_ts[s] = x, ts
         return EdgeView(change, small, step, step_ms, head)

@@ -7,7 +7,7 @@ keeps the state of the devices that stay (see ``carry``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
 
 import numpy as np
@@ -19,9 +19,10 @@ from gongzhi.gateway.detection.carry import carry, in_type_group, kept_devices
 from gongzhi.gateway.detection.config import DetectionConfig
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.events import EventAlarms
-from gongzhi.gateway.detection.group import TypeGroup, fuse_smoke_alarms, metric_rows
+from gongzhi.gateway.detection.group import TypeGroup, column_rows, fuse_smoke_alarms, metric_rows
 from gongzhi.gateway.detection.ledger import OpenAlarms
 from gongzhi.gateway.detection.presence import Presence, cluster_id, offline_after_ms
+from gongzhi.gateway.detection.track import FloatArray, IntArray
 from gongzhi.gateway.detection.welfare import WelfareWatch
 from gongzhi.gateway.messages import DeviceEvent, StatusChange, Telemetry
 from gongzhi.gateway.messages import Presence as PresenceState
@@ -30,6 +31,10 @@ DEVICE_ID = attrgetter("device_id")
 TS = attrgetter("ts_ms")
 VALUES = attrgetter("values")
 RECEIVED = attrgetter("received_ms")
+
+# A type group's metric matrix for some rows of a batch (one row per message, one column per
+# metric of the group, NaN where absent).
+MetricRows = Callable[[tuple[str, ...], IntArray], FloatArray]
 
 
 class DetectionEngine:
@@ -90,8 +95,9 @@ class DetectionEngine:
                 seen_rx.append(message.received_ms)
             elif type(message) is StatusChange:
                 statuses.append((slot, message))
-        alarms = self._telemetry(np.array(tel_slots, np.int64), np.array(tel_ts, np.int64),
-                                 tel_values)  # telemetry's smoke alarms fused round by round
+        alarms = self._telemetry(  # telemetry's smoke alarms fused round by round
+            np.array(tel_slots, np.int64), np.array(tel_ts, np.int64),
+            lambda metrics, rows: metric_rows(metrics, [tel_values[i] for i in rows]))
         alarms += self._welfare.observe(telemetry)
         from_events = [a for a in (self._events.alarm(self._index, slot, event)
                                    for slot, event in events) if a is not None]
@@ -108,6 +114,34 @@ class DetectionEngine:
         if wills:
             alarms += self._presence.last_wills(*_arrays(wills))
         return self._ledger.admit(alarms)
+
+    def process_columns(self, slots: IntArray, ts: IntArray,
+                        values: Mapping[str, FloatArray]) -> list[Alarm]:
+        """Telemetry as columns, each row a message received at its device time (recorded
+        data replayed): ``slots`` the devices' global slots (registered devices), ``values``
+        metric name -> one value per row, NaN where the row did not report it. The alarms of
+        ``process`` on the same messages, without building them."""
+        alarms = self._telemetry(slots, ts, lambda metrics, rows: column_rows(metrics, values,
+                                                                               rows))
+        watched = {d for house in self._welfare.households.values() for d in house.sources}
+        if watched:
+            alarms += self._welfare.observe(self._messages(slots, ts, values, watched))
+        alarms += self._presence.seen(slots, ts)
+        return self._ledger.admit(alarms)
+
+    def _messages(self, slots: IntArray, ts: IntArray, values: Mapping[str, FloatArray],
+                  devices: set[str]) -> list[Telemetry]:
+        """The rows of ``devices`` as the messages ``process`` would have had."""
+        out: list[Telemetry] = []
+        records = self._index.records
+        for row, slot in enumerate(slots.tolist()):
+            record = records[slot]
+            if record.device_id in devices:
+                cells = {m: float(c[row]) for m, c in values.items() if c[row] == c[row]}
+                t = int(ts[row])
+                out.append(Telemetry(record.device_id, record.estate_id, record.type, t, cells,
+                                     t))
+        return out
 
     @property
     def welfare_households(self) -> list[list[str]]:
@@ -132,8 +166,7 @@ class DetectionEngine:
         """Time-based rules on received time: heartbeats, offline devices and clusters."""
         return self._ledger.admit(self._presence.tick(now_ms))
 
-    def _telemetry(self, slots: np.ndarray, ts: np.ndarray,
-                   values: list[dict[str, float]]) -> list[Alarm]:
+    def _telemetry(self, slots: IntArray, ts: IntArray, matrix: MetricRows) -> list[Alarm]:
         alarms: list[Alarm] = []
         if slots.size == 0:
             return alarms
@@ -144,8 +177,7 @@ class DetectionEngine:
             if rows.size == 0:
                 continue
             group = self._groups[device_type]
-            matrix = metric_rows(group.metrics, [values[i] for i in rows])
-            alarms += group.process(local[rows], ts[rows], matrix)
+            alarms += group.process(local[rows], ts[rows], matrix(group.metrics, rows))
         return alarms
 
 

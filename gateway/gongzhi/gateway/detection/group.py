@@ -98,3 +98,14 @@ def metric_rows(metrics: Sequence[str], values: Sequence[Mapping[str, float]]) -
         nan = float("nan")
         rows = [[v.get(m, nan) for m in metrics] for v in values]
     return np.array(rows, np.float64).reshape(len(values), len(metrics))
+
+
+def column_rows(metrics: Sequence[str], columns: Mapping[str, FloatArray],
+                rows: IntArray) -> FloatArray:
+    """``metric_rows`` of ``rows`` of a batch given as columns (metric -> one value per row)."""
+    out = np.full((rows.size, len(metrics)), np.nan, np.float64)
+    for j, metric in enumerate(metrics):
+        column = columns.get(metric)
+        if column is not None:
+            out[:, j] = column[rows]
+    return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from sim_helpers import MIDNIGHT_CST, scenario_of
 
 from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
@@ -79,6 +80,7 @@ def run_days(layout: EstateLayout, scenario: str, duration_ms: int,
     return alarms, power, water, engine
 
 
+@pytest.mark.timeout(300)  # eight simulated days a minute at a time: about 30 s of CPU
 def test_a_fall_in_a_scenario_raises_a_welfare_check_after_it_and_not_before(
         tmp_path: Path) -> None:
     layout = one_flat(tmp_path)

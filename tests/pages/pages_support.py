@@ -276,3 +276,28 @@ def dismiss_popups(page: Page) -> None:
             return
         popup.locator("button.btn-quiet").click()
     raise AssertionError("the pop-up did not go away")
+
+
+HIT = "([x, y, selector]) => Boolean(document.elementFromPoint(x, y)?.closest(selector))"
+BOX = """selector => {
+  const r = document.querySelector(selector)?.getBoundingClientRect();
+  return r ? [r.x, r.y, r.width, r.height] : null;
+}"""
+
+
+def box(page: Page, selector: str) -> dict[str, float]:
+    """Where the element is on screen, found and measured in one step in the page (the drawer
+    renders again as its details arrive, replacing its elements)."""
+    found = page.evaluate(BOX, selector)
+    assert found is not None and found[2] > 0 and found[3] > 0, f"{selector} is not on screen"
+    x, y, width, height = found
+    return {"x": x, "y": y, "width": width, "height": height}
+
+
+def centre(of: dict[str, float]) -> tuple[float, float]:
+    return of["x"] + of["width"] / 2, of["y"] + of["height"] / 2
+
+
+def hits(page: Page, point: tuple[float, float], selector: str) -> bool:
+    """Whether the pointer at ``point`` is over an element matching ``selector``."""
+    return bool(page.evaluate(HIT, [point[0], point[1], selector]))

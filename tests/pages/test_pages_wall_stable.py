@@ -10,44 +10,27 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from gongzhi.core.alarms import AlarmKind
-from tests.pages.pages_support import Platform, dismiss_popups, open_page, sign_in
+from tests.pages.pages_support import (
+    Platform,
+    box,
+    centre,
+    dismiss_popups,
+    hits,
+    open_page,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 POLL_MS = 8_000  # the wall asks for the operations banner every 5 s
 BURST = 12
 FIRST_ROW = ".q-row:not([hidden])[style*='translateY(0px)']"
-HIT = "([x, y, selector]) => Boolean(document.elementFromPoint(x, y)?.closest(selector))"
-
-
-BOX = """selector => {
-  const r = document.querySelector(selector)?.getBoundingClientRect();
-  return r ? [r.x, r.y, r.width, r.height] : null;
-}"""
-
-
-def box(page: Page, selector: str) -> dict[str, float]:
-    """Where the element is on screen, found and measured in one step in the page (the drawer
-    renders again as its details arrive, replacing its elements)."""
-    found = page.evaluate(BOX, selector)
-    assert found is not None and found[2] > 0 and found[3] > 0, f"{selector} is not on screen"
-    x, y, width, height = found
-    return {"x": x, "y": y, "width": width, "height": height}
 
 
 def shown(page: Page) -> list[int]:
     """The tickets of the critical strip's cards, left to right."""
     return [int(x) for x in page.locator("#critical .critical-card").evaluate_all(
         "cards => cards.map(card => card.dataset.ticketId)")]
-
-
-def centre(of: dict[str, float]) -> tuple[float, float]:
-    return of["x"] + of["width"] / 2, of["y"] + of["height"] / 2
-
-
-def hits(page: Page, point: tuple[float, float], selector: str) -> bool:
-    """Whether the pointer at ``point`` is over an element matching ``selector``."""
-    return bool(page.evaluate(HIT, [point[0], point[1], selector]))
 
 
 def test_nothing_moves_under_the_pointer_while_critical_alarms_pour_in(

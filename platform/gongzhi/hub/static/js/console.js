@@ -39,7 +39,8 @@ class Console {
     this.sound = new SoundAlarm({ enableButton: byId("sound-enable"),
       muteButton: byId("sound-mute"), src: "/static/audio/alarm.wav" });
     this.map = new EstateMap(byId("map"), { onPick });
-    this.queue = new VirtualQueue(byId("queue"), { onPick, onAck, now });
+    this.queue = new VirtualQueue(byId("queue"), { onPick, onAck, now,
+      lookup: (id) => this.store.get(id) });
     this.banner = new CriticalBanner(byId("critical"), { onPick, onAck, now });
     this.drawer = new TicketDrawer({ now, readOnly: Boolean(me.read_only),
       onChanged: (ticket) => this.live.apply(ticket, false), toast: (m, bad) => this.toast(m, bad) });

@@ -2,8 +2,9 @@
 platform: while the pointer rests on a row (at the top of the list or scrolled down), a burst of
 more urgent tickets posted through the platform's API moves no row, a click where the pointer was
 aimed opens the ticket aimed at, and the new tickets wait behind the panel's "N new · show" button
-until the pointer leaves the queue or the button is pressed. Scrolled down with the pointer
-elsewhere, the rows in view keep their places as tickets arrive above them."""
+until the pointer leaves the queue or the button is pressed (or the pointer has been still for
+20 s). Scrolled down with the pointer elsewhere, the rows in view keep their places as tickets
+arrive above them."""
 
 from __future__ import annotations
 
@@ -97,10 +98,15 @@ def scrolled_down(platform: Platform, page: Page) -> tuple[float, float]:
 
 
 @contextmanager
-def wall(browser: Browser, platform: Platform, page_errors: list[str]) -> Iterator[Page]:
-    """The property office's wall, signed in; no script error by its end."""
-    page = open_page(browser, f"{platform.url}/", page_errors)
+def wall(browser: Browser, platform: Platform, page_errors: list[str],
+         page_clock: bool = False) -> Iterator[Page]:
+    """The property office's wall, signed in (its clock in the test's hands if ``page_clock``);
+    no script error by its end."""
+    page = open_page(browser, "about:blank", page_errors)
     try:
+        if page_clock:
+            page.clock.install()
+        page.goto(f"{platform.url}/")
         sign_in(page, platform.tokens["property_office"])
         yield page
     finally:
@@ -174,4 +180,24 @@ def test_scrolled_down_the_rows_in_view_stay_as_tickets_arrive_above(
         expect(show).to_be_hidden()
         assert page.evaluate("() => document.querySelector('#queue').scrollTop") == 0
         expect(page.locator("#queue")).to_have_attribute("data-held", "1")
+        assert sorted(order(page)[:BURST]) == sorted(new)
+
+
+def test_a_pointer_left_still_lets_the_new_tickets_in(
+        browser: Browser, platform: Platform, page_errors: list[str]) -> None:
+    """An unattended wall with the pointer parked on the queue shows its alarms: the hold ends
+    after 20 s without a move (the page's clock run forward, no waiting)."""
+    with wall(browser, platform, page_errors, page_clock=True) as page:
+        quiet = quiet_tickets(platform, page, 6)
+        page.mouse.move(*centre(box(page, FIRST_ROW)))
+        expect(page.locator("#queue")).to_have_attribute("data-held", "1")
+        new = burst(platform, page, 6 + BURST)
+        expect(page.locator(".queue-new")).to_have_attribute("data-count", str(BURST))
+        page.clock.run_for(15_000)  # still held: reading a row takes a while
+        expect(page.locator("#queue")).to_have_attribute("data-held", "1")
+        assert sorted(order(page)) == sorted(quiet)
+
+        page.clock.run_for(6_000)
+        expect(page.locator("#queue")).to_have_attribute("data-held", "0")
+        expect(page.locator(".queue-new")).to_be_hidden()
         assert sorted(order(page)[:BURST]) == sorted(new)

@@ -149,6 +149,32 @@ def test_new_tickets_wait_while_the_pointer_rests_on_the_top_row(
         assert now[BURST:] == before_burst
 
 
+def test_a_critical_pop_up_over_the_pointer_keeps_the_row_aimed_at(
+        browser: Browser, platform: Platform, page_errors: list[str]) -> None:
+    """The pop-up of a critical alarm comes over the pointer resting on a row (the browser says
+    the pointer left the queue); dismissed with the keyboard, the pointer is on the same ticket."""
+    with wall(browser, platform, page_errors) as page:
+        quiet_tickets(platform, page, 6)
+        aimed = int(page.locator(FIRST_ROW).get_attribute("data-ticket-id") or "0")
+        before = box(page, row(aimed))
+        page.mouse.move(*centre(before))
+        fire = platform.raise_alarm(AlarmKind.SMOKE_ALARM, "smk-4-1-1")
+        popup = page.locator("#popup")
+        expect(popup.locator(f".popup-body[data-ticket-id='{fire}']")).to_be_visible()
+        expect(page.locator(".queue-new")).to_have_attribute("data-count", "1")
+        page.keyboard.press("Escape")
+        expect(popup).to_be_hidden()
+        expect(page.locator("#queue")).to_have_attribute("data-held", "1")
+        assert box(page, row(aimed)) == before
+        assert under(page, centre(before)) == aimed
+        page.mouse.click(*centre(before))
+        expect(page.locator(f"#drawer[data-ticket-id='{aimed}']")).to_be_visible()
+
+        # The pointer goes to the map: the fire takes the queue's first row.
+        page.mouse.move(*centre(box(page, ".map-panel")))
+        expect(page.locator(FIRST_ROW)).to_have_attribute("data-ticket-id", str(fire))
+
+
 @pytest.mark.parametrize("pointer", ["on a row", "on the map"])
 def test_scrolled_down_the_rows_in_view_stay_as_tickets_arrive_above(
         browser: Browser, platform: Platform, page_errors: list[str], pointer: str) -> None:

@@ -68,7 +68,16 @@ export class VirtualQueue {
     for (const name of ["pointermove", "pointerdown", "wheel"]) {
       zone.addEventListener(name, aimed, { passive: true });
     }
-    zone.addEventListener("pointerleave", () => this.pointer(false));
+    // A critical pop-up coming over a pointer left still is no leaving (the browser says the
+    // pointer left): the row stays aimed at until the pointer moves elsewhere than the pop-up.
+    zone.addEventListener("pointerleave", () => {
+      if (!document.querySelector("dialog:modal")) this.pointer(false);
+    });
+    document.addEventListener("pointermove", (event) => {
+      if (!this.holding || zone.contains(event.target)) return;
+      if (event.target.closest?.("dialog:modal")) this.movedAt = performance.now();
+      else this.pointer(false);
+    }, { passive: true });
   }
 
   /** The pointer moved over the queue (aiming at its rows) or left it. */

@@ -13,13 +13,23 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
 from gongzhi.core.cli import main
-from gongzhi.core.demo import replay_start, without_password
+from gongzhi.core.demo import (
+    EXAMPLE_ROSTERS,
+    child_env,
+    replay_start,
+    without_password,
+    write_example_rosters,
+)
+from gongzhi.core.settings import Settings
+from gongzhi.hub.notify.roster import duty_at, load_rosters
+from gongzhi.hub.parties import PARTY_IDS, SUPERVISORS
 from tests.conftest import Broker, free_port
 from tests.e2e.harness import wait_until
 
@@ -132,7 +142,7 @@ def test_demo_brings_tickets_to_the_wall_and_stops_on_ctrl_c_even_as_a_backgroun
         wait_until(tokens.exists, 60, "the demo's tokens")
         office = json.loads(tokens.read_text())["property_office"]
 
-        def tickets() -> list[dict[str, object]]:
+        def tickets() -> list[dict[str, Any]]:
             try:
                 r = httpx.get(f"http://127.0.0.1:{port}/api/tickets",
                               headers={"Authorization": f"Bearer {office}"}, timeout=2)
@@ -146,6 +156,7 @@ def test_demo_brings_tickets_to_the_wall_and_stops_on_ctrl_c_even_as_a_backgroun
         assert {t["location"]["estate_id"] for t in found} == {"small"}
         wall = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
         assert wall.status_code == 200 and "<html" in wall.text.lower()
+        check_example_roster_on_duty(port, json.loads(tokens.read_text()), data)
         assert demo.stop(signal.SIGINT) == 0, demo.output[-3000:]
     finally:
         demo.kill_group()
@@ -156,6 +167,60 @@ def test_demo_brings_tickets_to_the_wall_and_stops_on_ctrl_c_even_as_a_backgroun
         assert (data / "logs" / f"{name}.log").stat().st_size > 0
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+
+
+def check_example_roster_on_duty(port: int, tokens: dict[str, str], data: Path) -> None:
+    """Each party's on-duty answer names the one person of the example roster on the shift
+    running now, never a mobile number; another party's roster is refused."""
+    rosters = load_rosters(data / "rosters.yaml")
+    mobiles = [p.mobile for r in rosters.parties.values() for p in r.people]
+    assert mobiles and all(m and m.startswith("+447700900") for m in mobiles)  # fiction's range
+    for party in sorted(PARTY_IDS):
+        auth = {"Authorization": f"Bearer {tokens[party]}"}
+        before = duty_at(rosters, party, int(time.time() * 1000))
+        answer = httpx.get(f"http://127.0.0.1:{port}/api/parties/{party}/on-duty",
+                           headers=auth, timeout=5)
+        after = duty_at(rosters, party, int(time.time() * 1000))
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        if party in SUPERVISORS:
+            assert body["shift"] is None and body["people"] == []
+            continue
+        assert body["shift"] in ("day", "night") and body["timezone"] == "Asia/Shanghai"
+        expected = [(d.shift, [p.name for p in d.people]) for d in (before, after)]
+        assert (body["shift"], [p["name"] for p in body["people"]]) in expected
+        assert len(body["people"]) == 1 and "示例" in body["people"][0]["name"]
+        assert not any(m in answer.text or m[1:] in answer.text for m in mobiles if m)
+        other = "police_room" if party != "police_room" else "property_office"
+        refused = httpx.get(f"http://127.0.0.1:{port}/api/parties/{other}/on-duty",
+                            headers=auth, timeout=5)
+        assert refused.status_code == 403 and refused.json()["detail"]["reason"] == "other_party"
+
+
+def test_the_example_roster_has_one_person_per_party_on_duty_round_the_clock() -> None:
+    rosters = load_rosters(EXAMPLE_ROSTERS)
+    assert set(rosters.parties) == PARTY_IDS - SUPERVISORS
+    names = set()
+    for party, roster in rosters.parties.items():
+        assert all(not p.channels for p in roster.people)  # nobody is ever sent anything
+        for hour in range(0, 24 * 14):  # every hour of two weeks
+            people = duty_at(rosters, party, NOW + hour * 3_600_000).people
+            assert len(people) == 1, (party, hour)
+            names.add(people[0].name)
+    assert len(names) == 2 * len(rosters.parties)
+
+
+def test_demo_writes_the_example_roster_unless_one_is_named(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    data.mkdir()
+    own = tmp_path / "mine.yaml"
+    for named, expected in ((None, data / "rosters.yaml"), (own, own)):
+        settings = Settings(data_dir=data, rosters=named)
+        write_example_rosters(settings, data)
+        env = child_env({}, settings, "mqtt://127.0.0.1:1", data, 1)
+        assert env["GONGZHI_ROSTERS"] == str(expected.resolve())
+    assert (data / "rosters.yaml").read_text() == EXAMPLE_ROSTERS.read_text()
+    assert not own.exists()  # the user's own is honoured, never written
 
 
 @pytest.mark.integration

@@ -12,8 +12,11 @@ of loopback, the push tokens in files beside it) from the shipped ones for simul
 
 Every GONGZHI_* setting in the environment is handed to the platform and the gateway (a
 PostgreSQL store with GONGZHI_DATABASE_URL, a tokens file of your own with GONGZHI_TOKENS_FILE,
-created when missing). The few the demo decides itself (the registry of the simulated estate,
-the platform's address, plain HTTP on loopback) are refused with the reason when set.
+created when missing; your own duty rosters with GONGZHI_ROSTERS, else the demo writes an
+example one, invented people on no channel, into ``<data dir>/rosters.yaml`` from
+deploy/rosters/demo-example.yaml). The few the demo decides itself (the registry of the
+simulated estate, the platform's address, plain HTTP on loopback) are refused with the reason
+when set.
 """
 
 from __future__ import annotations
@@ -35,13 +38,16 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from gongzhi.core.broker import PrivateBroker, free_port, port_answers
+from gongzhi.core.broker import REPO_ROOT, PrivateBroker, free_port, port_answers
 from gongzhi.core.cli import add_settings_options, settings_from_args
 from gongzhi.core.demo_routes import MixedRoutes
 from gongzhi.core.errors import ConfigError
 from gongzhi.core.settings import PREFIX, Settings
 
 DEFAULT_DEMO_DIR = Path(".gongzhi") / "demo"
+# The duty rosters the demo gives the platform unless GONGZHI_ROSTERS names the user's: invented
+# people, fictional numbers, no channels (nothing is sent), one per party and shift.
+EXAMPLE_ROSTERS = REPO_ROOT / "deploy" / "rosters" / "demo-example.yaml"
 # Settings the demo decides itself: set in the environment, they would be silently replaced.
 DEMO_OWNED: dict[str, str] = {
     "registry": "the demo writes the registry of the simulated estate (--estate) into its data "
@@ -99,6 +105,18 @@ def tokens_path(settings: Settings, data_dir: Path) -> Path:
     return (settings.tokens_file or data_dir / "tokens.json").resolve()
 
 
+def rosters_path(settings: Settings, data_dir: Path) -> Path:
+    return (settings.rosters or data_dir / "rosters.yaml").resolve()
+
+
+def write_example_rosters(settings: Settings, data_dir: Path) -> None:
+    """The example rosters into the data directory, afresh each run, unless the user named
+    their own (then theirs is used as it is)."""
+    if settings.rosters is None:
+        rosters_path(settings, data_dir).write_text(EXAMPLE_ROSTERS.read_text(encoding="utf-8"),
+                                                    encoding="utf-8")
+
+
 def child_env(environ: Mapping[str, str], settings: Settings, mqtt_url: str, data_dir: Path,
               gateway_port: int) -> dict[str, str]:
     """The environment of every process the demo starts: the caller's (its GONGZHI_* settings
@@ -112,6 +130,7 @@ def child_env(environ: Mapping[str, str], settings: Settings, mqtt_url: str, dat
         "GONGZHI_PLATFORM_URL": f"http://{local_host(settings)}:{settings.http_port}",
         "GONGZHI_REGISTRY": str(data_dir / "registry.csv"),
         "GONGZHI_TOKENS_FILE": str(tokens_path(settings, data_dir)),
+        "GONGZHI_ROSTERS": str(rosters_path(settings, data_dir)),
         "GONGZHI_LOG_LEVEL": settings.log_level,
     })
     return env
@@ -233,6 +252,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         if not tokens.exists():
             subprocess.run(_gongzhi("tokens", "init", "--out", str(tokens)), env=env,
                            check=True, stdout=subprocess.DEVNULL)
+        write_example_rosters(settings, data_dir)
         mixed = MixedRoutes.on_free_ports(data_dir / "sources") if args.mixed else None
         registry = data_dir / "registry.csv"
         subprocess.run(_gongzhi("estate", "registry", "--estate", args.estate,
@@ -318,6 +338,8 @@ def _banner(settings: Settings, mqtt_url: str, tokens: Path, party_tokens: dict[
         f"  ticket store:                  {store}",
         f"  party tokens (sign in with):   {tokens}",
         f"    parties: {', '.join(sorted(p for p in party_tokens if p != 'gateway'))}",
+        f"  duty rosters:                  {rosters_path(settings, settings.data_dir.resolve())}"
+        + ("" if settings.rosters else " (an example: invented people, nothing sent)"),
         *([f"  outside sources (--mixed):     {mixed.sources_file}",
            f"    CTWing push {mixed.push_url('ctwing')}, OneNET push "
            f"{mixed.push_url('onenet')}, Modbus {mixed.modbus_listen}"] if mixed else []),

@@ -96,7 +96,7 @@ def seed_month(store: Store, matrix: DutyMatrix, registry: Registry, estate: str
     secret = bytes(rng.getrandbits(8) for _ in range(32))
     reports = ReportService(SqlReports(store), tickets, ReportLinks(
         secret, "http://platform", nonce=lambda n: bytes(rng.getrandbits(8) for _ in range(n))),
-        ReportLimiter(clock, windows=()), lambda: registry, clock, metrics)
+        ReportLimiter(store, clock, windows=()), lambda: registry, clock, metrics)
     devices = list(registry)
     scale = len(devices) / 1000
     span = (days or month.days) * DAY

@@ -65,7 +65,7 @@ def test_a_report_opens_a_ticket_routed_by_the_duty_matrix(store: Store) -> None
     metrics = Metrics()
     tickets = TicketService(store, load_matrix(None), lambda: registry, clock, metrics)
     service = ReportService(SqlReports(store), tickets, ReportLinks(b"k" * 32, "http://p"),
-                            ReportLimiter(clock), lambda: registry, clock, metrics)
+                            ReportLimiter(store, clock), lambda: registry, clock, metrics)
     made = service.submit(Building("e1", "1"), ReportForm(
         Category.EBIKE, "电动车在楼道充电", None, (photo_with_gps(),)), device="d" * 16,
         address="10.0.0.1")
@@ -90,7 +90,7 @@ def test_a_report_kept_without_its_ticket_gets_it_with_the_next_report(store: St
     tickets = TicketService(store, load_matrix(None), lambda: registry, clock, metrics)
     reports = SqlReports(store)
     service = ReportService(reports, tickets, ReportLinks(b"k" * 32, "http://p"),
-                            ReportLimiter(clock), lambda: registry, clock, metrics)
+                            ReportLimiter(store, clock), lambda: registry, clock, metrics)
     lost = reports.add(NewReport("e1", "2", Category.WATER_LEAK, "楼顶漏水", None, ()),
                        clock.now_ms())
     assert service.ticket_orphans() == 0  # it may still be on its way

@@ -3,20 +3,35 @@ and per client address, each per building, in sliding windows. A resident report
 hazards in an hour is normal; a script posting hundreds is not, and one address (a phone
 carrier's NAT) may stand for many residents, so its limit is wider.
 
-Kept in memory per platform process (a replica counts its own); bounded: past ``max_keys`` keys
-the least recently used is forgotten.
+The windows' state is in the ticket store (table ``report_limit_hits``, migration 7), so every
+platform replica on one database counts against the same allowance and a restart forgets
+nothing. It is a sliding log: one row per key (scope, who, building) and millisecond, whose
+``hits`` an accepted report raises with one atomic ``INSERT ... ON CONFLICT DO UPDATE``; a check
+reads the key's rows of the longest window. Rows older than the longest window are deleted: the
+key's own when it records, and every key's in a sweep made at most once per ``sweep_every_ms``
+by each process.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from gongzhi.core.clock import Clock
+from gongzhi.hub.store.base import Store
+from gongzhi.hub.store.tables import report_limit_hits
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
+SWEEP_EVERY_MS = 10 * 60_000
+
+_H = report_limit_hits.c
+_INSERT: dict[str, Callable[..., Any]] = {"sqlite": sqlite.insert,
+                                          "postgresql": postgresql.insert}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,46 +62,79 @@ class Limited:
     retry_after_s: int
 
 
-class ReportLimiter:
-    """Thread-safe. ``check`` says whether a report may be made now; ``record`` counts one that
-    was accepted (a refused or invalid report does not use up the resident's allowance)."""
+def _key(scope: str, who: str, building: str) -> str:
+    return f"{scope}|{who}|{building}"
 
-    def __init__(self, clock: Clock, windows: tuple[Window, ...] = DEFAULT_WINDOWS, *,
-                 max_keys: int = 50_000) -> None:
+
+def _limited(window: Window, hits: list[tuple[int, int]], now: int) -> Limited | None:
+    """``hits``: the key's (at_ms, hits), newest first. Limited when the window holds ``limit``
+    reports; it lifts when the ``limit``-th newest leaves it."""
+    total = 0
+    for at_ms, count in hits:
+        if at_ms <= now - window.span_ms:
+            break
+        total += count
+        if total >= window.limit:
+            wait_ms = at_ms + window.span_ms - now
+            return Limited(window.reason, window.message, max(1, -(-wait_ms // 1000)))
+    return None
+
+
+class ReportLimiter:
+    """Thread-safe (each call is a transaction of the store). ``check`` says whether a report
+    may be made now; ``record`` counts one that was accepted (a refused or invalid report does
+    not use up the resident's allowance)."""
+
+    def __init__(self, store: Store, clock: Clock,
+                 windows: tuple[Window, ...] = DEFAULT_WINDOWS, *,
+                 sweep_every_ms: int = SWEEP_EVERY_MS) -> None:
+        self._store = store
         self._clock = clock
         self._windows = windows
-        self._max_keys = max_keys
-        self._times: OrderedDict[str, deque[int]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._longest = max((w.span_ms for w in windows), default=0)
-
-    @staticmethod
-    def _key(scope: str, who: str, building: str) -> str:
-        return f"{scope}|{who}|{building}"
+        self._sweep_every_ms = sweep_every_ms
+        self._swept_at: int | None = None
+        self._longest = {scope: max(w.span_ms for w in windows if w.scope == scope)
+                         for scope in {w.scope for w in windows}}
 
     def check(self, *, device: str, address: str, building: str) -> Limited | None:
+        if not self._windows:
+            return None
         now = self._clock.now_ms()
         who = {"device": device, "address": address}
-        with self._lock:
-            for window in self._windows:
-                times = self._times.get(self._key(window.scope, who[window.scope], building))
-                if not times:
-                    continue
-                recent = [t for t in times if t > now - window.span_ms]
-                if len(recent) >= window.limit:
-                    wait_ms = recent[-window.limit] + window.span_ms - now
-                    return Limited(window.reason, window.message, max(1, -(-wait_ms // 1000)))
+        with self._store.transaction(now) as tx:
+            conn = tx.connection
+            hits = {scope: self._hits(conn, _key(scope, who[scope], building),
+                                      now - longest)
+                    for scope, longest in self._longest.items()}
+        for window in self._windows:
+            limited = _limited(window, hits[window.scope], now)
+            if limited is not None:
+                return limited
         return None
 
+    @staticmethod
+    def _hits(conn: Connection, key: str, after: int) -> list[tuple[int, int]]:
+        rows = conn.execute(select(_H.at_ms, _H.hits)
+                            .where(_H.key == key, _H.at_ms > after)
+                            .order_by(_H.at_ms.desc()))
+        return [(int(at_ms), int(count)) for at_ms, count in rows]
+
     def record(self, *, device: str, address: str, building: str) -> None:
+        if not self._windows:
+            return
         now = self._clock.now_ms()
-        with self._lock:
-            for scope, who in (("device", device), ("address", address)):
-                key = self._key(scope, who, building)
-                times = self._times.pop(key, None) or deque()
-                times.append(now)
-                while times and times[0] <= now - self._longest:
-                    times.popleft()
-                self._times[key] = times
-            while len(self._times) > self._max_keys:
-                self._times.popitem(last=False)
+        who = {"device": device, "address": address}
+        with self._store.transaction(now) as tx:
+            conn = tx.connection
+            insert = _INSERT[conn.dialect.name]
+            for scope, longest in self._longest.items():
+                key = _key(scope, who[scope], building)
+                stmt = insert(report_limit_hits).values(key=key, at_ms=now, hits=1)
+                conn.execute(stmt.on_conflict_do_update(
+                    index_elements=["key", "at_ms"], set_={"hits": _H.hits + 1}))
+                conn.execute(delete(report_limit_hits)
+                             .where(_H.key == key, _H.at_ms <= now - longest))
+            if self._swept_at is None or now - self._swept_at >= self._sweep_every_ms:
+                conn.execute(delete(report_limit_hits)
+                             .where(_H.at_ms <= now - max(self._longest.values())))
+                self._swept_at = now

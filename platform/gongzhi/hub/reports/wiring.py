@@ -26,7 +26,7 @@ def build_reports(settings: Settings, hub: Hub, desk: DutyDesk) -> ReportService
     secret = load_or_create_secret(settings.data_dir, configured)
     return ReportService(SqlReports(hub.store), hub.service,
                          ReportLinks(secret, settings.platform_url),
-                         ReportLimiter(hub.clock), hub.registry, hub.clock, hub.metrics)
+                         ReportLimiter(hub.store, hub.clock), hub.registry, hub.clock, hub.metrics)
 
 
 def get_reports(request: Request) -> ReportService:

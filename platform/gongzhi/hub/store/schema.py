@@ -284,6 +284,15 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             UNIQUE (absence_id, alarm_id)
         )""",
     )),
+    (7, "the residents' reports' abuse limits, shared by the replicas", (
+        """CREATE TABLE report_limit_hits (
+            key TEXT NOT NULL,
+            at_ms {big} NOT NULL,
+            hits INTEGER NOT NULL,
+            PRIMARY KEY (key, at_ms)
+        )""",
+        "CREATE INDEX report_limit_hits_at ON report_limit_hits (at_ms)",
+    )),
 )
 
 

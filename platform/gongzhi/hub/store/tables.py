@@ -238,6 +238,15 @@ absence_holds = Table(
     UniqueConstraint("absence_id", "alarm_id"),
 )
 
+# The residents' reports' abuse limits (gongzhi.hub.reports.limits), a sliding log: accepted
+# reports per key ("scope|who|building") and millisecond, pruned past the longest window.
+report_limit_hits = Table(
+    "report_limit_hits", metadata,
+    Column("key", Text(), primary_key=True),
+    Column("at_ms", BigInteger(), primary_key=True, autoincrement=False),
+    Column("hits", Integer(), nullable=False),
+)
+
 schema_migrations = Table(
     "schema_migrations", metadata,
     Column("version", Integer(), primary_key=True, autoincrement=False),

@@ -1,18 +1,22 @@
 """The abuse limits' windows, kept in the ticket store, on an injected clock and on both dialects
 (SQLite and the tests' PostgreSQL): a phone's fourth report in an hour waits until the first
 leaves the window; the daily bound holds across hours; two platform replicas on one database
-share one allowance; a restart keeps it; rows past the longest window are deleted."""
+share one allowance; a restart keeps it; rows past the longest window are deleted; a report the
+store cannot count is not the resident's error."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import cast
 
 import pytest
 from sqlalchemy import func, select
 
 from gongzhi.core.clock import ManualClock
+from gongzhi.core.errors import StoreUnavailable
 from gongzhi.hub.reports.limits import DAY_MS, HOUR_MS, ReportLimiter
 from gongzhi.hub.store import open_store
 from gongzhi.hub.store.base import Store
@@ -124,3 +128,22 @@ def test_rows_past_the_longest_window_are_deleted(replicas: Replicas) -> None:
             keys = list(tx.connection.execute(
                 select(report_limit_hits.c.key, func.count()).group_by(report_limit_hits.c.key)))
         assert sorted(k for k, _ in keys) == ["address|10.0.0.1|e/1", "device|d1|e/1"]
+
+
+class _DownStore:
+    """A store whose database is unreachable."""
+
+    dialect_name = "sqlite"
+
+    def transaction(self, now: int) -> AbstractContextManager[object]:
+        raise StoreUnavailable("the database is down")
+
+
+def test_an_accepted_report_the_store_cannot_count_is_logged_not_refused(
+        caplog: pytest.LogCaptureFixture) -> None:
+    limiter = ReportLimiter(cast(Store, _DownStore()), ManualClock())
+    with caplog.at_level(logging.WARNING, logger="gongzhi.hub.reports.limits"):
+        limiter.record(**WHO)  # the report is kept and its ticket open: no error for it
+    assert "was not counted" in caplog.text
+    with pytest.raises(StoreUnavailable):  # a new report waits for the store, like the rest
+        limiter.check(**WHO)

@@ -7,13 +7,14 @@ The windows' state is in the ticket store (table ``report_limit_hits``, migratio
 platform replica on one database counts against the same allowance and a restart forgets
 nothing. It is a sliding log: one row per key (scope, who, building) and millisecond, whose
 ``hits`` an accepted report raises with one atomic ``INSERT ... ON CONFLICT DO UPDATE``; a check
-reads the key's rows of the longest window. Rows older than the longest window are deleted: the
-key's own when it records, and every key's in a sweep made at most once per ``sweep_every_ms``
-by each process.
+reads the key's rows of the longest window. Rows older than the longest window are deleted by a
+sweep each process makes at most once per ``sweep_every_ms``, so a row outlives the longest
+window by that much at most.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +23,15 @@ from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gongzhi.core.clock import Clock
+from gongzhi.core.errors import StoreUnavailable
 from gongzhi.hub.store.base import Store
 from gongzhi.hub.store.tables import report_limit_hits
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 SWEEP_EVERY_MS = 10 * 60_000
+
+log = logging.getLogger(__name__)
 
 _H = report_limit_hits.c
 _INSERT: dict[str, Callable[..., Any]] = {"sqlite": sqlite.insert,
@@ -120,21 +124,35 @@ class ReportLimiter:
         return [(int(at_ms), int(count)) for at_ms, count in rows]
 
     def record(self, *, device: str, address: str, building: str) -> None:
+        """Count an accepted report. The report is already kept and its ticket open: a store
+        failing here is logged (the allowance misses one report), never the resident's error."""
         if not self._windows:
             return
         now = self._clock.now_ms()
         who = {"device": device, "address": address}
-        with self._store.transaction(now) as tx:
-            conn = tx.connection
-            insert = _INSERT[conn.dialect.name]
-            for scope, longest in self._longest.items():
-                key = _key(scope, who[scope], building)
-                stmt = insert(report_limit_hits).values(key=key, at_ms=now, hits=1)
-                conn.execute(stmt.on_conflict_do_update(
-                    index_elements=["key", "at_ms"], set_={"hits": _H.hits + 1}))
-                conn.execute(delete(report_limit_hits)
-                             .where(_H.key == key, _H.at_ms <= now - longest))
-            if self._swept_at is None or now - self._swept_at >= self._sweep_every_ms:
-                conn.execute(delete(report_limit_hits)
-                             .where(_H.at_ms <= now - max(self._longest.values())))
-                self._swept_at = now
+        try:
+            with self._store.transaction(now) as tx:
+                conn = tx.connection
+                insert = _INSERT[conn.dialect.name]
+                for scope in sorted(self._longest):  # one order: no deadlock between replicas
+                    stmt = insert(report_limit_hits).values(
+                        key=_key(scope, who[scope], building), at_ms=now, hits=1)
+                    conn.execute(stmt.on_conflict_do_update(
+                        index_elements=["key", "at_ms"], set_={"hits": _H.hits + 1}))
+        except StoreUnavailable as error:
+            log.warning("report limits: an accepted report was not counted: %s", error)
+            return
+        self._sweep(now)
+
+    def _sweep(self, now: int) -> None:
+        """Delete every key's rows past the longest window, at most once per ``sweep_every_ms``
+        (in a transaction of its own: a conflict with another replica's sweep costs nothing)."""
+        if self._swept_at is not None and now - self._swept_at < self._sweep_every_ms:
+            return
+        self._swept_at = now
+        try:
+            with self._store.transaction(now) as tx:
+                tx.connection.execute(delete(report_limit_hits).where(
+                    _H.at_ms <= now - max(self._longest.values())))
+        except StoreUnavailable as error:
+            log.info("report limits: old windows not swept this time: %s", error)

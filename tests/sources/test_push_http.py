@@ -6,6 +6,7 @@ pipeline), OneNET's URL verification, the spool surviving a restart, HTTPS."""
 from __future__ import annotations
 
 import random
+import sqlite3
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -177,6 +178,16 @@ def test_a_body_over_the_limit_is_413(tmp_path: Path) -> None:
         assert h.taken(1, timeout_s=0.3) == []
     finally:
         h.source.close()
+
+
+def test_a_spool_that_cannot_be_written_is_503_and_keeps_nothing(ctwing: Harness) -> None:
+    """The platform must deliver again: a push is never answered 200 unless it is durable."""
+    body = orjson.dumps(ctwing_data_report(IMEI, DEV, smoke_service_data(2)))
+    with sqlite3.connect(ctwing.context.state_dir / "push_spool.db") as other:
+        other.execute("DROP TABLE pushes")  # every insert of the source now fails
+    answer = httpx.post(ctwing.url, params={"token": "ct-token"}, content=body)
+    assert answer.status_code == 503 and "deliver again" in answer.text
+    assert ctwing.taken(1, timeout_s=0.3) == []
 
 
 def test_the_push_port_answers_its_path_only(ctwing: Harness) -> None:

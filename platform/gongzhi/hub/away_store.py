@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from gongzhi.core.alarms import Alarm, AlarmState
 from gongzhi.core.clock import Clock
@@ -34,6 +33,7 @@ from gongzhi.hub.away import Absence, holdable
 from gongzhi.hub.periodic import PeriodicTask
 from gongzhi.hub.service import AlarmOutcome
 from gongzhi.hub.store.base import Store
+from gongzhi.hub.store.dialect import insert_for
 from gongzhi.hub.store.records import AuditEntry
 from gongzhi.hub.store.tables import absence_holds, absences, alarm_receipts
 
@@ -44,8 +44,6 @@ IMPORTED_SUFFIX = ".imported"
 
 _A = absences.c
 _H = absence_holds.c
-_INSERT: dict[str, Callable[..., Any]] = {"sqlite": sqlite.insert,
-                                          "postgresql": postgresql.insert}
 
 
 def _read(conn: Connection, *where: Any) -> list[Absence]:
@@ -76,7 +74,7 @@ def _hold(conn: Connection, absence_id: int,
     """Record the alarms (id, the alarm if known) on the absence; one already recorded is left
     as it is."""
     if alarms:
-        conn.execute(_INSERT[conn.dialect.name](absence_holds).on_conflict_do_nothing(
+        conn.execute(insert_for(conn, absence_holds).on_conflict_do_nothing(
             index_elements=["absence_id", "alarm_id"]),
             [{"absence_id": absence_id, "alarm_id": a, "alarm": body} for a, body in alarms])
 
@@ -257,10 +255,9 @@ def import_legacy(store: Store, path: Path, now: int) -> int | None:
     numbers: dict[int, int] = {}
     with store.transaction(now) as tx:
         conn = tx.connection
-        insert = _INSERT[conn.dialect.name]
         for absence in legacy:
             origin = _origin(absence)
-            new_id = conn.scalars(insert(absences).values(
+            new_id = conn.scalars(insert_for(conn, absences).values(
                 estate_id=absence.estate_id, household=absence.household,
                 starts_at=absence.starts_at, ends_at=absence.ends_at,
                 declared_by=absence.declared_by, note=absence.note,

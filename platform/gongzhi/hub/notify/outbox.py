@@ -35,9 +35,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from gongzhi.hub.notify.message import Notice
+from gongzhi.hub.store.dialect import insert_for
 from gongzhi.hub.store.schema import DIALECTS, statements
 from gongzhi.hub.store.tables import notify_attempts, notify_leader, notify_outbox, timeline
 
@@ -132,14 +132,7 @@ def enqueue(conn: Connection, jobs: Sequence[NewJob], now: int) -> int:
     if not jobs:
         return 0
     rows = [_row(job, now) for job in jobs]
-    name = conn.dialect.name
-    if name == "postgresql":
-        stmt: Any = postgresql.insert(notify_outbox).on_conflict_do_nothing(
-            index_elements=["key"])
-    elif name == "sqlite":
-        stmt = sqlite.insert(notify_outbox).on_conflict_do_nothing(index_elements=["key"])
-    else:  # pragma: no cover - the store speaks only these two
-        raise ValueError(f"unsupported database {name}")
+    stmt = insert_for(conn, notify_outbox).on_conflict_do_nothing(index_elements=["key"])
     result = conn.execute(stmt, rows)
     return max(int(result.rowcount or 0), 0)
 
@@ -336,6 +329,4 @@ def backlog(conn: Connection) -> Counter[str]:
 
 
 def _insert_ignore(conn: Connection, target: Table) -> Any:
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(target).on_conflict_do_nothing()
-    return sqlite.insert(target).on_conflict_do_nothing()
+    return insert_for(conn, target).on_conflict_do_nothing()

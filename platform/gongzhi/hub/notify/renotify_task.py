@@ -15,10 +15,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from gongzhi.core.clock import Clock
 from gongzhi.hub.metrics import Metrics
@@ -27,6 +25,7 @@ from gongzhi.hub.notify.roster_desk import DutyDesk
 from gongzhi.hub.notify.windows import Window, silencing
 from gongzhi.hub.periodic import PeriodicTask
 from gongzhi.hub.store.base import Store
+from gongzhi.hub.store.dialect import insert_for
 from gongzhi.hub.store.sql import SqlTx
 from gongzhi.hub.store.tables import renotify_state
 from gongzhi.hub.tickets import EntryType, Status, Ticket, TimelineEntry, facts_of
@@ -74,8 +73,7 @@ def claim(conn: Connection, ticket_id: int, attempt: int, now: int,
           window: int | None = None) -> bool:
     """Record ``attempt`` as made if no later one is; False when it already was (another pass
     or replica took it)."""
-    insert: Any = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)
-    stmt = insert(renotify_state).values(ticket_id=ticket_id, attempt=attempt,
+    stmt = insert_for(conn, renotify_state).values(ticket_id=ticket_id, attempt=attempt,
                                          attempted_at=now, silenced_by=window)
     stmt = stmt.on_conflict_do_update(
         index_elements=["ticket_id"],

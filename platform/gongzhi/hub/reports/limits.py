@@ -15,16 +15,14 @@ window by that much at most.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from gongzhi.core.clock import Clock
 from gongzhi.core.errors import StoreUnavailable
 from gongzhi.hub.store.base import Store
+from gongzhi.hub.store.dialect import insert_for
 from gongzhi.hub.store.tables import report_limit_hits
 
 HOUR_MS = 3_600_000
@@ -34,8 +32,6 @@ SWEEP_EVERY_MS = 10 * 60_000
 log = logging.getLogger(__name__)
 
 _H = report_limit_hits.c
-_INSERT: dict[str, Callable[..., Any]] = {"sqlite": sqlite.insert,
-                                          "postgresql": postgresql.insert}
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +129,8 @@ class ReportLimiter:
         try:
             with self._store.transaction(now) as tx:
                 conn = tx.connection
-                insert = _INSERT[conn.dialect.name]
                 for scope in sorted(self._longest):  # one order: no deadlock between replicas
-                    stmt = insert(report_limit_hits).values(
+                    stmt = insert_for(conn, report_limit_hits).values(
                         key=_key(scope, who[scope], building), at_ms=now, hits=1)
                     conn.execute(stmt.on_conflict_do_update(
                         index_elements=["key", "at_ms"], set_={"hits": _H.hits + 1}))

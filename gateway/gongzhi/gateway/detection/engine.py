@@ -7,7 +7,7 @@ keeps the state of the devices that stay (see ``carry``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from operator import attrgetter
 
 import numpy as np
@@ -123,14 +123,14 @@ class DetectionEngine:
         ``process`` on the same messages, without building them."""
         alarms = self._telemetry(slots, ts, lambda metrics, rows: column_rows(metrics, values,
                                                                                rows))
-        watched = {d for house in self._welfare.households.values() for d in house.sources}
+        watched = self._welfare.watched_devices
         if watched:
             alarms += self._welfare.observe(self._messages(slots, ts, values, watched))
         alarms += self._presence.seen(slots, ts)
         return self._ledger.admit(alarms)
 
     def _messages(self, slots: IntArray, ts: IntArray, values: Mapping[str, FloatArray],
-                  devices: set[str]) -> list[Telemetry]:
+                  devices: Collection[str]) -> list[Telemetry]:
         """The rows of ``devices`` as the messages ``process`` would have had."""
         out: list[Telemetry] = []
         records = self._index.records

@@ -33,7 +33,7 @@ on the telemetry it recorded (``learn``; ``gongzhi.gateway.welfare_history``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -203,6 +203,11 @@ class WelfareWatch:
     @property
     def history_days(self) -> int:
         return self.settings.history_days
+
+    @property
+    def watched_devices(self) -> Collection[str]:
+        """The devices whose reports the rule reads."""
+        return self._by_device.keys()
 
     def household_devices(self) -> list[list[str]]:
         """The devices of each watched household (what ``learn`` wants the history of)."""

@@ -44,7 +44,7 @@ from gongzhi.gateway.sources.base import (
     native_telemetry,
 )
 from gongzhi.gateway.sources.http_push_server import Answer, PushHttpServer, PushRequest, Reply
-from gongzhi.gateway.sources.http_push_spool import PushSpool
+from gongzhi.gateway.sources.http_push_spool import Item, PushSpool
 from gongzhi.gateway.sources.http_push_uplink import Uplink, content_key
 from gongzhi.gateway.sources.mapping import CompiledMapping, FieldMapping
 
@@ -54,7 +54,6 @@ DEFAULT_MAX_BODY = 256 * 1024
 HAND_OVER_BATCH = 500
 PRUNE_EVERY_S = 600.0
 TOO_LARGE = "payload_too_large"
-Item = tuple[str, int, bytes]  # a spooled message: key, received_ms, body
 OK = Answer(200)
 UNWRITABLE = Answer(503, "the spool cannot be written; deliver again")
 NOT_ALLOWED = Answer(405, "GET or POST", (("allow", "GET, POST"),))

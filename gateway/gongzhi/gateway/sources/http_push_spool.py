@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 DEFAULT_KEEP_MS = 24 * 3_600_000  # a retry within a day is recognised
 
 
+Item = tuple[str, int, bytes]  # a push's message to spool: key, received_ms, body
+
+
 @dataclass(frozen=True, slots=True)
 class Spooled:
     id: int
@@ -56,7 +59,7 @@ class PushSpool:
                 self._conn.close()
                 self._conn = None
 
-    def add(self, items: Sequence[tuple[str, int, bytes]]) -> list[bool]:
+    def add(self, items: Sequence[Item]) -> list[bool]:
         """Spool ``(key, received_ms, body)`` items in one transaction; for each, whether it was
         new (False: a push with its key is spooled already)."""
         conn = self._require()

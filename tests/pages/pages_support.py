@@ -48,6 +48,9 @@ PHONE_SIZE: ViewportSize = {"width": 375, "height": 812}
 HOUR_MS = 3_600_000
 
 
+ROW_HEIGHT = 64  # a queue row's height as the wall draws it (js/queue.js rowHeight)
+
+
 def estate_registry() -> list[DeviceRecord]:
     """Four buildings of six floors and two units: a smoke detector and an electrical monitor in
     each flat, a fire-riser pressure sensor per building; some elderly people living alone."""

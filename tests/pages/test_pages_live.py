@@ -11,6 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from gongzhi.core.alarms import AlarmKind
 from tests.pages.pages_support import (
+    ROW_HEIGHT,
     Platform,
     dismiss_popups,
     estate_registry,
@@ -20,7 +21,6 @@ from tests.pages.pages_support import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-ROW_HEIGHT = 64
 KINDS = (AlarmKind.LOW_BATTERY, AlarmKind.SENSOR_FAULT, AlarmKind.ELECTRICAL_LEAKAGE,
          AlarmKind.TAMPER)
 

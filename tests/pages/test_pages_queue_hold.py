@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from gongzhi.core.alarms import AlarmKind
 from tests.pages.pages_support import (
+    ROW_HEIGHT,
     Platform,
     box,
     centre,
@@ -29,7 +30,6 @@ from tests.pages.pages_support import (
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 BURST = 5
-ROW_HEIGHT = 64
 FIRST_ROW = ".q-row:not([hidden])[style*='translateY(0px)']"
 ORDER = """() => Array.from(document.querySelectorAll('#queue .q-row:not([hidden])'))
   .map(row => [Number(/translateY\\(([-\\d.]+)px\\)/.exec(row.style.transform)[1]),

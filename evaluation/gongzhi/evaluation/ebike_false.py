@@ -1,17 +1,26 @@
 """E-bike false alarms on real homes: every ``ebike_charging`` alarm raised on the real
 household recordings is false (no e-bike was charged on those circuits), counted per 1,000
-household-days and each attributed to the appliance whose own power best explains it."""
+household-days and each attributed to the appliance whose own power best explains it: the
+sub-metered appliance that was switching at the step the rule took for a charger's plug-in (its
+own step, or its motor's or heater's edges while it ran), else the one that held the load over
+the alarm's window (``household.attribute``)."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gongzhi.core.alarms import AlarmKind, AlarmState
 from gongzhi.evaluation.household import (
+    APPLIANCES,
     HOUSES,
+    MINUTE_MS,
+    Recording,
     attribute,
     household_days,
     load_recordings,
@@ -19,6 +28,9 @@ from gongzhi.evaluation.household import (
     recording_pieces,
     replay_pieces,
 )
+
+# An appliance drawing this share of the step around the step's time may have made it.
+AROUND_STEP_MS = 2 * MINUTE_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +79,25 @@ def false_alarms(data_dir: Path, houses: tuple[str, ...], months: int | None = N
             step = real_ms(piece, int(window["start_ms"]))
             step_w = float(alarm.evidence["step_w"])
             found.append(FalseAlarm(house, raised, step, step_w,
-                                    attribute(recordings, step, raised, step_w)))
+                                    cause(recordings, step, raised, step_w)))
     return FalseAlarmResult(houses, days, found)
+
+
+def at_step(recordings: Sequence[Recording], step_ms: int, step_w: float) -> str | None:
+    """The sub-metered appliance drawing most within ``AROUND_STEP_MS`` of the step (real time),
+    if that is at least a third of the step: the step was its own switching."""
+    best, best_w = None, 0.0
+    for name in APPLIANCES:
+        power = np.concatenate([
+            r.appliances[name][np.abs(r.ts - step_ms) <= AROUND_STEP_MS] for r in recordings])
+        if power.size and (peak := float(power.max())) > best_w:
+            best, best_w = name, peak
+    return best if best_w >= step_w / 3 else None
+
+
+def cause(recordings: Sequence[Recording], step_ms: int, raised_ms: int, step_w: float) -> str:
+    return at_step(recordings, step_ms, step_w) or attribute(recordings, step_ms, raised_ms,
+                                                             step_w)
 
 
 def split_false_alarms(data_dir: Path, split: str) -> FalseAlarmResult:

@@ -49,9 +49,10 @@ NO_SLOT = -1
 
 
 class EbikeChargingDetector(Stateful):
-    DEVICE_STATE = ("phase", "on_ms", "step", "base", "top", "cv_ms", "cv_sums", "cv_clipped",
-                    "cv_level", "low", "recognised", "alarm_slot", "ev_on_ms", "ev_top",
-                    "ev_low", "ev_cv_ms", "ev_base", "ev_glide", "ev_moves", "ev_edges")
+    DEVICE_STATE = ("phase", "on_ms", "step", "whole", "before", "base", "top", "cv_ms",
+                    "cv_sums", "cv_clipped", "cv_level", "low", "recognised", "alarm_slot",
+                    "ev_on_ms", "ev_top", "ev_low", "ev_cv_ms", "ev_base", "ev_glide", "ev_moves",
+                    "ev_edges")
     DERIVED = ("_globals",)
     NESTED = ("corridor", "load", "edges", "track")
 
@@ -67,6 +68,7 @@ class EbikeChargingDetector(Stateful):
     CC_MAX_MS = 4 * 60 * MINUTE_MS
     CV_MAX_MS = 3 * 60 * MINUTE_MS
     ROOM_SHARE = 0.5
+    BACK_SHARE = 0.5  # a step down this large (of a candidate's level) may hold its switch-off
     TAPER_SHARE = 0.4  # recognised once the taper has fallen this share of the plateau,
     # gliding: the small changes since the taper's highest level fall GLIDE_T times their
     # spread, after GLIDE_MOVES of them at least; their falls outnumber their rises SIGN_Z
@@ -89,6 +91,10 @@ class EbikeChargingDetector(Stateful):
         self.phase = np.zeros((n, k), np.int8)
         self.on_ms = np.zeros((n, k), np.int64)  # the candidate's step (its first edge)
         self.step = np.zeros((n, k), np.float32)  # its size
+        # The whole step it came with (larger than ``step`` when a larger appliance switched on
+        # a report later), and the circuit's load just before it.
+        self.whole = np.zeros((n, k), np.float32)
+        self.before = np.zeros((n, k), np.float32)
         self.base = np.zeros((n, k), np.float64)  # the small changes' total at the step
         self.top = np.zeros((n, k), np.float32)  # the plateau's highest level
         self.cv_ms = np.zeros((n, k), np.int64)
@@ -135,7 +141,9 @@ class EbikeChargingDetector(Stateful):
         # A charger switched on a report before a large appliance: the step's first edge.
         step = np.where(_within(edges.head, self.STEP_MIN_W, self.STEP_MAX_W)
                         & (edges.step - edges.head > self.STEP_MAX_W), edges.head, edges.step)
-        self._steps(s, ts, step, edges.step_ms, level, total)
+        # The load before the step: the report before the one that completed it, less the step.
+        before = signal - edges.change - edges.step
+        self._steps(s, ts, step, edges.step, before, signal, edges.step_ms, level, total)
         # Most reports come with no candidate followed: only the others go through the stages.
         busy = np.flatnonzero((self.phase[s] != IDLE).any(axis=1))
         level = self.step[s] + (total[:, None] - self.base[s])
@@ -153,21 +161,43 @@ class EbikeChargingDetector(Stateful):
         return [self._alarm(int(s[i]), int(ts[i]), float(p[i]), float(signal[i]), state)
                 for i, state in moves.each()]
 
-    def _steps(self, s: IntArray, ts: IntArray, step: FloatArray, step_ms: IntArray,
-               level: FloatArray, total: FloatArray) -> None:
-        """A completed step down ends the candidate whose level it matches best; a step up of a
-        charger's size starts a candidate."""
+    def _steps(self, s: IntArray, ts: IntArray, step: FloatArray, whole: FloatArray,
+               before: FloatArray, signal: FloatArray, step_ms: IntArray, level: FloatArray,
+               total: FloatArray) -> None:
+        """A completed step down ends the candidate whose level it matches best, and any
+        candidate it takes the circuit back to where it was before that candidate's step; a
+        step up of a charger's size starts a candidate."""
         if not step.any():
             return
         phase = self.phase[s]
         active = phase != IDLE
         down = (step < 0)[:, None]
-        miss = np.abs(level + step[:, None])
-        match = active & down & (miss <= np.maximum(self.OFF_SHARE * level, self.OFF_W))
+        off = -whole[:, None]
+        miss = np.abs(level - off)
+        # A candidate that came as the head of a larger step ends with that step's switch-off
+        # (a microwave's or a kettle's first minute, averaged by the meter).
+        head = self.whole[s] > self.step[s]
+        # (Closer to the whole than to the larger appliance alone: a charger switched on just
+        # before a kettle stays when the kettle switches off.)
+        whole_miss = np.abs(self.whole[s] - off)
+        head &= whole_miss < np.abs(self.whole[s] - self.step[s] - off)
+        miss = np.where(head, np.minimum(miss, whole_miss), miss)
+        size = np.where(head, np.maximum(level, self.whole[s]), level)
+        match = active & down & (miss <= np.maximum(self.OFF_SHARE * size, self.OFF_W))
         any_match = match.any(axis=1)
         best = np.argmin(np.where(match, miss, np.inf), axis=1)
         ended = np.zeros_like(match)
         ended[np.flatnonzero(any_match), best[any_match]] = True
+        # A load that switched off in a step that did not match its level (its level took in
+        # its own settling, or a meter's averaging split it): a step down as large as half the
+        # candidate that leaves the circuit where it was before the candidate's step.
+        tolerance = np.maximum(self.OFF_SHARE * level, self.OFF_W)
+        back = np.abs(signal[:, None] - self.before[s]) <= tolerance
+        ended |= active & down & (off >= self.BACK_SHARE * level) & back
+        # What a load that ended on its own matched switch-off glided while it ran (a fridge's
+        # compressor settling after its start) was its own: the candidates that began before it
+        # get it back.
+        self._give_back(s, ended & match, off, level)
         rows, cols = np.nonzero(ended)
         self.phase[s[rows], cols] = IDLE
 
@@ -186,9 +216,28 @@ class EbikeChargingDetector(Stateful):
         self.phase[at, col] = CC
         self.on_ms[at, col] = step_ms[starts]
         self.step[at, col] = step[starts]
+        self.whole[at, col] = whole[starts]
+        self.before[at, col] = before[starts]
         self.top[at, col] = step[starts]
         self.base[at, col] = total[starts]
         self.recognised[at, col] = False
+
+    def _give_back(self, s: IntArray, ended: BoolArray, off: FloatArray,
+                   level: FloatArray) -> None:
+        """The candidates ``ended`` by their own switch-off ``off`` drew ``off`` at the end and
+        their step at the start: a fall between the two was their settling, not the older
+        candidates' (whose levels took in as much of it as came in small changes: what the
+        ended candidate's own level fell)."""
+        rows, cols = np.nonzero(ended)
+        if rows.size == 0:
+            return
+        at = s[rows]
+        own = level[rows, cols] - self.step[at, cols]
+        settled = np.minimum(np.maximum(off[rows, 0] - self.step[at, cols], own), 0.0)
+        older = (self.phase[at] != IDLE) & (self.on_ms[at] < self.on_ms[at, cols][:, None])
+        which, col = np.nonzero(older)
+        # base lower: level higher (settled is a fall, <= 0).
+        np.add.at(self.base, (at[which], col), settled[which])
 
     def _stages(self, s: IntArray, ts: IntArray, signal: FloatArray, quiet: FloatArray,
                 quiet_known: BoolArray, level: FloatArray) -> None:

@@ -8,9 +8,9 @@ configuration, the registry's per-device overrides), fed as the gateway's pipeli
   detection and is counted by the decoder's reason, as a dead letter would be;
 - all devices' rows are merged in time order; the rows of one second of data form one batch,
   and the engine is ticked on the second after it, as the gateway ticks about once a second;
-- between batches the gateway would tick every second; a tick only changes anything when a
-  device's silence passes its offline limit, so the replay ticks at exactly those seconds (and
-  after every batch), which gives the alarms of ticking every second at a fraction of the cost.
+- the gateway ticks every second; a tick only changes anything when a device's silence passes
+  its offline limit, so the replay ticks at exactly those seconds (and at the first second),
+  which gives the alarms of ticking every second at a fraction of the cost.
 
 A device that reports only some of its type's metrics is normal: a missing cell is simply not
 in that message's values, as when a real monitor sends ``power_w`` alone.
@@ -171,8 +171,9 @@ class Replay:
                 yield alarm
             deadlines.seen(slots[start:end], ts[start:end])
             tick_ms = (batch_second + 1) * TICK_MS
-            deadlines.ticked(tick_ms)  # devices never heard of are silent from the first tick
-            yield from self._tick(tick_ms)
+            if not n or deadlines.due(tick_ms):
+                deadlines.ticked(tick_ms)  # devices never heard of are silent from the first tick
+                yield from self._tick(tick_ms)
 
     def _batches(self, all_series: Sequence[DeviceSeries], keep: list[np.ndarray],
                  order: np.ndarray, slots: np.ndarray, ts: np.ndarray,
@@ -246,13 +247,20 @@ class _Deadlines:
 
     def ticks_until(self, until_ms: int) -> Iterator[int]:
         """The seconds up to ``until_ms`` at which some device falls silent."""
-        while True:
-            due = self._last + self._limits
-            pending = due[due >= self._last_tick]  # the others are offline already
-            if pending.size == 0:
-                return
-            tick_ms = (int(pending.min()) // TICK_MS + 1) * TICK_MS
-            if tick_ms > until_ms:
-                return
+        while (tick_ms := self._next_tick()) is not None and tick_ms <= until_ms:
             self._last_tick = tick_ms
             yield tick_ms
+
+    def due(self, tick_ms: int) -> bool:
+        """Some device falls silent by the tick at ``tick_ms``."""
+        next_tick = self._next_tick()
+        return next_tick is not None and next_tick <= tick_ms
+
+    def _next_tick(self) -> int | None:
+        """The first tick after the last one at which some device is silent past its limit
+        (``_last_tick``: the last tick run, so devices due before it are offline already)."""
+        due = self._last + self._limits
+        pending = due[due >= self._last_tick]  # the others are offline already
+        if pending.size == 0:
+            return None
+        return (int(pending.min()) // TICK_MS + 1) * TICK_MS

@@ -68,6 +68,7 @@ class FlatlineDetector(Stateful):
                  hold_ms: int = 30 * 60_000, explained_by: Sequence[AlarmTrack] = ()) -> None:
         n = len(records)
         (self.metric, self.floor), self.hold_ms = metric, hold_ms
+        self.reads = (self.metric,)
         # While a process alarm on the same metric is raised (pressure held low by a failed
         # pump), a still reading is explained by the process: no verdict, no learning.
         self.explained_by = tuple(explained_by)
@@ -141,6 +142,7 @@ class PlausibleRangeDetector(Stateful):
     def __init__(self, band: Plausible, records: Sequence[DeviceRecord], globals_: IntArray,
                  index: DeviceIndex, clear_hold_ms: int) -> None:
         self.band = band
+        self.reads = (band.metric,)
         self.track = AlarmTrack(len(records), clear_hold_ms)
         self._globals, self._index = globals_, index
 

@@ -17,15 +17,15 @@ from gongzhi.gateway.detection.config import DetectionConfig
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.fusion import FireFusion
 from gongzhi.gateway.detection.observations import Observations
-from gongzhi.gateway.detection.rules import build_rules
+from gongzhi.gateway.detection.rules import build_rules, reads
 from gongzhi.gateway.detection.track import FloatArray, IntArray
 
 
 def rounds(local: IntArray) -> list[IntArray]:
     """Row positions grouped so that each group has at most one row per device, in arrival
     order."""
-    if local.size == 0:
-        return []
+    if local.size <= 1:
+        return [np.zeros(local.size, np.int64)] if local.size else []
     order = np.argsort(local, kind="stable")
     ordered = local[order]
     first = np.ones(order.size, np.bool_)
@@ -51,6 +51,11 @@ class TypeGroup(Stateful):
         self.last_ts = np.full(len(records), np.iinfo(np.int64).min, np.int64)
         self.rules, self.fusion = build_rules(device_type, records, self.globals, index,
                                               config)
+        # Each rule with the metrics it needs (column positions): most devices report some
+        # of their type's metrics only (a household monitor: power and current), and a rule
+        # over a metric nobody reported in a round has nothing to do.
+        position = {m: j for j, m in enumerate(self.metrics)}
+        self._needs = [(rule, [position[m] for m in reads(rule)]) for rule in self.rules]
         self._index = index
 
     @property
@@ -67,10 +72,12 @@ class TypeGroup(Stateful):
             slots, times = local[rows], ts[rows]
             self.last_ts[slots] = times
             block = values[rows]
+            reported = (block == block).any(axis=0).tolist()  # NaN: not reported
             obs = Observations(slots, times, {m: block[:, j] for j, m in enumerate(self.metrics)})
             found: list[Alarm] = []
-            for rule in self.rules:
-                found += rule.observe(obs)
+            for rule, needs in self._needs:
+                if all([reported[j] for j in needs]):
+                    found += rule.observe(obs)
             # Each round's smoke alarms reach fire fusion before the next round's readings,
             # as they would one message at a time.
             if self.fusion is not None:

@@ -33,6 +33,7 @@ class ThermalResidualDetector(Stateful):
     K = 6.0
     HOLD_MS = 10 * MINUTE_MS
     WARM_MS = 24 * 60 * MINUTE_MS  # a day of data before the model may alarm
+    reads = ("current_a", "cable_temp_c")
 
     def __init__(self, records: Sequence[DeviceRecord], globals_: IntArray,
                  index: DeviceIndex, clear_hold_ms: int) -> None:

@@ -90,7 +90,10 @@ class Presence(Stateful):
     def seen(self, slots: IntArray, received_ms: IntArray) -> list[Alarm]:
         """Devices that sent anything: alive again if they were offline."""
         np.maximum.at(self.last_rx, slots, received_ms)
-        back = np.unique(slots[self.offline[slots]])
+        offline = self.offline[slots]
+        if not offline.any():
+            return []
+        back = np.unique(slots[offline])
         alarms: list[Alarm] = []
         for slot in back:
             alarms += self._back_online(int(slot), int(self.last_rx[slot]))

@@ -39,6 +39,10 @@ class RateDetector(Stateful):
     def nbytes(self) -> int:
         return self.track.nbytes + self.drop.nbytes + self.recent.nbytes
 
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.rule.metric,)
+
     def observe(self, obs: Observations) -> list[Alarm]:
         value = obs.column(self.rule.metric)
         present = ~np.isnan(value)

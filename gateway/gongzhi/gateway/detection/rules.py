@@ -36,6 +36,13 @@ class TelemetryRule(Protocol):
     def observe(self, obs: Observations) -> list[Alarm]: ...
 
 
+def reads(rule: TelemetryRule) -> tuple[str, ...]:
+    """The metrics ``rule`` reads from every observation it uses (its ``reads``): in a round
+    where one of them is reported by no device the rule would change nothing and raise
+    nothing, so it is not run. () for a rule that runs on every round."""
+    return tuple(getattr(rule, "reads", ()))
+
+
 def _high_threshold(spec: DeviceSpec, metric: str,
                     records: Sequence[DeviceRecord]) -> FloatArray | None:
     """The per-device ABOVE threshold of ``metric``, if the catalogue has one."""

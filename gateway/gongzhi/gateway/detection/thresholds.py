@@ -31,6 +31,7 @@ class ThresholdDetector(Stateful):
     def __init__(self, rule: ThresholdRule, records: Sequence[DeviceRecord], globals_: IntArray,
                  index: DeviceIndex, clear_hold_ms: int) -> None:
         self.rule = rule
+        self.reads = (rule.metric,)
         self.low = per_device(records, rule.setting, rule.threshold)
         self.high = (per_device(records, rule.high_setting, rule.high)
                      if rule.op is Op.OUTSIDE and rule.high is not None else None)

@@ -37,6 +37,8 @@ class Transitions:
 
     def each(self) -> list[tuple[int, AlarmState]]:
         """Every transition with the alarm state it sends, raises first."""
+        if not (self.raised.size or self.cleared.size):
+            return []
         return ([(int(i), AlarmState.RAISE) for i in self.raised]
                 + [(int(i), AlarmState.CLEAR) for i in self.cleared])
 

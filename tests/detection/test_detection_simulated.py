@@ -67,3 +67,38 @@ def test_hours_of_fires_smoke_alarms_and_cooking_on_the_small_estate() -> None:
 def test_development_and_report_seeds_are_apart() -> None:
     assert not set(DEVELOPMENT_SEEDS) & set(REPORT_SEEDS)
     assert SimSpec("small", "all-faults", HOUR).seed in DEVELOPMENT_SEEDS
+
+
+def test_the_warm_up_is_not_scored() -> None:
+    """An e-bike alarm whose step came in the warm-up is the warm-up's, even raised after it; a
+    fault begun in the warm-up is not expected; the household-days count from its end."""
+    from gongzhi.core.alarms import Alarm
+    from gongzhi.devices.registry import DeviceRecord, Location, Registry
+    from gongzhi.evaluation.simeval import SimRun
+
+    start, warm = MIDNIGHT_MS + 12 * HOUR, 6 * HOUR
+    spec = SimSpec("small", "all-faults", 14 * HOUR, start_ms=start, warmup_ms=warm)
+    record = DeviceRecord("em-1", DeviceType.ELECTRICAL, Location("e1", "b1", "1", "1", "101"),
+                          household="h1")
+
+    def ebike(step_ms: int, raised_ms: int) -> Alarm:
+        return Alarm(f"al-{step_ms}", AlarmKind.EBIKE_CHARGING, "em-1", "e1", raised_ms,
+                     evidence={"window": {"start_ms": step_ms, "end_ms": raised_ms}})
+
+    def charge(start_ms: int) -> dict[str, object]:
+        return {"fault": "ebike_charging", "device_id": "em-1", "devices": [], "also": [],
+                "building": "b1", "start_ms": start_ms, "end_ms": start_ms + 5 * HOUR,
+                "expected": {"kind": "ebike_charging"}}
+
+    result = SimRun(spec, Registry([record]), start + 14 * HOUR,
+                    alarms=[ebike(start + HOUR, start + 3 * HOUR),  # step in the warm-up
+                            ebike(start + 5 * HOUR, start + 7 * HOUR),  # step in it too
+                            ebike(start + 7 * HOUR, start + 8 * HOUR),  # false, counted
+                            ebike(start + 9 * HOUR, start + 11 * HOUR)],  # the charge's
+                    truth=[charge(start + 2 * HOUR), charge(start + 9 * HOUR)])
+    score = evaluate(result)
+    assert score.false_by_kind["ebike_charging"] == 1
+    assert score.kind("ebike_charging").expected == 1
+    assert score.kind("ebike_charging").recall == 1.0
+    assert score.household_days == 8 / 24
+    assert spec.describe()["warmup_h"] == 6

@@ -56,6 +56,14 @@ class SimSpec:
     device_types: Collection[DeviceType] | None = None  # None: every device of the estate
     # How often the gateway takes what arrived: received times (presence) are step ends.
     step_ms: int = STEP_MS
+    # The detectors' warm-up from ``start_ms``: alarms raised in it, or whose window began in
+    # it (an e-bike candidate's step taken before the circuit's quiet floor was known), and
+    # faults begun in it are not scored, and its household-days not counted.
+    warmup_ms: int = 0
+
+    @property
+    def count_from_ms(self) -> int:
+        return self.start_ms + self.warmup_ms
 
     def describe(self) -> dict[str, Any]:
         scenario = self.scenario.name if isinstance(self.scenario, Scenario) else str(
@@ -64,6 +72,7 @@ class SimSpec:
         return {"estate": str(self.estate), "scenario": scenario, "seed": self.seed,
                 "simulated_h": round(self.span_ms / 3_600_000, 2),
                 "start_local_h": round((self.start_ms - MIDNIGHT_MS) % DAY_MS / 3_600_000, 2),
+                "warmup_h": round(self.warmup_ms / 3_600_000, 2),
                 "device_types": types}
 
 
@@ -79,12 +88,23 @@ class SimRun:
 
     @property
     def raised(self) -> list[Alarm]:
-        return [a for a in self.alarms if a.state is AlarmState.RAISE]
+        """The RAISEs scored: after the warm-up, their window too."""
+        return [a for a in self.alarms if a.state is AlarmState.RAISE and self.counted(a)]
+
+    def counted(self, alarm: Alarm) -> bool:
+        window = alarm.evidence.get("window")
+        began = int(window["start_ms"]) if isinstance(window, dict) else alarm.ts_ms
+        return min(alarm.ts_ms, began) >= self.spec.count_from_ms
+
+    @property
+    def scored_truth(self) -> list[dict[str, Any]]:
+        """The ground truth's faults begun after the warm-up."""
+        return [line for line in self.truth if line["start_ms"] >= self.spec.count_from_ms]
 
     @property
     def household_days(self) -> float:
         households = {r.household for r in self.registry if r.household}
-        return len(households) * self.spec.span_ms / DAY_MS
+        return len(households) * (self.end_ms - self.spec.count_from_ms) / DAY_MS
 
 
 def restricted(source: EstateFile, keep: Collection[DeviceType]) -> EstateFile:

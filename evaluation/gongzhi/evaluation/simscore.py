@@ -157,8 +157,10 @@ class _TruthIndex:
 
 
 def evaluate(result: SimRun) -> Evaluation:
+    """Scores what came after the run's warm-up (``SimSpec.warmup_ms``)."""
     raised = result.raised
-    index = _TruthIndex(result.truth)
+    truth = result.scored_truth
+    index = _TruthIndex(truth)
     answered: dict[int, list[Alarm]] = defaultdict(list)  # id(line) -> alarms
     by_kind: dict[str, KindScore] = defaultdict(KindScore)
     false_by_kind: Counter[str] = Counter()
@@ -178,7 +180,7 @@ def evaluate(result: SimRun) -> Evaluation:
                 false_fires.append(alarm)
             elif alarm.kind is AlarmKind.SMOKE_ALARM:
                 false_smoke.append(alarm)
-    for line in result.truth:
+    for line in truth:
         if line["expected"] is None:
             continue
         kind = line["expected"]["kind"]
@@ -190,7 +192,7 @@ def evaluate(result: SimRun) -> Evaluation:
         if hits:
             entry.found += 1
             entry.delays_ms.append(max(0, min(hits) - line["start_ms"]))
-    cooking = [line for line in result.truth if line["fault"] == "cooking_smoke"]
+    cooking = [line for line in truth if line["fault"] == "cooking_smoke"]
     return Evaluation(
         by_kind=dict(by_kind), raised=len(raised),
         true_raised=sum(v.true_raised for v in by_kind.values()),

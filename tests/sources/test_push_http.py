@@ -5,10 +5,14 @@ pipeline), OneNET's URL verification, the spool surviving a restart, HTTPS."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+import signal
 import sqlite3
 import ssl
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +34,7 @@ from gongzhi.gateway.sources.http_push import PushSource
 from gongzhi.gateway.sources.metrics import SourceMetrics
 from gongzhi.gateway.sources.onenet import OnenetCarrier, OnenetOptions
 from gongzhi.gateway.sources.onenet_decode import sign
+from tests.gateway.gateway_support import wait_until
 from tests.sources.push_fixtures import (
     SMOKE_MAPPING,
     ctwing_data_report,
@@ -76,6 +81,14 @@ class Harness:
             out += batch
         return out
 
+    def counted(self, expect: float, name: str, **labels: str) -> float:
+        """A counter once it has reached ``expect`` (the front end's process reports refusals
+        and retries to this one as they happen; read right after an answer, the report may
+        still be on its way), or after waiting for it in vain."""
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: self.sample(name, **labels) >= expect, timeout_s=5.0, what=name)
+        return self.sample(name, **labels)
+
     def sample(self, name: str, **labels: str) -> float:
         value = self.metrics.registry.get_sample_value(name, {"source": "push", **labels})
         return 0.0 if value is None else value
@@ -120,8 +133,8 @@ def test_ctwing_push_is_spooled_once_and_translated(ctwing: Harness) -> None:
     (raw,) = ctwing.taken(1)
     assert ctwing.taken(1, timeout_s=0.3) == []
     assert raw.source == "push" and raw.payload == body
-    assert ctwing.sample("gongzhi_gateway_source_duplicates_total") == 1
-    assert ctwing.sample("gongzhi_gateway_source_refused_total", reason="bad_token") == 1
+    assert ctwing.counted(1, "gongzhi_gateway_source_duplicates_total") == 1
+    assert ctwing.counted(1, "gongzhi_gateway_source_refused_total", reason="bad_token") == 1
     telemetry, alarm = ctwing.source.translate(raw, _registry())
     assert telemetry.topic == "estate/e1/s1/telemetry"
     assert orjson.loads(telemetry.payload) == {"values": {"battery_pct": 100.0, "temp_c": 30.0},
@@ -173,7 +186,7 @@ def test_a_body_over_the_limit_is_413(tmp_path: Path) -> None:
                     yield b"y" * 512
 
             assert client.post(h.url, content=chunks()).status_code == 413
-        assert h.sample("gongzhi_gateway_source_refused_total",
+        assert h.counted(2, "gongzhi_gateway_source_refused_total",
                         reason="payload_too_large") == 2
         assert h.taken(1, timeout_s=0.3) == []
     finally:
@@ -214,7 +227,7 @@ def test_onenet_url_verification(onenet: Harness) -> None:
         bad = client.get(onenet.url, params={"msg": msg, "nonce": nonce,
                                              "signature": sign("other", nonce, msg)})
         assert bad.status_code == 401
-    assert onenet.sample("gongzhi_gateway_source_refused_total", reason="bad_signature") == 1
+    assert onenet.counted(1, "gongzhi_gateway_source_refused_total", reason="bad_signature") == 1
 
 
 def test_onenet_pushes_signed_and_not(onenet: Harness) -> None:
@@ -230,8 +243,8 @@ def test_onenet_pushes_signed_and_not(onenet: Harness) -> None:
         assert forged.status_code == 401
     alarm, status = onenet.taken(2)
     assert onenet.taken(1, timeout_s=0.3) == []
-    assert onenet.sample("gongzhi_gateway_source_duplicates_total") == 2
-    assert onenet.sample("gongzhi_gateway_source_refused_total", reason="bad_signature") == 1
+    assert onenet.counted(2, "gongzhi_gateway_source_duplicates_total") == 2
+    assert onenet.counted(1, "gongzhi_gateway_source_refused_total", reason="bad_signature") == 1
     (event,) = onenet.source.translate(alarm, _registry())
     assert event.topic == "estate/e1/s2/event"
     assert orjson.loads(event.payload)["event"] == "smoke_alarm"
@@ -281,3 +294,59 @@ def test_https_with_the_configured_certificate(tmp_path: Path) -> None:
     broken = Harness(tmp_path, "ctwing", tls_cert="push.crt", tls_key="push.crt")
     with pytest.raises(ConfigError):
         broken.source.start()
+
+
+def test_a_front_end_that_ends_is_started_again_on_its_port(ctwing: Harness) -> None:
+    """The port's process killed: the source says so on its health, starts it again on the
+    same port, and pushes are answered and handed over as before."""
+    port = ctwing.source.port
+    pid = ctwing.source.front_pid
+    assert pid is not None and ctwing.source.health().up
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not ctwing.source.health().up, what="the front end reported down")
+    assert "front end" in ctwing.source.health().reason
+    wait_until(lambda: ctwing.source.health().up and ctwing.source.front_pid not in (None, pid),
+               what="the front end started again")
+    assert ctwing.source.port == port
+    body = orjson.dumps(ctwing_data_report(IMEI, DEV, smoke_service_data(0)))
+    answer = httpx.post(ctwing.url, params={"token": "ct-token"}, content=body)
+    assert answer.status_code == 200
+    (raw,) = ctwing.taken(1)
+    assert raw.payload == body
+
+
+OWNER = """
+import sys, time
+from pathlib import Path
+from tests.sources.test_push_http import Harness
+h = Harness(Path(sys.argv[1]), "ctwing")
+h.source.start()
+print(h.source.front_pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_front_end_ends_with_its_gateway_however_it_ends(tmp_path: Path) -> None:
+    """Its owner killed (no chance to stop it): the front end sees its pipe close and ends,
+    leaving the port to the next start."""
+    owner = subprocess.Popen([sys.executable, "-c", OWNER, str(tmp_path)],
+                             stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert owner.stdout is not None
+        front = int(owner.stdout.readline())
+        owner.kill()
+        owner.wait()
+        wait_until(lambda: not _alive(front), what="the front end ended")
+    finally:
+        owner.kill()
+        owner.wait()
+        if owner.stdout is not None:
+            owner.stdout.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has ended; its reaper (init here) collects it

@@ -15,9 +15,11 @@ several times more CPU a request, which a busy port (a carrier's pushes) cannot 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 import threading
+import time
 from typing import Any
 
 import uvicorn
@@ -96,7 +98,20 @@ class ThreadedAsgiServer:
         self._server = None
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int, wait_s: float = 0.0) -> socket.socket:
+    """A listening socket; a port in use is waited for up to ``wait_s`` (a process that held
+    it may still be closing), then ``ConfigError``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return _bind(host, port)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        time.sleep(0.05)
+
+
+def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP named: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say so;
     # without it every answer waits for the client's delayed acknowledgement (about 40 ms).
@@ -104,9 +119,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except OSError as exc:
+    except OSError:
         sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise
     sock.listen(1024)
     sock.setblocking(False)
     return sock

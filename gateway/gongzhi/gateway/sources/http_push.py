@@ -3,34 +3,32 @@ certificate and key are configured): what CTWing and OneNET sources share.
 
 A push is answered only once it is durable: the body is checked (size, signature, shape), its
 messages are committed to the source's spool (``http_push_spool``), then the platform gets 200.
-Then a thread of the source hands the spooled messages to the pipeline (the ingest queue,
-blocking while it is full) and marks them done once the pipeline has committed them (``ack``);
-after a restart the messages not done are handed over again. A message delivered again (the
-platform retrying after a lost answer) has the same key and is spooled once.
+That is the front end's work (``http_push_front``), in a process of its own
+(``http_push_process``): the port's parsing and commits and the pipeline's work then each have a
+core. Here a thread hands the spooled messages to the pipeline (the ingest queue, blocking while
+it is full) and marks them done once the pipeline has committed them (``ack``); after a restart
+the messages not done are handed over again. A message delivered again (the platform retrying
+after a lost answer) has the same key and is spooled once. A front end that ends is started
+again (after a wait that grows while it keeps failing); meanwhile the source is down.
 
 Answers: 200 spooled (or already spooled: a retry); 400 malformed, with the reason, and the body
 kept as a dead letter with it; 401 a bad signature or token (counted, not kept: anyone can send
 garbage); 413 a body over ``max_body`` (counted); 503 the spool cannot be written (the platform
 delivers again later).
 
-Each carrier (``Carrier``) says how its platform verifies the URL (GET), which pushes it admits
-and what their messages say (``Uplink``); ``PushSource`` does the rest.
+Each carrier (``Carrier``, ``http_push_carrier``) says how its platform verifies the URL (GET),
+which pushes it admits and what their messages say (``Uplink``); ``PushSource`` does the rest.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import ssl
+import random
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Annotated, Any, Protocol
+from collections.abc import Callable, Sequence
 
-from pydantic import BaseModel, Field, field_validator
-
-from gongzhi.core.config_kit import STRICT_CONFIG, Duration, to_ms
+from gongzhi.core.backoff import Backoff
+from gongzhi.core.config_kit import to_ms
 from gongzhi.core.errors import ConfigError, RejectedMessage
 from gongzhi.devices.catalogue import spec_for
 from gongzhi.devices.registry import DeviceRecord, Registry
@@ -43,115 +41,24 @@ from gongzhi.gateway.sources.base import (
     native_status,
     native_telemetry,
 )
-from gongzhi.gateway.sources.http_push_server import Answer, PushHttpServer, PushRequest, Reply
-from gongzhi.gateway.sources.http_push_spool import Item, PushSpool
-from gongzhi.gateway.sources.http_push_uplink import Uplink, content_key
+from gongzhi.gateway.sources.http_push_carrier import (
+    REFUSED_TOPIC,
+    Carrier,
+    PushOptions,
+    Refused,
+    tls_context,
+)
+from gongzhi.gateway.sources.http_push_front import FrontSpec
+from gongzhi.gateway.sources.http_push_process import FrontFailed, FrontProcess
+from gongzhi.gateway.sources.http_push_spool import PushSpool
+from gongzhi.gateway.sources.http_push_uplink import Uplink
 from gongzhi.gateway.sources.mapping import CompiledMapping, FieldMapping
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_BODY = 256 * 1024
 HAND_OVER_BATCH = 500
 PRUNE_EVERY_S = 600.0
-TOO_LARGE = "payload_too_large"
-OK = Answer(200)
-UNWRITABLE = Answer(503, "the spool cannot be written; deliver again")
-NOT_ALLOWED = Answer(405, "GET or POST", (("allow", "GET, POST"),))
-
-
-def _listen(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"0.0.0.0:{value}"
-    return value
-
-
-class PushOptions(BaseModel):
-    """Options every push source has (the kind adds its token and the like)."""
-
-    model_config = STRICT_CONFIG
-
-    listen: str = "0.0.0.0:8090"  # host:port (a port alone: every interface); port 0: any
-    path: str = "/"
-    tls_cert: Path | None = None  # both: HTTPS (relative to the sources file)
-    tls_key: Path | None = None
-    max_body: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = DEFAULT_MAX_BODY
-    keep_keys_for: Duration = 86_400.0  # a retry within this is recognised as one
-    mapping: FieldMapping  # the products' fields to catalogue metrics and events
-
-    @field_validator("listen", mode="before")
-    @classmethod
-    def _listen_form(cls, value: Any) -> Any:
-        value = _listen(value)
-        if isinstance(value, str):
-            host, _, port = value.rpartition(":")
-            if not host or not port.isdigit() or not 0 <= int(port) < 65536:
-                raise ValueError(f"listen must be host:port (e.g. 0.0.0.0:8090), got {value!r}")
-        return value
-
-    @field_validator("path")
-    @classmethod
-    def _path_form(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"path must start with '/', got {value!r}")
-        return value
-
-    @property
-    def host_port(self) -> tuple[str, int]:
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]"), int(port)
-
-
-@dataclass(frozen=True, slots=True)
-class Refused(Exception):
-    """A push not admitted: the HTTP status and the reason (a dead-letter reason for 400)."""
-
-    status: int
-    reason: str
-    detail: str
-
-
-class Carrier(Protocol):
-    """A platform's side of the push: verification, admission, decoding (pure but for the
-    state a decoder keeps)."""
-
-    name: str
-
-    def verify_url(self, query: Mapping[str, str]) -> Answer | None:
-        """The answer to the platform's GET (URL verification); None: not a verification."""
-        ...
-
-    def authorize(self, query: Mapping[str, str], headers: Mapping[str, str]) -> None:
-        """Raises ``Refused`` (401) when the request's credential is wrong."""
-        ...
-
-    def admit(self, body: bytes) -> list[tuple[str, bytes]]:
-        """The push's messages as ``(key, payload)`` to spool (a body's own signature is
-        checked here); raises ``Refused``."""
-        ...
-
-    def uplinks(self, payload: bytes) -> list[Uplink]:
-        """A spooled message's uplinks (worker thread); raises ``RejectedMessage``."""
-        ...
-
-
-REFUSED_TOPIC = "refused"  # a spooled body answered 400: translated to its dead letter
-
-
-def tls_context(options: PushOptions, base: Path) -> ssl.SSLContext | None:
-    """The server's TLS context, checked at start (``ConfigError`` when unusable)."""
-    cert, key = options.tls_cert, options.tls_key
-    if cert is None and key is None:
-        return None
-    if cert is None or key is None:
-        raise ConfigError("tls_cert and tls_key go together (set neither for plain HTTP)")
-    cert, key = base / cert, base / key
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(cert, key)
-    except (ssl.SSLError, OSError) as exc:
-        raise ConfigError(f"HTTPS certificate and key unusable ({exc})",
-                          source=f"{cert}, {key}") from None
-    return context
+RESTART = Backoff(first_s=1.0, max_s=30.0, floor_s=0.5)  # the front end's, after it ended
 
 
 def record_for(registry: Registry, identities: Sequence[str]) -> DeviceRecord:
@@ -159,8 +66,10 @@ def record_for(registry: Registry, identities: Sequence[str]) -> DeviceRecord:
         record = registry.by_external_id(identity)
         if record is not None:
             return record
-    raise RejectedMessage(Reason.UNKNOWN_DEVICE, "no device of the registry has the "
-                                                 f"external_id {' or '.join(identities)}")
+    raise RejectedMessage(
+        Reason.UNKNOWN_DEVICE,
+        f"no device of the registry has the external_id {' or '.join(identities)}",
+    )
 
 
 class UplinkTranslator:
@@ -172,8 +81,9 @@ class UplinkTranslator:
         self._mapping = CompiledMapping(mapping)
         self._ignored = ignored
 
-    def translate(self, raw: RawMessage, registry: Registry,
-                  uplinks: Sequence[Uplink]) -> list[RawMessage]:
+    def translate(
+        self, raw: RawMessage, registry: Registry, uplinks: Sequence[Uplink]
+    ) -> list[RawMessage]:
         out: list[RawMessage] = []
         readings: dict[tuple[str, int | None], tuple[DeviceRecord, dict[str, float]]] = {}
         for uplink in uplinks:
@@ -196,13 +106,16 @@ class UplinkTranslator:
                     readings[key] = (record, values)
             for event, detail in mapped.events:
                 out.append(native_event(raw, record, event, detail, uplink.ts_ms))
-        telemetry = [native_telemetry(raw, record, values, ts)
-                     for (_, ts), (record, values) in readings.items()]
+        telemetry = [
+            native_telemetry(raw, record, values, ts)
+            for (_, ts), (record, values) in readings.items()
+        ]
         return telemetry + out
 
 
 class PushSource:
-    """One push source (a ``Source``): its HTTP server, spool and hand-over thread."""
+    """One push source (a ``Source``): its front end (the HTTP port, in a process of its own:
+    ``http_push_process``) and, here, the hand-over thread and the translation."""
 
     def __init__(self, context: SourceContext, options: PushOptions, carrier: Carrier) -> None:
         self._ctx = context
@@ -210,56 +123,90 @@ class PushSource:
         self._carrier = carrier
         self._spool = PushSpool(context.state_dir / "push_spool.db")
         self._wake = threading.Event()
-        self._waiting: list[tuple[list[Item], Callable[[list[bool] | Exception], None]]] = []
-        self._server: PushHttpServer | None = None
+        self._front: FrontProcess | None = None
+        self._port = 0
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._problem = ""
         self._translator = UplinkTranslator(options.mapping, context.counters.ignored)
+        self._rng = random.Random()
 
     # --- lifecycle ------------------------------------------------------------------------
 
     @property
     def port(self) -> int:
-        return self._server.port if self._server is not None else 0
+        return self._port
+
+    @property
+    def front_pid(self) -> int | None:
+        """The front end's process (None before the start)."""
+        return self._front.pid if self._front is not None else None
 
     def start(self) -> None:
-        context = tls_context(self._options, self._ctx.config_dir)
+        tls_context(self._options, self._ctx.config_dir)  # unusable: said here, at start
         self._spool.open()
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._hand_over, name=f"push-{self._ctx.source_id}",
-                                        daemon=True)
-        self._thread.start()
         host, port = self._options.host_port
-        self._server = PushHttpServer(self.handle, host, port,
-                                      name=f"push-http-{self._ctx.source_id}",
-                                      max_body=self._options.max_body, ssl_context=context,
-                                      on_too_large=lambda: self._refused(TOO_LARGE))
+        self._front = FrontProcess(
+            FrontSpec(
+                self._ctx.source_id,
+                self._options,
+                self._carrier,
+                self._spool.path,
+                self._ctx.config_dir,
+                port,
+                logging.getLogger().getEffectiveLevel(),
+            ),
+            self,
+            on_exit=self._wake.set,
+        )
         try:
-            self._server.start()
+            self._port = self._front.start()
         except BaseException:
-            self.close()
+            self._front = None
+            self._spool.close()
             raise
-        log.info("%s push source %s listening on %s:%d%s", self._carrier.name,
-                 self._ctx.source_id, host, self._server.port, self._options.path)
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=self._hand_over, name=f"push-{self._ctx.source_id}", daemon=True
+        )
+        self._thread.start()
+        log.info(
+            "%s push source %s listening on %s:%d%s",
+            self._carrier.name,
+            self._ctx.source_id,
+            host,
+            self._port,
+            self._options.path,
+        )
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        if self._front is not None:
+            self._front.stop()  # it answers what it has read first
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        self._front = None
         self._spool.close()
 
     def health(self) -> SourceHealth:
-        if self._server is None or not self._server.running:
-            return SourceHealth(False, "the push server is not running")
+        if self._front is None or not self._front.running:
+            return SourceHealth(False, "the push front end is not running")
         if self._problem:
             return SourceHealth(False, self._problem)
         return SourceHealth(True)
+
+    # --- the front end's events (its reader thread) -----------------------------------
+
+    def committed(self) -> None:
+        self._wake.set()
+
+    def refused(self, reason: str) -> None:
+        self._ctx.counters.refused(reason)
+
+    def duplicates(self, count: int) -> None:
+        self._ctx.counters.duplicate(count)
 
     # --- the pipeline's side --------------------------------------------------------------
 
@@ -276,12 +223,17 @@ class PushSource:
         self._spool.mark_done([m.mid for m in messages])
 
     def _hand_over(self) -> None:
-        """Spooled messages to the ingest queue, in order (blocking while it is full)."""
+        """Spooled messages to the ingest queue, in order (blocking while it is full); the
+        front end started again when it ended."""
         last_id = 0
         next_prune = 0.0
         source_id = self._ctx.source_id
+        failures = 0
         while not self._stopping.is_set():
             self._wake.clear()
+            front = self._front
+            if front is not None and front.exited.is_set():
+                failures = self._restart(front, failures)
             try:
                 rows = self._spool.pending(last_id, HAND_OVER_BATCH)
             except Exception:
@@ -289,10 +241,14 @@ class PushSource:
                 self._problem = "the push spool cannot be read"
                 self._stopping.wait(1.0)
                 continue
-            self._problem = ""
+            if failures == 0:
+                self._problem = ""
             for row in rows:
-                topic = f"push/{source_id}" if row.key[:1] != "!" else \
-                    f"push/{source_id}/{REFUSED_TOPIC}"
+                topic = (
+                    f"push/{source_id}"
+                    if row.key[:1] != "!"
+                    else f"push/{source_id}/{REFUSED_TOPIC}"
+                )
                 self._ctx.put(topic, row.body, mid=row.id)
                 last_id = row.id
             now = self._ctx.clock.now_ms()
@@ -303,89 +259,21 @@ class PushSource:
                 except Exception:
                     log.exception("cannot prune the push spool of %s", source_id)
             if len(rows) < HAND_OVER_BATCH:
-                self._wake.wait(1.0)
+                # The front end's commits wake this; the timeout reads what another front end
+                # (a gateway started again beside one still finishing) committed.
+                self._wake.wait(0.5)
 
-    # --- the HTTP side --------------------------------------------------------------------
-
-    def handle(self, request: PushRequest) -> Reply:
-        """The push port's requests: the source's one path, GET and POST (server thread)."""
-        if request.path != self._options.path:
-            return Answer(404, "not found")
-        if request.method == "POST":
-            return self._push(request)
-        if request.method in ("GET", "HEAD"):
-            return self._verify(request.query)
-        return NOT_ALLOWED
-
-    def _verify(self, query: Mapping[str, str]) -> Answer:
-        verified = self._carrier.verify_url(query)
-        if verified is None:
-            return OK
-        if verified.status == 401:
-            self._refused("bad_signature")
-        return verified
-
-    def _push(self, request: PushRequest) -> Reply:
-        received_ms = self._ctx.clock.now_ms()
-        body = request.body
+    def _restart(self, front: FrontProcess, failures: int) -> int:
+        """The front end started again after a wait (backoff); the failures in a row."""
+        self._problem = f"the push front end ended (exit code {front.exit_code}); starting it again"
+        if self._stopping.wait(RESTART.delay(failures + 1, self._rng)):
+            return failures
         try:
-            self._carrier.authorize(request.query, request.headers)
-            items = self._carrier.admit(body)
-        except Refused as exc:
-            if exc.status != 400:
-                self._refused(exc.reason)
-                return Answer(exc.status, f"{exc.reason}: {exc.detail}")
-            # Malformed: kept (as a dead letter, through the pipeline) and answered 400.
-            return self._spooled([("!" + content_key(body.decode("utf-8", "replace")),
-                                   received_ms, body)],
-                                 Answer(400, f"{exc.reason}: {exc.detail}"))
-        return self._spooled([(key, received_ms, payload) for key, payload in items], OK)
-
-    def _spooled(self, items: list[Item], then: Answer) -> Reply:
-        """``then`` once ``items`` are durable (503 when they cannot be)."""
-        if not items:
-            return then
-        assert self._server is not None
-        loop = self._server.loop
-        reply: asyncio.Future[Answer] = loop.create_future()
-
-        def settle(result: list[bool] | Exception) -> None:
-            if reply.done():
-                return
-            if isinstance(result, Exception):
-                reply.set_result(UNWRITABLE)
-                return
-            repeats = len(result) - sum(result)
-            if repeats:
-                self._ctx.counters.duplicate(repeats)
-            reply.set_result(then)
-
-        self._waiting.append((items, settle))
-        if len(self._waiting) == 1:
-            loop.call_soon(self._commit_waiting)
-        return reply
-
-    def _commit_waiting(self) -> None:
-        """Group commit, in the server's thread once the requests read in this turn of its
-        loop are parsed: one transaction for all of them, then their answers. Not in a thread
-        of its own: each hand-over between threads waits for the interpreter lock (up to its
-        5 ms switch interval while the pipeline computes), and a push's answer would wait for
-        two of them; a commit without fsync (WAL, synchronous=NORMAL) costs less."""
-        batch, self._waiting = self._waiting, []
-        try:
-            fresh = self._spool.add([item for items, _ in batch for item in items])
-        except Exception as exc:
-            log.exception("cannot write %d pushes to the spool of %s", len(batch),
-                          self._ctx.source_id)
-            for _, settle in batch:
-                settle(exc)
-            return
-        start = 0
-        for items, settle in batch:
-            settle(fresh[start:start + len(items)])
-            start += len(items)
-        if any(fresh):
-            self._wake.set()
-
-    def _refused(self, reason: str) -> None:
-        self._ctx.counters.refused(reason)
+            front.start()
+        except (FrontFailed, ConfigError) as exc:
+            log.error("cannot start the push front end of %s again: %s", self._ctx.source_id, exc)
+            self._problem = f"the push front end cannot start: {exc}"
+            front.exited.set()  # tried again after the next wait
+            return failures + 1
+        log.warning("the push front end of %s started again", self._ctx.source_id)
+        return 0

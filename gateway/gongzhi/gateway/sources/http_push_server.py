@@ -285,7 +285,8 @@ class PushHttpServer:
 
     def __init__(self, handler: Handler, host: str, port: int, *, name: str, max_body: int,
                  ssl_context: ssl.SSLContext | None = None, keep_alive_s: float = 30.0,
-                 on_too_large: Callable[[], None] = lambda: None, grace_s: float = 2.0) -> None:
+                 on_too_large: Callable[[], None] = lambda: None, grace_s: float = 2.0,
+                 bind_wait_s: float = 0.0) -> None:
         self.handler = handler
         self.max_body = max_body
         self.keep_alive_s = keep_alive_s
@@ -294,6 +295,7 @@ class PushHttpServer:
         self._host, self._port, self._name = host, port, name
         self._ssl = ssl_context
         self._grace_s = grace_s
+        self._bind_wait_s = bind_wait_s  # a port in use waited for (its holder closing)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._bound_port = 0
@@ -315,7 +317,7 @@ class PushHttpServer:
         return self._loop
 
     def start(self) -> None:
-        sock = bind_socket(self._host, self._port)
+        sock = bind_socket(self._host, self._port, self._bind_wait_s)
         self._bound_port = int(sock.getsockname()[1])
         started = threading.Event()
         failure: list[BaseException] = []

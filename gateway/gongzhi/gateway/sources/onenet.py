@@ -22,7 +22,8 @@ from gongzhi.core.config_kit import Secret
 from gongzhi.core.errors import RejectedMessage
 from gongzhi.gateway.decode import parse_json
 from gongzhi.gateway.sources.base import Source, SourceContext, SourceKind
-from gongzhi.gateway.sources.http_push import PushOptions, PushSource, Refused
+from gongzhi.gateway.sources.http_push import PushSource
+from gongzhi.gateway.sources.http_push_carrier import PushOptions, Refused
 from gongzhi.gateway.sources.http_push_server import Answer
 from gongzhi.gateway.sources.http_push_uplink import Uplink, content_key
 from gongzhi.gateway.sources.onenet_decode import (

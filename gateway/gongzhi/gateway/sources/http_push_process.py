@@ -1,0 +1,218 @@
+"""The push front end's own process, and the gateway's handle on it (``FrontProcess``).
+
+Why a process: at thousands of pushes a second the port's parsing, checks and commits and the
+pipeline's decoding, detection and storage each want a core; in one process they take turns
+on the interpreter lock, and each push's answer waits for the pipeline's turn. The two sides
+share only the spool (SQLite, WAL: one file, a connection each).
+
+The gateway starts ``python -m gongzhi.gateway.sources.http_push_process``, writes the pickled
+``FrontSpec`` to its standard input and keeps that pipe open: when the gateway ends, however it
+ends (killed included), the pipe closes and the front end stops, so no front end outlives its
+gateway. The front end answers on its standard output, a line each:
+
+    ready <port>          listening (the first line; or ``error <kind> <text>``, then exit 1)
+    c                     new pushes committed to the spool
+    r <reason>            a push refused and not kept (401, 413)
+    d <count>             retries recognised
+
+Its log lines go to standard error, the gateway's own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import pickle
+import select
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from typing import IO
+
+from gongzhi.core.clock import SystemClock
+from gongzhi.core.errors import ConfigError
+from gongzhi.gateway.sources.http_push_front import FrontEvents, FrontSpec, PushFront
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+
+class FrontFailed(RuntimeError):
+    """The front end's process could not start, or ended."""
+
+
+class FrontProcess:
+    """Starts, watches and stops one front end's process; its events reach ``events`` (from a
+    reader thread of this process). ``exited`` is set when the process ends unasked."""
+
+    def __init__(
+        self, spec: FrontSpec, events: FrontEvents, on_exit: Callable[[], None] = lambda: None
+    ) -> None:
+        self._spec = spec
+        self._events = events
+        self._on_exit = on_exit
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._reader: threading.Thread | None = None
+        self._stopping = False
+        self.exited = threading.Event()
+        self.exit_code: int | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> int:
+        """Starts the process; its port once it listens. ``ConfigError`` for what the
+        configuration must change (a port in use, an unusable certificate), ``FrontFailed``
+        for the rest."""
+        self._stopping = False
+        self.exited.clear()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        self._proc = proc
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(pickle.dumps(self._spec))
+            proc.stdin.flush()
+            first = _first_line(proc.stdout, READY_TIMEOUT_S)
+        except (OSError, FrontFailed) as exc:
+            self.stop()
+            raise FrontFailed(
+                f"the push front end of {self._spec.source_id} did not start: {exc}"
+            ) from None
+        word, _, rest = first.partition(" ")
+        if word != "ready":
+            self.stop()
+            kind, _, text = rest.partition(" ")
+            if kind == "config":
+                raise ConfigError(text)
+            raise FrontFailed(
+                f"the push front end of {self._spec.source_id} did not start: "
+                f"{text or first or 'it ended'}"
+            )
+        self._reader = threading.Thread(
+            target=self._read, args=(proc,), name=f"push-front-{self._spec.source_id}", daemon=True
+        )
+        self._reader.start()
+        port = int(rest)
+        self._spec = replace(self._spec, port=port)  # a start again takes the same port
+        return port
+
+    def stop(self) -> None:
+        """Closes the front end's pipe (it answers what it has read, then ends) and waits."""
+        self._stopping = True
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        try:
+            proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            log.error("the push front end of %s did not stop; killed", self._spec.source_id)
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join(timeout=STOP_TIMEOUT_S)
+            self._reader = None
+
+    def _read(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        events = self._events
+        try:
+            for line in proc.stdout:
+                if line == b"c\n":
+                    events.committed()
+                elif line.startswith(b"r "):
+                    events.refused(line[2:].decode().strip())
+                elif line.startswith(b"d "):
+                    events.duplicates(int(line[2:]))
+        except (OSError, ValueError):
+            pass  # the pipe closed under the reader (stop)
+        self.exit_code = proc.wait()
+        if not self._stopping:
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
+            log.error(
+                "the push front end of %s ended (exit code %s)",
+                self._spec.source_id,
+                self.exit_code,
+            )
+            self.exited.set()
+            self._on_exit()
+
+
+def _first_line(stream: IO[bytes], timeout_s: float) -> str:
+    ready, _, _ = select.select([stream], [], [], timeout_s)
+    if not ready:
+        raise FrontFailed(f"no answer in {timeout_s:.0f} s")
+    return stream.readline().decode("utf-8", "replace").strip()
+
+
+class _PipeEvents:
+    """The front end's events, written to the gateway (a line each, flushed at once)."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+        self._lock = threading.Lock()
+
+    def _write(self, line: bytes) -> None:
+        with self._lock:
+            self._out.write(line)
+            self._out.flush()
+
+    def committed(self) -> None:
+        self._write(b"c\n")
+
+    def refused(self, reason: str) -> None:
+        self._write(f"r {reason}\n".encode())
+
+    def duplicates(self, count: int) -> None:
+        self._write(f"d {count}\n".encode())
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
+def main() -> int:
+    spec: FrontSpec = pickle.load(sys.stdin.buffer)
+    logging.basicConfig(
+        level=spec.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    out = sys.stdout.buffer
+    front = PushFront(spec, _PipeEvents(out), SystemClock())
+    try:
+        front.start()
+    except ConfigError as exc:
+        out.write(f"error config {_one_line(exc)}\n".encode())
+        return 1
+    except Exception as exc:
+        log.exception("the push front end of %s did not start", spec.source_id)
+        out.write(f"error fatal {_one_line(exc)}\n".encode())
+        return 1
+    out.write(f"ready {front.port}\n".encode())
+    out.flush()
+    sys.stdin.buffer.read()  # until the gateway closes the pipe or ends
+    front.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

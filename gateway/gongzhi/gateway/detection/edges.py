@@ -134,8 +134,9 @@ class EdgeSplitter(Stateful):
         add[small, self.RISES] = moves > 0
         add[edge, self.EDGES] = 1
         minutes = np.maximum((ts - self.last_ts[s]) / MINUTE_MS, 1.0)[small][:, None]
-        clip = np.asarray(self.CLIPS_W)[None, :] * minutes
-        self.clipped[at] += np.clip(moves[:, None], -clip, clip)
+        clip = CLIPS * minutes
+        # np.clip's own checks cost more than the two comparisons on a report or two.
+        self.clipped[at] += np.minimum(np.maximum(moves[:, None], -clip), clip)
         self.prev_small[at] = moves
         block = self.block[s] + np.where(small, change, 0.0)
         ended = ts - self.block_ms[s] >= self.BLOCK_MS
@@ -157,3 +158,6 @@ class EdgeSplitter(Stateful):
                      d[..., self.MOVES], d[..., self.FALLS], d[..., self.EDGES],
                      d[..., self.BLOCKS], d[..., self.BLOCK_FALLS], d[..., self.RISES],
                      d[..., self.BLOCK_RISES])
+
+
+CLIPS: FloatArray = np.asarray(EdgeSplitter.CLIPS_W)[None, :]

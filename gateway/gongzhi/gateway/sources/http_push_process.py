@@ -171,7 +171,9 @@ class _PipeEvents:
         self._lock = threading.Lock()
 
     def _write(self, line: bytes) -> None:
-        with self._lock:
+        # A closed pipe: the gateway has ended and this process is ending too (its pushes
+        # are in the spool; answered or not, the next gateway hands them over).
+        with self._lock, contextlib.suppress(OSError):
             self._out.write(line)
             self._out.flush()
 

@@ -272,3 +272,61 @@ def test_a_step_followed_by_a_larger_load_is_followed_on_its_own(
     followed = detector.phase[0] == CC
     assert followed.any()
     assert detector.step[0][followed].min() == pytest.approx(150.0, abs=15.0)
+
+
+def fridge(t: float) -> float:
+    """A fridge's compressor, 27 min on in 70: its first minute's report holds the start's
+    surge (96 W), then it settles in small changes to about 65 W and slowly falls; it switches
+    off in one step of its running draw (about 57 W), not of the step it came with."""
+    x = t % (70 * MINUTE)
+    if x >= 27 * MINUTE:
+        return 0.0
+    if x < MINUTE:
+        return 96.0
+    return 65.0 + 15.0 * math.exp(-(x - MINUTE) / (4 * MINUTE)) - 0.3 * x / MINUTE
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_fridge_that_settled_is_not_followed_after_it_switched_off(seed: int) -> None:
+    """Its switch-off does not match the level its candidate took in (the settling came in
+    small changes), but takes the circuit back to where it was before its step: the candidate
+    ends, at every cycle, and no later cycle's settling glides it."""
+    from gongzhi.gateway.detection.ebike import IDLE, EbikeChargingDetector
+
+    device = record("h1", "electrical", household="h1", position="household")
+    engine = DetectionEngine(Registry([device]))
+    [detector] = [r for r in engine._groups[device.type].rules
+                  if isinstance(r, EbikeChargingDetector)]
+    rng = np.random.default_rng(seed)
+    followed_while_off = []
+    for t in np.arange(0.0, 12 * HOUR, MINUTE):
+        message = telemetry(device, t, {"power_w": 160.0 + fridge(t) + float(rng.normal(0, 1))})
+        assert run_stream(engine, [message]) == []
+        if t % (70 * MINUTE) >= 30 * MINUTE:  # off, its switch-off step complete
+            followed_while_off.append(bool((detector.phase[0] != IDLE).any()))
+    assert len(followed_while_off) > 300 and not any(followed_while_off)
+
+
+@pytest.mark.parametrize(("off_w", "followed"), [(1200.0, False), (1000.0, True)])
+def test_a_step_heading_a_larger_one_ends_with_the_whole(off_w: float, followed: bool) -> None:
+    """200 W, then 1,000 W more a report later: one step, whose first edge is followed (a
+    charger plugged in just before a microwave). The whole switched off after three minutes
+    was one appliance (the microwave's first minute); the larger part alone leaves the first."""
+    from gongzhi.gateway.detection.ebike import CC, EbikeChargingDetector
+
+    device = record("h1", "electrical", household="h1", position="household")
+    engine = DetectionEngine(Registry([device]))
+    rng = np.random.default_rng(3)
+    start = 3 * HOUR
+
+    def load(t: float) -> float:
+        on = 200.0 * (t >= start) + 1000.0 * (start + MINUTE <= t < start + 4 * MINUTE)
+        # 150 W until an hour before (its quiet floor), then 500 W more: room for the first.
+        base = 150.0 if t < start - HOUR else 650.0
+        return base + on - (off_w - 1000.0) * (t >= start + 4 * MINUTE)
+    messages = [telemetry(device, t, {"power_w": load(t) + float(rng.normal(0, 2))})
+                for t in np.arange(0.0, start + 10 * MINUTE, MINUTE)]
+    assert run_stream(engine, messages) == []
+    [detector] = [r for r in engine._groups[device.type].rules
+                  if isinstance(r, EbikeChargingDetector)]
+    assert bool((detector.phase[0] == CC).any()) is followed

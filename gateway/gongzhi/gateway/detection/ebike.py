@@ -52,7 +52,7 @@ class EbikeChargingDetector(Stateful):
     DEVICE_STATE = ("phase", "on_ms", "step", "whole", "before", "base", "top", "cv_ms",
                     "cv_sums", "cv_clipped", "cv_level", "low", "recognised", "alarm_slot",
                     "ev_on_ms", "ev_top", "ev_low", "ev_cv_ms", "ev_base", "ev_glide", "ev_moves",
-                    "ev_edges")
+                    "ev_edges", "last_signal", "run_before")
     DERIVED = ("_globals",)
     NESTED = ("corridor", "load", "edges", "track")
 
@@ -95,6 +95,10 @@ class EbikeChargingDetector(Stateful):
         # a report later), and the circuit's load just before it.
         self.whole = np.zeros((n, k), np.float32)
         self.before = np.zeros((n, k), np.float32)
+        # The circuit's last reading, and its reading before the first edge of the step being
+        # gathered (small changes within a step's edges are not the step's).
+        self.last_signal = np.zeros(n, np.float64)
+        self.run_before = np.zeros(n, np.float64)
         self.base = np.zeros((n, k), np.float64)  # the small changes' total at the step
         self.top = np.zeros((n, k), np.float32)  # the plateau's highest level
         self.cv_ms = np.zeros((n, k), np.int64)
@@ -141,8 +145,11 @@ class EbikeChargingDetector(Stateful):
         # A charger switched on a report before a large appliance: the step's first edge.
         step = np.where(_within(edges.head, self.STEP_MIN_W, self.STEP_MAX_W)
                         & (edges.step - edges.head > self.STEP_MAX_W), edges.head, edges.step)
-        # The load before the step: the report before the one that completed it, less the step.
-        before = signal - edges.change - edges.step
+        # The load before the step completed now, then that of a step whose first edge is now.
+        before = self.run_before[s]
+        first = (self.edges.run_first_ms[s] == ts) & (np.abs(edges.change) >= EdgeSplitter.EDGE_W)
+        self.run_before[s[first]] = self.last_signal[s[first]]
+        self.last_signal[s] = signal
         self._steps(s, ts, step, edges.step, before, signal, edges.step_ms, level, total)
         # Most reports come with no candidate followed: only the others go through the stages.
         busy = np.flatnonzero((self.phase[s] != IDLE).any(axis=1))

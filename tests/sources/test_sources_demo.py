@@ -95,6 +95,12 @@ def test_a_mixed_demo_takes_every_route_to_the_platform(tmp_path: Path, broker: 
             accepted = [line for line in figures.splitlines() if line.startswith(
                 f'gongzhi_gateway_source_messages_accepted_total{{source="{source}"}}')]
             assert accepted and float(accepted[0].split()[-1]) > 0, source
+        # CTWing's online reports (its deviceId alone) find their devices from the first: the
+        # registry gives each CTWing device both its IMEI and its deviceId.
+        unknown = [line for line in figures.splitlines()
+                   if line.startswith("gongzhi_gateway_source_messages_rejected_total")
+                   and 'reason="unknown_device"' in line and float(line.split()[-1]) > 0]
+        assert unknown == []
         assert demo.stop(signal.SIGTERM) == 0, demo.output[-3000:]
     finally:
         demo.kill_group()

@@ -31,6 +31,30 @@ def test_external_ids_are_found_without_regard_to_case() -> None:
     assert registry.get("s2").external_id is None  # type: ignore[union-attr]
 
 
+def test_a_device_known_by_several_identities_is_found_by_each() -> None:
+    """CTWing's data reports carry the IMEI, its online reports only its own deviceId."""
+    registry = parse_registry(HEADER + "s1,smoke,e1,b1,1,3,301,0,860374051096202|ACF7BAAEE65E\n")
+    assert registry.by_external_id("860374051096202").device_id == "s1"  # type: ignore[union-attr]
+    assert registry.by_external_id("acf7baaee65e").device_id == "s1"  # type: ignore[union-attr]
+    assert registry.by_external_id("860374051096202|acf7baaee65e") is None
+    with pytest.raises(ConfigError, match="none empty"):
+        parse_registry(HEADER + "s1,smoke,e1,b1,1,3,301,0,860374051096202|\n")
+
+
+def test_one_identity_of_several_given_to_another_device_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "registry.csv"
+    path.write_text(HEADER + "s1,smoke,e1,b1,1,3,301,0,860374051096202|acf7\n"
+                             "s2,smoke,e1,b1,1,3,302,0,ACF7\n")
+    with pytest.raises(ConfigError) as caught:
+        load_registry(path)
+    assert caught.value.source == f"{path}:3"
+    assert "'acf7'" in str(caught.value) and "s1 has it already (line 2)" in str(caught.value)
+    where = Location("e1", "b1", "1", "3", "301")
+    with pytest.raises(ConfigError, match="both s1 and s2"):
+        Registry([DeviceRecord("s1", DeviceType.SMOKE, where, external_id="x|AB"),
+                  DeviceRecord("s2", DeviceType.SMOKE, where, external_id="ab|y")])
+
+
 def test_a_duplicate_external_id_names_both_lines(tmp_path: Path) -> None:
     path = tmp_path / "registry.csv"
     path.write_text(HEADER + "s1,smoke,e1,b1,1,3,301,0,a84041000181c2d1\n"

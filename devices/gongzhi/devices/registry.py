@@ -4,8 +4,10 @@ Required columns: device_id,type,estate_id,building,unit,floor,room,elderly_alon
 Optional columns: the per-device settings the catalogue names (numbers), text columns
 (``phone``, ``riser``, ``household``, ``position``) and ``external_id``, the identity an outside
 source knows the device by (a LoRaWAN devEUI in hex, an IMEI, a OneNET device id,
-``modbus:<host>:<port>/<unit>``; compared without regard to case). Errors name the file and
-line; an external id given to two devices is an error.
+``modbus:<host>:<port>/<unit>``; compared without regard to case), or several separated by
+``|`` when a source knows a device by more than one (CTWing: the IMEI and the platform's own
+``deviceId``, which its online reports carry alone). Errors name the file and line; an
+external id given to two devices is an error.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ REQUIRED_COLUMNS = ("device_id", "type", "estate_id", "building", "unit", "floor
                     "elderly_alone")
 TEXT_COLUMNS = ("phone", "riser", "household", "position")
 EXTERNAL_ID = "external_id"
+ALSO = "|"  # between the identities of one device in ``external_id``
 MAX_EXTERNAL_ID = 128
 
 
@@ -68,6 +71,11 @@ def external_key(external_id: str) -> str:
     return external_id.strip().lower()
 
 
+def external_keys(external_id: str) -> list[str]:
+    """The keys of each identity an ``external_id`` column gives (``|`` between them)."""
+    return [key for part in external_id.split(ALSO) if (key := external_key(part))]
+
+
 class Registry:
     """Devices by id, with estate and building indexes. Immutable once built."""
 
@@ -76,11 +84,10 @@ class Registry:
         self._by_external: dict[str, DeviceRecord] = {}
         for record in records:
             self._by_id[record.device_id] = record
-            if record.external_id:
-                key = external_key(record.external_id)
+            for key in external_keys(record.external_id or ""):
                 other = self._by_external.get(key)
                 if other is not None and other.device_id != record.device_id:
-                    raise ConfigError(f"external_id {record.external_id!r} is given to both "
+                    raise ConfigError(f"external_id {key!r} is given to both "
                                       f"{other.device_id} and {record.device_id}")
                 self._by_external[key] = record
 
@@ -141,9 +148,11 @@ def _parse_row(row: dict[str, str], source: str) -> DeviceRecord:
     text = {name: ((row.get(name) or "").strip() or None) for name in TEXT_COLUMNS}
     external_id = (row.get(EXTERNAL_ID) or "").strip() or None
     if external_id is not None and (len(external_id) > MAX_EXTERNAL_ID
-                                    or not external_id.isprintable() or " " in external_id):
+                                    or not external_id.isprintable() or " " in external_id
+                                    or "" in external_id.split(ALSO)):
         raise ConfigError(f"external_id {external_id[:64]!r} must be 1-{MAX_EXTERNAL_ID} "
-                          "printable characters without spaces", source=source)
+                          f"printable characters without spaces (identities separated by "
+                          f"'{ALSO}', none empty)", source=source)
     return DeviceRecord(
         device_id=device_id,
         type=device_type,
@@ -171,12 +180,11 @@ def parse_registry(text: str, source: str = "<registry>") -> Registry:
         if record.device_id in seen:
             raise ConfigError(f"duplicate device_id {record.device_id!r}", source=where)
         seen.add(record.device_id)
-        if record.external_id:
-            key = external_key(record.external_id)
+        for key in external_keys(record.external_id or ""):
             if key in external:
                 other, line = external[key]
-                raise ConfigError(f"duplicate external_id {record.external_id!r}: {other} has "
-                                  f"it already (line {line})", source=where)
+                raise ConfigError(f"duplicate external_id {key!r}: {other} has it already "
+                                  f"(line {line})", source=where)
             external[key] = (record.device_id, str(reader.line_num))
         records.append(record)
     return Registry(records)

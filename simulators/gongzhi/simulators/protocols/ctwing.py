@@ -5,8 +5,10 @@ file is given).
 Telemetry and events become ``dataReport`` pushes whose ``payload.serviceData`` carries the
 product's fields (``carrier.FIELDS``; an event as ``Alarm_Status``); a device going offline or
 online (its connection dropped or back, or its own status) becomes a
-``deviceOnlineOfflineReport``. Identities: the IMEI (the registry's ``external_id``) and the
-platform's ``deviceId``. Nothing goes over MQTT.
+``deviceOnlineOfflineReport``. Identities: the IMEI and the platform's ``deviceId``, both in
+the registry's ``external_id`` (``IMEI|deviceId``, as an installer copies them from the
+platform's console), so that a device's online report finds it before its first data report.
+Nothing goes over MQTT.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from gongzhi.devices.registry import DeviceRecord
+from gongzhi.devices.registry import ALSO, DeviceRecord
 from gongzhi.simulators.outgoing import Outgoing
 from gongzhi.simulators.protocols import Route, routed
 from gongzhi.simulators.protocols.carrier import CarrierEncoder, imei, platform_device_id
@@ -47,7 +49,7 @@ class CtwingEncoder(CarrierEncoder):
         self._params = {"token": route.push_token} if route.push_token else None
 
     def external_id(self, record: DeviceRecord) -> str | None:
-        return imei(record.device_id)
+        return f"{imei(record.device_id)}{ALSO}{platform_device_id(record.device_id)}"
 
     def encode(self, items: Sequence[Outgoing]) -> Sequence[Outgoing]:
         # One push a report, as CTWing sends them; devices side by side, each in its order.

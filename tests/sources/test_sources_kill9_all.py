@@ -1,7 +1,8 @@
 """Every kind of source at once, the gateway killed with SIGKILL in the middle of their streams
-and started again: our own contract and ChirpStack 4 over MQTT (persistent sessions,
-acknowledged after commit), CTWing and OneNET pushes over HTTP (answered once spooled; the
-platforms retry what is not answered) and Modbus monitors polled by the gateway. Nothing any
+and started again: our own contract, ChirpStack 4 and a vendor's JSON (mapped) over MQTT
+(persistent sessions, acknowledged after commit), CTWing and OneNET pushes over HTTP
+(answered once spooled; the platforms retry what is not answered) and Modbus monitors polled
+by the gateway. Nothing any
 source accepted is lost and nothing is kept twice: every alarm is one ticket, every reading
 stored once, and the Modbus monitors are polled again after the restart."""
 
@@ -58,7 +59,7 @@ CARRIERS = ROOT / "deploy" / "sources" / "carriers-simulated.yaml"
 RCM = ROOT / "gateway/gongzhi/gateway/sources/maps/residual_current_monitor.example.yaml"
 ALARMS = 40
 TELEMETRY = 800
-ROUTES = ("native", "chirpstack", "ctwing", "onenet")
+ROUTES = ("native", "chirpstack", "ctwing", "onenet", "mqtt_json")
 MONITORS = 2
 TOKEN = "kill9-onenet-token"
 Reporter = Callable[[str, object], None]
@@ -105,10 +106,26 @@ def sources_file(work: Path, ctwing_port: int, onenet_port: int, modbus_port: in
         else:
             options.update(port=modbus_port, period="200ms", maps={"rcm": str(RCM)},
                            slaves=[{"unit": u, "map": "rcm"} for u in range(1, MONITORS + 1)])
+    vendor = {"id": "vendor", "kind": "mqtt_json", "options": {
+        "topics": ["hydrant/+/data"],
+        "device": {"topic_regex": "^hydrant/(?P<id>[^/]+)/data$", "lookup": "external_id"},
+        "ts": {"path": "$.time", "unit": "ms"}, "seq": "$.counter",
+        "mapping": {"metrics": {"pressure_mpa": {"path": "$.data.pressure", "unit": "bar"}},
+                    "events": [{"path": "$.data.Alarm_Status", "values": {"5": "tamper"}}]}}}
     (work / "onenet.token").write_text(TOKEN)
     path = work / "sources.yaml"
-    path.write_text(yaml.safe_dump({"sources": chirpstack + carriers}))
+    path.write_text(yaml.safe_dump({"sources": [*chirpstack, *carriers, vendor]}))
     return path
+
+
+def vendor_json(m: Message) -> Message:
+    """A message of the stream as the vendor's hydrant sensors publish it."""
+    body = orjson.loads(m.payload)
+    _, _, device, _ = m.topic.split("/")
+    data = {"Alarm_Status": 5} if m.alarm else {"pressure": body["values"]["pressure_mpa"] * 10}
+    return Message(f"hydrant/H-{device}/data",
+                   orjson.dumps({"time": body["ts"], "counter": body["seq"], "data": data}),
+                   m.alarm)
 
 
 def test_gateway_kill_9_with_every_source_active_loses_nothing(
@@ -129,7 +146,8 @@ def test_gateway_kill_9_with_every_source_active_loses_nothing(
     onenet = OnenetEncoder(plain, 0, Route(push_url=f"http://127.0.0.1:{onenet_port}/onenet",
                                            push_token=TOKEN))
     identity = {"native": lambda r: None, "chirpstack": lambda r: dev_eui(r.device_id),
-                "ctwing": ctwing.external_id, "onenet": onenet.external_id}
+                "ctwing": ctwing.external_id, "onenet": onenet.external_id,
+                "mqtt_json": lambda r: f"H-{r.device_id}"}
     records = [replace(r, external_id=identity[route(r.device_id)](r)) for r in plain]
     records += [DeviceRecord(f"rcm-{u}", DeviceType.ELECTRICAL,
                              Location(ESTATE, "B9", "U1", "1", f"m{u}"),
@@ -146,6 +164,8 @@ def test_gateway_kill_9_with_every_source_active_loses_nothing(
         way = route(m.topic.split("/")[2])
         if way == "native":
             mqtt.append(m)
+        elif way == "mqtt_json":
+            mqtt.append(vendor_json(m))
         elif way == "chirpstack":
             encoded = chirpstack.message(item)
             assert encoded is not None
@@ -189,10 +209,12 @@ def test_gateway_kill_9_with_every_source_active_loses_nothing(
             for pusher in pushers:
                 pusher.join()
             settle(tally, counter(sysm, tally, cast(DevicePublisher, senders)), timeout_s=90)
-            # The gateway started again polls the monitors again (its counters began at 0).
-            wait_until(lambda: gateway_metric(sysm, "source_messages_accepted_total"
-                                              '{source="riser-monitors"}') > 0, 30,
-                       "the Modbus monitors polled after the restart")
+            # The gateway started again took from every source (its counters began at 0),
+            # the Modbus monitors polled again included.
+            for source in ("lorawan", "telecom", "mobile", "vendor", "riser-monitors"):
+                accepted = f'source_messages_accepted_total{{source="{source}"}}'
+                wait_until(lambda a=accepted: gateway_metric(sysm, a) > 0, 30,
+                           f"messages of {source} after the restart")
             tally.extra["push_retries"] = sum(p.failures for p in pushers)
             tally.report(record_property, capsys)
     finally:

@@ -1,13 +1,15 @@
 """The abuse limits' windows, kept in the ticket store, on an injected clock and on both dialects
 (SQLite and the tests' PostgreSQL): a phone's fourth report in an hour waits until the first
 leaves the window; the daily bound holds across hours; two platform replicas on one database
-share one allowance; a restart keeps it; rows past the longest window are deleted; a report the
-store cannot count is not the resident's error."""
+share one allowance, and requests at the same moment cannot all take its last place; a refused
+report gives its place back; a restart keeps it; rows past the longest window are deleted."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import cast
@@ -17,7 +19,7 @@ from sqlalchemy import func, select
 
 from gongzhi.core.clock import ManualClock
 from gongzhi.core.errors import StoreUnavailable
-from gongzhi.hub.reports.limits import DAY_MS, HOUR_MS, ReportLimiter
+from gongzhi.hub.reports.limits import DAY_MS, HOUR_MS, Limited, ReportLimiter, Reservation
 from gongzhi.hub.store import open_store
 from gongzhi.hub.store.base import Store
 from gongzhi.hub.store.tables import report_limit_hits
@@ -48,9 +50,11 @@ def replicas(request: pytest.FixtureRequest, data_dir: Path) -> Replicas:
                     else request.getfixturevalue("postgres_url"))
 
 
-def _report(limiter: ReportLimiter, **who: str) -> None:
+def _report(limiter: ReportLimiter, **who: str) -> Reservation:
     assert limiter.check(**who) is None
-    limiter.record(**who)
+    place = limiter.reserve(**who)
+    assert isinstance(place, Reservation)
+    return place
 
 
 def test_the_hourly_limit_lifts_when_the_oldest_report_leaves_the_window(
@@ -98,7 +102,7 @@ def test_two_replicas_on_one_database_share_the_allowance(replicas: Replicas) ->
         # Two reports in the same millisecond on both replicas count twice.
         other = {"device": "x", "address": "10.9.9.9", "building": "e/2"}
         for limiter in (first, second, first):
-            limiter.record(**other)
+            _report(limiter, **other)
         late = second.check(**other)
         assert late is not None and late.reason == "device_hour"
 
@@ -120,10 +124,10 @@ def test_rows_past_the_longest_window_are_deleted(replicas: Replicas) -> None:
     clock = ManualClock()
     with replicas.start(clock) as (store, limiter):
         for index in range(20):
-            limiter.record(device=f"d{index}", address=f"a{index}", building="e/1")
+            _report(limiter, device=f"d{index}", address=f"a{index}", building="e/1")
             clock.advance(60_000)
         clock.advance(DAY_MS)
-        limiter.record(**WHO)  # the sweep: every other key's rows are a day old
+        _report(limiter, **WHO)  # the sweep: every other key's rows are a day old
         with store.transaction(clock.now_ms()) as tx:
             keys = list(tx.connection.execute(
                 select(report_limit_hits.c.key, func.count()).group_by(report_limit_hits.c.key)))
@@ -139,11 +143,48 @@ class _DownStore:
         raise StoreUnavailable("the database is down")
 
 
-def test_an_accepted_report_the_store_cannot_count_is_logged_not_refused(
+def test_a_store_that_cannot_say_refuses_nothing_it_could_keep(
         caplog: pytest.LogCaptureFixture) -> None:
     limiter = ReportLimiter(cast(Store, _DownStore()), ManualClock())
-    with caplog.at_level(logging.WARNING, logger="gongzhi.hub.reports.limits"):
-        limiter.record(**WHO)  # the report is kept and its ticket open: no error for it
-    assert "was not counted" in caplog.text
     with pytest.raises(StoreUnavailable):  # a new report waits for the store, like the rest
+        limiter.reserve(**WHO)
+    with pytest.raises(StoreUnavailable):
         limiter.check(**WHO)
+    with caplog.at_level(logging.WARNING, logger="gongzhi.hub.reports.limits"):
+        limiter.release(Reservation(("device|d1|e/1",), 5))  # the refusal's reason stands
+    assert "was not given back" in caplog.text
+
+
+def test_a_refused_report_gives_its_place_back(replicas: Replicas) -> None:
+    clock = ManualClock()
+    with replicas.start(clock) as (store, limiter):
+        _report(limiter, **WHO)
+        _report(limiter, **WHO)
+        limiter.release(_report(limiter, **WHO))  # the third was refused after all
+        assert limiter.check(**WHO) is None
+        _report(limiter, **WHO)
+        assert limiter.check(**WHO) is not None
+        with store.transaction(clock.now_ms()) as tx:
+            counts = {key: int(hits) for key, hits in tx.connection.execute(
+                select(report_limit_hits.c.key, func.sum(report_limit_hits.c.hits))
+                .where(report_limit_hits.c.at_ms >= 0).group_by(report_limit_hits.c.key))}
+        assert counts == {"device|d1|e/1": 3, "address|10.0.0.1|e/1": 3}
+
+
+def test_requests_at_the_same_moment_on_two_replicas_take_only_the_places_left(
+        replicas: Replicas) -> None:
+    """Twelve reports of one phone released together, half on each replica: three pass (the
+    hourly limit), whatever the interleaving; checked and then counted apart, several more
+    would pass the check before any was counted."""
+    clock = ManualClock()
+    with replicas.start(clock) as (_, first), replicas.start(clock) as (_, second):
+        start = threading.Barrier(12)
+
+        def one(limiter: ReportLimiter) -> Reservation | Limited:
+            start.wait()
+            return limiter.reserve(**WHO)
+
+        with ThreadPoolExecutor(12) as pool:
+            outcomes = list(pool.map(one, [first, second] * 6))
+    assert sum(isinstance(o, Reservation) for o in outcomes) == 3
+    assert {o.reason for o in outcomes if isinstance(o, Limited)} == {"device_hour"}

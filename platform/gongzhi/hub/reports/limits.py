@@ -10,6 +10,12 @@ nothing. It is a sliding log: one row per key (scope, who, building) and millise
 reads the key's rows of the longest window. Rows older than the longest window are deleted by a
 sweep each process makes at most once per ``sweep_every_ms``, so a row outlives the longest
 window by that much at most.
+
+A report takes its place in the windows before it is made (``reserve``): the check and the count
+are one transaction, which first takes each key's lock row (``LOCK_AT_MS``, by the same atomic
+upsert), so that requests checked at the same moment, on one replica or several, pass one at a
+time and cannot all take the last place. A report then refused (a photo that is not one) gives
+its place back (``release``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from gongzhi.hub.store.tables import report_limit_hits
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 SWEEP_EVERY_MS = 10 * 60_000
+LOCK_AT_MS = -1  # a key's lock row: no report's time
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +69,14 @@ class Limited:
     retry_after_s: int
 
 
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """A report's place in its windows, taken by ``reserve``."""
+
+    keys: tuple[str, ...]
+    at_ms: int
+
+
 def _key(scope: str, who: str, building: str) -> str:
     return f"{scope}|{who}|{building}"
 
@@ -81,9 +96,9 @@ def _limited(window: Window, hits: list[tuple[int, int]], now: int) -> Limited |
 
 
 class ReportLimiter:
-    """Thread-safe (each call is a transaction of the store). ``check`` says whether a report
-    may be made now; ``record`` counts one that was accepted (a refused or invalid report does
-    not use up the resident's allowance)."""
+    """Thread-safe (each call is a transaction of the store). ``reserve`` takes a report's
+    place or says why not, ``release`` gives back the place of a report then refused (a refused
+    or invalid report does not use up the resident's allowance); ``check`` only looks."""
 
     def __init__(self, store: Store, clock: Clock,
                  windows: tuple[Window, ...] = DEFAULT_WINDOWS, *,
@@ -97,47 +112,71 @@ class ReportLimiter:
                          for scope in {w.scope for w in windows}}
 
     def check(self, *, device: str, address: str, building: str) -> Limited | None:
+        """Whether a report would be refused now (nothing taken)."""
         if not self._windows:
             return None
         now = self._clock.now_ms()
-        who = {"device": device, "address": address}
         with self._store.transaction(now) as tx:
-            conn = tx.connection
-            hits = {scope: self._hits(conn, _key(scope, who[scope], building),
-                                      now - longest)
-                    for scope, longest in self._longest.items()}
+            return self._first_limited(tx.connection, self._keys(device, address, building),
+                                       now)
+
+    def reserve(self, *, device: str, address: str,
+                building: str) -> Reservation | Limited:
+        """The report's place in every window, or the first window that has none left (then
+        nothing is counted). ``StoreUnavailable`` when the store cannot say: the report could
+        not be kept either."""
+        now = self._clock.now_ms()
+        keys = self._keys(device, address, building)
+        if self._windows:
+            with self._store.transaction(now) as tx:
+                conn = tx.connection
+                for key in keys.values():
+                    _add(conn, key, LOCK_AT_MS, 0)  # waits for another reserver of the key
+                limited = self._first_limited(conn, keys, now)
+                if limited is not None:
+                    return limited
+                for key in keys.values():
+                    _add(conn, key, now, 1)
+            self._sweep(now)
+        return Reservation(tuple(keys.values()), now)
+
+    def _keys(self, device: str, address: str, building: str) -> dict[str, str]:
+        """The report's key in each scope, in one order (no deadlock between replicas)."""
+        who = {"device": device, "address": address}
+        return {scope: _key(scope, who[scope], building) for scope in sorted(self._longest)}
+
+    def _first_limited(self, conn: Connection, keys: dict[str, str],
+                       now: int) -> Limited | None:
+        hits = {scope: self._hits(conn, key, now - self._longest[scope])
+                for scope, key in keys.items()}
         for window in self._windows:
             limited = _limited(window, hits[window.scope], now)
             if limited is not None:
                 return limited
         return None
 
+    def release(self, reservation: Reservation) -> None:
+        """Give back the place of a report that was refused after all. A store failing here is
+        logged (the allowance counts one report too many for a while), not the resident's
+        error: the refusal's own reason is."""
+        if not reservation.keys:
+            return
+        try:
+            with self._store.transaction(self._clock.now_ms()) as tx:
+                conn = tx.connection
+                for key in reservation.keys:
+                    _add(conn, key, reservation.at_ms, -1)
+                conn.execute(delete(report_limit_hits).where(
+                    _H.key.in_(reservation.keys), _H.at_ms == reservation.at_ms, _H.hits <= 0))
+        except StoreUnavailable as error:
+            log.warning("report limits: a refused report's place was not given back: %s", error)
+
     @staticmethod
     def _hits(conn: Connection, key: str, after: int) -> list[tuple[int, int]]:
         rows = conn.execute(select(_H.at_ms, _H.hits)
-                            .where(_H.key == key, _H.at_ms > after)
+                            .where(_H.key == key, _H.at_ms > max(after, LOCK_AT_MS))
                             .order_by(_H.at_ms.desc()))
         return [(int(at_ms), int(count)) for at_ms, count in rows]
-
-    def record(self, *, device: str, address: str, building: str) -> None:
-        """Count an accepted report. The report is already kept and its ticket open: a store
-        failing here is logged (the allowance misses one report), never the resident's error."""
-        if not self._windows:
-            return
-        now = self._clock.now_ms()
-        who = {"device": device, "address": address}
-        try:
-            with self._store.transaction(now) as tx:
-                conn = tx.connection
-                for scope in sorted(self._longest):  # one order: no deadlock between replicas
-                    stmt = insert_for(conn, report_limit_hits).values(
-                        key=_key(scope, who[scope], building), at_ms=now, hits=1)
-                    conn.execute(stmt.on_conflict_do_update(
-                        index_elements=["key", "at_ms"], set_={"hits": _H.hits + 1}))
-        except StoreUnavailable as error:
-            log.warning("report limits: an accepted report was not counted: %s", error)
-            return
-        self._sweep(now)
 
     def _sweep(self, now: int) -> None:
         """Delete every key's rows past the longest window, at most once per ``sweep_every_ms``
@@ -151,3 +190,11 @@ class ReportLimiter:
                     _H.at_ms <= now - max(self._longest.values())))
         except StoreUnavailable as error:
             log.info("report limits: old windows not swept this time: %s", error)
+
+
+def _add(conn: Connection, key: str, at_ms: int, hits: int) -> None:
+    """``hits`` more on the key's row at ``at_ms`` (made when missing): one atomic upsert, which
+    holds the row's lock until the transaction ends."""
+    stmt = insert_for(conn, report_limit_hits).values(key=key, at_ms=at_ms, hits=max(hits, 0))
+    conn.execute(stmt.on_conflict_do_update(index_elements=["key", "at_ms"],
+                                            set_={"hits": _H.hits + hits}))

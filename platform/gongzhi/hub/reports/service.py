@@ -21,7 +21,7 @@ from gongzhi.hub.reports.categories import KIND_OF, Category
 from gongzhi.hub.reports.errors import ReportRefused
 from gongzhi.hub.reports.limits import Limited, ReportLimiter
 from gongzhi.hub.reports.links import Building, LinkProblem, ReportLinks
-from gongzhi.hub.reports.photos import clean_photo
+from gongzhi.hub.reports.photos import CleanPhoto, clean_photo
 from gongzhi.hub.reports.store import NewReport, SqlReports, StoredReport
 from gongzhi.hub.service import TicketService
 from gongzhi.hub.tickets import CLOSED, EntryType, Ticket, TimelineEntry
@@ -94,11 +94,25 @@ class ReportService:
 
     def submit(self, where: Building, form: ReportForm, *, device: str,
                address: str) -> Submitted:
-        limited: Limited | None = self.limiter.check(device=device, address=address,
-                                                     building=_place(where))
-        if limited is not None:
-            raise self._refuse(429, limited.reason, limited.message + "; try again later",
-                               limited.retry_after_s)
+        place = self.limiter.reserve(device=device, address=address, building=_place(where))
+        if isinstance(place, Limited):
+            raise self._refuse(429, place.reason, place.message + "; try again later",
+                               place.retry_after_s)
+        try:
+            photos = self._photos(form)
+        except ReportRefused:
+            self.limiter.release(place)  # a refused report uses up nothing
+            raise
+        self.ticket_orphans()
+        now = self.clock.now_ms()
+        report_id = self.reports.add(NewReport(
+            where.estate_id, where.building, form.category, form.text, form.phone,
+            tuple(photos)), now)
+        ticket_id, token = self._open_ticket(report_id, where, form.category, len(photos), now)
+        self.metrics.inc("gongzhi_reports_total", category=form.category.value)
+        return Submitted(report_id, ticket_id, token, self.links.track_url(token))
+
+    def _photos(self, form: ReportForm) -> list[CleanPhoto]:
         if len(form.photos) > MAX_PHOTOS:
             raise self._refuse(422, "too_many_photos", f"at most {MAX_PHOTOS} photos")
         photos = []
@@ -107,15 +121,7 @@ class ReportService:
                 photos.append(clean_photo(raw))
             except ReportRefused as refused:
                 raise self._counted(refused) from None
-        self.ticket_orphans()
-        now = self.clock.now_ms()
-        report_id = self.reports.add(NewReport(
-            where.estate_id, where.building, form.category, form.text, form.phone,
-            tuple(photos)), now)
-        ticket_id, token = self._open_ticket(report_id, where, form.category, len(photos), now)
-        self.limiter.record(device=device, address=address, building=_place(where))
-        self.metrics.inc("gongzhi_reports_total", category=form.category.value)
-        return Submitted(report_id, ticket_id, token, self.links.track_url(token))
+        return photos
 
     def _open_ticket(self, report_id: int, where: Building, category: Category, photos: int,
                      now: int) -> tuple[int, str]:

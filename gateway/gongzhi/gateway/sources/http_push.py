@@ -180,14 +180,16 @@ class PushSource:
         )
 
     def close(self) -> None:
-        if self._front is not None:
-            self._front.stop()  # it answers what it has read first
+        # The hand-over first: it may be starting the front end again, which must not
+        # outlive this. What the front end answers meanwhile is spooled for the next start.
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        self._front = None
+        if self._front is not None:
+            self._front.stop()  # it answers what it has read first
+            self._front = None
         self._spool.close()
 
     def health(self) -> SourceHealth:

@@ -64,7 +64,7 @@ class PushFront:
         self._options = spec.options
         self._carrier = spec.carrier
         self._events = events
-        self._spool = PushSpool(spec.spool_path)
+        self._spool = PushSpool(spec.spool_path, checkpoints=False)  # the gateway's do
         self._waiting: list[tuple[list[Item], Callable[[list[bool] | Exception], None]]] = []
         self._server: PushHttpServer | None = None
 

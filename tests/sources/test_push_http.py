@@ -12,7 +12,6 @@ import signal
 import sqlite3
 import ssl
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -35,6 +34,7 @@ from gongzhi.gateway.sources.metrics import SourceMetrics
 from gongzhi.gateway.sources.onenet import OnenetCarrier, OnenetOptions
 from gongzhi.gateway.sources.onenet_decode import sign
 from tests.gateway.gateway_support import wait_until
+from tests.sources.child_support import ends_with_its_owner
 from tests.sources.push_fixtures import (
     SMOKE_MAPPING,
     ctwing_data_report,
@@ -329,24 +329,4 @@ time.sleep(600)
 def test_the_front_end_ends_with_its_gateway_however_it_ends(tmp_path: Path) -> None:
     """Its owner killed (no chance to stop it): the front end sees its pipe close and ends,
     leaving the port to the next start."""
-    owner = subprocess.Popen([sys.executable, "-c", OWNER, str(tmp_path)],
-                             stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
-    try:
-        assert owner.stdout is not None
-        front = int(owner.stdout.readline())
-        owner.kill()
-        owner.wait()
-        wait_until(lambda: not _alive(front), what="the front end ended")
-    finally:
-        owner.kill()
-        owner.wait()
-        if owner.stdout is not None:
-            owner.stdout.close()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"  # a zombie has ended; its reaper (init here) collects it
+    ends_with_its_owner(OWNER, str(tmp_path))

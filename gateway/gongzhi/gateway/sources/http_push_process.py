@@ -34,99 +34,50 @@ from typing import IO
 from gongzhi.core.clock import SystemClock
 from gongzhi.core.errors import ConfigError
 from gongzhi.gateway.sources.http_push_front import FrontEvents, FrontSpec, PushFront
+from gongzhi.gateway.sources.piped_child import PipedChild
 
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 10.0
 
 
 class FrontFailed(RuntimeError):
     """The front end's process could not start, or ended."""
 
 
-class FrontProcess:
+class FrontProcess(PipedChild):
     """Starts, watches and stops one front end's process; its events reach ``events`` (from a
     reader thread of this process). ``exited`` is set when the process ends unasked."""
 
-    def __init__(
-        self, spec: FrontSpec, events: FrontEvents, on_exit: Callable[[], None] = lambda: None
-    ) -> None:
+    def __init__(self, spec: FrontSpec, events: FrontEvents,
+                 on_exit: Callable[[], None] = lambda: None) -> None:
+        super().__init__(__name__, f"the push front end of {spec.source_id}")
         self._spec = spec
         self._events = events
         self._on_exit = on_exit
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._reader: threading.Thread | None = None
-        self._stopping = False
-        self.exited = threading.Event()
-        self.exit_code: int | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def start(self) -> int:
         """Starts the process; its port once it listens. ``ConfigError`` for what the
         configuration must change (a port in use, an unusable certificate), ``FrontFailed``
         for the rest."""
-        self._stopping = False
-        self.exited.clear()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
-        self._proc = proc
-        assert proc.stdin is not None and proc.stdout is not None
         try:
-            proc.stdin.write(pickle.dumps(self._spec))
-            proc.stdin.flush()
+            proc = self._spawn(self._spec)
+            assert proc.stdout is not None
             first = _first_line(proc.stdout, READY_TIMEOUT_S)
         except (OSError, FrontFailed) as exc:
             self.stop()
-            raise FrontFailed(
-                f"the push front end of {self._spec.source_id} did not start: {exc}"
-            ) from None
+            raise FrontFailed(f"{self._name} did not start: {exc}") from None
         word, _, rest = first.partition(" ")
         if word != "ready":
             self.stop()
             kind, _, text = rest.partition(" ")
             if kind == "config":
                 raise ConfigError(text)
-            raise FrontFailed(
-                f"the push front end of {self._spec.source_id} did not start: "
-                f"{text or first or 'it ended'}"
-            )
-        self._reader = threading.Thread(
-            target=self._read, args=(proc,), name=f"push-front-{self._spec.source_id}", daemon=True
-        )
-        self._reader.start()
+            raise FrontFailed(f"{self._name} did not start: {text or first or 'it ended'}")
+        self._watch(self._read)
         port = int(rest)
         self._spec = replace(self._spec, port=port)  # a start again takes the same port
         return port
-
-    def stop(self) -> None:
-        """Closes the front end's pipe (it answers what it has read, then ends) and waits."""
-        self._stopping = True
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-        try:
-            proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            log.error("the push front end of %s did not stop; killed", self._spec.source_id)
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-        if self._reader is not None and self._reader is not threading.current_thread():
-            self._reader.join(timeout=STOP_TIMEOUT_S)
-            self._reader = None
 
     def _read(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
@@ -141,18 +92,7 @@ class FrontProcess:
                     events.duplicates(int(line[2:]))
         except (OSError, ValueError):
             pass  # the pipe closed under the reader (stop)
-        self.exit_code = proc.wait()
-        if not self._stopping:
-            for pipe in (proc.stdin, proc.stdout):
-                if pipe is not None:
-                    with contextlib.suppress(OSError):
-                        pipe.close()
-            log.error(
-                "the push front end of %s ended (exit code %s)",
-                self._spec.source_id,
-                self.exit_code,
-            )
-            self.exited.set()
+        if self._ended(proc):
             self._on_exit()
 
 

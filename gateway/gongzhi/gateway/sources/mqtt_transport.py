@@ -9,21 +9,28 @@ publish at QoS 1 (ChirpStack: ``[integration.mqtt] qos=1``).
 
 from __future__ import annotations
 
+import logging
+import random
+import threading
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
 
+from gongzhi.core.backoff import Backoff
 from gongzhi.core.config_kit import STRICT_CONFIG, Secret
 from gongzhi.core.errors import ConfigError, RejectedMessage
 from gongzhi.core.settings import MqttTarget, parse_mqtt_url
 from gongzhi.gateway.decode import MAX_PAYLOAD_BYTES, parse_json
 from gongzhi.gateway.messages import RawMessage
-from gongzhi.gateway.metrics import GatewayMetrics
-from gongzhi.gateway.mqtt import MqttIngest
 from gongzhi.gateway.reasons import Reason
 from gongzhi.gateway.sources.base import SourceContext, SourceHealth
+from gongzhi.gateway.sources.mqtt_front import MqttFront, MqttFrontFailed, MqttFrontSpec
+
+log = logging.getLogger(__name__)
+
+RESTART = Backoff(first_s=1.0, max_s=30.0, floor_s=0.5)  # the subscriber's, after it ended
 
 
 class MqttOptions(BaseModel):
@@ -67,8 +74,9 @@ class MqttOptions(BaseModel):
 
 
 class MqttSource:
-    """What every source on MQTT does alike: one subscription (``start``/``close``), its
-    acknowledgements and its health; a kind adds ``translate``."""
+    """What every source on MQTT does alike: one subscription, taken by a process of its own
+    (``mqtt_front``) and started again if that process ends; its acknowledgements and its
+    health. A kind adds ``translate``."""
 
     def __init__(self, context: SourceContext, options: MqttOptions,
                  topics: Sequence[str]) -> None:
@@ -79,21 +87,55 @@ class MqttSource:
                               "client id, the gateway's would take over the gateway's session")
         self._target = options.target(context.mqtt)
         client_id = options.client_id or f"gongzhi-{context.gateway_id}-{context.source_id}"
-        self._mqtt = MqttIngest(self._target, context.queue, context.clock, GatewayMetrics(),
-                                client_id=client_id, gateway_id=None, topic_filters=topics,
-                                source=context.source_id)
+        self._front = MqttFront(MqttFrontSpec(context.source_id, self._target, client_id,
+                                              tuple(topics),
+                                              logging.getLogger().getEffectiveLevel()),
+                                context.queue.put, on_exit=self._ended)
+        self._closing = threading.Event()
+        self._restarter: threading.Thread | None = None
+        self._rng = random.Random()
+
+    @property
+    def subscriber_pid(self) -> int | None:
+        """The subscriber's process (None before the start)."""
+        return self._front.pid
 
     def start(self) -> None:
-        self._mqtt.start()
+        self._closing.clear()
+        self._front.start()
 
     def close(self) -> None:
-        self._mqtt.stop()
+        self._closing.set()
+        if self._restarter is not None:
+            self._restarter.join(timeout=RESTART.max_s + 5)
+            self._restarter = None
+        self._front.stop()
 
     def ack(self, messages: Sequence[RawMessage]) -> None:
-        self._mqtt.ack(messages)
+        self._front.ack(messages)
 
     def wait_connected(self, timeout_s: float) -> bool:
-        return self._mqtt.wait_connected(timeout_s)
+        return self._front.wait_connected(timeout_s)
+
+    def _ended(self) -> None:
+        """The subscriber's process ended unasked: started again, after a wait that grows
+        while it keeps failing (its reader thread calls this, once an end)."""
+        def again() -> None:
+            failures = 0
+            while not self._closing.wait(RESTART.delay(failures + 1, self._rng)):
+                try:
+                    self._front.start()
+                except MqttFrontFailed as exc:
+                    log.error("cannot start the subscriber of %s again: %s",
+                              self._context.source_id, exc)
+                    failures += 1
+                    continue
+                log.warning("the subscriber of %s started again", self._context.source_id)
+                return
+
+        self._restarter = threading.Thread(target=again, daemon=True,
+                                           name=f"mqtt-restart-{self._context.source_id}")
+        self._restarter.start()
 
     @staticmethod
     def body(raw: RawMessage) -> Any:
@@ -104,7 +146,9 @@ class MqttSource:
         return parse_json(raw.payload)
 
     def health(self) -> SourceHealth:
-        if self._mqtt.connected:
+        if self._front.connected:
             return SourceHealth(True)
+        if not self._front.running:
+            return SourceHealth(False, "the source's subscriber process is not running")
         return SourceHealth(False, f"not connected to mqtt://{self._target.host}:"
                                    f"{self._target.port}")

@@ -46,7 +46,11 @@ mapped by JSONPath: ``jsonmap``), ``ctwing`` and ``onenet`` (carrier platforms' 
 ``modbus`` (polling). Shared parts: ``mapping`` (decoded fields to catalogue metrics and events:
 JSONPath, units, value maps), ``mqtt_transport`` (``MqttOptions`` and ``MqttSource``: a
 subscription on any broker through ``gateway.mqtt``, the one paho module, with the lifecycle,
-acknowledgement and health every MQTT kind has; such a kind adds ``translate``).
+acknowledgement and health every MQTT kind has; such a kind adds ``translate``). The heavy
+receiving runs in helper processes tied to the gateway by a pipe (``piped_child``): each MQTT
+source's subscriber (``mqtt_front``) and each push port's front end (``http_push_front``,
+``http_push_process``), so that their work and the pipeline's are not serialised on one
+interpreter lock.
 
 A gateway with sources must own every estate (no partition): an outside message is not split by
 estate before it is translated.

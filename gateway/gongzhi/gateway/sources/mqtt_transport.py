@@ -1,5 +1,6 @@
 """An outside source's MQTT connection: our own broker or another one (a ChirpStack server's),
-with its own credentials, through the gateway's one paho module (``gateway.mqtt``).
+with its own credentials, through the gateway's one paho module (``gateway.mqtt``), in a
+process of its own (``mqtt_front``).
 
 The same guarantees as our own subscription: a persistent session (a stable client id, clean
 start off), QoS 1 with manual acknowledgement after commit, flow control through the ingest

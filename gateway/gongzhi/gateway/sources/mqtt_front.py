@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import select
 import subprocess
 import sys
 import threading
@@ -89,6 +90,8 @@ class MqttFront(PipedChild):
         try:
             proc = self._spawn(self._spec)
             assert proc.stdout is not None
+            if not select.select([proc.stdout], [], [], READY_TIMEOUT_S)[0]:
+                raise OSError(f"no answer in {READY_TIMEOUT_S:.0f} s")
             first = pickle.load(proc.stdout)
         except (OSError, EOFError, pickle.UnpicklingError) as exc:
             self.stop()

@@ -50,9 +50,10 @@ class CarrierPusher:
     """Pushes each body until it is answered 200 (retrying while the gateway is down), in
     order, in a thread; counts what was answered 200 (``alarms``, ``telemetry``)."""
 
-    def __init__(self, url: str, bodies: list[tuple[bytes, bool]]) -> None:
+    def __init__(self, url: str, bodies: list[tuple[bytes, bool]], pace_s: float = 0.0) -> None:
         self.url = url
         self.bodies = bodies
+        self.pace_s = pace_s  # between pushes answered: a stream still going at a fault
         self.alarms = 0
         self.telemetry = 0
         self.answered = 0
@@ -78,6 +79,7 @@ class CarrierPusher:
                     self.failures += 1
                     time.sleep(0.05)  # CTWing's retry interval, shortened
                 self.answered += 1
+                time.sleep(self.pace_s)
                 if alarm:
                     self.alarms += 1
                 else:

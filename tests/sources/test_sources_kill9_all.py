@@ -188,21 +188,24 @@ def test_gateway_kill_9_with_every_source_active_loses_nothing(
         wait_for_port(ctwing_port, 30)
         wait_for_port(onenet_port, 30)
         with running(sysm), DevicePublisher(durable_broker.port, window=20) as publisher:
-            pushers = [CarrierPusher(f"http://127.0.0.1:{ctwing_port}/ctwing", pushes["ctwing"]),
-                       CarrierPusher(f"http://127.0.0.1:{onenet_port}/onenet", pushes["onenet"])]
+            # Every stream paced to last a few seconds, so that each is under way at the kill.
+            pushers = [CarrierPusher(f"http://127.0.0.1:{ctwing_port}/ctwing", pushes["ctwing"],
+                                     pace_s=0.02),
+                       CarrierPusher(f"http://127.0.0.1:{onenet_port}/onenet", pushes["onenet"],
+                                     pace_s=0.02)]
             senders = Senders(publisher, *pushers)
-            total = len(mqtt) + sum(len(b) for b in pushes.values())
-            publisher.publish_in_background(mqtt, pace_s=0.05)
+            streams = [(publisher, len(mqtt))] + [(p, len(p.bodies)) for p in pushers]
+            publisher.publish_in_background(mqtt, pace_s=0.1)
             for pusher in pushers:
                 pusher.start()
             wait_until(lambda: gateway_metric(sysm, "source_messages_accepted_total") > 0
-                       and senders.alarms + senders.telemetry >= total // 3, 60,
+                       and all(s.alarms + s.telemetry >= n // 3 for s, n in streams), 60,
                        "a third of every stream, the monitors polled")
             sysm.services["gateway"].kill()
             tally.extra["killed_after"] = senders.alarms + senders.telemetry
             failures = [p.failures for p in pushers]
-            wait_until(lambda: all(p.failures > f + 3 for p, f in zip(pushers, failures,
-                                                                        strict=True)),
+            wait_until(lambda: all(p.failures > f + 3 or p.answered == len(p.bodies)
+                                   for p, f in zip(pushers, failures, strict=True)),
                        30, "pushes refused while the gateway is down")
             start_gateway(sysm)
             publisher.join()

@@ -103,7 +103,9 @@ def test_the_wall_answers_while_a_storm_of_20000_alarms_drains(
                 opened_during_drain += 1
             # With the pointer: nothing arriving in the storm moves the close button.
             drawer.locator(".drawer-close").click()
-            expect(drawer).to_be_hidden(timeout=15_000)
+            # The page may be busy with the storm's batches on a loaded machine: patience here
+            # is not a speed figure (the bench measures that).
+            expect(drawer).to_be_hidden(timeout=45_000)
 
         deadline = time.monotonic() + 300
         while outbox.waiting()[0] > 0:

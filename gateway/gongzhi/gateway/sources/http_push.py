@@ -27,7 +27,6 @@ import random
 import threading
 from collections.abc import Callable, Sequence
 
-from gongzhi.core.backoff import Backoff
 from gongzhi.core.config_kit import to_ms
 from gongzhi.core.errors import ConfigError, RejectedMessage
 from gongzhi.devices.catalogue import spec_for
@@ -53,12 +52,12 @@ from gongzhi.gateway.sources.http_push_process import FrontFailed, FrontProcess
 from gongzhi.gateway.sources.http_push_spool import PushSpool
 from gongzhi.gateway.sources.http_push_uplink import Uplink
 from gongzhi.gateway.sources.mapping import CompiledMapping, FieldMapping
+from gongzhi.gateway.sources.piped_child import RESTART
 
 log = logging.getLogger(__name__)
 
 HAND_OVER_BATCH = 500
 PRUNE_EVERY_S = 600.0
-RESTART = Backoff(first_s=1.0, max_s=30.0, floor_s=0.5)  # the front end's, after it ended
 
 
 def record_for(registry: Registry, identities: Sequence[str]) -> DeviceRecord:

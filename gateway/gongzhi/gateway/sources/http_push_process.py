@@ -34,11 +34,10 @@ from typing import IO
 from gongzhi.core.clock import SystemClock
 from gongzhi.core.errors import ConfigError
 from gongzhi.gateway.sources.http_push_front import FrontEvents, FrontSpec, PushFront
-from gongzhi.gateway.sources.piped_child import PipedChild
+from gongzhi.gateway.sources.piped_child import READY_TIMEOUT_S, PipedChild
 
 log = logging.getLogger(__name__)
 
-READY_TIMEOUT_S = 30.0
 
 
 class FrontFailed(RuntimeError):

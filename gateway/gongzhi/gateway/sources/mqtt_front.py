@@ -39,11 +39,10 @@ from gongzhi.gateway.ingest_queue import IngestQueue
 from gongzhi.gateway.messages import RawMessage
 from gongzhi.gateway.metrics import GatewayMetrics
 from gongzhi.gateway.mqtt import MqttIngest
-from gongzhi.gateway.sources.piped_child import STOP_TIMEOUT_S, PipedChild
+from gongzhi.gateway.sources.piped_child import READY_TIMEOUT_S, STOP_TIMEOUT_S, PipedChild
 
 log = logging.getLogger(__name__)
 
-READY_TIMEOUT_S = 30.0
 BATCH = 500
 # Generations of one incarnation of the subscriber: far more reconnections than a process sees.
 INCARNATION = 1 << 32

@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
 
-from gongzhi.core.backoff import Backoff
 from gongzhi.core.config_kit import STRICT_CONFIG, Secret
 from gongzhi.core.errors import ConfigError, RejectedMessage
 from gongzhi.core.settings import MqttTarget, parse_mqtt_url
@@ -28,10 +27,10 @@ from gongzhi.gateway.messages import RawMessage
 from gongzhi.gateway.reasons import Reason
 from gongzhi.gateway.sources.base import SourceContext, SourceHealth
 from gongzhi.gateway.sources.mqtt_front import MqttFront, MqttFrontFailed, MqttFrontSpec
+from gongzhi.gateway.sources.piped_child import RESTART
 
 log = logging.getLogger(__name__)
 
-RESTART = Backoff(first_s=1.0, max_s=30.0, floor_s=0.5)  # the subscriber's, after it ended
 
 
 class MqttOptions(BaseModel):

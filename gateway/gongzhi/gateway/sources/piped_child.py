@@ -16,9 +16,15 @@ import sys
 import threading
 from typing import IO
 
+from gongzhi.core.backoff import Backoff
+
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 10.0
+# How long a started helper has to say it is ready before its start fails.
+READY_TIMEOUT_S = 30.0
+# Between a helper that ended on its own and its next start.
+RESTART = Backoff(first_s=1.0, max_s=30.0, floor_s=0.5)
 
 
 class PipedChild:

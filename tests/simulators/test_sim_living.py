@@ -22,6 +22,7 @@ from gongzhi.gateway.detection import DetectionEngine
 from gongzhi.gateway.detection.config import DetectionConfig
 from gongzhi.gateway.detection.rhythm import RhythmSettings
 from gongzhi.gateway.messages import RawMessage
+from gongzhi.simulators import living
 from gongzhi.simulators.engine import SimulationEngine
 from gongzhi.simulators.estate import load_estate_file
 from gongzhi.simulators.layout import EstateLayout, build_layout
@@ -145,3 +146,12 @@ def test_the_shipped_welfare_estate_and_scenario_fit_together() -> None:
     [fall] = load_scenario("welfare").timed
     assert fall.spec.kind == "no_activity" and fall.at_ms >= 22 * DAY
     assert fall.spec.target.device in {r.device_id for r in records}
+
+
+@pytest.mark.parametrize("seed", [106, 140, 170])
+def test_a_use_after_the_last_minute_of_a_block_is_left_to_the_next(seed: int) -> None:
+    """These people's last evening runs past the block's end (a late bed): that use is not in
+    the block (it raised an IndexError), and every minute of the block is still given."""
+    days = living.simulate(seed, MIDNIGHT_CST, 1)
+    assert days.power_w.size == 1440 and np.isfinite(days.power_w).all()
+    assert (np.diff(days.water_m3) >= 0).all()

@@ -175,7 +175,8 @@ def simulate(seed: int, start_ms: int, days: int, utc_offset_h: float = 8.0,
                 watts = person.kettle_w if name == "kettle" else person.microwave_w
             i = (when - start_ms) // MINUTE_MS
             length = int(rng.integers(low, high + 1))
-            if not _alive(faults, when):
+            # A late evening's use may fall past the block's last minute: the next block's.
+            if not _alive(faults, when) or i >= n:
                 continue
             power[i:i + length] += watts
             used.append(when)
@@ -185,7 +186,7 @@ def simulate(seed: int, start_ms: int, days: int, utc_offset_h: float = 8.0,
         for when, amount in ((wake + 15 * MINUTE_MS, rng.uniform(8.0, 20.0)),
                              (bed - HOUR_MS, rng.uniform(20.0, 50.0) if rng.random() < 0.5
                               else 0.0)):
-            if _alive(faults, when) and amount:
+            if _alive(faults, when) and amount and when - start_ms < n * MINUTE_MS:
                 litres[(when - start_ms) // MINUTE_MS] += float(amount)
     for fault in faults:
         if fault.kind == "no_activity" and leaves_light_on(seed):

@@ -16,7 +16,8 @@ BEDROOM = record("s-301b", "smoke", floor="3", household="h301", room="301b")
 CORRIDOR = record("s-c3", "smoke", floor="3", room="corridor")
 UPSTAIRS = record("s-401", "smoke", floor="4", household="h401", room="401")
 OTHER_UNIT = record("s-u2-301", "smoke", floor="3", unit="2", household="h2301")
-DEVICES = (KITCHEN, BEDROOM, CORRIDOR, UPSTAIRS, OTHER_UNIT)
+NEIGHBOUR = record("s-302", "smoke", floor="3", household="h302", room="302")
+DEVICES = (KITCHEN, BEDROOM, CORRIDOR, UPSTAIRS, OTHER_UNIT, NEIGHBOUR)
 
 
 def kinds(alarms: list[Alarm]) -> list[tuple[str, str]]:
@@ -57,6 +58,23 @@ def test_detectors_on_other_floors_units_or_far_apart_in_time_are_no_fire() -> N
                         event(OTHER_UNIT, 6, "smoke_alarm")])
     alarms += e.process([event(CORRIDOR, 600, "smoke_alarm")])  # ten minutes later
     assert AlarmKind.FIRE not in [a.kind for a in alarms]
+
+
+def test_two_households_on_one_floor_are_two_kitchens_until_the_landing_smokes() -> None:
+    e = engine()
+    alarms = e.process([event(KITCHEN, 0, "smoke_alarm"), event(NEIGHBOUR, 20, "smoke_alarm")])
+    assert AlarmKind.FIRE not in [a.kind for a in alarms]
+    alarms = e.process([event(CORRIDOR, 60, "smoke_alarm")])
+    fires = [a for a in alarms if a.kind is AlarmKind.FIRE]
+    assert len(fires) == 1
+    assert set(fires[0].evidence["detectors"]) == {"s-301", "s-302", "s-c3"}
+
+
+def test_a_registry_without_households_takes_any_two_of_a_floor() -> None:
+    first, second = (record(f"s-{n}", "smoke", floor="3", room=n) for n in ("301", "302"))
+    alarms = DetectionEngine(Registry((first, second))).process(
+        [event(first, 0, "smoke_alarm"), event(second, 20, "smoke_alarm")])
+    assert [a.kind for a in alarms].count(AlarmKind.FIRE) == 1
 
 
 def test_smoke_threshold_with_a_heat_rise_is_a_fire() -> None:

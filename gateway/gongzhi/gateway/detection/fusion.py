@@ -1,8 +1,10 @@
 """Fire fusion over smoke detectors. One detector's smoke alarm stays a ``smoke_alarm``; a
-``fire`` needs confirmation: a second detector of the same household or of the same floor of a
-unit within ``fire_window_ms``, or smoke together with a heat rise on the detector. A short
-cooking spike never holds long enough for the smoke threshold, so it raises neither; cooking
-smoke that holds is smoke to a detector, and two households' on one floor confirm a fire.
+``fire`` needs confirmation: a second detector of the same household, or of the same floor of a
+unit where one of the two is of no household (the landing's: a flat's smoke reaches its landing
+before any other flat), within ``fire_window_ms``; or smoke together with a heat rise on the
+detector. A short cooking spike never holds long enough for the smoke threshold, so it raises
+neither; cooking smoke that holds is smoke to a detector, but two households' on one floor are
+two kitchens, not a fire (a registry without households takes any two of a floor, as before).
 
 A fire is latched (people resolve it, no CLEAR); further confirmations on the same floor while
 smoke continues fold into it.
@@ -93,11 +95,17 @@ class FireFusion(Stateful):
             group = members[gid[slot]]
             group = group[group >= 0]
             smoking = group[self.last_smoke[group] >= since]
-            if smoking.size >= 2:
+            if smoking.size >= 2 and (gid is self.household or self._shared(smoking)):
                 return self._confirm(slot, ts, "two_detectors", [int(s) for s in smoking])
         if self.last_heat[slot] >= since:
             return self._confirm(slot, ts, "smoke_and_heat", [slot])
         return []
+
+    def _shared(self, smoking: IntArray) -> bool:
+        """Whether a floor's smoking detectors can be one fire's: one of them is of no
+        household (the landing, the stairs), where a household's fire goes first. Two
+        households' detectors alone are two kitchens, each its own smoke."""
+        return bool((self.household[smoking] < 0).any())
 
     def _confirm(self, slot: int, ts: int, cause: str, detectors: list[int]) -> list[Alarm]:
         floor = int(self.floor[slot])

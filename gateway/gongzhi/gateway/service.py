@@ -9,7 +9,8 @@ acknowledges them; it ticks detection about once a second, reloads the registry 
 changes and prunes the stores.
 
 Files: ``<data_dir>/telemetry.db`` (shared by replicas, read by the platform) and, per gateway
-id, ``<data_dir>/gateway/<id>/{outbox,dead_letters,influx_spool}.db``.
+id, ``<data_dir>/gateway/<id>/{outbox,dead_letters,influx_spool,welfare}.db`` (``welfare.db``: what
+the welfare rule learned, kept across starts: ``welfare_records``).
 """
 
 from __future__ import annotations
@@ -41,7 +42,14 @@ from gongzhi.gateway.sinks import open_sink
 from gongzhi.gateway.status_http import StatusEndpoints, StatusServer
 from gongzhi.gateway.status_report import StatusReporter
 from gongzhi.gateway.subscriptions import device_filters
-from gongzhi.gateway.welfare_history import RowReader, WelfareLearner, learn_from_history
+from gongzhi.gateway.welfare_history import (
+    RowReader,
+    WelfareLearner,
+    learn_from_history,
+    owned_households,
+)
+from gongzhi.gateway.welfare_records import FILE_NAME as WELFARE_FILE
+from gongzhi.gateway.welfare_records import WelfareRecords, open_kept
 from gongzhi.telemetry.embedded import telemetry_db_path
 
 if TYPE_CHECKING:
@@ -102,6 +110,10 @@ class GatewayService:
         self.outbox = AlarmOutbox(home / "outbox.db")
         self.dead_letters = DeadLetterStore(home / "dead_letters.db")
         self._spool_path = home / "influx_spool.db"
+        self._welfare_path = home / WELFARE_FILE
+        self.welfare_records: WelfareRecords | None = None
+        self._welfare_keys: set[str] = set()  # the households whose learned days are kept
+        self._welfare_status: dict[str, Any] = {}  # for the health report
         self.states = DeviceStateTracker()
         self._registry = RegistryWatch(settings.registry_path, self.clock)
         self._stopping = threading.Event()
@@ -194,33 +206,97 @@ class GatewayService:
                  self.partition, s.http_host, self.http.port)
 
     def _learn_welfare(self, registry: Registry) -> None:
-        """The welfare rule learns its households' rhythm from the telemetry recorded before
-        this start (``welfare_history``), so a restart does not relearn for weeks; an alarm
-        still active goes to the outbox again (the same id: taken as a repeat). A store that
-        cannot be read leaves the rule to learn from the stream, as on a first start."""
+        """The welfare rule gets its households' rhythm back before the stream: each household
+        kept in ``welfare.db`` is put back as it was and replays only the reports recorded since
+        its newest kept day began; the others learn from the last ``history_days`` of recorded
+        telemetry (``welfare_history``). An alarm still active goes to the outbox again (the
+        same id: taken as a repeat). A kept file that cannot be read is set aside, said in the
+        log and the health report, and its households learn from the telemetry; a telemetry
+        store that cannot be read leaves them to learn from the stream, as on a first start."""
         assert self.pipeline is not None
         detector = self.pipeline.detector
-        if not isinstance(detector, WelfareLearner) or not detector.welfare_households:
+        if not isinstance(detector, WelfareLearner):
+            return
+        partition = self.partition
+        now = self.clock.now_ms()
+        owned = owned_households(detector, registry,
+                                 lambda r: partition.owns(r.estate_id, r.location.building))
+        saved = self._open_welfare_records(detector, list(owned), now)
+        if not owned:
             return
         from gongzhi.telemetry.reader import open_reader
 
-        partition = self.partition
-        now = self.clock.now_ms()
         try:
             with open_reader(self.settings) as reader:
                 learned = learn_from_history(
                     detector, cast(RowReader, reader), registry, now,
-                    lambda r: partition.owns(r.estate_id, r.location.building))
+                    lambda r: partition.owns(r.estate_id, r.location.building), saved)
         except Exception as exc:  # any reader failure: learn from the stream
             log.warning("welfare rhythm not learned from the recorded telemetry (%s: %s); "
                         "the households are learned from the stream",
                         type(exc).__name__, exc)
             return
+        finally:
+            self._save_welfare_days()  # the days learned again, kept at once
         if learned.alarms:
             self.outbox.add(learned.alarms, now)
-        log.info("welfare rhythm of %d households learned from %d recorded reports (up to %d "
-                 "days); %d alarms still active", learned.households, learned.reports,
-                 learned.days, len(learned.alarms))
+        self._welfare_status.update(resumed=learned.resumed,
+                                    relearned=learned.households - learned.resumed)
+        log.info("welfare rhythm of %d households back: %d as kept, the others learned from "
+                 "%d recorded reports (up to %d days); %d alarms still active",
+                 learned.households, learned.resumed, learned.reports, learned.days,
+                 len(learned.alarms))
+
+    def _open_welfare_records(self, detector: WelfareLearner, households: list[str],
+                              now_ms: int) -> dict[str, Any]:
+        """Open ``welfare.db``, load the kept ``households``, delete every other household's
+        rows (removed from the registry, no longer flagged, not this gateway's) and start
+        noting the days learned. A file that cannot be read is loud: a warning and the health
+        report (not readiness: the gateway works, its households learned again)."""
+        self._welfare_keys = set(households)
+        try:
+            opened = open_kept(self._welfare_path, detector.welfare_history_days, households,
+                               now_ms)
+        except Exception as exc:  # the directory itself: the rule's days are not kept
+            problem = (f"the welfare rule's learned days cannot be kept in "
+                       f"{self._welfare_path} ({type(exc).__name__}: {exc})")
+            log.warning("%s; the households are learned again at each start", problem)
+            self._welfare_status = {"file": str(self._welfare_path), "problem": problem}
+            return {}
+        self.welfare_records = opened.records
+        self._started.append(self._close_welfare_records)
+        problems = [opened.problem] if opened.problem else []
+        problems += [f"the kept days of household {key} could not be read ({why}); it is "
+                     "learned again from the recorded telemetry"
+                     for key, why in opened.unreadable.items()]
+        for problem in problems:
+            log.warning("%s", problem)
+        deleted = opened.records.keep_only(households)
+        if deleted:
+            log.info("welfare days of %d households no longer watched deleted", len(deleted))
+        detector.keep_welfare_days()
+        self._welfare_status = {"file": str(self._welfare_path), "kept": len(opened.saved),
+                                "problem": "; ".join(problems) or None}
+        return dict(opened.saved)
+
+    def _save_welfare_days(self) -> None:
+        """Keep the days the welfare rule learned since the last call (worker thread, or the
+        start and stop around it). A failed write is logged: the next start replays more."""
+        records = self.welfare_records
+        detector = self.pipeline.detector if self.pipeline is not None else None
+        if records is None or not isinstance(detector, WelfareLearner):
+            return
+        days = [d for d in detector.take_welfare_days() if d.household in self._welfare_keys]
+        try:
+            records.save(days)
+        except Exception:
+            log.exception("the welfare rule's learned days were not kept")
+
+    def _close_welfare_records(self) -> None:
+        self._save_welfare_days()  # after the worker stopped: its last days
+        if self.welfare_records is not None:
+            self.welfare_records.close()
+            self.welfare_records = None
 
     def stop(self) -> None:
         """Stop the worker after its batch (acknowledged), then everything else. Idempotent."""
@@ -262,6 +338,8 @@ class GatewayService:
             "queue_depth": depth, "worker_stalled_ms": stalled_ms, "problems": problems}
         if self.sources is not None:
             health["sources"] = self.sources.health(problems)
+        if self._welfare_status:
+            health["welfare_records"] = self._welfare_status
         return health
 
     def status_report(self) -> dict[str, Any]:
@@ -286,6 +364,7 @@ class GatewayService:
                 self._wake_sender()
         except StopRequested:
             pass
+        self._save_welfare_days()
 
     def _wake_sender(self) -> None:
         if self.sender is not None:
@@ -318,7 +397,27 @@ class GatewayService:
         update_sink = getattr(self.sink, "set_registry", None)
         if callable(update_sink):
             update_sink(registry)
+        self._forget_unwatched(registry)
         self.metrics.inc("registry_reloads_total")
+
+    def _forget_unwatched(self, registry: Registry) -> None:
+        """After a reload: a household removed from the registry or no longer flagged loses
+        its kept days (personal data, kept no longer than needed)."""
+        records = self.welfare_records
+        detector = self.pipeline.detector if self.pipeline is not None else None
+        if records is None or not isinstance(detector, WelfareLearner):
+            return
+        self._save_welfare_days()  # the days noted before the reload, of households that stay
+        partition = self.partition
+        self._welfare_keys = set(owned_households(
+            detector, registry, lambda r: partition.owns(r.estate_id, r.location.building)))
+        try:
+            deleted = records.keep_only(self._welfare_keys)
+        except Exception:
+            log.exception("the welfare days of households no longer watched were not deleted")
+            return
+        if deleted:
+            log.info("welfare days of %d households no longer watched deleted", len(deleted))
 
     def _device_filters(self, registry: Registry) -> list[str]:
         return device_filters(self.settings.gateway_subscribe, self.partition, self.share_group,

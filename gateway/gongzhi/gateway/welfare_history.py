@@ -3,17 +3,24 @@
 again judges its households at once instead of relearning for ``RhythmSettings.min_days`` days
 (docs/welfare.md). The recorded reports are replayed through the rule as the stream brought
 them, one household and one day at a time (a monitor at 10 s is 8,640 rows a day); the alarms
-still active at their end are returned for the outbox, with the ids they had before."""
+still active at their end are returned for the outbox, with the ids they had before.
+
+A household the gateway kept (``welfare_records``: its learned days and its state as its newest
+day began) is put back as it was and only the reports recorded since that day began are
+replayed; the others (a first start, a file that could not be read) replay ``history_days``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from gongzhi.core.alarms import Alarm
 from gongzhi.devices.registry import DeviceRecord, Registry
+from gongzhi.gateway.detection.rhythm import DayRecord
+from gongzhi.gateway.detection.welfare import LearnedDay
 from gongzhi.gateway.messages import Telemetry
+from gongzhi.gateway.welfare_records import SavedHousehold
 
 DAY_MS = 86_400_000
 
@@ -30,7 +37,7 @@ class WelfareLearner(Protocol):
     """A detector whose welfare rule learns from recorded reports (``DetectionEngine``)."""
 
     @property
-    def welfare_households(self) -> list[list[str]]: ...
+    def welfare_households(self) -> dict[str, list[str]]: ...
 
     @property
     def welfare_history_days(self) -> int: ...
@@ -39,10 +46,18 @@ class WelfareLearner(Protocol):
 
     def welfare_learned(self) -> list[Alarm]: ...
 
+    def keep_welfare_days(self) -> None: ...
+
+    def take_welfare_days(self) -> list[LearnedDay]: ...
+
+    def resume_welfare(self, household: str, days: Sequence[DayRecord],
+                       state: Mapping[str, Any]) -> None: ...
+
 
 @dataclass(slots=True)
 class Learned:
     households: int = 0
+    resumed: int = 0  # of them, put back as kept (the rest replayed ``history_days``)
     reports: int = 0
     days: int = 0  # the most days of recording a household had
     alarms: list[Alarm] = field(default_factory=list)  # still active at the end
@@ -58,20 +73,41 @@ def _day_rows(reader: RowReader, records: Sequence[DeviceRecord], since_ms: int,
         yield rows
 
 
+def owned_households(detector: WelfareLearner, registry: Registry,
+                     owns: Callable[[DeviceRecord], bool]) -> dict[str, list[DeviceRecord]]:
+    """The watched households whose devices are all this gateway's (``owns``), by key."""
+    owned: dict[str, list[DeviceRecord]] = {}
+    for key, device_ids in detector.welfare_households.items():
+        records = [r for r in map(registry.get, device_ids) if r is not None]
+        if records and all(map(owns, records)):
+            owned[key] = records
+    return owned
+
+
 def learn_from_history(detector: WelfareLearner, reader: RowReader, registry: Registry,
-                       now_ms: int, owns: Callable[[DeviceRecord], bool] = lambda _r: True
-                       ) -> Learned:
+                       now_ms: int, owns: Callable[[DeviceRecord], bool] = lambda _r: True,
+                       saved: Mapping[str, SavedHousehold] | None = None) -> Learned:
     """Replay the last ``history_days`` days before ``now_ms`` of every watched household this
-    gateway owns (``owns``) through ``detector``'s welfare rule."""
+    gateway owns (``owns``) through ``detector``'s welfare rule; a household in ``saved`` is put
+    back as kept first, and only its reports from the kept state's ``at_ms`` on are replayed.
+    The kept households are all put back before any report is read, so a reader that fails
+    leaves them as kept."""
     learned = Learned()
     since = now_ms - detector.welfare_history_days * DAY_MS
-    for device_ids in detector.welfare_households:
-        records = [r for r in map(registry.get, device_ids) if r is not None]
-        if not records or not all(map(owns, records)):
-            continue
+    owned = owned_households(detector, registry, owns)
+    starts: dict[str, int] = {}
+    for key in owned:
+        kept = (saved or {}).get(key)
+        if kept is not None and kept.at_ms >= since:
+            detector.resume_welfare(key, kept.days, kept.state)
+            starts[key] = kept.at_ms
+            learned.resumed += 1
+        else:
+            starts[key] = since
+    for key, records in owned.items():
         learned.households += 1
         days = 0
-        for rows in _day_rows(reader, records, since, now_ms):
+        for rows in _day_rows(reader, records, starts[key], now_ms):
             days += bool(rows)
             learned.reports += len(rows)
             detector.learn_welfare(rows)

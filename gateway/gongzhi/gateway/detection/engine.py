@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from operator import attrgetter
+from typing import Any
 
 import numpy as np
 
@@ -22,8 +23,9 @@ from gongzhi.gateway.detection.events import EventAlarms
 from gongzhi.gateway.detection.group import TypeGroup, column_rows, fuse_smoke_alarms, metric_rows
 from gongzhi.gateway.detection.ledger import OpenAlarms
 from gongzhi.gateway.detection.presence import Presence, cluster_id, offline_after_ms
+from gongzhi.gateway.detection.rhythm import DayRecord
 from gongzhi.gateway.detection.track import FloatArray, IntArray
-from gongzhi.gateway.detection.welfare import WelfareWatch
+from gongzhi.gateway.detection.welfare import LearnedDay, WelfareWatch
 from gongzhi.gateway.messages import DeviceEvent, StatusChange, Telemetry
 from gongzhi.gateway.messages import Presence as PresenceState
 
@@ -144,9 +146,27 @@ class DetectionEngine:
         return out
 
     @property
-    def welfare_households(self) -> list[list[str]]:
-        """The devices of each household the welfare rule watches."""
+    def welfare_households(self) -> dict[str, list[str]]:
+        """The devices of each household the welfare rule watches, by household."""
         return self._welfare.household_devices()
+
+    def keep_welfare_days(self) -> None:
+        """From now on note each day the welfare rule learns (``take_welfare_days``)."""
+        if self._welfare.journal is None:
+            self._welfare.journal = []
+
+    def take_welfare_days(self) -> list[LearnedDay]:
+        """The days learned since the last call (for the gateway to keep across starts)."""
+        journal = self._welfare.journal
+        if not journal:
+            return []
+        self._welfare.journal = []
+        return journal
+
+    def resume_welfare(self, household: str, days: Sequence[DayRecord],
+                       state: Mapping[str, Any]) -> None:
+        """Household ``household`` as it was kept (``WelfareWatch.resume``)."""
+        self._welfare.resume(household, days, state)
 
     @property
     def welfare_history_days(self) -> int:

@@ -28,13 +28,16 @@ platform's: it keeps the alarm from becoming a ticket while the absence lasts.
 
 Pure and streaming: time is the reports' device time; the model is learned from the stream as it
 passes, so the backtest of recorded data runs exactly this, and so does a gateway started again
-on the telemetry it recorded (``learn``; ``gongzhi.gateway.welfare_history``).
+on the telemetry it recorded (``learn``; ``gongzhi.gateway.welfare_history``). A gateway keeps
+what was learned across starts: with a ``journal``, each day learned is noted with the
+household's state as the next day began (``LearnedDay``), and ``resume`` puts a household back
+in that state, so only the reports from then on need replaying.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -135,6 +138,35 @@ class Household:
         return any(s.type is DeviceType.WATER_METER for s in self.sources.values())
 
 
+# What a household carries from report to report (every field but its identity, its devices'
+# settings and the rhythm, which is its learned days): read and set by name, so that a field
+# added later is carried too.
+STATE_FIELDS = tuple(f.name for f in fields(Household)
+                     if f.name not in ("key", "alarm_slot", "sources", "rhythm"))
+SOURCE_STATE_FIELDS = tuple(f.name for f in fields(Source)
+                            if f.name not in ("slot", "type", "blind_ms"))
+
+
+def household_state(house: Household) -> dict[str, Any]:
+    """The household's state (``STATE_FIELDS``), its devices' under ``"sources"``."""
+    state = {name: getattr(house, name) for name in STATE_FIELDS}
+    state["sources"] = {device_id: {name: getattr(source, name) for name in SOURCE_STATE_FIELDS}
+                        for device_id, source in house.sources.items()}
+    return state
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedDay:
+    """A day the rule learned, and the household's state as the next day began, before its
+    report at ``at_ms``: a gateway started again ``resume``s from it and replays the reports from
+    ``at_ms`` on, as a gateway that never stopped would have taken them."""
+
+    household: str
+    record: DayRecord
+    at_ms: int
+    state: dict[str, Any]
+
+
 class WelfareWatch:
     """The welfare rule of every opted-in household of a registry."""
 
@@ -154,6 +186,9 @@ class WelfareWatch:
                 flagged.add(key)
         self.households: dict[str, Household] = {}
         self._by_device: dict[str, Household] = {}
+        # The days learned since the gateway last took them (``LearnedDay``), kept only when
+        # a list is set: a backtest or an evaluation keeps none.
+        self.journal: list[LearnedDay] | None = None
         for key in sorted(flagged):
             slots = members[key]
             monitors = [s for s in slots if index.records[s].type is DeviceType.ELECTRICAL]
@@ -169,6 +204,7 @@ class WelfareWatch:
 
     def adopt(self, old: WelfareWatch) -> None:
         """After a registry reload: keep what each household that stays has learned."""
+        self.journal = old.journal
         for key, house in self.households.items():
             before = old.households.get(key)
             if before is None:
@@ -209,9 +245,28 @@ class WelfareWatch:
         """The devices whose reports the rule reads."""
         return self._by_device.keys()
 
-    def household_devices(self) -> list[list[str]]:
-        """The devices of each watched household (what ``learn`` wants the history of)."""
-        return [list(h.sources) for h in self.households.values()]
+    def household_devices(self) -> dict[str, list[str]]:
+        """The devices of each watched household, by its key (what ``learn`` wants the history
+        of)."""
+        return {key: list(h.sources) for key, h in self.households.items()}
+
+    def resume(self, key: str, days: Sequence[DayRecord], state: Mapping[str, Any]) -> None:
+        """Put household ``key`` back as it was (a ``LearnedDay``'s ``state``, with the days it
+        had learned): the reports from that day's ``at_ms`` on then go on from there. A field
+        the state lacks keeps its fresh value; a device it does not name starts fresh."""
+        house = self.households[key]
+        rhythm = Rhythm(self.settings)
+        for record in sorted(days, key=lambda d: d.day):
+            rhythm.learn(record)
+        house.rhythm = rhythm
+        for name in STATE_FIELDS:
+            if name in state:
+                setattr(house, name, state[name])
+        for device_id, was in state.get("sources", {}).items():
+            if (source := house.sources.get(device_id)) is not None:
+                for name in SOURCE_STATE_FIELDS:
+                    if name in was:
+                        setattr(source, name, was[name])
 
     def learn(self, recorded: Sequence[Telemetry]) -> None:
         """Learn from recorded reports (a gateway started again: the history the stream
@@ -344,10 +399,11 @@ class WelfareWatch:
     def _new_day(self, house: Household, day: int, ts: int) -> None:
         """Learn the day that ended. A welfare alarm still active stays so: a new day of the
         same silence is the same alarm, not another."""
+        learned: DayRecord | None = None
         if house.day >= 0:
             # A morning not seen whole, or a return from a trip, teaches nothing of mornings.
             whole = house.morning_seen and house.first_min is not None and not house.returned
-            house.rhythm.learn(DayRecord(
+            learned = DayRecord(
                 day=house.day, weekend=house.weekend,
                 first_min=house.first_min if whole else None,
                 last_min=house.last_min,
@@ -355,7 +411,8 @@ class WelfareWatch:
                 else None,
                 quiet_gap_min=house.quiet_gap_min
                 if house.has_water and house.quiet_gap_min > 0 else None,
-                floor_w=house.floor_w if house.floor_w < float("inf") else None))
+                floor_w=house.floor_w if house.floor_w < float("inf") else None)
+            house.rhythm.learn(learned)
         first_report = house.day < 0
         skipped = house.day >= 0 and day > house.day + 1
         house.day = day
@@ -369,6 +426,8 @@ class WelfareWatch:
         house.returned = False
         if first_report:
             house.seen_since_ms = house.water_seen_since_ms = ts
+        if learned is not None and self.journal is not None:
+            self.journal.append(LearnedDay(house.key, learned, ts, household_state(house)))
 
     # --- judging the silence --------------------------------------------------------------
 

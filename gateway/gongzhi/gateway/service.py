@@ -275,8 +275,9 @@ class GatewayService:
         if deleted:
             log.info("welfare days of %d households no longer watched deleted", len(deleted))
         detector.keep_welfare_days()
-        self._welfare_status = {"file": str(self._welfare_path), "kept": len(opened.saved),
-                                "problem": "; ".join(problems) or None}
+        if households or problems:  # a gateway with no elderly household has nothing to say
+            self._welfare_status = {"file": str(self._welfare_path), "kept": len(opened.saved),
+                                    "problem": "; ".join(problems) or None}
         return dict(opened.saved)
 
     def _save_welfare_days(self) -> None:

@@ -330,3 +330,30 @@ def test_a_step_heading_a_larger_one_ends_with_the_whole(off_w: float, followed:
     [detector] = [r for r in engine._groups[device.type].rules
                   if isinstance(r, EbikeChargingDetector)]
     assert bool((detector.phase[0] == CC).any()) is followed
+
+
+@pytest.mark.parametrize("lamp_w", [170.0, 0.0])
+def test_a_load_of_the_taper_s_size_switching_off_does_not_end_it(lamp_w: float) -> None:
+    """A 200 W charger's taper (from 40 min, 200 W to nothing over an hour); a lamp of the
+    taper's size switched on 5 min into it and off 7 min later: the step down matches the
+    charger's level then, but the circuit still draws it. The charge is raised in its taper,
+    lamp or not, as the charger's (the lamp's candidate glides with the taper: it is not the
+    one raised)."""
+    device = record("h1", "electrical", household="h1", position="household")
+    engine = DetectionEngine(Registry([device]))
+    rng = np.random.default_rng(4)
+    start, taper = 3 * HOUR, 3 * HOUR + 40 * MINUTE
+
+    def load(t: float) -> float:
+        charging = 200.0 * (t >= start) * float(np.clip(1 - (t - taper) / HOUR, 0.0, 1.0))
+        lamp = lamp_w * (taper + 5 * MINUTE <= t < taper + 12 * MINUTE)
+        return 150.0 + charging + lamp
+    messages = [telemetry(device, t, {"power_w": load(t) + float(rng.normal(0, 1))})
+                for t in np.arange(0.0, taper + 2 * HOUR, MINUTE)]
+    raised = [a for a in run_stream(engine, messages)
+              if a.kind is AlarmKind.EBIKE_CHARGING and a.state is AlarmState.RAISE]
+    assert len(raised) == 1
+    assert taper + 12 * MINUTE < (raised[0].ts_ms - T0) / 1000 < taper + HOUR
+    assert raised[0].evidence["window"]["start_ms"] == pytest.approx(T0 + start * 1000,
+                                                                     abs=2 * MINUTE * 1000)
+    assert raised[0].evidence["step_w"] == pytest.approx(200.0, abs=20.0)

@@ -191,6 +191,13 @@ class EbikeChargingDetector(Stateful):
         miss = np.where(head, np.minimum(miss, whole_miss), miss)
         size = np.where(head, np.maximum(level, self.whole[s]), level)
         match = active & down & (miss <= np.maximum(self.OFF_SHARE * size, self.OFF_W))
+        tolerance = np.maximum(self.OFF_SHARE * level, self.OFF_W)
+        # A charger does not switch off in one step on the upper part of its taper (it glides
+        # down, and cuts off at its end): a step down there matching a candidate's level that
+        # leaves the circuit still drawing that level above the load before its step was
+        # another load of its size switching off.
+        upper = (phase == CV) & (level >= (1 - self.TAPER_SHARE) * self.top[s])
+        match &= ~(upper & (signal[:, None] - self.before[s] >= level - tolerance))
         any_match = match.any(axis=1)
         best = np.argmin(np.where(match, miss, np.inf), axis=1)
         ended = np.zeros_like(match)
@@ -198,7 +205,6 @@ class EbikeChargingDetector(Stateful):
         # A load that switched off in a step that did not match its level (its level took in
         # its own settling, or a meter's averaging split it): a step down as large as half the
         # candidate that leaves the circuit where it was before the candidate's step.
-        tolerance = np.maximum(self.OFF_SHARE * level, self.OFF_W)
         back = np.abs(signal[:, None] - self.before[s]) <= tolerance
         ended |= active & down & (off >= self.BACK_SHARE * level) & back
         # What a load that ended on its own matched switch-off glided while it ran (a fridge's

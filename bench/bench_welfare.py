@@ -20,6 +20,16 @@
   household (development seed, a monitor at 1 min and a water meter) of 28 days in a real
   embedded store, read and replayed through a fresh engine; wall time per household-day, the
   median of three runs (CPU time beside it, and the machine's load).
+- ``welfare_start_ms_per_household``: a gateway started again with its learned days kept
+  (``gongzhi.gateway.welfare_records``): households of development seeds, each a monitor at 10 s
+  (the default; the simulated minute's power repeated) and a water meter, learned from the
+  stream over 28 days with their days kept, started again at 12:00 of the 29th day: the kept
+  file read, each household put back and the embedded store's reports since 04:00 replayed. Wall
+  time per household, the median of three runs with their spread; the replay of the whole
+  recording (the start without kept days) measured apart on the same households, beside it.
+  ``welfare_start_ms_per_household_1min``: the same with the monitor at 1 min;
+  ``welfare_start_ms_per_household_0300``: at 10 s, started again at 03:00, the dearest hour
+  (23 h of reports since the day began).
 
 The first two run the engine's own welfare rule (``WelfareWatch``) on its own, fed the rows in time
 order: the whole engine gives the same welfare alarms (tests/welfare/test_welfare_real.py) but
@@ -165,10 +175,119 @@ def bench_learn_at_start() -> None:
          load_1min=round(os.getloadavg()[0], 2))
 
 
+START_HOUSEHOLDS = 4
+
+
+def _finer(series: Any, step_s: int) -> Any:
+    """A monitor's series at ``step_s``: each minute's reading repeated (a monitor reporting
+    every ``step_s`` whose load changes at the minute)."""
+    import numpy as np
+
+    from gongzhi.gateway.backtest.series import DeviceSeries
+
+    k = 60 // step_s
+    ts = (np.repeat(series.ts, k) + np.tile(np.arange(k) * step_s * 1000, len(series.ts)))
+    return DeviceSeries(series.device_id, ts.astype(np.int64),
+                        {name: np.repeat(v, k) for name, v in series.values.items()})
+
+
+def _timed_starts(registry: Any, telemetry: Path, kept: Path | None, now: int,
+                  ) -> tuple[list[float], list[float], Any]:
+    """Three starts of a fresh engine at ``now``: wall and CPU seconds, the last ``Learned``."""
+    from gongzhi.gateway.detection.engine import DetectionEngine
+    from gongzhi.gateway.welfare_history import learn_from_history
+    from gongzhi.gateway.welfare_records import open_kept
+    from gongzhi.telemetry.embedded import EmbeddedReader
+
+    walls: list[float] = []
+    cpus: list[float] = []
+    learned = None
+    for _ in range(RUNS):
+        engine = DetectionEngine(registry)
+        started, cpu = time.perf_counter(), time.process_time()
+        opened = None if kept is None else open_kept(
+            kept, engine.welfare_history_days, list(engine.welfare_households), now)
+        with EmbeddedReader(telemetry) as reader:
+            learned = learn_from_history(engine, reader, registry, now,
+                                         saved=None if opened is None else opened.saved)
+        if opened is not None:
+            opened.records.close()
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - cpu)
+    return walls, cpus, learned
+
+
+def bench_start_kept(monitor_s: int, name: str, hour: int = 12) -> None:
+    import tempfile
+
+    from gongzhi.devices.registry import Registry
+    from gongzhi.evaluation.welfare_sim import (
+        LEARN_DAYS,
+        START_MS,
+        household_records,
+        household_series,
+        telemetry_rows,
+    )
+    from gongzhi.gateway.detection.engine import DetectionEngine
+    from gongzhi.gateway.telemetry_store import TelemetryStore
+    from gongzhi.gateway.welfare_records import WelfareRecords
+    from gongzhi.simulators.living import DAY_MS, DEVELOPMENT_SEEDS, HOUR_MS, simulate
+
+    records = []
+    rows = []
+    for i, seed in enumerate(DEVELOPMENT_SEEDS[:START_HOUSEHOLDS]):
+        mine = household_records(f"h{i}")
+        series = household_series(f"h{i}", simulate(seed, START_MS, LEARN_DAYS + 2))
+        if monitor_s < 60:
+            series[0] = _finer(series[0], monitor_s)
+        records += mine
+        rows += telemetry_rows(Registry(mine), series)
+    registry = Registry(records)
+    # ``hour`` local (START_MS is midnight) of the day after the 28 days; 03:00 is still in it
+    now = START_MS + LEARN_DAYS * DAY_MS + (hour + 24 * (hour < 4)) * HOUR_MS
+    before = sorted((r for r in rows if r.ts_ms < now), key=lambda r: r.ts_ms)
+    with tempfile.TemporaryDirectory() as tmp:
+        telemetry, kept = Path(tmp) / "telemetry.db", Path(tmp) / "welfare.db"
+        writer = TelemetryStore(telemetry, retention_days=60)
+        writer.open()
+        writer.write(before, now)
+        writer.close()
+        live = DetectionEngine(registry)  # the gateway before its stop: its days kept
+        live.keep_welfare_days()
+        store = WelfareRecords(kept, live.welfare_history_days)
+        store.open()
+        for i in range(0, len(before), 20_000):
+            live.learn_welfare(before[i:i + 20_000])
+            store.save(live.take_welfare_days())
+        store.close()
+        walls, cpus, resumed = _timed_starts(registry, telemetry, kept, now)
+        old_walls, old_cpus, replayed = _timed_starts(registry, telemetry, None, now)
+    n = START_HOUSEHOLDS
+    per = sorted(w * 1000 / n for w in walls)
+    old = sorted(w * 1000 / n for w in old_walls)
+    emit(name, round(statistics.median(per), 1), "ms",
+         data=f"simulated: development seeds {DEVELOPMENT_SEEDS[0]}-"
+              f"{DEVELOPMENT_SEEDS[n - 1]}, {n} households (monitor every {monitor_s} s, "
+              f"water meter 1/15 min), {LEARN_DAYS} days learned and kept, started again at "
+              f"{hour:02d}:00, embedded store",
+         runs=[round(x, 1) for x in per], spread=[round(per[0], 1), round(per[-1], 1)],
+         cpu_ms_per_household=round(statistics.median(cpus) * 1000 / n, 1),
+         reports_replayed_per_household=resumed.reports // n, resumed=resumed.resumed,
+         replay_without_kept_days={
+             "ms_per_household": round(statistics.median(old), 1),
+             "runs": [round(x, 1) for x in old],
+             "cpu_ms_per_household": round(statistics.median(old_cpus) * 1000 / n, 1),
+             "reports_replayed_per_household": replayed.reports // n, "days": replayed.days},
+         tuned_on_this_data=False, load_1min=round(os.getloadavg()[0], 2))
+
+
 def main() -> int:
     bench_real()
     bench_sim()
     bench_learn_at_start()
+    bench_start_kept(10, "welfare_start_ms_per_household")
+    bench_start_kept(60, "welfare_start_ms_per_household_1min")
+    bench_start_kept(10, "welfare_start_ms_per_household_0300", hour=3)
     return 0
 
 

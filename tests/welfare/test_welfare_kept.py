@@ -19,6 +19,7 @@ from gongzhi.core.clock import SystemClock
 from gongzhi.core.settings import Settings
 from gongzhi.devices.registry import Registry, write_registry
 from gongzhi.evaluation.welfare_sim import LEARN_DAYS
+from gongzhi.gateway import sqlite
 from gongzhi.gateway.detection.engine import DetectionEngine
 from gongzhi.gateway.detection.rhythm import DayRecord
 from gongzhi.gateway.detection.welfare import LearnedDay
@@ -149,6 +150,26 @@ def test_a_file_that_cannot_be_read_is_set_aside_and_the_households_learned_agai
     assert unreadable == {} and len(saved[HOUSEHOLD].days) == LEARN_DAYS + 1  # a part-day too
     [found] = raises(run(engine, [r for r in rows if r.ts_ms >= restart]))
     assert found.alarm_id == never_stopped.alarm_id
+
+
+def test_a_file_locked_by_another_process_is_not_set_aside(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Locked is not unreadable: the file stays as it is (the start goes on without it)."""
+    learned_live(tmp_path / "welfare.db", recorded(Fault("no_activity", FALL), 3))
+    monkeypatch.setattr(sqlite, "BUSY_TIMEOUT_MS", 50)
+    other = sqlite3.connect(tmp_path / "welfare.db", isolation_level=None)
+    other.execute("PRAGMA locking_mode=EXCLUSIVE")  # WAL readers wait only for this
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            open_kept(tmp_path / "welfare.db", HISTORY_DAYS, [HOUSEHOLD], FALL)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert not (tmp_path / "welfare.db.unreadable").exists()
+    opened = open_kept(tmp_path / "welfare.db", HISTORY_DAYS, [HOUSEHOLD], FALL)
+    opened.records.close()
+    assert list(opened.saved) == [HOUSEHOLD]
 
 
 def test_a_household_whose_rows_cannot_be_read_is_learned_again(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 from gongzhi.core.clock import Clock, SystemClock
 from gongzhi.core.errors import ConfigError
 from gongzhi.core.settings import Settings
-from gongzhi.devices.registry import Registry
+from gongzhi.devices.registry import DeviceRecord, Registry
 from gongzhi.devices.registry_watch import RegistryWatch
 from gongzhi.gateway.alarm_sender import AlarmSender
 from gongzhi.gateway.dead_letters import DeadLetterStore
@@ -217,10 +217,8 @@ class GatewayService:
         detector = self.pipeline.detector
         if not isinstance(detector, WelfareLearner):
             return
-        partition = self.partition
         now = self.clock.now_ms()
-        owned = owned_households(detector, registry,
-                                 lambda r: partition.owns(r.estate_id, r.location.building))
+        owned = owned_households(detector, registry, self._owns)
         saved = self._open_welfare_records(detector, list(owned), now)
         if not owned:
             return
@@ -228,9 +226,8 @@ class GatewayService:
 
         try:
             with open_reader(self.settings) as reader:
-                learned = learn_from_history(
-                    detector, cast(RowReader, reader), registry, now,
-                    lambda r: partition.owns(r.estate_id, r.location.building), saved)
+                learned = learn_from_history(detector, cast(RowReader, reader), registry, now,
+                                             self._owns, saved)
         except Exception as exc:  # any reader failure: learn from the stream
             log.warning("welfare rhythm not learned from the recorded telemetry (%s: %s); "
                         "the households are learned from the stream",
@@ -246,6 +243,9 @@ class GatewayService:
                  "%d recorded reports (up to %d days); %d alarms still active",
                  learned.households, learned.resumed, learned.reports, learned.days,
                  len(learned.alarms))
+
+    def _owns(self, record: DeviceRecord) -> bool:
+        return self.partition.owns(record.estate_id, record.location.building)
 
     def _open_welfare_records(self, detector: WelfareLearner, households: list[str],
                               now_ms: int) -> dict[str, Any]:
@@ -271,9 +271,7 @@ class GatewayService:
                      for key, why in opened.unreadable.items()]
         for problem in problems:
             log.warning("%s", problem)
-        deleted = opened.records.keep_only(households)
-        if deleted:
-            log.info("welfare days of %d households no longer watched deleted", len(deleted))
+        self._delete_unwatched(opened.records)
         detector.keep_welfare_days()
         if households or problems:  # a gateway with no elderly household has nothing to say
             self._welfare_status = {"file": str(self._welfare_path), "kept": len(opened.saved),
@@ -409,12 +407,14 @@ class GatewayService:
         if records is None or not isinstance(detector, WelfareLearner):
             return
         self._save_welfare_days()  # the days noted before the reload, of households that stay
-        partition = self.partition
-        self._welfare_keys = set(owned_households(
-            detector, registry, lambda r: partition.owns(r.estate_id, r.location.building)))
+        self._welfare_keys = set(owned_households(detector, registry, self._owns))
+        self._delete_unwatched(records)
+
+    def _delete_unwatched(self, records: WelfareRecords) -> None:
+        """Delete the kept days of every household not in ``_welfare_keys``."""
         try:
             deleted = records.keep_only(self._welfare_keys)
-        except Exception:
+        except Exception:  # locked by another process: tried again at the next reload
             log.exception("the welfare days of households no longer watched were not deleted")
             return
         if deleted:

@@ -150,7 +150,8 @@ class WelfareRecords:
         self._lock = threading.Lock()
 
     def open(self) -> None:
-        """``UnreadableRecords`` when the file is not a database of ours."""
+        """``UnreadableRecords`` when the file is not a database of ours; ``OperationalError``
+        (locked, not writable, the disk failing) as it is: the file may be sound."""
         try:
             self._conn = open_db(self.path)
             self._conn.execute(
@@ -161,6 +162,9 @@ class WelfareRecords:
                 "day INTEGER NOT NULL, at_ms INTEGER NOT NULL, state TEXT NOT NULL)")
             self._conn.execute("SELECT household, day, record FROM welfare_days LIMIT 1")
             self._conn.execute("SELECT household, day, at_ms, state FROM welfare_state LIMIT 1")
+        except sqlite3.OperationalError:
+            self.close()
+            raise
         except sqlite3.DatabaseError as exc:
             self.close()
             raise UnreadableRecords(f"{self.path}: {exc}") from exc
@@ -214,6 +218,8 @@ class WelfareRecords:
                                                     decode_state(row[2]))
                     except (UnreadableRecords, ValueError, TypeError) as exc:
                         unreadable[key] = str(exc)
+        except sqlite3.OperationalError:
+            raise  # locked or the disk failing: not the file's content
         except sqlite3.DatabaseError as exc:  # a file damaged past its first page
             raise UnreadableRecords(f"{self.path}: {exc}") from exc
         return saved, unreadable
@@ -253,7 +259,9 @@ def open_kept(path: Path, history_days: int, households: Iterable[str],
               now_ms: int) -> Opened:
     """Open the records at ``path`` and load ``households`` (``WelfareRecords.load``). A file
     that cannot be read is renamed aside (kept for a look) and a new one begun: nothing is
-    loaded, and ``problem`` says so."""
+    loaded, and ``problem`` says so. One that cannot be opened for another reason (locked by
+    another process, a directory not writable: ``sqlite3.OperationalError``) is left as it is,
+    and that is raised."""
     records = WelfareRecords(path, history_days)
     keys = list(households)
     try:
@@ -264,6 +272,9 @@ def open_kept(path: Path, history_days: int, households: Iterable[str],
         if not path.exists():
             raise  # not the file: its directory (the outbox's too) cannot be written
         reason = str(exc.__cause__ or exc)
+    except BaseException:
+        records.close()
+        raise
     aside = set_aside(path)
     records.open()
     return Opened(records, {}, {}, f"the welfare rule's kept days could not be read ({reason}); "

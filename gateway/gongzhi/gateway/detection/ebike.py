@@ -11,7 +11,9 @@ each followed on its own): a load that switched on by that much. A candidate's l
 plus the small changes since, since other appliances' switching are their own edges and leave it
 alone. A candidate ends when:
 - a step down matches its level: that load switched off (a television, a computer, a fridge's
-  compressor: appliances end in one step, a charger glides);
+  compressor: appliances end in one step, a charger glides); not on the upper part of its taper
+  while the circuit still draws its level above its reading before the step (another load of
+  that size switched off);
 - it falls out of its band before the plateau has held ``CC_MIN_MS``, or holds longer than
   ``CC_MAX_MS``;
 - the circuit no longer draws enough for it (``ROOM_SHARE`` of its level above the day's quiet

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import pickle
 import select
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from typing import IO
 from gongzhi.core.clock import SystemClock
 from gongzhi.core.errors import ConfigError
 from gongzhi.gateway.sources.http_push_front import FrontEvents, FrontSpec, PushFront
-from gongzhi.gateway.sources.piped_child import READY_TIMEOUT_S, PipedChild
+from gongzhi.gateway.sources.piped_child import READY_TIMEOUT_S, PipedChild, read_spec
 
 log = logging.getLogger(__name__)
 
@@ -131,12 +130,7 @@ def _one_line(exc: Exception) -> str:
 
 
 def main() -> int:
-    spec: FrontSpec = pickle.load(sys.stdin.buffer)
-    logging.basicConfig(
-        level=spec.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    spec: FrontSpec = read_spec()
     out = sys.stdout.buffer
     front = PushFront(spec, _PipeEvents(out), SystemClock())
     try:

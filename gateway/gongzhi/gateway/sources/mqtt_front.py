@@ -39,7 +39,12 @@ from gongzhi.gateway.ingest_queue import IngestQueue
 from gongzhi.gateway.messages import RawMessage
 from gongzhi.gateway.metrics import GatewayMetrics
 from gongzhi.gateway.mqtt import MqttIngest
-from gongzhi.gateway.sources.piped_child import READY_TIMEOUT_S, STOP_TIMEOUT_S, PipedChild
+from gongzhi.gateway.sources.piped_child import (
+    READY_TIMEOUT_S,
+    STOP_TIMEOUT_S,
+    PipedChild,
+    read_spec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -179,9 +184,7 @@ def _forward(mqtt: MqttIngest, queue: IngestQueue, frames: _Frames,
 
 
 def main() -> int:
-    spec: MqttFrontSpec = pickle.load(sys.stdin.buffer)
-    logging.basicConfig(level=spec.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    spec: MqttFrontSpec = read_spec()
     frames = _Frames(sys.stdout.buffer)
     queue = IngestQueue(capacity=BATCH * 4)
     mqtt = MqttIngest(spec.target, queue, SystemClock(), GatewayMetrics(),

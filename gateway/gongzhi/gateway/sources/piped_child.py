@@ -14,7 +14,7 @@ import pickle
 import subprocess
 import sys
 import threading
-from typing import IO
+from typing import IO, Any
 
 from gongzhi.core.backoff import Backoff
 
@@ -95,6 +95,15 @@ class PipedChild:
         log.error("%s ended (exit code %s)", self._name, self.exit_code)
         self.exited.set()
         return True
+
+
+def read_spec() -> Any:
+    """In the helper: its settings from the gateway's pipe, and its log set up at their
+    ``log_level`` on standard error (the gateway's)."""
+    spec = pickle.load(sys.stdin.buffer)
+    logging.basicConfig(level=spec.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return spec
 
 
 def close_pipe(pipe: IO[bytes] | None) -> None:

@@ -66,6 +66,28 @@ def test_what_the_wall_is_told_about_gateways(api: Api, clock: ManualClock) -> N
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_what_a_gateway_says_it_cannot_do_is_a_banner_from_when_first_heard(
+        api: Api, clock: ManualClock) -> None:
+    down = "source telecom is down: the push front end ended (exit code 1); starting it again"
+    assert post_status(api, report(problems=[down])) == 200
+    first_heard = clock.now_ms()
+    clock.advance(2000)
+    assert post_status(api, report(problems=[down, "the welfare file was set aside"])) == 200
+    problems = api.get("/api/operations", "property_office").json()["problems"]
+    assert [(p["kind"], p["detail"], p["since_ms"]) for p in problems] == [
+        ("gateway_problem", down, first_heard),
+        ("gateway_problem", "the welfare file was set aside", clock.now_ms())]
+    assert problems[0]["message"] == f"gateway gateway: {down}"
+    [gateway] = api.get("/api/operations", "property_office").json()["gateways"]
+    assert len(gateway["problems"]) == 2
+    assert post_status(api, report()) == 200  # the source is back
+    assert kinds(api) == []
+    assert post_status(api, report(problems=[down])) == 200
+    [again] = api.get("/api/operations", "property_office").json()["problems"]
+    assert again["since_ms"] == clock.now_ms()  # a new time it is down
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_gateway_status_is_the_gateways_and_the_board_the_parties(api: Api) -> None:
     assert post_status(api, report(), principal="property_office") == 403
     assert api.get("/api/operations", "gateway").status_code == 403
@@ -74,6 +96,9 @@ def test_gateway_status_is_the_gateways_and_the_board_the_parties(api: Api) -> N
     assert post_status(api, report(worker_alive=1)) == 422  # a number is not a boolean
     assert post_status(api, report(gateway_id="x" * 65)) == 422
     assert post_status(api, report(unknown=1)) == 422
+    assert post_status(api, report(problems=[""])) == 422
+    assert post_status(api, report(problems=["x" * 501])) == 422
+    assert post_status(api, report(problems=["down"] * 21)) == 422
 
 
 def test_database_reachability_logged_once_per_change(

@@ -1,6 +1,7 @@
 """The wall says when it cannot be trusted, in headless chromium: alarms waiting at the gateway,
-a gateway not heard from, the platform's database unreachable (the page still loads and says
-so). The platform's clock is the test's; the gateway's reports are its HTTP requests."""
+what a gateway says it cannot do, a gateway not heard from, the platform's database unreachable
+(the page still loads and says so). The platform's clock is the test's; the gateway's reports
+are its HTTP requests."""
 
 from __future__ import annotations
 
@@ -49,6 +50,14 @@ def test_the_wall_shows_alarms_waiting_at_the_gateway_and_a_silent_gateway(
         expect(waiting).to_contain_text("alarms are waiting at the gateway: 4, since")
 
         platform.report_gateway()  # delivered
+        expect(banner).to_be_hidden(timeout=POLL_MS)
+
+        down = "source telecom is down: the push front end ended"
+        platform.report_gateway(problems=[down])  # in the gateway's own words
+        said = banner.locator(".ops-problem[data-kind='gateway_problem']")
+        expect(said.locator(".ops-text")).to_have_text(f"gateway gateway says: {down}",
+                                                     timeout=POLL_MS)
+        platform.report_gateway()
         expect(banner).to_be_hidden(timeout=POLL_MS)
 
         clock.advance(SILENT_AFTER_MS)  # and no report since

@@ -312,6 +312,7 @@ def test_the_gateway_says_its_file_cannot_be_read_and_learns_again(
         assert "welfare.db.unreadable" in warning.message
         problem = service.health()["welfare_records"]["problem"]
         assert "could not be read" in problem and "learned again" in problem
+        assert service.status_report()["problems"] == [problem]  # the wall's banner
         sent_again(peer, raised)
     finally:
         service.stop()

@@ -57,6 +57,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The platform's bounds on a health report's problems (``routes/operations.py``).
+MAX_PROBLEMS = 20
+MAX_PROBLEM_CHARS = 500
+
 TICK_S = 1.0
 REGISTRY_CHECK_S = 1.0
 MAINTENANCE_S = 600.0
@@ -352,7 +356,23 @@ class GatewayService:
                 "worker_alive": health["status"] == "ok",
                 "worker_stalled_ms": health["worker_stalled_ms"],
                 "mqtt_connected": health["mqtt_connected"], "queue_depth": health["queue_depth"],
-                "messages_rejected": int(self.metrics.total("messages_rejected_total"))}
+                "messages_rejected": int(self.metrics.total("messages_rejected_total"))
+                } | self._problems_for_the_wall()
+
+    def _problems_for_the_wall(self) -> dict[str, Any]:
+        """What the gateway cannot do as it should that the report's other fields do not say,
+        for the wall's banners: a device source down (not ready) and the welfare file set
+        aside (ready all the same). (A stalled worker has its own field; a refused credential
+        cannot report at all: the platform hears silence.) Sent only when there is something,
+        so a platform that does not know the field hears a healthy gateway as before."""
+        problems: list[str] = []
+        if self.sources is not None:
+            self.sources.health(problems)
+        welfare = self._welfare_status.get("problem")
+        if welfare:
+            problems.append(str(welfare))
+        return {"problems": [p[:MAX_PROBLEM_CHARS] for p in problems[:MAX_PROBLEMS]]
+                } if problems else {}
 
     # --- periodic jobs (on the worker thread) --------------------------------------------
 

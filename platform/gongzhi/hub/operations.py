@@ -13,6 +13,9 @@ the wall shows:
 - ``broker_disconnected``: a gateway is not connected to the MQTT broker;
 - ``gateway_silent``: a gateway not heard from for ``SILENT_AFTER_MS``, or none heard at all
   since the platform started (a gateway whose credential is refused cannot report either);
+- ``gateway_problem``: what a gateway says it cannot do as it should (a device source down, the
+  platform refusing its credential, its learned welfare days unreadable), one banner each, in
+  the gateway's words (``detail``);
 - ``database_unreachable``: the platform cannot reach its database.
 
 Each change of the database's reachability is logged once, as an ERROR when it is lost.
@@ -49,11 +52,13 @@ class GatewayReport:
     mqtt_connected: bool
     queue_depth: int
     messages_rejected: int
+    problems: tuple[str, ...] = ()  # in the gateway's words
 
     def public(self) -> dict[str, Any]:
         """The report as the API shows it: the waiting alarms' age turned into a time."""
         out = asdict(self)
         del out["oldest_waiting_age_ms"]
+        out["problems"] = list(self.problems)
         out["waiting_since_ms"] = self.waiting_since_ms
         return out
 
@@ -76,6 +81,8 @@ class OperationsBoard:
         self._clock = clock
         self._started_ms = clock.now_ms()
         self._reports: dict[str, GatewayReport] = {}
+        # When each gateway's problem was first heard, until a report no longer names it.
+        self._problem_since: dict[str, dict[str, int]] = {}
         self._lock = threading.Lock()
         self.database_reachable = True
         self.database_since_ms = self._started_ms
@@ -83,6 +90,9 @@ class OperationsBoard:
     def heard(self, report: GatewayReport) -> None:
         with self._lock:
             self._reports[report.gateway_id] = report
+            before = self._problem_since.get(report.gateway_id, {})
+            self._problem_since[report.gateway_id] = {
+                text: before.get(text, report.heard_ms) for text in report.problems}
 
     def database_checked(self, reachable: bool, why: str | None = None) -> bool:
         """Record a check of the database; True (and one log line, ``why`` when it is lost and
@@ -112,7 +122,9 @@ class OperationsBoard:
         if not self.database_reachable:
             found.append(_problem("database_unreachable", "the platform cannot reach its "
                                   "database", self.database_since_ms))
-        reports = self.gateways()
+        with self._lock:
+            reports = sorted(self._reports.values(), key=lambda r: r.gateway_id)
+            problem_since = {gid: dict(texts) for gid, texts in self._problem_since.items()}
         if not reports and now - self._started_ms >= SILENT_AFTER_MS:
             found.append(_problem("gateway_silent", "no gateway has reported since the "
                                   "platform started", self._started_ms,
@@ -135,6 +147,10 @@ class OperationsBoard:
             if not r.mqtt_connected:
                 found.append(_problem("broker_disconnected", f"gateway {gid} is not connected "
                                       "to the broker", r.heard_ms, gateway_id=gid))
+            since_of = problem_since.get(gid, {})
+            found += [_problem("gateway_problem", f"gateway {gid}: {text}",
+                               since_of.get(text, r.heard_ms), gateway_id=gid, detail=text)
+                      for text in r.problems]
         return found
 
     def snapshot(self) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from gongzhi.hub.schemas import json_number
 router = APIRouter(tags=["operations"])
 
 _ID = rf"^{ID_CHARS}$"
+MAX_PROBLEMS = 20  # a gateway's problems in one report
+MAX_PROBLEM_CHARS = 500
 MAX_INT = 2**53 - 1
 # JSON numbers only (not true or "3"), and 3.0 is 3 as JSON Schema has it.
 Count = Annotated[int, Field(ge=0, le=MAX_INT), BeforeValidator(json_number)]
@@ -41,6 +43,9 @@ class GatewayStatusIn(_Strict):
     mqtt_connected: StrictBool = True
     queue_depth: Count = 0
     messages_rejected: Count = 0
+    problems: list[Annotated[str, Field(min_length=1, max_length=MAX_PROBLEM_CHARS)]] = Field(
+        default=[], max_length=MAX_PROBLEMS,
+        description="what the gateway cannot do as it should, in its words (a banner each)")
 
 
 class GatewayStatusAccepted(_Strict):
@@ -49,11 +54,13 @@ class GatewayStatusAccepted(_Strict):
 
 class Problem(_Strict):
     kind: str = Field(description="alarms_waiting, worker_stalled, broker_disconnected, "
-                                  "gateway_silent or database_unreachable")
+                                  "gateway_silent, gateway_problem or database_unreachable")
     message: str
     since_ms: int | None
     gateway_id: str | None = None
     count: int | None = None
+    detail: str | None = Field(default=None, description="a gateway_problem in the gateway's "
+                                                         "own words")
 
 
 class GatewayPublic(_Strict):
@@ -67,6 +74,7 @@ class GatewayPublic(_Strict):
     mqtt_connected: bool
     queue_depth: int
     messages_rejected: int
+    problems: list[str]
 
 
 class DatabaseState(_Strict):
@@ -96,7 +104,8 @@ def gateway_status(body: GatewayStatusIn, _gateway: GatewayPrincipal, hub: HubDe
     """A gateway's health (no database involved: it is heard even while the database is
     away)."""
     now = hub.clock.now_ms()
-    board.heard(GatewayReport(heard_ms=now, **body.model_dump()))
+    report = body.model_dump()
+    board.heard(GatewayReport(heard_ms=now, **report | {"problems": tuple(report["problems"])}))
     return {"heard_ms": now}
 
 

@@ -48,6 +48,7 @@ const ZH = {
   "ops.worker_stalled": "网关 {g} 自 {t} 起停止处理设备消息",
   "ops.broker_disconnected": "网关 {g} 自 {t} 起与消息服务器断开",
   "ops.gateway_silent": "网关 {g} 自 {t} 起无消息，告警可能无法送达",
+  "ops.gateway_problem": "网关 {g} 报告：{d}",
   "ops.database_unreachable": "平台自 {t} 起无法连接数据库，新告警暂无法建单",
   "trends.pressure": "消防立管水压（24 小时）",
   "trends.leakage": "漏电流排行（当前）",
@@ -233,6 +234,7 @@ const EN = {
   "ops.worker_stalled": "gateway {g} has stopped processing device messages since {t}",
   "ops.broker_disconnected": "gateway {g} is disconnected from the broker since {t}",
   "ops.gateway_silent": "gateway {g} not heard from since {t}: alarms may not arrive",
+  "ops.gateway_problem": "gateway {g} says: {d}",
   "ops.database_unreachable": "the platform cannot reach its database since {t}: new alarms "
     + "cannot open tickets",
   "trends.pressure": "Fire-riser pressure (24 h)",

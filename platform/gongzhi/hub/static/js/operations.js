@@ -1,5 +1,6 @@
 // What is wrong with the system itself, as banners under the top bar: alarms held at a gateway,
-// a gateway that stopped processing or fell silent, the platform's database away. An empty wall
+// a gateway that stopped processing, fell silent or says what it cannot do (in its own words),
+// the platform's database away. An empty wall
 // must mean "no alarm", never "no news". Polled: the answer needs no database.
 import { api } from "./api.js";
 import { h, setChildren } from "./dom.js";
@@ -11,6 +12,7 @@ export function problemText(problem) {
   const vars = {
     n: problem.count ?? "",
     g: problem.gateway_id ?? "",
+    d: problem.detail ?? "",
     t: problem.since_ms === null || problem.since_ms === undefined ? "—"
       : formatTime(problem.since_ms),
   };
@@ -45,7 +47,7 @@ export class OperationsBanner {
 
   render() {
     const signature = JSON.stringify(this.problems.map((p) => [p.kind, p.gateway_id, p.count,
-      p.since_ms])) + t("ops.title");
+      p.since_ms, p.detail])) + t("ops.title");
     if (signature === this.signature) return;
     this.signature = signature;
     this.root.hidden = this.problems.length === 0;

@@ -36,7 +36,6 @@ from gongzhi.simulators.living import (
     REPORT_SEEDS,
     Fault,
     Living,
-    leaves_light_on,
     simulate,
 )
 
@@ -216,19 +215,22 @@ def test_a_leak_is_no_sign_of_life(water: bool) -> None:
 
 def _silent_from_ten(light_on: bool) -> tuple[list[Alarm], int, RhythmSettings]:
     """A person who falls at 10:00 on the day after ``LEARN_DAYS``, leaving a light on or
-    everything off (the simulator's draw for the seed), watched by power alone for two more
-    days."""
-    seed = next(s for s in DEVELOPMENT_SEEDS if leaves_light_on(s) is light_on)
+    everything off (the simulator's draw for the seed, and nothing on when out), watched by
+    power alone for two more days."""
     silent = START_MS + LEARN_DAYS * DAY_MS + 10 * HOUR_MS
-    living = simulate(seed, START_MS, LEARN_DAYS + 2, faults=(Fault("no_activity", silent),))
+    living = next(lived for s in DEVELOPMENT_SEEDS
+                  if (lived := simulate(s, START_MS, LEARN_DAYS + 2,
+                                        faults=(Fault("no_activity", silent),))).left_on
+                  is light_on)
     registry = Registry(household_records("h1", water=False))
     return (raises(watch_alarms(registry, household_series("h1", living, water=False))),
             silent, RhythmSettings())
 
 
 def test_a_silence_with_a_light_left_on_is_raised_by_the_usual_rules() -> None:
-    """Raised when the household's rules expect a sign (the same day, or the next morning when
-    the longest silence while up would run into the night), not later."""
+    """Raised when the household's rules expect a sign (the same day, by its longest silence
+    left on or while up, or the next morning when these would run into the night), not
+    later."""
     found, silent, _ = _silent_from_ten(light_on=True)
     first = found[0]
     assert first.evidence["left_on"] is True

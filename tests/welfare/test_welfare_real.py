@@ -73,7 +73,8 @@ def test_false_alarms_are_listed_with_their_days() -> None:
 def test_the_whole_engine_raises_what_the_welfare_rule_raises() -> None:
     seed = DEVELOPMENT_SEEDS[0]
     fall = START_MS + 4 * DAY_MS + 9 * HOUR_MS
-    living = simulate(seed, START_MS, 5, faults=(Fault("no_activity", fall),))
+    # 09:00 is in this person's outing: everything off, raised the next morning (day 5)
+    living = simulate(seed, START_MS, 6, faults=(Fault("no_activity", fall),))
     every = slice(None, None, 5)  # a report every 5 min keeps the engine's run short
     living = Living(living.ts[every], living.power_w[every], living.voltage_v[every],
                     living.water_ts, living.water_m3)

@@ -24,7 +24,7 @@ from gongzhi.gateway.detection.engine import DetectionEngine
 from gongzhi.gateway.detection.presence import offline_after_ms
 from gongzhi.gateway.detection.welfare import WelfareWatch
 from gongzhi.gateway.messages import Telemetry
-from gongzhi.simulators.living import DAY_MS, HOUR_MS, Fault, Living, leaves_light_on, simulate
+from gongzhi.simulators.living import DAY_MS, HOUR_MS, Fault, Living, simulate
 
 # A Monday, local midnight in Asia/Shanghai (the default estate timezone).
 START_MS = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp() * 1000) - 8 * HOUR_MS
@@ -76,7 +76,7 @@ def falls(seeds: Sequence[int], *, days_after: int = 2, water: bool = True,
     drawn from the seed (06:00-22:00 local)."""
     records: list[DeviceRecord] = []
     series: list[DeviceSeries] = []
-    fall_at: dict[str, tuple[int, int]] = {}
+    fall_at: dict[str, tuple[int, int, bool]] = {}
     for seed in seeds:
         name = f"h{seed}"
         rng = np.random.default_rng([seed, 1])
@@ -85,15 +85,15 @@ def falls(seeds: Sequence[int], *, days_after: int = 2, water: bool = True,
                           faults=(Fault("no_activity", fall),))
         records += household_records(name, water=water)
         series += household_series(name, living, water=water)
-        fall_at[f"{name}-em"] = (seed, fall)
+        fall_at[f"{name}-em"] = (seed, fall, living.left_on)
     alarms = (welfare_alarms if engine else watch_alarms)(Registry(records), series)
     results = []
-    for device, (seed, fall) in fall_at.items():
+    for device, (seed, fall, left_on) in fall_at.items():
         raises = [a.ts_ms for a in alarms
                   if a.device_id == device and a.state is AlarmState.RAISE]
         after = [t for t in raises if t >= fall]
         results.append(FallResult(seed, fall, min(after) if after else None,
-                                  sum(1 for t in raises if t < fall), leaves_light_on(seed)))
+                                  sum(1 for t in raises if t < fall), left_on))
     return results
 
 

@@ -6,7 +6,8 @@ the faults of passive care:
   was on stays on: with the probability ``left_on_share`` of ``living_fit.json`` (the share of
   the real homes' waking minutes after which something stayed on for an hour) a light switched
   on with the last use before the fall stays on to the end, else everything is off but the base
-  load and the fridge;
+  load and the fridge; a person who falls while out (inside the day's outing) is not at home:
+  what they switched on before going ran its course, everything is off;
 - ``away`` (a trip): the same between its start and end, and life again after;
 - ``water_leak``: a constant flow added to the meter from its time on;
 - ``power_cut``: the monitor reports 0 W at 0 V between its start and end (its battery keeps
@@ -106,7 +107,8 @@ def draw_person(rng: np.random.Generator) -> Person:
 @dataclass(slots=True)
 class Living:
     """The recorded days: monitor rows (``ts``, ``power_w``, ``voltage_v``) and meter rows
-    (``water_ts``, ``water_m3``); ``wake_ms`` the true wake time of each simulated day."""
+    (``water_ts``, ``water_m3``); ``wake_ms`` the true wake time of each simulated day,
+    ``outings`` its outing (start, end); ``left_on``: a fall left a light on."""
 
     ts: IntArray
     power_w: FloatArray
@@ -114,6 +116,8 @@ class Living:
     water_ts: IntArray
     water_m3: FloatArray
     wake_ms: list[int] = field(default_factory=list)
+    outings: list[tuple[int, int]] = field(default_factory=list)
+    left_on: bool = False
 
 
 LEFT_ON_W = 180.0  # a light left on by a person who fell (the simulated lights' power)
@@ -147,6 +151,7 @@ def simulate(seed: int, start_ms: int, days: int, utc_offset_h: float = 8.0,
     litres = np.zeros(n)
     offset = int(utc_offset_h * HOUR_MS)
     wakes: list[int] = []
+    outings: list[tuple[int, int]] = []
     used: list[int] = []  # when the person switched something on
     for day in range(days):
         midnight = start_ms + day * DAY_MS
@@ -165,6 +170,7 @@ def simulate(seed: int, start_ms: int, days: int, utc_offset_h: float = 8.0,
                                                          bed - int(outing_h * HOUR_MS))))
         # Home at least an hour before bed, switching a light on when back.
         out_end = min(out_start + int(outing_h * HOUR_MS), bed - HOUR_MS)
+        outings.append((out_start, out_end))
         uses.append(out_end)
         for k, when in enumerate(uses):
             if out_start <= when < out_end:
@@ -188,10 +194,15 @@ def simulate(seed: int, start_ms: int, days: int, utc_offset_h: float = 8.0,
                               else 0.0)):
             if _alive(faults, when) and amount and when - start_ms < n * MINUTE_MS:
                 litres[(when - start_ms) // MINUTE_MS] += float(amount)
+    left_on = False
     for fault in faults:
-        if fault.kind == "no_activity" and leaves_light_on(seed):
+        # Fallen while out: not at home, nothing of theirs left on there (the light of their
+        # last use before going would otherwise shine on from before the outing).
+        out = any(start <= fault.start_ms < end for start, end in outings)
+        if fault.kind == "no_activity" and leaves_light_on(seed) and not out:
             last_use = max((u for u in used if u < fault.start_ms), default=fault.start_ms)
             power[ts >= last_use] += LEFT_ON_W
+            left_on = True
     for fault in faults:
         if fault.kind == "water_leak":
             litres[fault.covers(ts)] += fault.litres_per_hour / 60.0
@@ -204,7 +215,8 @@ def simulate(seed: int, start_ms: int, days: int, utc_offset_h: float = 8.0,
     cumulative = float(rng.uniform(50.0, 900.0)) + np.cumsum(litres) / 1000.0
     water_rows = np.arange(0, n, WATER_REPORT_MS // MINUTE_MS)
     return Living(ts, np.round(np.maximum(power, 0.0), 1), np.round(voltage, 1),
-                  ts[water_rows], np.floor(cumulative[water_rows] * 1000.0) / 1000.0, wakes)
+                  ts[water_rows], np.floor(cumulative[water_rows] * 1000.0) / 1000.0, wakes,
+                  outings, left_on)
 
 
 def leaves_light_on(seed: int) -> bool:

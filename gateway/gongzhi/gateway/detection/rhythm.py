@@ -37,6 +37,18 @@ class RhythmSettings:
     gap_quantile: float = 1.0  # of the daily longest silence while up: the longest
     gap_margin_min: float = 120.0
     gap_min_min: float = 240.0  # a silence shorter than this is never a concern
+    # A silence while up with something left on all through (a light, the television): its
+    # own limit, the household's longest such silence plus a margin. A household going out
+    # switches things off; a person who falls leaves on what was on.
+    on_gap_quantile: float = 1.0  # of the daily longest left-on silence while up
+    # 5 h: the smallest whole hour that raised no more on the development months (4 h raised
+    # two outings of the REFIT home with a load left on, 7.1 and 8.4 h long)
+    on_gap_margin_min: float = 300.0
+    on_gap_min_min: float = 360.0  # ... and never shorter than this
+    # of the last signs: the left-on rule's alarm falls before it (a later bedtime than the
+    # gap rule's: a light on at a usual bedtime is a person still up; 0.9 and 1.0 raised the same
+    # on the development months as 0.5, and found the development seeds' falls sooner)
+    on_bed_quantile: float = 0.9
     bed_quantile: float = 0.5  # the gap rule's alarm falls before the household's usual last sign
     water_quantile: float = 1.0  # of the daily longest quiet time, nights included
     water_margin_min: float = 120.0
@@ -68,6 +80,10 @@ class DayRecord:
     quiet_gap_min: float | None  # the longest time without any sign ending this day, nights
     # included; None: no water meter (the ``no_water`` rule is theirs)
     floor_w: float | None = None  # the day's lowest whole-house power (None: no monitor)
+    # The longest silence while up with something left on all through it (above the standby
+    # floor known then, plus its margin); None: not known (no floor learned yet, a blind spell,
+    # or a day learned before this was)
+    longest_on_gap_min: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +98,12 @@ class Expectation:
     up_until: float | None  # the gap rule runs for silences starting before this
     water_limit: float | None  # minutes without water
     floor_w: float | None = None  # the standby floor: the median of the days' lowest power
+    on_gap_limit: float | None = None  # minutes of a silence while up with something left on
+    on_up_until: float | None = None  # the left-on rule runs for silences due before this
 
     def all_off_below(self, settings: RhythmSettings) -> float | None:
         """The power under which the home has nothing left on (None: no floor learned)."""
-        if self.floor_w is None:
-            return None
-        return self.floor_w + max(settings.floor_margin_w,
-                                  settings.floor_margin_share * self.floor_w)
+        return all_off_below(self.floor_w, settings)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -102,6 +117,8 @@ class Expectation:
             "water_silence_allowed_h": None if self.water_limit is None
             else round(self.water_limit / 60, 1),
             "standby_floor_w": None if self.floor_w is None else round(self.floor_w),
+            "longest_left_on_silence_allowed_h": None if self.on_gap_limit is None
+            else round(self.on_gap_limit / 60, 1),
         }
 
 
@@ -114,17 +131,39 @@ def _quantile(values: list[float], q: float) -> float:
     return float(np.quantile(np.array(values), q, method="higher"))
 
 
+def all_off_below(floor_w: float | None, settings: RhythmSettings) -> float | None:
+    """The power under which a home of standby floor ``floor_w`` has nothing left on (None: no
+    floor learned)."""
+    if floor_w is None:
+        return None
+    return floor_w + max(settings.floor_margin_w, settings.floor_margin_share * floor_w)
+
+
 @dataclass(slots=True)
 class Rhythm:
     settings: RhythmSettings = field(default_factory=RhythmSettings)
     days: deque[DayRecord] = field(default_factory=deque)
     _cache: dict[bool, Expectation | None] = field(default_factory=dict)
+    _floor: dict[str, float | None] = field(default_factory=dict)  # {"w": floor} once computed
 
     def learn(self, record: DayRecord) -> None:
         self.days.append(record)
         while self.days and self.days[0].day <= record.day - self.settings.history_days:
             self.days.popleft()
         self._cache.clear()
+        self._floor.clear()
+
+    def floor_w(self) -> float | None:
+        """The standby floor: the median of the lowest power of the learned days whose
+        morning was seen (None: fewer than half ``min_days`` such days). Known before the
+        household is judged, so that the days learning it can tell a silence left on from one
+        with everything off."""
+        if "w" not in self._floor:
+            floors = [d.floor_w for d in self.days
+                      if d.floor_w is not None and d.first_min is not None]
+            self._floor["w"] = float(np.median(floors)) \
+                if len(floors) >= self.settings.min_days // 2 else None
+        return self._floor["w"]
 
     def expect(self, weekend: bool) -> Expectation | None:
         """The expectation for a day of the kind, or None while too little is learned."""
@@ -145,12 +184,15 @@ class Rhythm:
         gaps = [d.longest_gap_min for d in seen if d.longest_gap_min is not None]
         lasts = [d.last_min for d in seen if d.last_min is not None]
         waters = [d.quiet_gap_min for d in seen if d.quiet_gap_min is not None]
-        floors = [d.floor_w for d in seen if d.floor_w is not None]
+        on_gaps = [d.longest_on_gap_min for d in seen if d.longest_on_gap_min is not None]
         gap_limit = max(s.gap_min_min, _quantile(gaps, s.gap_quantile) + s.gap_margin_min) \
             if len(gaps) >= s.min_days // 2 else None
         water_limit = max(s.water_min_min,
                           _quantile(waters, s.water_quantile) + s.water_margin_min) \
             if len(waters) >= s.min_days // 2 else None
+        on_gap_limit = max(s.on_gap_min_min,
+                           _quantile(on_gaps, s.on_gap_quantile) + s.on_gap_margin_min) \
+            if len(on_gaps) >= s.min_days // 2 else None
         return Expectation(
             days=len(seen), kind=kind,
             first_p50=float(np.median(firsts)),
@@ -158,4 +200,5 @@ class Rhythm:
             gap_limit=gap_limit,
             up_until=_quantile(lasts, s.bed_quantile) if lasts else None,
             water_limit=water_limit,
-            floor_w=float(np.median(floors)) if len(floors) >= s.min_days // 2 else None)
+            floor_w=self.floor_w(), on_gap_limit=on_gap_limit,
+            on_up_until=_quantile(lasts, s.on_bed_quantile) if lasts else None)

@@ -55,6 +55,7 @@ from gongzhi.gateway.detection.rhythm import (
     Expectation,
     Rhythm,
     RhythmSettings,
+    all_off_below,
     clock_text,
 )
 from gongzhi.gateway.messages import Telemetry
@@ -111,6 +112,9 @@ class Household:
     first_min: float | None = None
     last_min: float | None = None
     longest_gap_min: float = 0.0
+    # today's longest silence while up with something left on all through (-1: not known: no
+    # standby floor learned when the day began)
+    longest_on_gap_min: float = -1.0
     morning_seen: bool = True  # the morning watched whole (no blind spell before a sign)
     blind_today: bool = False
     quiet_gap_min: float = 0.0  # the longest time without any sign ending today
@@ -210,17 +214,12 @@ class WelfareWatch:
             if before is None:
                 continue
             house.rhythm = before.rhythm
-            for name in ("day", "weekend", "first_min", "last_min", "longest_gap_min",
-                         "morning_seen", "blind_today", "quiet_gap_min", "floor_w",
-                         "returned", "last_sign_ms", "last_sign_what", "seen_since_ms",
-                         "last_water_ms", "water_seen_since_ms", "water_run_start",
-                         "water_last_move", "level_w", "silence_min_w",
-                         "open_onset", "open_rule", "open_evidence", "open_raise"):
+            for name in STATE_FIELDS:
                 setattr(house, name, getattr(before, name))
             for device_id, source in house.sources.items():
                 if (was := before.sources.get(device_id)) is not None:
-                    source.last_ts, source.last_value = was.last_ts, was.last_value
-                    source.last_step_ms = was.last_step_ms
+                    for name in SOURCE_STATE_FIELDS:
+                        setattr(source, name, getattr(was, name))
 
     def observe(self, messages: Sequence[Telemetry]) -> list[Alarm]:
         if not self._by_device:
@@ -304,11 +303,12 @@ class WelfareWatch:
             return []  # a power cut: the monitor sees nothing; its last_ts stays put
         if blind:
             self._blind_until(house, source, ts, minute)
+        silence_min_w = house.silence_min_w  # the silence's, before the report ending it
         self._level(house, source, values, blind)
         sign = self._sign(house, source, ts, values, blind)
         source.last_ts = ts
         if sign:
-            return self._sign_of_life(house, ts, minute, sign)
+            return self._sign_of_life(house, ts, minute, sign, silence_min_w)
         if house.open_onset < 0:
             return self._judge(house, ts, minute)
         return []  # the silence's alarm is active: a new day of it is not another
@@ -372,8 +372,8 @@ class WelfareWatch:
         house.last_water_ms = ts
         return f"water {moved * 1000:.0f} L"
 
-    def _sign_of_life(self, house: Household, ts: int, minute: float,
-                      what: str) -> list[Alarm]:
+    def _sign_of_life(self, house: Household, ts: int, minute: float, what: str,
+                      silence_min_w: float) -> list[Alarm]:
         if house.last_sign_ms >= 0:
             quiet = (ts - max(house.last_sign_ms, house.seen_since_ms)) / MINUTE_MS
             house.quiet_gap_min = max(house.quiet_gap_min, quiet)
@@ -383,6 +383,10 @@ class WelfareWatch:
                 ts - house.last_sign_ms) >= self.settings.return_silence_min * MINUTE_MS
         elif house.last_min is not None and not house.blind_today:
             house.longest_gap_min = max(house.longest_gap_min, minute - house.last_min)
+            if house.longest_on_gap_min >= 0 and self._left_on(silence_min_w,
+                                                               house.rhythm.floor_w()):
+                house.longest_on_gap_min = max(house.longest_on_gap_min,
+                                               minute - house.last_min)
         house.last_min = minute
         house.last_sign_ms, house.last_sign_what = ts, what
         house.silence_min_w = house.level_w if house.level_w == house.level_w else float("inf")
@@ -411,7 +415,9 @@ class WelfareWatch:
                 else None,
                 quiet_gap_min=house.quiet_gap_min
                 if house.has_water and house.quiet_gap_min > 0 else None,
-                floor_w=house.floor_w if house.floor_w < float("inf") else None)
+                floor_w=house.floor_w if house.floor_w < float("inf") else None,
+                longest_on_gap_min=house.longest_on_gap_min
+                if whole and not house.blind_today and house.longest_on_gap_min >= 0 else None)
             house.rhythm.learn(learned)
         first_report = house.day < 0
         skipped = house.day >= 0 and day > house.day + 1
@@ -419,6 +425,7 @@ class WelfareWatch:
         house.weekend = (day + 3) % 7 >= 5  # 1970-01-01 was a Thursday
         house.first_min = house.last_min = None
         house.longest_gap_min = 0.0
+        house.longest_on_gap_min = 0.0 if house.rhythm.floor_w() is not None else -1.0
         house.morning_seen = not (first_report or skipped)
         house.blind_today = first_report or skipped
         house.quiet_gap_min = 0.0
@@ -438,7 +445,10 @@ class WelfareWatch:
         day_ms = ts - int((minute - DAY_START_MIN) * MINUTE_MS)  # the day's 04:00
         found = self._first_activity(house, expect, day_ms, minute)
         if found is None:
-            found = self._silent_gap(house, expect, ts)
+            found = self._silent_gap(house, expect.gap_limit, expect.up_until, ts)
+        if found is None and self._left_on(house.silence_min_w, expect.floor_w):
+            found = self._silent_gap(house, expect.on_gap_limit, expect.on_up_until, ts,
+                                     "left_on_silence")
         if found is None and house.has_water:
             found = self._no_water(house, expect, ts)
         if found is None:
@@ -497,20 +507,28 @@ class WelfareWatch:
         due = day_ms + int((expect.first_by - DAY_START_MIN) * MINUTE_MS)
         return "first_activity", due, due
 
-    def _silent_gap(self, house: Household, expect: Expectation,
-                    ts: int) -> tuple[str, int, int] | None:
-        if expect.gap_limit is None or expect.up_until is None:
+    def _left_on(self, silence_min_w: float, floor_w: float | None) -> bool:
+        """Something stayed on all through a silence whose lowest power was ``silence_min_w``:
+        it never went down to the standby floor ``floor_w`` plus its margin."""
+        below = all_off_below(floor_w, self.settings)
+        return below is not None and below < silence_min_w < float("inf")
+
+    def _silent_gap(self, house: Household, limit: float | None, up_until: float | None,
+                    ts: int, rule: str = "silent_gap") -> tuple[str, int, int] | None:
+        """Silent since today's last sign for longer than ``limit`` minutes, due before
+        ``up_until`` (the household's usual last sign)."""
+        if limit is None or up_until is None:
             return None
         since = max(house.last_sign_ms, house.seen_since_ms)
         if since < 0 or (house.first_min is None and house.morning_seen):
             return None  # the morning rule judges a day with no sign yet
         since_min = self._local_min(since)
         day = int((since_min - DAY_START_MIN) // 1440)
-        due_min = since_min - day * 1440 + expect.gap_limit
-        if day != house.day or due_min > expect.up_until:
+        due_min = since_min - day * 1440 + limit
+        if day != house.day or due_min > up_until:
             return None  # silent since before today, or due in the household's usual night
-        due = since + int(expect.gap_limit * MINUTE_MS)
-        return ("silent_gap", due, due) if ts >= due else None
+        due = since + int(limit * MINUTE_MS)
+        return (rule, due, due) if ts >= due else None
 
     def _no_water(self, house: Household, expect: Expectation,
                   ts: int) -> tuple[str, int, int] | None:

@@ -357,3 +357,36 @@ def test_a_load_of_the_taper_s_size_switching_off_does_not_end_it(lamp_w: float)
     assert raised[0].evidence["window"]["start_ms"] == pytest.approx(T0 + start * 1000,
                                                                      abs=2 * MINUTE * 1000)
     assert raised[0].evidence["step_w"] == pytest.approx(200.0, abs=20.0)
+
+
+@pytest.mark.parametrize(("lamp_w", "raised"), [(0.0, True), (60.0, False)])
+def test_a_landing_whose_own_load_switches_raises_nothing(lamp_w: float, raised: bool) -> None:
+    """A landing's own load (its box minus its monitored households) with a 250 W load held two
+    hours that then falls away smoothly over an hour and a half: a charger's signature, raised
+    on a quiet landing. With a 60 W load switched on twice for 20 min beside it while it holds,
+    the landing's own load carries another load's switching (a flat whose meter does not
+    report, a meter's gap): its median's moves are not a charger's, and nothing is raised."""
+    households = [record(f"h{k}", "electrical", building="b", floor="5", room=f"50{k}",
+                         household=f"b-50{k}", position="household") for k in (1, 2)]
+    box = record("box", "electrical", building="b", floor="5", room="F5-corridor",
+                 position="corridor")
+    engine = DetectionEngine(Registry([*households, box]))
+    rng = np.random.default_rng(6)
+    start = 8 * HOUR
+
+    def own(t: float) -> float:
+        x = t - start
+        load = 0.0 if x < 0 else 250.0 if x < 2 * HOUR else 250.0 * max(
+            0.0, 1 - (x - 2 * HOUR) / (1.5 * HOUR))
+        lamp = any(on * MINUTE <= x < (on + 20) * MINUTE for on in (10, 60))
+        return 45.0 + load + lamp_w * lamp
+    messages = []
+    for t in np.arange(0.0, start + 5 * HOUR, REPORT_S):
+        home = [household_base(float(t)) + float(rng.normal(0, 2)) for _ in households]
+        messages += [telemetry(h, float(t), {"power_w": w}) for h, w in zip(households, home,
+                                                                               strict=True)]
+        messages.append(telemetry(box, float(t), {"power_w": sum(home) + own(float(t))
+                                                  + float(rng.normal(0, 2))}))
+    alarms = [a for a in run_stream(engine, messages, 2000)
+              if a.kind is AlarmKind.EBIKE_CHARGING and a.device_id == "box"]
+    assert bool(alarms) is raised

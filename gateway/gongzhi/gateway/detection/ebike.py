@@ -26,7 +26,10 @@ at every report.
 
 On a landing's distribution box with monitored households the signal is the corridor's own load
 (``corridor``: the box minus its households); its steps arrive in parts as the median moves, so
-edges there are merged over ``LANDING_MERGE_MS``.
+edges there are merged over ``LANDING_MERGE_MS``. A landing's own load is quiet (its lighting and
+what is plugged in there): a candidate there is not recognised once more than
+``LANDING_EDGES_MAX`` edges came since its step (another load switching on the corridor's load,
+a flat whose meter does not report, whose cycles move the median as a taper would).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ class EbikeChargingDetector(Stateful):
     DEVICE_STATE = ("phase", "on_ms", "step", "whole", "before", "base", "top", "cv_ms",
                     "cv_sums", "cv_clipped", "cv_level", "low", "recognised", "alarm_slot",
                     "ev_on_ms", "ev_top", "ev_low", "ev_cv_ms", "ev_base", "ev_glide", "ev_moves",
-                    "ev_edges", "last_signal", "run_before")
+                    "ev_edges", "last_signal", "run_before", "step_edges")
     DERIVED = ("_globals",)
     NESTED = ("corridor", "load", "edges", "track")
 
@@ -79,6 +82,10 @@ class EbikeChargingDetector(Stateful):
     # CLIPPED_SHARE of the taper's share.
     GLIDE_MOVES, GLIDE_T, SIGN_Z = 5, 2.0, 3.5
     BLOCK_SIGN_Z, BLOCKS_MIN = 3.0, 9
+    # A landing's own load is its stair lighting and what is plugged in there: quiet. More
+    # edges than this since a candidate's step there are another load switching (a flat whose
+    # meter does not report, a meter's gap), whose cycles move the corridor's median as a taper.
+    LANDING_EDGES_MAX = 3
     GLIDE_VAR_MIN = 1.0  # W^2: a meter's resolution
     CLIP_SHARE, CLIPPED_SHARE = 0.06, 0.8
     RISE_SHARE, RISE_W = 0.12, 25.0  # a taper climbing back this far was another load's
@@ -102,6 +109,7 @@ class EbikeChargingDetector(Stateful):
         self.last_signal = np.zeros(n, np.float64)
         self.run_before = np.zeros(n, np.float64)
         self.base = np.zeros((n, k), np.float64)  # the small changes' total at the step
+        self.step_edges = np.zeros((n, k), np.float64)  # the circuit's edges counted by then
         self.top = np.zeros((n, k), np.float32)  # the plateau's highest level
         self.cv_ms = np.zeros((n, k), np.int64)
         # The small changes' sums where the glide is counted from, and their clipped total.
@@ -235,6 +243,7 @@ class EbikeChargingDetector(Stateful):
         self.before[at, col] = before[starts]
         self.top[at, col] = step[starts]
         self.base[at, col] = total[starts]
+        self.step_edges[at, col] = self.edges.sums[at, EdgeSplitter.EDGES]
         self.recognised[at, col] = False
 
     def _give_back(self, s: IntArray, ended: BoolArray, off: FloatArray,
@@ -359,7 +368,9 @@ class EbikeChargingDetector(Stateful):
         k = np.broadcast_to(np.arange(self.SLOTS), level.shape)
         rows_all = np.broadcast_to(np.arange(s.size)[:, None], level.shape)
         clipped_fall = self.cv_clipped[s] - self._clipped(s[rows_all], k)
-        deep: BoolArray = (level <= (1 - self.TAPER_SHARE) * top) & glided \
+        edges = self.edges.sums[s, EdgeSplitter.EDGES][:, None] - self.step_edges[s]
+        quiet = (self.corridor.row[s] < 0)[:, None] | (edges <= self.LANDING_EDGES_MAX)
+        deep: BoolArray = (level <= (1 - self.TAPER_SHARE) * top) & glided & quiet \
             & (clipped_fall >= self.CLIPPED_SHARE * self.TAPER_SHARE * top)
         return deep
 

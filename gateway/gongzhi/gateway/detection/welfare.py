@@ -14,6 +14,10 @@ likely:
 - ``silent_gap``: silent for longer than its longest silences while up, at a time of the day
   when it is nearly always still up (a silence running into its night is left to the next
   morning's rule);
+- ``left_on_silence``: a silence while up with something left on all through it (a light, the
+  television: the power above the standby floor), longer than its longest such silences: a
+  person who falls leaves on what was on, a household going out switches things off, and its
+  all-off silences keep the rules above;
 - ``no_water``: in a household with a water meter, no water and no other sign of life for
   longer than its longest quiet times, nights included (at least 12 h): the rule that still
   watches when the monitor cannot.

@@ -390,3 +390,38 @@ def test_a_landing_whose_own_load_switches_raises_nothing(lamp_w: float, raised:
     alarms = [a for a in run_stream(engine, messages, 2000)
               if a.kind is AlarmKind.EBIKE_CHARGING and a.device_id == "box"]
     assert bool(alarms) is raised
+
+
+def test_a_load_s_settling_after_its_step_is_not_the_older_candidates() -> None:
+    """A 150 W load held, then a fridge's start (120 W, settling to 65 W over minutes), reports
+    every 10 s: from the fridge's candidate's start to 3 min after its first edge, the
+    fridge's falls are its own: the 150 W candidate's level stays."""
+    from gongzhi.gateway.detection.ebike import IDLE, EbikeChargingDetector
+    from gongzhi.gateway.detection.edges import EdgeSplitter
+
+    device = record("h1", "electrical", household="h1", position="household")
+    engine = DetectionEngine(Registry([device]))
+    [detector] = [r for r in engine._groups[device.type].rules
+                  if isinstance(r, EbikeChargingDetector)]
+    rng = np.random.default_rng(8)
+    first, second = HOUR, 1.5 * HOUR
+
+    def load(t: float) -> float:
+        x = t - second
+        settling = 0.0 if x < 0 else 120.0 if x < 10 else 65.0 + 55.0 * math.exp(-x / 90.0)
+        return 200.0 + 150.0 * (t >= first) + settling
+
+    def older_level() -> float:
+        slot = int(np.flatnonzero((detector.phase[0] != IDLE)
+                                  & (detector.on_ms[0] == T0 + int(first * 1000)))[0])
+        total = detector.edges.sums[0, EdgeSplitter.TOTAL]
+        return float(detector.step[0, slot] + total - detector.base[0, slot])
+    levels: dict[float, float] = {}
+    for t in np.arange(0.0, second + 175.0, 10.0):
+        watts = load(float(t)) + float(rng.normal(0, 0.3))
+        message = telemetry(device, float(t), {"power_w": watts})
+        assert run_stream(engine, [message]) == []
+        if t in (second + 100.0, second + 170.0):
+            assert ((detector.phase[0] != IDLE).sum()) == 2  # both followed
+            levels[t] = older_level()
+    assert levels[second + 170.0] == pytest.approx(levels[second + 100.0], abs=2.0)

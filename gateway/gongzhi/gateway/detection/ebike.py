@@ -43,7 +43,7 @@ from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.corridor import CorridorResidual
 from gongzhi.gateway.detection.devices import DeviceIndex
-from gongzhi.gateway.detection.edges import EdgeSplitter, Glide
+from gongzhi.gateway.detection.edges import EdgeSplitter, EdgeView, Glide
 from gongzhi.gateway.detection.loadfloor import LoadFloor
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.track import AlarmTrack, BoolArray, FloatArray, IntArray
@@ -57,7 +57,8 @@ class EbikeChargingDetector(Stateful):
     DEVICE_STATE = ("phase", "on_ms", "step", "whole", "before", "base", "top", "cv_ms",
                     "cv_sums", "cv_clipped", "cv_level", "low", "recognised", "alarm_slot",
                     "ev_on_ms", "ev_top", "ev_low", "ev_cv_ms", "ev_base", "ev_glide", "ev_moves",
-                    "ev_edges", "last_signal", "run_before", "step_edges")
+                    "ev_edges", "last_signal", "run_before", "step_edges", "up_ms",
+                    "settled_out")
     DERIVED = ("_globals",)
     NESTED = ("corridor", "load", "edges", "track")
 
@@ -87,6 +88,10 @@ class EbikeChargingDetector(Stateful):
     # meter does not report, a meter's gap), whose cycles move the corridor's median as a taper.
     LANDING_EDGES_MAX = 3
     GLIDE_VAR_MIN = 1.0  # W^2: a meter's resolution
+    # A load that switched on in a step of a charger's size settles over its first minutes (a
+    # fridge's start surge fading): the falls then, from its candidate's start, are its own,
+    # not the level of the candidates begun before it.
+    SETTLE_MS = 3 * MINUTE_MS
     CLIP_SHARE, CLIPPED_SHARE = 0.06, 0.8
     RISE_SHARE, RISE_W = 0.12, 25.0  # a taper climbing back this far was another load's
     FINISHED_SHARE = 0.1
@@ -108,6 +113,9 @@ class EbikeChargingDetector(Stateful):
         # gathered (small changes within a step's edges are not the step's).
         self.last_signal = np.zeros(n, np.float64)
         self.run_before = np.zeros(n, np.float64)
+        self.up_ms = np.zeros(n, np.int64)  # the first edge of the last charger-sized step up
+        # The settling a candidate's older candidates did not take in (its own give-back is less).
+        self.settled_out = np.zeros((n, k), np.float64)
         self.base = np.zeros((n, k), np.float64)  # the small changes' total at the step
         self.step_edges = np.zeros((n, k), np.float64)  # the circuit's edges counted by then
         self.top = np.zeros((n, k), np.float32)  # the plateau's highest level
@@ -150,6 +158,7 @@ class EbikeChargingDetector(Stateful):
         view = self.load.update(s, ts, signal)
         merge = np.where(landing[known], self.LANDING_MERGE_MS, self.MERGE_MS)
         edges = self.edges.update(s, ts, signal, merge)
+        self._settling(s, ts, edges)
         total = self.edges.sums[s, EdgeSplitter.TOTAL]
         level = self.step[s] + (total[:, None] - self.base[s])
         # A charger switched on a report before a large appliance: the step's first edge.
@@ -177,6 +186,26 @@ class EbikeChargingDetector(Stateful):
         moves = self.track.step(s, ts, live, ~live, 0, p, extra)
         return [self._alarm(int(s[i]), int(ts[i]), float(p[i]), float(signal[i]), state)
                 for i, state in moves.each()]
+
+    def _settling(self, s: IntArray, ts: IntArray, edges: EdgeView) -> None:
+        """A small fall within ``SETTLE_MS`` of the first edge of the step that started a
+        candidate is that load's settling: the candidates begun before it do not take it in
+        (their base moves with it); that candidate keeps count, to give back less when it
+        ends."""
+        up = (edges.step > 0) & _within(edges.step, self.STEP_MIN_W, self.STEP_MAX_W)
+        self.up_ms[s[up]] = edges.step_ms[up]
+        since = self.up_ms[s]
+        settling = edges.small & (edges.change < 0) & (since > 0) & (ts - since < self.SETTLE_MS)
+        if not settling.any():
+            return
+        rows = np.flatnonzero(settling)
+        at = s[rows]
+        active = self.phase[at] != IDLE
+        own = active & (self.on_ms[at] == since[rows][:, None])
+        older = active & (self.on_ms[at] < since[rows][:, None]) & own.any(axis=1)[:, None]
+        change = edges.change[rows][:, None]
+        self.base[at] += np.where(older, change, 0.0)
+        self.settled_out[at] += np.where(own & older.any(axis=1)[:, None], change, 0.0)
 
     def _steps(self, s: IntArray, ts: IntArray, step: FloatArray, whole: FloatArray,
                before: FloatArray, signal: FloatArray, step_ms: IntArray, level: FloatArray,
@@ -243,6 +272,7 @@ class EbikeChargingDetector(Stateful):
         self.before[at, col] = before[starts]
         self.top[at, col] = step[starts]
         self.base[at, col] = total[starts]
+        self.settled_out[at, col] = 0.0
         self.step_edges[at, col] = self.edges.sums[at, EdgeSplitter.EDGES]
         self.recognised[at, col] = False
 
@@ -257,7 +287,8 @@ class EbikeChargingDetector(Stateful):
             return
         at = s[rows]
         own = level[rows, cols] - self.step[at, cols]
-        settled = np.minimum(np.maximum(off[rows, 0] - self.step[at, cols], own), 0.0)
+        settled = np.minimum(np.maximum(off[rows, 0] - self.step[at, cols], own)
+                             - self.settled_out[at, cols], 0.0)
         older = (self.phase[at] != IDLE) & (self.on_ms[at] < self.on_ms[at, cols][:, None])
         which, col = np.nonzero(older)
         # base lower: level higher (settled is a fall, <= 0).

@@ -13,7 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 from gongzhi.core.config_kit import ID_CHARS
 from gongzhi.hub.deps import CurrentParty, GatewayPrincipal, HubDep
 from gongzhi.hub.operations import GatewayReport, OperationsBoard
-from gongzhi.hub.schemas import json_number
+from gongzhi.hub.schemas import NO_NUL, json_number
 
 router = APIRouter(tags=["operations"])
 
@@ -43,7 +43,8 @@ class GatewayStatusIn(_Strict):
     mqtt_connected: StrictBool = True
     queue_depth: Count = 0
     messages_rejected: Count = 0
-    problems: list[Annotated[str, Field(min_length=1, max_length=MAX_PROBLEM_CHARS)]] = Field(
+    problems: list[Annotated[str, Field(min_length=1, max_length=MAX_PROBLEM_CHARS,
+                                        pattern=NO_NUL)]] = Field(
         default=[], max_length=MAX_PROBLEMS,
         description="what the gateway cannot do as it should, in its words (a banner each)")
 

@@ -52,6 +52,12 @@ export class TicketDrawer {
     this.dueCell = null;
     // One note field for the drawer's life: a re-render on a live update keeps what is typed.
     this.note = h("textarea", { class: "note", rows: 2, maxlength: 500 });
+    // The buttons too, one each for the drawer's life: a live update re-renders the drawer
+    // (a storm's occurrences of the ticket shown, many a second), and a click whose press and
+    // release land on two different buttons, the old and its replacement, is no click at all.
+    this.closeButton = h("button", { class: "btn btn-quiet drawer-close", type: "button",
+      text: "✕", onclick: () => this.close() });
+    this.actionButtons = new Map();
     // Escape closes the drawer, unless a pop-up over it takes the key (a critical pop-up
     // arriving while the operator is in the drawer: its Escape is "seen", not "close").
     document.addEventListener("keydown", (event) => {
@@ -160,19 +166,24 @@ export class TicketDrawer {
     note.setAttribute("aria-label", t("action.note"));
     // The platform's action matrix decides (allowed_actions): no button a party may not use.
     const buttons = ACTIONS.filter((a) => !this.readOnly && mayAct(ticket, a)).map((action) => {
-      const button = h("button", { class: `btn btn-action${action === "ack" ? " btn-ack" : ""}`,
-        type: "button", dataset: { action }, text: t(`action.${action}`) });
-      button.addEventListener("click", () => this.act(action, note, button));
+      let button = this.actionButtons.get(action);
+      if (button === undefined) {
+        button = h("button", { class: `btn btn-action${action === "ack" ? " btn-ack" : ""}`,
+          type: "button", dataset: { action } });
+        button.addEventListener("click", () => this.act(action, note, button));
+        this.actionButtons.set(action, button);
+      }
+      button.textContent = t(`action.${action}`);
       return button;
     });
+    this.closeButton.setAttribute("aria-label", t("drawer.close"));
     setChildren(this.el,
       h("header", { class: "drawer-head" },
         severityBadge(ticket.severity, 30),
         h("h2", { class: "drawer-kind", text: kindLabel(ticket.kind) }),
         h("span", { class: "drawer-status", dataset: { status: ticket.status },
           text: statusLabel(ticket.status) }),
-        h("button", { class: "btn btn-quiet drawer-close", type: "button", text: "✕",
-          "aria-label": t("drawer.close"), onclick: () => this.close() })),
+        this.closeButton),
       h("div", { class: "drawer-body" },
         this.facts(ticket, sla),
         isReport(ticket) ? reportSection(this.report) : this.household(),

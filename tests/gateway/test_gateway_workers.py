@@ -324,3 +324,51 @@ def test_a_worker_configuration_error_stops_the_supervisor_with_2(
     assert done.returncode == 2
     assert "exited with a configuration error" in done.stderr
     assert "registry" in done.stderr.lower()  # the worker's own message names the file
+
+
+SIGNALLED_CHILD = """
+import sys
+from gongzhi.gateway.workers import run_until_signalled
+run_until_signalled(lambda: print("ready", flush=True), lambda: print("stopped", flush=True),
+                    reload=lambda: print("reload", flush=True), poll_s=0.05)
+"""
+
+
+def _signalled_child() -> subprocess.Popen[str]:
+    child = subprocess.Popen([sys.executable, "-c", SIGNALLED_CHILD], stdout=subprocess.PIPE,
+                             text=True)
+    assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    return child
+
+
+@pytest.mark.integration
+def test_a_burst_of_signals_stops_the_process_every_time() -> None:
+    """Signals that come while another's handler runs (a supervisor's SIGTERM and the kernel's
+    when it dies): a handler that set an Event could wait forever for the Event's lock held by
+    the handler it interrupted (3 of 20 processes hung with 300 signals each)."""
+    for _ in range(20):
+        child = _signalled_child()
+        for _ in range(300):
+            os.kill(child.pid, signal.SIGTERM)
+        try:
+            out, _ = child.communicate(timeout=10)  # hung: TimeoutExpired
+        finally:
+            child.kill()
+            child.wait()
+        # Stopped once; a signal still on its way when the handlers were given back may end
+        # the process after that.
+        assert out == "stopped\n" and child.returncode in (0, -signal.SIGTERM)
+
+
+@pytest.mark.integration
+def test_sighup_reloads_at_the_next_turn_and_sigterm_stops() -> None:
+    child = _signalled_child()
+    try:
+        os.kill(child.pid, signal.SIGHUP)
+        assert child.stdout is not None and child.stdout.readline() == "reload\n"
+        os.kill(child.pid, signal.SIGTERM)
+        out, _ = child.communicate(timeout=10)
+    finally:
+        child.kill()
+        child.wait()
+    assert out == "stopped\n" and child.returncode == 0

@@ -37,7 +37,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -407,25 +406,39 @@ def run_until_signalled(start: Callable[[], None], stop: Callable[[], None], *,
                         poll_s: float = 0.5) -> None:
     """``start()``, then ``step()`` every ``poll_s`` until SIGINT or SIGTERM (handlers installed
     whatever disposition was inherited) or until ``step()`` returns False; ``stop()`` always.
-    SIGHUP calls ``reload()``."""
-    done = threading.Event()
+    SIGHUP calls ``reload()`` at the next turn.
 
-    def _stop(signum: int, frame: object) -> None:
-        done.set()
+    The handlers only note the signal: they take no lock. A handler runs in the main thread
+    between two of its bytecodes, a second signal's inside the first's; one that set a
+    ``threading.Event`` could find that Event's lock held by the code it interrupted (the
+    first handler's own ``set``) and wait for it forever: a worker given two SIGTERMs at once
+    (its supervisor's and the kernel's when the supervisor died) never stopped."""
+    signalled: list[int] = []  # list.append is atomic and takes no lock a handler could hold
 
-    def _reload(signum: int, frame: object) -> None:
-        reload()
+    def _note(signum: int, frame: object) -> None:
+        signalled.append(signum)
 
-    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _reload)
+    previous = {sig: signal.signal(sig, _note)
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         start()
-        while not done.wait(poll_s) and step():
-            pass
+        while True:
+            time.sleep(poll_s)  # a signal's handler runs within it; it ends by poll_s
+            if _stop_asked(signalled, reload) or not step():
+                break
     finally:
         stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _stop_asked(signalled: list[int], reload: Callable[[], None]) -> bool:
+    """Whether SIGINT or SIGTERM came; the reloads SIGHUP asked for before it are done."""
+    while signalled:
+        if signalled.pop(0) != signal.SIGHUP:
+            return True
+        reload()
+    return False
 
 
 def run_supervisor(settings: Settings) -> int:

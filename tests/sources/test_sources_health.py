@@ -1,25 +1,31 @@
 """A source's health: down when its transport says so, and down when it has been silent past
-``stale_after`` (the clock is injected); acknowledgements go to the source that took each
-message, our own contract's to the gateway's MQTT client, in arrival order."""
+``stale_after`` (the clock is injected); a gateway's status report reads each source's health
+once; acknowledgements go to the source that took each message, our own contract's to the
+gateway's MQTT client, in arrival order."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from gongzhi.core.clock import ManualClock
 from gongzhi.devices.registry import Registry
 from gongzhi.gateway.messages import RawMessage
+from gongzhi.gateway.service import GatewayService
 from gongzhi.gateway.sources.base import SourceHealth
 from gongzhi.gateway.sources.metrics import SourceMetrics
 from gongzhi.gateway.sources.runtime import SourceSet
+from gongzhi.gateway.sources.wiring import SourceWiring
+from tests.gateway.gateway_support import gateway_settings
 
 
 class FakeSource:
     def __init__(self) -> None:
         self.up = True
         self.acked: list[list[RawMessage]] = []
+        self.health_reads = 0
 
     def start(self) -> None:
         pass
@@ -34,6 +40,7 @@ class FakeSource:
         self.acked.append(list(messages))
 
     def health(self) -> SourceHealth:
+        self.health_reads += 1
         return SourceHealth(self.up, "" if self.up else "not connected")
 
 
@@ -60,6 +67,35 @@ def test_a_silent_source_is_down_after_stale_after() -> None:
     assert 'gongzhi_gateway_source_last_message_age_seconds{source="lora"} 0.0' in text
     assert 'gongzhi_gateway_source_messages_received_total{source="lora"} 2.0' in text
     assert 'gongzhi_gateway_source_messages_received_total{source="other"} 0.0' in text
+
+
+def test_a_status_report_reads_each_source_once_and_names_the_one_down(tmp_path: Path) -> None:
+    """The report to the platform and its problems for the wall come from one reading of each
+    source's health (a transport's health may cost a lock or a round trip)."""
+    lora, push = FakeSource(), FakeSource()
+    lora.up = False
+    clock = ManualClock()
+    metrics = SourceMetrics(clock)
+    for source_id, source in (("lora", lora), ("push", push)):
+        metrics.track(source_id, source.health, stale_after_ms=None)
+    service = GatewayService(gateway_settings(tmp_path, "mqtt://127.0.0.1:1",
+                                              "http://127.0.0.1:1"), clock)
+    service.sources = SourceWiring(SourceSet({"lora": lora, "push": push}, metrics))
+    service.outbox.open()  # nothing else started: no connection is tried
+    try:
+        report = service.status_report()
+        assert (lora.health_reads, push.health_reads) == (1, 1)
+        assert report["problems"] == ["source lora is down: not connected"]
+        health = service.health()
+        assert (lora.health_reads, push.health_reads) == (2, 2)
+        assert health["problems"] == ["source lora is down: not connected"]
+        assert health["sources"]["lora"] == {"up": False, "reason": "not connected",
+                                             "last_message_age_s": None}
+        lora.up = True
+        assert "problems" not in service.status_report()  # nothing to say: no field
+        assert (lora.health_reads, push.health_reads) == (3, 3)
+    finally:
+        service.outbox.close()
 
 
 def test_acknowledgements_go_to_the_source_that_took_each_message() -> None:

@@ -326,6 +326,11 @@ class GatewayService:
 
     def health(self) -> dict[str, Any]:
         """Liveness (``status``) and what stands in the way of readiness (``problems``)."""
+        return self._health()[0]
+
+    def _health(self) -> tuple[dict[str, Any], list[str]]:
+        """``health()``, and the sources' problems apart (also among its ``problems``): a
+        status report reads each source's health once and builds both from that reading."""
         worker_alive = self.worker is not None and self.worker.alive
         depth = len(self.queue)
         stalled_ms = self.worker.stalled_ms(depth) if self.worker is not None else 0
@@ -339,15 +344,17 @@ class GatewayService:
             "status": "ok" if worker_alive else "failing", "gateway_id": self.gateway_id,
             "mqtt_connected": self.mqtt is not None and self.mqtt.connected,
             "queue_depth": depth, "worker_stalled_ms": stalled_ms, "problems": problems}
+        source_problems: list[str] = []
         if self.sources is not None:
-            health["sources"] = self.sources.health(problems)
+            health["sources"] = self.sources.health(source_problems)
+            problems += source_problems
         if self._welfare_status:
             health["welfare_records"] = self._welfare_status
-        return health
+        return health, source_problems
 
     def status_report(self) -> dict[str, Any]:
         """What the platform is told every couple of seconds (``StatusReporter``)."""
-        health = self.health()
+        health, source_problems = self._health()
         waiting, oldest_ms = self.outbox.waiting()
         now_ms = self.clock.now_ms()
         return {"gateway_id": self.gateway_id, "alarms_waiting": waiting,
@@ -357,17 +364,16 @@ class GatewayService:
                 "worker_stalled_ms": health["worker_stalled_ms"],
                 "mqtt_connected": health["mqtt_connected"], "queue_depth": health["queue_depth"],
                 "messages_rejected": int(self.metrics.total("messages_rejected_total"))
-                } | self._problems_for_the_wall()
+                } | self._problems_for_the_wall(source_problems)
 
-    def _problems_for_the_wall(self) -> dict[str, Any]:
+    def _problems_for_the_wall(self, source_problems: list[str]) -> dict[str, Any]:
         """What the gateway cannot do as it should that the report's other fields do not say,
         for the wall's banners: a device source down (not ready) and the welfare file set
         aside (ready all the same). (A stalled worker has its own field; a refused credential
         cannot report at all: the platform hears silence.) Sent only when there is something,
-        so a platform that does not know the field hears a healthy gateway as before."""
-        problems: list[str] = []
-        if self.sources is not None:
-            self.sources.health(problems)
+        so a platform that does not know the field hears a healthy gateway as before.
+        ``source_problems``: the sources down, from the report's reading of their health."""
+        problems = list(source_problems)
         welfare = self._welfare_status.get("problem")
         if welfare:
             problems.append(str(welfare))

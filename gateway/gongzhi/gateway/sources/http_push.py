@@ -52,7 +52,7 @@ from gongzhi.gateway.sources.http_push_process import FrontFailed, FrontProcess
 from gongzhi.gateway.sources.http_push_spool import PushSpool
 from gongzhi.gateway.sources.http_push_uplink import Uplink
 from gongzhi.gateway.sources.mapping import CompiledMapping, FieldMapping
-from gongzhi.gateway.sources.piped_child import RESTART
+from gongzhi.gateway.sources.piped_child import Restarts
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class PushSource:
         tls_context(self._options, self._ctx.config_dir)  # unusable: said here, at start
         self._spool.open()
         host, port = self._options.host_port
-        self._front = FrontProcess(
+        self._front = front = FrontProcess(
             FrontSpec(
                 self._ctx.source_id,
                 self._options,
@@ -159,14 +159,17 @@ class PushSource:
             on_exit=self._wake.set,
         )
         try:
-            self._port = self._front.start()
+            self._port = front.start()
         except BaseException:
             self._front = None
             self._spool.close()
             raise
         self._stopping.clear()
         self._thread = threading.Thread(
-            target=self._hand_over, name=f"push-{self._ctx.source_id}", daemon=True
+            target=self._hand_over,
+            args=(Restarts(front, self._stopping, self._rng),),
+            name=f"push-{self._ctx.source_id}",
+            daemon=True,
         )
         self._thread.start()
         log.info(
@@ -223,18 +226,17 @@ class PushSource:
     def ack(self, messages: Sequence[RawMessage]) -> None:
         self._spool.mark_done([m.mid for m in messages])
 
-    def _hand_over(self) -> None:
+    def _hand_over(self, restarts: Restarts) -> None:
         """Spooled messages to the ingest queue, in order (blocking while it is full); the
         front end started again when it ended."""
         last_id = 0
         next_prune = 0.0
         source_id = self._ctx.source_id
-        failures = 0
         while not self._stopping.is_set():
             self._wake.clear()
             front = self._front
             if front is not None and front.exited.is_set():
-                failures = self._restart(front, failures)
+                self._restart(front, restarts)
             try:
                 rows = self._spool.pending(last_id, HAND_OVER_BATCH)
             except Exception:
@@ -242,7 +244,7 @@ class PushSource:
                 self._problem = "the push spool cannot be read"
                 self._stopping.wait(1.0)
                 continue
-            if failures == 0:
+            if restarts.failures == 0:
                 self._problem = ""
             for row in rows:
                 topic = (
@@ -264,17 +266,11 @@ class PushSource:
                 # (a gateway started again beside one still finishing) committed.
                 self._wake.wait(0.5)
 
-    def _restart(self, front: FrontProcess, failures: int) -> int:
-        """The front end started again after a wait (backoff); the failures in a row."""
+    def _restart(self, front: FrontProcess, restarts: Restarts) -> None:
+        """The front end started again after a wait (``Restarts``: its backoff)."""
         self._problem = f"the push front end ended (exit code {front.exit_code}); starting it again"
-        if self._stopping.wait(RESTART.delay(failures + 1, self._rng)):
-            return failures
         try:
-            front.start()
+            restarts.attempt()
         except (FrontFailed, ConfigError) as exc:
-            log.error("cannot start the push front end of %s again: %s", self._ctx.source_id, exc)
             self._problem = f"the push front end cannot start: {exc}"
             front.exited.set()  # tried again after the next wait
-            return failures + 1
-        log.warning("the push front end of %s started again", self._ctx.source_id)
-        return 0

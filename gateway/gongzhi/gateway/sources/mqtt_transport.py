@@ -27,7 +27,7 @@ from gongzhi.gateway.messages import RawMessage
 from gongzhi.gateway.reasons import Reason
 from gongzhi.gateway.sources.base import SourceContext, SourceHealth
 from gongzhi.gateway.sources.mqtt_front import MqttFront, MqttFrontFailed, MqttFrontSpec
-from gongzhi.gateway.sources.piped_child import RESTART
+from gongzhi.gateway.sources.piped_child import RESTART, Restarts
 
 log = logging.getLogger(__name__)
 
@@ -121,16 +121,12 @@ class MqttSource:
         """The subscriber's process ended unasked: started again, after a wait that grows
         while it keeps failing (its reader thread calls this, once an end)."""
         def again() -> None:
-            failures = 0
-            while not self._closing.wait(RESTART.delay(failures + 1, self._rng)):
+            restarts = Restarts(self._front, self._closing, self._rng)
+            while True:
                 try:
-                    self._front.start()
-                except MqttFrontFailed as exc:
-                    log.error("cannot start the subscriber of %s again: %s",
-                              self._context.source_id, exc)
-                    failures += 1
-                    continue
-                log.warning("the subscriber of %s started again", self._context.source_id)
+                    restarts.attempt()  # False: closing
+                except MqttFrontFailed:
+                    continue  # logged; tried again after a longer wait
                 return
 
         self._restarter = threading.Thread(target=again, daemon=True,

@@ -3,7 +3,8 @@ subscriber): started as ``python -m <module>`` with its settings pickled on its 
 which the gateway keeps open. The helper ends when that pipe closes, so it never outlives the
 gateway, however the gateway ends (killed included). What it says comes back on its standard
 output, read by a thread of the gateway's (the subclass's ``_read``); its log goes to the
-gateway's standard error.
+gateway's standard error. A helper that ends unasked is started again by its source, when and
+on which thread the source says, after the waits of ``Restarts``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import pickle
+import random
 import subprocess
 import sys
 import threading
@@ -40,12 +42,21 @@ class PipedChild:
         self.exit_code: int | None = None
 
     @property
+    def name(self) -> str:
+        return self._name
+
+    @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> object:
+        """Starts the process; returns once it said it is ready, raises when it cannot start
+        (the subclass's)."""
+        raise NotImplementedError
 
     def _spawn(self, spec: object) -> subprocess.Popen[bytes]:
         """The process started and handed ``spec`` (``OSError`` when it cannot be)."""
@@ -94,6 +105,39 @@ class PipedChild:
         close_pipe(proc.stdout)
         log.error("%s ended (exit code %s)", self._name, self.exit_code)
         self.exited.set()
+        return True
+
+
+class Restarts:
+    """A source's restarts of its helper after it ended unasked, one ``attempt`` a call (the
+    source says when, and on which thread): each waits ``backoff``'s delay for the failures in
+    a row so far (drawn with the source's ``rng``), then starts the helper; ``stopping`` set
+    during the wait ends it at once, starting nothing. A start that fails adds a failure; one
+    that succeeds (the helper said it is ready) sets them back to none. A new ``Restarts``
+    begins with none."""
+
+    def __init__(self, child: PipedChild, stopping: threading.Event, rng: random.Random,
+                 backoff: Backoff = RESTART) -> None:
+        self._child = child
+        self._stopping = stopping
+        self._rng = rng
+        self._backoff = backoff
+        self.failures = 0
+
+    def attempt(self) -> bool:
+        """Whether the helper was started again: False when ``stopping`` was set during the
+        wait (nothing tried). A start that fails is logged and counted, and raises as the
+        helper's ``start`` does."""
+        if self._stopping.wait(self._backoff.delay(self.failures + 1, self._rng)):
+            return False
+        try:
+            self._child.start()
+        except Exception as exc:
+            self.failures += 1
+            log.error("cannot start %s again: %s", self._child.name, exc)
+            raise
+        self.failures = 0
+        log.warning("%s started again", self._child.name)
         return True
 
 

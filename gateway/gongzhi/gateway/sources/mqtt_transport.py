@@ -29,9 +29,6 @@ from gongzhi.gateway.sources.base import SourceContext, SourceHealth
 from gongzhi.gateway.sources.mqtt_front import MqttFront, MqttFrontFailed, MqttFrontSpec
 from gongzhi.gateway.sources.piped_child import RESTART, Restarts
 
-log = logging.getLogger(__name__)
-
-
 
 class MqttOptions(BaseModel):
     """The connection part of an MQTT source's options."""

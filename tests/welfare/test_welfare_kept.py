@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from gongzhi.core.alarms import Alarm, AlarmState
 from gongzhi.core.clock import SystemClock
 from gongzhi.core.settings import Settings
 from gongzhi.devices.registry import Registry, write_registry
@@ -25,7 +25,6 @@ from gongzhi.gateway.detection.rhythm import DayRecord
 from gongzhi.gateway.detection.welfare import LearnedDay
 from gongzhi.gateway.messages import Telemetry
 from gongzhi.gateway.service import GatewayService
-from gongzhi.gateway.telemetry_store import TelemetryStore
 from gongzhi.gateway.welfare_history import learn_from_history
 from gongzhi.gateway.welfare_records import (
     UnreadableRecords,
@@ -37,23 +36,23 @@ from gongzhi.gateway.welfare_records import (
 )
 from gongzhi.simulators.living import DAY_MS, HOUR_MS, Fault
 from gongzhi.telemetry.embedded import EmbeddedReader, telemetry_db_path
-from tests.conftest import Broker
-from tests.gateway.gateway_support import AlarmPeer, gateway_settings, wait_until
-from tests.welfare.test_welfare_restart import FALL, RECORDS, _whole, raises, recorded, run
+from tests.gateway.gateway_support import AlarmPeer, wait_until
+from tests.welfare.welfare_support import (
+    FALL,
+    RECORDS,
+    Fall,
+    Trip,
+    raises,
+    recorded,
+    run,
+    sent_again,
+    store,
+    whole,
+)
 
 HOUSEHOLD = "sim/h1"  # household_key of RECORDS
 HISTORY_DAYS = 42
 EMBEDDED_DAYS = 8  # what the embedded store keeps (telemetry.embedded.DEFAULT_RETENTION_DAYS)
-
-
-def kept_store(path: Path, rows: list[Telemetry], now_ms: int, days: int) -> None:
-    """The telemetry store as a gateway keeping ``days`` days left it at ``now_ms``."""
-    writer = TelemetryStore(path, retention_days=days)
-    writer.open()
-    try:
-        writer.write(rows, now_ms)
-    finally:
-        writer.close()
 
 
 def learned_live(path: Path, rows: list[Telemetry]) -> None:
@@ -85,14 +84,11 @@ def started_again(tmp_path: Path, now_ms: int) -> tuple[DetectionEngine, int, in
     return engine, learned.resumed, learned.reports
 
 
-def test_kept_days_judge_at_once_on_a_store_of_eight_days(tmp_path: Path) -> None:
-    rows = recorded(Fault("no_activity", FALL), LEARN_DAYS + 1)
-    restart = FALL - 2 * HOUR_MS  # 05:00, before the fall
-    [never_stopped] = raises(_whole(rows))
-    before = [r for r in rows if r.ts_ms < restart]
-    after = [r for r in rows if r.ts_ms >= restart]
+def test_kept_days_judge_at_once_on_a_store_of_eight_days(tmp_path: Path, fall: Fall) -> None:
+    restart, never_stopped = fall.restart, fall.never_stopped
+    before, after = fall.before, fall.after
     learned_live(tmp_path / "welfare.db", before)
-    kept_store(tmp_path / "telemetry.db", before, restart, EMBEDDED_DAYS)
+    store(tmp_path / "telemetry.db", before, restart, EMBEDDED_DAYS)
 
     relearning = DetectionEngine(Registry(RECORDS))  # what a gateway without kept days does
     with EmbeddedReader(tmp_path / "telemetry.db") as reader:
@@ -108,31 +104,22 @@ def test_kept_days_judge_at_once_on_a_store_of_eight_days(tmp_path: Path) -> Non
     assert found.evidence == never_stopped.evidence  # the model summary too: the same days
 
 
-def test_an_alarm_active_at_the_stop_is_the_same_alarm_after_it(tmp_path: Path) -> None:
-    back = FALL + 2 * DAY_MS + 9 * HOUR_MS
-    rows = recorded(Fault("away", FALL, back), LEARN_DAYS + 4)
-    whole = _whole(rows)
-    [raised] = raises(whole)
-    [cleared] = [a for a in whole if a.state is AlarmState.CLEAR]
-    restart = raised.ts_ms + DAY_MS  # the second day of the silence
-    before = [r for r in rows if r.ts_ms < restart]
-    learned_live(tmp_path / "welfare.db", before)
-    kept_store(tmp_path / "telemetry.db", before, restart, EMBEDDED_DAYS)
+def test_an_alarm_active_at_the_stop_is_the_same_alarm_after_it(
+        tmp_path: Path, trip: Trip) -> None:
+    learned_live(tmp_path / "welfare.db", trip.before)
+    store(tmp_path / "telemetry.db", trip.before, trip.restart, EMBEDDED_DAYS)
 
-    engine, resumed, _ = started_again(tmp_path, restart)
+    engine, resumed, _ = started_again(tmp_path, trip.restart)
     assert resumed == 1
-    assert engine.welfare_learned() == [raised]  # to the outbox again: the same id, a repeat
-    assert run(engine, [r for r in rows if r.ts_ms >= restart]) == [cleared]
+    assert engine.welfare_learned() == [trip.raised]  # to the outbox again: the same id, a repeat
+    assert run(engine, trip.after) == [trip.cleared]
 
 
 def test_a_file_that_cannot_be_read_is_set_aside_and_the_households_learned_again(
-        tmp_path: Path) -> None:
-    rows = recorded(Fault("no_activity", FALL), LEARN_DAYS + 1)
-    restart = FALL - 2 * HOUR_MS
-    [never_stopped] = raises(_whole(rows))
-    before = [r for r in rows if r.ts_ms < restart]
+        tmp_path: Path, fall: Fall) -> None:
+    restart = fall.restart
     (tmp_path / "welfare.db").write_bytes(b"not a database, " * 512)
-    kept_store(tmp_path / "telemetry.db", before, restart, 60)
+    store(tmp_path / "telemetry.db", fall.before, restart)
 
     engine = DetectionEngine(Registry(RECORDS))
     opened = open_kept(tmp_path / "welfare.db", HISTORY_DAYS, [HOUSEHOLD], restart)
@@ -148,8 +135,8 @@ def test_a_file_that_cannot_be_read_is_set_aside_and_the_households_learned_agai
     saved, unreadable = opened.records.load([HOUSEHOLD], restart)
     opened.records.close()
     assert unreadable == {} and len(saved[HOUSEHOLD].days) == LEARN_DAYS + 1  # a part-day too
-    [found] = raises(run(engine, [r for r in rows if r.ts_ms >= restart]))
-    assert found.alarm_id == never_stopped.alarm_id
+    [found] = raises(run(engine, fall.after))
+    assert found.alarm_id == fall.never_stopped.alarm_id
 
 
 def test_a_file_locked_by_another_process_is_not_set_aside(
@@ -247,30 +234,17 @@ class ShiftedClock:
         return SystemClock().now_ms() + self._shift
 
 
-def service_settings(data_dir: Path, broker: Broker, peer: AlarmPeer) -> Settings:
-    settings = gateway_settings(data_dir, f"mqtt://127.0.0.1:{broker.port}", peer.url)
-    write_registry(settings.registry_path, RECORDS)
-    return settings
-
-
-def sent_again(peer: AlarmPeer, raised: Alarm) -> None:
-    """``raised`` reaches the platform, as the gateway that never stopped sent it."""
-    sent = wait_until(lambda: peer.alarms.get(f"{raised.alarm_id}/raise"), what="the alarm")
-    assert sent["evidence"] == raised.evidence
-    assert [a for a in peer.alarms.values() if a["kind"] == "welfare_check"] == [sent]
-
-
 @pytest.mark.integration
 def test_the_gateway_started_again_on_eight_days_judges_from_its_kept_days(
-        data_dir: Path, broker: Broker, peer: AlarmPeer) -> None:
+        household_settings: Callable[..., Settings], peer: AlarmPeer) -> None:
     """Stopped the evening before a trip's morning, started again at noon with only the last 8
     days in its embedded store: it sends the trip's alarm, as a gateway that never stopped."""
-    settings = service_settings(data_dir, broker, peer)
+    settings = household_settings()
     rows = recorded(Fault("away", FALL, FALL + 3 * DAY_MS), LEARN_DAYS + 1)
     stop, restart = FALL - 17 * HOUR_MS, FALL + 5 * HOUR_MS
-    [raised] = raises(_whole([r for r in rows if r.ts_ms < restart]))
+    [raised] = raises(whole([r for r in rows if r.ts_ms < restart]))
     assert stop < raised.ts_ms < restart
-    kept_store(telemetry_db_path(settings), [r for r in rows if r.ts_ms < stop], stop, 60)
+    store(telemetry_db_path(settings), [r for r in rows if r.ts_ms < stop], stop)
     first = GatewayService(settings, ShiftedClock(stop))
     first.start()  # the first start with the upgrade: learned again from 28 days, then kept
     try:
@@ -281,8 +255,8 @@ def test_the_gateway_started_again_on_eight_days_judges_from_its_kept_days(
         first.stop()
     for path in telemetry_db_path(settings).parent.glob("telemetry.db*"):
         path.unlink()
-    kept_store(telemetry_db_path(settings), [r for r in rows if r.ts_ms < restart], restart,
-               EMBEDDED_DAYS)
+    store(telemetry_db_path(settings), [r for r in rows if r.ts_ms < restart], restart,
+          EMBEDDED_DAYS)
     second = GatewayService(settings, ShiftedClock(restart))
     second.start()
     try:
@@ -295,13 +269,13 @@ def test_the_gateway_started_again_on_eight_days_judges_from_its_kept_days(
 
 @pytest.mark.integration
 def test_the_gateway_says_its_file_cannot_be_read_and_learns_again(
-        data_dir: Path, broker: Broker, peer: AlarmPeer,
+        household_settings: Callable[..., Settings], peer: AlarmPeer,
         caplog: pytest.LogCaptureFixture) -> None:
-    settings = service_settings(data_dir, broker, peer)
+    settings = household_settings()
     rows = recorded(Fault("away", FALL, FALL + 3 * DAY_MS), LEARN_DAYS + 1)
     restart = FALL + 5 * HOUR_MS
-    [raised] = raises(_whole([r for r in rows if r.ts_ms < restart]))
-    kept_store(telemetry_db_path(settings), [r for r in rows if r.ts_ms < restart], restart, 60)
+    [raised] = raises(whole([r for r in rows if r.ts_ms < restart]))
+    store(telemetry_db_path(settings), [r for r in rows if r.ts_ms < restart], restart)
     service = GatewayService(settings, ShiftedClock(restart))
     service._welfare_path.parent.mkdir(parents=True)
     service._welfare_path.write_bytes(b"\0garbage" * 1024)
@@ -325,11 +299,11 @@ def test_the_gateway_says_its_file_cannot_be_read_and_learns_again(
 
 @pytest.mark.integration
 def test_a_household_no_longer_flagged_loses_its_kept_days(
-        data_dir: Path, broker: Broker, peer: AlarmPeer) -> None:
-    settings = service_settings(data_dir, broker, peer)
+        household_settings: Callable[..., Settings]) -> None:
+    settings = household_settings()
     rows = recorded(Fault("no_activity", FALL), 10)
     now = rows[-1].ts_ms + 1
-    kept_store(telemetry_db_path(settings), rows, now, 60)
+    store(telemetry_db_path(settings), rows, now)
     service = GatewayService(settings, ShiftedClock(now))
     service.start()
     try:

@@ -147,42 +147,60 @@ class EbikeChargingDetector(Stateful):
     def observe(self, obs: Observations) -> list[Alarm]:
         power = obs.column(self.METRIC)
         present = ~np.isnan(power)
-        s, ts, p = obs.local[present], obs.ts[present], power[present]
+        s, ts, p = obs.local, obs.ts, power
+        if np.count_nonzero(present) < s.size:
+            s, ts, p = s[present], ts[present], p[present]
         corridor = self.corridor.observe(s, ts, p)
         landing = self.corridor.is_landing(s)
-        signal = np.where(landing, corridor, p)
-        known = ~np.isnan(signal)
-        s, ts, p, signal = s[known], ts[known], p[known], signal[known]
+        signal = p  # a household's circuit: its own power (no NaN: present)
+        if np.count_nonzero(landing):
+            signal = np.where(landing, corridor, p)
+            known = ~np.isnan(signal)
+            s, ts, p, signal, landing = s[known], ts[known], p[known], signal[known], \
+                landing[known]
         if s.size == 0:
             return []
         view = self.load.update(s, ts, signal)
-        merge = np.where(landing[known], self.LANDING_MERGE_MS, self.MERGE_MS)
+        merge = np.where(landing, self.LANDING_MERGE_MS, self.MERGE_MS)
         edges = self.edges.update(s, ts, signal, merge)
-        self._settling(s, ts, edges)
+        # Most reports complete no step and come with no candidate followed: the work on steps
+        # and candidates then changes nothing and is not done.
+        stepped = np.count_nonzero(edges.step) > 0
+        followed = np.count_nonzero(self.phase[s]) > 0  # IDLE is 0
+        if stepped or followed:
+            self._settling(s, ts, edges)
         total = self.edges.sums[s, EdgeSplitter.TOTAL]
-        level = self.step[s] + (total[:, None] - self.base[s])
-        # A charger switched on a report before a large appliance: the step's first edge.
-        step = np.where(_within(edges.head, self.STEP_MIN_W, self.STEP_MAX_W)
-                        & (edges.step - edges.head > self.STEP_MAX_W), edges.head, edges.step)
         # The load before the step completed now, then that of a step whose first edge is now.
         before = self.run_before[s]
         first = (self.edges.run_first_ms[s] == ts) & (np.abs(edges.change) >= EdgeSplitter.EDGE_W)
         self.run_before[s[first]] = self.last_signal[s[first]]
         self.last_signal[s] = signal
-        self._steps(s, ts, step, edges.step, before, signal, edges.step_ms, level, total)
-        # Most reports come with no candidate followed: only the others go through the stages.
-        busy = np.flatnonzero((self.phase[s] != IDLE).any(axis=1))
-        level = self.step[s] + (total[:, None] - self.base[s])
-        if busy.size:
+        if stepped:
+            level = self.step[s] + (total[:, None] - self.base[s])
+            # A charger switched on a report before a large appliance: the step's first edge.
+            step = np.where(_within(edges.head, self.STEP_MIN_W, self.STEP_MAX_W)
+                            & (edges.step - edges.head > self.STEP_MAX_W), edges.head, edges.step)
+            self._steps(s, ts, step, edges.step, before, signal, edges.step_ms, level, total)
+            followed = np.count_nonzero(self.phase[s]) > 0
+        slot = self.alarm_slot[s].astype(np.int64)
+        on = slot >= 0
+        if followed or np.count_nonzero(on):
+            level = self.step[s] + (total[:, None] - self.base[s])
+        if followed:
+            # Only the reports with a candidate followed go through the stages.
+            busy = np.flatnonzero((self.phase[s] != IDLE).any(axis=1))
             self._stages(s[busy], ts[busy], signal[busy], view.quiet[busy],
                          view.quiet_known[busy], level[busy])
-        slot = self.alarm_slot[s].astype(np.int64)
-        rows = np.arange(s.size)
-        on = slot >= 0
-        live = on & (self.phase[s, np.maximum(slot, 0)] != IDLE) \
-            & self.recognised[s, np.maximum(slot, 0)]
-        self.alarm_slot[s[on & ~live]] = NO_SLOT
-        extra = np.where(live, level[rows, np.maximum(slot, 0)], 0.0)
+            slot = self.alarm_slot[s].astype(np.int64)
+            on = slot >= 0
+        if np.count_nonzero(on):
+            rows = np.arange(s.size)
+            live = on & (self.phase[s, np.maximum(slot, 0)] != IDLE) \
+                & self.recognised[s, np.maximum(slot, 0)]
+            self.alarm_slot[s[on & ~live]] = NO_SLOT
+            extra = np.where(live, level[rows, np.maximum(slot, 0)], 0.0)
+        else:  # no alarm's candidate to follow
+            live, extra = np.zeros(s.size, np.bool_), np.zeros(s.size)
         moves = self.track.step(s, ts, live, ~live, 0, p, extra)
         return [self._alarm(int(s[i]), int(ts[i]), float(p[i]), float(signal[i]), state)
                 for i, state in moves.each()]
@@ -196,7 +214,7 @@ class EbikeChargingDetector(Stateful):
         self.up_ms[s[up]] = edges.step_ms[up]
         since = self.up_ms[s]
         settling = edges.small & (edges.change < 0) & (since > 0) & (ts - since < self.SETTLE_MS)
-        if not settling.any():
+        if not np.count_nonzero(settling):
             return
         rows = np.flatnonzero(settling)
         at = s[rows]
@@ -213,7 +231,7 @@ class EbikeChargingDetector(Stateful):
         """A completed step down ends the candidate whose level it matches best, and any
         candidate it takes the circuit back to where it was before that candidate's step; a
         step up of a charger's size starts a candidate."""
-        if not step.any():
+        if not np.count_nonzero(step):
             return
         phase = self.phase[s]
         active = phase != IDLE
@@ -359,7 +377,7 @@ class EbikeChargingDetector(Stateful):
         self.recognised[s] |= fresh
         free = self.alarm_slot[s] == NO_SLOT
         pick = free & fresh.any(axis=1)
-        if not pick.any():
+        if not np.count_nonzero(pick):
             return
         rows = np.flatnonzero(pick)
         cols = np.argmax(fresh[rows], axis=1)

@@ -103,8 +103,9 @@ class EdgeSplitter(Stateful):
 
     def update(self, s: IntArray, ts: IntArray, x: FloatArray, merge_ms: IntArray) -> EdgeView:
         """Add one report per slot (unique slots, device-time order)."""
-        seen = ~np.isnan(self.last[s]) & (ts - self.last_ts[s] <= self.GAP_MS)
-        change = np.where(seen, x - self.last[s], 0.0)
+        last, since = self.last[s], ts - self.last_ts[s]
+        seen = ~np.isnan(last) & (since <= self.GAP_MS)
+        change = np.where(seen, x - last, 0.0)
         edge = seen & (np.abs(change) >= self.EDGE_W)
         small = seen & ~edge
         run = self.run[s]
@@ -112,41 +113,45 @@ class EdgeSplitter(Stateful):
         # A step is complete at an edge of the other sign, past merge_ms, or across a gap.
         done = pending & ((edge & (np.sign(change) != np.sign(run)))
                           | (ts - self.run_last_ms[s] > merge_ms) | ~seen)
-        step = np.where(done, run, 0.0)
-        step_ms = np.where(done, self.run_first_ms[s], 0)
-        head = np.where(done, self.run_head[s], 0.0)
-        fresh = edge & (done | ~pending)
-        grow = edge & ~fresh
-        self.run[s] = np.where(fresh, change, np.where(grow, run + change,
-                                                       np.where(done, 0.0, run)))
-        self.run_first_ms[s[fresh]] = ts[fresh]
-        self.run_head[s[fresh]] = change[fresh]
-        self.run_last_ms[s[edge]] = ts[edge]
+        if np.count_nonzero(done) or np.count_nonzero(edge):
+            step = np.where(done, run, 0.0)
+            step_ms = np.where(done, self.run_first_ms[s], 0)
+            head = np.where(done, self.run_head[s], 0.0)
+            fresh = edge & (done | ~pending)
+            grow = edge & ~fresh
+            self.run[s] = np.where(fresh, change, np.where(grow, run + change,
+                                                           np.where(done, 0.0, run)))
+            self.run_first_ms[s[fresh]] = ts[fresh]
+            self.run_head[s[fresh]] = change[fresh]
+            self.run_last_ms[s[edge]] = ts[edge]
+        else:  # no edge, no step: the step being gathered stays as it is
+            step, step_ms, head = np.zeros(s.size), np.zeros(s.size, np.int64), np.zeros(s.size)
 
-        at, moves = s[small], change[small]
         # Every sum's increment of this report, added at once (zeros elsewhere).
+        moves = np.where(small, change, 0.0)
         add = np.zeros((s.size, self.SUMS))
-        add[small, self.TOTAL] = moves
-        add[small, self.SQUARES] = moves * moves
-        add[small, self.CROSS] = moves * self.prev_small[at]
-        add[small, self.MOVES] = 1
-        add[small, self.FALLS] = moves < 0
-        add[small, self.RISES] = moves > 0
-        add[edge, self.EDGES] = 1
-        minutes = np.maximum((ts - self.last_ts[s]) / MINUTE_MS, 1.0)[small][:, None]
-        clip = CLIPS * minutes
-        # np.clip's own checks cost more than the two comparisons on a report or two.
-        self.clipped[at] += np.minimum(np.maximum(moves[:, None], -clip), clip)
-        self.prev_small[at] = moves
-        block = self.block[s] + np.where(small, change, 0.0)
+        add[:, self.TOTAL] = moves
+        add[:, self.SQUARES] = moves * moves
+        add[:, self.CROSS] = moves * self.prev_small[s]
+        add[:, self.MOVES] = small
+        add[:, self.FALLS] = moves < 0
+        add[:, self.RISES] = moves > 0
+        add[:, self.EDGES] = edge
+        if np.count_nonzero(small):
+            at = s[small]
+            minutes = np.maximum(since / MINUTE_MS, 1.0)[small][:, None]
+            clip = CLIPS * minutes
+            # np.clip's own checks cost more than the two comparisons on a report or two.
+            self.clipped[at] += np.minimum(np.maximum(moves[small][:, None], -clip), clip)
+        block = self.block[s] + moves
         ended = ts - self.block_ms[s] >= self.BLOCK_MS
-        add[ended, self.BLOCKS] = 1
-        add[ended, self.BLOCK_FALLS] = block[ended] < 0
-        add[ended, self.BLOCK_RISES] = block[ended] > 0
+        add[:, self.BLOCKS] = ended
+        add[:, self.BLOCK_FALLS] = ended & (block < 0)
+        add[:, self.BLOCK_RISES] = ended & (block > 0)
         self.sums[s] += add
         self.block[s] = np.where(ended, 0.0, block)
         self.block_ms[s[ended]] = ts[ended]
-        self.prev_small[s[~small]] = 0.0
+        self.prev_small[s] = moves  # 0 after a change that was not small
         self.last[s], self.last_ts[s] = x, ts
         return EdgeView(change, small, step, step_ms, head)
 

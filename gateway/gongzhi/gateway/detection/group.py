@@ -17,7 +17,7 @@ from gongzhi.gateway.detection.config import DetectionConfig
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.fusion import FireFusion
 from gongzhi.gateway.detection.observations import Observations
-from gongzhi.gateway.detection.rules import build_rules, reads
+from gongzhi.gateway.detection.rules import TelemetryRule, build_rules, reads
 from gongzhi.gateway.detection.track import FloatArray, IntArray
 
 
@@ -56,6 +56,7 @@ class TypeGroup(Stateful):
         # over a metric nobody reported in a round has nothing to do.
         position = {m: j for j, m in enumerate(self.metrics)}
         self._needs = [(rule, [position[m] for m in reads(rule)]) for rule in self.rules]
+        self._running: dict[tuple[bool, ...], list[TelemetryRule]] = {}  # by metrics reported
         self._index = index
 
     @property
@@ -72,12 +73,15 @@ class TypeGroup(Stateful):
             slots, times = local[rows], ts[rows]
             self.last_ts[slots] = times
             block = values[rows]
-            reported = (block == block).any(axis=0).tolist()  # NaN: not reported
-            obs = Observations(slots, times, {m: block[:, j] for j, m in enumerate(self.metrics)})
+            reported = tuple((block == block).any(axis=0).tolist())  # NaN: not reported
+            running = self._running.get(reported)
+            if running is None:
+                running = self._running[reported] = [
+                    rule for rule, needs in self._needs if all(reported[j] for j in needs)]
+            obs = Observations(slots, times, dict(zip(self.metrics, block.T, strict=True)))
             found: list[Alarm] = []
-            for rule, needs in self._needs:
-                if all([reported[j] for j in needs]):
-                    found += rule.observe(obs)
+            for rule in running:
+                found += rule.observe(obs)
             # Each round's smoke alarms reach fire fusion before the next round's readings,
             # as they would one message at a time.
             if self.fusion is not None:

@@ -18,4 +18,5 @@ class Observations:
     values: Mapping[str, FloatArray]  # metric -> value per observation, NaN when absent
 
     def column(self, metric: str) -> FloatArray:
-        return self.values.get(metric, np.full(self.local.size, np.nan))
+        column = self.values.get(metric)
+        return np.full(self.local.size, np.nan) if column is None else column

@@ -6,7 +6,6 @@ import argparse
 import logging
 import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from gongzhi.devices.registry import Registry, write_registry
 from gongzhi.simulators.estate import load_estate_file
 from gongzhi.simulators.layout import build_layout, write_estate_registry
 from gongzhi.simulators.protocols import Route, load_encoder, protocol_names, with_external_ids
+from gongzhi.simulators.stopping import SignalledStop
 
 log = logging.getLogger(__name__)
 
@@ -225,9 +225,8 @@ def _run_simulate(args: argparse.Namespace) -> int:
         telemetry_qos=args.qos,
         progress=not args.quiet,
     )
-    stop = threading.Event()
     # `gongzhi demo` and service managers stop us with SIGTERM: finish cleanly (flush, summary).
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    summary = run_simulation(options, settings.mqtt, stop=stop)
-    print(summary.render(), file=sys.stderr)
+    with SignalledStop(signal.SIGTERM) as stop:
+        summary = run_simulation(options, settings.mqtt, stop=stop)
+        print(summary.render(), file=sys.stderr)
     return 0

@@ -10,10 +10,11 @@ import base64
 import io
 import logging
 import random
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from gongzhi.simulators.stopping import StopFlag
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +74,12 @@ def plan(rng: random.Random, building_tokens: Sequence[str], *, mean_interval_s:
 Poster = Callable[[str, str, dict[str, Any]], tuple[int, dict[str, Any], float | None]]
 
 
-def run(reports: Iterator[PlannedReport], post: Poster, stop: threading.Event, *,
+def run(reports: Iterator[PlannedReport], post: Poster, stop: StopFlag, *,
         count: int | None = None) -> int:
     """Send the planned reports until ``stop`` is set (or ``count`` were accepted); waits on
-    ``stop`` so stopping is immediate. A report over a limit (429) is not retried: the next
-    one waits its turn. Returns how many were accepted."""
+    ``stop``, so a stop ends the wait for the next report (a signal's within ``POLL_S``). A
+    report over a limit (429) is not retried: the next one waits its turn. Returns how many
+    were accepted."""
     accepted = 0
     for planned in reports:
         if count is not None and accepted >= count:

@@ -7,12 +7,12 @@ import json
 import logging
 import random
 import signal
-import threading
 from typing import Any
 
 from gongzhi.core.cli import add_settings_options, settings_from_args
 from gongzhi.core.config_kit import parse_duration
 from gongzhi.core.errors import ConfigError
+from gongzhi.simulators.stopping import SignalledStop
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,8 @@ def run_residents(args: argparse.Namespace) -> int:
         raise ConfigError("the tokens file has no property_office token",
                           source=str(settings.tokens_path))
     estates = load_registry(settings.registry_path).estates()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with httpx.Client(base_url=settings.platform_url, timeout=30) as http:
+    with SignalledStop(signal.SIGTERM) as stop, \
+            httpx.Client(base_url=settings.platform_url, timeout=30) as http:
         links: list[str] = []
         for estate in estates:
             answer = http.get("/api/reports/qr-codes", params={"estate": estate},
@@ -83,5 +82,5 @@ def run_residents(args: argparse.Namespace) -> int:
                        post, stop, count=args.count)
         except KeyboardInterrupt:
             return 0
-    log.info("%d reports made", made)
+        log.info("%d reports made", made)
     return 0

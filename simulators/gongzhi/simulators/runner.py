@@ -37,6 +37,7 @@ from gongzhi.simulators.publisher import (
     PublisherConfig,
 )
 from gongzhi.simulators.scenario import load_scenario
+from gongzhi.simulators.stopping import StopFlag
 
 PER_DEVICE_LIMIT = 256  # "auto" uses one connection per device up to this many devices
 # How much to simulate between two looks at the network and the stop flag: about this many
@@ -145,7 +146,7 @@ def choose_mode(mode: str, devices: int) -> str:
 
 
 def run_simulation(options: RunOptions, target: MqttTarget, *, wall: Clock | None = None,
-                   stop: threading.Event | None = None,
+                   stop: StopFlag | None = None,
                    journal: list[Message] | None = None,
                    stream: TextIO | None = None) -> RunSummary:
     """Run until the duration is simulated or ``stop`` is set (or Ctrl-C)."""

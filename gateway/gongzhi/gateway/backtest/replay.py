@@ -161,8 +161,8 @@ class Replay:
         ends = np.concatenate((bounds, [ts.size])).tolist()
         # Presence covers every registered device, whether or not it has rows.
         deadlines = _Deadlines(np.array(self._offline_after, np.int64))
-        for n, (start, end) in enumerate(zip(starts, ends, strict=True)):
-            batch_second = int(second[start])
+        seconds = second[starts].tolist()
+        for n, (start, end, batch_second) in enumerate(zip(starts, ends, seconds, strict=True)):
             if n:  # the seconds between batches where a device falls silent
                 for tick_ms in deadlines.ticks_until(batch_second * TICK_MS):
                     yield from self._tick(tick_ms)
@@ -236,19 +236,24 @@ class _Deadlines:
         self._limits = limits
         self._last = np.full(limits.size, -1, np.int64)  # -1: never heard of
         self._last_tick = -1
+        self._next: int | None = None  # ``_next_tick``, while nothing it reads has changed
+        self._known = False
 
     def seen(self, slots: np.ndarray, ts: np.ndarray) -> None:
         self._last[slots] = ts  # in time order: the last write is the newest
+        self._known = False
 
     def ticked(self, tick_ms: int) -> None:
         if self._last_tick < 0:
             self._last[self._last < 0] = tick_ms
         self._last_tick = tick_ms
+        self._known = False
 
     def ticks_until(self, until_ms: int) -> Iterator[int]:
         """The seconds up to ``until_ms`` at which some device falls silent."""
         while (tick_ms := self._next_tick()) is not None and tick_ms <= until_ms:
             self._last_tick = tick_ms
+            self._known = False
             yield tick_ms
 
     def due(self, tick_ms: int) -> bool:
@@ -259,8 +264,10 @@ class _Deadlines:
     def _next_tick(self) -> int | None:
         """The first tick after the last one at which some device is silent past its limit
         (``_last_tick``: the last tick run, so devices due before it are offline already)."""
-        due = self._last + self._limits
-        pending = due[due >= self._last_tick]  # the others are offline already
-        if pending.size == 0:
-            return None
-        return (int(pending.min()) // TICK_MS + 1) * TICK_MS
+        if not self._known:
+            due = self._last + self._limits
+            pending = due[due >= self._last_tick]  # the others are offline already
+            self._next = None if pending.size == 0 else \
+                (int(np.minimum.reduce(pending)) // TICK_MS + 1) * TICK_MS
+            self._known = True
+        return self._next

@@ -89,11 +89,13 @@ class CorridorResidual(Stateful):
         """Add one report per slot; return, for landings, the corridor's own load (NaN when
         not known yet), and NaN for every other slot."""
         bucket = (ts // BUCKET_MS).astype(np.int32)
-        pos = bucket % BUCKETS
-        fresh = self.bucket[s, pos] != bucket
-        self.bucket[s, pos] = bucket
-        self.total[s, pos] = np.where(fresh, 0.0, self.total[s, pos]) + power
-        self.count[s, pos] = np.where(fresh, 0, self.count[s, pos]) + 1
+        # Each slot's cell for this bucket, as a flat position: take and put are cheaper than
+        # indexing by a slot array and a bucket array (a round of one device is a few of them).
+        cell = s * BUCKETS + bucket % BUCKETS
+        fresh = self.bucket.take(cell) != bucket
+        self.bucket.put(cell, bucket)
+        self.total.put(cell, np.where(fresh, 0.0, self.total.take(cell)) + power)
+        self.count.put(cell, np.where(fresh, 0, self.count.take(cell)) + 1)
         out = np.full(s.size, np.nan)
         at = np.flatnonzero(self.row[s] >= 0)
         if at.size:

@@ -46,7 +46,7 @@ from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.edges import EdgeSplitter, EdgeView, Glide
 from gongzhi.gateway.detection.loadfloor import LoadFloor
 from gongzhi.gateway.detection.observations import Observations
-from gongzhi.gateway.detection.track import AlarmTrack, BoolArray, FloatArray, IntArray
+from gongzhi.gateway.detection.track import EMPTY, AlarmTrack, BoolArray, FloatArray, IntArray
 
 MINUTE_MS = 60_000
 IDLE, CC, CV = 0, 1, 2
@@ -160,13 +160,13 @@ class EbikeChargingDetector(Stateful):
                 landing[known]
         if s.size == 0:
             return []
-        view = self.load.update(s, ts, signal)
+        self.load.update(s, ts, signal)
         merge = np.where(landing, self.LANDING_MERGE_MS, self.MERGE_MS)
         edges = self.edges.update(s, ts, signal, merge)
         # Most reports complete no step and come with no candidate followed: the work on steps
         # and candidates then changes nothing and is not done.
         stepped = np.count_nonzero(edges.step) > 0
-        followed = np.count_nonzero(self.phase[s]) > 0  # IDLE is 0
+        followed = np.count_nonzero(self.phase.take(s, axis=0)) > 0  # IDLE is 0
         if stepped or followed:
             self._settling(s, ts, edges)
         total = self.edges.sums[s, EdgeSplitter.TOTAL]
@@ -176,21 +176,22 @@ class EbikeChargingDetector(Stateful):
         self.run_before[s[first]] = self.last_signal[s[first]]
         self.last_signal[s] = signal
         if stepped:
-            level = self.step[s] + (total[:, None] - self.base[s])
+            level = self.step.take(s, axis=0) + (total[:, None] - self.base.take(s, axis=0))
             # A charger switched on a report before a large appliance: the step's first edge.
             step = np.where(_within(edges.head, self.STEP_MIN_W, self.STEP_MAX_W)
                             & (edges.step - edges.head > self.STEP_MAX_W), edges.head, edges.step)
             self._steps(s, ts, step, edges.step, before, signal, edges.step_ms, level, total)
-            followed = np.count_nonzero(self.phase[s]) > 0
+            followed = np.count_nonzero(self.phase.take(s, axis=0)) > 0
         slot = self.alarm_slot[s].astype(np.int64)
         on = slot >= 0
         if followed or np.count_nonzero(on):
-            level = self.step[s] + (total[:, None] - self.base[s])
+            level = self.step.take(s, axis=0) + (total[:, None] - self.base.take(s, axis=0))
         if followed:
             # Only the reports with a candidate followed go through the stages.
-            busy = np.flatnonzero((self.phase[s] != IDLE).any(axis=1))
-            self._stages(s[busy], ts[busy], signal[busy], view.quiet[busy],
-                         view.quiet_known[busy], level[busy])
+            busy = np.flatnonzero((self.phase.take(s, axis=0) != IDLE).any(axis=1))
+            view = self.load.view(s[busy], ts[busy])
+            self._stages(s[busy], ts[busy], signal[busy], view.quiet, view.quiet_known,
+                         level[busy])
             slot = self.alarm_slot[s].astype(np.int64)
             on = slot >= 0
         if np.count_nonzero(on):
@@ -218,9 +219,10 @@ class EbikeChargingDetector(Stateful):
             return
         rows = np.flatnonzero(settling)
         at = s[rows]
-        active = self.phase[at] != IDLE
-        own = active & (self.on_ms[at] == since[rows][:, None])
-        older = active & (self.on_ms[at] < since[rows][:, None]) & own.any(axis=1)[:, None]
+        active = self.phase.take(at, axis=0) != IDLE
+        on_ms = self.on_ms.take(at, axis=0)
+        own = active & (on_ms == since[rows][:, None])
+        older = active & (on_ms < since[rows][:, None]) & own.any(axis=1)[:, None]
         change = edges.change[rows][:, None]
         self.base[at] += np.where(older, change, 0.0)
         self.settled_out[at] += np.where(own & older.any(axis=1)[:, None], change, 0.0)
@@ -233,28 +235,30 @@ class EbikeChargingDetector(Stateful):
         step up of a charger's size starts a candidate."""
         if not np.count_nonzero(step):
             return
-        phase = self.phase[s]
+        phase = self.phase.take(s, axis=0)
         active = phase != IDLE
         down = (step < 0)[:, None]
         off = -whole[:, None]
         miss = np.abs(level - off)
         # A candidate that came as the head of a larger step ends with that step's switch-off
         # (a microwave's or a kettle's first minute, averaged by the meter).
-        head = self.whole[s] > self.step[s]
+        their_whole, their_step = self.whole.take(s, axis=0), self.step.take(s, axis=0)
+        head = their_whole > their_step
         # (Closer to the whole than to the larger appliance alone: a charger switched on just
         # before a kettle stays when the kettle switches off.)
-        whole_miss = np.abs(self.whole[s] - off)
-        head &= whole_miss < np.abs(self.whole[s] - self.step[s] - off)
+        whole_miss = np.abs(their_whole - off)
+        head &= whole_miss < np.abs(their_whole - their_step - off)
         miss = np.where(head, np.minimum(miss, whole_miss), miss)
-        size = np.where(head, np.maximum(level, self.whole[s]), level)
+        size = np.where(head, np.maximum(level, their_whole), level)
         match = active & down & (miss <= np.maximum(self.OFF_SHARE * size, self.OFF_W))
         tolerance = np.maximum(self.OFF_SHARE * level, self.OFF_W)
         # A charger does not switch off in one step on the upper part of its taper (it glides
         # down, and cuts off at its end): a step down there matching a candidate's level that
         # leaves the circuit still drawing that level above the load before its step was
         # another load of its size switching off.
-        upper = (phase == CV) & (level >= (1 - self.TAPER_SHARE) * self.top[s])
-        match &= ~(upper & (signal[:, None] - self.before[s] >= level - tolerance))
+        before_step = self.before.take(s, axis=0)
+        upper = (phase == CV) & (level >= (1 - self.TAPER_SHARE) * self.top.take(s, axis=0))
+        match &= ~(upper & (signal[:, None] - before_step >= level - tolerance))
         any_match = match.any(axis=1)
         best = np.argmin(np.where(match, miss, np.inf), axis=1)
         ended = np.zeros_like(match)
@@ -262,7 +266,7 @@ class EbikeChargingDetector(Stateful):
         # A load that switched off in a step that did not match its level (its level took in
         # its own settling, or a meter's averaging split it): a step down as large as half the
         # candidate that leaves the circuit where it was before the candidate's step.
-        back = np.abs(signal[:, None] - self.before[s]) <= tolerance
+        back = np.abs(signal[:, None] - before_step) <= tolerance
         ended |= active & down & (off >= self.BACK_SHARE * level) & back
         # What a load that ended on its own matched switch-off glided while it ran (a fridge's
         # compressor settling after its start) was its own: the candidates that began before it
@@ -279,8 +283,8 @@ class EbikeChargingDetector(Stateful):
             return
         at = s[starts]
         # A free slot, else the candidate on its plateau that began first (a taper is kept).
-        phase = self.phase[at]
-        rank = np.where(phase == IDLE, -1, np.where(phase == CC, self.on_ms[at],
+        phase = self.phase.take(at, axis=0)
+        rank = np.where(phase == IDLE, -1, np.where(phase == CC, self.on_ms.take(at, axis=0),
                                                     np.iinfo(np.int64).max))
         col = np.argmin(rank, axis=1)
         self.phase[at, col] = CC
@@ -307,32 +311,34 @@ class EbikeChargingDetector(Stateful):
         own = level[rows, cols] - self.step[at, cols]
         settled = np.minimum(np.maximum(off[rows, 0] - self.step[at, cols], own)
                              - self.settled_out[at, cols], 0.0)
-        older = (self.phase[at] != IDLE) & (self.on_ms[at] < self.on_ms[at, cols][:, None])
+        older = (self.phase.take(at, axis=0) != IDLE) \
+            & (self.on_ms.take(at, axis=0) < self.on_ms[at, cols][:, None])
         which, col = np.nonzero(older)
         # base lower: level higher (settled is a fall, <= 0).
         np.add.at(self.base, (at[which], col), settled[which])
 
     def _stages(self, s: IntArray, ts: IntArray, signal: FloatArray, quiet: FloatArray,
                 quiet_known: BoolArray, level: FloatArray) -> None:
-        phase = self.phase[s]
+        phase = self.phase.take(s, axis=0)
         cc, cv = phase == CC, phase == CV
         t = ts[:, None]
-        top = self.top[s].astype(np.float64)
+        top = self.top.take(s, axis=0).astype(np.float64)
 
         # Constant current: the plateau creeps up, never down; a fall out of its band after
         # CC_MIN_MS begins the taper, before it the load was something else.
-        cap = self.step[s] * (1 + self.CREEP_SHARE) + self.BAND_W
+        cap = self.step.take(s, axis=0) * (1 + self.CREEP_SHARE) + self.BAND_W
         top = np.where(cc, np.maximum(top, np.minimum(level, cap)), top)
         self.top[s] = top
         band = np.maximum(self.BAND_SHARE * top, self.BAND_W)
         falling = cc & (level < top - band)
-        held = t - self.on_ms[s] >= self.CC_MIN_MS
+        on_ms = self.on_ms.take(s, axis=0)
+        held = t - on_ms >= self.CC_MIN_MS
         to_cv = falling & held
         ended = (falling & ~held & (level < (1 - self.TAPER_SHARE) * top)) \
-            | (cc & (t - self.on_ms[s] > self.CC_MAX_MS))
+            | (cc & (t - on_ms > self.CC_MAX_MS))
 
         # Constant voltage: the taper glides down without climbing back.
-        low = np.where(cv, np.minimum(self.low[s], level), level)
+        low = np.where(cv, np.minimum(self.low.take(s, axis=0), level), level)
         climbed = cv & (level > low + np.maximum(self.RISE_SHARE * top, self.RISE_W))
         back = climbed & (level >= top - band)
         # Climbed, not back to the plateau: another load's wander; the glide starts again.
@@ -340,40 +346,51 @@ class EbikeChargingDetector(Stateful):
         # Only candidates on their taper can be recognised: the glide is read for those.
         deep = np.zeros_like(cv)
         glide_total, moves, glide_edges = (np.zeros(level.shape) for _ in range(3))
-        tapering = np.flatnonzero(cv.any(axis=1))
+        tapering = np.flatnonzero(cv.any(axis=1)) if np.count_nonzero(cv) else EMPTY
         if tapering.size:
-            glide = self.edges.glide(s[tapering], self.cv_sums[s[tapering]])
+            glide = self.edges.glide(s[tapering], self.cv_sums.take(s[tapering], axis=0))
             glide_total[tapering], moves[tapering] = glide.total, glide.moves
             glide_edges[tapering] = glide.edges
             deep[tapering] = self._deep(s[tapering], glide, level[tapering], top[tapering]) \
                 & cv[tapering] & ~climbed[tapering]
-        ended |= cv & ((level < self.FINISHED_SHARE * top) | (t - self.cv_ms[s] > self.CV_MAX_MS))
+            ended |= cv & ((level < self.FINISHED_SHARE * top)
+                           | (t - self.cv_ms.take(s, axis=0) > self.CV_MAX_MS))
         # The circuit must still draw the candidate's load.
         ended |= (cc | cv) & quiet_known[:, None] \
             & ((signal - quiet)[:, None] < self.ROOM_SHARE * level)
         self.low[s] = low
 
-        rows, cols = np.nonzero(to_cv)
-        at = s[rows]
-        self.phase[at, cols] = CV
-        self.cv_ms[at, cols] = ts[rows]
-        self.cv_sums[at, cols] = self.edges.sums[at]
-        self.cv_clipped[at, cols] = self._clipped(at, cols)
-        self.cv_level[at, cols] = self.low[at, cols] = level[rows, cols]
-        rows, cols = np.nonzero(back)
-        self.phase[s[rows], cols] = CC
+        # (Each change below only where some candidate has it: most rounds have none.)
+        rows, cols = to_cv.nonzero()
+        if rows.size:
+            at = s[rows]
+            self.phase[at, cols] = CV
+            self.cv_ms[at, cols] = ts[rows]
+            self.cv_sums[at, cols] = self.edges.sums[at]
+            self.cv_clipped[at, cols] = self._clipped(at, cols)
+            self.cv_level[at, cols] = self.low[at, cols] = level[rows, cols]
+        rows, cols = back.nonzero()
+        if rows.size:
+            self.phase[s[rows], cols] = CC
         # The glide is counted from the taper's highest level: back above where it began, the
         # plateau was still on (its wander took it below its band for a while).
-        rows, cols = np.nonzero((cv & ~ended & (level > self.cv_level[s])) | again)
-        self.cv_sums[s[rows], cols] = self.edges.sums[s[rows]]
-        self.cv_clipped[s[rows], cols] = self._clipped(s[rows], cols)
-        self.cv_level[s[rows], cols] = np.maximum(level[rows, cols], self.cv_level[s[rows], cols])
-        self.low[s[rows], cols] = np.minimum(level[rows, cols], self.low[s[rows], cols])
-        rows, cols = np.nonzero(ended)
-        self.phase[s[rows], cols] = IDLE
+        if tapering.size:  # (``again`` is on the taper too)
+            rows, cols = ((cv & ~ended & (level > self.cv_level.take(s, axis=0)))
+                          | again).nonzero()
+            if rows.size:
+                at = s[rows]
+                self.cv_sums[at, cols] = self.edges.sums[at]
+                self.cv_clipped[at, cols] = self._clipped(at, cols)
+                self.cv_level[at, cols] = np.maximum(level[rows, cols], self.cv_level[at, cols])
+                self.low[at, cols] = np.minimum(level[rows, cols], self.low[at, cols])
+        rows, cols = ended.nonzero()
+        if rows.size:
+            self.phase[s[rows], cols] = IDLE
 
         # The first recognised candidate is the device's alarm while it lasts.
-        fresh = deep & ~ended & ~self.recognised[s]
+        fresh = deep & ~ended & ~self.recognised.take(s, axis=0)
+        if not np.count_nonzero(fresh):
+            return
         self.recognised[s] |= fresh
         free = self.alarm_slot[s] == NO_SLOT
         pick = free & fresh.any(axis=1)
@@ -386,7 +403,7 @@ class EbikeChargingDetector(Stateful):
         # The others glided with it: they end.
         others = np.ones((rows.size, self.SLOTS), np.bool_)
         others[np.arange(rows.size), cols] = False
-        self.phase[at] = np.where(others, IDLE, self.phase[at])
+        self.phase[at] = np.where(others, IDLE, self.phase.take(at, axis=0))
         self.ev_on_ms[at] = self.on_ms[at, cols]
         self.ev_top[at] = top[rows, cols]
         self.ev_low[at] = level[rows, cols]
@@ -416,8 +433,8 @@ class EbikeChargingDetector(Stateful):
         # fall by their size at a few.
         k = np.broadcast_to(np.arange(self.SLOTS), level.shape)
         rows_all = np.broadcast_to(np.arange(s.size)[:, None], level.shape)
-        clipped_fall = self.cv_clipped[s] - self._clipped(s[rows_all], k)
-        edges = self.edges.sums[s, EdgeSplitter.EDGES][:, None] - self.step_edges[s]
+        clipped_fall = self.cv_clipped.take(s, axis=0) - self._clipped(s[rows_all], k)
+        edges = self.edges.sums[s, EdgeSplitter.EDGES][:, None] - self.step_edges.take(s, axis=0)
         quiet = (self.corridor.row[s] < 0)[:, None] | (edges <= self.LANDING_EDGES_MAX)
         deep: BoolArray = (level <= (1 - self.TAPER_SHARE) * top) & glided & quiet \
             & (clipped_fall >= self.CLIPPED_SHARE * self.TAPER_SHARE * top)

@@ -104,15 +104,16 @@ class EdgeSplitter(Stateful):
     def update(self, s: IntArray, ts: IntArray, x: FloatArray, merge_ms: IntArray) -> EdgeView:
         """Add one report per slot (unique slots, device-time order)."""
         last, since = self.last[s], ts - self.last_ts[s]
-        seen = ~np.isnan(last) & (since <= self.GAP_MS)
+        seen = (last == last) & (since <= self.GAP_MS)  # NaN: no report yet
         change = np.where(seen, x - last, 0.0)
-        edge = seen & (np.abs(change) >= self.EDGE_W)
-        small = seen & ~edge
+        edge = np.abs(change) >= self.EDGE_W  # (a change not seen is 0)
+        small = seen ^ edge  # seen, not an edge
         run = self.run[s]
         pending = run != 0
         # A step is complete at an edge of the other sign, past merge_ms, or across a gap.
         done = pending & ((edge & (np.sign(change) != np.sign(run)))
-                          | (ts - self.run_last_ms[s] > merge_ms) | ~seen)
+                          | (ts - self.run_last_ms[s] > merge_ms) | ~seen) \
+            if np.count_nonzero(pending) else pending
         if np.count_nonzero(done) or np.count_nonzero(edge):
             step = np.where(done, run, 0.0)
             step_ms = np.where(done, self.run_first_ms[s], 0)
@@ -137,18 +138,20 @@ class EdgeSplitter(Stateful):
         add[:, self.FALLS] = moves < 0
         add[:, self.RISES] = moves > 0
         add[:, self.EDGES] = edge
-        if np.count_nonzero(small):
-            at = s[small]
-            minutes = np.maximum(since / MINUTE_MS, 1.0)[small][:, None]
-            clip = CLIPS * minutes
+        smalls = np.count_nonzero(small)
+        if smalls:
+            at, moved, apart = (s, moves, since) if smalls == s.size else \
+                (s[small], moves[small], since[small])
+            clip = CLIPS * np.maximum(apart / MINUTE_MS, 1.0)[:, None]
             # np.clip's own checks cost more than the two comparisons on a report or two.
-            self.clipped[at] += np.minimum(np.maximum(moves[small][:, None], -clip), clip)
+            self.clipped[at] = self.clipped.take(at, axis=0) \
+                + np.minimum(np.maximum(moved[:, None], -clip), clip)
         block = self.block[s] + moves
         ended = ts - self.block_ms[s] >= self.BLOCK_MS
         add[:, self.BLOCKS] = ended
         add[:, self.BLOCK_FALLS] = ended & (block < 0)
         add[:, self.BLOCK_RISES] = ended & (block > 0)
-        self.sums[s] += add
+        self.sums[s] = self.sums.take(s, axis=0) + add
         self.block[s] = np.where(ended, 0.0, block)
         self.block_ms[s[ended]] = ts[ended]
         self.prev_small[s] = moves  # 0 after a change that was not small
@@ -158,7 +161,7 @@ class EdgeSplitter(Stateful):
     def glide(self, s: IntArray, since: FloatArray) -> Glide:
         """The small changes of ``s`` since the snapshots ``since`` (shape (len(s), k, SUMS):
         ``k`` moments per device, rows of ``sums`` taken then)."""
-        d = self.sums[s][:, None, :] - since
+        d = self.sums.take(s, axis=0)[:, None, :] - since
         return Glide(d[..., self.TOTAL], d[..., self.SQUARES], d[..., self.CROSS],
                      d[..., self.MOVES], d[..., self.FALLS], d[..., self.EDGES],
                      d[..., self.BLOCKS], d[..., self.BLOCK_FALLS], d[..., self.RISES],

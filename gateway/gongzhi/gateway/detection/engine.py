@@ -192,7 +192,8 @@ class DetectionEngine:
             return alarms
         codes = self._index.type_code[slots]
         local = self._index.local[slots].astype(np.int64)
-        if (codes == codes[0]).all():  # one type (a replay of one device, a gateway of one)
+        # One type (a replay of one device, a gateway of one):
+        if not np.count_nonzero(codes != codes[0]):
             group = self._groups[self._types[int(codes[0])]]
             return group.process(local, ts, matrix(group.metrics, np.arange(slots.size)))
         for code, device_type in enumerate(self._types):

@@ -73,7 +73,8 @@ class TypeGroup(Stateful):
             slots, times = local[rows], ts[rows]
             self.last_ts[slots] = times
             block = values[rows]
-            reported = tuple((block == block).any(axis=0).tolist())  # NaN: not reported
+            # NaN: not reported
+            reported = tuple(np.logical_or.reduce(block == block, axis=0).tolist())
             running = self._running.get(reported)
             if running is None:
                 running = self._running[reported] = [

@@ -42,12 +42,14 @@ class LoadFloor(Stateful):
     def nbytes(self) -> int:
         return self.quiet_window.nbytes + self.first_ms.nbytes
 
-    def update(self, s: IntArray, ts: IntArray, power: FloatArray) -> LoadView:
+    def update(self, s: IntArray, ts: IntArray, power: FloatArray) -> None:
         """Add one report per slot (unique slots, device-time order)."""
-        quiet = -self.quiet_window.update(s, ts, -power)
-        first = self.first_ms[s]
-        fresh = first <= 0
-        if fresh.any():
-            first = np.where(fresh, ts, first)
+        self.quiet_window.add(s, ts, -power)
+        fresh = self.first_ms[s] <= 0
+        if np.count_nonzero(fresh):
             self.first_ms[s[fresh]] = ts[fresh]
-        return LoadView(quiet, ts - first >= self.QUIET_KNOWN_MS)
+
+    def view(self, s: IntArray, ts: IntArray) -> LoadView:
+        """The floor of slots ``s`` at their last report ``ts`` (``update`` first)."""
+        quiet = -self.quiet_window.peak(s, ts)
+        return LoadView(quiet, ts - self.first_ms[s] >= self.QUIET_KNOWN_MS)

@@ -91,7 +91,7 @@ class Presence(Stateful):
         """Devices that sent anything: alive again if they were offline."""
         np.maximum.at(self.last_rx, slots, received_ms)
         offline = self.offline[slots]
-        if not offline.any():
+        if not np.count_nonzero(offline):
             return []
         back = np.unique(slots[offline])
         alarms: list[Alarm] = []

@@ -46,8 +46,10 @@ class ThresholdDetector(Stateful):
 
     def observe(self, obs: Observations) -> list[Alarm]:
         value = obs.column(self.rule.metric)
-        present = ~np.isnan(value)
-        slots, ts, v = obs.local[present], obs.ts[present], value[present]
+        present = value == value  # NaN: not reported
+        slots, ts, v = obs.local, obs.ts, value
+        if np.count_nonzero(present) < v.size:
+            slots, ts, v = slots[present], ts[present], v[present]
         thr, hyst = self.low[slots], self.rule.hysteresis
         if self.rule.op is Op.ABOVE:
             breach, cleared, score = v >= thr, v < thr - hyst, v - thr

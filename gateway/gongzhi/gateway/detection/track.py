@@ -68,7 +68,7 @@ class AlarmTrack(Stateful):
         ``cleared``: the value is back past the hysteresis band (``breach`` and ``cleared``
         are never both true); ``score``: larger is worse, to keep the episode's peak."""
         # Almost every observation is of a quiet device with nothing pending: skip those.
-        involved = np.nonzero(breach | (self.state[slots] != IDLE) | (self.pending[slots] >= 0))[0]
+        involved = (breach | (self.state[slots] != IDLE) | (self.pending[slots] >= 0)).nonzero()[0]
         if involved.size == 0:
             return Transitions(EMPTY, EMPTY)
         if involved.size < slots.size:

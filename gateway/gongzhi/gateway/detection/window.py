@@ -27,12 +27,21 @@ class WindowMax(Stateful):
 
     def update(self, slots: IntArray, ts: IntArray, v: FloatArray) -> FloatArray:
         """Add one observation per slot (unique slots); return the window's maximum including it."""
+        self.add(slots, ts, v)
+        return self.peak(slots, ts)
+
+    def add(self, slots: IntArray, ts: IntArray, v: FloatArray) -> None:
+        """Add one observation per slot (unique slots)."""
         bucket = ts // self.width
-        pos = bucket % BUCKETS
-        fresh = self.bucket[slots, pos] != bucket
-        self.bucket[slots, pos] = bucket
-        current = np.where(fresh, -np.inf, self.value[slots, pos])
-        self.value[slots, pos] = np.maximum(current, v)
-        recent = self.bucket[slots] > (bucket - BUCKETS)[:, None]
-        windowed: FloatArray = np.where(recent, self.value[slots], -np.inf).max(axis=1)
+        cell = slots * BUCKETS + bucket % BUCKETS  # flat positions (see ``CorridorResidual``)
+        fresh = self.bucket.take(cell) != bucket
+        self.bucket.put(cell, bucket)
+        current = np.where(fresh, -np.inf, self.value.take(cell))
+        self.value.put(cell, np.maximum(current, v))
+
+    def peak(self, slots: IntArray, ts: IntArray) -> FloatArray:
+        """The window's maximum at ``ts`` of each slot (its last observation's time or later)."""
+        bucket = ts // self.width
+        recent = self.bucket.take(slots, axis=0) > (bucket - BUCKETS)[:, None]
+        windowed: FloatArray = np.where(recent, self.value.take(slots, axis=0), -np.inf).max(axis=1)
         return windowed.astype(np.float64)

@@ -72,7 +72,7 @@ class TypeGroup(Stateful):
                 continue
             slots, times = local[rows], ts[rows]
             self.last_ts[slots] = times
-            block = values[rows]
+            block = values.take(rows, axis=0)
             # NaN: not reported
             reported = tuple(np.logical_or.reduce(block == block, axis=0).tolist())
             running = self._running.get(reported)

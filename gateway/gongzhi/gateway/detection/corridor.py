@@ -24,7 +24,7 @@ import numpy as np
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.groups import median_of_valid
-from gongzhi.gateway.detection.track import FloatArray, IntArray
+from gongzhi.gateway.detection.track import BoolArray, FloatArray, IntArray
 
 BUCKET_MS = 120_000
 BUCKETS = 4  # buckets of sums kept per meter (LAG + 1 at least)
@@ -82,12 +82,15 @@ class CorridorResidual(Stateful):
         return sum(a.nbytes for a in (self.row, self.members, self.bucket, self.total,
                                       self.count, self.residual, self.residual_bucket))
 
-    def is_landing(self, s: IntArray) -> np.ndarray:
-        return self.row[s] >= 0
+    def is_landing(self, s: IntArray) -> BoolArray:
+        landing: BoolArray = self.row[s] >= 0
+        return landing
 
-    def observe(self, s: IntArray, ts: IntArray, power: FloatArray) -> FloatArray:
-        """Add one report per slot; return, for landings, the corridor's own load (NaN when
-        not known yet), and NaN for every other slot."""
+    def observe(self, s: IntArray, ts: IntArray, power: FloatArray,
+                landing: BoolArray) -> FloatArray | None:
+        """Add one report per slot (``landing``: ``is_landing(s)``); return, for landings, the
+        corridor's own load (NaN when not known yet), and NaN for every other slot; None when
+        no slot is a landing."""
         bucket = (ts // BUCKET_MS).astype(np.int32)
         # Each slot's cell for this bucket, as a flat position: take and put are cheaper than
         # indexing by a slot array and a bucket array (a round of one device is a few of them).
@@ -96,10 +99,11 @@ class CorridorResidual(Stateful):
         self.bucket.put(cell, bucket)
         self.total.put(cell, np.where(fresh, 0.0, self.total.take(cell)) + power)
         self.count.put(cell, np.where(fresh, 0, self.count.take(cell)) + 1)
+        if not np.count_nonzero(landing):
+            return None
         out = np.full(s.size, np.nan)
-        at = np.flatnonzero(self.row[s] >= 0)
-        if at.size:
-            out[at] = self._landings(s[at], bucket[at] - self.LAG)
+        at = np.flatnonzero(landing)
+        out[at] = self._landings(s[at], bucket[at] - self.LAG)
         return out
 
     def _landings(self, s: IntArray, bucket: np.ndarray) -> FloatArray:

@@ -146,14 +146,14 @@ class EbikeChargingDetector(Stateful):
 
     def observe(self, obs: Observations) -> list[Alarm]:
         power = obs.column(self.METRIC)
-        present = ~np.isnan(power)
+        present = power == power  # NaN: not reported
         s, ts, p = obs.local, obs.ts, power
         if np.count_nonzero(present) < s.size:
             s, ts, p = s[present], ts[present], p[present]
-        corridor = self.corridor.observe(s, ts, p)
         landing = self.corridor.is_landing(s)
+        corridor = self.corridor.observe(s, ts, p, landing)
         signal = p  # a household's circuit: its own power (no NaN: present)
-        if np.count_nonzero(landing):
+        if corridor is not None:  # some landing: its corridor's own load
             signal = np.where(landing, corridor, p)
             known = ~np.isnan(signal)
             s, ts, p, signal, landing = s[known], ts[known], p[known], signal[known], \

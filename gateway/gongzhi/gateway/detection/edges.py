@@ -126,10 +126,12 @@ class EdgeSplitter(Stateful):
             self.run_head[s[fresh]] = change[fresh]
             self.run_last_ms[s[edge]] = ts[edge]
         else:  # no edge, no step: the step being gathered stays as it is
-            step, step_ms, head = np.zeros(s.size), np.zeros(s.size, np.int64), np.zeros(s.size)
+            step = head = np.zeros(s.size)  # (read only)
+            step_ms = np.zeros(s.size, np.int64)
 
         # Every sum's increment of this report, added at once (zeros elsewhere).
-        moves = np.where(small, change, 0.0)
+        smalls = np.count_nonzero(small)
+        moves = change if smalls == s.size else np.where(small, change, 0.0)
         add = np.zeros((s.size, self.SUMS))
         add[:, self.TOTAL] = moves
         add[:, self.SQUARES] = moves * moves
@@ -138,7 +140,6 @@ class EdgeSplitter(Stateful):
         add[:, self.FALLS] = moves < 0
         add[:, self.RISES] = moves > 0
         add[:, self.EDGES] = edge
-        smalls = np.count_nonzero(small)
         if smalls:
             at, moved, apart = (s, moves, since) if smalls == s.size else \
                 (s[small], moves[small], since[small])
@@ -148,12 +149,14 @@ class EdgeSplitter(Stateful):
                 + np.minimum(np.maximum(moved[:, None], -clip), clip)
         block = self.block[s] + moves
         ended = ts - self.block_ms[s] >= self.BLOCK_MS
-        add[:, self.BLOCKS] = ended
-        add[:, self.BLOCK_FALLS] = ended & (block < 0)
-        add[:, self.BLOCK_RISES] = ended & (block > 0)
+        if np.count_nonzero(ended):  # once a BLOCK_MS
+            add[:, self.BLOCKS] = ended
+            add[:, self.BLOCK_FALLS] = ended & (block < 0)
+            add[:, self.BLOCK_RISES] = ended & (block > 0)
+            block = np.where(ended, 0.0, block)
+            self.block_ms[s[ended]] = ts[ended]
         self.sums[s] = self.sums.take(s, axis=0) + add
-        self.block[s] = np.where(ended, 0.0, block)
-        self.block_ms[s[ended]] = ts[ended]
+        self.block[s] = block
         self.prev_small[s] = moves  # 0 after a change that was not small
         self.last[s], self.last_ts[s] = x, ts
         return EdgeView(change, small, step, step_ms, head)

@@ -43,6 +43,9 @@ class Transitions:
                 + [(int(i), AlarmState.CLEAR) for i in self.cleared])
 
 
+NO_TRANSITIONS = Transitions(EMPTY, EMPTY)
+
+
 class AlarmTrack(Stateful):
     DEVICE_STATE = ("state", "pending", "onset", "clear_since", "refires", "worst", "peak")
 
@@ -70,7 +73,7 @@ class AlarmTrack(Stateful):
         # Almost every observation is of a quiet device with nothing pending: skip those.
         involved = (breach | (self.state[slots] != IDLE) | (self.pending[slots] >= 0)).nonzero()[0]
         if involved.size == 0:
-            return Transitions(EMPTY, EMPTY)
+            return NO_TRANSITIONS
         if involved.size < slots.size:
             hold = hold_ms if isinstance(hold_ms, int) else hold_ms[involved]
             moves = self._step(slots[involved], ts[involved], breach[involved],

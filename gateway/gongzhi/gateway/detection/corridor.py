@@ -24,11 +24,13 @@ import numpy as np
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.groups import median_of_valid
-from gongzhi.gateway.detection.track import BoolArray, FloatArray, IntArray
+from gongzhi.gateway.detection.track import BoolArray, FloatArray, IntArray, constant
 
 BUCKET_MS = 120_000
 BUCKETS = 4  # buckets of sums kept per meter (LAG + 1 at least)
 NONE = np.int32(-1)
+_BUCKET_MS, _BUCKETS = constant(BUCKET_MS, np.int64), constant(BUCKETS, np.int64)
+_BUCKETS32 = constant(BUCKETS, np.int32)
 
 
 def landing_members(records: Sequence[DeviceRecord]) -> tuple[IntArray, IntArray]:
@@ -83,6 +85,8 @@ class CorridorResidual(Stateful):
                                       self.count, self.residual, self.residual_bucket))
 
     def is_landing(self, s: IntArray) -> BoolArray:
+        if not self.landings:  # (a registry of households only)
+            return np.zeros(s.size, np.bool_)
         landing: BoolArray = self.row[s] >= 0
         return landing
 
@@ -91,14 +95,23 @@ class CorridorResidual(Stateful):
         """Add one report per slot (``landing``: ``is_landing(s)``); return, for landings, the
         corridor's own load (NaN when not known yet), and NaN for every other slot; None when
         no slot is a landing."""
-        bucket = (ts // BUCKET_MS).astype(np.int32)
+        bucket = (ts // _BUCKET_MS).astype(np.int32)
         # Each slot's cell for this bucket, as a flat position: take and put are cheaper than
         # indexing by a slot array and a bucket array (a round of one device is a few of them).
-        cell = s * BUCKETS + bucket % BUCKETS
+        cell = s * _BUCKETS + bucket % _BUCKETS32
         fresh = self.bucket.take(cell) != bucket
-        self.bucket.put(cell, bucket)
-        self.total.put(cell, np.where(fresh, 0.0, self.total.take(cell)) + power)
-        self.count.put(cell, np.where(fresh, 0, self.count.take(cell)) + 1)
+        news = np.count_nonzero(fresh)
+        if news == cell.size:  # every cell a new bucket (a meter reporting once a minute)
+            self.bucket.put(cell, bucket)
+            self.total.put(cell, power + 0.0)
+            self.count.put(cell, 1)
+        elif news:
+            self.bucket.put(cell, bucket)
+            self.total.put(cell, np.where(fresh, 0.0, self.total.take(cell)) + power)
+            self.count.put(cell, np.where(fresh, 0, self.count.take(cell)) + 1)
+        else:
+            self.total.put(cell, self.total.take(cell) + power)
+            self.count.put(cell, self.count.take(cell) + 1)
         if not np.count_nonzero(landing):
             return None
         out = np.full(s.size, np.nan)

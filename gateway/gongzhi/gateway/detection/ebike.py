@@ -46,11 +46,20 @@ from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.edges import EdgeSplitter, EdgeView, Glide
 from gongzhi.gateway.detection.loadfloor import LoadFloor
 from gongzhi.gateway.detection.observations import Observations
-from gongzhi.gateway.detection.track import EMPTY, AlarmTrack, BoolArray, FloatArray, IntArray
+from gongzhi.gateway.detection.track import (
+    EMPTY,
+    AlarmTrack,
+    BoolArray,
+    FloatArray,
+    IntArray,
+    constant,
+)
 
 MINUTE_MS = 60_000
 IDLE, CC, CV = 0, 1, 2
 NO_SLOT = -1
+_NO_SLOT = constant(NO_SLOT, np.int8)  # (alarm_slot's)
+NO_LOAD: FloatArray = np.zeros(0)
 
 
 class EbikeChargingDetector(Stateful):
@@ -161,20 +170,27 @@ class EbikeChargingDetector(Stateful):
         if s.size == 0:
             return []
         self.load.update(s, ts, signal)
-        merge = np.where(landing, self.LANDING_MERGE_MS, self.MERGE_MS)
+        merge = self.MERGE_MS if corridor is None else \
+            np.where(landing, self.LANDING_MERGE_MS, self.MERGE_MS)
         edges = self.edges.update(s, ts, signal, merge)
         # Most reports complete no step and come with no candidate followed: the work on steps
         # and candidates then changes nothing and is not done.
-        stepped = np.count_nonzero(edges.step) > 0
+        stepped = edges.stepped
         followed = np.count_nonzero(self.phase.take(s, axis=0)) > 0  # IDLE is 0
         if stepped or followed:
             self._settling(s, ts, edges)
-        total = self.edges.sums[s, EdgeSplitter.TOTAL]
-        # The load before the step completed now, then that of a step whose first edge is now.
-        before = self.run_before[s]
-        first = (self.edges.run_first_ms[s] == ts) & (np.abs(edges.change) >= EdgeSplitter.EDGE_W)
-        self.run_before[s[first]] = self.last_signal[s[first]]
+        # The load before the step completed now, then that of a step whose first edge is now
+        # (an edge of this report).
+        before = self.run_before[s] if stepped else NO_LOAD
+        if edges.edged:
+            first = (self.edges.run_first_ms[s] == ts) \
+                & (np.abs(edges.change) >= EdgeSplitter.EDGE_W)
+            self.run_before[s[first]] = self.last_signal[s[first]]
         self.last_signal[s] = signal
+        on = self.alarm_slot[s] != _NO_SLOT
+        alarmed = np.count_nonzero(on) > 0
+        if stepped or followed or alarmed:
+            total = self.edges.sums[s, EdgeSplitter.TOTAL]
         if stepped:
             level = self.step.take(s, axis=0) + (total[:, None] - self.base.take(s, axis=0))
             # A charger switched on a report before a large appliance: the step's first edge.
@@ -182,9 +198,9 @@ class EbikeChargingDetector(Stateful):
                             & (edges.step - edges.head > self.STEP_MAX_W), edges.head, edges.step)
             self._steps(s, ts, step, edges.step, before, signal, edges.step_ms, level, total)
             followed = np.count_nonzero(self.phase.take(s, axis=0)) > 0
-        slot = self.alarm_slot[s].astype(np.int64)
-        on = slot >= 0
-        if followed or np.count_nonzero(on):
+            on = self.alarm_slot[s] != _NO_SLOT
+            alarmed = np.count_nonzero(on) > 0
+        if followed or alarmed:
             level = self.step.take(s, axis=0) + (total[:, None] - self.base.take(s, axis=0))
         if followed:
             # Only the reports with a candidate followed go through the stages.
@@ -192,9 +208,10 @@ class EbikeChargingDetector(Stateful):
             view = self.load.view(s[busy], ts[busy])
             self._stages(s[busy], ts[busy], signal[busy], view.quiet, view.quiet_known,
                          level[busy])
+            on = self.alarm_slot[s] != _NO_SLOT
+            alarmed = np.count_nonzero(on) > 0
+        if alarmed:
             slot = self.alarm_slot[s].astype(np.int64)
-            on = slot >= 0
-        if np.count_nonzero(on):
             rows = np.arange(s.size)
             live = on & (self.phase[s, np.maximum(slot, 0)] != IDLE) \
                 & self.recognised[s, np.maximum(slot, 0)]

@@ -20,20 +20,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from gongzhi.gateway.detection.carry import Stateful
-from gongzhi.gateway.detection.track import BoolArray, FloatArray, IntArray
+from gongzhi.gateway.detection.track import BoolArray, FloatArray, IntArray, constant
 
 MINUTE_MS = 60_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # (not frozen: a frozen one costs five times as much to build)
 class EdgeView:
-    """One report per device."""
+    """One report per device (read only)."""
 
     change: FloatArray  # since the previous report, W (0 at the first, or after a gap)
     small: BoolArray  # the change was a small change
     step: FloatArray  # a step completed at this report, W (0: none)
     step_ms: IntArray  # when that step began (its first edge's report)
     head: FloatArray  # that step's first edge, W
+    # Whether some report of the round completed a step, and whether some was an edge (a
+    # round with neither leaves the work on steps undone).
+    stepped: bool
+    edged: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,20 +105,26 @@ class EdgeSplitter(Stateful):
                                       self.run_last_ms, self.sums, self.clipped,
                                       self.prev_small, self.block, self.block_ms))
 
-    def update(self, s: IntArray, ts: IntArray, x: FloatArray, merge_ms: IntArray) -> EdgeView:
+    def update(self, s: IntArray, ts: IntArray, x: FloatArray,
+               merge_ms: IntArray | int) -> EdgeView:
         """Add one report per slot (unique slots, device-time order)."""
         last, since = self.last[s], ts - self.last_ts[s]
-        seen = (last == last) & (since <= self.GAP_MS)  # NaN: no report yet
-        change = np.where(seen, x - last, 0.0)
-        edge = np.abs(change) >= self.EDGE_W  # (a change not seen is 0)
+        seen = (last == last) & (since <= _GAP_MS)  # NaN: no report yet
+        seens = np.count_nonzero(seen)
+        change = x - last if seens == s.size else np.where(seen, x - last, 0.0)
+        edge = np.abs(change) >= _EDGE_W  # (a change not seen is 0)
         small = seen ^ edge  # seen, not an edge
+        edges = np.count_nonzero(edge)
         run = self.run[s]
-        pending = run != 0
+        pending = run != _ZERO
         # A step is complete at an edge of the other sign, past merge_ms, or across a gap.
-        done = pending & ((edge & (np.sign(change) != np.sign(run)))
-                          | (ts - self.run_last_ms[s] > merge_ms) | ~seen) \
-            if np.count_nonzero(pending) else pending
-        if np.count_nonzero(done) or np.count_nonzero(edge):
+        if np.count_nonzero(pending):
+            done = pending & ((edge & (np.sign(change) != np.sign(run)))
+                              | (ts - self.run_last_ms[s] > merge_ms) | ~seen)
+            stepped = bool(np.count_nonzero(done))
+        else:
+            done, stepped = pending, False
+        if stepped or edges:
             step = np.where(done, run, 0.0)
             step_ms = np.where(done, self.run_first_ms[s], 0)
             head = np.where(done, self.run_head[s], 0.0)
@@ -130,25 +140,25 @@ class EdgeSplitter(Stateful):
             step_ms = np.zeros(s.size, np.int64)
 
         # Every sum's increment of this report, added at once (zeros elsewhere).
-        smalls = np.count_nonzero(small)
+        smalls = seens - edges  # (an edge is seen)
         moves = change if smalls == s.size else np.where(small, change, 0.0)
         add = np.zeros((s.size, self.SUMS))
         add[:, self.TOTAL] = moves
         add[:, self.SQUARES] = moves * moves
         add[:, self.CROSS] = moves * self.prev_small[s]
         add[:, self.MOVES] = small
-        add[:, self.FALLS] = moves < 0
-        add[:, self.RISES] = moves > 0
+        add[:, self.FALLS] = moves < _ZERO
+        add[:, self.RISES] = moves > _ZERO
         add[:, self.EDGES] = edge
         if smalls:
             at, moved, apart = (s, moves, since) if smalls == s.size else \
                 (s[small], moves[small], since[small])
-            clip = CLIPS * np.maximum(apart / MINUTE_MS, 1.0)[:, None]
+            clip = CLIPS * np.maximum(apart / _MINUTE_MS, _ONE)[:, None]
             # np.clip's own checks cost more than the two comparisons on a report or two.
             self.clipped[at] = self.clipped.take(at, axis=0) \
                 + np.minimum(np.maximum(moved[:, None], -clip), clip)
         block = self.block[s] + moves
-        ended = ts - self.block_ms[s] >= self.BLOCK_MS
+        ended = ts - self.block_ms[s] >= _BLOCK_MS
         if np.count_nonzero(ended):  # once a BLOCK_MS
             add[:, self.BLOCKS] = ended
             add[:, self.BLOCK_FALLS] = ended & (block < 0)
@@ -159,7 +169,7 @@ class EdgeSplitter(Stateful):
         self.block[s] = block
         self.prev_small[s] = moves  # 0 after a change that was not small
         self.last[s], self.last_ts[s] = x, ts
-        return EdgeView(change, small, step, step_ms, head)
+        return EdgeView(change, small, step, step_ms, head, stepped, bool(edges))
 
     def glide(self, s: IntArray, since: FloatArray) -> Glide:
         """The small changes of ``s`` since the snapshots ``since`` (shape (len(s), k, SUMS):
@@ -172,3 +182,8 @@ class EdgeSplitter(Stateful):
 
 
 CLIPS: FloatArray = np.asarray(EdgeSplitter.CLIPS_W)[None, :]
+
+
+_ZERO, _ONE, _EDGE_W = (constant(v, np.float64) for v in (0.0, 1.0, EdgeSplitter.EDGE_W))
+_GAP_MS, _BLOCK_MS, _MINUTE_MS = (constant(v, np.int64) for v in (
+    EdgeSplitter.GAP_MS, EdgeSplitter.BLOCK_MS, MINUTE_MS))

@@ -35,8 +35,8 @@ VALUES = attrgetter("values")
 RECEIVED = attrgetter("received_ms")
 
 # A type group's metric matrix for some rows of a batch (one row per message, one column per
-# metric of the group, NaN where absent).
-MetricRows = Callable[[tuple[str, ...], IntArray], FloatArray]
+# metric of the group, NaN where absent); None: every row.
+MetricRows = Callable[[tuple[str, ...], IntArray | None], FloatArray]
 
 
 class DetectionEngine:
@@ -99,7 +99,8 @@ class DetectionEngine:
                 statuses.append((slot, message))
         alarms = self._telemetry(  # telemetry's smoke alarms fused round by round
             np.array(tel_slots, np.int64), np.array(tel_ts, np.int64),
-            lambda metrics, rows: metric_rows(metrics, [tel_values[i] for i in rows]))
+            lambda metrics, rows: metric_rows(
+                metrics, tel_values if rows is None else [tel_values[i] for i in rows]))
         alarms += self._welfare.observe(telemetry)
         from_events = [a for a in (self._events.alarm(self._index, slot, event)
                                    for slot, event in events) if a is not None]
@@ -123,8 +124,8 @@ class DetectionEngine:
         data replayed): ``slots`` the devices' global slots (registered devices), ``values``
         metric name -> one value per row, NaN where the row did not report it. The alarms of
         ``process`` on the same messages, without building them."""
-        alarms = self._telemetry(slots, ts, lambda metrics, rows: column_rows(metrics, values,
-                                                                               rows))
+        alarms = self._telemetry(slots, ts, lambda metrics, rows: column_rows(
+            metrics, values, rows, slots.size))
         watched = self._welfare.watched_devices
         if watched:
             alarms += self._welfare.observe(self._messages(slots, ts, values, watched))
@@ -193,9 +194,9 @@ class DetectionEngine:
         codes = self._index.type_code[slots]
         local = self._index.local[slots].astype(np.int64)
         # One type (a replay of one device, a gateway of one):
-        if not np.count_nonzero(codes != codes[0]):
+        if slots.size == 1 or not np.count_nonzero(codes != codes[0]):
             group = self._groups[self._types[int(codes[0])]]
-            return group.process(local, ts, matrix(group.metrics, np.arange(slots.size)))
+            return group.process(local, ts, matrix(group.metrics, None))
         for code, device_type in enumerate(self._types):
             rows = np.flatnonzero(codes == code)
             if rows.size == 0:

@@ -56,6 +56,7 @@ class TypeGroup(Stateful):
         # over a metric nobody reported in a round has nothing to do.
         position = {m: j for j, m in enumerate(self.metrics)}
         self._needs = [(rule, [position[m] for m in reads(rule)]) for rule in self.rules]
+        self._position = position
         self._running: dict[tuple[bool, ...], list[TelemetryRule]] = {}  # by metrics reported
         self._index = index
 
@@ -66,20 +67,26 @@ class TypeGroup(Stateful):
     def process(self, local: IntArray, ts: IntArray, values: FloatArray) -> list[Alarm]:
         """``values``: one row per message, one column per metric of the type (NaN: absent)."""
         alarms: list[Alarm] = []
-        for rows in rounds(local):
-            rows = rows[ts[rows] >= self.last_ts[local[rows]]]
-            if rows.size == 0:
-                continue
-            slots, times = local[rows], ts[rows]
+        # One message (a replay of one device): the batch is its round.
+        parts = [(local, ts, values)] if local.size == 1 else \
+            [(local[rows], ts[rows], values.take(rows, axis=0)) for rows in rounds(local)]
+        for slots, times, block in parts:
+            keep = times >= self.last_ts[slots]
+            kept = np.count_nonzero(keep)
+            if kept < slots.size:
+                if not kept:
+                    continue
+                slots, times, block = slots[keep], times[keep], block[keep]
             self.last_ts[slots] = times
-            block = values.take(rows, axis=0)
             # NaN: not reported
-            reported = tuple(np.logical_or.reduce(block == block, axis=0).tolist())
+            given = block == block
+            reported = tuple((given[0] if slots.size == 1 else
+                              np.logical_or.reduce(given, axis=0)).tolist())
             running = self._running.get(reported)
             if running is None:
                 running = self._running[reported] = [
                     rule for rule, needs in self._needs if all(reported[j] for j in needs)]
-            obs = Observations(slots, times, dict(zip(self.metrics, block.T, strict=True)))
+            obs = Observations(slots, times, block, self._position)
             found: list[Alarm] = []
             for rule in running:
                 found += rule.observe(obs)
@@ -113,11 +120,14 @@ def metric_rows(metrics: Sequence[str], values: Sequence[Mapping[str, float]]) -
 
 
 def column_rows(metrics: Sequence[str], columns: Mapping[str, FloatArray],
-                rows: IntArray) -> FloatArray:
-    """``metric_rows`` of ``rows`` of a batch given as columns (metric -> one value per row)."""
-    out = np.full((rows.size, len(metrics)), np.nan, np.float64)
+                rows: IntArray | None, size: int) -> FloatArray:
+    """``metric_rows`` of ``rows`` of a batch given as columns (metric -> one value per row);
+    ``rows`` None: every row of the batch (``size``)."""
+    out = np.empty((size if rows is None else rows.size, len(metrics)), np.float64)
     for j, metric in enumerate(metrics):
         column = columns.get(metric)
-        if column is not None:
-            out[:, j] = column[rows]
+        if column is None:
+            out[:, j] = np.nan
+        else:
+            out[:, j] = column if rows is None else column[rows]
     return out

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from gongzhi.gateway.detection.carry import Stateful
-from gongzhi.gateway.detection.track import BoolArray, FloatArray, IntArray
+from gongzhi.gateway.detection.track import BoolArray, FloatArray, IntArray, constant
 from gongzhi.gateway.detection.window import WindowMax
 
 MINUTE_MS = 60_000
+_ZERO_MS = constant(0, np.int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,7 @@ class LoadFloor(Stateful):
     def update(self, s: IntArray, ts: IntArray, power: FloatArray) -> None:
         """Add one report per slot (unique slots, device-time order)."""
         self.quiet_window.add(s, ts, -power)
-        fresh = self.first_ms[s] <= 0
+        fresh = self.first_ms[s] <= _ZERO_MS
         if np.count_nonzero(fresh):
             self.first_ms[s[fresh]] = ts[fresh]
 

@@ -11,12 +11,15 @@ import numpy as np
 from gongzhi.gateway.detection.track import FloatArray, IntArray
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # (read only; not frozen: a frozen one costs more to build)
 class Observations:
     local: IntArray  # slots within the type group (unique)
     ts: IntArray  # device time, ms
-    values: Mapping[str, FloatArray]  # metric -> value per observation, NaN when absent
+    # One row per observation, one column per metric (its position in ``positions``): the value,
+    # NaN when absent.
+    values: FloatArray
+    positions: Mapping[str, int]
 
     def column(self, metric: str) -> FloatArray:
-        column = self.values.get(metric)
-        return np.full(self.local.size, np.nan) if column is None else column
+        j = self.positions.get(metric)
+        return np.full(self.local.size, np.nan) if j is None else self.values[:, j]

@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from gongzhi.gateway.detection.carry import Stateful
-from gongzhi.gateway.detection.track import FloatArray, IntArray
+from gongzhi.gateway.detection.track import FloatArray, IntArray, constant
 
 BUCKETS = 5
+_BUCKETS = constant(BUCKETS, np.int64)
 
 
 class WindowMax(Stateful):
@@ -33,10 +34,15 @@ class WindowMax(Stateful):
     def add(self, slots: IntArray, ts: IntArray, v: FloatArray) -> None:
         """Add one observation per slot (unique slots)."""
         bucket = ts // self.width
-        cell = slots * BUCKETS + bucket % BUCKETS  # flat positions (see ``CorridorResidual``)
+        cell = slots * _BUCKETS + bucket % _BUCKETS  # flat positions (see ``CorridorResidual``)
         fresh = self.bucket.take(cell) != bucket
+        news = np.count_nonzero(fresh)
+        if news == 0:  # (most reports: the buckets are a quarter of the window wide)
+            self.value.put(cell, np.maximum(self.value.take(cell), v))
+            return
         self.bucket.put(cell, bucket)
-        current = np.where(fresh, -np.inf, self.value.take(cell))
+        current = np.where(fresh, -np.inf, self.value.take(cell)) if news < cell.size else \
+            np.full(cell.size, -np.inf, np.float32)
         self.value.put(cell, np.maximum(current, v))
 
     def peak(self, slots: IntArray, ts: IntArray) -> FloatArray:

@@ -19,22 +19,12 @@ from typing import Any
 import pytest
 from sim_helpers import Capture
 
-from gongzhi.simulators.stopping import SignalledStop
 from tests.gateway.gateway_support import write_test_registry
 
 # SIGTERMs sent at once, again and again until the process ends: one burst seldom came while a
 # handler held the Event's lock (a few bytecodes) with the former handlers; a stream caught them
 # in about half the runs of these tests.
 BURST = 300
-
-
-def test_a_signal_is_noted_and_the_handler_given_back() -> None:
-    before = signal.getsignal(signal.SIGUSR1)
-    with SignalledStop(signal.SIGUSR1, poll_s=0.01) as stop:
-        assert not stop.is_set() and stop.wait(0) is False
-        os.kill(os.getpid(), signal.SIGUSR1)
-        assert stop.wait(5) and stop.is_set()
-    assert signal.getsignal(signal.SIGUSR1) is before
 
 
 def _burst(proc: subprocess.Popen[str]) -> tuple[str, str]:

@@ -52,6 +52,7 @@ from gongzhi.core.backoff import Backoff
 from gongzhi.core.errors import ConfigError
 from gongzhi.core.exposition import Families, exposition
 from gongzhi.core.settings import PREFIX, Settings, parse_mqtt_url
+from gongzhi.core.stopping import SignalledStop
 from gongzhi.gateway.partition import Partition
 from gongzhi.gateway.service import gateway_id
 from gongzhi.gateway.status_http import StatusEndpoints, StatusServer
@@ -406,36 +407,24 @@ def run_until_signalled(start: Callable[[], None], stop: Callable[[], None], *,
                         poll_s: float = 0.5) -> None:
     """``start()``, then ``step()`` every ``poll_s`` until SIGINT or SIGTERM (handlers installed
     whatever disposition was inherited) or until ``step()`` returns False; ``stop()`` always.
-    SIGHUP calls ``reload()`` at the next turn.
-
-    The handlers only note the signal: they take no lock. A handler runs in the main thread
-    between two of its bytecodes, a second signal's inside the first's; one that set a
-    ``threading.Event`` could find that Event's lock held by the code it interrupted (the
-    first handler's own ``set``) and wait for it forever: a worker given two SIGTERMs at once
-    (its supervisor's and the kernel's when the supervisor died) never stopped."""
-    signalled: list[int] = []  # list.append is atomic and takes no lock a handler could hold
-
-    def _note(signum: int, frame: object) -> None:
-        signalled.append(signum)
-
-    previous = {sig: signal.signal(sig, _note)
-                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
-        start()
-        while True:
-            time.sleep(poll_s)  # a signal's handler runs within it; it ends by poll_s
-            if _stop_asked(signalled, reload) or not step():
-                break
-    finally:
-        stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    SIGHUP calls ``reload()`` at the next turn. The handlers only note the signal and take no
+    lock (``SignalledStop``: a worker given two SIGTERMs at once, its supervisor's and the
+    kernel's when the supervisor died, never stopped when they set an Event)."""
+    with SignalledStop(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as noted:
+        try:
+            start()
+            while True:
+                time.sleep(poll_s)  # a signal's handler runs within it; it ends by poll_s
+                if _stop_asked(noted, reload) or not step():
+                    break
+        finally:
+            stop()
 
 
-def _stop_asked(signalled: list[int], reload: Callable[[], None]) -> bool:
+def _stop_asked(noted: SignalledStop, reload: Callable[[], None]) -> bool:
     """Whether SIGINT or SIGTERM came; the reloads SIGHUP asked for before it are done."""
-    while signalled:
-        if signalled.pop(0) != signal.SIGHUP:
+    while (signum := noted.pop()) is not None:
+        if signum != signal.SIGHUP:
             return True
         reload()
     return False

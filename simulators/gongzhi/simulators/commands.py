@@ -12,11 +12,11 @@ from typing import Any
 from gongzhi.core.cli import add_settings_options, settings_from_args
 from gongzhi.core.config_kit import parse_duration, to_ms
 from gongzhi.core.errors import ConfigError
+from gongzhi.core.stopping import SignalledStop
 from gongzhi.devices.registry import Registry, write_registry
 from gongzhi.simulators.estate import load_estate_file
 from gongzhi.simulators.layout import build_layout, write_estate_registry
 from gongzhi.simulators.protocols import Route, load_encoder, protocol_names, with_external_ids
-from gongzhi.simulators.stopping import SignalledStop
 
 log = logging.getLogger(__name__)
 

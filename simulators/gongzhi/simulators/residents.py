@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gongzhi.simulators.stopping import StopFlag
+from gongzhi.core.stopping import StopFlag
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Any
 from gongzhi.core.cli import add_settings_options, settings_from_args
 from gongzhi.core.config_kit import parse_duration
 from gongzhi.core.errors import ConfigError
-from gongzhi.simulators.stopping import SignalledStop
+from gongzhi.core.stopping import SignalledStop
 
 log = logging.getLogger(__name__)
 

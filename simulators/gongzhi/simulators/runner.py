@@ -22,6 +22,7 @@ from typing import TextIO
 from gongzhi.core.clock import Clock, SystemClock
 from gongzhi.core.errors import ConfigError
 from gongzhi.core.settings import MqttTarget
+from gongzhi.core.stopping import StopFlag
 from gongzhi.devices.registry import write_registry
 from gongzhi.simulators.engine import TICK_MS, SimulationEngine
 from gongzhi.simulators.estate import load_estate_file
@@ -37,7 +38,6 @@ from gongzhi.simulators.publisher import (
     PublisherConfig,
 )
 from gongzhi.simulators.scenario import load_scenario
-from gongzhi.simulators.stopping import StopFlag
 
 PER_DEVICE_LIMIT = 256  # "auto" uses one connection per device up to this many devices
 # How much to simulate between two looks at the network and the stop flag: about this many

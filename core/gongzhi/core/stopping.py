@@ -1,5 +1,6 @@
-"""How a simulator is asked to stop: by a signal (``gongzhi demo`` and service managers send
-SIGTERM) whose handler only notes it, and a loop that looks at the note at its next turn."""
+"""How a process is asked to stop (or reload): by a signal (``gongzhi demo``, a supervisor and
+service managers send SIGTERM) whose handler only notes it, and a loop that looks at the notes at
+its next turn. The gateway's workers and the simulators' commands stop this way."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ POLL_S = 0.1  # how long a wait goes without looking at the note
 
 
 class StopFlag(Protocol):
-    """What a simulator's loop asks of its stop: a ``threading.Event`` (a caller of its own)
-    or a ``SignalledStop``."""
+    """What a loop asks of its stop: a ``threading.Event`` (a caller of its own) or a
+    ``SignalledStop``."""
 
     def is_set(self) -> bool: ...
 
@@ -22,7 +23,7 @@ class StopFlag(Protocol):
 
 class SignalledStop:
     """Set once one of ``signums`` came, while installed (``with``: the handlers that were
-    there before are given back at the end).
+    there before are given back at the end); ``pop`` takes the signals noted one by one.
 
     The handler only notes the signal: it takes no lock. A handler runs in the main thread
     between two of its bytecodes, a second signal's inside the first's; one that set a
@@ -53,6 +54,11 @@ class SignalledStop:
 
     def is_set(self) -> bool:
         return bool(self._noted)
+
+    def pop(self) -> int | None:
+        """The oldest signal noted and not yet popped (None: none): for a loop that tells them
+        apart (SIGHUP, a reload, from a stop)."""
+        return self._noted.pop(0) if self._noted else None
 
     def wait(self, timeout: float) -> bool:
         """Whether a signal came, by ``timeout`` seconds at the latest; looks every ``poll_s``

@@ -80,11 +80,11 @@ class AlarmTrack(Stateful):
         ``cleared``: the value is back past the hysteresis band (``breach`` and ``cleared``
         are never both true); ``score``: larger is worse, to keep the episode's peak."""
         # Almost every observation is of a quiet device with nothing pending: skip those.
-        state = self.state[slots]
+        state, pending = self.state[slots], self.pending[slots] >= 0
         if not (np.count_nonzero(breach) or np.count_nonzero(state)  # IDLE is 0
-                or np.count_nonzero(self.pending[slots] >= 0)):
+                or np.count_nonzero(pending)):
             return NO_TRANSITIONS
-        involved = (breach | (state != IDLE) | (self.pending[slots] >= 0)).nonzero()[0]
+        involved = (breach | (state != IDLE) | pending).nonzero()[0]
         if involved.size < slots.size:
             hold = hold_ms if isinstance(hold_ms, int) else hold_ms[involved]
             moves = self._step(slots[involved], ts[involved], breach[involved],

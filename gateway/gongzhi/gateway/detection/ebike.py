@@ -176,7 +176,7 @@ class EbikeChargingDetector(Stateful):
         # Most reports complete no step and come with no candidate followed: the work on steps
         # and candidates then changes nothing and is not done.
         stepped = edges.stepped
-        followed = np.count_nonzero(self.phase.take(s, axis=0)) > 0  # IDLE is 0
+        followed = self._followed(s)
         if stepped or followed:
             self._settling(s, ts, edges)
         # The load before the step completed now, then that of a step whose first edge is now
@@ -187,29 +187,26 @@ class EbikeChargingDetector(Stateful):
                 & (np.abs(edges.change) >= EdgeSplitter.EDGE_W)
             self.run_before[s[first]] = self.last_signal[s[first]]
         self.last_signal[s] = signal
-        on = self.alarm_slot[s] != _NO_SLOT
-        alarmed = np.count_nonzero(on) > 0
+        on, alarmed = self._alarm_on(s)
         if stepped or followed or alarmed:
             total = self.edges.sums[s, EdgeSplitter.TOTAL]
         if stepped:
-            level = self.step.take(s, axis=0) + (total[:, None] - self.base.take(s, axis=0))
+            level = self._level(s, total)
             # A charger switched on a report before a large appliance: the step's first edge.
             step = np.where(_within(edges.head, self.STEP_MIN_W, self.STEP_MAX_W)
                             & (edges.step - edges.head > self.STEP_MAX_W), edges.head, edges.step)
             self._steps(s, ts, step, edges.step, before, signal, edges.step_ms, level, total)
-            followed = np.count_nonzero(self.phase.take(s, axis=0)) > 0
-            on = self.alarm_slot[s] != _NO_SLOT
-            alarmed = np.count_nonzero(on) > 0
+            followed = self._followed(s)
+            on, alarmed = self._alarm_on(s)
         if followed or alarmed:
-            level = self.step.take(s, axis=0) + (total[:, None] - self.base.take(s, axis=0))
+            level = self._level(s, total)
         if followed:
             # Only the reports with a candidate followed go through the stages.
             busy = np.flatnonzero((self.phase.take(s, axis=0) != IDLE).any(axis=1))
             view = self.load.view(s[busy], ts[busy])
             self._stages(s[busy], ts[busy], signal[busy], view.quiet, view.quiet_known,
                          level[busy])
-            on = self.alarm_slot[s] != _NO_SLOT
-            alarmed = np.count_nonzero(on) > 0
+            on, alarmed = self._alarm_on(s)
         if alarmed:
             slot = self.alarm_slot[s].astype(np.int64)
             rows = np.arange(s.size)
@@ -222,6 +219,21 @@ class EbikeChargingDetector(Stateful):
         moves = self.track.step(s, ts, live, ~live, 0, p, extra)
         return [self._alarm(int(s[i]), int(ts[i]), float(p[i]), float(signal[i]), state)
                 for i, state in moves.each()]
+
+    def _followed(self, s: IntArray) -> bool:
+        """Whether a candidate is followed on some of the devices ``s``."""
+        return bool(np.count_nonzero(self.phase.take(s, axis=0)))  # IDLE is 0
+
+    def _alarm_on(self, s: IntArray) -> tuple[BoolArray, bool]:
+        """Which of the devices ``s`` have an alarm's candidate, and whether any has."""
+        on: BoolArray = self.alarm_slot[s] != _NO_SLOT
+        return on, bool(np.count_nonzero(on))
+
+    def _level(self, s: IntArray, total: FloatArray) -> FloatArray:
+        """The level of each candidate of ``s``: its step and the small changes since it
+        (``total``: the devices' small changes now)."""
+        level: FloatArray = self.step.take(s, axis=0) + (total[:, None] - self.base.take(s, axis=0))
+        return level
 
     def _settling(self, s: IntArray, ts: IntArray, edges: EdgeView) -> None:
         """A small fall within ``SETTLE_MS`` of the first edge of the step that started a

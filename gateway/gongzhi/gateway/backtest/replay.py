@@ -7,7 +7,9 @@ configuration, the registry's per-device overrides), fed as the gateway's pipeli
   finite, within the sensor's physical range); a row the gateway would refuse is not shown to
   detection and is counted by the decoder's reason, as a dead letter would be;
 - all devices' rows are merged in time order; the rows of one second of data form one batch,
-  and the engine is ticked on the second after it, as the gateway ticks about once a second;
+  and the engine is ticked on the second after it, as the gateway ticks about once a second
+  (consecutive seconds go to the engine together where that gives the same alarms:
+  ``batches``); the alarms come out in time order;
 - the gateway ticks every second; a tick only changes anything when a device's silence passes
   its offline limit, so the replay ticks at exactly those seconds (and at the first second),
   which gives the alarms of ticking every second at a fraction of the cost.
@@ -21,6 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import numpy as np
 
@@ -28,6 +31,7 @@ from gongzhi.core.alarms import Alarm, AlarmState
 from gongzhi.core.errors import ConfigError
 from gongzhi.devices.catalogue import spec_for
 from gongzhi.devices.registry import Registry
+from gongzhi.gateway.backtest.batches import TICK_MS, Seconds
 from gongzhi.gateway.backtest.series import DeviceSeries
 from gongzhi.gateway.decode import MIN_TS_MS
 from gongzhi.gateway.detection.devices import DeviceIndex
@@ -38,7 +42,7 @@ from gongzhi.gateway.pipeline import Detector
 from gongzhi.gateway.reasons import Reason
 from gongzhi.gateway.service import default_detector
 
-TICK_MS = 1_000  # the gateway ticks detection about once a second (service.TICK_S)
+TIME = attrgetter("ts_ms")
 
 DetectorFactory = Callable[[Registry], Detector]
 
@@ -155,39 +159,49 @@ class Replay:
             return
         summary.first_ts_ms, summary.last_ts_ms = int(ts[0]), int(ts[-1])
         batch = self._batches(all_series, keep, order, slots, ts, columns)
-        second = ts // TICK_MS
-        bounds = np.flatnonzero(np.diff(second)) + 1
-        starts = np.concatenate(([0], bounds)).tolist()
-        ends = np.concatenate((bounds, [ts.size])).tolist()
+        detector = self.detector
+        seconds = Seconds(slots, ts, detector.peer_groups()
+                          if isinstance(detector, DetectionEngine) else None)
         # Presence covers every registered device, whether or not it has rows.
         deadlines = _Deadlines(np.array(self._offline_after, np.int64))
-        seconds = second[starts].tolist()
-        for n, (start, end, batch_second) in enumerate(zip(starts, ends, seconds, strict=True)):
-            if n:  # the seconds between batches where a device falls silent
-                for tick_ms in deadlines.ticks_until(batch_second * TICK_MS):
+        starts, ends = seconds.starts.tolist(), seconds.ends.tolist()
+        first, i = True, 0
+        while i < len(starts):
+            if not first:  # the seconds between batches where a device falls silent
+                for tick_ms in deadlines.ticks_until(int(seconds.seconds[i]) * TICK_MS):
                     yield from self._tick(tick_ms)
-            for alarm in batch(start, end):
+            j = i + 1 if first else seconds.merged_end(i, deadlines.next_tick(),
+                                                        deadlines.offline)
+            start, end = starts[i], ends[j - 1]
+            alarms = batch(start, end, seconds.ranks(i, j))
+            if j > i + 1:  # seconds taken together: their alarms in time order
+                alarms.sort(key=TIME)
+            for alarm in alarms:
                 self._count(alarm)
                 yield alarm
             deadlines.seen(slots[start:end], ts[start:end])
-            tick_ms = (batch_second + 1) * TICK_MS
-            if not n or deadlines.due(tick_ms):
+            tick_ms = (int(seconds.seconds[j - 1]) + 1) * TICK_MS
+            if first or deadlines.due(tick_ms):
                 deadlines.ticked(tick_ms)  # devices never heard of are silent from the first tick
                 yield from self._tick(tick_ms)
+            first, i = False, j
 
     def _batches(self, all_series: Sequence[DeviceSeries], keep: list[np.ndarray],
                  order: np.ndarray, slots: np.ndarray, ts: np.ndarray,
-                 columns: dict[str, np.ndarray]) -> Callable[[int, int], list[Alarm]]:
-        """What processes the rows ``start:end``: the gateway's engine takes them as columns;
-        another detector gets the messages the decoder would have made of them."""
+                 columns: dict[str, np.ndarray]
+                 ) -> Callable[[int, int, np.ndarray | None], list[Alarm]]:
+        """What processes the rows ``start:end`` (in the rounds ``rank`` gives, if any): the
+        gateway's engine takes them as columns; another detector gets the messages the decoder
+        would have made of them (one second at a time: no ranks)."""
         detector = self.detector
         if isinstance(detector, DetectionEngine):
-            return lambda start, end: detector.process_columns(
-                slots[start:end], ts[start:end], {m: c[start:end] for m, c in columns.items()})
+            return lambda start, end, rank: detector.process_columns(
+                slots[start:end], ts[start:end], {m: c[start:end] for m, c in columns.items()},
+                rank)
         messages: list[Telemetry] = []
         for s, k in zip(all_series, keep, strict=True):
             messages += _messages(self.registry, s, k)
-        return lambda start, end: detector.process(
+        return lambda start, end, _rank: detector.process(
             [messages[i] for i in order[start:end].tolist()])
 
     def _tick(self, now_ms: int) -> Iterator[Alarm]:
@@ -255,6 +269,15 @@ class _Deadlines:
             self._last_tick = tick_ms
             self._known = False
             yield tick_ms
+
+    def next_tick(self) -> int | None:
+        """The next tick at which some device falls silent, as things are now."""
+        return self._next_tick()
+
+    def offline(self, slots: np.ndarray) -> np.ndarray:
+        """Which of ``slots`` are offline: silent past their limit at the last tick."""
+        offline: np.ndarray = self._last[slots] + self._limits[slots] < self._last_tick
+        return offline
 
     def due(self, tick_ms: int) -> bool:
         """Some device falls silent by the tick at ``tick_ms``."""

@@ -84,6 +84,14 @@ class CorridorResidual(Stateful):
         return sum(a.nbytes for a in (self.row, self.members, self.bucket, self.total,
                                       self.count, self.residual, self.residual_bucket))
 
+    def peer_groups(self) -> IntArray:
+        """Per slot, the landing row whose residual it feeds (its box or one of its
+        households), -1 for none."""
+        groups = self.row.copy()
+        for landing, members in enumerate(self.members):
+            groups[members[members >= 0]] = landing
+        return groups
+
     def is_landing(self, s: IntArray) -> BoolArray:
         if not self.landings:  # (a registry of households only)
             return np.zeros(s.size, np.bool_)

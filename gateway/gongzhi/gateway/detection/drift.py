@@ -47,6 +47,11 @@ class RiserDriftDetector(Stateful):
         self._globals, self._index = globals_, index
 
     @property
+    def peer_groups(self) -> IntArray:
+        """Per device, its riser (-1: none): the rule reads a riser's sensors together."""
+        return self.riser
+
+    @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.riser, self.level, self.deviation, self.latest_ts,
                                       self.count)) + self.track.nbytes

@@ -149,6 +149,11 @@ class EbikeChargingDetector(Stateful):
         self._globals, self._index = globals_, index
 
     @property
+    def peer_groups(self) -> IntArray:
+        """Per device, its landing (-1: none): a landing's box is read with its households."""
+        return self.corridor.peer_groups()
+
+    @property
     def nbytes(self) -> int:
         return self.load.nbytes + self.corridor.nbytes + self.edges.nbytes + \
             self.track.nbytes + sum(int(getattr(self, name).nbytes) for name in self.DEVICE_STATE)

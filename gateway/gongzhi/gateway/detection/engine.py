@@ -22,6 +22,7 @@ from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.events import EventAlarms
 from gongzhi.gateway.detection.group import TypeGroup, column_rows, fuse_smoke_alarms, metric_rows
 from gongzhi.gateway.detection.ledger import OpenAlarms
+from gongzhi.gateway.detection.peers import components
 from gongzhi.gateway.detection.presence import Presence, cluster_id, offline_after_ms
 from gongzhi.gateway.detection.rhythm import DayRecord
 from gongzhi.gateway.detection.track import FloatArray, IntArray
@@ -72,6 +73,14 @@ class DetectionEngine:
         """Bytes of numpy state (rules, presence); excludes the registry and id lookups."""
         return self._presence.nbytes + sum(g.nbytes for g in self._groups.values())
 
+    def peer_groups(self) -> IntArray:
+        """Per device slot, the component of devices some rule reads together (-1: every rule
+        reads the device alone, so its reports may be taken in any order with other devices'
+        as long as its own stay in order; ``peers``)."""
+        return components(len(self._index), [
+            (group.globals, groups) for group in self._groups.values()
+            for groups in group.peer_groups()])
+
     def process(self, messages: Sequence[Telemetry | DeviceEvent | StatusChange]) -> list[Alarm]:
         telemetry: list[Telemetry] = []
         others: list[DeviceEvent | StatusChange] = []
@@ -119,13 +128,16 @@ class DetectionEngine:
         return self._ledger.admit(alarms)
 
     def process_columns(self, slots: IntArray, ts: IntArray,
-                        values: Mapping[str, FloatArray]) -> list[Alarm]:
+                        values: Mapping[str, FloatArray],
+                        rank: IntArray | None = None) -> list[Alarm]:
         """Telemetry as columns, each row a message received at its device time (recorded
         data replayed): ``slots`` the devices' global slots (registered devices), ``values``
         metric name -> one value per row, NaN where the row did not report it. The alarms of
-        ``process`` on the same messages, without building them."""
+        ``process`` on the same messages, without building them. ``rank``: each row's round
+        (``group.rounds``), when the rows of devices read together (``peer_groups``) must be
+        taken in an order of the caller's."""
         alarms = self._telemetry(slots, ts, lambda metrics, rows: column_rows(
-            metrics, values, rows, slots.size))
+            metrics, values, rows, slots.size), rank)
         watched = self._welfare.watched_devices
         if watched:
             alarms += self._welfare.observe(self._messages(slots, ts, values, watched))
@@ -187,7 +199,8 @@ class DetectionEngine:
         """Time-based rules on received time: heartbeats, offline devices and clusters."""
         return self._ledger.admit(self._presence.tick(now_ms))
 
-    def _telemetry(self, slots: IntArray, ts: IntArray, matrix: MetricRows) -> list[Alarm]:
+    def _telemetry(self, slots: IntArray, ts: IntArray, matrix: MetricRows,
+                   rank: IntArray | None = None) -> list[Alarm]:
         alarms: list[Alarm] = []
         if slots.size == 0:
             return alarms
@@ -196,13 +209,14 @@ class DetectionEngine:
         # One type (a replay of one device, a gateway of one):
         if slots.size == 1 or not np.count_nonzero(codes != codes[0]):
             group = self._groups[self._types[int(codes[0])]]
-            return group.process(local, ts, matrix(group.metrics, None))
+            return group.process(local, ts, matrix(group.metrics, None), rank)
         for code, device_type in enumerate(self._types):
             rows = np.flatnonzero(codes == code)
             if rows.size == 0:
                 continue
             group = self._groups[device_type]
-            alarms += group.process(local[rows], ts[rows], matrix(group.metrics, rows))
+            alarms += group.process(local[rows], ts[rows], matrix(group.metrics, rows),
+                                    None if rank is None else rank[rows])
         return alarms
 
 

@@ -57,6 +57,11 @@ class FireFusion(Stateful):
         self.fire_last = np.full(self.floor_members.shape[0], NEVER, np.int64)
 
     @property
+    def peer_groups(self) -> IntArray:
+        """Per device, its floor: fusion reads a floor's detectors together."""
+        return self.floor
+
+    @property
     def nbytes(self) -> int:
         return (self.last_smoke.nbytes + self.smoke_since.nbytes + self.last_heat.nbytes
                 + self.rise.nbytes + self.coolest.nbytes + self.household.nbytes + self.floor.nbytes

@@ -17,13 +17,18 @@ from gongzhi.gateway.detection.config import DetectionConfig
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.fusion import FireFusion
 from gongzhi.gateway.detection.observations import Observations
-from gongzhi.gateway.detection.rules import TelemetryRule, build_rules, reads
+from gongzhi.gateway.detection.rules import TelemetryRule, build_rules, peer_groups, reads
 from gongzhi.gateway.detection.track import FloatArray, IntArray
 
 
-def rounds(local: IntArray) -> list[IntArray]:
+def rounds(local: IntArray, rank: IntArray | None = None) -> list[IntArray]:
     """Row positions grouped so that each group has at most one row per device, in arrival
-    order."""
+    order; within a group, devices in slot order. ``rank``: each row's round, when the caller
+    sets them (at most one row per device in a round, a device's rows in increasing rounds;
+    ``backtest.batches``); empty rounds are left out."""
+    if rank is not None:
+        order = np.lexsort((local, rank))
+        return [r for r in np.split(order, np.cumsum(np.bincount(rank))[:-1]) if r.size]
     if local.size <= 1:
         return [np.zeros(local.size, np.int64)] if local.size else []
     order = np.argsort(local, kind="stable")
@@ -34,7 +39,10 @@ def rounds(local: IntArray) -> list[IntArray]:
         return [order]
     starts = np.flatnonzero(first)
     rank = np.arange(order.size) - starts[np.cumsum(first) - 1]
-    return [order[rank == r] for r in range(int(rank.max()) + 1)]
+    # Stable by rank: within a round, devices in slot order (a batch of one device's many rows
+    # is as many rounds, in time order).
+    by_rank = order[np.argsort(rank, kind="stable")]
+    return np.split(by_rank, np.cumsum(np.bincount(rank))[:-1])
 
 
 class TypeGroup(Stateful):
@@ -60,16 +68,23 @@ class TypeGroup(Stateful):
         self._running: dict[tuple[bool, ...], list[TelemetryRule]] = {}  # by metrics reported
         self._index = index
 
+    def peer_groups(self) -> list[IntArray]:
+        """Each rule's groups of devices read together (``rules.peer_groups``), by local slot."""
+        return [g for g in map(peer_groups, self.rules) if g is not None]
+
     @property
     def nbytes(self) -> int:
         return self.last_ts.nbytes + sum(rule.nbytes for rule in self.rules)
 
-    def process(self, local: IntArray, ts: IntArray, values: FloatArray) -> list[Alarm]:
-        """``values``: one row per message, one column per metric of the type (NaN: absent)."""
+    def process(self, local: IntArray, ts: IntArray, values: FloatArray,
+                rank: IntArray | None = None) -> list[Alarm]:
+        """``values``: one row per message, one column per metric of the type (NaN: absent);
+        ``rank``: each row's round, if not by arrival (``rounds``)."""
         alarms: list[Alarm] = []
         # One message (a replay of one device): the batch is its round.
         parts = [(local, ts, values)] if local.size == 1 else \
-            [(local[rows], ts[rows], values.take(rows, axis=0)) for rows in rounds(local)]
+            [(local[rows], ts[rows], values.take(rows, axis=0))
+             for rows in rounds(local, rank)]
         for slots, times, block in parts:
             keep = times >= self.last_ts[slots]
             kept = np.count_nonzero(keep)

@@ -43,6 +43,14 @@ def reads(rule: TelemetryRule) -> tuple[str, ...]:
     return tuple(getattr(rule, "reads", ()))
 
 
+def peer_groups(rule: TelemetryRule) -> IntArray | None:
+    """Per device of the rule's group, the group whose reports the rule reads together (its
+    ``peer_groups``: -1 for a device read alone); None for a rule that reads every device alone
+    (``peers``)."""
+    groups: IntArray | None = getattr(rule, "peer_groups", None)
+    return groups
+
+
 def _high_threshold(spec: DeviceSpec, metric: str,
                     records: Sequence[DeviceRecord]) -> FloatArray | None:
     """The per-device ABOVE threshold of ``metric``, if the catalogue has one."""

@@ -1,0 +1,171 @@
+"""The backtest takes consecutive seconds of rows to the engine together (``backtest.batches``):
+the alarms must be those of one batch a second, as the gateway ticking every second sees them,
+on an estate where rules read devices together (a floor's smoke detectors, a landing's circuits,
+a riser's sensors), devices fall silent and come back, and every device reports at its own
+seconds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gongzhi.core.alarms import Alarm
+from gongzhi.devices.registry import Registry, load_registry
+from gongzhi.gateway.backtest import batches
+from gongzhi.gateway.backtest.batches import Seconds
+from gongzhi.gateway.backtest.replay import Replay
+from gongzhi.gateway.backtest.series import DeviceSeries
+from gongzhi.gateway.detection.engine import DetectionEngine
+from gongzhi.gateway.service import default_detector
+
+T0 = 1_767_225_600_000
+MINUTE = 60_000
+HEADER = ("device_id,type,estate_id,building,unit,floor,room,elderly_alone,report_interval_s,"
+          "household,position,riser")
+
+
+def _with_gaps(rng: np.random.Generator, ts: np.ndarray) -> np.ndarray:
+    """Rows kept: a device falls silent once or twice (offline, then back)."""
+    keep = np.ones(ts.size, np.bool_)
+    for _ in range(int(rng.integers(1, 3))):
+        start = int(rng.integers(0, ts.size))
+        keep[start:start + int(rng.integers(5, 60))] = False
+    return keep
+
+
+def _times(rng: np.random.Generator, hours: float, every_ms: int) -> np.ndarray:
+    return T0 + np.arange(0, int(hours * 3_600_000), every_ms) + int(rng.integers(0, every_ms))
+
+
+def estate(tmp_path: Path, seed: int, hours: float = 6) -> tuple[Registry, list[DeviceSeries]]:
+    """Two floors: per floor two households (a circuit monitor with charger-like loads and
+    kettles, a smoke detector with smoke and heat now and then), a landing (its monitor, its
+    smoke detector) and a riser of three pressure sensors with a drifting one and a drop."""
+    rng = np.random.default_rng(seed)
+    rows, series = [HEADER], []
+    for floor in range(2):
+        for flat in range(2):
+            home = f"h{floor}{flat}"
+            rows.append(f"em-{home},electrical,e1,b1,1,{floor},{flat},0,60,{home},household,")
+            ts = _times(rng, hours, MINUTE)
+            power = 80 + rng.normal(0, 4, ts.size)
+            for _ in range(3):
+                at, n = int(rng.integers(0, ts.size)), int(rng.integers(40, 160))
+                level = rng.uniform(80, 400)
+                shape = np.concatenate([np.full(n // 2, level), np.linspace(level, 5, n - n // 2)])
+                power[at:at + n] += shape[:max(0, min(n, ts.size - at))]
+                power[int(rng.integers(0, ts.size - 3)):][:3] += 2000  # a kettle
+            keep = _with_gaps(rng, ts)
+            series.append(DeviceSeries(f"em-{home}", ts[keep], {
+                "power_w": power[keep], "current_a": power[keep] / 230}))
+            rows.append(f"sd-{home},smoke,e1,b1,1,{floor},{flat},0,120,{home},household,")
+            ts = _times(rng, hours, 2 * MINUTE)
+            smoke, temp = np.full(ts.size, 0.01), np.full(ts.size, 21.0)
+            for _ in range(2):
+                at = int(rng.integers(0, ts.size))
+                smoke[at:at + int(rng.integers(1, 6))] = rng.uniform(0.1, 1.5)
+                temp[at:at + 3] += rng.uniform(0, 30)
+            keep = _with_gaps(rng, ts)
+            series.append(DeviceSeries(f"sd-{home}", ts[keep], {
+                "smoke_db_m": smoke[keep], "temp_c": temp[keep]}))
+        rows.append(f"em-l{floor},electrical,e1,b1,1,{floor},L,0,60,,corridor,")
+        ts = _times(rng, hours, MINUTE)
+        power = 30 + rng.normal(0, 2, ts.size)
+        at = int(rng.integers(0, ts.size - 150))
+        power[at:at + 150] += np.concatenate([np.full(75, 200.0), np.linspace(200, 10, 75)])
+        series.append(DeviceSeries(f"em-l{floor}", ts, {"power_w": power,
+                                                        "current_a": power / 230}))
+        rows.append(f"sd-l{floor},smoke,e1,b1,1,{floor},L,0,120,,corridor,")
+        ts = _times(rng, hours, 2 * MINUTE)
+        smoke = np.full(ts.size, 0.01)
+        smoke[int(rng.integers(0, ts.size)):][:4] = 0.8
+        series.append(DeviceSeries(f"sd-l{floor}", ts, {"smoke_db_m": smoke,
+                                                        "temp_c": np.full(ts.size, 22.0)}))
+    for sensor in range(3):
+        rows.append(f"wp-{sensor},water_pressure,e1,b1,1,{sensor},,0,10,,,R1")
+        ts = _times(rng, hours, 10_000)
+        pressure = 0.3 + 0.02 * np.sin(np.arange(ts.size) / 500) + rng.normal(0, 0.003, ts.size)
+        if sensor == 0:
+            pressure += np.linspace(0, 0.1, ts.size)
+        pressure[int(rng.integers(0, ts.size)):][:30] -= 0.2
+        keep = _with_gaps(rng, ts)
+        series.append(DeviceSeries(f"wp-{sensor}", ts[keep], {"pressure_mpa": pressure[keep]}))
+    path = tmp_path / f"registry-{seed}.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return load_registry(path), series
+
+
+class CountingEngine(DetectionEngine):
+    """The gateway's engine, counting the batches it is given and those with rounds set."""
+
+    batches = 0
+    ranked = 0
+
+    def process_columns(self, slots: Any, ts: Any, values: Any, rank: Any = None
+                        ) -> list[Alarm]:
+        self.batches += 1
+        self.ranked += rank is not None
+        return super().process_columns(slots, ts, values, rank)
+
+
+def replay(registry: Registry, series: list[DeviceSeries]) -> tuple[list[Alarm], CountingEngine]:
+    config = default_detector(registry).config  # type: ignore[attr-defined]
+    engine = CountingEngine(registry, config)
+    alarms = list(Replay(registry, detector_factory=lambda _r: engine).run(series))
+    return alarms, engine
+
+
+def canonical(alarms: list[Alarm]) -> list[str]:
+    return sorted(json.dumps(a.to_dict(), sort_keys=True) for a in alarms)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_seconds_together_give_the_alarms_of_a_batch_a_second(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    registry, series = estate(tmp_path, seed)
+    together, engine = replay(registry, series)
+    rows = sum(len(s) for s in series)
+    seconds = len(np.unique(np.concatenate([s.ts for s in series]) // 1000))
+    # Taken together (and the devices read together in rounds of their own), or the test
+    # would prove nothing:
+    assert engine.batches < seconds / 2 and engine.ranked > 0
+    assert [a.ts_ms for a in together] == sorted(a.ts_ms for a in together)
+    monkeypatch.setattr(batches, "MAX_ROWS", 0)  # every second a batch of its own
+    alone, engine = replay(registry, series)
+    assert engine.batches == seconds and engine.ranked == 0
+    assert canonical(together) == canonical(alone)
+    kinds = {a.kind.value for a in alone}
+    assert {"fire", "smoke_alarm", "device_offline", "ebike_charging"} <= kinds, kinds
+    assert rows > 5_000
+
+
+def test_devices_read_together_keep_their_rounds_second_by_second() -> None:
+    # Slots 0 and 1 are read together (component 0), slot 2 alone. Rows in time order:
+    #   second 0: 0, 2, 0     second 1: 1, 2     second 3: 0, 1
+    slots = np.array([0, 2, 0, 1, 2, 0, 1])
+    ts = np.array([0, 100, 900, 1_000, 1_500, 3_000, 3_200])
+    seconds = Seconds(slots, ts, np.array([0, 0, -1]))
+    assert seconds.ranks(0, 1) is None  # one second: arrival order
+    rank = seconds.ranks(0, len(seconds))
+    assert rank is not None
+    # Second 0 takes rounds 0 and 1 (slot 0 twice), second 1 round 2, second 3 round 3;
+    # slot 2, read alone, its rows in rounds 0 and 1.
+    assert rank.tolist() == [0, 0, 1, 2, 1, 3, 3]
+
+
+def test_a_batch_stops_before_a_tick_and_at_a_device_coming_back() -> None:
+    slots = np.array([0, 1, 0, 1, 0, 1, 2, 0])
+    ts = np.array([0, 500, 1_000, 2_000, 3_000, 4_000, 5_000, 6_000])
+    seconds = Seconds(slots, ts, np.array([-1, -1, -1]))
+    online = lambda s: np.zeros(s.size, np.bool_)  # noqa: E731
+    assert seconds.merged_end(0, None, online) == 7  # every second
+    assert seconds.merged_end(0, 4_000, online) == 4  # seconds 0-3 are before the tick at 4 s
+    assert seconds.merged_end(0, 1_000, online) == 1
+    back = lambda s: s == 2  # noqa: E731
+    assert seconds.merged_end(0, None, back) == 5  # device 2 is back at second 5: alone
+    assert seconds.merged_end(5, None, back) == 6
+    assert Seconds(slots, ts, None).merged_end(0, None, online) == 1  # not the gateway's engine

@@ -31,7 +31,8 @@ MAX_ROWS = 4_096
 class Seconds:
     """The rows (in time order) cut into seconds: second ``i`` is rows
     ``starts[i]:ends[i]``. ``peers``: per device slot, the component of devices read together
-    (-1: read alone), or None when every second must be a batch of its own."""
+    (-1: read alone), or None when every second must be a batch of its own. ``alone``: every
+    second is a batch of its own (so also for one device: its rounds hold one row anyway)."""
 
     def __init__(self, slots: IntArray, ts: IntArray, peers: IntArray | None) -> None:
         second = ts // TICK_MS
@@ -41,7 +42,7 @@ class Seconds:
         self.seconds: IntArray = second[self.starts]
         self._second, self._slots = second, slots
         self._peer = None if peers is None else peers[slots]
-        self._alone = peers is None or slots.size == 0 or \
+        self.alone = peers is None or slots.size == 0 or \
             bool(np.all(slots == slots[0]))  # one device: every round would be one row anyway
 
     def __len__(self) -> int:
@@ -52,7 +53,7 @@ class Seconds:
         """The second after the last one that goes to the engine with second ``i`` (at least
         ``i + 1``). ``next_tick_ms``: the first tick due before any of these rows is seen (None:
         none); ``offline``: which of some device slots are offline now."""
-        if self._alone:
+        if self.alone:
             return i + 1
         lo = int(self.starts[i])
         end = int(np.searchsorted(self.ends, lo + MAX_ROWS, "right"))

@@ -170,12 +170,14 @@ class Replay:
             if not first:  # the seconds between batches where a device falls silent
                 for tick_ms in deadlines.ticks_until(int(seconds.seconds[i]) * TICK_MS):
                     yield from self._tick(tick_ms)
-            j = i + 1 if first else seconds.merged_end(i, deadlines.next_tick(),
-                                                        deadlines.offline)
+            if first or seconds.alone:
+                j = i + 1
+                alarms = batch(starts[i], ends[i], None)
+            else:
+                j = seconds.merged_end(i, deadlines.next_tick(), deadlines.offline)
+                alarms = batch(starts[i], ends[j - 1], seconds.ranks(i, j))
+                alarms.sort(key=TIME)  # seconds taken together: their alarms in time order
             start, end = starts[i], ends[j - 1]
-            alarms = batch(start, end, seconds.ranks(i, j))
-            if j > i + 1:  # seconds taken together: their alarms in time order
-                alarms.sort(key=TIME)
             for alarm in alarms:
                 self._count(alarm)
                 yield alarm

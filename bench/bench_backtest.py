@@ -49,7 +49,8 @@ def write_estate(root: Path, devices: int, interval_s: int, duration_s: int,
     data.mkdir()
     steps = duration_s // interval_s
     for i in range(devices):
-        ts = T0 + np.arange(steps, dtype=np.int64) * interval_s * 1000 + int(rng.integers(0, spread_ms))
+        start = T0 + int(rng.integers(0, spread_ms))
+        ts = start + np.arange(steps, dtype=np.int64) * interval_s * 1000
         power = 200 + 50 * rng.standard_normal(steps).cumsum().clip(-3, 40)
         volts = 228 + rng.standard_normal(steps)
         body = "\n".join(f"{t},{p:.1f},{p / 230:.3f}" + (f",{v:.1f}" if voltage else "")

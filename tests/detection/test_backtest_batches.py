@@ -15,8 +15,7 @@ import pytest
 
 from gongzhi.core.alarms import Alarm
 from gongzhi.devices.registry import Registry, load_registry
-from gongzhi.gateway.backtest import batches
-from gongzhi.gateway.backtest.batches import Seconds
+from gongzhi.gateway.backtest.batches import Seconds, ranks, windows
 from gongzhi.gateway.backtest.replay import Replay
 from gongzhi.gateway.backtest.series import DeviceSeries
 from gongzhi.gateway.detection.engine import DetectionEngine
@@ -50,7 +49,9 @@ def estate(tmp_path: Path, seed: int, hours: float = 6) -> tuple[Registry, list[
     for floor in range(2):
         for flat in range(2):
             home = f"h{floor}{flat}"
-            rows.append(f"em-{home},electrical,e1,b1,1,{floor},{flat},0,60,{home},household,")
+            alone = int(flat == 0)  # watched for welfare, with a water meter
+            rows.append(f"em-{home},electrical,e1,b1,1,{floor},{flat},{alone},60,{home},"
+                        "household,")
             ts = _times(rng, hours, MINUTE)
             power = 80 + rng.normal(0, 4, ts.size)
             for _ in range(3):
@@ -62,6 +63,11 @@ def estate(tmp_path: Path, seed: int, hours: float = 6) -> tuple[Registry, list[
             keep = _with_gaps(rng, ts)
             series.append(DeviceSeries(f"em-{home}", ts[keep], {
                 "power_w": power[keep], "current_a": power[keep] / 230}))
+            if alone:
+                rows.append(f"wm-{home},water_meter,e1,b1,1,{floor},{flat},1,900,{home},,")
+                ts = _times(rng, hours, 15 * MINUTE)
+                used = np.cumsum(rng.exponential(0.01, ts.size) * (rng.random(ts.size) < 0.5))
+                series.append(DeviceSeries(f"wm-{home}", ts, {"water_m3": 100 + used}))
             rows.append(f"sd-{home},smoke,e1,b1,1,{floor},{flat},0,120,{home},household,")
             ts = _times(rng, hours, 2 * MINUTE)
             smoke, temp = np.full(ts.size, 0.01), np.full(ts.size, 21.0)
@@ -100,23 +106,38 @@ def estate(tmp_path: Path, seed: int, hours: float = 6) -> tuple[Registry, list[
 
 
 class CountingEngine(DetectionEngine):
-    """The gateway's engine, counting the batches it is given and those with rounds set."""
+    """The gateway's engine, counting the batches of rows its rules and presence are given."""
 
     batches = 0
-    ranked = 0
+    presence = 0
 
-    def process_columns(self, slots: Any, ts: Any, values: Any, rank: Any = None
-                        ) -> list[Alarm]:
+    def telemetry_columns(self, slots: Any, ts: Any, values: Any, rank: Any = None
+                          ) -> list[Alarm]:
         self.batches += 1
-        self.ranked += rank is not None
-        return super().process_columns(slots, ts, values, rank)
+        return super().telemetry_columns(slots, ts, values, rank)
+
+    def seen(self, slots: Any, received_ms: Any) -> list[Alarm]:
+        self.presence += 1
+        return super().seen(slots, received_ms)
 
 
-def replay(registry: Registry, series: list[DeviceSeries]) -> tuple[list[Alarm], CountingEngine]:
+class OneSecondAtATime:
+    """The gateway's engine as the gateway drives it: messages (``process``), a batch a second,
+    ticked (the replay's path for a detector that is not the engine itself)."""
+
+    def __init__(self, engine: DetectionEngine) -> None:
+        self.engine = engine
+
+    def process(self, messages: Any) -> list[Alarm]:
+        return self.engine.process(messages)
+
+    def tick(self, now_ms: int) -> list[Alarm]:
+        return self.engine.tick(now_ms)
+
+
+def engine_for(registry: Registry) -> CountingEngine:
     config = default_detector(registry).config  # type: ignore[attr-defined]
-    engine = CountingEngine(registry, config)
-    alarms = list(Replay(registry, detector_factory=lambda _r: engine).run(series))
-    return alarms, engine
+    return CountingEngine(registry, config)
 
 
 def canonical(alarms: list[Alarm]) -> list[str]:
@@ -124,23 +145,20 @@ def canonical(alarms: list[Alarm]) -> list[str]:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_seconds_together_give_the_alarms_of_a_batch_a_second(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+def test_rounds_across_devices_give_the_alarms_of_a_batch_a_second(tmp_path: Path,
+                                                                   seed: int) -> None:
     registry, series = estate(tmp_path, seed)
-    together, engine = replay(registry, series)
-    rows = sum(len(s) for s in series)
+    engine = engine_for(registry)
+    replayed = list(Replay(registry, detector_factory=lambda _r: engine).run(series))
     seconds = len(np.unique(np.concatenate([s.ts for s in series]) // 1000))
-    # Taken together (and the devices read together in rounds of their own), or the test
-    # would prove nothing:
-    assert engine.batches < seconds / 2 and engine.ranked > 0
-    assert [a.ts_ms for a in together] == sorted(a.ts_ms for a in together)
-    monkeypatch.setattr(batches, "MAX_ROWS", 0)  # every second a batch of its own
-    alone, engine = replay(registry, series)
-    assert engine.batches == seconds and engine.ranked == 0
-    assert canonical(together) == canonical(alone)
-    kinds = {a.kind.value for a in alone}
+    # Many rows a batch, or the test would prove nothing:
+    assert engine.batches < seconds / 20 and engine.presence < seconds / 2
+    assert [a.ts_ms for a in replayed] == sorted(a.ts_ms for a in replayed)
+    gateway = list(Replay(registry, detector_factory=lambda r: OneSecondAtATime(
+        engine_for(r))).run(series))
+    assert canonical(replayed) == canonical(gateway)
+    kinds = {a.kind.value for a in gateway}
     assert {"fire", "smoke_alarm", "device_offline", "ebike_charging"} <= kinds, kinds
-    assert rows > 5_000
 
 
 def test_devices_read_together_keep_their_rounds_second_by_second() -> None:
@@ -148,19 +166,23 @@ def test_devices_read_together_keep_their_rounds_second_by_second() -> None:
     #   second 0: 0, 2, 0     second 1: 1, 2     second 3: 0, 1
     slots = np.array([0, 2, 0, 1, 2, 0, 1])
     ts = np.array([0, 100, 900, 1_000, 1_500, 3_000, 3_200])
-    seconds = Seconds(slots, ts, np.array([0, 0, -1]))
-    assert seconds.ranks(0, 1) is None  # one second: arrival order
-    rank = seconds.ranks(0, len(seconds))
-    assert rank is not None
     # Second 0 takes rounds 0 and 1 (slot 0 twice), second 1 round 2, second 3 round 3;
     # slot 2, read alone, its rows in rounds 0 and 1.
-    assert rank.tolist() == [0, 0, 1, 2, 1, 3, 3]
+    assert ranks(slots, ts, np.array([0, 0, -1])).tolist() == [0, 0, 1, 2, 1, 3, 3]
+    assert ranks(slots, ts, np.array([-1, -1, -1])).tolist() == [0, 0, 1, 0, 1, 2, 1]
 
 
-def test_a_batch_stops_before_a_tick_and_at_a_device_coming_back() -> None:
+def test_windows_hold_whole_rounds() -> None:
+    ordered = np.array([0, 0, 0, 1, 2, 2, 3, 3, 3, 3, 4])
+    assert windows(ordered, 4) == [(0, 4), (4, 6), (6, 10), (10, 11)]
+    assert windows(ordered, 2) == [(0, 3), (3, 4), (4, 6), (6, 10), (10, 11)]
+    assert windows(ordered, 100) == [(0, 11)]
+
+
+def test_presence_takes_seconds_together_until_a_tick_or_a_device_coming_back() -> None:
     slots = np.array([0, 1, 0, 1, 0, 1, 2, 0])
     ts = np.array([0, 500, 1_000, 2_000, 3_000, 4_000, 5_000, 6_000])
-    seconds = Seconds(slots, ts, np.array([-1, -1, -1]))
+    seconds = Seconds(slots, ts)
     online = lambda s: np.zeros(s.size, np.bool_)  # noqa: E731
     assert seconds.merged_end(0, None, online) == 7  # every second
     assert seconds.merged_end(0, 4_000, online) == 4  # seconds 0-3 are before the tick at 4 s
@@ -168,4 +190,3 @@ def test_a_batch_stops_before_a_tick_and_at_a_device_coming_back() -> None:
     back = lambda s: s == 2  # noqa: E731
     assert seconds.merged_end(0, None, back) == 5  # device 2 is back at second 5: alone
     assert seconds.merged_end(5, None, back) == 6
-    assert Seconds(slots, ts, None).merged_end(0, None, online) == 1  # not the gateway's engine

@@ -1,19 +1,20 @@
-"""Which rows of a replay reach the engine together.
+"""How a replay's rows reach the engine.
 
-The gateway hands its engine whatever has arrived; the replay starts from the rows of one second
-of data, as a gateway ticking once a second would see them. The engine's telemetry rules keep
-each device's state apart and take a batch in rounds, the k-th row of every device in round k,
-so a batch gives the alarms of its rows one by one (``detection.group``). Consecutive seconds
-therefore go to the engine as one batch, which is many times cheaper when many devices report at
-scattered seconds, as long as the order that matters is kept:
-- no tick falls among them (a device's silence passing its offline limit);
-- no device among them is offline: its return is judged at its first row, with its building;
-- devices some rule reads together (``DetectionEngine.peer_groups``: a floor's smoke detectors,
-  a landing's circuits, a riser's sensors) take their rows second by second, in the rounds
-  they would have had in batches of one second (``Seconds.ranks``); every other device takes
-  its rows in arrival order;
-- at most ``MAX_ROWS`` rows.
-Whatever the batches, the alarms are the same (tests/detection/test_backtest_batches.py).
+The gateway hands its engine whatever has arrived, and ticks it about once a second. Its
+telemetry rules keep each device's state apart and take a batch in rounds (the k-th row of every
+device in round k), so a batch gives the alarms of its rows one by one (``detection.group``);
+presence (devices falling silent, coming back, clusters of a building) runs on received time
+with the ticks, and nothing of either reads the other. The replay therefore runs them apart:
+- **the rules** (``ranks``, ``windows``): every row in a round across all devices, whatever its
+  time: a device's k-th row in round k, so many devices make rounds of many rows, even when they
+  report at scattered seconds or in different months. Devices some rule reads together
+  (``DetectionEngine.read_together``: a floor's smoke detectors, a landing's circuits, a
+  riser's sensors, a household's meters for welfare) take their rows second by second, each
+  second in the rounds a batch of that second alone would give it, in time order;
+- **presence** (``Seconds``): the rows one second of data at a time, as the gateway sees them,
+  with the ticks between; consecutive seconds together where no tick falls among them and no
+  device among them comes back from offline (a return is judged at its row, with its building).
+Both give the alarms of one batch a second (tests/detection/test_backtest_batches.py).
 """
 
 from __future__ import annotations
@@ -25,36 +26,77 @@ import numpy as np
 from gongzhi.gateway.detection.track import BoolArray, IntArray
 
 TICK_MS = 1_000  # the gateway ticks detection about once a second (service.TICK_S)
-MAX_ROWS = 4_096
+MAX_ROWS = 4_096  # rows of a batch, where rounds allow
+
+
+def ranks(slots: IntArray, ts: IntArray, together: IntArray) -> IntArray:
+    """Each row's round (rows in time order; ``together``: per device slot, its component of
+    devices read together, -1 for none). A device read alone: its k-th row in round k. A
+    component: second by second, each second in as many rounds as its batch of one second would
+    have (a device's k-th row of that second in the second's k-th), after the rounds of the
+    component's earlier seconds."""
+    rank = _occurrence(slots)  # read alone: arrival order
+    component = together[slots]
+    rows = np.flatnonzero(component >= 0)
+    if rows.size == 0:
+        return rank
+    second = ts[rows] // TICK_MS
+    second -= second[0]
+    span = int(second[-1]) + 1
+    comp = component[rows]
+    within = _occurrence(slots[rows] * span + second)  # a device's k-th row in the second
+    group = np.unique(comp * span + second, return_inverse=True)[1]  # by component, second
+    width = np.zeros(int(group.max()) + 1, np.int64)
+    np.maximum.at(width, group, within + 1)
+    before = np.cumsum(width) - width  # rounds of every earlier group
+    group_comp = np.zeros(width.size, np.int64)
+    group_comp[group] = comp
+    starts = np.r_[True, group_comp[1:] != group_comp[:-1]]  # a component's first second
+    offset = before - before[starts][np.cumsum(starts) - 1]  # its earlier seconds' rounds
+    rank[rows] = offset[group] + within
+    return rank
+
+
+def windows(ordered_rank: IntArray, max_rows: int | None = None) -> list[tuple[int, int]]:
+    """Consecutive whole rounds of ``ordered_rank`` (each row's round, in order) as slices of
+    ``max_rows`` rows at most (a round larger than that alone)."""
+    limit = MAX_ROWS if max_rows is None else max_rows
+    if ordered_rank.size == 0:
+        return []
+    ends = np.flatnonzero(np.r_[ordered_rank[1:] != ordered_rank[:-1], True]) + 1
+    out: list[tuple[int, int]] = []
+    lo = 0
+    while lo < ordered_rank.size:
+        # the last round end within the limit, at least the first round's
+        k = int(np.searchsorted(ends, lo + limit, "right")) - 1
+        hi = int(ends[k]) if k >= 0 and ends[k] > lo else \
+            int(ends[np.searchsorted(ends, lo, "right")])
+        out.append((lo, hi))
+        lo = hi
+    return out
 
 
 class Seconds:
     """The rows (in time order) cut into seconds: second ``i`` is rows
-    ``starts[i]:ends[i]``. ``peers``: per device slot, the component of devices read together
-    (-1: read alone), or None when every second must be a batch of its own. ``alone``: every
-    second is a batch of its own (so also for one device: its rounds hold one row anyway)."""
+    ``starts[i]:ends[i]``."""
 
-    def __init__(self, slots: IntArray, ts: IntArray, peers: IntArray | None) -> None:
+    def __init__(self, slots: IntArray, ts: IntArray) -> None:
         second = ts // TICK_MS
         bounds = np.flatnonzero(np.diff(second)) + 1
         self.starts: IntArray = np.concatenate(([0], bounds)).astype(np.int64)
         self.ends: IntArray = np.concatenate((bounds, [ts.size])).astype(np.int64)
         self.seconds: IntArray = second[self.starts]
-        self._second, self._slots = second, slots
-        self._peer = None if peers is None else peers[slots]
-        self.alone = peers is None or slots.size == 0 or \
-            bool(np.all(slots == slots[0]))  # one device: every round would be one row anyway
+        self._slots = slots
 
     def __len__(self) -> int:
         return int(self.starts.size)
 
     def merged_end(self, i: int, next_tick_ms: int | None,
                    offline: Callable[[IntArray], BoolArray]) -> int:
-        """The second after the last one that goes to the engine with second ``i`` (at least
-        ``i + 1``). ``next_tick_ms``: the first tick due before any of these rows is seen (None:
-        none); ``offline``: which of some device slots are offline now."""
-        if self.alone:
-            return i + 1
+        """The second after the last one that goes with second ``i`` (at least ``i + 1``):
+        before the first tick due (``next_tick_ms``, as things stand before these rows: a row
+        only moves a device's deadline later; None: none), before the first second with a row
+        of a device ``offline`` now, at most ``MAX_ROWS`` rows."""
         lo = int(self.starts[i])
         end = int(np.searchsorted(self.ends, lo + MAX_ROWS, "right"))
         if next_tick_ms is not None:  # rows of a second s with (s + 1) x 1 s <= tick precede it
@@ -62,47 +104,12 @@ class Seconds:
                                                "right")))
         if end <= i + 1:
             return i + 1
-        hi = int(self.ends[end - 1])
-        away = np.flatnonzero(offline(self._slots[lo:hi]))
+        away = np.flatnonzero(offline(self._slots[lo:int(self.ends[end - 1])]))
         if away.size:
             if lo + int(away[0]) < int(self.ends[i]):
                 return i + 1
-            end = min(end, self._second_of(lo + int(away[0])))
+            end = min(end, int(np.searchsorted(self.starts, lo + int(away[0]), "right")) - 1)
         return max(end, i + 1)
-
-    def ranks(self, i: int, j: int) -> IntArray | None:
-        """Each row's round in the batch of seconds ``i:j``, where devices read together need
-        rounds of their own (None: every device's rows in arrival order will do). A device read
-        alone: its k-th row in round k. A component read together: second by second, each
-        second in as many rounds as its batch of one second would have (a device's k-th row of
-        that second in its k-th), after the rounds of the component's earlier seconds."""
-        if self._peer is None or j <= i + 1:
-            return None
-        lo, hi = int(self.starts[i]), int(self.ends[j - 1])
-        peer = self._peer[lo:hi]
-        together = peer >= 0
-        if not together.any():
-            return None
-        slots = self._slots[lo:hi]
-        second = self._second[lo:hi] - self._second[lo]
-        span = int(second[-1]) + 1
-        rank = _occurrence(slots)  # read alone: arrival order
-        rows = np.flatnonzero(together)
-        sec, comp = second[rows], peer[rows]
-        within = _occurrence(slots[rows] * span + sec)  # the device's k-th row in the second
-        group = np.unique(comp * span + sec, return_inverse=True)[1]  # sorted: by comp, second
-        width = np.zeros(int(group.max()) + 1, np.int64)
-        np.maximum.at(width, group, within + 1)
-        before = np.cumsum(width) - width  # rounds of every earlier group
-        group_comp = np.zeros(width.size, np.int64)
-        group_comp[group] = comp
-        starts = np.r_[True, group_comp[1:] != group_comp[:-1]]  # a component's first second
-        offset = before - before[starts][np.cumsum(starts) - 1]  # its earlier seconds' rounds
-        rank[rows] = offset[group] + within
-        return rank
-
-    def _second_of(self, row: int) -> int:
-        return int(np.searchsorted(self.starts, row, "right")) - 1
 
 
 def _occurrence(keys: IntArray) -> IntArray:

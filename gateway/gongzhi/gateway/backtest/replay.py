@@ -8,8 +8,9 @@ configuration, the registry's per-device overrides), fed as the gateway's pipeli
   detection and is counted by the decoder's reason, as a dead letter would be;
 - all devices' rows are merged in time order; the rows of one second of data form one batch,
   and the engine is ticked on the second after it, as the gateway ticks about once a second
-  (consecutive seconds go to the engine together where that gives the same alarms:
-  ``batches``); the alarms come out in time order;
+  (the gateway's own engine takes its rules' rows in rounds across devices and presence a few
+  seconds at a time, which gives the same alarms: ``batches``); the alarms come out in time
+  order;
 - the gateway ticks every second; a tick only changes anything when a device's silence passes
   its offline limit, so the replay ticks at exactly those seconds (and at the first second),
   which gives the alarms of ticking every second at a fraction of the cost.
@@ -31,7 +32,7 @@ from gongzhi.core.alarms import Alarm, AlarmState
 from gongzhi.core.errors import ConfigError
 from gongzhi.devices.catalogue import spec_for
 from gongzhi.devices.registry import Registry
-from gongzhi.gateway.backtest.batches import TICK_MS, Seconds
+from gongzhi.gateway.backtest.batches import TICK_MS, Seconds, ranks, windows
 from gongzhi.gateway.backtest.series import DeviceSeries
 from gongzhi.gateway.decode import MIN_TS_MS
 from gongzhi.gateway.detection.devices import DeviceIndex
@@ -126,8 +127,9 @@ def _reject(s: DeviceSeries, bad: np.ndarray, reason: str, summary: ReplaySummar
 
 
 class Replay:
-    """One replay over a registry; ``run`` yields the engine's alarms in the order it emits
-    them. The detector comes from ``detector_factory`` (the gateway's by default)."""
+    """One replay over a registry; ``run`` yields the detector's alarms, in time order for the
+    gateway's engine (another detector's in the order it emits them, a second at a time). The
+    detector comes from ``detector_factory`` (the gateway's by default)."""
 
     def __init__(self, registry: Registry, *,
                  detector_factory: DetectorFactory = default_detector) -> None:
@@ -158,10 +160,43 @@ class Replay:
         if ts.size == 0:
             return
         summary.first_ts_ms, summary.last_ts_ms = int(ts[0]), int(ts[-1])
-        batch = self._batches(all_series, keep, order, slots, ts, columns)
         detector = self.detector
-        seconds = Seconds(slots, ts, detector.peer_groups()
-                          if isinstance(detector, DetectionEngine) else None)
+        if isinstance(detector, DetectionEngine):
+            found = self._telemetry(detector, slots, ts, columns)
+            found += self._ticked(slots, ts, lambda start, end: detector.seen(
+                slots[start:end], ts[start:end]), merge=True)
+            found.sort(key=TIME)  # stable: at one time, the rules' alarms before presence's
+            alarms: Iterable[Alarm] = found
+        else:
+            messages: list[Telemetry] = []
+            for s, k in zip(all_series, keep, strict=True):
+                messages += _messages(self.registry, s, k)
+            alarms = self._ticked(slots, ts, lambda start, end: detector.process(
+                [messages[i] for i in order[start:end].tolist()]), merge=False)
+        for alarm in alarms:
+            self._count(alarm)
+            yield alarm
+
+    def _telemetry(self, engine: DetectionEngine, slots: np.ndarray, ts: np.ndarray,
+                   columns: dict[str, np.ndarray]) -> list[Alarm]:
+        """The telemetry and welfare rules' alarms, the rows taken in rounds across devices
+        (``batches.ranks``), many rounds a batch."""
+        rank = ranks(slots, ts, engine.read_together())
+        by_round = np.argsort(rank, kind="stable")
+        alarms: list[Alarm] = []
+        for lo, hi in windows(rank[by_round]):
+            rows = by_round[lo:hi]
+            alarms += engine.telemetry_columns(
+                slots[rows], ts[rows], {m: c[rows] for m, c in columns.items()},
+                rank[rows] - rank[rows[0]])
+        return alarms
+
+    def _ticked(self, slots: np.ndarray, ts: np.ndarray,
+                batch: Callable[[int, int], list[Alarm]], *, merge: bool) -> Iterator[Alarm]:
+        """The rows ``start:end`` to ``batch`` a second of data at a time (consecutive seconds
+        together where ``merge`` and nothing in between depends on their order:
+        ``Seconds.merged_end``), with the ticks at which a device falls silent between them."""
+        seconds = Seconds(slots, ts)
         # Presence covers every registered device, whether or not it has rows.
         deadlines = _Deadlines(np.array(self._offline_after, np.int64))
         starts, ends = seconds.starts.tolist(), seconds.ends.tolist()
@@ -170,17 +205,10 @@ class Replay:
             if not first:  # the seconds between batches where a device falls silent
                 for tick_ms in deadlines.ticks_until(int(seconds.seconds[i]) * TICK_MS):
                     yield from self._tick(tick_ms)
-            if first or seconds.alone:
-                j = i + 1
-                alarms = batch(starts[i], ends[i], None)
-            else:
-                j = seconds.merged_end(i, deadlines.next_tick(), deadlines.offline)
-                alarms = batch(starts[i], ends[j - 1], seconds.ranks(i, j))
-                alarms.sort(key=TIME)  # seconds taken together: their alarms in time order
+            j = seconds.merged_end(i, deadlines.next_tick(), deadlines.offline) \
+                if merge and not first else i + 1
             start, end = starts[i], ends[j - 1]
-            for alarm in alarms:
-                self._count(alarm)
-                yield alarm
+            yield from batch(start, end)
             deadlines.seen(slots[start:end], ts[start:end])
             tick_ms = (int(seconds.seconds[j - 1]) + 1) * TICK_MS
             if first or deadlines.due(tick_ms):
@@ -188,29 +216,9 @@ class Replay:
                 yield from self._tick(tick_ms)
             first, i = False, j
 
-    def _batches(self, all_series: Sequence[DeviceSeries], keep: list[np.ndarray],
-                 order: np.ndarray, slots: np.ndarray, ts: np.ndarray,
-                 columns: dict[str, np.ndarray]
-                 ) -> Callable[[int, int, np.ndarray | None], list[Alarm]]:
-        """What processes the rows ``start:end`` (in the rounds ``rank`` gives, if any): the
-        gateway's engine takes them as columns; another detector gets the messages the decoder
-        would have made of them (one second at a time: no ranks)."""
-        detector = self.detector
-        if isinstance(detector, DetectionEngine):
-            return lambda start, end, rank: detector.process_columns(
-                slots[start:end], ts[start:end], {m: c[start:end] for m, c in columns.items()},
-                rank)
-        messages: list[Telemetry] = []
-        for s, k in zip(all_series, keep, strict=True):
-            messages += _messages(self.registry, s, k)
-        return lambda start, end, _rank: detector.process(
-            [messages[i] for i in order[start:end].tolist()])
-
-    def _tick(self, now_ms: int) -> Iterator[Alarm]:
+    def _tick(self, now_ms: int) -> list[Alarm]:
         self.summary.ticks += 1
-        for alarm in self.detector.tick(now_ms):
-            self._count(alarm)
-            yield alarm
+        return self.detector.tick(now_ms)
 
     def _count(self, alarm: Alarm) -> None:
         kind = alarm.kind.value

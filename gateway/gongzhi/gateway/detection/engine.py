@@ -73,13 +73,19 @@ class DetectionEngine:
         """Bytes of numpy state (rules, presence); excludes the registry and id lookups."""
         return self._presence.nbytes + sum(g.nbytes for g in self._groups.values())
 
-    def peer_groups(self) -> IntArray:
-        """Per device slot, the component of devices some rule reads together (-1: every rule
+    def read_together(self) -> IntArray:
+        """Per device slot, its component of devices some rule reads together (-1: every rule
         reads the device alone, so its reports may be taken in any order with other devices'
-        as long as its own stay in order; ``peers``)."""
+        as long as its own stay in order; ``peers``): a floor's smoke detectors, a landing's
+        circuits, a riser's sensors, a household's meters watched for welfare."""
+        slot = self._index.slot
+        households = self._welfare.household_devices()
+        members = [slot[d] for devices in households.values() for d in devices]
+        homes = [n for n, devices in enumerate(households.values()) for _ in devices]
         return components(len(self._index), [
-            (group.globals, groups) for group in self._groups.values()
-            for groups in group.peer_groups()])
+            *((group.globals, groups) for group in self._groups.values()
+              for groups in group.peer_groups()),
+            (np.array(members, np.int64), np.array(homes, np.int64))])
 
     def process(self, messages: Sequence[Telemetry | DeviceEvent | StatusChange]) -> list[Alarm]:
         telemetry: list[Telemetry] = []
@@ -127,22 +133,26 @@ class DetectionEngine:
             alarms += self._presence.last_wills(*_arrays(wills))
         return self._ledger.admit(alarms)
 
-    def process_columns(self, slots: IntArray, ts: IntArray,
-                        values: Mapping[str, FloatArray],
-                        rank: IntArray | None = None) -> list[Alarm]:
+    def telemetry_columns(self, slots: IntArray, ts: IntArray,
+                          values: Mapping[str, FloatArray],
+                          rank: IntArray | None = None) -> list[Alarm]:
         """Telemetry as columns, each row a message received at its device time (recorded
         data replayed): ``slots`` the devices' global slots (registered devices), ``values``
-        metric name -> one value per row, NaN where the row did not report it. The alarms of
-        ``process`` on the same messages, without building them. ``rank``: each row's round
-        (``group.rounds``), when the rows of devices read together (``peer_groups``) must be
-        taken in an order of the caller's."""
+        metric name -> one value per row, NaN where the row did not report it. The telemetry
+        and welfare alarms of ``process`` on the same messages, without building them (presence:
+        ``seen``). ``rank``: each row's round (``group.rounds``) where not by arrival, so that
+        devices read together (``read_together``) take their rows in time order."""
         alarms = self._telemetry(slots, ts, lambda metrics, rows: column_rows(
             metrics, values, rows, slots.size), rank)
         watched = self._welfare.watched_devices
         if watched:
             alarms += self._welfare.observe(self._messages(slots, ts, values, watched))
-        alarms += self._presence.seen(slots, ts)
         return self._ledger.admit(alarms)
+
+    def seen(self, slots: IntArray, received_ms: IntArray) -> list[Alarm]:
+        """Presence of devices heard from (received at ``received_ms``): back online, clusters
+        closing. ``process`` does it for its messages."""
+        return self._ledger.admit(self._presence.seen(slots, received_ms))
 
     def _messages(self, slots: IntArray, ts: IntArray, values: Mapping[str, FloatArray],
                   devices: Collection[str]) -> list[Telemetry]:

@@ -20,6 +20,7 @@ from gongzhi.evaluation.welfare_sim import (
     watch_alarms,
     welfare_alarms,
 )
+from gongzhi.gateway.backtest import batches
 from gongzhi.gateway.detection.config import DetectionConfig
 from gongzhi.gateway.detection.rhythm import RhythmSettings
 from gongzhi.simulators.living import (
@@ -70,7 +71,13 @@ def test_false_alarms_are_listed_with_their_days() -> None:
     assert result.per_household_month == len(result.false_alarms) / result.household_months
 
 
-def test_the_whole_engine_raises_what_the_welfare_rule_raises() -> None:
+@pytest.mark.parametrize("batch_rows", [None, 64])
+def test_the_whole_engine_raises_what_the_welfare_rule_raises(
+        monkeypatch: pytest.MonkeyPatch, batch_rows: int | None) -> None:
+    """The engine through the replay (in one batch, or in many: a household's meters must then
+    reach the rule in time order across batches) against the rule alone."""
+    if batch_rows is not None:
+        monkeypatch.setattr(batches, "MAX_ROWS", batch_rows)
     seed = DEVELOPMENT_SEEDS[0]
     fall = START_MS + 4 * DAY_MS + 9 * HOUR_MS
     # 09:00 is in this person's outing: everything off, raised the next morning (day 5)

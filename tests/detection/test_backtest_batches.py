@@ -15,7 +15,7 @@ import pytest
 
 from gongzhi.core.alarms import Alarm
 from gongzhi.devices.registry import Registry, load_registry
-from gongzhi.gateway.backtest.batches import Seconds, ranks, windows
+from gongzhi.gateway.backtest.batches import Seconds, ranks, silence_ticks, windows
 from gongzhi.gateway.backtest.replay import Replay
 from gongzhi.gateway.backtest.series import DeviceSeries
 from gongzhi.gateway.detection.engine import DetectionEngine
@@ -190,3 +190,14 @@ def test_presence_takes_seconds_together_until_a_tick_or_a_device_coming_back() 
     back = lambda s: s == 2  # noqa: E731
     assert seconds.merged_end(0, None, back) == 5  # device 2 is back at second 5: alone
     assert seconds.merged_end(5, None, back) == 6
+
+
+def test_silences_are_read_from_the_rows() -> None:
+    # Device 0 reports at 0, 10, 20 and 70 s, device 1 at 0.5 and 40.5 s, device 2 never;
+    # each offline after 30 s of silence. The first tick is at 1 s.
+    slots = np.array([0, 1, 0, 0, 1, 0])
+    ts = np.array([0, 500, 10_000, 20_000, 40_500, 70_000])
+    ticks = silence_ticks(slots, ts, np.full(3, 30_000), first_rows=2)
+    # 31 s: device 1 silent since 0.5 s; 32 s: device 2 since the first tick; 51 s: device 0
+    # since 20 s; then after each one's last report: 71 s (device 1), 101 s (device 0).
+    assert ticks.tolist() == [31_000, 32_000, 51_000, 71_000, 101_000]

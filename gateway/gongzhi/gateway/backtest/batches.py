@@ -76,6 +76,31 @@ def windows(ordered_rank: IntArray, max_rows: int | None = None) -> list[tuple[i
     return out
 
 
+def silence_ticks(slots: IntArray, ts: IntArray, limits: IntArray, first_rows: int) -> IntArray:
+    """The ticks (ms, sorted) at which some device may fall silent past its limit (``limits``,
+    per device slot): the replay's rows in time order, the first tick after the first
+    ``first_rows`` (a device not heard of by then is silent from it). A gap in a device's rows
+    gives the tick on the second after its last report plus its limit, when that comes before
+    the second of its next report (presence's ticks are then run between them); the last report
+    gives one too. Every tick the replay runs is among them (with some that it need not run)."""
+    if ts.size == 0:
+        return np.zeros(0, np.int64)
+    first_tick = (int(ts[0]) // TICK_MS + 1) * TICK_MS
+    last = np.full(limits.size, first_tick, np.int64)
+    last[slots[:first_rows]] = ts[:first_rows]  # in time order: the last write is the newest
+    order = np.argsort(slots[first_rows:], kind="stable")
+    device, when = slots[first_rows:][order], ts[first_rows:][order]
+    before = np.empty_like(when)  # each report's previous one
+    if when.size:
+        first = np.r_[True, device[1:] != device[:-1]]
+        before[1:] = when[:-1]
+        before[first] = last[device[first]]
+    tick = (before + limits[device]) // TICK_MS * TICK_MS + TICK_MS
+    last[device] = when  # by device, in time order: each one's last report
+    after_last = (last + limits) // TICK_MS * TICK_MS + TICK_MS
+    return np.unique(np.concatenate([tick[tick <= when // TICK_MS * TICK_MS], after_last]))
+
+
 class Seconds:
     """The rows (in time order) cut into seconds: second ``i`` is rows
     ``starts[i]:ends[i]``."""

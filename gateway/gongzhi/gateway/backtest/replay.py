@@ -32,7 +32,7 @@ from gongzhi.core.alarms import Alarm, AlarmState
 from gongzhi.core.errors import ConfigError
 from gongzhi.devices.catalogue import spec_for
 from gongzhi.devices.registry import Registry
-from gongzhi.gateway.backtest.batches import TICK_MS, Seconds, ranks, windows
+from gongzhi.gateway.backtest.batches import TICK_MS, Seconds, ranks, silence_ticks, windows
 from gongzhi.gateway.backtest.series import DeviceSeries
 from gongzhi.gateway.decode import MIN_TS_MS
 from gongzhi.gateway.detection.devices import DeviceIndex
@@ -200,13 +200,15 @@ class Replay:
         # Presence covers every registered device, whether or not it has rows.
         deadlines = _Deadlines(np.array(self._offline_after, np.int64))
         starts, ends = seconds.starts.tolist(), seconds.ends.tolist()
+        starts_ms = (seconds.seconds * TICK_MS).tolist()
+        silences = silence_ticks(slots, ts, np.array(self._offline_after, np.int64), ends[0])
         first, i = True, 0
         while i < len(starts):
             if not first:  # the seconds between batches where a device falls silent
                 for tick_ms in deadlines.ticks_until(int(seconds.seconds[i]) * TICK_MS):
                     yield from self._tick(tick_ms)
-            j = seconds.merged_end(i, deadlines.next_tick(), deadlines.offline) \
-                if merge and not first else i + 1
+            j = seconds.merged_end(i, _later(deadlines.next_tick(), silences, starts_ms[i]),
+                                   deadlines.offline) if merge and not first else i + 1
             start, end = starts[i], ends[j - 1]
             yield from batch(start, end)
             deadlines.seen(slots[start:end], ts[start:end])
@@ -226,6 +228,16 @@ class Replay:
             self.summary.raised[kind] += 1
         else:
             self.summary.cleared[kind] += 1
+
+
+def _later(next_tick_ms: int | None, silences: np.ndarray, after_ms: int) -> int | None:
+    """The later of two bounds on the next tick after ``after_ms``: the deadlines as they stand
+    (a report only moves them later) and the first tick in the data's ``silences`` after it."""
+    n = int(np.searchsorted(silences, after_ms, "right"))
+    if n == silences.size:
+        return None  # no device falls silent again
+    silent = int(silences[n])
+    return silent if next_tick_ms is None else max(next_tick_ms, silent)
 
 
 def _column(all_series: Sequence[DeviceSeries], keep: list[np.ndarray], name: str

@@ -119,9 +119,8 @@ class Seconds:
     def merged_end(self, i: int, next_tick_ms: int | None,
                    offline: Callable[[IntArray], BoolArray]) -> int:
         """The second after the last one that goes with second ``i`` (at least ``i + 1``):
-        before the first tick due (``next_tick_ms``, as things stand before these rows: a row
-        only moves a device's deadline later; None: none), before the first second with a row
-        of a device ``offline`` now, at most ``MAX_ROWS`` rows."""
+        before the next tick (no tick comes before ``next_tick_ms``; None: none comes), before
+        the first second with a row of a device ``offline`` now, at most ``MAX_ROWS`` rows."""
         lo = int(self.starts[i])
         end = int(np.searchsorted(self.ends, lo + MAX_ROWS, "right"))
         if next_tick_ms is not None:  # rows of a second s with (s + 1) x 1 s <= tick precede it

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from gongzhi.gateway.detection.group import occurrence
 from gongzhi.gateway.detection.track import BoolArray, IntArray
 
 TICK_MS = 1_000  # the gateway ticks detection about once a second (service.TICK_S)
@@ -35,7 +36,7 @@ def ranks(slots: IntArray, ts: IntArray, together: IntArray) -> IntArray:
     component: second by second, each second in as many rounds as its batch of one second would
     have (a device's k-th row of that second in the second's k-th), after the rounds of the
     component's earlier seconds."""
-    rank = _occurrence(slots)  # read alone: arrival order
+    rank = occurrence(slots)  # read alone: arrival order
     component = together[slots]
     rows = np.flatnonzero(component >= 0)
     if rows.size == 0:
@@ -44,7 +45,7 @@ def ranks(slots: IntArray, ts: IntArray, together: IntArray) -> IntArray:
     second -= second[0]
     span = int(second[-1]) + 1
     comp = component[rows]
-    within = _occurrence(slots[rows] * span + second)  # a device's k-th row in the second
+    within = occurrence(slots[rows] * span + second)  # a device's k-th row in the second
     group = np.unique(comp * span + second, return_inverse=True)[1]  # by component, second
     width = np.zeros(int(group.max()) + 1, np.int64)
     np.maximum.at(width, group, within + 1)
@@ -135,13 +136,3 @@ class Seconds:
             end = min(end, int(np.searchsorted(self.starts, lo + int(away[0]), "right")) - 1)
         return max(end, i + 1)
 
-
-def _occurrence(keys: IntArray) -> IntArray:
-    """For each position, how many earlier positions hold the same key."""
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
-    new = np.r_[True, ordered[1:] != ordered[:-1]]
-    starts = np.flatnonzero(new)
-    out = np.empty(keys.size, np.int64)
-    out[order] = np.arange(keys.size) - starts[np.cumsum(new) - 1]
-    return out

@@ -21,6 +21,27 @@ from gongzhi.gateway.detection.rules import TelemetryRule, build_rules, peer_gro
 from gongzhi.gateway.detection.track import FloatArray, IntArray
 
 
+def runs(keys: IntArray) -> tuple[IntArray, IntArray]:
+    """``keys``' stable sort order and, at each sorted position, how many earlier positions
+    hold the same key (``rounds``; ``occurrence``)."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    first = np.ones(order.size, np.bool_)
+    first[1:] = ordered[1:] != ordered[:-1]
+    if first.all():  # every key once (a gateway's usual batch: every device once)
+        return order, np.zeros(order.size, np.int64)
+    starts = np.flatnonzero(first)
+    return order, np.arange(order.size) - starts[np.cumsum(first) - 1]
+
+
+def occurrence(keys: IntArray) -> IntArray:
+    """For each position, how many earlier positions hold the same key."""
+    order, rank = runs(keys)
+    out = np.empty(keys.size, np.int64)
+    out[order] = rank
+    return out
+
+
 def rounds(local: IntArray, rank: IntArray | None = None) -> list[IntArray]:
     """Row positions grouped so that each group has at most one row per device, in arrival
     order; within a group, devices in slot order. ``rank``: each row's round, when the caller
@@ -31,18 +52,13 @@ def rounds(local: IntArray, rank: IntArray | None = None) -> list[IntArray]:
         return [r for r in np.split(order, np.cumsum(np.bincount(rank))[:-1]) if r.size]
     if local.size <= 1:
         return [np.zeros(local.size, np.int64)] if local.size else []
-    order = np.argsort(local, kind="stable")
-    ordered = local[order]
-    first = np.ones(order.size, np.bool_)
-    first[1:] = ordered[1:] != ordered[:-1]
-    if first.all():
+    order, ranked = runs(local)
+    if not np.count_nonzero(ranked):
         return [order]
-    starts = np.flatnonzero(first)
-    rank = np.arange(order.size) - starts[np.cumsum(first) - 1]
     # Stable by rank: within a round, devices in slot order (a batch of one device's many rows
     # is as many rounds, in time order).
-    by_rank = order[np.argsort(rank, kind="stable")]
-    return np.split(by_rank, np.cumsum(np.bincount(rank))[:-1])
+    by_rank = order[np.argsort(ranked, kind="stable")]
+    return np.split(by_rank, np.cumsum(np.bincount(ranked))[:-1])
 
 
 class TypeGroup(Stateful):

@@ -20,6 +20,7 @@ Both give the alarms of one batch a second (tests/detection/test_backtest_batche
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import overload
 
 import numpy as np
 
@@ -77,6 +78,16 @@ def windows(ordered_rank: IntArray, max_rows: int | None = None) -> list[tuple[i
     return out
 
 
+@overload
+def tick_after(due_ms: int) -> int: ...
+@overload
+def tick_after(due_ms: IntArray) -> IntArray: ...
+def tick_after(due_ms: IntArray | int) -> IntArray | int:
+    """The tick at which presence finds silent a device whose silence passes its limit at
+    ``due_ms``: the first whole second after it."""
+    return due_ms // TICK_MS * TICK_MS + TICK_MS
+
+
 def silence_ticks(slots: IntArray, ts: IntArray, limits: IntArray, first_rows: int) -> IntArray:
     """The ticks (ms, sorted) at which some device may fall silent past its limit (``limits``,
     per device slot): the replay's rows in time order, the first tick after the first
@@ -96,9 +107,9 @@ def silence_ticks(slots: IntArray, ts: IntArray, limits: IntArray, first_rows: i
         first = np.r_[True, device[1:] != device[:-1]]
         before[1:] = when[:-1]
         before[first] = last[device[first]]
-    tick = (before + limits[device]) // TICK_MS * TICK_MS + TICK_MS
+    tick = tick_after(before + limits[device])
     last[device] = when  # by device, in time order: each one's last report
-    after_last = (last + limits) // TICK_MS * TICK_MS + TICK_MS
+    after_last = tick_after(last + limits)
     return np.unique(np.concatenate([tick[tick <= when // TICK_MS * TICK_MS], after_last]))
 
 
@@ -113,9 +124,6 @@ class Seconds:
         self.ends: IntArray = np.concatenate((bounds, [ts.size])).astype(np.int64)
         self.seconds: IntArray = second[self.starts]
         self._slots = slots
-
-    def __len__(self) -> int:
-        return int(self.starts.size)
 
     def merged_end(self, i: int, next_tick_ms: int | None,
                    offline: Callable[[IntArray], BoolArray]) -> int:

@@ -32,7 +32,14 @@ from gongzhi.core.alarms import Alarm, AlarmState
 from gongzhi.core.errors import ConfigError
 from gongzhi.devices.catalogue import spec_for
 from gongzhi.devices.registry import Registry
-from gongzhi.gateway.backtest.batches import TICK_MS, Seconds, ranks, silence_ticks, windows
+from gongzhi.gateway.backtest.batches import (
+    TICK_MS,
+    Seconds,
+    ranks,
+    silence_ticks,
+    tick_after,
+    windows,
+)
 from gongzhi.gateway.backtest.series import DeviceSeries
 from gongzhi.gateway.decode import MIN_TS_MS
 from gongzhi.gateway.detection.devices import DeviceIndex
@@ -205,7 +212,7 @@ class Replay:
         first, i = True, 0
         while i < len(starts):
             if not first:  # the seconds between batches where a device falls silent
-                for tick_ms in deadlines.ticks_until(int(seconds.seconds[i]) * TICK_MS):
+                for tick_ms in deadlines.ticks_until(starts_ms[i]):
                     yield from self._tick(tick_ms)
             j = seconds.merged_end(i, _later(deadlines.next_tick(), silences, starts_ms[i]),
                                    deadlines.offline) if merge and not first else i + 1
@@ -272,7 +279,7 @@ class _Deadlines:
         self._limits = limits
         self._last = np.full(limits.size, -1, np.int64)  # -1: never heard of
         self._last_tick = -1
-        self._next: int | None = None  # ``_next_tick``, while nothing it reads has changed
+        self._next: int | None = None  # ``next_tick``, while nothing it reads has changed
         self._known = False
 
     def seen(self, slots: np.ndarray, ts: np.ndarray) -> None:
@@ -287,14 +294,10 @@ class _Deadlines:
 
     def ticks_until(self, until_ms: int) -> Iterator[int]:
         """The seconds up to ``until_ms`` at which some device falls silent."""
-        while (tick_ms := self._next_tick()) is not None and tick_ms <= until_ms:
+        while (tick_ms := self.next_tick()) is not None and tick_ms <= until_ms:
             self._last_tick = tick_ms
             self._known = False
             yield tick_ms
-
-    def next_tick(self) -> int | None:
-        """The next tick at which some device falls silent, as things are now."""
-        return self._next_tick()
 
     def offline(self, slots: np.ndarray) -> np.ndarray:
         """Which of ``slots`` are offline: silent past their limit at the last tick."""
@@ -303,16 +306,16 @@ class _Deadlines:
 
     def due(self, tick_ms: int) -> bool:
         """Some device falls silent by the tick at ``tick_ms``."""
-        next_tick = self._next_tick()
+        next_tick = self.next_tick()
         return next_tick is not None and next_tick <= tick_ms
 
-    def _next_tick(self) -> int | None:
+    def next_tick(self) -> int | None:
         """The first tick after the last one at which some device is silent past its limit
         (``_last_tick``: the last tick run, so devices due before it are offline already)."""
         if not self._known:
             due = self._last + self._limits
             pending = due[due >= self._last_tick]  # the others are offline already
             self._next = None if pending.size == 0 else \
-                (int(np.minimum.reduce(pending)) // TICK_MS + 1) * TICK_MS
+                tick_after(int(np.minimum.reduce(pending)))
             self._known = True
         return self._next

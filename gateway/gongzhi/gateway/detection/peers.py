@@ -1,7 +1,8 @@
 """Devices whose reports a rule reads together: a floor's smoke detectors (fire fusion), a
 landing's box and its households (the corridor's own load), a riser's pressure sensors (drift).
-Every other rule reads each device's reports alone, in that device's order, so only these
-devices' reports must reach the engine in time order across devices (``backtest.replay``)."""
+(The welfare rule reads a household's meters together too: ``DetectionEngine.read_together``
+adds them.) Every other rule reads each device's reports alone, in that device's order, so only
+these devices' reports must reach the engine in time order across devices (``backtest.replay``)."""
 
 from __future__ import annotations
 

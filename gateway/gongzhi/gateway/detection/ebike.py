@@ -377,16 +377,21 @@ class EbikeChargingDetector(Stateful):
         back = climbed & (level >= top - band)
         # Climbed, not back to the plateau: another load's wander; the glide starts again.
         again = climbed & ~back
-        # Only candidates on their taper can be recognised: the glide is read for those.
+        # Only candidates on their taper, deep enough and not yet recognised, can be recognised
+        # now: the glide is read for those (most tapers are not that deep yet).
         deep = np.zeros_like(cv)
         glide_total, moves, glide_edges = (np.zeros(level.shape) for _ in range(3))
         tapering = np.flatnonzero(cv.any(axis=1)) if np.count_nonzero(cv) else EMPTY
         if tapering.size:
-            glide = self.edges.glide(s[tapering], self.cv_sums.take(s[tapering], axis=0))
-            glide_total[tapering], moves[tapering] = glide.total, glide.moves
-            glide_edges[tapering] = glide.edges
-            deep[tapering] = self._deep(s[tapering], glide, level[tapering], top[tapering]) \
-                & cv[tapering] & ~climbed[tapering]
+            deepening = cv & ~climbed & (level <= (1 - self.TAPER_SHARE) * top) \
+                & ~self.recognised.take(s, axis=0)
+            read = np.flatnonzero(deepening.any(axis=1)) if np.count_nonzero(deepening) \
+                else EMPTY
+            if read.size:
+                glide = self.edges.glide(s[read], self.cv_sums.take(s[read], axis=0))
+                glide_total[read], moves[read] = glide.total, glide.moves
+                glide_edges[read] = glide.edges
+                deep[read] = self._deep(s[read], glide, level[read], top[read]) & deepening[read]
             ended |= cv & ((level < self.FINISHED_SHARE * top)
                            | (t - self.cv_ms.take(s, axis=0) > self.CV_MAX_MS))
         # The circuit must still draw the candidate's load.

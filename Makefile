@@ -20,11 +20,14 @@ demo: setup
 	$(BIN)/gongzhi demo
 
 ## Install or start what the tests need, then run the whole suite.
+# The suite's tests run in parallel, one worker per core (at most TEST_WORKERS_MAX): each test
+# starts its own broker, processes and browser on free ports, and each worker its own PostgreSQL.
+TEST_WORKERS_MAX ?= 4
 test: setup
 	bash scripts/ensure-deps.sh test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --maxprocesses $(TEST_WORKERS_MAX)
 
 test-fast: setup
 	$(BIN)/pytest -m "not integration and not browser and not postgres"

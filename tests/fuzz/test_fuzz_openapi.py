@@ -127,7 +127,11 @@ def seed_tickets(client: Any, tokens: dict[str, str]) -> None:
         assert answer.status_code == 200, answer.text
 
 
+# The suite's run draws the same cases every time: it passes or fails by the code, not by the
+# draw, and what it shows is reproduced by running it again. ``make fuzz`` (FUZZ_EXAMPLES set)
+# draws new cases at every run, to find what the fixed draw does not.
 FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
+                         derandomize="FUZZ_EXAMPLES" not in os.environ,
                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                                 HealthCheck.function_scoped_fixture])
 

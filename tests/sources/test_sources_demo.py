@@ -80,8 +80,17 @@ def test_a_mixed_demo_takes_every_route_to_the_platform(tmp_path: Path, broker: 
             devices = api("/api/devices") or []
             return {route_of(d["device_id"]) for d in devices if d["values"]}
 
-        wait_until(lambda: routes_with_values() == set(ROUTES), 90,
-                   "readings of every route on the platform")
+        seen: set[str] = set()
+
+        def every_route() -> bool:
+            seen.clear()
+            seen.update(routes_with_values())
+            return seen == set(ROUTES)
+
+        try:
+            wait_until(every_route, 90, "readings of every route on the platform")
+        except AssertionError as exc:  # which route is missing, and what the demo said
+            raise AssertionError(f"{exc}: only {sorted(seen)}\n{demo.output[-3000:]}") from None
 
         def carrier_smoke() -> set[str]:
             body = api("/api/tickets") or []

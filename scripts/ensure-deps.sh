@@ -22,7 +22,9 @@ lib_installed() {
   # ldconfig lives in /sbin, which is not on every user's PATH.
   local ldconfig
   ldconfig=$(command -v ldconfig || echo /sbin/ldconfig)
-  "$ldconfig" -p 2>/dev/null | grep -q "$1"
+  # (grep reads the whole list: a `grep -q` that stops at the first match can leave ldconfig
+  # writing into a closed pipe, and under pipefail its SIGPIPE fails the check.)
+  "$ldconfig" -p 2>/dev/null | grep "$1" >/dev/null
 }
 
 need_pkgs=()

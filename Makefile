@@ -20,15 +20,11 @@ demo: setup
 	$(BIN)/gongzhi demo
 
 ## Install or start what the tests need, then run the whole suite.
-# The suite's files run in parallel, one worker per core (at most TEST_WORKERS_MAX): each test
-# starts its own broker, processes and browser on free ports, and each worker its own PostgreSQL.
-# A file's tests stay together, in their order, in one worker (some share a module's app).
-TEST_WORKERS_MAX ?= 4
 test: setup
 	bash scripts/ensure-deps.sh test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -n auto --maxprocesses $(TEST_WORKERS_MAX) --dist loadfile
+	$(BIN)/pytest
 
 test-fast: setup
 	$(BIN)/pytest -m "not integration and not browser and not postgres"

@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,7 @@ import httpx
 import uvicorn
 
 from gongzhi.core.alarms import Alarm, AlarmKind
+from gongzhi.core.broker import free_port
 from gongzhi.core.clock import ManualClock, SystemClock
 from gongzhi.core.settings import Settings
 from gongzhi.devices.catalogue import DeviceType
@@ -68,12 +68,6 @@ KINDS = (AlarmKind.TAMPER, AlarmKind.ELECTRICAL_LEAKAGE, AlarmKind.WATER_PRESSUR
 def emit(name: str, value: float, unit: str, **context: Any) -> None:
     print(json.dumps({"name": name, "value": round(value, 3), "unit": unit, **context}),
           flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -17,27 +17,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from gongzhi.core.broker import free_port as free_port  # (the tests import it from here)
 from tests.gateway.gateway_support import AlarmPeer, Publisher
 from tests.postgres_cluster import PostgresUnavailable, ThrowawayPostgres
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_BROKER_CONF = ROOT / "deploy" / "mosquitto" / "dev.conf"
-
-
-_HANDED_OUT: set[int] = set()
-
-
-def free_port() -> int:
-    """A port free now and never handed out before in this run: the kernel may give a port
-    just released to the next ``bind`` to port 0, so two servers of one test (picked before
-    either listens) could be handed the same one."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,18 +22,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
+from gongzhi.core.broker import free_port as free_port  # (the tests import it from here)
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import DeviceRecord, Location
 from gongzhi.hub.duty_parse import load_matrix
 from gongzhi.hub.routing import AlarmFacts, route
 from gongzhi.hub.tickets import Ticket, new_ticket
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 ESTATE = "yijing"
 

@@ -25,7 +25,6 @@ import base64
 import hashlib
 import hmac
 import json
-import socket
 import threading
 from collections import defaultdict, deque
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from gongzhi.core.broker import free_port as free_port  # (the tests import it from here)
 from gongzhi.core.clock import Clock
 
 WECOM_KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
@@ -269,7 +269,3 @@ def serve(providers: Providers) -> Iterator[str]:
         thread.join()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +24,22 @@ def port_answers(host: str, port: int, timeout: float = 0.3) -> bool:
         return False
 
 
+_HANDED_OUT: set[int] = set()
+_HANDED_OUT_LOCK = threading.Lock()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A port free now and not handed out before by this process. The kernel may give a port
+    just released to the next ``bind`` to port 0, so two servers picked before either listens
+    (a demo's routes, a supervisor's workers) could otherwise be handed the same one."""
+    while True:
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = int(s.getsockname()[1])
+        with _HANDED_OUT_LOCK:
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                return port
 
 
 def wait_for_port(host: str, port: int, timeout_s: float) -> None:

@@ -34,7 +34,6 @@ import logging
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -49,6 +48,7 @@ import orjson
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from gongzhi.core.backoff import Backoff
+from gongzhi.core.broker import free_port
 from gongzhi.core.errors import ConfigError
 from gongzhi.core.exposition import Families, exposition
 from gongzhi.core.settings import PREFIX, Settings, parse_mqtt_url
@@ -226,7 +226,7 @@ class GatewaySupervisor:
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        ports = self._ports or [_free_port() for _ in range(self.count)]
+        ports = self._ports or [free_port() for _ in range(self.count)]
         specs = worker_specs(self.settings, self.count, ports)
         self.workers = [Worker(spec, worker_environment(self.settings, spec, self._environ))
                         for spec in specs]
@@ -394,12 +394,6 @@ def _exit_text(code: int) -> str:
         except ValueError:
             return f"signal {-code}"
     return f"code {code}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run_until_signalled(start: Callable[[], None], stop: Callable[[], None], *,

@@ -83,8 +83,8 @@ def tick_after(due_ms: int) -> int: ...
 @overload
 def tick_after(due_ms: IntArray) -> IntArray: ...
 def tick_after(due_ms: IntArray | int) -> IntArray | int:
-    """The tick at which presence finds silent a device whose silence passes its limit at
-    ``due_ms``: the first whole second after it."""
+    """The first whole second after ``due_ms``: the tick that sees what happened then (a
+    device's silence passing its limit, a batch of data)."""
     return due_ms // TICK_MS * TICK_MS + TICK_MS
 
 
@@ -97,7 +97,7 @@ def silence_ticks(slots: IntArray, ts: IntArray, limits: IntArray, first_rows: i
     gives one too. Every tick the replay runs is among them (with some that it need not run)."""
     if ts.size == 0:
         return np.zeros(0, np.int64)
-    first_tick = (int(ts[0]) // TICK_MS + 1) * TICK_MS
+    first_tick = tick_after(int(ts[0]))
     last = np.full(limits.size, first_tick, np.int64)
     last[slots[:first_rows]] = ts[:first_rows]  # in time order: the last write is the newest
     order = np.argsort(slots[first_rows:], kind="stable")

@@ -205,10 +205,11 @@ class Replay:
         ``Seconds.merged_end``), with the ticks at which a device falls silent between them."""
         seconds = Seconds(slots, ts)
         # Presence covers every registered device, whether or not it has rows.
-        deadlines = _Deadlines(np.array(self._offline_after, np.int64))
+        limits = np.array(self._offline_after, np.int64)
+        deadlines = _Deadlines(limits)
         starts, ends = seconds.starts.tolist(), seconds.ends.tolist()
         starts_ms = (seconds.seconds * TICK_MS).tolist()
-        silences = silence_ticks(slots, ts, np.array(self._offline_after, np.int64), ends[0])
+        silences = silence_ticks(slots, ts, limits, ends[0])
         first, i = True, 0
         while i < len(starts):
             if not first:  # the seconds between batches where a device falls silent
@@ -219,7 +220,7 @@ class Replay:
             start, end = starts[i], ends[j - 1]
             yield from batch(start, end)
             deadlines.seen(slots[start:end], ts[start:end])
-            tick_ms = (int(seconds.seconds[j - 1]) + 1) * TICK_MS
+            tick_ms = tick_after(starts_ms[j - 1])
             if first or deadlines.due(tick_ms):
                 deadlines.ticked(tick_ms)  # devices never heard of are silent from the first tick
                 yield from self._tick(tick_ms)

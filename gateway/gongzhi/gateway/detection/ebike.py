@@ -391,7 +391,7 @@ class EbikeChargingDetector(Stateful):
                 glide = self.edges.glide(s[read], self.cv_sums.take(s[read], axis=0))
                 glide_total[read], moves[read] = glide.total, glide.moves
                 glide_edges[read] = glide.edges
-                deep[read] = self._deep(s[read], glide, level[read], top[read]) & deepening[read]
+                deep[read] = self._glides(s[read], glide, top[read]) & deepening[read]
             ended |= cv & ((level < self.FINISHED_SHARE * top)
                            | (t - self.cv_ms.take(s, axis=0) > self.CV_MAX_MS))
         # The circuit must still draw the candidate's load.
@@ -452,9 +452,9 @@ class EbikeChargingDetector(Stateful):
         self.ev_moves[at] = moves[rows, cols]
         self.ev_edges[at] = glide_edges[rows, cols]
 
-    def _deep(self, s: IntArray, glide: Glide, level: FloatArray, top: FloatArray) -> BoolArray:
-        """Candidates of ``s`` (on their taper) whose level is deep enough and whose fall
-        glides."""
+    def _glides(self, s: IntArray, glide: Glide, top: FloatArray) -> BoolArray:
+        """Which candidates of ``s`` (those on their taper whose level is deep enough, for the
+        caller) fall as a taper glides; ``top``: their plateaus."""
         moves = glide.moves
         # Sign test: as many falls as rises is a wander; a taper falls at most reports.
         # A slow taper's reports are mostly noise: then its BLOCK_MS blocks fall.
@@ -470,14 +470,14 @@ class EbikeChargingDetector(Stateful):
         # The fall counted with each report's change clipped at CLIP_SHARE of the plateau: a
         # taper falls a little at every report, appliances switching off (lamps, a computer)
         # fall by their size at a few.
-        k = np.broadcast_to(np.arange(self.SLOTS), level.shape)
-        rows_all = np.broadcast_to(np.arange(s.size)[:, None], level.shape)
+        k = np.broadcast_to(np.arange(self.SLOTS), top.shape)
+        rows_all = np.broadcast_to(np.arange(s.size)[:, None], top.shape)
         clipped_fall = self.cv_clipped.take(s, axis=0) - self._clipped(s[rows_all], k)
         edges = self.edges.sums[s, EdgeSplitter.EDGES][:, None] - self.step_edges.take(s, axis=0)
         quiet = (self.corridor.row[s] < 0)[:, None] | (edges <= self.LANDING_EDGES_MAX)
-        deep: BoolArray = (level <= (1 - self.TAPER_SHARE) * top) & glided & quiet \
+        glides: BoolArray = glided & quiet \
             & (clipped_fall >= self.CLIPPED_SHARE * self.TAPER_SHARE * top)
-        return deep
+        return glides
 
     def _clipped(self, slots: IntArray, cols: IntArray) -> FloatArray:
         """The small changes' clipped total of ``slots`` now, at the clip that suits each

@@ -14,7 +14,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+
+from gongzhi.core.broker import free_port
 
 BIN_GLOB = "/usr/lib/postgresql/*/bin"
 START_TIMEOUT_S = 30.0
@@ -50,18 +51,12 @@ def _version_key(name: str) -> tuple[int, ...]:
     return tuple(int(part) for part in name.split(".") if part.isdigit())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class ThrowawayPostgres:
     """``start()`` makes and starts the cluster; ``admin_url`` reaches its ``postgres``
     database as the superuser; ``stop()`` stops it and deletes every file."""
 
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     home: Path | None = None
     proc: subprocess.Popen[bytes] | None = None

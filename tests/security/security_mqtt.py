@@ -12,7 +12,6 @@ import queue
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from gongzhi.core.broker import wait_for_port
+from gongzhi.core.broker import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
@@ -72,23 +71,11 @@ def rewrite_conf(text: str, files: BrokerFiles, plain_port: int, tls_port: int) 
     return "\n".join(out) + "\n"
 
 
-def free_ports(count: int) -> list[int]:
-    """Distinct free ports: all bound at once, so the system cannot hand out one twice."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 @dataclass
 class SecureBroker:
     workdir: Path
     files: BrokerFiles
-    ports: list[int] = field(default_factory=lambda: free_ports(2))
+    ports: list[int] = field(default_factory=lambda: [free_port(), free_port()])
     proc: subprocess.Popen[bytes] | None = None
 
     @property

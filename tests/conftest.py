@@ -6,9 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,22 +16,12 @@ import psycopg
 import pytest
 
 from gongzhi.core.broker import free_port as free_port  # (the tests import it from here)
+from gongzhi.core.broker import wait_for_port
 from tests.gateway.gateway_support import AlarmPeer, Publisher
 from tests.postgres_cluster import PostgresUnavailable, ThrowawayPostgres
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_BROKER_CONF = ROOT / "deploy" / "mosquitto" / "dev.conf"
-
-
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"nothing answers on 127.0.0.1:{port}")
 
 
 @dataclass
@@ -52,7 +40,7 @@ class Broker:
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self.proc = subprocess.Popen([exe, "-c", str(self.conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port)
+        wait_for_port("127.0.0.1", self.port, 10)
 
     def stop(self) -> None:
         if self.proc is not None:

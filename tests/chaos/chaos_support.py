@@ -29,9 +29,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gongzhi.core.broker import wait_for_port
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import DeviceRecord, Location, write_registry
-from tests.conftest import Broker, free_port, started_broker, wait_for_port
+from tests.conftest import Broker, free_port, started_broker
 from tests.e2e.harness import System, make_system, wait_until
 
 ESTATE = "chaos"
@@ -346,7 +347,7 @@ class Victoria:
             [exe, f"-httpListenAddr=127.0.0.1:{self.port}", f"-storageDataPath={self.data}",
              "-retentionPeriod=100y", "-loggerLevel=ERROR"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port, timeout=30)
+        wait_for_port("127.0.0.1", self.port, 30)
 
     def stop(self) -> None:
         if self.proc is not None:

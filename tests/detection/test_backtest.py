@@ -219,6 +219,8 @@ def test_a_monitor_reporting_power_alone_raises_nothing(tmp_path: Path) -> None:
     ("em-2.csv", "ts,power_w\n1767225660000,5\n1767225600000,6\n", "em-2.csv:3",
      "not after the previous row"),
     ("em-2.csv", "ts,power_w\n1767225600.5,5\n", "em-2.csv:2", "not an integer"),
+    ("em-2.csv", "ts,power_w\n1767225600000,5\n1.8e19,5\n", "em-2.csv:3", "not an integer"),
+    ("em-2.csv", "ts,power_w\n1767225600000,5\nnan,5\n", "em-2.csv:3", "not an integer"),
     ("em-2.csv", "ts,power_w\n1767225600,5\n", "em-2.csv:2", "epoch seconds"),
     ("em-2.csv", "power_w\n5\n", "em-2.csv:1", "'ts' column"),
 ])
@@ -256,14 +258,19 @@ def test_rows_the_gateway_would_refuse_are_counted_not_replayed(
 PLAIN = "ts,power_w,current_a\n1767225600000,120.5,0.52\n1767225660000,,0.6\n1767225720000, 7 ,\n"
 
 
-@pytest.mark.parametrize("variant", ["plain", "crlf", "quoted"])
+@pytest.mark.parametrize("variant", ["plain", "crlf", "quoted", "bom", "bom-crlf", "float-ts",
+                                     "float-ts-crlf"])
 def test_a_file_reads_the_same_whichever_reader_takes_it(tmp_path: Path, variant: str) -> None:
     """Plain files are read without the CSV module; quoted or CRLF files with it: the same
-    series either way (empty cells NaN, padded cells read)."""
+    series either way (empty cells NaN, padded cells read). A spreadsheet's export (a
+    byte-order mark; a ts column written as floats) reads the same too."""
     from gongzhi.gateway.backtest.csv_input import read_device_csv
 
+    float_ts = re.sub(r"^(\d+),", r"\1.0,", PLAIN, flags=re.M)
     text = {"plain": PLAIN, "crlf": PLAIN.replace("\n", "\r\n"),
-            "quoted": PLAIN.replace("120.5", '"120.5"')}[variant]
+            "quoted": PLAIN.replace("120.5", '"120.5"'), "bom": "\ufeff" + PLAIN,
+            "bom-crlf": "\ufeff" + PLAIN.replace("\n", "\r\n"), "float-ts": float_ts,
+            "float-ts-crlf": float_ts.replace("\n", "\r\n")}[variant]
     path = tmp_path / "em-1.csv"
     path.write_text(text, newline="")
     got = read_device_csv(path)

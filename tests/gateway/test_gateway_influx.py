@@ -19,6 +19,7 @@ import orjson
 import pytest
 from gateway_support import AlarmPeer, Publisher, make_records, wait_until
 
+from gongzhi.core.broker import wait_for_port
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import Registry
 from gongzhi.gateway.influx import InfluxSink
@@ -26,7 +27,7 @@ from gongzhi.gateway.messages import Telemetry
 from gongzhi.gateway.metrics import GatewayMetrics
 from gongzhi.gateway.service import GatewayService
 from gongzhi.gateway.spool import Spool
-from tests.conftest import free_port, wait_for_port
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +50,7 @@ class Victoria:
              f"-storageDataPath={self.data}", "-dedup.minScrapeInterval=1ms",
              "-retentionPeriod=100y", "-loggerLevel=ERROR"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port)
+        wait_for_port("127.0.0.1", self.port, 10)
 
     def stop(self) -> None:
         if self.proc is not None:

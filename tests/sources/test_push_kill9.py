@@ -16,6 +16,7 @@ import httpx
 import orjson
 import pytest
 
+from gongzhi.core.broker import wait_for_port
 from gongzhi.devices.registry import write_registry
 from gongzhi.simulators.outgoing import Message as SimMessage
 from gongzhi.simulators.protocols import Route
@@ -34,7 +35,7 @@ from tests.chaos.chaos_support import (
     start_platform,
     start_system,
 )
-from tests.conftest import Broker, free_port, wait_for_port
+from tests.conftest import Broker, free_port
 from tests.e2e.harness import wait_until
 
 pytestmark = pytest.mark.integration
@@ -106,7 +107,7 @@ def test_gateway_kill_9_mid_push_stream_loses_nothing_answered(
     tally = Tally("gateway_kill_9_ctwing_push")
     start_platform(sysm)
     start_gateway(sysm)
-    wait_for_port(port, 30)
+    wait_for_port("127.0.0.1", port, 30)
     with running(sysm):
         pusher = CarrierPusher(f"http://127.0.0.1:{port}/ctwing", bodies)
         pusher.start()

@@ -16,7 +16,8 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import Broker, free_port, wait_for_port
+from gongzhi.core.broker import wait_for_port
+from tests.conftest import Broker, free_port
 from tests.e2e.harness import System, wait_until
 from tests.sources.push_fixtures import (
     SMOKE_MAPPING,
@@ -48,8 +49,8 @@ def system(tmp_path: Path, broker: Broker) -> Iterator[tuple[System, int, int]]:
         f"  - id: mobile\n    kind: onenet\n    options:\n"
         f"      listen: 127.0.0.1:{onenet_port}\n      token: {{file: onenet.token}}\n"
         f"      mapping: {mapping}\n")
-    wait_for_port(ctwing_port, 30)
-    wait_for_port(onenet_port, 30)
+    wait_for_port("127.0.0.1", ctwing_port, 30)
+    wait_for_port("127.0.0.1", onenet_port, 30)
     try:
         yield sysm, ctwing_port, onenet_port
     finally:

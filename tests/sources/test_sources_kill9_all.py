@@ -19,6 +19,7 @@ import orjson
 import pytest
 import yaml
 
+from gongzhi.core.broker import wait_for_port
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.modbus_map import load_register_map
 from gongzhi.devices.registry import DeviceRecord, Location, write_registry
@@ -47,7 +48,7 @@ from tests.chaos.chaos_support import (
     start_platform,
     start_system,
 )
-from tests.conftest import Broker, free_port, wait_for_port
+from tests.conftest import Broker, free_port
 from tests.e2e.harness import wait_until
 from tests.sources.test_push_kill9 import CarrierPusher
 
@@ -185,8 +186,8 @@ def test_gateway_kill_9_with_every_source_active_loses_nothing(
     try:
         start_platform(sysm)
         start_gateway(sysm)
-        wait_for_port(ctwing_port, 30)
-        wait_for_port(onenet_port, 30)
+        wait_for_port("127.0.0.1", ctwing_port, 30)
+        wait_for_port("127.0.0.1", onenet_port, 30)
         with running(sysm), DevicePublisher(durable_broker.port, window=20) as publisher:
             # Every stream paced to last a few seconds, so that each is under way at the kill.
             pushers = [CarrierPusher(f"http://127.0.0.1:{ctwing_port}/ctwing", pushes["ctwing"],

@@ -88,3 +88,17 @@ def test_the_column_is_written_back_only_when_used(tmp_path: Path) -> None:
     again = load_registry(tmp_path / "b.csv")
     assert again.by_external_id("0102").device_id == "s2"  # type: ignore[union-attr]
     assert again.get("s1").settings == {"smoke_alarm_db_m": 0.3}  # type: ignore[union-attr]
+
+
+def test_a_spreadsheets_export_loads_and_a_non_utf8_file_is_named(tmp_path: Path) -> None:
+    """"CSV UTF-8" from a spreadsheet starts with a byte-order mark and ends lines with CRLF;
+    a legacy export (GBK) is not UTF-8 and is refused with the file named."""
+    rows = HEADER + "s1,smoke,e1,b1,1,3,301,0,\ns2,smoke,e1,b1,1,3,302,0,\n"
+    path = tmp_path / "registry.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + rows.replace("\n", "\r\n").encode())
+    registry = load_registry(path)
+    assert registry.get("s1") is not None and registry.get("s2") is not None
+    path.write_bytes((HEADER + "s1,smoke,e1,b1,1,3,三零一,0,\n").encode("gbk"))
+    with pytest.raises(ConfigError, match="not UTF-8") as caught:
+        load_registry(path)
+    assert caught.value.source == str(path)

@@ -192,9 +192,12 @@ def parse_registry(text: str, source: str = "<registry>") -> Registry:
 
 def load_registry(path: Path) -> Registry:
     try:
-        text = path.read_text(encoding="utf-8")
+        # (utf-8-sig: a spreadsheet's "CSV UTF-8" export starts with a byte-order mark)
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ConfigError(f"cannot read registry: {exc.strerror}", source=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text ({exc.reason})", source=str(path)) from None
     return parse_registry(text, source=str(path))
 
 

@@ -17,6 +17,11 @@ from gongzhi.gateway.backtest.replay import check_series
 from gongzhi.gateway.backtest.series import DeviceSeries
 
 TS_COLUMN = "ts"
+# A spreadsheet's "CSV UTF-8" export starts with a byte-order mark: read past it.
+ENCODING = "utf-8-sig"
+# A float cell that is a whole number of ms is a timestamp (a table written with its ts column
+# as floats: "1369085280000.0"), up to where a float still holds every integer.
+EXACT_FLOAT_MAX = 2**53
 
 
 def read_directory(directory: Path, registry: Registry) -> list[DeviceSeries]:
@@ -41,7 +46,7 @@ def read_device_csv(path: Path) -> DeviceSeries:
     if fast is not None:
         return fast
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding=ENCODING) as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None:
@@ -79,7 +84,7 @@ def _read_plain(path: Path) -> DeviceSeries | None:
     every row as wide as the header). None when the file is anything else: the CSV reader then
     reads it. Cells are parsed as the CSV reader's are (with the same errors)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding=ENCODING)
     except (UnicodeDecodeError, OSError):
         return None
     if '"' in text or "\r" in text:
@@ -129,14 +134,29 @@ def _ts_column(cells: list[str], path: Path, lines: list[int]) -> np.ndarray:
         return np.array([int(c) for c in cells], np.int64)
     except (ValueError, OverflowError):
         pass
-    for cell, line in zip(cells, lines, strict=True):
-        try:
-            value = int(cell)
-            np.int64(value)
-        except (ValueError, OverflowError):
+    out = np.empty(len(cells), np.int64)
+    for i, (cell, line) in enumerate(zip(cells, lines, strict=True)):
+        value = _whole_ms(cell)
+        if value is None:
             raise ConfigError(f"ts {cell[:40]!r} is not an integer (epoch milliseconds)",
-                              source=f"{path}:{line}") from None
-    raise AssertionError("unreachable")  # pragma: no cover
+                              source=f"{path}:{line}")
+        out[i] = value
+    return out
+
+
+def _whole_ms(cell: str) -> int | None:
+    """An integer cell, or a float cell holding a whole number; None for anything else."""
+    try:
+        value = int(cell)
+    except ValueError:
+        try:
+            number = float(cell)
+        except ValueError:
+            return None
+        if not (number.is_integer() and abs(number) <= EXACT_FLOAT_MAX):
+            return None
+        value = int(number)
+    return value if -2**63 <= value < 2**63 else None
 
 
 def _metric_column(cells: list[str], name: str, path: Path, lines: list[int]) -> np.ndarray:

@@ -279,3 +279,56 @@ def test_a_file_reads_the_same_whichever_reader_takes_it(tmp_path: Path, variant
     power, current = got.values["power_w"], got.values["current_a"]
     assert power[0] == 120.5 and power[2] == 7.0 and power[1] != power[1]
     assert current[:2].tolist() == [0.52, 0.6] and current[2] != current[2]
+
+
+def test_a_device_reporting_past_its_offline_limit_is_said_before_the_replay(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """em-1 has no report_interval_s (its type's default, 10 s: offline after 30 s) and was
+    recorded once a minute: it goes offline in every gap, as it would live, and the command says
+    why before the flood; em-2 (report_interval_s 60) reports as set and is not named."""
+    registry = tmp_path / "registry.csv"
+    registry.write_text(REGISTRY)
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = "\n".join(f"{T0 + m * 60_000},{300 + m % 3}" for m in range(30))
+    for device in ("em-1", "em-2"):
+        (data / f"{device}.csv").write_text(f"ts,power_w\n{rows}\n")
+    out = tmp_path / "alarms.jsonl"
+    assert main(["backtest", "--registry", str(registry), "--input", str(data), "--output",
+                 str(out)]) == 0
+    said = capsys.readouterr()
+    summary = json.loads(said.out)
+    assert summary["slow_reporters"] == 1
+    assert summary["slow_reporters_listed"] == [
+        {"device_id": "em-1", "median_interval_s": 60.0, "offline_after_s": 30.0,
+         "report_interval_s": 10.0, "interval_set": False}]
+    warnings = [line for line in said.err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "em-1 reports every 60 s" in warnings[0]
+    assert "report_interval_s" in warnings[0]
+    offline = {a["device_id"] for a in read_jsonl(out) if a["kind"] == "device_offline"}
+    assert offline == {"em-1"}  # the replay still runs as configured
+
+
+def test_the_warning_names_the_first_devices_and_counts_the_rest(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gongzhi.gateway.backtest.commands import SAID
+    from gongzhi.gateway.backtest.intervals import LISTED
+
+    many = LISTED + 3
+    lines = [REGISTRY.splitlines()[0]] + [f"em-{i},electrical,e1,b1,1,3,{i},0,,"
+                                          for i in range(many)]
+    registry = tmp_path / "registry.csv"
+    registry.write_text("\n".join(lines) + "\n")
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(many):
+        (data / f"em-{i}.csv").write_text(f"ts,power_w\n{T0},1\n{T0 + 120_000},1\n")
+    assert main(["backtest", "--registry", str(registry), "--input", str(data), "--output",
+                 str(tmp_path / "alarms.jsonl")]) == 0
+    said = capsys.readouterr()
+    summary = json.loads(said.out)
+    assert summary["slow_reporters"] == many
+    assert len(summary["slow_reporters_listed"]) == LISTED
+    warnings = said.err.splitlines()
+    assert len(warnings) == SAID + 1
+    assert f"and {many - SAID} more devices" in warnings[-1]

@@ -11,6 +11,8 @@ from typing import Any
 
 from gongzhi.core.errors import ConfigError
 
+SAID = 5  # devices warned of by name on standard error (the summary lists more)
+
 
 def add_parsers(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -68,6 +70,12 @@ def run_backtest(args: argparse.Namespace) -> int:
         else:
             series = read_store(args.from_store, registry, devices, args.since, args.until)
     replay = Replay(registry)
+    slow = replay.check(series)
+    for reporter in slow[:SAID]:
+        print(f"gongzhi backtest: warning: {reporter.message()}", file=sys.stderr)
+    if len(slow) > SAID:
+        print(f"gongzhi backtest: warning: and {len(slow) - SAID} more devices report less "
+              "often than their offline limit (the summary lists them)", file=sys.stderr)
     write_alarms(args.output, replay.run(series))
     print(json.dumps(replay.summary.to_dict()), file=sys.stdout, flush=True)
     return 0

@@ -40,6 +40,7 @@ from gongzhi.gateway.backtest.batches import (
     tick_after,
     windows,
 )
+from gongzhi.gateway.backtest.intervals import LISTED, SlowReporter, slow_reporters
 from gongzhi.gateway.backtest.series import DeviceSeries
 from gongzhi.gateway.decode import MIN_TS_MS
 from gongzhi.gateway.detection.devices import DeviceIndex
@@ -66,6 +67,7 @@ class ReplaySummary:
     first_ts_ms: int | None = None
     last_ts_ms: int | None = None
     ticks: int = 0
+    slow: list[SlowReporter] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {"rows": self.rows, "devices": self.devices,
@@ -74,7 +76,9 @@ class ReplaySummary:
                 "alarms": sum(self.raised.values()),
                 "alarms_by_kind": dict(sorted(self.raised.items())),
                 "clears_by_kind": dict(sorted(self.cleared.items())),
-                "first_ts_ms": self.first_ts_ms, "last_ts_ms": self.last_ts_ms}
+                "first_ts_ms": self.first_ts_ms, "last_ts_ms": self.last_ts_ms,
+                "slow_reporters": len(self.slow),
+                "slow_reporters_listed": [r.to_dict() for r in self.slow[:LISTED]]}
 
 
 def check_series(registry: Registry, all_series: Iterable[DeviceSeries]) -> None:
@@ -147,9 +151,17 @@ class Replay:
         self._slot = index.slot
         self._offline_after = offline_after_ms(index).tolist()
 
-    def run(self, all_series: Sequence[DeviceSeries]) -> Iterator[Alarm]:
+    def check(self, all_series: Sequence[DeviceSeries]) -> list[SlowReporter]:
+        """Refuse what cannot run (``check_series``); the devices that will go offline in
+        every gap between their rows (``intervals``), which ``run`` also puts in the
+        summary."""
         check_series(self.registry, all_series)
+        limits = {d: self._offline_after[slot] for d, slot in self._slot.items()}
+        return slow_reporters(self.registry, limits, all_series)
+
+    def run(self, all_series: Sequence[DeviceSeries]) -> Iterator[Alarm]:
         summary = self.summary
+        summary.slow = self.check(all_series)
         summary.devices = len(all_series)
         keep = [_accepted(self.registry, s, summary) for s in all_series]
         # Every accepted row, all devices merged in time order (ties: in the order the series

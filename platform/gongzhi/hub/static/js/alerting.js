@@ -1,6 +1,6 @@
 // Making sure a new critical alarm is noticed: a sound (after the one click browsers require
 // before a page may play audio), a mute that ends by itself, and a modal pop-up.
-import { byId, h, setChildren } from "./dom.js";
+import { byId, h, keepChildren } from "./dom.js";
 import { formatDuration, formatLocation, formatTime, kindLabel, t } from "./i18n.js";
 import { flameIcon, severityBadge } from "./icons.js";
 import { mayAct, toMs } from "./store.js";
@@ -85,6 +85,35 @@ export class CriticalPopup {
     this.onOpen = onOpen;
     this.sound = sound;
     this.waiting = []; // tickets, oldest first
+    // Built once: the pop-up is rebuilt whenever another critical alarm joins the wait (a fire
+    // sets off detector after detector), and a button (or an ancestor of it) taken out of the
+    // page between a press and its release loses the click. A press acts on the ticket it was
+    // made on: if another is shown by the release, the click does nothing.
+    this.body = h("div", { class: "popup-body" });
+    this.title = h("div", { class: "popup-title" });
+    this.head = h("div", { class: "popup-head" }, flameIcon(64),
+      h("div", {}, this.title, severityBadge("critical", 32)));
+    this.actions = h("div", { class: "popup-actions" });
+    this.pressed = null; // the ticket shown when a button was pressed
+    const button = (attrs, act) => {
+      const el = h("button", { type: "button", ...attrs });
+      el.addEventListener("pointerdown", () => { this.pressed = this.current; });
+      el.addEventListener("click", (event) => {
+        const ticket = this.current;
+        // (A click from the keyboard, detail 0, has no press: it acts on what is shown.)
+        const pressed = event.detail > 0 ? this.pressed : ticket;
+        if (ticket && pressed && String(pressed.id) === String(ticket.id)) act(ticket);
+      });
+      return el;
+    };
+    this.ackButton = button({ class: "btn btn-ack btn-huge", dataset: { action: "ack" } },
+      (ticket) => this.onAck(ticket));
+    this.noAck = h("span", { "aria-hidden": "true" });
+    this.openButton = button({ class: "btn btn-huge" }, (ticket) => {
+      this.dismiss();
+      this.onOpen(ticket);
+    });
+    this.seenButton = button({ class: "btn btn-huge btn-quiet" }, () => this.dismiss());
     this.dialog.addEventListener("cancel", (event) => {
       event.preventDefault(); // Escape is "seen", not an accidental dismissal of all.
       this.dismiss();
@@ -127,30 +156,23 @@ export class CriticalPopup {
     this.shown = signature;
     const opened = toMs(ticket.opened_at) ?? toMs(ticket.first_seen);
     const more = this.waiting.length - 1;
-    setChildren(this.dialog, h("div", {
-      class: `popup-body${ticket.kind === "fire" ? " is-fire" : ""}`,
-      dataset: { ticketId: ticket.id },
-    },
-    h("div", { class: "popup-head" }, flameIcon(64),
-      h("div", {}, h("div", { class: "popup-title", text: t("popup.title") }),
-        severityBadge("critical", 32))),
-    // Every line is there, one line high, whatever the ticket and however many wait: the
-    // pop-up keeps its size, so its buttons never move under the pointer as alarms arrive.
-    h("div", { class: "popup-kind", text: kindLabel(ticket.kind) }),
-    h("div", { class: "popup-loc", text: formatLocation(ticket.location) }),
-    h("div", { class: "popup-time", text: opened === null ? "" : formatTime(opened) }),
-    h("div", { class: "popup-more", text: more > 0 ? t("popup.more", { n: more }) : "" }),
-    h("div", { class: "popup-actions" },
-      canAck ? h("button", { class: "btn btn-ack btn-huge", type: "button",
-        dataset: { action: "ack" }, text: t("action.ack"), onclick: () => this.onAck(ticket) })
-        : h("span", { "aria-hidden": "true" }),
-      h("button", { class: "btn btn-huge", type: "button", text: t("popup.open"),
-        onclick: () => {
-          this.dismiss();
-          this.onOpen(ticket);
-        } }),
-      h("button", { class: "btn btn-huge btn-quiet", type: "button", text: t("popup.seen"),
-        onclick: () => this.dismiss() }))));
+    this.body.className = `popup-body${ticket.kind === "fire" ? " is-fire" : ""}`;
+    this.body.dataset.ticketId = String(ticket.id);
+    this.title.textContent = t("popup.title");
+    this.ackButton.textContent = t("action.ack");
+    this.openButton.textContent = t("popup.open");
+    this.seenButton.textContent = t("popup.seen");
+    keepChildren(this.actions, canAck ? this.ackButton : this.noAck, this.openButton,
+      this.seenButton);
+    keepChildren(this.dialog, this.body);
+    keepChildren(this.body, this.head,
+      // Every line is there, one line high, whatever the ticket and however many wait: the
+      // pop-up keeps its size, so its buttons never move under the pointer as alarms arrive.
+      h("div", { class: "popup-kind", text: kindLabel(ticket.kind) }),
+      h("div", { class: "popup-loc", text: formatLocation(ticket.location) }),
+      h("div", { class: "popup-time", text: opened === null ? "" : formatTime(opened) }),
+      h("div", { class: "popup-more", text: more > 0 ? t("popup.more", { n: more }) : "" }),
+      this.actions);
     if (!this.dialog.open) this.dialog.showModal();
   }
 

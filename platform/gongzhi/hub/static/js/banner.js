@@ -4,7 +4,7 @@
 // its ticket is critical and active: a new alarm takes a free place or counts in "+N", so it
 // never moves a card (or its button) from under the operator's pointer. A place left by a
 // ticket goes to the most urgent one not shown.
-import { h, setChildren, setText } from "./dom.js";
+import { h, keepChildren, setText } from "./dom.js";
 import { formatLocation, kindLabel, statusLabel, t } from "./i18n.js";
 import { flameIcon, severityBadge } from "./icons.js";
 import { elapsedText, slaText } from "./queue.js";
@@ -18,9 +18,19 @@ export class CriticalBanner {
     this.onPick = onPick;
     this.onAck = onAck;
     this.now = now;
-    this.cards = new Map(); // ticket id -> {el, parts}
+    this.cards = new Map(); // ticket id -> its card (built once, updated in place)
     this.places = []; // the ticket ids shown, in the order of their places
     this.signature = "";
+    // Built once and updated in place: a fire sets off detector after detector, each a change
+    // of the strip, and a card or button (or an ancestor of it) taken out of the page between
+    // a press and its release loses the click (keepChildren).
+    this.titleText = h("span");
+    this.title = h("h2", { class: "critical-title" }, flameIcon(34), this.titleText);
+    this.strip = h("div", { class: "critical-cards" });
+    this.more = h("div", { class: "critical-more" });
+    this.noneText = h("span");
+    this.none = h("div", { class: "critical-none" },
+      h("span", { class: "ok-mark", "aria-hidden": "true", text: "✓" }), this.noneText);
   }
 
   /** The tickets to show, place by place: those shown keep their places. */
@@ -44,53 +54,69 @@ export class CriticalBanner {
     this.root.dataset.count = String(critical.length);
     if (signature === this.signature) return;
     this.signature = signature;
+    const ids = new Set(shown.map((ticket) => String(ticket.id)));
+    for (const id of [...this.cards.keys()]) if (!ids.has(id)) this.cards.delete(id);
     if (critical.length === 0) {
-      this.cards.clear();
-      setChildren(this.root, h("div", { class: "critical-none" },
-        h("span", { class: "ok-mark", "aria-hidden": "true", text: "✓" }),
-        h("span", { text: t("panel.critical.none") })));
+      setText(this.noneText, t("panel.critical.none"));
+      keepChildren(this.root, this.none);
       return;
     }
     const now = this.now();
-    this.cards.clear();
     const cards = shown.map((ticket) => this.card(ticket, now));
     const more = critical.length - shown.length;
-    setChildren(this.root,
-      h("h2", { class: "critical-title" }, flameIcon(34),
-        h("span", { text: `${t("panel.critical")} ${critical.length}` })),
-      h("div", { class: "critical-cards" }, cards,
-        more > 0 ? h("div", { class: "critical-more", text: `+${more}` }) : null));
+    setText(this.titleText, `${t("panel.critical")} ${critical.length}`);
+    setText(this.more, `+${more}`);
+    keepChildren(this.strip, cards, more > 0 ? this.more : null);
+    keepChildren(this.root, this.title, this.strip);
   }
 
+  /** The ticket's card, built the first time it is shown, brought up to date after. */
   card(ticket, now) {
-    const elapsed = h("span", { class: "c-elapsed" });
-    const sla = h("span", { class: "c-sla" });
-    const ack = mayAct(ticket, "ack")
-      ? h("button", { class: "btn btn-ack btn-big", type: "button", dataset: { action: "ack" },
-        text: t("action.ack"),
+    const id = String(ticket.id);
+    let card = this.cards.get(id);
+    if (card === undefined) card = this.build(id);
+    card.ticket = ticket;
+    const { el, parts } = card;
+    el.className = `critical-card${ticket.kind === "fire" ? " is-fire" : ""}`;
+    Object.assign(el.dataset, { ticketId: id, status: ticket.status, kind: ticket.kind });
+    setText(parts.kind, kindLabel(ticket.kind));
+    setText(parts.count, `×${ticket.occurrences}`);
+    keepChildren(parts.head, parts.badge, parts.kind, ticket.occurrences > 1 ? parts.count : null);
+    setText(parts.loc, formatLocation(ticket.location));
+    parts.status.dataset.status = ticket.status;
+    setText(parts.status, statusLabel(ticket.status));
+    setText(parts.elapsedLabel, t("elapsed"));
+    setText(parts.ack, t("action.ack"));
+    keepChildren(parts.foot, parts.status, parts.times, card.sla,
+      mayAct(ticket, "ack") ? parts.ack : null);
+    this.tickCard(card, now);
+    return el;
+  }
+
+  build(id) {
+    const card = { ticket: null, elapsed: h("span", { class: "c-elapsed" }),
+      sla: h("span", { class: "c-sla" }) };
+    const parts = {
+      badge: severityBadge("critical", 30),
+      kind: h("span", { class: "c-kind" }),
+      count: h("span", { class: "c-count" }),
+      loc: h("div", { class: "c-loc" }),
+      status: h("span", { class: "c-status" }),
+      elapsedLabel: h("span", { class: "c-label" }),
+      ack: h("button", { class: "btn btn-ack btn-big", type: "button", dataset: { action: "ack" },
         onclick: (event) => {
           event.stopPropagation();
-          this.onAck(ticket);
-        } })
-      : null;
-    const el = h("article", {
-      class: `critical-card${ticket.kind === "fire" ? " is-fire" : ""}`,
-      dataset: { ticketId: ticket.id, status: ticket.status, kind: ticket.kind },
-      tabindex: 0, onclick: () => this.onPick(ticket),
-    },
-    h("div", { class: "c-head" }, severityBadge("critical", 30),
-      h("span", { class: "c-kind", text: kindLabel(ticket.kind) }),
-      ticket.occurrences > 1 ? h("span", { class: "c-count", text: `×${ticket.occurrences}` })
-        : null),
-    h("div", { class: "c-loc", text: formatLocation(ticket.location) }),
-    h("div", { class: "c-foot" },
-      h("span", { class: "c-status", dataset: { status: ticket.status },
-        text: statusLabel(ticket.status) }),
-      h("span", { class: "c-times" }, h("span", { class: "c-label", text: t("elapsed") }), elapsed),
-      sla, ack));
-    this.cards.set(String(ticket.id), { ticket, elapsed, sla });
-    this.tickCard(this.cards.get(String(ticket.id)), now);
-    return el;
+          this.onAck(card.ticket);
+        } }),
+    };
+    parts.head = h("div", { class: "c-head" });
+    parts.times = h("span", { class: "c-times" }, parts.elapsedLabel, card.elapsed);
+    parts.foot = h("div", { class: "c-foot" });
+    card.parts = parts;
+    card.el = h("article", { tabindex: 0, onclick: () => this.onPick(card.ticket) },
+      parts.head, parts.loc, parts.foot);
+    this.cards.set(id, card);
+    return card;
   }
 
   tickCard(card, now) {

@@ -37,6 +37,25 @@ function appendAll(el, children) {
   }
 }
 
+/**
+ * Make ``children`` (nulls skipped) the children of ``el``, in order, without taking out a node
+ * that is already there: the others are removed first, then the new ones put in around those
+ * kept. A page re-rendered while someone uses it needs this for what they touch: a button (or
+ * an ancestor of it) taken out between a press and its release turns the click into one on what
+ * stayed in the page, and a text field taken out loses the focus and what is being typed.
+ */
+export function keepChildren(el, ...children) {
+  const wanted = children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false);
+  const kept = new Set(wanted);
+  for (const node of [...el.childNodes]) {
+    if (!kept.has(node)) node.remove();
+  }
+  wanted.forEach((child, i) => {
+    const here = el.childNodes[i] ?? null;
+    if (here !== child) el.insertBefore(child, here);
+  });
+}
+
 /** Replace all children of ``el``. */
 export function setChildren(el, ...children) {
   el.replaceChildren();

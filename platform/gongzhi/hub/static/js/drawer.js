@@ -1,7 +1,7 @@
 // The ticket drawer: what happened, where, to whom (masked per the viewer's party by the API),
 // the measurements behind the alarm with the threshold, the timeline, and the actions with notes.
 import { api, getTicket, postAction } from "./api.js";
-import { byId, h, setChildren } from "./dom.js";
+import { byId, h, keepChildren } from "./dom.js";
 import { lineChart } from "./chart.js";
 import {
   formatLocation, formatTime, kindLabel, partyLabel, statusLabel, t,
@@ -58,6 +58,12 @@ export class TicketDrawer {
     this.closeButton = h("button", { class: "btn btn-quiet drawer-close", type: "button",
       text: "✕", onclick: () => this.close() });
     this.actionButtons = new Map();
+    // And what holds them: a button whose ancestor is taken out between a press and its release
+    // loses the click as surely as the button itself (render keeps them all in the page).
+    this.head = h("header", { class: "drawer-head" });
+    this.body = h("div", { class: "drawer-body" });
+    this.actionRow = h("div", { class: "action-buttons" });
+    this.actions = h("section", { class: "drawer-actions" }, this.note, this.actionRow);
     // Escape closes the drawer, unless a pop-up over it takes the key (a critical pop-up
     // arriving while the operator is in the drawer: its Escape is "seen", not "close").
     document.addEventListener("keydown", (event) => {
@@ -177,20 +183,22 @@ export class TicketDrawer {
       return button;
     });
     this.closeButton.setAttribute("aria-label", t("drawer.close"));
-    setChildren(this.el,
-      h("header", { class: "drawer-head" },
-        severityBadge(ticket.severity, 30),
-        h("h2", { class: "drawer-kind", text: kindLabel(ticket.kind) }),
-        h("span", { class: "drawer-status", dataset: { status: ticket.status },
-          text: statusLabel(ticket.status) }),
-        this.closeButton),
-      h("div", { class: "drawer-body" },
-        this.facts(ticket, sla),
-        isReport(ticket) ? reportSection(this.report) : this.household(),
-        buttons.length ? h("section", { class: "drawer-actions" },
-          note, h("div", { class: "action-buttons" }, buttons)) : null,
-        this.evidence(ticket),
-        this.timeline(ticket)));
+    // A storm re-renders the drawer many times a second: what shows the ticket is built anew,
+    // what the operator presses or types in stays in the page (keepChildren).
+    keepChildren(this.el, this.head, this.body);
+    keepChildren(this.head,
+      severityBadge(ticket.severity, 30),
+      h("h2", { class: "drawer-kind", text: kindLabel(ticket.kind) }),
+      h("span", { class: "drawer-status", dataset: { status: ticket.status },
+        text: statusLabel(ticket.status) }),
+      this.closeButton);
+    keepChildren(this.actionRow, buttons);
+    keepChildren(this.body,
+      this.facts(ticket, sla),
+      isReport(ticket) ? reportSection(this.report) : this.household(),
+      buttons.length ? this.actions : null,
+      this.evidence(ticket),
+      this.timeline(ticket));
   }
 
   facts(ticket, sla) {

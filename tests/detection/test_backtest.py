@@ -332,3 +332,30 @@ def test_the_warning_names_the_first_devices_and_counts_the_rest(
     warnings = said.err.splitlines()
     assert len(warnings) == SAID + 1
     assert f"and {many - SAID} more devices" in warnings[-1]
+
+
+def test_a_device_is_slow_when_most_of_its_intervals_pass_its_offline_limit() -> None:
+    """Counted over all devices at once: em-1 (limit 30 s) with 2 of its 5 intervals past it is
+    not named, with 3 of 4 it is (its median, 60 s, said); a device of one row has no
+    interval."""
+    from gongzhi.devices.registry import parse_registry
+    from gongzhi.gateway.backtest.intervals import slow_reporters
+    from gongzhi.gateway.backtest.series import series
+
+    registry = parse_registry(REGISTRY)
+    limits = {"em-1": 30_000, "em-2": 180_000, "sd-1": 90_000_000}
+
+    def steps(*gaps_s: int) -> list[int]:
+        out = [T0]
+        for gap in gaps_s:
+            out.append(out[-1] + gap * 1000)
+        return out
+
+    mostly_on_time = series("em-1", steps(10, 10, 10, 60, 60), power_w=[1.0] * 6)
+    mostly_late = series("em-1", steps(10, 60, 60, 60), power_w=[1.0] * 5)
+    alone = series("sd-1", [T0], smoke_db_m=[0.01])
+    on_time = series("em-2", steps(60, 60, 200), power_w=[1.0] * 4)
+    assert slow_reporters(registry, limits, [mostly_on_time, alone, on_time]) == []
+    found = slow_reporters(registry, limits, [alone, on_time, mostly_late])
+    assert [(r.device_id, r.median_interval_s, r.offline_after_s) for r in found] \
+        == [("em-1", 60.0, 30.0)]

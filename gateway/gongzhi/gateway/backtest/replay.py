@@ -150,14 +150,19 @@ class Replay:
         index = DeviceIndex(registry)
         self._slot = index.slot
         self._offline_after = offline_after_ms(index).tolist()
+        self._checked: tuple[Sequence[DeviceSeries], list[SlowReporter]] | None = None
 
     def check(self, all_series: Sequence[DeviceSeries]) -> list[SlowReporter]:
         """Refuse what cannot run (``check_series``); the devices that will go offline in
-        every gap between their rows (``intervals``), which ``run`` also puts in the
-        summary."""
+        every gap between their rows (``intervals``), which ``run`` puts in the summary. A
+        caller may check first (to warn before a long run): ``run`` then takes the result."""
+        if self._checked is not None and self._checked[0] is all_series:
+            return self._checked[1]
         check_series(self.registry, all_series)
         limits = {d: self._offline_after[slot] for d, slot in self._slot.items()}
-        return slow_reporters(self.registry, limits, all_series)
+        slow = slow_reporters(self.registry, limits, all_series)
+        self._checked = (all_series, slow)
+        return slow
 
     def run(self, all_series: Sequence[DeviceSeries]) -> Iterator[Alarm]:
         summary = self.summary

@@ -45,7 +45,8 @@ function appendAll(el, children) {
  * stayed in the page, and a text field taken out loses the focus and what is being typed.
  */
 export function keepChildren(el, ...children) {
-  const wanted = children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false);
+  const wanted = children.flat(Infinity)
+    .filter((c) => c !== null && c !== undefined && c !== false);
   const kept = new Set(wanted);
   for (const node of [...el.childNodes]) {
     if (!kept.has(node)) node.remove();

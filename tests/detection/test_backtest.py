@@ -359,3 +359,20 @@ def test_a_device_is_slow_when_most_of_its_intervals_pass_its_offline_limit() ->
     found = slow_reporters(registry, limits, [alone, on_time, mostly_late])
     assert [(r.device_id, r.median_interval_s, r.offline_after_s) for r in found] \
         == [("em-1", 60.0, 30.0)]
+
+
+def test_devices_without_rows_are_left_out_not_offline(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The registry has em-1, em-2 and sd-1; the input only em-2's file. The two others are not
+    replayed as devices never heard of (offline from the first tick): they are left out, and
+    said."""
+    registry, data = write_inputs(tmp_path)
+    for other in ("em-1", "sd-1"):
+        (data / f"{other}.csv").unlink()
+    out = tmp_path / "alarms.jsonl"
+    assert main(["backtest", "--registry", str(registry), "--input", str(data), "--output",
+                 str(out)]) == 0
+    said = capsys.readouterr()
+    assert json.loads(said.out)["registry_devices_left_out"] == 2
+    assert "2 of the registry's 3 devices (first: em-1, sd-1)" in said.err
+    assert read_jsonl(out) == []

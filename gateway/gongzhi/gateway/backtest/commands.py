@@ -49,7 +49,7 @@ def add_parsers(subparsers: Any) -> None:
 
 
 def run_backtest(args: argparse.Namespace) -> int:
-    from gongzhi.devices.registry import load_registry
+    from gongzhi.devices.registry import Registry, load_registry
     from gongzhi.gateway.backtest.csv_input import read_directory
     from gongzhi.gateway.backtest.output import write_alarms
     from gongzhi.gateway.backtest.replay import Replay
@@ -69,7 +69,17 @@ def run_backtest(args: argparse.Namespace) -> int:
             series = read_influx(load_settings(), registry, devices, args.since, args.until)
         else:
             series = read_store(args.from_store, registry, devices, args.since, args.until)
-    replay = Replay(registry)
+    # The devices recorded: a device of the registry without rows would be "never heard of",
+    # offline from the first tick (and with others of its building a cluster), which says
+    # nothing about the recording. They are left out, and counted.
+    recorded = {s.device_id for s in series}
+    replay = Replay(Registry(r for r in registry if r.device_id in recorded))
+    left_out = [r.device_id for r in registry if r.device_id not in recorded]
+    replay.summary.left_out = len(left_out)
+    if left_out:
+        print(f"gongzhi backtest: left out of the replay, no rows in the input: "
+              f"{len(left_out)} of the registry's {len(registry)} devices (first: "
+              f"{', '.join(left_out[:5])})", file=sys.stderr)
     slow = replay.check(series)
     for reporter in slow[:SAID]:
         print(f"gongzhi backtest: warning: {reporter.message()}", file=sys.stderr)

@@ -68,9 +68,11 @@ class ReplaySummary:
     last_ts_ms: int | None = None
     ticks: int = 0
     slow: list[SlowReporter] = field(default_factory=list)
+    left_out: int = 0  # devices of the registry without rows, not replayed (the command's)
 
     def to_dict(self) -> dict[str, object]:
         return {"rows": self.rows, "devices": self.devices,
+                "registry_devices_left_out": self.left_out,
                 "rows_rejected": dict(sorted(self.rejected.items())),
                 "first_rejected": dict(sorted(self.first_rejected.items())),
                 "alarms": sum(self.raised.values()),

@@ -363,12 +363,12 @@ def test_a_device_is_slow_when_most_of_its_intervals_pass_its_offline_limit() ->
 
 def test_devices_without_rows_are_left_out_not_offline(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The registry has em-1, em-2 and sd-1; the input only em-2's file. The two others are not
-    replayed as devices never heard of (offline from the first tick): they are left out, and
-    said."""
+    """The registry has em-1, em-2 and sd-1; the input em-2's file, and sd-1's with no row. The
+    two others are not replayed as devices never heard of (offline from the first tick): they
+    are left out, and said."""
     registry, data = write_inputs(tmp_path)
-    for other in ("em-1", "sd-1"):
-        (data / f"{other}.csv").unlink()
+    (data / "em-1.csv").unlink()
+    (data / "sd-1.csv").write_text("ts,smoke_db_m\n")  # a header and no row
     out = tmp_path / "alarms.jsonl"
     assert main(["backtest", "--registry", str(registry), "--input", str(data), "--output",
                  str(out)]) == 0

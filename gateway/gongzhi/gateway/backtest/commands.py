@@ -72,6 +72,7 @@ def run_backtest(args: argparse.Namespace) -> int:
     # The devices recorded: a device of the registry without rows would be "never heard of",
     # offline from the first tick (and with others of its building a cluster), which says
     # nothing about the recording. They are left out, and counted.
+    series = [s for s in series if len(s)]
     recorded = {s.device_id for s in series}
     replay = Replay(Registry(r for r in registry if r.device_id in recorded))
     left_out = [r.device_id for r in registry if r.device_id not in recorded]

@@ -11,7 +11,7 @@ from typing import Any
 
 from gongzhi.core.errors import ConfigError
 
-SAID = 5  # devices warned of by name on standard error (the summary lists more)
+SAID = 5  # devices named on standard error in a warning (the summary counts them all)
 
 
 def add_parsers(subparsers: Any) -> None:
@@ -80,7 +80,7 @@ def run_backtest(args: argparse.Namespace) -> int:
     if left_out:
         print(f"gongzhi backtest: left out of the replay, no rows in the input: "
               f"{len(left_out)} of the registry's {len(registry)} devices (first: "
-              f"{', '.join(left_out[:5])})", file=sys.stderr)
+              f"{', '.join(left_out[:SAID])})", file=sys.stderr)
     slow = replay.check(series)
     for reporter in slow[:SAID]:
         print(f"gongzhi backtest: warning: {reporter.message()}", file=sys.stderr)

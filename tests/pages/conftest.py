@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.pages.pages_support import CHROMIUM, CHROMIUM_ARGS, Platform, running_platform
+from tests.pages.pages_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Platform,
+    open_page,
+    running_platform,
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,3 +37,14 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page_errors() -> list[str]:
     return []
+
+
+@pytest.fixture
+def page(browser: Browser, platform: Platform, page_errors: list[str]) -> Iterator[Page]:
+    """A fresh wall tab on the module's platform (not signed in); no script error by the end."""
+    opened = open_page(browser, f"{platform.url}/", page_errors)
+    try:
+        yield opened
+    finally:
+        opened.context.close()
+    assert page_errors == []

@@ -4,10 +4,9 @@ long ticket list that stays a handful of DOM rows while updates arrive in bursts
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from gongzhi.core.alarms import AlarmKind
 from tests.pages.pages_support import (
@@ -15,7 +14,6 @@ from tests.pages.pages_support import (
     Platform,
     dismiss_popups,
     estate_registry,
-    open_page,
     sign_in,
 )
 
@@ -23,16 +21,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 KINDS = (AlarmKind.LOW_BATTERY, AlarmKind.SENSOR_FAULT, AlarmKind.ELECTRICAL_LEAKAGE,
          AlarmKind.TAMPER)
-
-
-@pytest.fixture
-def page(browser: Browser, platform: Platform, page_errors: list[str]) -> Iterator[Page]:
-    opened = open_page(browser, f"{platform.url}/", page_errors)
-    try:
-        yield opened
-    finally:
-        opened.context.close()
-    assert page_errors == []
 
 
 PARSER_CHECK = """async (chunks) => {

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Browser, Page, Request, expect
+from playwright.sync_api import Page, Request, expect
 
 from gongzhi.core.alarms import AlarmKind
 from tests.e2e.harness import wait_until
-from tests.pages.pages_support import Platform, box, centre, dismiss_popups, open_page, sign_in
+from tests.pages.pages_support import Platform, box, centre, dismiss_popups, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -54,97 +54,81 @@ def rebuilt(page: Page, selector: str, change: Callable[[], object]) -> Callable
     return update
 
 
-def test_a_press_and_a_note_survive_the_drawer_updating(
-        browser: Browser, platform: Platform, page_errors: list[str]) -> None:
-    page = open_page(browser, f"{platform.url}/", page_errors)
-    try:
-        sign_in(page, platform.tokens["property_office"])
-        ticket = platform.raise_alarm(AlarmKind.ELECTRICAL_LEAKAGE, DEVICE)
-        page.locator(f".q-row[data-ticket-id='{ticket}']").click()
-        drawer = page.locator(f"#drawer[data-ticket-id='{ticket}']")
-        expect(drawer.locator(".drawer-kind")).not_to_be_empty()
-        # Another occurrence of the ticket shown: the drawer renders again.
-        occurrence = rebuilt(page, "#drawer .drawer-kind", lambda: platform.raise_alarm(
-            AlarmKind.ELECTRICAL_LEAKAGE, DEVICE))
+def test_a_press_and_a_note_survive_the_drawer_updating(page: Page, platform: Platform) -> None:
+    sign_in(page, platform.tokens["property_office"])
+    ticket = platform.raise_alarm(AlarmKind.ELECTRICAL_LEAKAGE, DEVICE)
+    page.locator(f".q-row[data-ticket-id='{ticket}']").click()
+    drawer = page.locator(f"#drawer[data-ticket-id='{ticket}']")
+    expect(drawer.locator(".drawer-kind")).not_to_be_empty()
+    # Another occurrence of the ticket shown: the drawer renders again.
+    occurrence = rebuilt(page, "#drawer .drawer-kind", lambda: platform.raise_alarm(
+        AlarmKind.ELECTRICAL_LEAKAGE, DEVICE))
 
-        note = drawer.locator("textarea.note")
-        note.click()
-        page.keyboard.type("门口")
-        occurrence()
-        assert note.evaluate("el => el === document.activeElement")
-        page.keyboard.type("已查看")
-        expect(note).to_have_value("门口已查看")
+    note = drawer.locator("textarea.note")
+    note.click()
+    page.keyboard.type("门口")
+    occurrence()
+    assert note.evaluate("el => el === document.activeElement")
+    page.keyboard.type("已查看")
+    expect(note).to_have_value("门口已查看")
 
-        assert held_through(page, "#drawer .btn-ack", occurrence) \
-            == [f"/api/tickets/{ticket}/actions"]
-        expect(drawer.locator(".drawer-status")).to_have_attribute("data-status", "acknowledged")
-        held_through(page, "#drawer .drawer-close", occurrence)
-        expect(page.locator("#drawer")).to_be_hidden()
-    finally:
-        page.context.close()
-    assert page_errors == []
+    assert held_through(page, "#drawer .btn-ack", occurrence) \
+        == [f"/api/tickets/{ticket}/actions"]
+    expect(drawer.locator(".drawer-status")).to_have_attribute("data-status", "acknowledged")
+    held_through(page, "#drawer .drawer-close", occurrence)
+    expect(page.locator("#drawer")).to_be_hidden()
 
 
 def test_a_press_in_the_critical_popup_acts_on_the_ticket_it_was_made_on(
-        browser: Browser, platform: Platform, page_errors: list[str]) -> None:
-    page = open_page(browser, f"{platform.url}/", page_errors)
-    try:
-        sign_in(page, platform.tokens["property_office"])
-        dismiss_popups(page)
-        first = platform.raise_alarm(AlarmKind.SMOKE_ALARM, "smk-2-1-1")
-        popup = page.locator("#popup")
-        expect(popup.locator(f".popup-body[data-ticket-id='{first}']")).to_be_visible()
+        page: Page, platform: Platform) -> None:
+    sign_in(page, platform.tokens["property_office"])
+    dismiss_popups(page)
+    first = platform.raise_alarm(AlarmKind.SMOKE_ALARM, "smk-2-1-1")
+    popup = page.locator("#popup")
+    expect(popup.locator(f".popup-body[data-ticket-id='{first}']")).to_be_visible()
 
-        # Another detector sounds while "acknowledge" is held: the pop-up is rebuilt with one
-        # more waiting, and the release acknowledges the ticket pressed on.
-        second: list[int] = []
-        posted = held_through(page, "#popup .btn-ack", rebuilt(
-            page, "#popup .popup-kind", lambda: second.append(
-                platform.raise_alarm(AlarmKind.SMOKE_ALARM, "smk-2-1-2"))))
-        assert posted == [f"/api/tickets/{first}/actions"]
-        wait_until(lambda: status(platform, first) == "acknowledged", 10, "the acknowledgement")
-        expect(popup.locator(f".popup-body[data-ticket-id='{second[0]}']")).to_be_visible()
+    # Another detector sounds while "acknowledge" is held: the pop-up is rebuilt with one
+    # more waiting, and the release acknowledges the ticket pressed on.
+    second: list[int] = []
+    posted = held_through(page, "#popup .btn-ack", rebuilt(
+        page, "#popup .popup-kind", lambda: second.append(
+            platform.raise_alarm(AlarmKind.SMOKE_ALARM, "smk-2-1-2"))))
+    assert posted == [f"/api/tickets/{first}/actions"]
+    wait_until(lambda: status(platform, first) == "acknowledged", 10, "the acknowledgement")
+    expect(popup.locator(f".popup-body[data-ticket-id='{second[0]}']")).to_be_visible()
 
-        # The ticket shown is acknowledged on another screen while "acknowledge" is held: the
-        # pop-up moves on to the next one, which the release must not acknowledge.
-        third = platform.raise_alarm(AlarmKind.SMOKE_ALARM, "smk-2-1-3")
-        expect(popup.locator(".popup-more")).not_to_be_empty()
-        posted = held_through(page, "#popup .btn-ack", rebuilt(
-            page, "#popup .popup-kind", lambda: platform.post(
-                f"/api/tickets/{second[0]}/actions", "property_office", {"action": "ack"})))
-        expect(popup.locator(f".popup-body[data-ticket-id='{third}']")).to_be_visible()
-        assert posted == []
-        assert status(platform, third) == "open"
-    finally:
-        page.context.close()
-    assert page_errors == []
+    # The ticket shown is acknowledged on another screen while "acknowledge" is held: the
+    # pop-up moves on to the next one, which the release must not acknowledge.
+    third = platform.raise_alarm(AlarmKind.SMOKE_ALARM, "smk-2-1-3")
+    expect(popup.locator(".popup-more")).not_to_be_empty()
+    posted = held_through(page, "#popup .btn-ack", rebuilt(
+        page, "#popup .popup-kind", lambda: platform.post(
+            f"/api/tickets/{second[0]}/actions", "property_office", {"action": "ack"})))
+    expect(popup.locator(f".popup-body[data-ticket-id='{third}']")).to_be_visible()
+    assert posted == []
+    assert status(platform, third) == "open"
 
 
 def test_a_press_on_a_critical_card_survives_the_banner_updating(
-        browser: Browser, platform: Platform, page_errors: list[str]) -> None:
-    page = open_page(browser, f"{platform.url}/", page_errors)
-    try:
-        sign_in(page, platform.tokens["property_office"])
-        ticket = platform.raise_alarm(AlarmKind.SMOKE_ALARM, "smk-4-1-1")
-        selector = f"#critical .critical-card[data-ticket-id='{ticket}']"
-        card = page.locator(selector)
-        expect(card).to_be_visible()
-        dismiss_popups(page)
+        page: Page, platform: Platform) -> None:
+    sign_in(page, platform.tokens["property_office"])
+    ticket = platform.raise_alarm(AlarmKind.SMOKE_ALARM, "smk-4-1-1")
+    selector = f"#critical .critical-card[data-ticket-id='{ticket}']"
+    card = page.locator(selector)
+    expect(card).to_be_visible()
+    dismiss_popups(page)
 
-        def sounds_again(times: int) -> Callable[[], None]:
-            def update() -> None:
-                platform.raise_alarm(AlarmKind.SMOKE_ALARM, "smk-4-1-1")
-                expect(card.locator(".c-count")).to_have_text(f"×{times}")
-            return update
+    def sounds_again(times: int) -> Callable[[], None]:
+        def update() -> None:
+            platform.raise_alarm(AlarmKind.SMOKE_ALARM, "smk-4-1-1")
+            expect(card.locator(".c-count")).to_have_text(f"×{times}")
+        return update
 
-        assert held_through(page, f"{selector} .btn-ack", sounds_again(2)) \
-            == [f"/api/tickets/{ticket}/actions"]
-        expect(card).to_have_attribute("data-status", "acknowledged")
-        held_through(page, f"{selector} .c-loc", sounds_again(3))
-        expect(page.locator(f"#drawer[data-ticket-id='{ticket}']")).to_be_visible()
-    finally:
-        page.context.close()
-    assert page_errors == []
+    assert held_through(page, f"{selector} .btn-ack", sounds_again(2)) \
+        == [f"/api/tickets/{ticket}/actions"]
+    expect(card).to_have_attribute("data-status", "acknowledged")
+    held_through(page, f"{selector} .c-loc", sounds_again(3))
+    expect(page.locator(f"#drawer[data-ticket-id='{ticket}']")).to_be_visible()
 
 
 def status(platform: Platform, ticket: int) -> str:

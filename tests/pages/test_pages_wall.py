@@ -3,8 +3,6 @@ without reload, the fire on the map, acknowledging through the API, surviving a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, expect
@@ -23,116 +21,106 @@ from tests.pages.pages_support import (
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 
-@pytest.fixture
-def wall(browser: Browser, platform: Platform, page_errors: list[str]) -> Iterator[Page]:
-    page = open_page(browser, f"{platform.url}/", page_errors)
-    try:
-        yield page
-    finally:
-        page.context.close()
-    assert page_errors == []
-
-
 def row(page: Page, ticket_id: int) -> object:
     return page.locator(f".q-row[data-ticket-id='{ticket_id}']")
 
 
 def test_a_fire_reaches_the_wall_within_a_second_with_its_place_lit(
-        wall: Page, platform: Platform, page_errors: list[str]) -> None:
-    expect(wall.locator("#signin")).to_be_visible()
-    screenshot(wall, "sign-in")
-    wall.locator("#signin-token").fill("not-a-token-of-any-party")
-    wall.locator("#signin-form button[type=submit]").click()
-    expect(wall.locator("#signin-error")).to_have_text("令牌无效，请核对后重试")
+        page: Page, platform: Platform, page_errors: list[str]) -> None:
+    expect(page.locator("#signin")).to_be_visible()
+    screenshot(page, "sign-in")
+    page.locator("#signin-token").fill("not-a-token-of-any-party")
+    page.locator("#signin-form button[type=submit]").click()
+    expect(page.locator("#signin-error")).to_have_text("令牌无效，请核对后重试")
     assert page_errors == [
         "Failed to load resource: the server responded with a status of 401 (Unauthorized)"]
     page_errors.clear()
-    sign_in(wall, platform.tokens["property_office"])
-    wall.locator("#sound-enable").click()
-    expect(wall.locator("body")).to_have_attribute("data-sound", "on")
-    expect(wall.locator(".building")).to_have_count(4)
+    sign_in(page, platform.tokens["property_office"])
+    page.locator("#sound-enable").click()
+    expect(page.locator("body")).to_have_attribute("data-sound", "on")
+    expect(page.locator(".building")).to_have_count(4)
 
     ticket_id = platform.raise_alarm(AlarmKind.FIRE, "smk-2-1-4", rule="two_detectors",
                                      detectors=["smk-2-1-4", "smk-2-1-5"])
     # Server push, no reload: the pop-up, the queue row and the critical card within a second.
-    popup = wall.locator(f"#popup .popup-body[data-ticket-id='{ticket_id}']")
+    popup = page.locator(f"#popup .popup-body[data-ticket-id='{ticket_id}']")
     expect(popup).to_be_visible(timeout=1000)
-    expect(row(wall, ticket_id)).to_have_count(1, timeout=1000)
-    place = wall.locator(f".place[data-place='{ESTATE}|2|1|4']")
+    expect(row(page, ticket_id)).to_have_count(1, timeout=1000)
+    place = page.locator(f".place[data-place='{ESTATE}|2|1|4']")
     expect(place).to_have_attribute("data-severity", "critical", timeout=1000)
     expect(place).to_have_class("place blink flash")
     expect(popup.locator(".popup-kind")).to_have_text("火警")
     expect(popup.locator(".popup-loc")).to_have_text("2栋 1单元 4层 401")
-    expect(wall.locator("body")).to_have_attribute("data-sound-plays", "1")
-    screenshot(wall, "wall-fire-popup")
+    expect(page.locator("body")).to_have_attribute("data-sound-plays", "1")
+    screenshot(page, "wall-fire-popup")
 
     popup.get_by_role("button", name="已知晓").click()
-    expect(wall.locator("#popup")).to_be_hidden()
-    card = wall.locator(f".critical-card[data-ticket-id='{ticket_id}']")
+    expect(page.locator("#popup")).to_be_hidden()
+    card = page.locator(f".critical-card[data-ticket-id='{ticket_id}']")
     expect(card).to_contain_text("火警")
     expect(card.locator(".c-sla")).to_contain_text("剩余")
     # Severity is told by an icon and a word, not by colour alone.
-    expect(row(wall, ticket_id).locator(".sev-badge .sev-icon")).to_have_count(1)
-    expect(row(wall, ticket_id).locator(".sev-text")).to_have_text("危急")
+    expect(row(page, ticket_id).locator(".sev-badge .sev-icon")).to_have_count(1)
+    expect(row(page, ticket_id).locator(".sev-text")).to_have_text("危急")
     # Device health from the gateway's reports.
     counts = platform.device_counts
     online = counts["devices"] - counts["offline"]
-    expect(wall.locator("[data-kpi=online] .kpi-label")).to_contain_text(
+    expect(page.locator("[data-kpi=online] .kpi-label")).to_contain_text(
         f"{online}/{counts['devices']}")
-    expect(wall.locator("[data-kpi=low-battery] .kpi-value")).to_have_text(
+    expect(page.locator("[data-kpi=low-battery] .kpi-value")).to_have_text(
         str(counts["low_battery"]))
-    expect(wall.locator(".offline-list li")).to_have_text([f"3栋{counts['offline']}"])
-    expect(wall.locator(".place.offline")).to_have_count(3)  # building 3, unit 2, floors 1-3
+    expect(page.locator(".offline-list li")).to_have_text([f"3栋{counts['offline']}"])
+    expect(page.locator(".place.offline")).to_have_count(3)  # building 3, unit 2, floors 1-3
     # Trends from the telemetry store: four risers against the low-pressure line, and the
     # leaking circuit on top of the leakage ranking, marked as past its threshold.
-    expect(wall.locator("#trends .legend-item")).to_have_count(4)
-    expect(wall.locator("#trends .chart .threshold")).to_have_count(2)
-    expect(wall.locator("#trends .bars .bar-alarm")).to_have_count(1)
-    screenshot(wall, "wall")
+    expect(page.locator("#trends .legend-item")).to_have_count(4)
+    expect(page.locator("#trends .chart .threshold")).to_have_count(2)
+    expect(page.locator("#trends .bars .bar-alarm")).to_have_count(1)
+    screenshot(page, "wall")
 
     # The drawer shows the household masked as the property office may see it.
     card.click()
-    drawer = wall.locator(f"#drawer[data-ticket-id='{ticket_id}']")
+    drawer = page.locator(f"#drawer[data-ticket-id='{ticket_id}']")
     expect(drawer.locator(".household")).to_contain_text("138****0241")
     expect(drawer).not_to_contain_text("13812340241")
     drawer.locator(".drawer-close").click()
 
     # Muted: a new critical alarm still pops up, silently, until the mute runs out.
-    wall.locator("#sound-mute").click()
-    expect(wall.locator("body")).to_have_attribute("data-sound", "muted")
-    expect(wall.locator("#sound-mute")).to_contain_text("静音中 04:5")
+    page.locator("#sound-mute").click()
+    expect(page.locator("body")).to_have_attribute("data-sound", "muted")
+    expect(page.locator("#sound-mute")).to_contain_text("静音中 04:5")
     second = platform.raise_alarm(AlarmKind.SMOKE_ALARM, "smk-3-1-6")
-    expect(wall.locator(f"#popup .popup-body[data-ticket-id='{second}']")).to_be_visible()
-    expect(wall.locator("body")).to_have_attribute("data-sound-plays", "1")
-    dismiss_popups(wall)
-    wall.locator("#sound-mute").click()
-    expect(wall.locator("body")).to_have_attribute("data-sound", "on")
+    expect(page.locator(f"#popup .popup-body[data-ticket-id='{second}']")).to_be_visible()
+    expect(page.locator("body")).to_have_attribute("data-sound-plays", "1")
+    dismiss_popups(page)
+    page.locator("#sound-mute").click()
+    expect(page.locator("body")).to_have_attribute("data-sound", "on")
 
 
-def test_acknowledge_changes_the_ticket_through_the_api(wall: Page, platform: Platform) -> None:
-    sign_in(wall, platform.tokens["property_office"])
-    dismiss_popups(wall)  # the open fire of the test before
+def test_acknowledge_changes_the_ticket_through_the_api(page: Page, platform: Platform) -> None:
+    sign_in(page, platform.tokens["property_office"])
+    dismiss_popups(page)  # the open fire of the test before
     fire = platform.raise_alarm(AlarmKind.FIRE, "smk-1-1-2", rule="fire_fusion")
     # Acknowledging from the pop-up goes to the API.
-    popup = wall.locator(f"#popup .popup-body[data-ticket-id='{fire}']")
+    popup = page.locator(f"#popup .popup-body[data-ticket-id='{fire}']")
     expect(popup).to_be_visible()
     popup.locator("[data-action=ack]").click()
-    expect(row(wall, fire)).to_have_attribute("data-status", "acknowledged")
+    expect(row(page, fire)).to_have_attribute("data-status", "acknowledged")
     assert platform.get(f"/api/tickets/{fire}", "property_office")["status"] == "acknowledged"
-    dismiss_popups(wall)
+    dismiss_popups(page)
 
     window = {"start_ms": platform.clock.now_ms() - 60_000, "end_ms": platform.clock.now_ms()}
     leak = platform.raise_alarm(AlarmKind.ELECTRICAL_LEAKAGE, "el-1-2-3", rule="threshold",
                                 metric="residual_ma", op=">=", threshold=300.0, value=398.0,
                                 window=window)
-    expect(row(wall, leak)).to_have_attribute("data-status", "open")
-    row(wall, leak).locator("[data-action=ack]").click()
-    expect(row(wall, leak)).to_have_attribute("data-status", "acknowledged")
+    expect(row(page, leak)).to_have_attribute("data-status", "open")
+    row(page, leak).locator("[data-action=ack]").click()
+    expect(row(page, leak)).to_have_attribute("data-status", "acknowledged")
     assert platform.get(f"/api/tickets/{leak}", "property_office")["status"] == "acknowledged"
 
     # The drawer: location, masked household data, evidence against the threshold, timeline.
-    row(wall, leak).click()
-    drawer = wall.locator(f"#drawer[data-ticket-id='{leak}']")
+    row(page, leak).click()
+    drawer = page.locator(f"#drawer[data-ticket-id='{leak}']")
     expect(drawer).to_be_visible()
     expect(drawer.locator(".drawer-kind")).to_have_text("漏电")
     expect(drawer).to_contain_text("1栋 2单元 3层 302")
@@ -146,22 +134,22 @@ def test_acknowledge_changes_the_ticket_through_the_api(wall: Page, platform: Pl
     assert detail["status"] == "dispatched"
     assert [e["note"] for e in detail["timeline"] if e["action"] == "dispatch"] == ["电工已出发"]
     expect(drawer.locator(".timeline .tl-note")).to_have_text("电工已出发")
-    screenshot(wall, "wall-drawer")
+    screenshot(page, "wall-drawer")
 
 
-def test_the_wall_catches_up_after_a_platform_restart(wall: Page, platform: Platform) -> None:
-    sign_in(wall, platform.tokens["property_office"])
-    dismiss_popups(wall)
+def test_the_wall_catches_up_after_a_platform_restart(page: Page, platform: Platform) -> None:
+    sign_in(page, platform.tokens["property_office"])
+    dismiss_popups(page)
     before = platform.raise_alarm(AlarmKind.LOW_BATTERY, "smk-4-2-1")
-    expect(row(wall, before)).to_have_count(1)  # the page now holds an event id
+    expect(row(page, before)).to_have_count(1)  # the page now holds an event id
     requests: list[tuple[str, dict[str, str]]] = []
-    wall.on("request", lambda r: requests.append((r.url, r.headers)))
+    page.on("request", lambda r: requests.append((r.url, r.headers)))
 
     platform.stop()
-    expect(wall.locator("body")).to_have_attribute("data-conn", "disconnected")
-    expect(wall.locator("#disconnected")).to_be_visible()
-    expect(wall.locator("#conn")).to_contain_text("连接中断")
-    screenshot(wall, "wall-disconnected")
+    expect(page.locator("body")).to_have_attribute("data-conn", "disconnected")
+    expect(page.locator("#disconnected")).to_be_visible()
+    expect(page.locator("#conn")).to_contain_text("连接中断")
+    screenshot(page, "wall-disconnected")
 
     # Alarms that arrive while this page's server is down (delivered to a replica on the same
     # database, as the gateway's outbox would after a restart).
@@ -177,10 +165,10 @@ def test_the_wall_catches_up_after_a_platform_restart(wall: Page, platform: Plat
             raised.append(response.json()["ticket_id"])
 
     platform.start()
-    expect(wall.locator("body")).to_have_attribute("data-conn", "live", timeout=15_000)
+    expect(page.locator("body")).to_have_attribute("data-conn", "live", timeout=15_000)
     for ticket_id in raised:
-        expect(row(wall, ticket_id)).to_have_count(1)
-    expect(wall.locator("#disconnected")).to_be_hidden()
+        expect(row(page, ticket_id)).to_have_count(1)
+    expect(page.locator("#disconnected")).to_be_hidden()
     # Caught up by replaying from the last event id, not by reloading the list.
     streams = [headers for url, headers in requests if url.endswith("/api/stream")]
     assert streams and all("last-event-id" in headers for headers in streams)
@@ -226,22 +214,22 @@ def test_each_party_sees_only_its_own(browser: Browser, platform: Platform,
     assert page_errors == []
 
 
-def test_english_switch_relabels_the_wall(wall: Page, platform: Platform) -> None:
-    sign_in(wall, platform.tokens["property_office"])
-    dismiss_popups(wall)
-    wall.locator("#lang").click()
-    expect(wall.locator("html")).to_have_attribute("lang", "en")
-    expect(wall.locator("#view-title")).to_have_text("Alarm wall")
-    expect(wall.locator(".queue-panel .panel-title")).to_have_text("Ticket queue")
-    expect(wall.locator(".q-row[data-severity='critical'] .sev-text").first).to_have_text(
+def test_english_switch_relabels_the_wall(page: Page, platform: Platform) -> None:
+    sign_in(page, platform.tokens["property_office"])
+    dismiss_popups(page)
+    page.locator("#lang").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("#view-title")).to_have_text("Alarm wall")
+    expect(page.locator(".queue-panel .panel-title")).to_have_text("Ticket queue")
+    expect(page.locator(".q-row[data-severity='critical'] .sev-text").first).to_have_text(
         "Critical")
-    screenshot(wall, "wall-en")
+    screenshot(page, "wall-en")
     # The property office opens the residents' QR sheet of its estate from the top bar, signed
     # in with the wall's token.
-    qr = wall.locator("#qr-sheet")
+    qr = page.locator("#qr-sheet")
     expect(qr).to_have_text("Residents' QR codes")
     expect(qr).to_have_attribute("href", f"/reports/qr?estate={ESTATE}")
-    with wall.context.expect_page() as opened:
+    with page.context.expect_page() as opened:
         qr.click()
     sheet = opened.value
     try:
@@ -250,5 +238,5 @@ def test_english_switch_relabels_the_wall(wall: Page, platform: Platform) -> Non
         expect(sheet.locator("#signin")).to_have_count(0)
     finally:
         sheet.close()
-    wall.locator("#lang").click()
-    expect(wall.locator("#view-title")).to_have_text("物业告警墙")
+    page.locator("#lang").click()
+    expect(page.locator("#view-title")).to_have_text("物业告警墙")

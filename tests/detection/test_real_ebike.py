@@ -1,16 +1,26 @@
 """The e-bike evaluation on real homes, on a small slice of the real data (../shared/data): the
 recordings as a monitor would report them, false alarms counted and attributed, real charger
-shapes played into a household's power and found or missed."""
+shapes played into a household's power and found or missed; the development tool for the rule's
+settings (constants changed for a run and put back, refused with a reason when they are not the
+rule's)."""
 
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from gongzhi.core.errors import ConfigError
 from gongzhi.evaluation.ebike_chargers import Charge, taper_shapes
+from gongzhi.evaluation.ebike_development import (
+    changed_rule,
+    development_figures,
+    main,
+    parse_changes,
+)
 from gongzhi.evaluation.ebike_false import false_alarms
 from gongzhi.evaluation.ebike_recall import play_charges
 from gongzhi.evaluation.household import (
@@ -24,6 +34,7 @@ from gongzhi.evaluation.household import (
     load_recordings,
     recording_pieces,
 )
+from gongzhi.gateway.detection.ebike import EbikeChargingDetector
 
 DATA = default_data_dir()
 needs_data = pytest.mark.skipif(not (DATA / "household-power").is_dir()
@@ -121,3 +132,56 @@ def test_charges_played_into_a_real_house_are_scored() -> None:
     result = play_charges(DATA, DEVELOPMENT, per_house=4, seed=5)
     assert len(result.charges) == 4
     assert result.recall == len(result.delays_min()) / 4
+
+def test_changes_are_read_in_the_constants_own_types() -> None:
+    changes = parse_changes(" SLOTS=6, OFF_SHARE=0.1,CC_MIN_MS=9e5,")
+    assert changes == {"SLOTS": 6, "OFF_SHARE": 0.1, "CC_MIN_MS": 900_000}
+    assert isinstance(changes["SLOTS"], int) and isinstance(changes["CC_MIN_MS"], int)
+    assert isinstance(changes["OFF_SHARE"], float)
+    assert parse_changes("") == {}
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("NOPE=1", "not NAME=VALUE for a constant of the rule"),
+    ("SIGN_Z", "not NAME=VALUE"),
+    ("METRIC=1", "not NAME=VALUE"),  # a constant, but not a number
+    ("DEVICE_STATE=1", "not NAME=VALUE"),
+    ("SIGN_Z=high", "'high' is not a number"),
+    ("SLOTS=6.5", "SLOTS: a whole number, not 6.5"),
+])
+def test_what_is_not_a_setting_of_the_rule_is_refused(text: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        parse_changes(text)
+
+
+def test_the_constants_are_put_back_whatever_happens() -> None:
+    before = EbikeChargingDetector.SIGN_Z, EbikeChargingDetector.SLOTS
+    with pytest.raises(RuntimeError), changed_rule({"SIGN_Z": 1.5, "SLOTS": 7}):
+        assert (EbikeChargingDetector.SIGN_Z, EbikeChargingDetector.SLOTS) == (1.5, 7)
+        raise RuntimeError
+    assert before == (EbikeChargingDetector.SIGN_Z, EbikeChargingDetector.SLOTS)
+
+
+def test_a_bad_change_stops_the_command_with_its_reason(capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    assert main(["--set", "SLOTS=many"]) == 2
+    assert "SLOTS: 'many' is not a number" in capsys.readouterr().err
+
+
+@needs_data
+def test_figures_of_the_development_house_take_the_changes(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--seeds", "7", "--charges", "4", "--months", "1"]) == 0
+    rule = json.loads(capsys.readouterr().out)
+    assert rule["houses"] == list(DEVELOPMENT) and rule["changes"] == {}
+    # (A seed's charge is left out where no evening of the house has the data around it.)
+    assert 0 < rule["charges"] <= 4 and rule["found"] >= 1
+    assert rule["found_per_seed"] == [rule["found"]]
+    assert sum(int(v.split("/")[1]) for v in rule["found_by_level_w"].values()) \
+        == rule["charges"]
+    # A plateau that must hold for longer than any charge: nothing is recognised.
+    never = development_figures(DATA, {"CC_MIN_MS": 10**9}, seeds=(7,), per_seed=4, months=1)
+    assert never["found"] == 0 and never["false_alarms"] == 0
+    assert never["charges"] == rule["charges"]  # the same charges
+    assert never["household_days"] == rule["household_days"]
+    assert EbikeChargingDetector.CC_MIN_MS == 20 * 60_000

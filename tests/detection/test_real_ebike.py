@@ -22,10 +22,17 @@ from gongzhi.evaluation.ebike_development import (
     parse_changes,
 )
 from gongzhi.evaluation.ebike_false import false_alarms
-from gongzhi.evaluation.ebike_recall import play_charges
+from gongzhi.evaluation.ebike_recall import (
+    AFTER_MS,
+    CONTROL_WARMUP_MS,
+    WATCHED_MS,
+    play_charges,
+)
 from gongzhi.evaluation.household import (
     APPLIANCES,
+    DAY_MS,
     DEVELOPMENT,
+    MINUTE_MS,
     REPORT,
     UNMETERED,
     Recording,
@@ -125,6 +132,12 @@ def test_charges_played_into_a_quiet_house_are_found_before_their_taper_ends(
     for played in result.charges:
         assert played.delay_min is not None
         assert played.charge.plateau_min < played.delay_min <= played.charge.taper_end_min
+    # The same evenings without the charges raise nothing; counted after their warm-up (from
+    # the day before the plug-in to 2 h after the taper, the last minute's row the end).
+    assert result.control_alarms == 0
+    assert result.control_days == pytest.approx(sum(
+        WATCHED_MS + played.charge.taper_end_min * MINUTE_MS + AFTER_MS - MINUTE_MS
+        - CONTROL_WARMUP_MS for played in result.charges) / DAY_MS, abs=0.01)
 
 
 @needs_data
@@ -181,6 +194,13 @@ def test_figures_of_the_development_house_take_the_changes(
         == rule["charges"]
     # A plateau that must hold for longer than any charge: nothing is recognised.
     never = development_figures(DATA, {"CC_MIN_MS": 10**9}, seeds=(7,), per_seed=4, months=1)
+    # Glides taken on their total alone: the house's own loads raise, in its month and on the
+    # days its evenings were replayed.
+    loose = development_figures(DATA, {"SIGN_Z": 1.0, "BLOCK_SIGN_Z": 1.0, "GLIDE_T": 0.5},
+                                seeds=(7,), per_seed=4, months=1)
+    assert loose["false_alarms"] > rule["false_alarms"]
+    assert loose["replayed_false_alarms"] > rule["replayed_false_alarms"]
+    assert loose["replayed_days"] == rule["replayed_days"] > 0
     assert never["found"] == 0 and never["false_alarms"] == 0
     assert never["charges"] == rule["charges"]  # the same charges
     assert never["household_days"] == rule["household_days"]

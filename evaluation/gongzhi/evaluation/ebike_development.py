@@ -100,7 +100,9 @@ def development_figures(data_dir: Path, changes: Mapping[str, int | float] | Non
                 by_level.items(), key=lambda kv: int(kv[0].split("-")[0]))},
             "delay_min_p50": round(statistics.median(delays), 1) if delays else None,
             "false_alarms": len(false.alarms), "household_days": round(false.household_days, 1),
-            "false_by_appliance": false.by_appliance()}
+            "false_by_appliance": false.by_appliance(),
+            "replayed_false_alarms": sum(run.control_alarms for run in runs),
+            "replayed_days": round(sum(run.control_days for run in runs), 1)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

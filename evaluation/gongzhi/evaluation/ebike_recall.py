@@ -5,7 +5,8 @@ charged evening is replayed beside its control, the same evening without the cha
 found when an ``ebike_charging`` alarm is raised between the plug-in and the end of the charge's
 taper, and either the control raised no e-bike alarm from an hour before the plug-in to an hour
 after the taper's end (the alarm is the charge's), or the alarm's step is within 15 minutes of
-the plug-in; the delay is from plug-in to that alarm."""
+the plug-in; the delay is from plug-in to that alarm. The controls' alarms after their warm-up
+are false alarms (``RecallResult.control_alarms``)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,11 @@ EVENING_H = (17.0, 23.0)  # plug-in between 17:00 and 23:00
 WATCHED_MS = DAY_MS  # the monitor has watched the day before
 AFTER_MS = 2 * 3_600_000  # and goes on after the charge
 STEP_TOLERANCE_MS = 15 * MINUTE_MS
+# The evenings replayed without a charge are also the day before each: the house's own days
+# again, each replay from a different moment, so its candidates stand differently. Their alarms
+# after this warm-up are false alarms too (a second count for choosing settings on the
+# development house: its one false alarm in 120 household-days cannot rank them).
+CONTROL_WARMUP_MS = 12 * 3_600_000
 HOUR_MS = 3_600_000
 MIN_COVERAGE = 0.95  # of the minutes around a charge must have data
 
@@ -58,6 +64,9 @@ class RecallResult:
     houses: tuple[str, ...]
     seed: int
     charges: list[PlayedCharge] = field(default_factory=list)
+    # The replays without a charge after their warm-up: their e-bike alarms and their length.
+    control_alarms: int = 0
+    control_days: float = 0.0
 
     @property
     def recall(self) -> float:
@@ -129,10 +138,17 @@ def play_charges(data_dir: Path, houses: tuple[str, ...], per_house: int, seed: 
             played.append((piece, control, charge))
     raised: dict[str, list[tuple[int, int]]] = {}  # device -> (alarm time, step time), real
     pieces = [p for charged, control, _ in played for p in (charged, control)]
+    controls = {control.device_id for _, control, _ in played}
+    control_alarms = 0
     for piece, alarm in replay_pieces(pieces):
         if alarm.kind is AlarmKind.EBIKE_CHARGING and alarm.state is AlarmState.RAISE:
+            at = real_ms(piece, alarm.ts_ms)
             step = real_ms(piece, int(alarm.evidence["window"]["start_ms"]))
-            raised.setdefault(piece.device_id, []).append((real_ms(piece, alarm.ts_ms), step))
+            raised.setdefault(piece.device_id, []).append((at, step))
+            control_alarms += piece.device_id in controls \
+                and at >= int(piece.ts[0]) + CONTROL_WARMUP_MS
+    control_days = sum(max(int(c.ts[-1]) - int(c.ts[0]) - CONTROL_WARMUP_MS, 0)
+                       for _, c, _ in played) / DAY_MS
     charges = []
     for piece, control, charge in played:
         plug = piece.count_from_ms
@@ -143,7 +159,7 @@ def play_charges(data_dir: Path, houses: tuple[str, ...], per_house: int, seed: 
                  if plug <= at <= end and (not background
                                            or abs(step - plug) <= STEP_TOLERANCE_MS)]
         charges.append(PlayedCharge(piece.house, plug, charge, min(found) if found else None))
-    return RecallResult(houses, seed, charges)
+    return RecallResult(houses, seed, charges, control_alarms, control_days)
 
 
 def split_recall(data_dir: Path, split: str, per_house: int = 100, seed: int = 1) -> RecallResult:

@@ -1,7 +1,7 @@
 """The e-bike rule on the development house alone, for choosing its settings: recall over the
 development seeds (each its own random charges), by charger size, and the false alarms of the
 house's household-days with their causes, with some of the rule's constants changed for the run.
-The figures of ``docs/detection.md``'s development tables come from here:
+The rows of ``docs/detection.md``'s development tables that change only constants come from here:
 
     python -m gongzhi.evaluation.ebike_development --set SIGN_Z=3.0,BLOCK_SIGN_Z=2.5
 
@@ -86,18 +86,17 @@ def development_figures(data_dir: Path, changes: Mapping[str, int | float] | Non
     charges = [c for run in runs for c in run.charges]
     found = [c for c in charges if c.found_ms is not None]
     delays = [d for run in runs for d in run.delays_min()]
-    by_level: dict[str, list[int]] = {}
+    by_level: dict[int, list[int]] = {}  # bin's lowest W -> [found, charges]
     for c in charges:
-        low = int(c.charge.level_w) // LEVEL_BIN_W * LEVEL_BIN_W
-        tally = by_level.setdefault(f"{low}-{low + LEVEL_BIN_W}", [0, 0])
+        tally = by_level.setdefault(int(c.charge.level_w) // LEVEL_BIN_W * LEVEL_BIN_W, [0, 0])
         tally[0] += c.found_ms is not None
         tally[1] += 1
     return {"houses": list(DEVELOPMENT), "changes": dict(changes or {}),
             "recall": round(len(found) / len(charges), 3) if charges else None,
             "found": len(found), "charges": len(charges), "seeds": list(seeds),
             "found_per_seed": [sum(c.found_ms is not None for c in run.charges) for run in runs],
-            "found_by_level_w": {k: f"{f}/{n}" for k, (f, n) in sorted(
-                by_level.items(), key=lambda kv: int(kv[0].split("-")[0]))},
+            "found_by_level_w": {f"{low}-{low + LEVEL_BIN_W}": f"{f}/{n}"
+                                 for low, (f, n) in sorted(by_level.items())},
             "delay_min_p50": round(statistics.median(delays), 1) if delays else None,
             "false_alarms": len(false.alarms), "household_days": round(false.household_days, 1),
             "false_by_appliance": false.by_appliance(),

@@ -1,16 +1,21 @@
 """Real-fire evaluation (``gongzhi.evaluation.nist``): NIST-format files read, each room's
 detector modelled as it reports, the gateway's engine run over them, compared with the
-commercial alarms. Small files written here; the shared data's first test when it is present."""
+commercial alarms; exported as ``gongzhi backtest`` input (``nist_export``), the command gives
+the same alarms. Small files written here; the shared data's first test when it is present."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 
+from gongzhi.core.cli import main as cli_main
 from gongzhi.core.errors import ConfigError
 from gongzhi.evaluation.nist import (
+    IGNITION_MS,
     DetectorModel,
     evaluate_directory,
     read_activations,
@@ -18,6 +23,9 @@ from gongzhi.evaluation.nist import (
     reports,
     run_test,
 )
+from gongzhi.evaluation.nist_export import export_test
+from gongzhi.evaluation.nist_export import main as export_main
+from gongzhi.gateway.backtest.output import alarm_line
 
 NIST = Path(__file__).resolve().parents[3] / "shared" / "data" / "nist-smoke-alarms"
 
@@ -127,3 +135,49 @@ def test_first_real_fire_smoke_alarms_beside_the_commercial_ones() -> None:
     assert len(sounded) == 5
     assert all(r.smoke_alarm_s is not None for r in sounded)
     assert result.confirm_s is not None and result.confirm_s <= 30.0
+
+
+def backtest_lines(home: Path, out: Path) -> list[dict[str, object]]:
+    """``gongzhi backtest`` over an exported test's directory: its ALARMS.jsonl lines."""
+    assert cli_main(["backtest", "--registry", str(home / "registry.csv"), "--input",
+                     str(home / "data"), "--output", str(out)]) == 0
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_the_command_over_an_export_gives_the_evaluations_alarms(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_test(tmp_path / "nist")
+    test = read_test(tmp_path / "nist" / "NIST_Smoke_Alarms_SDC99.csv")
+    home = export_test(test, tmp_path / "out")
+    assert sorted(p.name for p in (home / "data").iterdir()) == [
+        f"nist-sdc99-{room}.csv" for room in "abc"]
+    lines = backtest_lines(home, tmp_path / "alarms.jsonl")
+    result = run_test(test, read_activations(tmp_path / "nist" / "Activation_Times.csv"))
+    assert lines == [json.loads(orjson.dumps(alarm_line(a))) for a in result.alarms]
+    raised = {(line["kind"], line["device_id"], line["ts"]) for line in lines
+              if line["state"] == "raise"}
+    assert {("smoke_alarm", "nist-sdc99-b", IGNITION_MS + 35_000),
+            ("fire", "nist-sdc99-b", IGNITION_MS + 50_000)} <= raised
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["alarms"] == len(raised)
+
+
+def test_the_export_command_writes_every_test_and_names_a_missing_source(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_test(tmp_path / "nist", "SDC97")
+    write_test(tmp_path / "nist", "SDC98")
+    assert export_main([str(tmp_path / "out"), "--data", str(tmp_path / "nist")]) == 0
+    assert capsys.readouterr().out.split() == [str(tmp_path / "out" / n)
+                                               for n in ("SDC97", "SDC98")]
+    assert export_main([str(tmp_path / "out"), "--data", str(tmp_path / "none")]) == 2
+    assert "no NIST_Smoke_Alarms_SDC*.csv under" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not NIST.is_dir(), reason="shared NIST data not present")
+def test_the_command_over_the_first_real_fire_gives_the_evaluations_alarms(
+        tmp_path: Path) -> None:
+    test = read_test(NIST / "NIST_Smoke_Alarms_SDC02.csv")
+    (home,) = [export_test(test, tmp_path)]
+    lines = backtest_lines(home, tmp_path / "alarms.jsonl")
+    result = run_test(test, read_activations(NIST / "Activation_Times.csv"))
+    assert lines == [json.loads(orjson.dumps(alarm_line(a))) for a in result.alarms]
+    assert sum(line["kind"] == "smoke_alarm" and line["state"] == "raise" for line in lines) >= 5

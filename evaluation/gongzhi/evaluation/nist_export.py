@@ -16,6 +16,7 @@ from pathlib import Path
 
 from gongzhi.core.errors import ConfigError
 from gongzhi.devices.registry import write_registry
+from gongzhi.evaluation.household import default_data_dir
 from gongzhi.evaluation.nist import (
     IGNITION_MS,
     DetectorModel,
@@ -54,8 +55,6 @@ def export_directory(source: Path, out: Path, model: DetectorModel | None = None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from gongzhi.evaluation.household import default_data_dir
-
     parser = argparse.ArgumentParser(
         prog="python -m gongzhi.evaluation.nist_export",
         description="Write NIST's home fire tests as gongzhi backtest input: per test, "

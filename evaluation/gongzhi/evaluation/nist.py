@@ -286,13 +286,19 @@ class NistEvaluation:
                 "tests": [t.to_dict() for t in self.tests]}
 
 
-def evaluate_directory(directory: Path, model: DetectorModel | None = None,
-                       config: DetectionConfig | None = None) -> NistEvaluation:
-    commercial = read_activations(directory / ACTIVATIONS)
+def nist_files(directory: Path) -> list[Path]:
+    """The test files of ``directory``, in order; none is a ``ConfigError``."""
     paths = sorted(directory.glob("NIST_Smoke_Alarms_SDC*.csv"))
     if not paths:
         raise ConfigError(f"no NIST_Smoke_Alarms_SDC*.csv under {directory}")
-    return NistEvaluation([run_test(read_test(p), commercial, model, config) for p in paths])
+    return paths
+
+
+def evaluate_directory(directory: Path, model: DetectorModel | None = None,
+                       config: DetectionConfig | None = None) -> NistEvaluation:
+    commercial = read_activations(directory / ACTIVATIONS)
+    return NistEvaluation([run_test(read_test(p), commercial, model, config)
+                           for p in nist_files(directory)])
 
 
 def _stats(values: list[float]) -> dict[str, float | int | None]:

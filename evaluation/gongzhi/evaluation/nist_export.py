@@ -22,6 +22,7 @@ from gongzhi.evaluation.nist import (
     DetectorModel,
     NistTest,
     device_id,
+    nist_files,
     read_test,
     registry_for,
     reports,
@@ -48,10 +49,7 @@ def export_test(test: NistTest, out: Path, model: DetectorModel | None = None) -
 
 def export_directory(source: Path, out: Path, model: DetectorModel | None = None) -> list[Path]:
     """Every ``NIST_Smoke_Alarms_SDC*.csv`` of ``source``; the tests' directories."""
-    paths = sorted(source.glob("NIST_Smoke_Alarms_SDC*.csv"))
-    if not paths:
-        raise ConfigError(f"no NIST_Smoke_Alarms_SDC*.csv under {source}")
-    return [export_test(read_test(path), out, model) for path in paths]
+    return [export_test(read_test(path), out, model) for path in nist_files(source)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

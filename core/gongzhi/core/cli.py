@@ -12,7 +12,7 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gongzhi.core.errors import ConfigError, GongzhiError
@@ -129,23 +129,29 @@ def chosen_command(argv: Sequence[str]) -> str:
     return next((arg for arg in argv if not arg.startswith("-")), "")
 
 
+def exit_code(prog: str, run: Callable[[], int | None]) -> int:
+    """``run``'s exit code, its errors translated into exit codes (2: configuration, 1: another
+    of ours, 130: interrupted) with one line on standard error that ``prog`` begins."""
+    try:
+        result = run()
+    except ConfigError as exc:
+        print(f"{prog}: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except GongzhiError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return int(result or 0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(chosen_command(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        result = args.func(args)
-    except ConfigError as exc:
-        print(f"gongzhi {args.command}: configuration error: {exc}", file=sys.stderr)
-        return 2
-    except GongzhiError as exc:
-        print(f"gongzhi {args.command}: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return int(result or 0)
+    return exit_code(f"gongzhi {args.command}", lambda: args.func(args))
 
 
 if __name__ == "__main__":  # pragma: no cover

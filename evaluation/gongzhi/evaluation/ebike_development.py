@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from gongzhi.core.cli import exit_code
 from gongzhi.core.errors import ConfigError
 from gongzhi.evaluation.ebike_false import false_alarms
 from gongzhi.evaluation.ebike_recall import play_charges
@@ -121,15 +121,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=default_data_dir(),
                         help="the shared data directory (household-power, ebike-chargers)")
     args = parser.parse_args(argv)
-    try:
-        changes = parse_changes(args.changes)
-    except ConfigError as exc:
-        print(f"ebike_development: {exc}", file=sys.stderr)
-        return 2
-    figures = development_figures(args.data, changes, seeds=args.seeds, per_seed=args.charges,
-                                  months=args.months)
-    print(json.dumps(figures), flush=True)
-    return 0
+
+    def run() -> None:
+        figures = development_figures(args.data, parse_changes(args.changes), seeds=args.seeds,
+                                      per_seed=args.charges, months=args.months)
+        print(json.dumps(figures), flush=True)
+
+    return exit_code(parser.prog, run)
 
 
 if __name__ == "__main__":

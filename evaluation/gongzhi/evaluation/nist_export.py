@@ -10,11 +10,10 @@ gives the alarms ``nist.run_test`` counts (ts: the test's seconds after ``nist.I
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gongzhi.core.errors import ConfigError
+from gongzhi.core.cli import exit_code
 from gongzhi.devices.registry import write_registry
 from gongzhi.evaluation.household import default_data_dir
 from gongzhi.evaluation.nist import (
@@ -63,14 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         default=default_data_dir() / "nist-smoke-alarms",
                         help="the NIST test files (default: the shared data's)")
     args = parser.parse_args(argv)
-    try:
-        homes = export_directory(args.data, args.out)
-    except ConfigError as exc:
-        print(f"nist_export: {exc}", file=sys.stderr)
-        return 2
-    for home in homes:
-        print(home)
-    return 0
+
+    def run() -> None:
+        for home in export_directory(args.data, args.out):
+            print(home)
+
+    return exit_code(parser.prog, run)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ A module of its own (not conftest) so that tests import it by a name no other fo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from gongzhi.devices.catalogue import DeviceType
@@ -47,3 +49,8 @@ def run_stream(engine: Any, messages: list[Any], batch: int = 500) -> list[Any]:
     for start in range(0, len(messages), batch):
         alarms += engine.process(messages[start:start + batch])
     return alarms
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a file of one per line (``gongzhi backtest``'s ALARMS.jsonl)."""
+    return [json.loads(line) for line in path.read_text().splitlines()]

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
+from detection_support import read_jsonl
 
 from gongzhi.core.cli import main
 from gongzhi.core.clock import ManualClock
@@ -107,10 +108,6 @@ def gateway_alarms(registry_path: Path, root: Path) -> list[dict[str, Any]]:
         for part in (store, outbox, dead):
             part.close()
     return alarms
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_backtest_command_gives_the_gateways_alarms(tmp_path: Path) -> None:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
 import pytest
+from detection_support import read_jsonl
 
 from gongzhi.core.cli import main as cli_main
 from gongzhi.core.errors import ConfigError
@@ -137,11 +139,11 @@ def test_first_real_fire_smoke_alarms_beside_the_commercial_ones() -> None:
     assert result.confirm_s is not None and result.confirm_s <= 30.0
 
 
-def backtest_lines(home: Path, out: Path) -> list[dict[str, object]]:
+def backtest_lines(home: Path, out: Path) -> list[dict[str, Any]]:
     """``gongzhi backtest`` over an exported test's directory: its ALARMS.jsonl lines."""
     assert cli_main(["backtest", "--registry", str(home / "registry.csv"), "--input",
                      str(home / "data"), "--output", str(out)]) == 0
-    return [json.loads(line) for line in out.read_text().splitlines()]
+    return read_jsonl(out)
 
 
 def test_the_command_over_an_export_gives_the_evaluations_alarms(

@@ -286,13 +286,13 @@ def test_a_killed_worker_is_started_again_loudly(supervisors: Any,
                what="the death noticed")
     wait_until(sup.ready, timeout_s=60, what="the worker back and subscribed")
     health = sup.get("/healthz")[1]["workers"]
-    said = f"{before} -> {health}; the supervisor's log:\n{sup.log.read_text()[-4000:]}"
+    log = sup.log.read_text()  # (the exit is logged before the worker is started again)
+    said = f"{before} -> {health}; the supervisor's log:\n{log[-4000:]}"
     assert health[0]["pid"] not in (victim, None) and health[1]["pid"] == other, said
     assert (health[0]["restarts"], health[0]["last_exit"]) == (restarts + 1, -signal.SIGKILL), said
     assert health[1]["restarts"] == before[1]["restarts"], said
     assert f'gongzhi_gateway_worker_restarts_total{{worker="0"}} {restarts + 1}' \
         in sup.get("/metrics")[1]
-    log = sup.log.read_text()
     assert "ERROR" in log and "exited with signal SIGKILL" in log
     estate = next(e for e in ESTATES if zlib.crc32(e.encode()) % 2 == 0)
     publisher.publish(f"estate/{estate}/{estate}-w0/telemetry", reading(1))

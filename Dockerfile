@@ -15,4 +15,7 @@ RUN pip install --no-cache-dir . && useradd --system --uid 10001 gongzhi \
     && mkdir -p /data && chown gongzhi /data
 USER gongzhi
 ENV GONGZHI_DATA_DIR=/data
+# The detection rules' compiled code is cached here (the installed package is read-only to the
+# user the processes run as).
+ENV NUMBA_CACHE_DIR=/tmp/gongzhi-compiled
 ENTRYPOINT ["gongzhi"]

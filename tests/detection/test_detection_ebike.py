@@ -254,7 +254,8 @@ def test_a_step_followed_by_a_larger_load_is_followed_on_its_own(
     """A 150 W step, then 1,000 W more, two or twelve minutes later: two loads, each its own
     step; the 150 W one is still followed (a charger with a cooker beside it) and nothing is
     raised."""
-    from gongzhi.gateway.detection.ebike import CC, EbikeChargingDetector
+    from gongzhi.gateway.detection.ebike import EbikeChargingDetector
+    from gongzhi.gateway.detection.ebike_signature import CC
 
     device = record("h1", "electrical", household="h1", position="household")
     engine = DetectionEngine(Registry([device]))
@@ -291,7 +292,8 @@ def test_a_fridge_that_settled_is_not_followed_after_it_switched_off(seed: int) 
     """Its switch-off does not match the level its candidate took in (the settling came in
     small changes), but takes the circuit back to where it was before its step: the candidate
     ends, at every cycle, and no later cycle's settling glides it."""
-    from gongzhi.gateway.detection.ebike import IDLE, EbikeChargingDetector
+    from gongzhi.gateway.detection.ebike import EbikeChargingDetector
+    from gongzhi.gateway.detection.ebike_signature import IDLE
 
     device = record("h1", "electrical", household="h1", position="household")
     engine = DetectionEngine(Registry([device]))
@@ -312,7 +314,8 @@ def test_a_step_heading_a_larger_one_ends_with_the_whole(off_w: float, followed:
     """200 W, then 1,000 W more a report later: one step, whose first edge is followed (a
     charger plugged in just before a microwave). The whole switched off after three minutes
     was one appliance (the microwave's first minute); the larger part alone leaves the first."""
-    from gongzhi.gateway.detection.ebike import CC, EbikeChargingDetector
+    from gongzhi.gateway.detection.ebike import EbikeChargingDetector
+    from gongzhi.gateway.detection.ebike_signature import CC
 
     device = record("h1", "electrical", household="h1", position="household")
     engine = DetectionEngine(Registry([device]))
@@ -396,8 +399,9 @@ def test_a_load_s_settling_after_its_step_is_not_the_older_candidates() -> None:
     """A 150 W load held, then a fridge's start (120 W, settling to 65 W over minutes), reports
     every 10 s: from the fridge's candidate's start to 3 min after its first edge, the
     fridge's falls are its own: the 150 W candidate's level stays."""
-    from gongzhi.gateway.detection.ebike import IDLE, EbikeChargingDetector
-    from gongzhi.gateway.detection.edges import EdgeSplitter
+    from gongzhi.gateway.detection.ebike import EbikeChargingDetector
+    from gongzhi.gateway.detection.ebike_signature import IDLE
+    from gongzhi.gateway.detection.edges import TOTAL
 
     device = record("h1", "electrical", household="h1", position="household")
     engine = DetectionEngine(Registry([device]))
@@ -414,7 +418,7 @@ def test_a_load_s_settling_after_its_step_is_not_the_older_candidates() -> None:
     def older_level() -> float:
         slot = int(np.flatnonzero((detector.phase[0] != IDLE)
                                   & (detector.on_ms[0] == T0 + int(first * 1000)))[0])
-        total = detector.edges.sums[0, EdgeSplitter.TOTAL]
+        total = detector.edges.sums[0, TOTAL]
         return float(detector.step[0, slot] + total - detector.base[0, slot])
     levels: dict[float, float] = {}
     for t in np.arange(0.0, second + 175.0, 10.0):

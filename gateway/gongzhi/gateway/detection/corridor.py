@@ -23,14 +23,14 @@ import numpy as np
 
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.carry import Stateful
+from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.groups import median_of_valid
-from gongzhi.gateway.detection.track import BoolArray, FloatArray, IntArray, constant
+from gongzhi.gateway.detection.track import BoolArray, Float32Array, FloatArray, IntArray, constant
 
 BUCKET_MS = 120_000
 BUCKETS = 4  # buckets of sums kept per meter (LAG + 1 at least)
 NONE = np.int32(-1)
-_BUCKET_MS, _BUCKETS = constant(BUCKET_MS, np.int64), constant(BUCKETS, np.int64)
-_BUCKETS32 = constant(BUCKETS, np.int32)
+_BUCKET_MS = constant(BUCKET_MS, np.int64)
 
 
 def landing_members(records: Sequence[DeviceRecord]) -> tuple[IntArray, IntArray]:
@@ -103,28 +103,13 @@ class CorridorResidual(Stateful):
         """Add one report per slot (``landing``: ``is_landing(s)``); return, for landings, the
         corridor's own load (NaN when not known yet), and NaN for every other slot; None when
         no slot is a landing."""
-        bucket = (ts // _BUCKET_MS).astype(np.int32)
-        # Each slot's cell for this bucket, as a flat position: take and put are cheaper than
-        # indexing by a slot array and a bucket array (a round of one device is a few of them).
-        cell = s * _BUCKETS + bucket % _BUCKETS32
-        fresh = self.bucket.take(cell) != bucket
-        news = np.count_nonzero(fresh)
-        if news == cell.size:  # every cell a new bucket (a meter reporting once a minute)
-            self.bucket.put(cell, bucket)
-            self.total.put(cell, power + 0.0)
-            self.count.put(cell, 1)
-        elif news:
-            self.bucket.put(cell, bucket)
-            self.total.put(cell, np.where(fresh, 0.0, self.total.take(cell)) + power)
-            self.count.put(cell, np.where(fresh, 0, self.count.take(cell)) + 1)
-        else:
-            self.total.put(cell, self.total.take(cell) + power)
-            self.count.put(cell, self.count.take(cell) + 1)
+        _add_reports(self.bucket, self.total, self.count, s, ts, power)
         if not np.count_nonzero(landing):
             return None
         out = np.full(s.size, np.nan)
         at = np.flatnonzero(landing)
-        out[at] = self._landings(s[at], bucket[at] - self.LAG)
+        bucket = (ts[at] // _BUCKET_MS).astype(np.int32)
+        out[at] = self._landings(s[at], bucket - self.LAG)
         return out
 
     def _landings(self, s: IntArray, bucket: np.ndarray) -> FloatArray:
@@ -148,3 +133,18 @@ class CorridorResidual(Stateful):
         known = (self.bucket[slots, pos] == bucket) & (self.count[slots, pos] > 0)
         mean = self.total[slots, pos] / np.maximum(self.count[slots, pos], 1)
         return mean.astype(np.float64), known
+
+
+@compiled
+def _add_reports(bucket: np.ndarray[tuple[int, int], np.dtype[np.int32]], total: Float32Array,
+                 count: np.ndarray[tuple[int, int], np.dtype[np.uint16]], s: IntArray,
+                 ts: IntArray, power: FloatArray) -> None:
+    """Add each report to its meter's sums of its bucket."""
+    for i in range(s.size):
+        b = ts[i] // BUCKET_MS
+        cell = b % BUCKETS
+        if bucket[s[i], cell] != b:
+            bucket[s[i], cell], total[s[i], cell], count[s[i], cell] = b, power[i], 1
+        else:
+            total[s[i], cell] = float(total[s[i], cell]) + power[i]
+            count[s[i], cell] += 1

@@ -1,4 +1,4 @@
-"""A circuit's reports split into step edges and small changes. Per device, vectorized.
+"""A circuit's reports split into step edges and small changes. Per device, compiled.
 
 An appliance switching on or off moves a circuit's reading by its own size between two reports
 (or, when it switched between two samples of a meter that averages, over two reports): an
@@ -15,57 +15,23 @@ A change across a silence longer than ``GAP_MS`` is neither: what happened in it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from gongzhi.gateway.detection.carry import Stateful
-from gongzhi.gateway.detection.track import BoolArray, FloatArray, IntArray, constant
+from gongzhi.gateway.detection.compiled import compiled
+from gongzhi.gateway.detection.track import FloatArray, IntArray
+
+# ``EdgeSplitter.state()``: last, last_ts, run, run_head, run_first_ms, run_last_ms, sums,
+# clipped, prev_small, block, block_ms.
+EdgeState = tuple[FloatArray, IntArray, FloatArray, FloatArray, IntArray, IntArray, FloatArray,
+                  FloatArray, FloatArray, FloatArray, IntArray]
 
 MINUTE_MS = 60_000
-
-
-@dataclass(slots=True)  # (not frozen: a frozen one costs five times as much to build)
-class EdgeView:
-    """One report per device (read only)."""
-
-    change: FloatArray  # since the previous report, W (0 at the first, or after a gap)
-    small: BoolArray  # the change was a small change
-    step: FloatArray  # a step completed at this report, W (0: none)
-    step_ms: IntArray  # when that step began (its first edge's report)
-    head: FloatArray  # that step's first edge, W
-    # Whether some report of the round completed a step, and whether some was an edge (a
-    # round with neither leaves the work on steps undone).
-    stepped: bool
-    edged: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Glide:
-    """Sums of small changes (the differences of two ``Sums`` snapshots)."""
-
-    total: FloatArray
-    squares: FloatArray
-    cross: FloatArray  # products of consecutive small changes
-    moves: FloatArray  # how many
-    falls: FloatArray  # how many were negative
-    edges: FloatArray  # how many changes were edges
-    blocks: FloatArray  # how many BLOCK_MS blocks ended
-    block_falls: FloatArray  # how many of them fell (their small changes' total)
-    rises: FloatArray  # how many small changes were positive
-    block_rises: FloatArray
-
-    def spread(self, var_min: float) -> FloatArray:
-        """The long-run standard deviation of the total: sqrt(n x (variance + 2 x lag-1
-        covariance)), never less than one change's x sqrt(2). A load that wanders has changes
-        that do not cancel; a meter's noise has changes that do (a high reading is followed by
-        a fall)."""
-        n = np.maximum(self.moves, 1.0)
-        mean = self.total / n
-        var = np.maximum(self.squares / n - mean * mean, var_min)
-        cov = self.cross / n - mean * mean
-        out: FloatArray = np.sqrt(np.maximum(n * (var + 2 * cov), 2 * var))
-        return out
+# The sums of small changes (``EdgeSplitter.sums``): their total, squares, products of consecutive
+# ones, count, falls among them, edges (not small changes), BLOCK_MS blocks, falling blocks, rises,
+# rising blocks.
+TOTAL, SQUARES, CROSS, MOVES, FALLS, EDGES, BLOCKS, BLOCK_FALLS, RISES, BLOCK_RISES = range(10)
+SUMS = 10
 
 
 class EdgeSplitter(Stateful):
@@ -80,10 +46,12 @@ class EdgeSplitter(Stateful):
     # The small changes also in blocks of BLOCK_MS: a slow glide falls in most blocks even where
     # a report's change is mostly noise.
     BLOCK_MS = 5 * MINUTE_MS
-    # sums: total, squares, cross, moves, falls, edges, blocks, falling blocks, rises, rising
-    # blocks
-    TOTAL, SQUARES, CROSS, MOVES, FALLS, EDGES, BLOCKS, BLOCK_FALLS, RISES, BLOCK_RISES = range(10)
-    SUMS = 10
+
+    def state(self) -> EdgeState:
+        """The arrays ``split`` reads and writes, in its order."""
+        return (self.last, self.last_ts, self.run, self.run_head, self.run_first_ms,
+                self.run_last_ms, self.sums, self.clipped, self.prev_small, self.block,
+                self.block_ms)
 
     def __init__(self, size: int) -> None:
         self.last = np.full(size, np.nan, np.float64)
@@ -92,7 +60,7 @@ class EdgeSplitter(Stateful):
         self.run_head = np.zeros(size, np.float64)  # its first edge
         self.run_first_ms = np.zeros(size, np.int64)
         self.run_last_ms = np.zeros(size, np.int64)
-        self.sums = np.zeros((size, self.SUMS), np.float64)
+        self.sums = np.zeros((size, SUMS), np.float64)
         self.clipped = np.zeros((size, len(self.CLIPS_W)), np.float64)
         self.prev_small = np.zeros(size, np.float64)
         self.block = np.zeros(size, np.float64)  # the small changes of the block so far
@@ -105,85 +73,66 @@ class EdgeSplitter(Stateful):
                                       self.run_last_ms, self.sums, self.clipped,
                                       self.prev_small, self.block, self.block_ms))
 
-    def update(self, s: IntArray, ts: IntArray, x: FloatArray,
-               merge_ms: IntArray | int) -> EdgeView:
-        """Add one report per slot (unique slots, device-time order)."""
-        last, since = self.last[s], ts - self.last_ts[s]
-        seen = (last == last) & (since <= _GAP_MS)  # NaN: no report yet
-        seens = np.count_nonzero(seen)
-        change = x - last if seens == s.size else np.where(seen, x - last, 0.0)
-        edge = np.abs(change) >= _EDGE_W  # (a change not seen is 0)
-        small = seen ^ edge  # seen, not an edge
-        edges = np.count_nonzero(edge)
-        run = self.run[s]
-        pending = run != _ZERO
-        # A step is complete at an edge of the other sign, past merge_ms, or across a gap.
-        if np.count_nonzero(pending):
-            done = pending & ((edge & (np.sign(change) != np.sign(run)))
-                              | (ts - self.run_last_ms[s] > merge_ms) | ~seen)
-            stepped = bool(np.count_nonzero(done))
+    def params(self) -> FloatArray:
+        """The constants ``split`` reads, as the class has them now (at ``_EDGE_W``...)."""
+        return np.array([self.EDGE_W, self.GAP_MS, self.BLOCK_MS, *self.CLIPS_W], np.float64)
+
+
+_EDGE_W, _GAP_MS, _BLOCK_MS, CLIP_0 = range(4)
+
+
+@compiled
+def split(e: EdgeState, params: FloatArray, slot: int, ts: int, x: float,
+          merge_ms: int) -> tuple[float, bool, float, int, float, bool]:
+    """Add one report ``x`` at ``ts`` to ``slot``'s state ``e`` (``EdgeSplitter.state()``);
+    return its change since the previous report (0 at the first, or after a gap), whether that
+    was a small change, the step completed at this report (0: none), when that step began, its
+    first edge, and whether the report was an edge."""
+    last, last_ts, run_, run_head, run_first_ms, run_last_ms, sums, clipped, prev_small, \
+        block_, block_ms = e
+    since = ts - last_ts[slot]
+    seen = last[slot] == last[slot] and since <= params[_GAP_MS]  # NaN: no report yet
+    change = x - last[slot] if seen else 0.0
+    edge = abs(change) >= params[_EDGE_W]  # (a change not seen is 0)
+    small = seen and not edge
+    run = run_[slot]
+    # A step is complete at an edge of the other sign, past merge_ms, or across a gap.
+    done = run != 0.0 and ((edge and np.sign(change) != np.sign(run))
+                           or ts - run_last_ms[slot] > merge_ms or not seen)
+    step, step_ms, head = 0.0, 0, 0.0
+    if done:
+        step, step_ms, head = run, run_first_ms[slot], run_head[slot]
+    if edge:
+        if done or run == 0.0:  # a step begins
+            run_[slot], run_first_ms[slot], run_head[slot] = change, ts, change
         else:
-            done, stepped = pending, False
-        if stepped or edges:
-            step = np.where(done, run, 0.0)
-            step_ms = np.where(done, self.run_first_ms[s], 0)
-            head = np.where(done, self.run_head[s], 0.0)
-            fresh = edge & (done | ~pending)
-            grow = edge & ~fresh
-            self.run[s] = np.where(fresh, change, np.where(grow, run + change,
-                                                           np.where(done, 0.0, run)))
-            self.run_first_ms[s[fresh]] = ts[fresh]
-            self.run_head[s[fresh]] = change[fresh]
-            self.run_last_ms[s[edge]] = ts[edge]
-        else:  # no edge, no step: the step being gathered stays as it is
-            step = head = np.zeros(s.size)  # (read only)
-            step_ms = np.zeros(s.size, np.int64)
+            run_[slot] = run + change
+        run_last_ms[slot] = ts
+    elif done:
+        run_[slot] = 0.0
 
-        # Every sum's increment of this report, added at once (zeros elsewhere).
-        smalls = seens - edges  # (an edge is seen)
-        moves = change if smalls == s.size else np.where(small, change, 0.0)
-        add = np.zeros((s.size, self.SUMS))
-        add[:, self.TOTAL] = moves
-        add[:, self.SQUARES] = moves * moves
-        add[:, self.CROSS] = moves * self.prev_small[s]
-        add[:, self.MOVES] = small
-        add[:, self.FALLS] = moves < _ZERO
-        add[:, self.RISES] = moves > _ZERO
-        add[:, self.EDGES] = edge
-        if smalls:
-            at, moved, apart = (s, moves, since) if smalls == s.size else \
-                (s[small], moves[small], since[small])
-            clip = CLIPS * np.maximum(apart / _MINUTE_MS, _ONE)[:, None]
-            # np.clip's own checks cost more than the two comparisons on a report or two.
-            self.clipped[at] = self.clipped.take(at, axis=0) \
-                + np.minimum(np.maximum(moved[:, None], -clip), clip)
-        block = self.block[s] + moves
-        ended = ts - self.block_ms[s] >= _BLOCK_MS
-        if np.count_nonzero(ended):  # once a BLOCK_MS
-            add[:, self.BLOCKS] = ended
-            add[:, self.BLOCK_FALLS] = ended & (block < 0)
-            add[:, self.BLOCK_RISES] = ended & (block > 0)
-            block = np.where(ended, 0.0, block)
-            self.block_ms[s[ended]] = ts[ended]
-        self.sums[s] = self.sums.take(s, axis=0) + add
-        self.block[s] = block
-        self.prev_small[s] = moves  # 0 after a change that was not small
-        self.last[s], self.last_ts[s] = x, ts
-        return EdgeView(change, small, step, step_ms, head, stepped, bool(edges))
-
-    def glide(self, s: IntArray, since: FloatArray) -> Glide:
-        """The small changes of ``s`` since the snapshots ``since`` (shape (len(s), k, SUMS):
-        ``k`` moments per device, rows of ``sums`` taken then)."""
-        d = self.sums.take(s, axis=0)[:, None, :] - since
-        return Glide(d[..., self.TOTAL], d[..., self.SQUARES], d[..., self.CROSS],
-                     d[..., self.MOVES], d[..., self.FALLS], d[..., self.EDGES],
-                     d[..., self.BLOCKS], d[..., self.BLOCK_FALLS], d[..., self.RISES],
-                     d[..., self.BLOCK_RISES])
-
-
-CLIPS: FloatArray = np.asarray(EdgeSplitter.CLIPS_W)[None, :]
-
-
-_ZERO, _ONE, _EDGE_W = (constant(v, np.float64) for v in (0.0, 1.0, EdgeSplitter.EDGE_W))
-_GAP_MS, _BLOCK_MS, _MINUTE_MS = (constant(v, np.int64) for v in (
-    EdgeSplitter.GAP_MS, EdgeSplitter.BLOCK_MS, MINUTE_MS))
+    moves = change if small else 0.0
+    sums[slot, TOTAL] += moves
+    sums[slot, SQUARES] += moves * moves
+    sums[slot, CROSS] += moves * prev_small[slot]
+    sums[slot, MOVES] += 1.0 if small else 0.0
+    sums[slot, FALLS] += 1.0 if moves < 0.0 else 0.0
+    sums[slot, RISES] += 1.0 if moves > 0.0 else 0.0
+    sums[slot, EDGES] += 1.0 if edge else 0.0
+    if small:
+        # The clip grows with the time since the previous report (a report's change is W per
+        # that time).
+        minutes = max(since / MINUTE_MS, 1.0)
+        for k in range(clipped.shape[1]):
+            clip = params[CLIP_0 + k] * minutes
+            clipped[slot, k] += min(max(moves, -clip), clip)
+    block = block_[slot] + moves
+    if ts - block_ms[slot] >= params[_BLOCK_MS]:  # once a BLOCK_MS
+        sums[slot, BLOCKS] += 1.0
+        sums[slot, BLOCK_FALLS] += 1.0 if block < 0.0 else 0.0
+        sums[slot, BLOCK_RISES] += 1.0 if block > 0.0 else 0.0
+        block, block_ms[slot] = 0.0, ts
+    block_[slot] = block
+    prev_small[slot] = moves  # 0 after a change that was not small
+    last[slot], last_ts[slot] = x, ts
+    return change, small, step, step_ms, head, edge

@@ -24,6 +24,7 @@ NONE = np.int64(-1)
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
+Float32Array = npt.NDArray[np.float32]
 
 EMPTY: IntArray = np.zeros(0, np.int64)
 

@@ -1,16 +1,18 @@
 """The recent maximum of a signal per device, in a ring of time buckets: a few numbers per
 device whatever the reporting rate. Buckets are window/4 wide and five are kept, so the maximum
-covers between 1 and 1.25 windows. For a minimum, feed the negated signal."""
+covers between 1 and 1.25 windows. For a minimum, feed the negated signal.
+
+A value NaN (not known) makes its bucket's maximum NaN, as numpy's ``maximum`` does."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from gongzhi.gateway.detection.carry import Stateful
-from gongzhi.gateway.detection.track import FloatArray, IntArray, constant
+from gongzhi.gateway.detection.compiled import compiled
+from gongzhi.gateway.detection.track import Float32Array, FloatArray, IntArray
 
 BUCKETS = 5
-_BUCKETS = constant(BUCKETS, np.int64)
 
 
 class WindowMax(Stateful):
@@ -33,21 +35,60 @@ class WindowMax(Stateful):
 
     def add(self, slots: IntArray, ts: IntArray, v: FloatArray) -> None:
         """Add one observation per slot (unique slots)."""
-        bucket = ts // self.width
-        cell = slots * _BUCKETS + bucket % _BUCKETS  # flat positions (see ``CorridorResidual``)
-        fresh = self.bucket.take(cell) != bucket
-        news = np.count_nonzero(fresh)
-        if news == 0:  # (most reports: the buckets are a quarter of the window wide)
-            self.value.put(cell, np.maximum(self.value.take(cell), v))
-            return
-        self.bucket.put(cell, bucket)
-        current = np.where(fresh, -np.inf, self.value.take(cell)) if news < cell.size else \
-            np.full(cell.size, -np.inf, np.float32)
-        self.value.put(cell, np.maximum(current, v))
+        _add_all(self.value, self.bucket, self.width, slots, ts, v.astype(np.float64, copy=False))
 
     def peak(self, slots: IntArray, ts: IntArray) -> FloatArray:
         """The window's maximum at ``ts`` of each slot (its last observation's time or later)."""
-        bucket = ts // self.width
-        recent = self.bucket.take(slots, axis=0) > (bucket - BUCKETS)[:, None]
-        windowed: FloatArray = np.where(recent, self.value.take(slots, axis=0), -np.inf).max(axis=1)
-        return windowed.astype(np.float64)
+        out = np.empty(slots.size)
+        _peak_all(self.value, self.bucket, self.width, slots, ts, out)
+        return out
+
+
+@compiled
+def maximum(a: float, b: float) -> float:
+    """numpy's ``maximum`` of two numbers: NaN if either is."""
+    return a if a >= b or a != a else b
+
+
+@compiled
+def minimum(a: float, b: float) -> float:
+    """numpy's ``minimum`` of two numbers: NaN if either is."""
+    return a if a <= b or a != a else b
+
+
+@compiled
+def window_add(value: Float32Array, bucket: IntArray, width: int, slot: int, ts: int,
+               v: float) -> None:
+    """Add ``v`` at ``ts`` to the window of ``slot`` (``value``, ``bucket``: a ``WindowMax``'s)."""
+    b = ts // width
+    cell = b % BUCKETS
+    if bucket[slot, cell] != b:
+        bucket[slot, cell] = b
+        value[slot, cell] = v
+    else:
+        value[slot, cell] = maximum(float(value[slot, cell]), v)
+
+
+@compiled
+def window_peak(value: Float32Array, bucket: IntArray, width: int, slot: int, ts: int) -> float:
+    """The window's maximum of ``slot`` at ``ts`` (its last observation's time or later)."""
+    oldest = ts // width - BUCKETS
+    peak = -np.inf
+    for cell in range(BUCKETS):
+        if bucket[slot, cell] > oldest:
+            peak = maximum(peak, float(value[slot, cell]))
+    return peak
+
+
+@compiled
+def _add_all(value: Float32Array, bucket: IntArray, width: int, slots: IntArray, ts: IntArray,
+             v: FloatArray) -> None:
+    for i in range(slots.size):
+        window_add(value, bucket, width, slots[i], ts[i], v[i])
+
+
+@compiled
+def _peak_all(value: Float32Array, bucket: IntArray, width: int, slots: IntArray, ts: IntArray,
+              out: FloatArray) -> None:
+    for i in range(slots.size):
+        out[i] = window_peak(value, bucket, width, slots[i], ts[i])

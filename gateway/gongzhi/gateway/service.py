@@ -72,8 +72,11 @@ DetectorFactory = Callable[[Registry], Detector]
 
 
 def default_detector(registry: Registry) -> Detector:
-    from gongzhi.gateway.detection import DetectionEngine  # the engine lives in its own package
+    # The engine lives in its own package.
+    from gongzhi.gateway.detection import DetectionEngine
+    from gongzhi.gateway.detection.warm import compile_rules
 
+    compile_rules()  # before the stream: the first message is not held while it compiles
     engine: Detector = DetectionEngine(registry)
     return engine
 

@@ -1,4 +1,5 @@
-"""Streaming anomaly detection: per-device state in numpy arrays, rules vectorized per batch.
+"""Streaming anomaly detection: per-device state in numpy arrays, rules vectorized per batch (the
+e-bike rule compiled: ``compiled``).
 
 ``DetectionEngine(registry).process(messages)`` turns validated, deduplicated messages into
 alarms; ``tick(now_ms)`` runs the time-based rules (heartbeats, offline clusters).

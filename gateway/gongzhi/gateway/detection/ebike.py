@@ -166,7 +166,9 @@ class EbikeChargingDetector(Stateful):
         return np.array([own[name] for name in RULE_P], np.float64)
 
     def observe(self, obs: Observations) -> list[Alarm]:
-        power = obs.column(self.METRIC)
+        # (Contiguous, as the compiled step is compiled for: a column of a round's matrix is
+        # strided, except on a round of one device.)
+        power = np.ascontiguousarray(obs.column(self.METRIC))
         present = power == power  # NaN: not reported
         s, ts, p = obs.local, obs.ts, power
         if np.count_nonzero(present) < s.size:

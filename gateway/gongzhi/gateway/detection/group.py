@@ -6,6 +6,7 @@ than the device's latest is skipped: late data never rewinds state."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from operator import itemgetter
 
 import numpy as np
@@ -42,23 +43,25 @@ def occurrence(keys: IntArray) -> IntArray:
     return out
 
 
-def rounds(local: IntArray, rank: IntArray | None = None) -> list[IntArray]:
-    """Row positions grouped so that each group has at most one row per device, in arrival
-    order; within a group, devices in slot order. ``rank``: each row's round, when the caller
-    sets them (at most one row per device in a round, a device's rows in increasing rounds;
-    ``backtest.batches``); empty rounds are left out."""
+def rounds(local: IntArray, rank: IntArray | None = None) -> tuple[IntArray, list[int]]:
+    """Row positions in round order, and where each round begins in it (and where the last
+    ends): each round has at most one row per device, in arrival order; within a round,
+    devices in slot order. ``rank``: each row's round, when the caller sets them (at most one
+    row per device in a round, a device's rows in increasing rounds; ``backtest.batches``);
+    empty rounds are left out."""
     if rank is not None:
         order = np.lexsort((local, rank))
-        return [r for r in np.split(order, np.cumsum(np.bincount(rank))[:-1]) if r.size]
+        bounds = np.unique(np.concatenate(([0], np.cumsum(np.bincount(rank)))))
+        return order, bounds.tolist()
     if local.size <= 1:
-        return [np.zeros(local.size, np.int64)] if local.size else []
+        return np.zeros(local.size, np.int64), [0, local.size] if local.size else [0]
     order, ranked = runs(local)
     if not np.count_nonzero(ranked):
-        return [order]
+        return order, [0, order.size]
     # Stable by rank: within a round, devices in slot order (a batch of one device's many rows
     # is as many rounds, in time order).
     by_rank = order[np.argsort(ranked, kind="stable")]
-    return np.split(by_rank, np.cumsum(np.bincount(ranked))[:-1])
+    return by_rank, [0, *np.cumsum(np.bincount(ranked)).tolist()]
 
 
 class TypeGroup(Stateful):
@@ -97,11 +100,11 @@ class TypeGroup(Stateful):
         """``values``: one row per message, one column per metric of the type (NaN: absent);
         ``rank``: each row's round, if not by arrival (``rounds``)."""
         alarms: list[Alarm] = []
-        # One message (a replay of one device): the batch is its round.
-        parts = [(local, ts, values)] if local.size == 1 else \
-            [(local[rows], ts[rows], values.take(rows, axis=0))
-             for rows in rounds(local, rank)]
-        for slots, times, block in parts:
+        order, bounds = rounds(local, rank)
+        if local.size > 1:  # (one message: the batch is its round)
+            local, ts, values = local[order], ts[order], values.take(order, axis=0)
+        for start, end in pairwise(bounds):
+            slots, times, block = local[start:end], ts[start:end], values[start:end]
             keep = times >= self.last_ts[slots]
             kept = np.count_nonzero(keep)
             if kept < slots.size:

@@ -35,7 +35,9 @@ class WindowMax(Stateful):
 
     def add(self, slots: IntArray, ts: IntArray, v: FloatArray) -> None:
         """Add one observation per slot (unique slots)."""
-        _add_all(self.value, self.bucket, self.width, slots, ts, v.astype(np.float64, copy=False))
+        # (Contiguous float64, the one type the loop is compiled for.)
+        _add_all(self.value, self.bucket, self.width, slots, ts,
+                 np.ascontiguousarray(v, np.float64))
 
     def peak(self, slots: IntArray, ts: IntArray) -> FloatArray:
         """The window's maximum at ``ts`` of each slot (its last observation's time or later)."""

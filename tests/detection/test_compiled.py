@@ -1,0 +1,77 @@
+"""The compiled rules: ready before the stream, and numpy's arithmetic where it matters."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from gongzhi.gateway.detection.window import WindowMax
+
+# In a fresh process (this one has run engines already): every compiled function of the
+# detection package, which have code after the import, after the warm-up, and after a mixed
+# fleet's day (every rule, a landing's corridor, fire fusion) through an engine.
+CHECK = """
+import importlib, json, pkgutil
+import numba
+import gongzhi.gateway.detection as package
+from gongzhi.devices.registry import Registry
+from gongzhi.gateway.detection import DetectionEngine
+from gongzhi.gateway.detection.warm import compile_rules
+from test_detection_reload import fleet, fleet_messages
+
+found = {}
+for info in pkgutil.iter_modules(package.__path__):
+    module = importlib.import_module(f"{package.__name__}.{info.name}")
+    for name, value in vars(module).items():
+        mine = getattr(value, "__module__", None) == module.__name__
+        if mine and isinstance(value, numba.core.dispatcher.Dispatcher):
+            found[f"{info.name}.{name}"] = value
+
+def compiled():
+    return {name: len(f.signatures) for name, f in found.items() if f.signatures}
+
+seen = {"imported": compiled()}
+compile_rules()
+seen["warm"] = compiled()
+alarms = DetectionEngine(Registry(fleet())).process(fleet_messages())
+seen["fleet"] = compiled()
+seen["alarms"] = len(alarms)
+seen["all"] = sorted(found)
+print(json.dumps(seen))
+"""
+
+
+def test_the_warm_up_compiles_what_the_engine_runs_before_any_message() -> None:
+    here = str(Path(__file__).parent)  # the reload tests' fleet, and their support module
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (here, os.environ.get("PYTHONPATH")) if p)}
+    done = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True,
+                          timeout=300, check=True, env=env)
+    seen = json.loads(done.stdout)
+    assert {"ebike_signature.observe_round", "edges.split", "window.window_add",
+            "corridor._add_reports"} <= set(seen["all"])
+    assert seen["imported"] == {}  # nothing at import
+    assert seen["alarms"] > 0
+    assert {"ebike_signature.observe_round", "corridor._add_reports", "window._add_all",
+            "window._peak_all"} <= set(seen["warm"])
+    assert seen["fleet"] == seen["warm"]  # nothing compiled once messages came
+
+
+def test_a_window_keeps_a_value_not_known_as_numpy_does() -> None:
+    """A NaN makes its bucket's maximum NaN (numpy's ``maximum``), and float32 storage rounds
+    as numpy's assignment does."""
+    window = WindowMax(2, 4 * 60_000)
+    slots, ts = np.array([0, 1]), np.array([0, 0])
+    window.add(slots, ts, np.array([1.0, np.nan]))
+    window.add(slots, ts + 1, np.array([0.1, 5.0]))
+    peak = window.peak(slots, ts + 1)
+    assert peak[0] == 1.0
+    assert np.isnan(peak[1])
+    window.add(slots, ts + 120_000, np.array([0.1, 2.0]))
+    # Four minutes on, the first buckets have left the window.
+    assert window.peak(slots, ts + 6 * 60_000).tolist() == [float(np.float32(0.1)), 2.0]

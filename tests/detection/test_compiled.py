@@ -75,3 +75,41 @@ def test_a_window_keeps_a_value_not_known_as_numpy_does() -> None:
     window.add(slots, ts + 120_000, np.array([0.1, 2.0]))
     # Four minutes on, the first buckets have left the window.
     assert window.peak(slots, ts + 6 * 60_000).tolist() == [float(np.float32(0.1)), 2.0]
+
+
+def test_every_compiled_function_s_cache_is_stamped_with_every_compiling_module() -> None:
+    """A compiled function carries the code of those it calls in other modules: its cache must
+    go stale when any of them changes, not only its own file."""
+    import importlib
+    import pkgutil
+
+    import numba
+
+    import gongzhi.gateway.detection as package
+    from gongzhi.gateway.detection.compiled import sources_stamp
+
+    stamps = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for name, value in vars(module).items():
+            if isinstance(value, numba.core.dispatcher.Dispatcher) \
+                    and value.__module__ == module.__name__:
+                stamps[f"{info.name}.{name}"] = value._cache._cache_file._source_stamp
+    assert "ebike_signature.observe_round" in stamps and "edges.split" in stamps
+    assert set(stamps.values()) == {sources_stamp()}
+
+
+def test_the_stamp_changes_with_a_compiling_module_only(tmp_path: Path) -> None:
+    import shutil
+
+    import gongzhi.gateway.detection as package
+    from gongzhi.gateway.detection.compiled import sources_stamp
+
+    for name in ("compiled.py", "edges.py", "thresholds.py"):
+        shutil.copy(Path(package.__path__[0]) / name, tmp_path / name)
+    first = sources_stamp(tmp_path)
+    (tmp_path / "thresholds.py").write_text("# not compiled\n")
+    assert sources_stamp.__wrapped__(tmp_path) == first
+    edges = tmp_path / "edges.py"
+    edges.write_text(edges.read_text().replace("EDGE_W = 30.0", "EDGE_W = 31.0"))
+    assert sources_stamp.__wrapped__(tmp_path) != first

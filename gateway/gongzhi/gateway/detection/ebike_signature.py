@@ -32,6 +32,7 @@ from gongzhi.gateway.detection.window import maximum, minimum, window_add, windo
 
 IDLE, CC, CV = 0, 1, 2
 NO_SLOT = -1
+_NUMBERS, _FLAGS = 6, 5  # rows of a round's scratch (``_stages``)
 
 # The rule's constants, by position in ``params`` (``EbikeChargingDetector.params``).
 RULE_P = ("STEP_MIN_W", "STEP_MAX_W", "OFF_SHARE", "OFF_W", "CREEP_SHARE", "BAND_SHARE",
@@ -69,6 +70,10 @@ def observe_round(r: RuleState, e: EdgeState, floor: FloorState, p: FloatArray,
     extra = np.zeros(s.size)
     slots = phase.shape[1]
     level = np.empty(slots)
+    # Per candidate, what a step works out before it changes anything (allocated once a
+    # round: an allocation costs as much as a candidate's stage).
+    numbers = np.empty((_NUMBERS, slots))
+    flags = np.empty((_FLAGS, slots), np.bool_)
     for i in range(s.size):
         j, t, x = s[i], ts[i], signal[i]
         window_add(floor[0], floor[1], floor[2], j, t, -x)
@@ -91,7 +96,7 @@ def observe_round(r: RuleState, e: EdgeState, floor: FloorState, p: FloatArray,
             # A charger switched on a report before a large appliance: the step's first edge.
             own = head if (p[STEP_MIN_W] <= head <= p[STEP_MAX_W]
                            and step - head > p[STEP_MAX_W]) else step
-            _steps(r, e, p, j, own, step, before, x, step_ms, level, total)
+            _steps(r, e, p, j, own, step, before, x, step_ms, level, total, flags)
             followed = _followed(phase, j)
         on = alarm_slot[j] != NO_SLOT
         if not (followed or on):
@@ -100,7 +105,8 @@ def observe_round(r: RuleState, e: EdgeState, floor: FloorState, p: FloatArray,
         if followed:
             quiet = -window_peak(floor[0], floor[1], floor[2], j, t)
             quiet_known = t - floor[3][j] >= p[QUIET_KNOWN_MS]
-            _stages(r, e, edge_p, p, j, t, x, quiet, quiet_known, level, corridor_row[j] >= 0)
+            _stages(r, e, edge_p, p, j, t, x, quiet, quiet_known, level, corridor_row[j] >= 0,
+                    numbers, flags)
             on = alarm_slot[j] != NO_SLOT
         if on:
             slot = alarm_slot[j]
@@ -156,8 +162,8 @@ def _settling(r: RuleState, p: FloatArray, j: int, t: int, change: float, small:
 
 @compiled
 def _steps(r: RuleState, e: EdgeState, p: FloatArray, j: int, step: float, whole: float,
-           before: float, signal: float, step_ms: int, level: FloatArray,
-           total: float) -> None:
+           before: float, signal: float, step_ms: int, level: FloatArray, total: float,
+           flags: BoolArray) -> None:
     """A completed step down ends the candidate whose level it matches best, and any
     candidate it takes the circuit back to where it was before that candidate's step; a
     step up of a charger's size starts a candidate."""
@@ -166,8 +172,9 @@ def _steps(r: RuleState, e: EdgeState, p: FloatArray, j: int, step: float, whole
     slots = phase.shape[1]
     if step < 0.0:
         off = -whole
-        matched = np.zeros(slots, np.bool_)
-        ended = np.zeros(slots, np.bool_)
+        matched, ended = flags[0], flags[1]
+        matched[:] = False
+        ended[:] = False
         best, best_miss = -1, np.inf
         for k in range(slots):
             if phase[j, k] == IDLE:
@@ -245,25 +252,23 @@ def _steps(r: RuleState, e: EdgeState, p: FloatArray, j: int, step: float, whole
 
 @compiled
 def _stages(r: RuleState, e: EdgeState, edge_p: FloatArray, p: FloatArray, j: int, t: int,
-            signal: float, quiet: float, quiet_known: bool, level: FloatArray,
-            landing: bool) -> None:
+            signal: float, quiet: float, quiet_known: bool, level: FloatArray, landing: bool,
+            numbers: FloatArray, flags: BoolArray) -> None:
     phase, on_ms, step, top, cv_ms, cv_sums = r[0], r[1], r[2], r[6], r[7], r[8]
     cv_clipped, cv_level, low, recognised, alarm_slot = r[9], r[10], r[11], r[12], r[13]
     ev_on_ms, ev_top, ev_low, ev_cv_ms, ev_base = r[14], r[15], r[16], r[17], r[18]
     ev_glide, ev_moves, ev_edges = r[19], r[20], r[21]
     sums = e[6]
     slots = phase.shape[1]
-    tops = np.empty(slots)
-    ended = np.zeros(slots, np.bool_)
-    deep = np.zeros(slots, np.bool_)
-    glide_total = np.zeros(slots)
-    glide_moves = np.zeros(slots)
-    glide_edges = np.zeros(slots)
-    lows = np.empty(slots)
-    to_cv = np.zeros(slots, np.bool_)
-    back = np.zeros(slots, np.bool_)
-    again = np.zeros(slots, np.bool_)
-    was = phase[j].copy()
+    tops, lows, glide_total = numbers[0], numbers[1], numbers[2]
+    glide_moves, glide_edges, was = numbers[3], numbers[4], numbers[5]
+    ended, deep, to_cv, back, again = flags[0], flags[1], flags[2], flags[3], flags[4]
+    deep[:] = False
+    glide_total[:] = 0.0
+    glide_moves[:] = 0.0
+    glide_edges[:] = 0.0
+    for k in range(slots):
+        was[k] = phase[j, k]
     share = 1.0 - p[TAPER_SHARE]
     for k in range(slots):
         cc, cv, lv = was[k] == CC, was[k] == CV, level[k]
@@ -348,23 +353,27 @@ def _glides(r: RuleState, e: EdgeState, edge_p: FloatArray, p: FloatArray, j: in
     began."""
     cv_sums, cv_clipped, step_edges = r[8], r[9], r[24]
     sums = e[6]
-    d = sums[j] - cv_sums[j, k]
-    total, moves = d[TOTAL], d[MOVES]
+    total, moves = sums[j, TOTAL] - cv_sums[j, k, TOTAL], sums[j, MOVES] - cv_sums[j, k, MOVES]
+    squares = sums[j, SQUARES] - cv_sums[j, k, SQUARES]
+    cross = sums[j, CROSS] - cv_sums[j, k, CROSS]
+    falls, rises = sums[j, FALLS] - cv_sums[j, k, FALLS], sums[j, RISES] - cv_sums[j, k, RISES]
+    block_falls = sums[j, BLOCK_FALLS] - cv_sums[j, k, BLOCK_FALLS]
+    block_rises = sums[j, BLOCK_RISES] - cv_sums[j, k, BLOCK_RISES]
     # The long-run standard deviation of the total: sqrt(n x (variance + 2 x lag-1
     # covariance)), never less than one change's x sqrt(2). A load that wanders has changes
     # that do not cancel; a meter's noise has changes that do (a high reading is followed by
     # a fall).
     n = max(moves, 1.0)
     mean = total / n
-    var = max(d[SQUARES] / n - mean * mean, p[GLIDE_VAR_MIN])
-    cov = d[CROSS] / n - mean * mean
+    var = max(squares / n - mean * mean, p[GLIDE_VAR_MIN])
+    cov = cross / n - mean * mean
     spread = np.sqrt(max(n * (var + 2 * cov), 2 * var))
     # Sign test: as many falls as rises is a wander; a taper falls at most reports. A slow
     # taper's reports are mostly noise: then its BLOCK_MS blocks fall. (A report that did not
     # move, as a landing's median between its buckets, counts for neither.)
-    signs = _sign_z(d[FALLS], d[RISES])
-    blocks = d[BLOCK_FALLS] + d[BLOCK_RISES]
-    block_signs = _sign_z(d[BLOCK_FALLS], d[BLOCK_RISES])
+    signs = _sign_z(falls, rises)
+    blocks = block_falls + block_rises
+    block_signs = _sign_z(block_falls, block_rises)
     glided = moves >= p[GLIDE_MOVES] and total <= -p[GLIDE_T] * spread \
         and (signs >= p[SIGN_Z] or (block_signs >= p[BLOCK_SIGN_Z] and blocks >= p[BLOCKS_MIN]))
     # The fall counted with each report's change clipped at CLIP_SHARE of the plateau: a taper
@@ -373,7 +382,7 @@ def _glides(r: RuleState, e: EdgeState, edge_p: FloatArray, p: FloatArray, j: in
     clipped_fall = cv_clipped[j, k] - _clipped(e, edge_p, p, j, r[6][j, k])
     quiet = not landing or sums[j, EDGES] - step_edges[j, k] <= p[LANDING_EDGES_MAX]
     glides = glided and quiet and clipped_fall >= p[CLIPPED_SHARE] * p[TAPER_SHARE] * top
-    return glides, total, moves, d[EDGES]
+    return glides, total, moves, sums[j, EDGES] - cv_sums[j, k, EDGES]
 
 
 @compiled

@@ -31,6 +31,10 @@ BUCKET_MS = 120_000
 BUCKETS = 4  # buckets of sums kept per meter (LAG + 1 at least)
 NONE = np.int32(-1)
 _BUCKET_MS = constant(BUCKET_MS, np.int64)
+Int32Array = np.ndarray[tuple[int, int], np.dtype[np.int32]]
+UInt16Array = np.ndarray[tuple[int, int], np.dtype[np.uint16]]
+# A meter's sums per bucket: ``CorridorResidual``'s bucket, total and count.
+BucketState = tuple[Int32Array, Float32Array, UInt16Array]
 
 
 def landing_members(records: Sequence[DeviceRecord]) -> tuple[IntArray, IntArray]:
@@ -92,6 +96,10 @@ class CorridorResidual(Stateful):
             groups[members[members >= 0]] = landing
         return groups
 
+    def buckets(self) -> BucketState:
+        """The meters' sums per bucket, as ``add_report`` takes them."""
+        return self.bucket, self.total, self.count
+
     def is_landing(self, s: IntArray) -> BoolArray:
         if not self.landings:  # (a registry of households only)
             return np.zeros(s.size, np.bool_)
@@ -136,15 +144,20 @@ class CorridorResidual(Stateful):
 
 
 @compiled
-def _add_reports(bucket: np.ndarray[tuple[int, int], np.dtype[np.int32]], total: Float32Array,
-                 count: np.ndarray[tuple[int, int], np.dtype[np.uint16]], s: IntArray,
+def add_report(bucket: Int32Array, total: Float32Array, count: UInt16Array, slot: int,
+               ts: int, power: float) -> None:
+    """Add a report to its meter's sums of its bucket (``CorridorResidual.buckets()``)."""
+    b = ts // BUCKET_MS
+    cell = b % BUCKETS
+    if bucket[slot, cell] != b:
+        bucket[slot, cell], total[slot, cell], count[slot, cell] = b, power, 1
+    else:
+        total[slot, cell] = float(total[slot, cell]) + power
+        count[slot, cell] += 1
+
+
+@compiled
+def _add_reports(bucket: Int32Array, total: Float32Array, count: UInt16Array, s: IntArray,
                  ts: IntArray, power: FloatArray) -> None:
-    """Add each report to its meter's sums of its bucket."""
     for i in range(s.size):
-        b = ts[i] // BUCKET_MS
-        cell = b % BUCKETS
-        if bucket[s[i], cell] != b:
-            bucket[s[i], cell], total[s[i], cell], count[s[i], cell] = b, power[i], 1
-        else:
-            total[s[i], cell] = float(total[s[i], cell]) + power[i]
-            count[s[i], cell] += 1
+        add_report(bucket, total, count, s[i], ts[i], power[i])

@@ -53,9 +53,10 @@ from gongzhi.gateway.detection.ebike_signature import (
 from gongzhi.gateway.detection.edges import SUMS, EdgeSplitter
 from gongzhi.gateway.detection.loadfloor import LoadFloor
 from gongzhi.gateway.detection.observations import Observations
-from gongzhi.gateway.detection.track import AlarmTrack, FloatArray, IntArray
+from gongzhi.gateway.detection.track import AlarmTrack, BoolArray, FloatArray, IntArray, moves_of
 
 MINUTE_MS = 60_000
+_NO_LANDING: BoolArray = np.zeros(0, np.bool_)  # (no landing in the registry)
 
 
 class EbikeChargingDetector(Stateful):
@@ -64,9 +65,10 @@ class EbikeChargingDetector(Stateful):
                     "ev_on_ms", "ev_top", "ev_low", "ev_cv_ms", "ev_base", "ev_glide", "ev_moves",
                     "ev_edges", "last_signal", "run_before", "step_edges", "up_ms",
                     "settled_out")
-    # (``_state`` and ``_edge_state``: the arrays above and the edges', as the compiled step
-    # takes them; ``_params`` and ``_edge_params``: the constants.)
-    DERIVED = ("_globals", "_state", "_edge_state", "_params", "_edge_params")
+    # (``_state``, ``_edge_state`` and ``_buckets``: the arrays above, the edges' and the
+    # corridor's, as the compiled step takes them; ``_params``, ``_edge_params``: the
+    # constants.)
+    DERIVED = ("_globals", "_state", "_edge_state", "_buckets", "_params", "_edge_params")
     NESTED = ("corridor", "load", "edges", "track")
 
     METRIC = "power_w"
@@ -147,6 +149,7 @@ class EbikeChargingDetector(Stateful):
         self._globals, self._index = globals_, index
         self._state = cast(RuleState, tuple(getattr(self, name) for name in self.DEVICE_STATE))
         self._edge_state = self.edges.state()
+        self._buckets = self.corridor.buckets()
         self._params, self._edge_params = self.params(), self.edges.params()
 
     @property
@@ -168,30 +171,25 @@ class EbikeChargingDetector(Stateful):
     def observe(self, obs: Observations) -> list[Alarm]:
         # (Contiguous, as the compiled step is compiled for: a column of a round's matrix is
         # strided, except on a round of one device.)
-        power = np.ascontiguousarray(obs.column(self.METRIC))
-        present = power == power  # NaN: not reported
-        s, ts, p = obs.local, obs.ts, power
-        if np.count_nonzero(present) < s.size:
-            s, ts, p = s[present], ts[present], p[present]
-        landing = self.corridor.is_landing(s)
-        corridor = self.corridor.observe(s, ts, p, landing)
-        signal = p  # a household's circuit: its own power (no NaN: present)
-        if corridor is not None:  # some landing: its corridor's own load
-            signal = np.where(landing, corridor, p)
-            known = ~np.isnan(signal)
-            s, ts, p, signal, landing = s[known], ts[known], p[known], signal[known], \
-                landing[known]
-        if s.size == 0:
-            return []
+        p = np.ascontiguousarray(obs.column(self.METRIC))
+        s, ts, signal, landing = obs.local, obs.ts, p, _NO_LANDING
+        if self.corridor.landings:  # a landing's signal is its corridor's own load
+            present = p == p  # NaN: not reported
+            if np.count_nonzero(present) < s.size:
+                s, ts, p = s[present], ts[present], p[present]
+            landing = self.corridor.is_landing(s)
+            corridor = self.corridor.observe(s, ts, p, landing)
+            signal = p if corridor is None else np.where(landing, corridor, p)
+        moves = np.zeros(s.size, np.int8)
         window = self.load.quiet_window
-        live, extra = observe_round(self._state, self._edge_state,
-                                    (window.value, window.bucket, window.width,
-                                     self.load.first_ms),
-                                    self._params, self._edge_params, s, ts, signal, landing,
-                                    self.corridor.row)
-        moves = self.track.step(s, ts, live, ~live, 0, p, extra)
+        if not observe_round(self._state, self._edge_state,
+                             (window.value, window.bucket, window.width, self.load.first_ms),
+                             self._buckets, self.track.arrays(), self.track.clear_hold_ms,
+                             self._params, self._edge_params, s, ts, p, signal, landing,
+                             self.corridor.row, moves):
+            return []
         return [self._alarm(int(s[i]), int(ts[i]), float(p[i]), float(signal[i]), state)
-                for i, state in moves.each()]
+                for i, state in moves_of(moves).each()]
 
     def _alarm(self, slot: int, ts: int, power: float, signal: float,
                state: AlarmState) -> Alarm:

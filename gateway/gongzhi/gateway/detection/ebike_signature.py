@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from gongzhi.gateway.detection.compiled import compiled
+from gongzhi.gateway.detection.corridor import BucketState, add_report
 from gongzhi.gateway.detection.edges import (
     BLOCK_FALLS,
     BLOCK_RISES,
@@ -27,7 +28,14 @@ from gongzhi.gateway.detection.edges import (
     EdgeState,
     split,
 )
-from gongzhi.gateway.detection.track import BoolArray, Float32Array, FloatArray, IntArray
+from gongzhi.gateway.detection.track import (
+    BoolArray,
+    Float32Array,
+    FloatArray,
+    IntArray,
+    TrackState,
+    advance,
+)
 from gongzhi.gateway.detection.window import maximum, minimum, window_add, window_peak
 
 IDLE, CC, CV = 0, 1, 2
@@ -60,14 +68,18 @@ FloorState = tuple[Float32Array, IntArray, int, IntArray]
 
 
 @compiled
-def observe_round(r: RuleState, e: EdgeState, floor: FloorState, p: FloatArray,
-                  edge_p: FloatArray, s: IntArray, ts: IntArray, signal: FloatArray,
-                  landing: BoolArray, corridor_row: IntArray) -> tuple[BoolArray, FloatArray]:
-    """Each device ``s[i]``'s report ``signal[i]`` at ``ts[i]`` (unique devices, device-time
-    order): per device, whether its alarm's candidate is live, and that candidate's level."""
+def observe_round(r: RuleState, e: EdgeState, floor: FloorState, buckets: BucketState,
+                  track: TrackState, clear_hold_ms: int, p: FloatArray, edge_p: FloatArray,
+                  s: IntArray, ts: IntArray, power: FloatArray, signal: FloatArray,
+                  landing: BoolArray, corridor_row: IntArray, moves: I8Array) -> int:
+    """Each device ``s[i]``'s report at ``ts[i]`` (unique devices, device-time order): its
+    ``power`` and the ``signal`` the rule reads (its own power on a household's circuit, the
+    corridor's own load on a landing's; NaN: not known, the report is passed over), its alarm's
+    transition into ``moves`` (``track.advance``); how many moved. ``buckets``: the corridor's
+    sums, where each report is added (``landing`` empty: no landing in the registry, and the
+    sums are added here; else the caller added them, to form ``signal``)."""
     phase, alarm_slot, sums, last_signal, run_before = r[0], r[13], e[6], r[22], r[23]
-    live = np.zeros(s.size, np.bool_)
-    extra = np.zeros(s.size)
+    moved = 0
     slots = phase.shape[1]
     level = np.empty(slots)
     # Per candidate, what a step works out before it changes anything (allocated once a
@@ -76,10 +88,14 @@ def observe_round(r: RuleState, e: EdgeState, floor: FloorState, p: FloatArray,
     flags = np.empty((_FLAGS, slots), np.bool_)
     for i in range(s.size):
         j, t, x = s[i], ts[i], signal[i]
+        if x != x:  # not reported, or a landing's corridor load not known yet
+            continue
+        if landing.size == 0:
+            add_report(buckets[0], buckets[1], buckets[2], j, t, x)
         window_add(floor[0], floor[1], floor[2], j, t, -x)
         if floor[3][j] <= 0:
             floor[3][j] = t
-        merge = p[LANDING_MERGE_MS] if landing[i] else p[MERGE_MS]
+        merge = p[LANDING_MERGE_MS] if landing.size and landing[i] else p[MERGE_MS]
         change, small, step, step_ms, head, edge = split(e, edge_p, j, t, x, int(merge))
         stepped = step != 0.0
         followed = _followed(phase, j)
@@ -99,9 +115,9 @@ def observe_round(r: RuleState, e: EdgeState, floor: FloorState, p: FloatArray,
             _steps(r, e, p, j, own, step, before, x, step_ms, level, total, flags)
             followed = _followed(phase, j)
         on = alarm_slot[j] != NO_SLOT
-        if not (followed or on):
-            continue
-        _level(r, j, total, level)
+        live, extra = False, 0.0
+        if followed or on:
+            _level(r, j, total, level)
         if followed:
             quiet = -window_peak(floor[0], floor[1], floor[2], j, t)
             quiet_known = t - floor[3][j] >= p[QUIET_KNOWN_MS]
@@ -111,10 +127,12 @@ def observe_round(r: RuleState, e: EdgeState, floor: FloorState, p: FloatArray,
         if on:
             slot = alarm_slot[j]
             if phase[j, slot] != IDLE and r[12][j, slot]:
-                live[i], extra[i] = True, level[slot]
+                live, extra = True, level[slot]
             else:
                 alarm_slot[j] = NO_SLOT
-    return live, extra
+        moves[i] = advance(track, clear_hold_ms, j, t, live, not live, 0, power[i], extra)
+        moved += moves[i] != 0
+    return moved
 
 
 @compiled

@@ -1,5 +1,5 @@
 """Threshold rules with minimum duration and hysteresis (catalogue defaults, per-device
-overrides from the registry), one vectorized track per rule."""
+overrides from the registry), one track per rule; compiled (``compiled``)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,24 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from gongzhi.core.alarms import Alarm, AlarmState
 from gongzhi.devices.catalogue import Op, ThresholdRule
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.carry import Stateful
+from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.observations import Observations
-from gongzhi.gateway.detection.track import AlarmTrack, FloatArray, IntArray
+from gongzhi.gateway.detection.track import (
+    AlarmTrack,
+    FloatArray,
+    IntArray,
+    TrackState,
+    advance,
+    moves_of,
+)
+from gongzhi.gateway.detection.window import maximum
 
 
 def per_device(records: Sequence[DeviceRecord], setting: str | None,
@@ -45,24 +55,18 @@ class ThresholdDetector(Stateful):
         return self.track.nbytes + self.low.nbytes + extra
 
     def observe(self, obs: Observations) -> list[Alarm]:
-        value = obs.column(self.rule.metric)
-        present = value == value  # NaN: not reported
-        slots, ts, v = obs.local, obs.ts, value
-        if np.count_nonzero(present) < v.size:
-            slots, ts, v = slots[present], ts[present], v[present]
-        thr, hyst = self.low[slots], self.rule.hysteresis
-        if self.rule.op is Op.ABOVE:
-            breach, cleared, score = v >= thr, v < thr - hyst, v - thr
-        elif self.rule.op is Op.BELOW:
-            breach, cleared, score = v <= thr, v > thr + hyst, thr - v
-        else:
-            assert self.high is not None
-            high = self.high[slots]
-            breach = (v < thr) | (v > high)
-            cleared = (v > thr + hyst) & (v < high - hyst)
-            score = np.maximum(thr - v, v - high)
-        moves = self.track.step(slots, ts, breach, cleared, self.rule.hold_ms, v, score)
-        return [self._alarm(slots[i], ts[i], v[i], state) for i, state in moves.each()]
+        # (Contiguous, as the compiled loop is compiled for: a column of a round's matrix is
+        # strided, except on a round of one device.)
+        v = np.ascontiguousarray(obs.column(self.rule.metric))
+        slots, ts = obs.local, obs.ts
+        moves = np.zeros(slots.size, np.int8)
+        if not _observe_round(self.track.arrays(), self.track.clear_hold_ms, _OPS[self.rule.op],
+                              self.low, _NO_HIGH if self.high is None else self.high,
+                              float(self.rule.hysteresis), int(self.rule.hold_ms), slots, ts, v,
+                              moves):
+            return []
+        return [self._alarm(slots[i], ts[i], v[i], state)
+                for i, state in moves_of(moves).each()]
 
     def _alarm(self, slot: int, ts: int, value: float, state: AlarmState) -> Alarm:
         t, rule = self.track, self.rule
@@ -80,3 +84,33 @@ class ThresholdDetector(Stateful):
             evidence["window"]["end_ms"] = int(t.clear_since[slot])
         return self._index.alarm(int(self._globals[slot]), rule.kind, onset, int(ts), state,
                                  evidence)
+
+
+_OPS = {Op.ABOVE: 0, Op.BELOW: 1, Op.OUTSIDE: 2}
+_NO_HIGH: FloatArray = np.zeros(0)
+
+
+@compiled
+def _observe_round(track: TrackState, clear_hold_ms: int, op: int, low: FloatArray,
+                   high: FloatArray, hysteresis: float, hold_ms: int, slots: IntArray,
+                   ts: IntArray, v: FloatArray, moves: npt.NDArray[np.int8]) -> int:
+    """Each reported value (NaN: not reported) against its device's threshold, its alarm's
+    transition into ``moves``; how many moved. ``op``: above, below, outside (``_OPS``)."""
+    moved = 0
+    for i in range(slots.size):
+        x, thr = v[i], low[slots[i]]
+        if x != x:
+            continue
+        if op == 0:
+            breach, cleared, score = x >= thr, x < thr - hysteresis, x - thr
+        elif op == 1:
+            breach, cleared, score = x <= thr, x > thr + hysteresis, thr - x
+        else:
+            top = high[slots[i]]
+            breach = x < thr or x > top
+            cleared = x > thr + hysteresis and x < top - hysteresis
+            score = maximum(thr - x, x - top)
+        moves[i] = advance(track, clear_hold_ms, slots[i], ts[i], breach, cleared, hold_ms, x,
+                           score)
+        moved += moves[i] != 0
+    return moved

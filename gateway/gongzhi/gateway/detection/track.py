@@ -1,4 +1,4 @@
-"""The alarm life cycle every stateful rule shares, vectorized over device slots.
+"""The alarm life cycle every stateful rule shares, per device slot (compiled: ``advance``).
 
 States per slot: IDLE (maybe pending: the condition holds since ``pending``, not yet for the
 rule's minimum duration), ACTIVE (RAISE sent), CLEARING (the condition is back past its
@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from gongzhi.core.alarms import AlarmState
 from gongzhi.gateway.detection.carry import Stateful
+from gongzhi.gateway.detection.compiled import compiled
 
 IDLE, ACTIVE, CLEARING = 0, 1, 2
 NONE = np.int64(-1)
@@ -75,59 +76,90 @@ class AlarmTrack(Stateful):
         return sum(a.nbytes for a in (self.state, self.pending, self.onset, self.clear_since,
                                       self.refires, self.worst, self.peak))
 
+    def arrays(self) -> TrackState:
+        """The arrays ``advance`` reads and writes, in its order."""
+        return (self.state, self.pending, self.onset, self.clear_since, self.refires,
+                self.worst, self.peak)
+
     def step(self, slots: IntArray, ts: IntArray, breach: BoolArray, cleared: BoolArray,
              hold_ms: IntArray | int, value: FloatArray, score: FloatArray) -> Transitions:
         """Advance ``slots`` by one observation each. ``breach``: the alarm condition holds;
         ``cleared``: the value is back past the hysteresis band (``breach`` and ``cleared``
-        are never both true); ``score``: larger is worse, to keep the episode's peak."""
-        # Almost every observation is of a quiet device with nothing pending: skip those.
-        state, pending = self.state[slots], self.pending[slots] >= 0
-        if not (np.count_nonzero(breach) or np.count_nonzero(state)  # IDLE is 0
-                or np.count_nonzero(pending)):
+        are never both true); ``hold_ms``: the minimum duration, one for all or one per
+        observation; ``score``: larger is worse, to keep the episode's peak."""
+        moves = np.zeros(slots.size, np.int8)
+        hold, holds = (hold_ms, _ONE_HOLD) if isinstance(hold_ms, int) else (0, hold_ms)
+        # (Contiguous float64, as the loop is compiled for: a value is often a column of a
+        # round's matrix.)
+        if not _advance_all(self.arrays(), self.clear_hold_ms, slots, ts, breach, cleared,
+                            hold, holds, np.ascontiguousarray(value, np.float64),
+                            np.ascontiguousarray(score, np.float64), moves):
             return NO_TRANSITIONS
-        involved = (breach | (state != IDLE) | pending).nonzero()[0]
-        if involved.size < slots.size:
-            hold = hold_ms if isinstance(hold_ms, int) else hold_ms[involved]
-            moves = self._step(slots[involved], ts[involved], breach[involved],
-                               cleared[involved], hold, value[involved], score[involved])
-            return Transitions(involved[moves.raised], involved[moves.cleared])
-        return self._step(slots, ts, breach, cleared, hold_ms, value, score)
+        return moves_of(moves)
 
-    def _step(self, slots: IntArray, ts: IntArray, breach: BoolArray, cleared: BoolArray,
-              hold_ms: IntArray | int, value: FloatArray, score: FloatArray) -> Transitions:
-        st = self.state[slots]
-        idle, active, clearing = st == IDLE, st == ACTIVE, st == CLEARING
 
-        # IDLE: start, continue or reset the pending minimum-duration window.
-        starting = idle & breach & (self.pending[slots] < 0)
-        self.pending[slots[starting]] = ts[starting]
-        self.pending[slots[idle & ~breach]] = NONE
-        pend = self.pending[slots]
-        fire = idle & breach & (ts - pend >= hold_ms)
-        fired = slots[fire]
-        self.state[fired] = ACTIVE
-        self.onset[fired] = pend[fire]
-        self.pending[fired] = NONE
-        self.refires[fired] = 0
-        self.worst[fired] = -np.inf
+def moves_of(moves: npt.NDArray[np.int8]) -> Transitions:
+    """The transitions of ``advance``'s results, one per observation."""
+    return Transitions(np.flatnonzero(moves == RAISED), np.flatnonzero(moves == CLEARED))
 
-        # ACTIVE: the value back past the hysteresis band starts the clear hold-off.
-        leaving = active & cleared
-        self.state[slots[leaving]] = CLEARING
-        self.clear_since[slots[leaving]] = ts[leaving]
 
-        # CLEARING: a breach is a re-fire of the same alarm; inside the band, just not clear.
-        back = clearing & ~cleared
-        self.state[slots[back]] = ACTIVE
-        refire = slots[back & breach]
-        self.refires[refire] += 1
-        done = (clearing | leaving) & cleared & (ts - self.clear_since[slots] >= self.clear_hold_ms)
-        self.state[slots[done]] = IDLE
+RAISED, CLEARED = 1, 2  # ``advance``'s results (0: no transition)
+_ONE_HOLD: IntArray = np.zeros(0, np.int64)
+# ``AlarmTrack.arrays()``: state, pending, onset, clear_since, refires, worst, peak.
+TrackState = tuple[npt.NDArray[np.int8], IntArray, IntArray, IntArray, npt.NDArray[np.int32],
+                   Float32Array, Float32Array]
 
-        # Peak of the episode, over every observation while raised.
-        episode = fire | active | clearing
-        ep_slots = slots[episode]
-        worse = score[episode] > self.worst[ep_slots]
-        self.worst[ep_slots[worse]] = score[episode][worse]
-        self.peak[ep_slots[worse]] = value[episode][worse]
-        return Transitions(np.nonzero(fire)[0], np.nonzero(done)[0])
+
+@compiled
+def advance(track: TrackState, clear_hold_ms: int, j: int, t: int, breach: bool,
+            cleared: bool, hold_ms: int, value: float, score: float) -> int:
+    """Advance slot ``j`` of ``track`` by one observation at ``t``; its transition
+    (``RAISED``, ``CLEARED``, 0: none)."""
+    state, pending, onset, clear_since, refires, worst, peak = track
+    was = state[j]
+    # Almost every observation is of a quiet device with nothing pending.
+    if was == IDLE and not breach and pending[j] < 0:
+        return 0
+    fire = done = False
+    if was == IDLE:
+        # Start, continue or reset the pending minimum-duration window.
+        if not breach:
+            pending[j] = -1
+        else:
+            if pending[j] < 0:
+                pending[j] = t
+            if t - pending[j] >= hold_ms:
+                fire = True
+                state[j], onset[j], pending[j], refires[j] = ACTIVE, pending[j], -1, 0
+                worst[j] = -np.inf
+    elif was == ACTIVE:
+        # The value back past the hysteresis band starts the clear hold-off.
+        if cleared:
+            state[j], clear_since[j] = CLEARING, t
+            done = t - clear_since[j] >= clear_hold_ms
+    elif not cleared:  # CLEARING: a breach is a re-fire of the same alarm
+        state[j] = ACTIVE
+        if breach:
+            refires[j] += 1
+    else:  # inside the band: just not clear yet
+        done = t - clear_since[j] >= clear_hold_ms
+    if done:
+        state[j] = IDLE
+    # The peak of the episode, over every observation while raised.
+    if (fire or was != IDLE) and score > worst[j]:
+        worst[j], peak[j] = score, value
+    return RAISED if fire else CLEARED if done else 0
+
+
+@compiled
+def _advance_all(track: TrackState, clear_hold_ms: int, slots: IntArray, ts: IntArray,
+                 breach: BoolArray, cleared: BoolArray, hold_ms: int, holds: IntArray,
+                 value: FloatArray, score: FloatArray, moves: npt.NDArray[np.int8]) -> int:
+    """``advance`` for each observation (``holds``: one per observation, or none and
+    ``hold_ms`` for all), its result into ``moves``; how many moved."""
+    moved = 0
+    for i in range(slots.size):
+        moves[i] = advance(track, clear_hold_ms, slots[i], ts[i], breach[i], cleared[i],
+                           holds[i] if holds.size else hold_ms, value[i], score[i])
+        moved += moves[i] != 0
+    return moved

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from gongzhi.devices.catalogue import CATALOGUE
+from gongzhi.devices.catalogue import CATALOGUE, DeviceType
 from gongzhi.devices.registry import DeviceRecord, Location, Registry
 from gongzhi.gateway.detection.engine import DetectionEngine
 from gongzhi.gateway.messages import Telemetry
@@ -16,11 +16,15 @@ _PLACE = Location("warm-up", "1", "1", "1", "1")
 
 @cache  # once a process
 def compile_rules() -> None:
-    """Run a throwaway engine with one device of every type over a few reports of every
-    metric (each within the metric's range; a step on the household's circuit): every
-    compiled function is compiled or loaded, with the types the engine gives it."""
+    """Run a throwaway engine with one device of every type (and a landing's box) over a few
+    reports of every metric (each within the metric's range; a step on the household's
+    circuit): every compiled function is compiled or loaded, with the types the engine gives
+    it."""
     records = [DeviceRecord(device_id=f"warm-up-{t.value}", type=t, location=_PLACE,
                             household="warm-up", position="household") for t in CATALOGUE]
+    # A landing's box beside the household: the corridor's own load is another path.
+    records.append(DeviceRecord(device_id="warm-up-box", type=DeviceType.ELECTRICAL,
+                                location=_PLACE, position="corridor"))
     engine = DetectionEngine(Registry(records))
     messages = []
     for minute, share in enumerate((0.1, 0.1, 0.3, 0.3)):

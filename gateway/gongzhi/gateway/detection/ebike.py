@@ -53,7 +53,14 @@ from gongzhi.gateway.detection.ebike_signature import (
 from gongzhi.gateway.detection.edges import SUMS, EdgeSplitter
 from gongzhi.gateway.detection.loadfloor import LoadFloor
 from gongzhi.gateway.detection.observations import Observations
-from gongzhi.gateway.detection.track import AlarmTrack, BoolArray, FloatArray, IntArray, moves_of
+from gongzhi.gateway.detection.track import (
+    MOVE_STATES,
+    AlarmTrack,
+    BoolArray,
+    FloatArray,
+    IntArray,
+    ordered,
+)
 
 MINUTE_MS = 60_000
 _NO_LANDING: BoolArray = np.zeros(0, np.bool_)  # (no landing in the registry)
@@ -168,28 +175,43 @@ class EbikeChargingDetector(Stateful):
                "QUIET_KNOWN_MS": self.load.QUIET_KNOWN_MS}
         return np.array([own[name] for name in RULE_P], np.float64)
 
+    @property
+    def row_wise(self) -> bool:
+        """A household's report is its own (``rules.row_wise``); a landing's corridor load is
+        formed from its households' reports of the round."""
+        return not self.corridor.landings
+
     def observe(self, obs: Observations) -> list[Alarm]:
+        return [alarm for _, _, alarm in self.observe_moves(obs)]
+
+    def observe_moves(self, obs: Observations) -> list[tuple[int, AlarmState, Alarm]]:
         # (Contiguous, as the compiled step is compiled for: a column of a round's matrix is
         # strided, except on a round of one device.)
         p = np.ascontiguousarray(obs.column(self.METRIC))
         s, ts, signal, landing = obs.local, obs.ts, p, _NO_LANDING
+        rows = None  # the rows of ``obs`` passed on (None: all)
         if self.corridor.landings:  # a landing's signal is its corridor's own load
             present = p == p  # NaN: not reported
             if np.count_nonzero(present) < s.size:
-                s, ts, p = s[present], ts[present], p[present]
+                rows = np.flatnonzero(present)
+                s, ts, p = s[rows], ts[rows], p[rows]
             landing = self.corridor.is_landing(s)
             corridor = self.corridor.observe(s, ts, p, landing)
             signal = p if corridor is None else np.where(landing, corridor, p)
-        moves = np.zeros(s.size, np.int8)
         window = self.load.quiet_window
-        if not observe_round(self._state, self._edge_state,
-                             (window.value, window.bucket, window.width, self.load.first_ms),
-                             self._buckets, self.track.arrays(), self.track.clear_hold_ms,
-                             self._params, self._edge_params, s, ts, p, signal, landing,
-                             self.corridor.row, moves):
-            return []
-        return [self._alarm(int(s[i]), int(ts[i]), float(p[i]), float(signal[i]), state)
-                for i, state in moves_of(moves).each()]
+        floor = (window.value, window.bucket, window.width, self.load.first_ms)
+        found: list[tuple[int, AlarmState, Alarm]] = []
+        at = 0
+        while at < s.size:  # (the step stops at each alarm's move, for its evidence then)
+            at, move = observe_round(self._state, self._edge_state, floor, self._buckets,
+                                     self.track.arrays(), self.track.clear_hold_ms,
+                                     self._params, self._edge_params, s, ts, p, signal,
+                                     landing, self.corridor.row, at)
+            if move:
+                i, state = at - 1, MOVE_STATES[move]
+                found.append((i if rows is None else int(rows[i]), state, self._alarm(
+                    int(s[i]), int(ts[i]), float(p[i]), float(signal[i]), state)))
+        return ordered(found)
 
     def _alarm(self, slot: int, ts: int, power: float, signal: float,
                state: AlarmState) -> Alarm:

@@ -71,22 +71,23 @@ FloorState = tuple[Float32Array, IntArray, int, IntArray]
 def observe_round(r: RuleState, e: EdgeState, floor: FloorState, buckets: BucketState,
                   track: TrackState, clear_hold_ms: int, p: FloatArray, edge_p: FloatArray,
                   s: IntArray, ts: IntArray, power: FloatArray, signal: FloatArray,
-                  landing: BoolArray, corridor_row: IntArray, moves: I8Array) -> int:
-    """Each device ``s[i]``'s report at ``ts[i]`` (unique devices, device-time order): its
-    ``power`` and the ``signal`` the rule reads (its own power on a household's circuit, the
-    corridor's own load on a landing's; NaN: not known, the report is passed over), its alarm's
-    transition into ``moves`` (``track.advance``); how many moved. ``buckets``: the corridor's
-    sums, where each report is added (``landing`` empty: no landing in the registry, and the
-    sums are added here; else the caller added them, to form ``signal``)."""
+                  landing: BoolArray, corridor_row: IntArray, start: int) -> tuple[int, int]:
+    """Each device ``s[i]``'s report at ``ts[i]`` from row ``start`` on (a device's reports in
+    time order): its ``power`` and the ``signal`` the rule reads (its own power on a household's
+    circuit, the corridor's own load on a landing's; NaN: not known, the report is passed
+    over). Stops after the first report whose alarm moved (``track.advance``), so that the
+    caller reads the alarm's evidence as it was then: returns the row after it (the rows' count
+    when none moved) and the move. ``buckets``: the corridor's sums, where each report is added
+    (``landing`` empty: no landing in the registry, and the sums are added here; else the
+    caller added them, to form ``signal``)."""
     phase, alarm_slot, sums, last_signal, run_before = r[0], r[13], e[6], r[22], r[23]
-    moved = 0
     slots = phase.shape[1]
     level = np.empty(slots)
     # Per candidate, what a step works out before it changes anything (allocated once a
     # round: an allocation costs as much as a candidate's stage).
     numbers = np.empty((_NUMBERS, slots))
     flags = np.empty((_FLAGS, slots), np.bool_)
-    for i in range(s.size):
+    for i in range(start, s.size):
         j, t, x = s[i], ts[i], signal[i]
         if x != x:  # not reported, or a landing's corridor load not known yet
             continue
@@ -130,9 +131,10 @@ def observe_round(r: RuleState, e: EdgeState, floor: FloorState, buckets: Bucket
                 live, extra = True, level[slot]
             else:
                 alarm_slot[j] = NO_SLOT
-        moves[i] = advance(track, clear_hold_ms, j, t, live, not live, 0, power[i], extra)
-        moved += moves[i] != 0
-    return moved
+        move = advance(track, clear_hold_ms, j, t, live, not live, 0, power[i], extra)
+        if move:
+            return i + 1, move
+    return s.size, 0
 
 
 @compiled

@@ -5,21 +5,32 @@ than the device's latest is skipped: late data never rewinds state."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from operator import itemgetter
+from typing import cast
 
 import numpy as np
 
 from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.catalogue import DeviceType, spec_for
 from gongzhi.gateway.detection.carry import Stateful
+from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.config import DetectionConfig
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.fusion import FireFusion
 from gongzhi.gateway.detection.observations import Observations
-from gongzhi.gateway.detection.rules import TelemetryRule, build_rules, peer_groups, reads
-from gongzhi.gateway.detection.track import FloatArray, IntArray
+from gongzhi.gateway.detection.rules import (
+    RowRule,
+    TelemetryRule,
+    build_rules,
+    peer_groups,
+    reads,
+    row_wise,
+    watched_tracks,
+)
+from gongzhi.gateway.detection.track import BoolArray, FloatArray, IntArray
 
 
 def runs(keys: IntArray) -> tuple[IntArray, IntArray]:
@@ -82,9 +93,18 @@ class TypeGroup(Stateful):
         # of their type's metrics only (a household monitor: power and current), and a rule
         # over a metric nobody reported in a round has nothing to do.
         position = {m: j for j, m in enumerate(self.metrics)}
-        self._needs = [(rule, [position[m] for m in reads(rule)]) for rule in self.rules]
+        # The rules that take a batch's rounds in one call (``rules.row_wise``; not one whose
+        # state another rule reads between rounds), and the others, each with its place among
+        # the rules (a round's alarms come in the rules' order).
+        watched = watched_tracks(self.rules)
+        self._batched = [(i, cast(RowRule, rule)) for i, rule in enumerate(self.rules)
+                         if row_wise(rule) and id(getattr(rule, "track", None)) not in watched]
+        by_round = [(i, rule) for i, rule in enumerate(self.rules)
+                    if all(i != j for j, _ in self._batched)]
+        self._needs = [(i, rule, [position[m] for m in reads(rule)]) for i, rule in by_round]
         self._position = position
-        self._running: dict[tuple[bool, ...], list[TelemetryRule]] = {}  # by metrics reported
+        # By metrics reported: the rules run on a round, with their places.
+        self._running: dict[tuple[bool, ...], list[tuple[int, TelemetryRule]]] = {}
         self._index = index
 
     def peer_groups(self) -> list[IntArray]:
@@ -99,19 +119,29 @@ class TypeGroup(Stateful):
                 rank: IntArray | None = None) -> list[Alarm]:
         """``values``: one row per message, one column per metric of the type (NaN: absent);
         ``rank``: each row's round, if not by arrival (``rounds``)."""
-        alarms: list[Alarm] = []
         order, bounds = rounds(local, rank)
         if local.size > 1:  # (one message: the batch is its round)
             local, ts, values = local[order], ts[order], values.take(order, axis=0)
-        for start, end in pairwise(bounds):
+        keep = np.empty(local.size, np.bool_)
+        if _keep_latest(self.last_ts, local, ts, keep) < local.size:
+            rows = np.flatnonzero(keep)
+            bounds = np.searchsorted(rows, bounds).tolist()  # (a round may be left empty)
+            local, ts, values = local[rows], ts[rows], values.take(rows, axis=0)
+        # The batched rules' alarms, by round: in a round, a rule's raises, then its clears.
+        batched: dict[int, list[tuple[int, int, Alarm]]] = {}
+        if self._batched:
+            obs = Observations(local, ts, values, self._position)
+            for i, row_rule in self._batched:
+                for row, state, alarm in row_rule.observe_moves(obs):
+                    batched.setdefault(bisect_right(bounds, row) - 1, []).append(
+                        (i, (state is AlarmState.CLEAR) * local.size + row, alarm))
+        if self.fusion is None and not self._may_run(values):
+            return [a for r in sorted(batched) for *_, a in sorted(batched[r], key=_placed)]
+        alarms: list[Alarm] = []
+        for r, (start, end) in enumerate(pairwise(bounds)):
+            if start == end:
+                continue
             slots, times, block = local[start:end], ts[start:end], values[start:end]
-            keep = times >= self.last_ts[slots]
-            kept = np.count_nonzero(keep)
-            if kept < slots.size:
-                if not kept:
-                    continue
-                slots, times, block = slots[keep], times[keep], block[keep]
-            self.last_ts[slots] = times
             # NaN: not reported
             given = block == block
             reported = tuple((given[0] if slots.size == 1 else
@@ -119,17 +149,48 @@ class TypeGroup(Stateful):
             running = self._running.get(reported)
             if running is None:
                 running = self._running[reported] = [
-                    rule for rule, needs in self._needs if all(reported[j] for j in needs)]
-            obs = Observations(slots, times, block, self._position)
+                    (i, rule) for i, rule, needs in self._needs
+                    if all(reported[j] for j in needs)]
             found: list[Alarm] = []
-            for rule in running:
-                found += rule.observe(obs)
+            if running or r in batched:
+                obs = Observations(slots, times, block, self._position)
+                placed = batched.get(r, [])
+                for i, rule in running:
+                    placed += [(i, k, alarm) for k, alarm in enumerate(rule.observe(obs))]
+                found = [alarm for *_, alarm in sorted(placed, key=_placed)]
             # Each round's smoke alarms reach fire fusion before the next round's readings,
             # as they would one message at a time.
             if self.fusion is not None:
                 found += fuse_smoke_alarms(self.fusion, self._index, found)
             alarms += found
         return alarms
+
+
+    def _may_run(self, values: FloatArray) -> bool:
+        """Whether a rule taken round by round could run on some round of the batch
+        ``values``: all the metrics it reads reported somewhere in it."""
+        if not self._needs:
+            return False
+        anywhere = np.logical_or.reduce(values == values, axis=0).tolist()
+        return any(all(anywhere[j] for j in needs) for _, _, needs in self._needs)
+
+
+def _placed(entry: tuple[int, int, Alarm]) -> tuple[int, int]:
+    """A round's alarm's place: its rule's, then its own among the rule's."""
+    return entry[0], entry[1]
+
+
+@compiled
+def _keep_latest(last_ts: IntArray, local: IntArray, ts: IntArray, keep: BoolArray) -> int:
+    """Which rows (in round order) are not older than their device's latest, which they
+    become; how many. Late data never rewinds state."""
+    kept = 0
+    for i in range(local.size):
+        keep[i] = ts[i] >= last_ts[local[i]]
+        if keep[i]:
+            last_ts[local[i]] = ts[i]
+            kept += 1
+    return kept
 
 
 def fuse_smoke_alarms(fusion: FireFusion, index: DeviceIndex, alarms: Sequence[Alarm]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from gongzhi.core.alarms import Alarm, AlarmKind
+from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.catalogue import DeviceSpec, DeviceType, Op, spec_for
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.baseline import BASELINES, BaselineDetector
@@ -34,6 +34,29 @@ class TelemetryRule(Protocol):
     def nbytes(self) -> int: ...
 
     def observe(self, obs: Observations) -> list[Alarm]: ...
+
+
+class RowRule(TelemetryRule, Protocol):
+    """A rule whose reports are each its device's alone (``row_wise``)."""
+
+    def observe_moves(self, obs: Observations) -> list[tuple[int, AlarmState, Alarm]]:
+        """``observe``'s alarms, each with its row in ``obs`` and its state."""
+        ...
+
+
+def row_wise(rule: TelemetryRule) -> bool:
+    """Whether ``rule`` may take the rows of many rounds in one call, in round order (its
+    ``row_wise``): it changes its state report by report, each report its device's alone (no
+    device's report reads another's of the round), skips what a report does not carry, and
+    gives each alarm's row (``RowRule``). Such a rule gives the same state and alarms either
+    way, and a batch of one device's many rows is one call, not one a row."""
+    return bool(getattr(rule, "row_wise", False))
+
+
+def watched_tracks(rules: Sequence[TelemetryRule]) -> set[int]:
+    """The ids of the alarm tracks some rule reads (its ``explained_by``): the rules they belong
+    to must be run round by round with the rule that reads them."""
+    return {id(track) for rule in rules for track in getattr(rule, "explained_by", ())}
 
 
 def reads(rule: TelemetryRule) -> tuple[str, ...]:

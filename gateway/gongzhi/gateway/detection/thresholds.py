@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from gongzhi.core.alarms import Alarm, AlarmState
 from gongzhi.devices.catalogue import Op, ThresholdRule
@@ -17,12 +16,13 @@ from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.track import (
+    MOVE_STATES,
     AlarmTrack,
     FloatArray,
     IntArray,
     TrackState,
     advance,
-    moves_of,
+    ordered,
 )
 from gongzhi.gateway.detection.window import maximum
 
@@ -54,19 +54,29 @@ class ThresholdDetector(Stateful):
         extra = self.high.nbytes if self.high is not None else 0
         return self.track.nbytes + self.low.nbytes + extra
 
+    row_wise = True  # each report against its own device's threshold (``rules.row_wise``)
+
     def observe(self, obs: Observations) -> list[Alarm]:
+        return [alarm for _, _, alarm in self.observe_moves(obs)]
+
+    def observe_moves(self, obs: Observations) -> list[tuple[int, AlarmState, Alarm]]:
         # (Contiguous, as the compiled loop is compiled for: a column of a round's matrix is
         # strided, except on a round of one device.)
         v = np.ascontiguousarray(obs.column(self.rule.metric))
         slots, ts = obs.local, obs.ts
-        moves = np.zeros(slots.size, np.int8)
-        if not _observe_round(self.track.arrays(), self.track.clear_hold_ms, _OPS[self.rule.op],
-                              self.low, _NO_HIGH if self.high is None else self.high,
-                              float(self.rule.hysteresis), int(self.rule.hold_ms), slots, ts, v,
-                              moves):
-            return []
-        return [self._alarm(slots[i], ts[i], v[i], state)
-                for i, state in moves_of(moves).each()]
+        found: list[tuple[int, AlarmState, Alarm]] = []
+        at = 0
+        while at < slots.size:  # (the loop stops at each alarm's move, for its evidence then)
+            at, move = _observe_round(self.track.arrays(), self.track.clear_hold_ms,
+                                      _OPS[self.rule.op], self.low,
+                                      _NO_HIGH if self.high is None else self.high,
+                                      float(self.rule.hysteresis), int(self.rule.hold_ms), slots,
+                                      ts, v, at)
+            if move:
+                state = MOVE_STATES[move]
+                found.append((at - 1, state, self._alarm(slots[at - 1], ts[at - 1], v[at - 1],
+                                                         state)))
+        return ordered(found)
 
     def _alarm(self, slot: int, ts: int, value: float, state: AlarmState) -> Alarm:
         t, rule = self.track, self.rule
@@ -93,11 +103,11 @@ _NO_HIGH: FloatArray = np.zeros(0)
 @compiled
 def _observe_round(track: TrackState, clear_hold_ms: int, op: int, low: FloatArray,
                    high: FloatArray, hysteresis: float, hold_ms: int, slots: IntArray,
-                   ts: IntArray, v: FloatArray, moves: npt.NDArray[np.int8]) -> int:
-    """Each reported value (NaN: not reported) against its device's threshold, its alarm's
-    transition into ``moves``; how many moved. ``op``: above, below, outside (``_OPS``)."""
-    moved = 0
-    for i in range(slots.size):
+                   ts: IntArray, v: FloatArray, start: int) -> tuple[int, int]:
+    """Each reported value (NaN: not reported) from row ``start`` on against its device's
+    threshold, until one's alarm moves (``track.advance``): the row after it (the rows' count
+    when none moved) and the move. ``op``: above, below, outside (``_OPS``)."""
+    for i in range(start, slots.size):
         x, thr = v[i], low[slots[i]]
         if x != x:
             continue
@@ -110,7 +120,7 @@ def _observe_round(track: TrackState, clear_hold_ms: int, op: int, low: FloatArr
             breach = x < thr or x > top
             cleared = x > thr + hysteresis and x < top - hysteresis
             score = maximum(thr - x, x - top)
-        moves[i] = advance(track, clear_hold_ms, slots[i], ts[i], breach, cleared, hold_ms, x,
-                           score)
-        moved += moves[i] != 0
-    return moved
+        move = advance(track, clear_hold_ms, slots[i], ts[i], breach, cleared, hold_ms, x, score)
+        if move:
+            return i + 1, move
+    return slots.size, 0

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from gongzhi.core.alarms import AlarmState
+from gongzhi.core.alarms import Alarm, AlarmState
 from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.compiled import compiled
 
@@ -104,6 +104,13 @@ def moves_of(moves: npt.NDArray[np.int8]) -> Transitions:
 
 
 RAISED, CLEARED = 1, 2  # ``advance``'s results (0: no transition)
+MOVE_STATES = {RAISED: AlarmState.RAISE, CLEARED: AlarmState.CLEAR}
+
+
+def ordered(moves: list[tuple[int, AlarmState, Alarm]]) -> list[tuple[int, AlarmState, Alarm]]:
+    """A round's moves (row, state, alarm) as ``step`` gives them: raises, then clears, each
+    in row order."""
+    return sorted(moves, key=lambda move: (move[1] is AlarmState.CLEAR, move[0]))
 _ONE_HOLD: IntArray = np.zeros(0, np.int64)
 # ``AlarmTrack.arrays()``: state, pending, onset, clear_since, refires, worst, peak.
 TrackState = tuple[npt.NDArray[np.int8], IntArray, IntArray, IntArray, npt.NDArray[np.int32],

@@ -13,6 +13,11 @@ object per line.
 4. ``backtest_rows_per_s_scattered``: 200 household monitors (``power_w``, ``current_a``) once
    a minute for 12 hours, each at its own second of the minute, as an estate's radio devices
    report: about 3 rows per second of data (144,000 rows).
+5. ``backtest_rows_per_s_real_houses`` (when ../shared/data/household-power exists): the real
+   houses' recordings, each house as one household monitor (``power_w``, ``current_a``, as
+   ``gongzhi.evaluation.household`` plays them; UK-DALE house 2 and REFIT house 2, 687,660 rows
+   a minute apart): a few households' real loads, where the e-bike rule follows candidates on
+   about half the rows.
 """
 
 from __future__ import annotations
@@ -61,6 +66,29 @@ def write_estate(root: Path, devices: int, interval_s: int, duration_s: int,
     return devices * steps
 
 
+def write_real_houses(root: Path, data: Path) -> int:
+    """Each house of ``data``'s household-power as one monitor's CSV; the rows written."""
+    from gongzhi.evaluation.household import HOUSES, VOLTS, load_recordings
+
+    houses = [house for group in HOUSES.values() for house in group]
+    lines = ["device_id,type,estate_id,building,unit,floor,room,elderly_alone,"
+             "report_interval_s,household,position"]
+    (root / "data").mkdir()
+    rows = 0
+    for house in houses:
+        recordings = load_recordings(data, house)
+        ts = np.concatenate([r.ts for r in recordings])
+        power = np.concatenate([r.aggregate for r in recordings])
+        current = np.round(power / VOLTS, 3)
+        body = "\n".join(f"{t},{p!r},{c!r}" for t, p, c in zip(
+            ts.tolist(), power.tolist(), current.tolist(), strict=True))
+        (root / "data" / f"{house}.csv").write_text("ts,power_w,current_a\n" + body + "\n")
+        lines.append(f"{house},electrical,real,{house},1,1,1,0,60,{house},household")
+        rows += ts.size
+    (root / "registry.csv").write_text("\n".join(lines) + "\n")
+    return rows
+
+
 def run_once(root: Path) -> tuple[float, float, dict[str, Any]]:
     from gongzhi.core.cli import main
 
@@ -80,14 +108,31 @@ def bench(name: str, devices: int, interval_s: int, duration_s: int,
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         rows = write_estate(root, devices, interval_s, duration_s, voltage, spread_ms)
-        runs = [run_once(root) for _ in range(RUNS)]
+        measure(name, root, rows, devices=devices, interval_s=interval_s,
+                metrics="power_w, current_a" + (", voltage_v" if voltage else ""))
+
+
+def bench_real_houses(name: str) -> None:
+    data = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    if not (data / "household-power").is_dir():
+        emit(name, None, "rows/s", skipped=f"no {data / 'household-power'}")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        rows = write_real_houses(root, data)
+        measure(name, root, rows, devices=2, interval_s=60, metrics="power_w, current_a",
+                data="real: UK-DALE house 2 and REFIT house 2 (household-power), each house "
+                     "one monitor")
+
+
+def measure(name: str, root: Path, rows: int, **context: Any) -> None:
+    runs = [run_once(root) for _ in range(RUNS)]
     rates = sorted(rows / cpu for _, cpu, _ in runs)
     walls = sorted(rows / wall for wall, _, _ in runs)
     emit(name, round(statistics.median(rates)), "rows/s", runs=RUNS,
          min=round(rates[0]), max=round(rates[-1]), wall_median=round(statistics.median(walls)),
          timed="CPU seconds of this process (median of the runs); wall time beside",
-         rows=rows, devices=devices, interval_s=interval_s, alarms=runs[0][2]["alarms"],
-         metrics="power_w, current_a" + (", voltage_v" if voltage else ""),
+         rows=rows, alarms=runs[0][2]["alarms"], **context,
          what="gongzhi backtest end to end: read the CSV files, replay through the gateway's "
               "engine, write the alarms")
 
@@ -97,6 +142,7 @@ def main() -> int:
     bench("backtest_rows_per_s_one_device", 1, 60, 5 * 86_400)
     bench("backtest_rows_per_s_household", 1, 60, 5 * 86_400, voltage=False)
     bench("backtest_rows_per_s_scattered", 200, 60, 12 * 3_600, voltage=False, spread_ms=60_000)
+    bench_real_houses("backtest_rows_per_s_real_houses")
     return 0
 
 

@@ -33,7 +33,7 @@ _IMPORT = f"from {__name__} import compiled"
 
 def compiled(function: F) -> F:
     """``function`` compiled on its first call (no Python objects inside: numbers and arrays)."""
-    dispatcher = numba.njit(cache=True, nogil=True)(function)
+    dispatcher = numba.njit(cache=True, nogil=True, inline="always")(function)
     # (The compiler's own stamp is the function's file's time and size.)
     dispatcher._cache._cache_file._source_stamp = sources_stamp()  # type: ignore[attr-defined]
     return cast(F, dispatcher)

@@ -35,6 +35,7 @@ from gongzhi.gateway.detection.track import (
     IntArray,
     TrackState,
     advance,
+    at_rest,
 )
 from gongzhi.gateway.detection.window import maximum, minimum, window_add, window_peak
 
@@ -81,6 +82,7 @@ def observe_round(r: RuleState, e: EdgeState, floor: FloorState, buckets: Bucket
     (``landing`` empty: no landing in the registry, and the sums are added here; else the
     caller added them, to form ``signal``)."""
     phase, alarm_slot, sums, last_signal, run_before = r[0], r[13], e[6], r[22], r[23]
+    track_state, track_pending = track[0], track[1]
     slots = phase.shape[1]
     level = np.empty(slots)
     # Per candidate, what a step works out before it changes anything (allocated once a
@@ -131,6 +133,8 @@ def observe_round(r: RuleState, e: EdgeState, floor: FloorState, buckets: Bucket
                 live, extra = True, level[slot]
             else:
                 alarm_slot[j] = NO_SLOT
+        if at_rest(track_state[j], track_pending[j], live):
+            continue
         move = advance(track, clear_hold_ms, j, t, live, not live, 0, power[i], extra)
         if move:
             return i + 1, move

@@ -22,6 +22,7 @@ from gongzhi.gateway.detection.track import (
     IntArray,
     TrackState,
     advance,
+    at_rest,
     ordered,
 )
 from gongzhi.gateway.detection.window import maximum
@@ -107,6 +108,7 @@ def _observe_round(track: TrackState, clear_hold_ms: int, op: int, low: FloatArr
     """Each reported value (NaN: not reported) from row ``start`` on against its device's
     threshold, until one's alarm moves (``track.advance``): the row after it (the rows' count
     when none moved) and the move. ``op``: above, below, outside (``_OPS``)."""
+    state, pending = track[0], track[1]
     for i in range(start, slots.size):
         x, thr = v[i], low[slots[i]]
         if x != x:
@@ -120,6 +122,8 @@ def _observe_round(track: TrackState, clear_hold_ms: int, op: int, low: FloatArr
             breach = x < thr or x > top
             cleared = x > thr + hysteresis and x < top - hysteresis
             score = maximum(thr - x, x - top)
+        if at_rest(state[slots[i]], pending[slots[i]], breach):
+            continue
         move = advance(track, clear_hold_ms, slots[i], ts[i], breach, cleared, hold_ms, x, score)
         if move:
             return i + 1, move

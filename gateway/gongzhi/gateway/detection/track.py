@@ -87,8 +87,8 @@ class AlarmTrack(Stateful):
         ``cleared``: the value is back past the hysteresis band (``breach`` and ``cleared``
         are never both true); ``hold_ms``: the minimum duration, one for all or one per
         observation; ``score``: larger is worse, to keep the episode's peak."""
-        moves = np.zeros(slots.size, np.int8)
         hold, holds = (hold_ms, _ONE_HOLD) if isinstance(hold_ms, int) else (0, hold_ms)
+        moves = np.zeros(slots.size, np.int8)
         # (Contiguous float64, as the loop is compiled for: a value is often a column of a
         # round's matrix.)
         if not _advance_all(self.arrays(), self.clear_hold_ms, slots, ts, breach, cleared,
@@ -118,14 +118,21 @@ TrackState = tuple[npt.NDArray[np.int8], IntArray, IntArray, IntArray, npt.NDArr
 
 
 @compiled
+def at_rest(state: int, pending: int, breach: bool) -> bool:
+    """Whether an observation leaves its slot as it is (``state`` and ``pending``: the slot's):
+    almost every observation is of a quiet device with nothing pending. A loop tests it before
+    it calls ``advance``, whose arrays cost a reference count each at every call."""
+    return state == IDLE and not breach and pending < 0
+
+
+@compiled
 def advance(track: TrackState, clear_hold_ms: int, j: int, t: int, breach: bool,
             cleared: bool, hold_ms: int, value: float, score: float) -> int:
     """Advance slot ``j`` of ``track`` by one observation at ``t``; its transition
     (``RAISED``, ``CLEARED``, 0: none)."""
     state, pending, onset, clear_since, refires, worst, peak = track
     was = state[j]
-    # Almost every observation is of a quiet device with nothing pending.
-    if was == IDLE and not breach and pending[j] < 0:
+    if at_rest(was, pending[j], breach):
         return 0
     fire = done = False
     if was == IDLE:
@@ -164,8 +171,11 @@ def _advance_all(track: TrackState, clear_hold_ms: int, slots: IntArray, ts: Int
                  value: FloatArray, score: FloatArray, moves: npt.NDArray[np.int8]) -> int:
     """``advance`` for each observation (``holds``: one per observation, or none and
     ``hold_ms`` for all), its result into ``moves``; how many moved."""
+    state, pending = track[0], track[1]
     moved = 0
     for i in range(slots.size):
+        if at_rest(state[slots[i]], pending[slots[i]], breach[i]):
+            continue
         moves[i] = advance(track, clear_hold_ms, slots[i], ts[i], breach[i], cleared[i],
                            holds[i] if holds.size else hold_ms, value[i], score[i])
         moved += moves[i] != 0

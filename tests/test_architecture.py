@@ -85,6 +85,9 @@ TRANSPORTS: tuple[str, ...] = (
 # The only modules that talk to paho (one per process).
 PAHO_MODULES: tuple[str, ...] = ("gongzhi.gateway.mqtt", "gongzhi.simulators.publisher")
 
+# The only module that touches the compiler (the others decorate with its ``compiled``).
+COMPILER_MODULES: tuple[str, ...] = ("gongzhi.gateway.detection.compiled",)
+
 # Never in sys.modules after the platform's application is built.
 NOT_IN_PLATFORM: tuple[str, ...] = ("paho", "gongzhi.gateway", "gongzhi.simulators",
                                     "gongzhi.evaluation")
@@ -181,6 +184,12 @@ def test_the_domain_imports_no_transport() -> None:
 def test_one_module_per_process_talks_to_paho() -> None:
     found = paho_outside(imports())
     assert not found, report("paho imported outside " + ", ".join(PAHO_MODULES), found)
+
+
+def test_one_module_touches_the_compiler() -> None:
+    found = [i for i in imports() if under(i.name, "numba") and i.module not in COMPILER_MODULES]
+    assert any(i.module in COMPILER_MODULES and under(i.name, "numba") for i in imports())
+    assert not found, report("numba imported outside " + ", ".join(COMPILER_MODULES), found)
 
 
 def test_the_checks_find_what_they_must_refuse(tmp_path: Path) -> None:

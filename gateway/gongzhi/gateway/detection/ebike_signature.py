@@ -81,12 +81,17 @@ def observe_round(r: RuleState, e: EdgeState, floor: FloorState, buckets: Bucket
     when none moved) and the move. ``buckets``: the corridor's sums, where each report is added
     (``landing`` empty: no landing in the registry, and the sums are added here; else the
     caller added them, to form ``signal``)."""
-    phase, alarm_slot, sums, last_signal, run_before = r[0], r[13], e[6], r[22], r[23]
+    # (Taken out of their tuples once: an array taken from a tuple in the loop costs a
+    # reference count at every report.)
+    phase, recognised, alarm_slot, last_signal, run_before = r[0], r[12], r[13], r[22], r[23]
+    run_first_ms, sums = e[4], e[6]
     track_state, track_pending = track[0], track[1]
+    window, window_bucket, width, first_ms = floor
+    bucket, total_w, count = buckets
     slots = phase.shape[1]
     level = np.empty(slots)
-    # Per candidate, what a step works out before it changes anything (allocated once a
-    # round: an allocation costs as much as a candidate's stage).
+    # Per candidate, what a step works out before it changes anything (allocated once a call:
+    # an allocation costs as much as a candidate's stage).
     numbers = np.empty((_NUMBERS, slots))
     flags = np.empty((_FLAGS, slots), np.bool_)
     for i in range(start, s.size):
@@ -94,10 +99,10 @@ def observe_round(r: RuleState, e: EdgeState, floor: FloorState, buckets: Bucket
         if x != x:  # not reported, or a landing's corridor load not known yet
             continue
         if landing.size == 0:
-            add_report(buckets[0], buckets[1], buckets[2], j, t, x)
-        window_add(floor[0], floor[1], floor[2], j, t, -x)
-        if floor[3][j] <= 0:
-            floor[3][j] = t
+            add_report(bucket, total_w, count, j, t, x)
+        window_add(window, window_bucket, width, j, t, -x)
+        if first_ms[j] <= 0:
+            first_ms[j] = t
         merge = p[LANDING_MERGE_MS] if landing.size and landing[i] else p[MERGE_MS]
         change, small, step, step_ms, head, edge = split(e, edge_p, j, t, x, int(merge))
         stepped = step != 0.0
@@ -106,7 +111,7 @@ def observe_round(r: RuleState, e: EdgeState, floor: FloorState, buckets: Bucket
             _settling(r, p, j, t, change, small, step, step_ms)
         # The load before the step completed now, then that of a step whose first edge is now.
         before = run_before[j]
-        if edge and e[4][j] == t:
+        if edge and run_first_ms[j] == t:
             run_before[j] = last_signal[j]
         last_signal[j] = x
         total = sums[j, TOTAL]
@@ -122,14 +127,14 @@ def observe_round(r: RuleState, e: EdgeState, floor: FloorState, buckets: Bucket
         if followed or on:
             _level(r, j, total, level)
         if followed:
-            quiet = -window_peak(floor[0], floor[1], floor[2], j, t)
-            quiet_known = t - floor[3][j] >= p[QUIET_KNOWN_MS]
+            quiet = -window_peak(window, window_bucket, width, j, t)
+            quiet_known = t - first_ms[j] >= p[QUIET_KNOWN_MS]
             _stages(r, e, edge_p, p, j, t, x, quiet, quiet_known, level, corridor_row[j] >= 0,
                     numbers, flags)
             on = alarm_slot[j] != NO_SLOT
         if on:
             slot = alarm_slot[j]
-            if phase[j, slot] != IDLE and r[12][j, slot]:
+            if phase[j, slot] != IDLE and recognised[j, slot]:
                 live, extra = True, level[slot]
             else:
                 alarm_slot[j] = NO_SLOT

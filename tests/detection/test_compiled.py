@@ -13,8 +13,9 @@ import numpy as np
 from gongzhi.gateway.detection.window import WindowMax
 
 # In a fresh process (this one has run engines already): every compiled function of the
-# detection package, which have code after the import, after the warm-up, and after a mixed
-# fleet's day (every rule, a landing's corridor, fire fusion) through an engine.
+# detection package, which have code after the import, after the warm-up, after a mixed
+# fleet's day (every rule, a landing's corridor, fire fusion) through an engine, and after two
+# household monitors through the backtest's replay.
 CHECK = """
 import importlib, json, pkgutil
 import numba
@@ -40,6 +41,15 @@ compile_rules()
 seen["warm"] = compiled()
 alarms = DetectionEngine(Registry(fleet())).process(fleet_messages())
 seen["fleet"] = compiled()
+# The backtest's replay feeds the engine by columns, in rounds across devices.
+import numpy as np
+from gongzhi.evaluation.household import monitor_record, monitor_series
+from gongzhi.gateway.backtest.replay import Replay
+ts = 1_767_225_600_000 + 60_000 * np.arange(600)
+power = 100.0 + 200.0 * (np.arange(600) % 90 > 45)
+list(Replay(Registry([monitor_record("m1"), monitor_record("m2")])).run(
+    [monitor_series("m1", ts, power), monitor_series("m2", ts + 7_000, power[::-1].copy())]))
+seen["replay"] = compiled()
 seen["alarms"] = len(alarms)
 seen["all"] = sorted(found)
 print(json.dumps(seen))
@@ -60,6 +70,7 @@ def test_the_warm_up_compiles_what_the_engine_runs_before_any_message() -> None:
     assert {"ebike_signature.observe_round", "corridor._add_reports", "window._add_all",
             "window._peak_all"} <= set(seen["warm"])
     assert seen["fleet"] == seen["warm"]  # nothing compiled once messages came
+    assert seen["replay"] == seen["warm"]  # nor once a backtest's rows came
 
 
 def test_a_window_keeps_a_value_not_known_as_numpy_does() -> None:

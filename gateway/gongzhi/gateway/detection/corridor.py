@@ -101,8 +101,6 @@ class CorridorResidual(Stateful):
         return self.bucket, self.total, self.count
 
     def is_landing(self, s: IntArray) -> BoolArray:
-        if not self.landings:  # (a registry of households only)
-            return np.zeros(s.size, np.bool_)
         landing: BoolArray = self.row[s] >= 0
         return landing
 

@@ -54,12 +54,12 @@ from gongzhi.gateway.detection.edges import SUMS, EdgeSplitter
 from gongzhi.gateway.detection.loadfloor import LoadFloor
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.track import (
-    MOVE_STATES,
     AlarmTrack,
     BoolArray,
     FloatArray,
     IntArray,
-    ordered,
+    Move,
+    moves_of_rows,
 )
 
 MINUTE_MS = 60_000
@@ -184,7 +184,7 @@ class EbikeChargingDetector(Stateful):
     def observe(self, obs: Observations) -> list[Alarm]:
         return [alarm for _, _, alarm in self.observe_moves(obs)]
 
-    def observe_moves(self, obs: Observations) -> list[tuple[int, AlarmState, Alarm]]:
+    def observe_moves(self, obs: Observations) -> list[Move]:
         # (Contiguous, as the compiled step is compiled for: a column of a round's matrix is
         # strided, except on a round of one device.)
         p = np.ascontiguousarray(obs.column(self.METRIC))
@@ -200,18 +200,17 @@ class EbikeChargingDetector(Stateful):
             signal = p if corridor is None else np.where(landing, corridor, p)
         window = self.load.quiet_window
         floor = (window.value, window.bucket, window.width, self.load.first_ms)
-        found: list[tuple[int, AlarmState, Alarm]] = []
-        at = 0
-        while at < s.size:  # (the step stops at each alarm's move, for its evidence then)
-            at, move = observe_round(self._state, self._edge_state, floor, self._buckets,
-                                     self.track.arrays(), self.track.clear_hold_ms,
-                                     self._params, self._edge_params, s, ts, p, signal,
-                                     landing, self.corridor.row, at)
-            if move:
-                i, state = at - 1, MOVE_STATES[move]
-                found.append((i if rows is None else int(rows[i]), state, self._alarm(
-                    int(s[i]), int(ts[i]), float(p[i]), float(signal[i]), state)))
-        return ordered(found)
+        track = self.track.arrays()
+        moves = moves_of_rows(
+            s.size,
+            lambda at: observe_round(self._state, self._edge_state, floor, self._buckets, track,
+                                     self.track.clear_hold_ms, self._params, self._edge_params,
+                                     s, ts, p, signal, landing, self.corridor.row, at),
+            lambda i, state: self._alarm(int(s[i]), int(ts[i]), float(p[i]), float(signal[i]),
+                                         state))
+        if rows is None:
+            return moves
+        return [(int(rows[i]), state, alarm) for i, state, alarm in moves]
 
     def _alarm(self, slot: int, ts: int, power: float, signal: float,
                state: AlarmState) -> Alarm:

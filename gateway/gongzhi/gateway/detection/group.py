@@ -99,9 +99,9 @@ class TypeGroup(Stateful):
         watched = watched_tracks(self.rules)
         self._batched = [(i, cast(RowRule, rule)) for i, rule in enumerate(self.rules)
                          if row_wise(rule) and id(getattr(rule, "track", None)) not in watched]
-        by_round = [(i, rule) for i, rule in enumerate(self.rules)
-                    if all(i != j for j, _ in self._batched)]
-        self._needs = [(i, rule, [position[m] for m in reads(rule)]) for i, rule in by_round]
+        batched = {i for i, _ in self._batched}
+        self._needs = [(i, rule, [position[m] for m in reads(rule)])
+                       for i, rule in enumerate(self.rules) if i not in batched]
         self._position = position
         # By metrics reported: the rules run on a round, with their places.
         self._running: dict[tuple[bool, ...], list[tuple[int, TelemetryRule]]] = {}
@@ -164,7 +164,6 @@ class TypeGroup(Stateful):
                 found += fuse_smoke_alarms(self.fusion, self._index, found)
             alarms += found
         return alarms
-
 
     def _may_run(self, values: FloatArray) -> bool:
         """Whether a rule taken round by round could run on some round of the batch

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
+from gongzhi.core.alarms import Alarm, AlarmKind
 from gongzhi.devices.catalogue import DeviceSpec, DeviceType, Op, spec_for
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.baseline import BASELINES, BaselineDetector
@@ -26,7 +26,7 @@ from gongzhi.gateway.detection.multivariate import ThermalResidualDetector
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.rates import RateDetector
 from gongzhi.gateway.detection.thresholds import ThresholdDetector, per_device
-from gongzhi.gateway.detection.track import FloatArray, IntArray
+from gongzhi.gateway.detection.track import FloatArray, IntArray, Move
 
 
 class TelemetryRule(Protocol):
@@ -39,7 +39,7 @@ class TelemetryRule(Protocol):
 class RowRule(TelemetryRule, Protocol):
     """A rule whose reports are each its device's alone (``row_wise``)."""
 
-    def observe_moves(self, obs: Observations) -> list[tuple[int, AlarmState, Alarm]]:
+    def observe_moves(self, obs: Observations) -> list[Move]:
         """``observe``'s alarms, each with its row in ``obs`` and its state."""
         ...
 

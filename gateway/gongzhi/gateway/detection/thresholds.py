@@ -16,14 +16,14 @@ from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.track import (
-    MOVE_STATES,
     AlarmTrack,
     FloatArray,
     IntArray,
+    Move,
     TrackState,
     advance,
     at_rest,
-    ordered,
+    moves_of_rows,
 )
 from gongzhi.gateway.detection.window import maximum
 
@@ -60,24 +60,18 @@ class ThresholdDetector(Stateful):
     def observe(self, obs: Observations) -> list[Alarm]:
         return [alarm for _, _, alarm in self.observe_moves(obs)]
 
-    def observe_moves(self, obs: Observations) -> list[tuple[int, AlarmState, Alarm]]:
+    def observe_moves(self, obs: Observations) -> list[Move]:
         # (Contiguous, as the compiled loop is compiled for: a column of a round's matrix is
         # strided, except on a round of one device.)
         v = np.ascontiguousarray(obs.column(self.rule.metric))
         slots, ts = obs.local, obs.ts
-        found: list[tuple[int, AlarmState, Alarm]] = []
-        at = 0
-        while at < slots.size:  # (the loop stops at each alarm's move, for its evidence then)
-            at, move = _observe_round(self.track.arrays(), self.track.clear_hold_ms,
-                                      _OPS[self.rule.op], self.low,
-                                      _NO_HIGH if self.high is None else self.high,
-                                      float(self.rule.hysteresis), int(self.rule.hold_ms), slots,
-                                      ts, v, at)
-            if move:
-                state = MOVE_STATES[move]
-                found.append((at - 1, state, self._alarm(slots[at - 1], ts[at - 1], v[at - 1],
-                                                         state)))
-        return ordered(found)
+        track, high = self.track.arrays(), _NO_HIGH if self.high is None else self.high
+        return moves_of_rows(
+            slots.size,
+            lambda at: _observe_round(track, self.track.clear_hold_ms, _OPS[self.rule.op],
+                                      self.low, high, float(self.rule.hysteresis),
+                                      int(self.rule.hold_ms), slots, ts, v, at),
+            lambda i, state: self._alarm(slots[i], ts[i], v[i], state))
 
     def _alarm(self, slot: int, ts: int, value: float, state: AlarmState) -> Alarm:
         t, rule = self.track, self.rule

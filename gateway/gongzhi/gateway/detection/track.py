@@ -10,6 +10,7 @@ ACTIVE and counts a re-fire instead of raising a new alarm.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,13 +105,27 @@ def moves_of(moves: npt.NDArray[np.int8]) -> Transitions:
 
 
 RAISED, CLEARED = 1, 2  # ``advance``'s results (0: no transition)
-MOVE_STATES = {RAISED: AlarmState.RAISE, CLEARED: AlarmState.CLEAR}
+_STATES = {RAISED: AlarmState.RAISE, CLEARED: AlarmState.CLEAR}
+Move = tuple[int, AlarmState, Alarm]  # an alarm with its row and state
 
 
-def ordered(moves: list[tuple[int, AlarmState, Alarm]]) -> list[tuple[int, AlarmState, Alarm]]:
-    """A round's moves (row, state, alarm) as ``step`` gives them: raises, then clears, each
-    in row order."""
-    return sorted(moves, key=lambda move: (move[1] is AlarmState.CLEAR, move[0]))
+def moves_of_rows(rows: int, step: Callable[[int], tuple[int, int]],
+                  alarm: Callable[[int, AlarmState], Alarm]) -> list[Move]:
+    """The alarms of a compiled loop over ``rows`` rows that stops after each row whose alarm
+    moved, so that its evidence is read as it was then: ``step(row)`` runs from ``row`` and
+    gives the row after the one that moved (``rows`` when none did) and its move (``advance``'s
+    result); ``alarm(row, state)`` builds that row's alarm. In the order ``step`` gives them
+    (``AlarmTrack.step``): raises, then clears, each in row order."""
+    found: list[Move] = []
+    at = 0
+    while at < rows:
+        at, move = step(at)
+        if move:
+            state = _STATES[move]
+            found.append((at - 1, state, alarm(at - 1, state)))
+    return sorted(found, key=lambda move: (move[1] is AlarmState.CLEAR, move[0]))
+
+
 _ONE_HOLD: IntArray = np.zeros(0, np.int64)
 # ``AlarmTrack.arrays()``: state, pending, onset, clear_since, refires, worst, peak.
 TrackState = tuple[npt.NDArray[np.int8], IntArray, IntArray, IntArray, npt.NDArray[np.int32],

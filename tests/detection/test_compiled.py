@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import numba
 import numpy as np
 
+import gongzhi.gateway.detection as package
 from gongzhi.gateway.detection.window import WindowMax
 
 # In a fresh process (this one has run engines already): every compiled function of the
@@ -17,21 +22,14 @@ from gongzhi.gateway.detection.window import WindowMax
 # fleet's day (every rule, a landing's corridor, fire fusion) through an engine, and after two
 # household monitors through the backtest's replay.
 CHECK = """
-import importlib, json, pkgutil
-import numba
-import gongzhi.gateway.detection as package
+import json
 from gongzhi.devices.registry import Registry
 from gongzhi.gateway.detection import DetectionEngine
 from gongzhi.gateway.detection.warm import compile_rules
+from test_compiled import compiled_functions
 from test_detection_reload import fleet, fleet_messages
 
-found = {}
-for info in pkgutil.iter_modules(package.__path__):
-    module = importlib.import_module(f"{package.__name__}.{info.name}")
-    for name, value in vars(module).items():
-        mine = getattr(value, "__module__", None) == module.__name__
-        if mine and isinstance(value, numba.core.dispatcher.Dispatcher):
-            found[f"{info.name}.{name}"] = value
+found = compiled_functions()
 
 def compiled():
     return {name: len(f.signatures) for name, f in found.items() if f.signatures}
@@ -54,6 +52,18 @@ seen["alarms"] = len(alarms)
 seen["all"] = sorted(found)
 print(json.dumps(seen))
 """
+
+
+def compiled_functions() -> dict[str, Any]:
+    """Every compiled function of the detection package (its dispatcher), by module.name."""
+    found = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for name, value in vars(module).items():
+            mine = getattr(value, "__module__", None) == module.__name__
+            if mine and isinstance(value, numba.core.dispatcher.Dispatcher):
+                found[f"{info.name}.{name}"] = value
+    return found
 
 
 def test_the_warm_up_compiles_what_the_engine_runs_before_any_message() -> None:
@@ -91,21 +101,10 @@ def test_a_window_keeps_a_value_not_known_as_numpy_does() -> None:
 def test_every_compiled_function_s_cache_is_stamped_with_every_compiling_module() -> None:
     """A compiled function carries the code of those it calls in other modules: its cache must
     go stale when any of them changes, not only its own file."""
-    import importlib
-    import pkgutil
-
-    import numba
-
-    import gongzhi.gateway.detection as package
     from gongzhi.gateway.detection.compiled import sources_stamp
 
-    stamps = {}
-    for info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        for name, value in vars(module).items():
-            if isinstance(value, numba.core.dispatcher.Dispatcher) \
-                    and value.__module__ == module.__name__:
-                stamps[f"{info.name}.{name}"] = value._cache._cache_file._source_stamp
+    stamps = {name: f._cache._cache_file._source_stamp
+              for name, f in compiled_functions().items()}
     assert "ebike_signature.observe_round" in stamps and "edges.split" in stamps
     assert set(stamps.values()) == {sources_stamp()}
 

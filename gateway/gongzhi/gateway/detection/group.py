@@ -28,7 +28,6 @@ from gongzhi.gateway.detection.rules import (
     peer_groups,
     reads,
     row_wise,
-    watched_tracks,
 )
 from gongzhi.gateway.detection.track import BoolArray, FloatArray, IntArray
 
@@ -93,12 +92,10 @@ class TypeGroup(Stateful):
         # of their type's metrics only (a household monitor: power and current), and a rule
         # over a metric nobody reported in a round has nothing to do.
         position = {m: j for j, m in enumerate(self.metrics)}
-        # The rules that take a batch's rounds in one call (``rules.row_wise``; not one whose
-        # state another rule reads between rounds), and the others, each with its place among
-        # the rules (a round's alarms come in the rules' order).
-        watched = watched_tracks(self.rules)
+        # The rules that take a batch's rounds in one call (``rules.row_wise``), and the others,
+        # each with its place among the rules (a round's alarms come in the rules' order).
         self._batched = [(i, cast(RowRule, rule)) for i, rule in enumerate(self.rules)
-                         if row_wise(rule) and id(getattr(rule, "track", None)) not in watched]
+                         if row_wise(rule)]
         batched = {i for i, _ in self._batched}
         self._needs = [(i, rule, [position[m] for m in reads(rule)])
                        for i, rule in enumerate(self.rules) if i not in batched]

@@ -1,24 +1,29 @@
-"""One round of telemetry for a type group: at most one observation per device, in device-time
-order across rounds. Rules read metric columns (NaN where a message did not carry the metric)."""
+"""Telemetry for a type group's rules: one round (at most one observation per device), or the
+rounds of a batch in round order for the rules that take them at once (``rules.row_wise``).
+Rules read metric columns (NaN where a message did not carry the metric)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from gongzhi.gateway.detection.track import FloatArray, IntArray
+from gongzhi.gateway.detection.track import AlarmTrack, BoolArray, FloatArray, IntArray
 
 
-@dataclass(slots=True)  # (read only; not frozen: a frozen one costs more to build)
+@dataclass(slots=True)  # (read only but ``raised``; not frozen: a frozen one costs more to build)
 class Observations:
-    local: IntArray  # slots within the type group (unique)
+    local: IntArray  # slots within the type group (unique in a round)
     ts: IntArray  # device time, ms
     # One row per observation, one column per metric (its position in ``positions``): the value,
     # NaN when absent.
     values: FloatArray
     positions: Mapping[str, int]
+    # Per alarm track, whether it was raised after each row (of the rows reporting its rule's
+    # metric): left by the rule that owns it, for a rule after it that reads it
+    # (``explained_by``), since rows of many rounds go to one rule before the next.
+    raised: dict[AlarmTrack, BoolArray] = field(default_factory=dict)
 
     def column(self, metric: str) -> FloatArray:
         j = self.positions.get(metric)

@@ -49,14 +49,10 @@ def row_wise(rule: TelemetryRule) -> bool:
     ``row_wise``): it changes its state report by report, each report its device's alone (no
     device's report reads another's of the round), skips what a report does not carry, and
     gives each alarm's row (``RowRule``). Such a rule gives the same state and alarms either
-    way, and a batch of one device's many rows is one call, not one a row."""
+    way, and a batch of one device's many rows is one call, not one a row. A rule that reads
+    another's alarm (``explained_by``) comes after it and reads what it left per row
+    (``Observations.raised``)."""
     return bool(getattr(rule, "row_wise", False))
-
-
-def watched_tracks(rules: Sequence[TelemetryRule]) -> set[int]:
-    """The ids of the alarm tracks some rule reads (its ``explained_by``): the rules they belong
-    to must be run round by round with the rule that reads them."""
-    return {id(track) for rule in rules for track in getattr(rule, "explained_by", ())}
 
 
 def reads(rule: TelemetryRule) -> tuple[str, ...]:

@@ -16,7 +16,9 @@ from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.track import (
+    IDLE,
     AlarmTrack,
+    BoolArray,
     FloatArray,
     IntArray,
     Move,
@@ -61,16 +63,17 @@ class ThresholdDetector(Stateful):
         return [alarm for _, _, alarm in self.observe_moves(obs)]
 
     def observe_moves(self, obs: Observations) -> list[Move]:
+        slots, ts = obs.local, obs.ts
         # (Contiguous, as the compiled loop is compiled for: a column of a round's matrix is
         # strided, except on a round of one device.)
         v = np.ascontiguousarray(obs.column(self.rule.metric))
-        slots, ts = obs.local, obs.ts
         track, high = self.track.arrays(), _NO_HIGH if self.high is None else self.high
+        raised = obs.raised[self.track] = np.zeros(slots.size, np.bool_)
         return moves_of_rows(
             slots.size,
-            lambda at: _observe_round(track, self.track.clear_hold_ms, _OPS[self.rule.op],
-                                      self.low, high, float(self.rule.hysteresis),
-                                      int(self.rule.hold_ms), slots, ts, v, at),
+            lambda at: band_rows(track, self.track.clear_hold_ms, _OPS[self.rule.op], self.low,
+                                 high, float(self.rule.hysteresis), int(self.rule.hold_ms),
+                                 slots, ts, v, raised, at),
             lambda i, state: self._alarm(slots[i], ts[i], v[i], state))
 
     def _alarm(self, slot: int, ts: int, value: float, state: AlarmState) -> Alarm:
@@ -91,17 +94,21 @@ class ThresholdDetector(Stateful):
                                  evidence)
 
 
+# ``band_rows``' tests: the catalogue's, and BAND: outside [low, high] is a breach, inside is
+# clear (no hysteresis; ``faults.PlausibleRangeDetector``).
 _OPS = {Op.ABOVE: 0, Op.BELOW: 1, Op.OUTSIDE: 2}
+BAND = 3
 _NO_HIGH: FloatArray = np.zeros(0)
 
 
 @compiled
-def _observe_round(track: TrackState, clear_hold_ms: int, op: int, low: FloatArray,
-                   high: FloatArray, hysteresis: float, hold_ms: int, slots: IntArray,
-                   ts: IntArray, v: FloatArray, start: int) -> tuple[int, int]:
+def band_rows(track: TrackState, clear_hold_ms: int, op: int, low: FloatArray,
+              high: FloatArray, hysteresis: float, hold_ms: int, slots: IntArray, ts: IntArray,
+              v: FloatArray, raised: BoolArray, start: int) -> tuple[int, int]:
     """Each reported value (NaN: not reported) from row ``start`` on against its device's
     threshold, until one's alarm moves (``track.advance``): the row after it (the rows' count
-    when none moved) and the move. ``op``: above, below, outside (``_OPS``)."""
+    when none moved) and the move. ``op``: above, below, outside (``_OPS``), or ``BAND``.
+    ``raised``: set where the alarm is raised after the row (``Observations.raised``)."""
     state, pending = track[0], track[1]
     for i in range(start, slots.size):
         x, thr = v[i], low[slots[i]]
@@ -114,11 +121,13 @@ def _observe_round(track: TrackState, clear_hold_ms: int, op: int, low: FloatArr
         else:
             top = high[slots[i]]
             breach = x < thr or x > top
-            cleared = x > thr + hysteresis and x < top - hysteresis
+            cleared = (not breach if op == BAND
+                       else x > thr + hysteresis and x < top - hysteresis)
             score = maximum(thr - x, x - top)
         if at_rest(state[slots[i]], pending[slots[i]], breach):
             continue
         move = advance(track, clear_hold_ms, slots[i], ts[i], breach, cleared, hold_ms, x, score)
+        raised[i] = state[slots[i]] != IDLE
         if move:
             return i + 1, move
     return slots.size, 0

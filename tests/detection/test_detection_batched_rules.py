@@ -17,6 +17,7 @@ from gongzhi.devices.registry import DeviceRecord, Registry
 from gongzhi.gateway.detection import DetectionEngine
 from gongzhi.gateway.detection.ebike import EbikeChargingDetector
 from gongzhi.gateway.detection.faults import FlatlineDetector, PlausibleRangeDetector
+from gongzhi.gateway.detection.multivariate import ThermalResidualDetector
 from gongzhi.gateway.detection.rules import reads
 from gongzhi.gateway.detection.thresholds import ThresholdDetector
 
@@ -47,10 +48,11 @@ def test_a_batch_of_many_rounds_gives_one_message_at_a_time_s_alarms_and_state(
     batched, single = DetectionEngine(Registry(devices)), DetectionEngine(Registry(devices))
     group = batched._groups[DeviceType.ELECTRICAL]
     taken = {type(rule) for _, rule in group._batched}
-    # Without a landing the e-bike rule takes the batch at once, and every threshold and
-    # sensor-fault rule does.
+    # Without a landing the e-bike rule takes the batch at once, and every threshold,
+    # sensor-fault and cable model rule does.
     assert (EbikeChargingDetector in taken) is not landing
-    assert {ThresholdDetector, FlatlineDetector, PlausibleRangeDetector} <= taken
+    assert {ThresholdDetector, FlatlineDetector, PlausibleRangeDetector,
+            ThermalResidualDetector} <= taken
     assert sum(isinstance(r, ThresholdDetector) for _, r in group._batched) \
         == sum(isinstance(r, ThresholdDetector) for r in group.rules)
     rounds = round_by_round(DetectionEngine(Registry(devices)))
@@ -60,6 +62,7 @@ def test_a_batch_of_many_rounds_gives_one_message_at_a_time_s_alarms_and_state(
         by_round += rounds.process(messages[start:start + 5000])
     kinds = {a.kind.value for a in at_once}
     assert {"ebike_charging", "electrical_leakage", "voltage_abnormal"} <= kinds
+    assert any(a.evidence["rule"] == "multivariate" for a in at_once)  # h2's loose terminal
     assert list(map(line, at_once)) == list(map(line, by_round))  # in the same order
     assert snapshot(batched) == snapshot(rounds)
     if not landing:  # (a landing's corridor load is formed from the households' of a round)

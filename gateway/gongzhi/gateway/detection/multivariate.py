@@ -11,13 +11,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
-from gongzhi.core.alarms import Alarm, AlarmKind
+from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.carry import Stateful
+from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.observations import Observations
-from gongzhi.gateway.detection.track import IDLE, AlarmTrack, IntArray
+from gongzhi.gateway.detection.track import (
+    IDLE,
+    AlarmTrack,
+    Float32Array,
+    FloatArray,
+    IntArray,
+    Move,
+    TrackState,
+    advance,
+    at_rest,
+    moves_of_rows,
+)
 
 MINUTE_MS = 60_000
 
@@ -52,57 +65,112 @@ class ThermalResidualDetector(Stateful):
         return sum(a.nbytes for a in (self.load, self.sums, self.scale, self.first_ts,
                                       self.last_ts)) + self.track.nbytes
 
-    def predict(self, slots: IntArray, load: np.ndarray) -> np.ndarray:
-        w, sx, sxx, sy, sxy = (self.sums[slots, k] for k in range(5))
-        det = w * sxx - sx * sx
-        usable = det > 1e-9 * np.maximum(w * sxx, 1e-12)
-        slope = np.where(usable, (w * sxy - sx * sy) / np.where(usable, det, 1), 0.0)
-        mean_x, mean_y = sx / np.maximum(w, 1e-12), sy / np.maximum(w, 1e-12)
-        prediction: np.ndarray = mean_y + slope * (load - mean_x)
-        return prediction
+    row_wise = True  # each report against its own device's model (``rules.row_wise``)
 
     def observe(self, obs: Observations) -> list[Alarm]:
-        current, temp = obs.column("current_a"), obs.column("cable_temp_c")
-        both = ~np.isnan(current) & ~np.isnan(temp)
-        s, ts, i, y = obs.local[both], obs.ts[both], current[both], temp[both]
-        new = self.first_ts[s] == 0
-        self.first_ts[s[new]] = ts[new]
-        dt = np.where(new, 0, ts - self.last_ts[s]).clip(0)
-        lag = 1.0 - np.exp(-dt / self.THERMAL_TAU_MS)
-        previous = self.load[s]
-        load = np.where(np.isnan(previous), i * i, previous + lag * (i * i - previous))
-        self.load[s] = load
+        return [alarm for _, _, alarm in self.observe_moves(obs)]
 
-        expected = self.predict(s, load)
+    def observe_moves(self, obs: Observations) -> list[Move]:
+        slots, ts = obs.local, obs.ts
+        current = np.ascontiguousarray(obs.column("current_a"))
+        temp = np.ascontiguousarray(obs.column("cable_temp_c"))
+        # Two passes: the gaps between a device's reports (from the reports alone), then the
+        # model and the verdict. Between them numpy gives the lag's and the forgetting's exp
+        # (not the compiler's: the two differ in the last bit, and the rule keeps its
+        # arithmetic).
+        gap = np.zeros(slots.size, np.int64)
+        _gaps(self.first_ts, self.last_ts, slots, ts, current, temp, gap)
+        lag = 1.0 - np.exp(-gap / self.THERMAL_TAU_MS)
+        forget = np.exp(-gap / self.FORGET_TAU_MS)
+        # Each row's prediction, residual and limit: an alarm's evidence.
+        seen = np.zeros((3, slots.size), np.float64)
+        track = self.track.arrays()
+        return moves_of_rows(
+            slots.size,
+            lambda at: _thermal_rows(
+                track, self.track.clear_hold_ms, self.load, self.sums, self.scale,
+                self.first_ts, self.K * 1.2533, self.MIN_DEV_C, self.WARM_MS, self.HOLD_MS,
+                slots, ts, current, temp, lag, forget, seen, at),
+            lambda k, state: self._alarm(int(slots[k]), int(ts[k]), float(current[k]),
+                                         float(temp[k]), seen[:, k].tolist(), state))
+
+    def _alarm(self, slot: int, ts: int, current: float, value: float, seen: list[float],
+               state: AlarmState) -> Alarm:
+        expected, residual, limit = seen
+        onset = int(self.track.onset[slot])
+        evidence = {"rule": "multivariate", "model": "cable_temp ~ a + b*smoothed(I^2)",
+                    "metrics": ["current_a", "cable_temp_c"],
+                    "value": value, "expected": expected, "residual": residual,
+                    "limit": limit, "current_a": current, "hold_ms": self.HOLD_MS,
+                    "peak": float(self.track.peak[slot]),
+                    "window": {"start_ms": onset, "end_ms": ts}}
+        return self._index.alarm(int(self._globals[slot]), AlarmKind.CABLE_OVERHEAT, onset, ts,
+                                 state, evidence)
+
+
+@compiled
+def _gaps(first_ts: IntArray, last_ts: IntArray, slots: IntArray, ts: IntArray,
+          current: FloatArray, temp: FloatArray, gap: IntArray) -> None:
+    """The first pass: per row reporting both metrics, the gap since its device's last such
+    report (0 for a device's first)."""
+    for i in range(slots.size):
+        if current[i] != current[i] or temp[i] != temp[i]:
+            continue
+        j = slots[i]
+        if first_ts[j] == 0:
+            first_ts[j] = ts[i]
+        else:
+            gap[i] = max(ts[i] - last_ts[j], 0)
+        last_ts[j] = ts[i]
+
+
+@compiled
+def _thermal_rows(track: TrackState, clear_hold_ms: int, load: Float32Array,
+                  sums: npt.NDArray[np.float64], scale: Float32Array, first_ts: IntArray,
+                  k_scale: float, min_dev: float, warm_ms: int, hold_ms: int, slots: IntArray,
+                  ts: IntArray, current: FloatArray, temp: FloatArray, lag: FloatArray,
+                  forget: FloatArray, seen: npt.NDArray[np.float64],
+                  start: int) -> tuple[int, int]:
+    """The second pass from row ``start`` on, until an alarm moves (``track.moves_of_rows``):
+    the smoothed load, the model's prediction (``seen``: prediction, residual, limit), the
+    verdict, and the model and its scale learned while nothing is raised or breached."""
+    state, pending = track[0], track[1]
+    for i in range(start, slots.size):
+        x, y = current[i], temp[i]
+        if x != x or y != y:
+            continue
+        j = slots[i]
+        previous = load[j]
+        smoothed = (x * x if previous != previous
+                    else np.float64(previous) + lag[i] * (x * x - np.float64(previous)))
+        load[j] = np.float32(smoothed)
+        expected = _predict(sums[j], smoothed)
         residual = y - expected
-        limit = np.maximum(self.K * 1.2533 * self.scale[s], self.MIN_DEV_C)
-        warm = ts - self.first_ts[s] >= self.WARM_MS
-        breach = warm & (residual >= limit)
-        moves = self.track.step(s, ts, breach, residual < limit / 2, self.HOLD_MS, y, residual)
+        limit = max(np.float32(k_scale) * scale[j], np.float32(min_dev))
+        breach = bool(ts[i] - first_ts[j] >= warm_ms and residual >= limit)
+        seen[0, i], seen[1, i], seen[2, i] = expected, residual, limit
+        move = 0
+        if not at_rest(state[j], pending[j], breach):
+            move = advance(track, clear_hold_ms, j, ts[i], breach, bool(residual < limit / 2),
+                           hold_ms, y, residual)
+        if state[j] == IDLE and pending[j] < 0 and not breach:
+            f, row = forget[i], sums[j]
+            row[0], row[1], row[2] = row[0] * f + 1.0, row[1] * f + smoothed, \
+                row[2] * f + smoothed * smoothed
+            row[3], row[4] = row[3] * f + y, row[4] * f + smoothed * y
+            alpha = min(max(1.0 - f + 1.0 / row[0], 0.0), 1.0) if row[0] > 2 else 0.0
+            s = np.float64(scale[j])
+            scale[j] = np.float32(s + alpha * (min(abs(residual), np.float64(limit)) - s))
+        if move:
+            return i + 1, move
+    return slots.size, 0
 
-        quiet = (self.track.state[s] == IDLE) & (self.track.pending[s] < 0) & ~breach
-        q = s[quiet]
-        forget = np.exp(-dt[quiet] / self.FORGET_TAU_MS)[:, None]
-        x, yq = load[quiet], y[quiet]
-        self.sums[q] = self.sums[q] * forget + np.stack([np.ones_like(x), x, x * x, yq, x * yq],
-                                                        axis=1)
-        seen = self.sums[q, 0] > 2
-        abs_res = np.minimum(np.abs(residual[quiet]), limit[quiet])
-        alpha = np.where(seen, 1.0 - forget[:, 0] + 1.0 / self.sums[q, 0], 0.0).clip(0, 1)
-        self.scale[q] += alpha * (abs_res - self.scale[q])
-        self.last_ts[s] = ts
 
-        alarms = []
-        for k, state in moves.each():
-            slot, onset = int(s[k]), int(self.track.onset[s[k]])
-            evidence = {"rule": "multivariate", "model": "cable_temp ~ a + b*smoothed(I^2)",
-                        "metrics": ["current_a", "cable_temp_c"],
-                        "value": float(y[k]), "expected": float(expected[k]),
-                        "residual": float(residual[k]), "limit": float(limit[k]),
-                        "current_a": float(i[k]), "hold_ms": self.HOLD_MS,
-                        "peak": float(self.track.peak[slot]),
-                        "window": {"start_ms": onset, "end_ms": int(ts[k])}}
-            alarms.append(self._index.alarm(int(self._globals[slot]),
-                                            AlarmKind.CABLE_OVERHEAT, onset, int(ts[k]),
-                                            state, evidence))
-        return alarms
+@compiled
+def _predict(sums: npt.NDArray[np.float64], load: float) -> float:
+    """The weighted least-squares line's temperature at ``load`` (``sums``: weight, Σx, Σx²,
+    Σy, Σxy); the weighted mean where the loads seen do not yet give a slope."""
+    w, sx, sxx, sy, sxy = sums[0], sums[1], sums[2], sums[3], sums[4]
+    det = w * sxx - sx * sx
+    slope = (w * sxy - sx * sy) / det if det > 1e-9 * max(w * sxx, 1e-12) else 0.0
+    return float(sy / max(w, 1e-12) + slope * (load - sx / max(w, 1e-12)))

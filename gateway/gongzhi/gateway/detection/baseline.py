@@ -13,15 +13,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.carry import Stateful
+from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.devices import DeviceIndex
-from gongzhi.gateway.detection.learning import huber_step, smoothing
+from gongzhi.gateway.detection.learning import decay
 from gongzhi.gateway.detection.observations import Observations
-from gongzhi.gateway.detection.track import IDLE, AlarmTrack, IntArray
+from gongzhi.gateway.detection.track import (
+    IDLE,
+    RAISED,
+    UNFINISHED,
+    AlarmTrack,
+    FloatArray,
+    IntArray,
+    Move,
+    TrackState,
+    advance,
+    at_rest,
+    moves_of_rows,
+)
 
 HOUR_MS = 3_600_000
 BINS = 24
@@ -76,42 +90,44 @@ class BaselineDetector(Stateful):
         return (self.level.nbytes + self.count.nbytes + self.scale.nbytes + self.last_ts.nbytes
                 + self.first_ts.nbytes + self.track.nbytes + self.direction.nbytes)
 
+    row_wise = True  # each report against its own device's baseline (``rules.row_wise``)
+
     def observe(self, obs: Observations) -> list[Alarm]:
-        value = obs.column(self.rule.metric)
-        present = ~np.isnan(value)
-        slots, ts, x = obs.local[present], obs.ts[present], value[present]
-        hour = (ts // HOUR_MS) % BINS
-        new = self.first_ts[slots] == 0
-        self.first_ts[slots[new]] = ts[new]
-        count = self.count[slots, hour].astype(np.int64)
-        level = np.where(count > 0, self.level[slots, hour], x)
-        residual = x - level
-        sigma = 1.2533 * self.scale[slots]  # mean absolute deviation to standard deviation
-        limit = np.maximum(self.rule.k * sigma, self.rule.min_dev)
-        warm = (count >= self.rule.warm_count) & (ts - self.first_ts[slots] >= self.rule.warm_ms)
-        low = warm & (residual <= -limit) if self.rule.below else np.zeros_like(warm)
-        high = warm & (residual >= limit) if self.rule.above else np.zeros_like(warm)
-        breach = low | high
-        cleared = np.abs(residual) < limit / 2
-        moves = self.track.step(slots, ts, breach, cleared & ~breach, self.rule.hold_ms, x,
-                                np.abs(residual))
-        self.direction[slots[moves.raised]] = np.where(low[moves.raised], -1, 1)
+        return [alarm for _, _, alarm in self.observe_moves(obs)]
 
-        # Learn only from quiet observations: nothing pending, nothing raised.
-        quiet = (self.track.state[slots] == IDLE) & (self.track.pending[slots] < 0) & ~breach
-        s, h, xq = slots[quiet], hour[quiet], x[quiet]
-        dt = ts[quiet] - self.last_ts[s]
-        alpha = smoothing(dt, self.rule.tau_ms, count[quiet] + 1)
-        step_limit = np.maximum(3 * sigma[quiet], self.rule.min_dev / 5)
-        self.level[s, h] = huber_step(level[quiet], xq, alpha, step_limit)
-        self.count[s, h] = np.minimum(count[quiet] + 1, 65535)
-        scale_alpha = smoothing(dt, 24 * self.rule.tau_ms, self.count[s].sum(axis=1))
-        abs_res = np.minimum(np.abs(residual[quiet]), step_limit)
-        self.scale[s] += scale_alpha * (abs_res - self.scale[s])
-        self.last_ts[s] = ts[quiet]
+    def observe_moves(self, obs: Observations) -> list[Move]:
+        slots, ts, rule = obs.local, obs.ts, self.rule
+        x = np.ascontiguousarray(obs.column(rule.metric))
+        # The learning's decay over the gap since the device's last quiet report, by numpy (its
+        # exp, not the compiler's: the two differ in the last bit, and the rule keeps its
+        # arithmetic). Taken in advance for the gap since the device's last report, which is
+        # the one whenever that report was quiet; the loop stops at a quiet report after one
+        # that was not (``track.UNFINISHED``), whose decay is then taken (``finish``).
+        gap = np.zeros(slots.size, np.int64)
+        _gaps(self.last_ts.copy(), slots, ts, x, gap)
+        decays = np.stack([decay(gap, rule.tau_ms), decay(gap, 24 * rule.tau_ms)])
+        # Each row's level and limit: an alarm's evidence.
+        seen = np.zeros((2, slots.size), np.float64)
+        track = self.track.arrays()
+        learned = (self.level, self.count, self.scale, self.last_ts, self.first_ts)
+        settings = (float(rule.k), float(rule.min_dev), int(rule.warm_count), int(rule.warm_ms),
+                    int(rule.hold_ms), rule.below is not None, rule.above is not None)
 
-        return [self._alarm(int(slots[i]), int(ts[i]), float(x[i]), float(level[i]),
-                            float(limit[i]), state) for i, state in moves.each()]
+        def rows(start: int, stop: int, unfinished: bool) -> tuple[int, int]:
+            return _baseline_rows(track, self.track.clear_hold_ms, learned, self.direction,
+                                  settings, slots, ts, x, gap, decays, seen, start, stop,
+                                  unfinished)
+
+        def finish(i: int) -> None:
+            decays[:, i] = decay(gap[i:i + 1], rule.tau_ms)[0], \
+                decay(gap[i:i + 1], 24 * rule.tau_ms)[0]
+            rows(i, i + 1, True)
+
+        return moves_of_rows(
+            slots.size, lambda at: rows(at, slots.size, False),
+            lambda i, state: self._alarm(int(slots[i]), int(ts[i]), float(x[i]),
+                                         float(seen[0, i]), float(seen[1, i]), state),
+            finish)
 
     def _alarm(self, slot: int, ts: int, value: float, level: float, limit: float,
                state: AlarmState) -> Alarm:
@@ -128,3 +144,82 @@ class BaselineDetector(Stateful):
         if state is AlarmState.CLEAR:
             evidence["refires"] = int(t.refires[slot])
         return self._index.alarm(int(self._globals[slot]), kind, onset, ts, state, evidence)
+
+
+# ``BaselineDetector``'s learned arrays: level, count, scale, last_ts, first_ts.
+Learned = tuple[npt.NDArray[np.float32], npt.NDArray[np.uint16], npt.NDArray[np.float32],
+                IntArray, IntArray]
+
+
+@compiled
+def _gaps(latest: IntArray, slots: IntArray, ts: IntArray, x: FloatArray,
+          gap: IntArray) -> None:
+    """Per reported row, the gap since its device's last report (``latest``: the last quiet
+    one's before the batch, overwritten)."""
+    for i in range(slots.size):
+        if x[i] == x[i]:
+            gap[i], latest[slots[i]] = ts[i] - latest[slots[i]], ts[i]
+
+
+@compiled
+def _baseline_rows(track: TrackState, clear_hold_ms: int, learned: Learned,
+                   direction: npt.NDArray[np.int8],
+                   settings: tuple[float, float, int, int, int, bool, bool], slots: IntArray,
+                   ts: IntArray, x: FloatArray, gap: IntArray, decays: FloatArray,
+                   seen: FloatArray, start: int, stop: int,
+                   unfinished: bool) -> tuple[int, int]:
+    """Each reported value (NaN: not reported) of rows ``start`` to ``stop`` against its
+    device's level for the hour (``seen``: the level and the limit), then learned if quiet,
+    until an alarm moves or a quiet report's gap is not the one its decay was taken for (its
+    gap is then set and the row left unfinished: ``track.moves_of_rows``). ``unfinished``: row
+    ``start`` was left so and its decay is now taken: learn it first."""
+    state, pending = track[0], track[1]
+    level, count, scale, last_ts, first_ts = learned
+    k, min_dev, warm_count, warm_ms, hold_ms, below, above = settings
+    for i in range(start, stop):
+        v, j = x[i], slots[i]
+        if v != v:
+            continue
+        hour = (ts[i] // HOUR_MS) % BINS
+        seen_count = np.int64(count[j, hour])
+        sigma = np.float32(1.2533) * scale[j]  # mean absolute deviation to standard deviation
+        move = 0
+        if not (unfinished and i == start):
+            if first_ts[j] == 0:
+                first_ts[j] = ts[i]
+            usual = np.float64(level[j, hour]) if seen_count > 0 else v
+            residual = v - usual
+            limit = max(np.float32(k) * sigma, np.float32(min_dev))
+            warm = seen_count >= warm_count and ts[i] - first_ts[j] >= warm_ms
+            low = below and warm and residual <= -limit
+            breach = bool(low or (above and warm and residual >= limit))
+            seen[0, i], seen[1, i] = usual, limit
+            if not at_rest(state[j], pending[j], breach):
+                move = advance(track, clear_hold_ms, j, ts[i], breach,
+                               bool(abs(residual) < limit / 2 and not breach), hold_ms, v,
+                               abs(residual))
+                if move == RAISED:
+                    direction[j] = -1 if low else 1
+            # Learn only from quiet observations: nothing pending, nothing raised.
+            if not (state[j] == IDLE and pending[j] < 0 and not breach):
+                if move:
+                    return i + 1, move
+                continue
+            if ts[i] - last_ts[j] != gap[i]:
+                gap[i] = ts[i] - last_ts[j]
+                return i + 1, move | UNFINISHED
+        usual = seen[0, i]
+        step_limit = np.float64(max(np.float32(3) * sigma, np.float32(min_dev / 5)))
+        alpha = max(decays[0, i], 1.0 / (seen_count + 1))
+        level[j, hour] = np.float32(usual + alpha * min(max(v - usual, -step_limit), step_limit))
+        count[j, hour] = seen_count + 1 if seen_count < 65535 else seen_count
+        total = 0
+        for h in range(BINS):
+            total += count[j, h]
+        scale_alpha = max(decays[1, i], 1.0 / max(total, 1))
+        s = np.float64(scale[j])
+        scale[j] = np.float32(s + scale_alpha * (min(abs(v - usual), step_limit) - s))
+        last_ts[j] = ts[i]
+        if move:
+            return i + 1, move
+    return stop, 0

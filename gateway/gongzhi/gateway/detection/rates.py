@@ -13,11 +13,22 @@ from gongzhi.core.alarms import Alarm, AlarmState
 from gongzhi.devices.catalogue import RateRule
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.carry import Stateful
+from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.thresholds import per_device
-from gongzhi.gateway.detection.track import AlarmTrack, FloatArray, IntArray
-from gongzhi.gateway.detection.window import WindowMax
+from gongzhi.gateway.detection.track import (
+    AlarmTrack,
+    Float32Array,
+    FloatArray,
+    IntArray,
+    Move,
+    TrackState,
+    advance,
+    at_rest,
+    moves_of_rows,
+)
+from gongzhi.gateway.detection.window import WindowMax, window_add, window_peak
 
 
 class RateDetector(Stateful):
@@ -43,18 +54,21 @@ class RateDetector(Stateful):
     def reads(self) -> tuple[str, ...]:
         return (self.rule.metric,)
 
+    row_wise = True  # each report against its own device's window (``rules.row_wise``)
+
     def observe(self, obs: Observations) -> list[Alarm]:
-        value = obs.column(self.rule.metric)
-        present = ~np.isnan(value)
-        slots, ts, v = obs.local[present], obs.ts[present], value[present]
-        reference = self.recent.update(slots, ts, v)
-        fall = reference - v
-        drop = self.drop[slots]
-        breach = (fall >= drop) & (reference < self.ceiling[slots])
-        cleared = ~breach & (fall < drop / 2)
-        moves = self.track.step(slots, ts, breach, cleared, 0, v, fall)
-        return [self._alarm(slots[i], ts[i], v[i], float(reference[i]), state)
-                for i, state in moves.each()]
+        return [alarm for _, _, alarm in self.observe_moves(obs)]
+
+    def observe_moves(self, obs: Observations) -> list[Move]:
+        slots, ts = obs.local, obs.ts
+        v = np.ascontiguousarray(obs.column(self.rule.metric))
+        reference = np.empty(slots.size)  # each row's recent maximum: an alarm's evidence
+        track, window = self.track.arrays(), (self.recent.value, self.recent.bucket)
+        return moves_of_rows(
+            slots.size,
+            lambda at: _rate_rows(track, self.track.clear_hold_ms, window, self.recent.width,
+                                  self.drop, self.ceiling, slots, ts, v, reference, at),
+            lambda i, state: self._alarm(slots[i], ts[i], v[i], float(reference[i]), state))
 
     def _alarm(self, slot: int, ts: int, value: float, reference: float,
                state: AlarmState) -> Alarm:
@@ -70,3 +84,30 @@ class RateDetector(Stateful):
             evidence["refires"] = int(t.refires[slot])
         return self._index.alarm(int(self._globals[slot]), self.rule.kind, onset, int(ts), state,
                                  evidence)
+
+
+@compiled
+def _rate_rows(track: TrackState, clear_hold_ms: int,
+               window: tuple[Float32Array, IntArray], width: int, drop: FloatArray,
+               ceiling: FloatArray, slots: IntArray, ts: IntArray, v: FloatArray,
+               reference: FloatArray, start: int) -> tuple[int, int]:
+    """Each reported value (NaN: not reported) from row ``start`` on into its device's window
+    and against the window's maximum (``reference``), until an alarm moves
+    (``track.moves_of_rows``)."""
+    state, pending = track[0], track[1]
+    value, bucket = window
+    for i in range(start, slots.size):
+        x, j = v[i], slots[i]
+        if x != x:
+            continue
+        window_add(value, bucket, width, j, ts[i], x)
+        reference[i] = window_peak(value, bucket, width, j, ts[i])
+        fall = reference[i] - x
+        breach = bool(fall >= drop[j] and reference[i] < ceiling[j])
+        if at_rest(state[j], pending[j], breach):
+            continue
+        move = advance(track, clear_hold_ms, j, ts[i], breach,
+                       bool(not breach and fall < drop[j] / 2), 0, x, fall)
+        if move:
+            return i + 1, move
+    return slots.size, 0

@@ -110,22 +110,30 @@ Move = tuple[int, AlarmState, Alarm]  # an alarm with its row and state
 
 
 def moves_of_rows(rows: int, step: Callable[[int], tuple[int, int]],
-                  alarm: Callable[[int, AlarmState], Alarm]) -> list[Move]:
+                  alarm: Callable[[int, AlarmState], Alarm],
+                  finish: Callable[[int], None] | None = None) -> list[Move]:
     """The alarms of a compiled loop over ``rows`` rows that stops after each row whose alarm
     moved, so that its evidence is read as it was then: ``step(row)`` runs from ``row`` and
     gives the row after the one that moved (``rows`` when none did) and its move (``advance``'s
     result); ``alarm(row, state)`` builds that row's alarm. In the order ``step`` gives them
-    (``AlarmTrack.step``): raises, then clears, each in row order."""
+    (``AlarmTrack.step``): raises, then clears, each in row order. A loop may also stop at a
+    row it cannot finish alone (its move with ``UNFINISHED`` set): ``finish(row)`` finishes it
+    first."""
     found: list[Move] = []
     at = 0
     while at < rows:
         at, move = step(at)
+        if move & UNFINISHED:
+            assert finish is not None
+            finish(at - 1)
+            move &= ~UNFINISHED
         if move:
             state = _STATES[move]
             found.append((at - 1, state, alarm(at - 1, state)))
     return sorted(found, key=lambda move: (move[1] is AlarmState.CLEAR, move[0]))
 
 
+UNFINISHED = 4  # (``moves_of_rows``: a flag beside ``advance``'s result)
 _ONE_HOLD: IntArray = np.zeros(0, np.int64)
 # ``AlarmTrack.arrays()``: state, pending, onset, clear_since, refires, worst, peak.
 TrackState = tuple[npt.NDArray[np.int8], IntArray, IntArray, IntArray, npt.NDArray[np.int32],

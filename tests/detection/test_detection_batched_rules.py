@@ -76,6 +76,23 @@ def test_a_batch_of_many_rounds_gives_one_message_at_a_time_s_alarms_and_state(
 MIN = 60.0
 
 
+def three_ways(devices: list[DeviceRecord], messages: list[Any]) -> list[Alarm]:
+    """``messages`` in batches of 5,000, round by round in the same batches, and one at a
+    time: the same alarm lines (the first two in the same order) and the same state each way;
+    the batches' alarms."""
+    batched, single = DetectionEngine(Registry(devices)), DetectionEngine(Registry(devices))
+    rounds = round_by_round(DetectionEngine(Registry(devices)))
+    at_once, by_round = [], []
+    for start in range(0, len(messages), 5000):
+        at_once += batched.process(messages[start:start + 5000])
+        by_round += rounds.process(messages[start:start + 5000])
+    one_by_one = [a for m in messages for a in single.process([m])]
+    assert list(map(line, at_once)) == list(map(line, by_round))
+    assert sorted(map(line, at_once)) == sorted(map(line, one_by_one))
+    assert snapshot(batched) == snapshot(rounds) == snapshot(single)
+    return at_once
+
+
 def voltage_faults() -> tuple[list[DeviceRecord], list[Any]]:
     """Six monitors once a minute for 2.5 days (each at its own second), voltage about 228 V,
     and from day 1.5: v0's reading stuck for 3 h; v1's noise gone for 2 h; v2 at 180 V, held
@@ -112,14 +129,7 @@ def voltage_faults() -> tuple[list[DeviceRecord], list[Any]]:
 
 
 def test_the_sensor_fault_rules_take_a_batch_as_one_message_at_a_time() -> None:
-    devices, messages = voltage_faults()
-    batched, single = DetectionEngine(Registry(devices)), DetectionEngine(Registry(devices))
-    rounds = round_by_round(DetectionEngine(Registry(devices)))
-    at_once, by_round = [], []
-    for start in range(0, len(messages), 5000):
-        at_once += batched.process(messages[start:start + 5000])
-        by_round += rounds.process(messages[start:start + 5000])
-    one_by_one = [a for m in messages for a in single.process([m])]
+    at_once = three_ways(*voltage_faults())
     faults = [a for a in at_once if a.kind.value == "sensor_fault"]
     assert sorted((a.device_id, a.evidence["metric"], a.evidence["fault"]) for a in faults
                   if a.state.value == "raise") == [
@@ -131,9 +141,6 @@ def test_the_sensor_fault_rules_take_a_batch_as_one_message_at_a_time() -> None:
     # v2's still reading is explained by its under-voltage alarm: no sensor fault.
     assert {(a.device_id, a.state.value) for a in at_once
             if a.kind.value == "voltage_abnormal"} >= {("v2", "raise"), ("v2", "clear")}
-    assert list(map(line, at_once)) == list(map(line, by_round))  # in the same order
-    assert sorted(map(line, at_once)) == sorted(map(line, one_by_one))
-    assert snapshot(batched) == snapshot(rounds) == snapshot(single)
 
 
 def test_a_rule_read_by_another_must_take_the_rows_first() -> None:
@@ -171,19 +178,11 @@ def pressure_faults() -> tuple[list[DeviceRecord], list[Any]]:
 
 def test_the_learned_baseline_and_the_rate_rule_take_a_batch_as_one_message_at_a_time() -> None:
     devices, messages = pressure_faults()
-    batched, single = DetectionEngine(Registry(devices)), DetectionEngine(Registry(devices))
-    taken = {type(rule) for _, rule in batched._groups[DeviceType.WATER_PRESSURE]._batched}
+    taken = {type(rule) for _, rule in
+             DetectionEngine(Registry(devices))._groups[DeviceType.WATER_PRESSURE]._batched}
     assert {BaselineDetector, RateDetector} <= taken
-    rounds = round_by_round(DetectionEngine(Registry(devices)))
-    at_once, by_round = [], []
-    for start in range(0, len(messages), 5000):
-        at_once += batched.process(messages[start:start + 5000])
-        by_round += rounds.process(messages[start:start + 5000])
-    one_by_one = [a for m in messages for a in single.process([m])]
+    at_once = three_ways(devices, messages)
     assert sorted((a.device_id, a.evidence["rule"], a.state.value) for a in at_once) == [
         ("p0", "baseline", "clear"), ("p0", "baseline", "raise"),
         ("p1", "baseline", "clear"), ("p1", "baseline", "raise"),  # held past 10 min
         ("p1", "rate", "clear"), ("p1", "rate", "raise")]
-    assert list(map(line, at_once)) == list(map(line, by_round))  # in the same order
-    assert sorted(map(line, at_once)) == sorted(map(line, one_by_one))
-    assert snapshot(batched) == snapshot(rounds) == snapshot(single)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gongzhi.gateway.detection.arithmetic import maximum, minimum
 from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.corridor import BucketState, add_report
 from gongzhi.gateway.detection.edges import (
@@ -37,7 +38,7 @@ from gongzhi.gateway.detection.track import (
     advance,
     at_rest,
 )
-from gongzhi.gateway.detection.window import maximum, minimum, window_add, window_peak
+from gongzhi.gateway.detection.window import window_add, window_peak
 
 IDLE, CC, CV = 0, 1, 2
 NO_SLOT = -1

@@ -11,6 +11,7 @@ import numpy as np
 from gongzhi.core.alarms import Alarm, AlarmState
 from gongzhi.devices.catalogue import Op, ThresholdRule
 from gongzhi.devices.registry import DeviceRecord
+from gongzhi.gateway.detection.arithmetic import maximum
 from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.devices import DeviceIndex
@@ -27,7 +28,6 @@ from gongzhi.gateway.detection.track import (
     at_rest,
     moves_of_rows,
 )
-from gongzhi.gateway.detection.window import maximum
 
 
 def per_device(records: Sequence[DeviceRecord], setting: str | None,

@@ -20,8 +20,11 @@ def compile_rules() -> None:
     reports of every metric (each within the metric's range; a step on the household's
     circuit): every compiled function is compiled or loaded, with the types the engine gives
     it."""
+    # (A riser's gauge on its riser: the drift rule reads it.)
     records = [DeviceRecord(device_id=f"warm-up-{t.value}", type=t, location=_PLACE,
-                            household="warm-up", position="household") for t in CATALOGUE]
+                            household="warm-up", position="household",
+                            riser="warm-up" if t is DeviceType.WATER_PRESSURE else None)
+               for t in CATALOGUE]
     # A landing's box beside the household: the corridor's own load is another path.
     records.append(DeviceRecord(device_id="warm-up-box", type=DeviceType.ELECTRICAL,
                                 location=_PLACE, position="corridor"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gongzhi.gateway.detection.arithmetic import maximum
 from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.track import Float32Array, FloatArray, IntArray
@@ -44,18 +45,6 @@ class WindowMax(Stateful):
         out = np.empty(slots.size)
         _peak_all(self.value, self.bucket, self.width, slots, ts, out)
         return out
-
-
-@compiled
-def maximum(a: float, b: float) -> float:
-    """numpy's ``maximum`` of two numbers: NaN if either is."""
-    return a if a >= b or a != a else b
-
-
-@compiled
-def minimum(a: float, b: float) -> float:
-    """numpy's ``minimum`` of two numbers: NaN if either is."""
-    return a if a <= b or a != a else b
 
 
 @compiled

@@ -16,6 +16,7 @@ from gongzhi.devices.catalogue import DeviceType
 from gongzhi.devices.registry import DeviceRecord, Registry
 from gongzhi.gateway.detection import DetectionEngine
 from gongzhi.gateway.detection.baseline import BaselineDetector
+from gongzhi.gateway.detection.drift import RiserDriftDetector
 from gongzhi.gateway.detection.ebike import EbikeChargingDetector
 from gongzhi.gateway.detection.faults import FlatlineDetector, PlausibleRangeDetector
 from gongzhi.gateway.detection.leak import FlowDetector, VolumeDetector
@@ -228,3 +229,12 @@ def test_the_leak_rules_take_a_batch_as_one_message_at_a_time() -> None:
     assert episodes(three_ways(devices, messages)) == [
         ("m0", "continuous_flow", "clear"), ("m0", "continuous_flow", "raise"),
         ("m1", "daily_volume", "clear"), ("m1", "daily_volume", "raise")]  # a day later
+
+
+def test_a_riser_s_drift_rule_runs_only_where_gauges_are_on_a_riser() -> None:
+    alone = [record(f"p{k}", "water_pressure") for k in range(3)]
+    on_riser = [record(f"p{k}", "water_pressure", riser="R1") for k in range(3)]
+    for devices, runs in ((alone, False), (on_riser, True)):
+        group = DetectionEngine(Registry(devices))._groups[DeviceType.WATER_PRESSURE]
+        assert any(isinstance(rule, RiserDriftDetector) for rule in group.rules)  # (a reload)
+        assert any(isinstance(rule, RiserDriftDetector) for _, rule, _ in group._needs) is runs

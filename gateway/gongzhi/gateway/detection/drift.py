@@ -47,6 +47,11 @@ class RiserDriftDetector(Stateful):
         self._globals, self._index = globals_, index
 
     @property
+    def has_work(self) -> bool:
+        """Whether any gauge is on a riser (``rules.has_work``)."""
+        return bool((self.riser >= 0).any())
+
+    @property
     def peer_groups(self) -> IntArray:
         """Per device, its riser (-1: none): the rule reads a riser's sensors together."""
         return self.riser

@@ -25,6 +25,7 @@ from gongzhi.gateway.detection.rules import (
     RowRule,
     TelemetryRule,
     build_rules,
+    has_work,
     peer_groups,
     reads,
     row_wise,
@@ -98,7 +99,8 @@ class TypeGroup(Stateful):
                          if row_wise(rule)]
         batched = {i for i, _ in self._batched}
         self._needs = [(i, rule, [position[m] for m in reads(rule)])
-                       for i, rule in enumerate(self.rules) if i not in batched]
+                       for i, rule in enumerate(self.rules)
+                       if i not in batched and has_work(rule)]
         self._position = position
         # By metrics reported: the rules run on a round, with their places.
         self._running: dict[tuple[bool, ...], list[tuple[int, TelemetryRule]]] = {}

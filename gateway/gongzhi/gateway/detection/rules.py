@@ -55,6 +55,13 @@ def row_wise(rule: TelemetryRule) -> bool:
     return bool(getattr(rule, "row_wise", False))
 
 
+def has_work(rule: TelemetryRule) -> bool:
+    """Whether ``rule`` can change anything on its registry (its ``has_work``; a rule that does
+    not say can): one that cannot is not run. (It stays among the rules, so a registry reload
+    finds the same rules in the same places.)"""
+    return bool(getattr(rule, "has_work", True))
+
+
 def reads(rule: TelemetryRule) -> tuple[str, ...]:
     """The metrics ``rule`` reads from every observation it uses (its ``reads``): in a round
     where one of them is reported by no device the rule would change nothing and raise

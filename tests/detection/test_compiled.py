@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 import gongzhi.gateway.detection as package
-from gongzhi.gateway.detection.window import WindowMax
+from gongzhi.gateway.detection.window import WindowMax, window_add, window_peak
 
 # In a fresh process (this one has run engines already): every compiled function of the
 # detection package, which have code after the import, after the warm-up, after a mixed
@@ -77,8 +77,9 @@ def test_the_warm_up_compiles_what_the_engine_runs_before_any_message() -> None:
             "corridor._add_reports"} <= set(seen["all"])
     assert seen["imported"] == {}  # nothing at import
     assert seen["alarms"] > 0
-    assert {"ebike_signature.observe_round", "corridor._add_reports", "window._add_all",
-            "window._peak_all"} <= set(seen["warm"])
+    assert {"ebike_signature.observe_round", "corridor._add_reports", "fusion._fusion_rows",
+            "baseline._baseline_rows", "leak._volume_rows", "multivariate._thermal_rows",
+            "faults._flatline_rows"} <= set(seen["warm"])
     assert seen["fleet"] == seen["warm"]  # nothing compiled once messages came
     assert seen["replay"] == seen["warm"]  # nor once a backtest's rows came
 
@@ -87,15 +88,22 @@ def test_a_window_keeps_a_value_not_known_as_numpy_does() -> None:
     """A NaN makes its bucket's maximum NaN (numpy's ``maximum``), and float32 storage rounds
     as numpy's assignment does."""
     window = WindowMax(2, 4 * 60_000)
-    slots, ts = np.array([0, 1]), np.array([0, 0])
-    window.add(slots, ts, np.array([1.0, np.nan]))
-    window.add(slots, ts + 1, np.array([0.1, 5.0]))
-    peak = window.peak(slots, ts + 1)
-    assert peak[0] == 1.0
-    assert np.isnan(peak[1])
-    window.add(slots, ts + 120_000, np.array([0.1, 2.0]))
+    value, bucket = window.arrays()
+
+    def add(ts: int, values: list[float]) -> None:
+        for slot, v in enumerate(values):
+            window_add(value, bucket, window.width, slot, ts, v)
+
+    def peak(ts: int) -> list[float]:
+        return [window_peak(value, bucket, window.width, slot, ts) for slot in (0, 1)]
+
+    add(0, [1.0, np.nan])
+    add(1, [0.1, 5.0])
+    assert peak(1)[0] == 1.0
+    assert np.isnan(peak(1)[1])
+    add(120_000, [0.1, 2.0])
     # Four minutes on, the first buckets have left the window.
-    assert window.peak(slots, ts + 6 * 60_000).tolist() == [float(np.float32(0.1)), 2.0]
+    assert peak(6 * 60_000) == [float(np.float32(0.1)), 2.0]
 
 
 def test_every_compiled_function_s_cache_is_stamped_with_every_compiling_module() -> None:

@@ -20,12 +20,13 @@ import numpy as np
 from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.carry import Stateful
+from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.config import DetectionConfig
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.groups import group_members
 from gongzhi.gateway.detection.observations import Observations
-from gongzhi.gateway.detection.track import IntArray
-from gongzhi.gateway.detection.window import WindowMax
+from gongzhi.gateway.detection.track import Float32Array, FloatArray, IntArray
+from gongzhi.gateway.detection.window import WindowMax, window_add, window_peak
 
 NEVER = np.iinfo(np.int64).min // 2
 
@@ -69,23 +70,27 @@ class FireFusion(Stateful):
 
     def observe(self, obs: Observations) -> list[Alarm]:
         """Telemetry: keep smoke indications alive while the smoke lasts, and watch heat."""
-        alarms: list[Alarm] = []
-        smoke = obs.column("smoke_db_m")
-        window = self._config.fire_window_ms
-        lasting = (smoke >= self.threshold[obs.local]) & (
-            self.last_smoke[obs.local] >= obs.ts - window)
-        self.last_smoke[obs.local[lasting]] = obs.ts[lasting]
-        temp = obs.column("temp_c")
-        has_temp = ~np.isnan(temp)
-        slots, ts, t = obs.local[has_temp], obs.ts[has_temp], temp[has_temp]
-        coolest = -self.coolest.update(slots, ts, -t)
-        rise = t - coolest
-        hot = (rise >= self._config.heat_rise_c) | (t >= self._config.heat_abs_c)
-        self.last_heat[slots[hot]] = ts[hot]
-        self.rise[slots[hot]] = rise[hot]
-        for i in np.flatnonzero(hot & (self.last_smoke[slots] >= ts - window)):
-            alarms += self._confirm(int(slots[i]), int(ts[i]), "smoke_and_heat", [int(slots[i])])
-        return alarms
+        return [alarm for _, alarm in self.observe_rows(obs, 0, obs.local.size)]
+
+    def observe_rows(self, obs: Observations, start: int, stop: int) -> list[tuple[int, Alarm]]:
+        """``observe`` over rows ``start`` to ``stop`` of ``obs``, in order (the rounds of a
+        batch between two with a smoke alarm: ``group.TypeGroup``): each fire with its row."""
+        smoke = np.ascontiguousarray(obs.column("smoke_db_m"))
+        temp = np.ascontiguousarray(obs.column("temp_c"))
+        c = self._config
+        found: list[tuple[int, Alarm]] = []
+        at = start
+        while at < stop:
+            at, heat = _fusion_rows(
+                (self.last_smoke, self.last_heat, self.rise),
+                self.coolest.arrays(), self.coolest.width, self.threshold,
+                c.fire_window_ms, c.heat_rise_c, c.heat_abs_c, obs.local, obs.ts, smoke, temp,
+                at, stop)
+            if heat:  # smoke and heat on one detector
+                slot = int(obs.local[at - 1])
+                found += [(at - 1, alarm) for alarm in
+                          self._confirm(slot, int(obs.ts[at - 1]), "smoke_and_heat", [slot])]
+        return found
 
     def smoke_indicated(self, slot: int, ts: int) -> list[Alarm]:
         """A smoke alarm was raised on ``slot`` (its own event or the smoke threshold)."""
@@ -133,3 +138,30 @@ class FireFusion(Stateful):
                             heat_abs_c=self._config.heat_abs_c)
         return [self._index.alarm(int(self._globals[first]), AlarmKind.FIRE, onset, ts,
                                   AlarmState.RAISE, evidence)]
+
+
+@compiled
+def _fusion_rows(detectors: tuple[IntArray, IntArray, Float32Array],
+                 coolest: tuple[Float32Array, IntArray], width: int, threshold: FloatArray,
+                 window_ms: int, heat_rise_c: float, heat_abs_c: float, slots: IntArray,
+                 ts: IntArray, smoke: FloatArray, temp: FloatArray, start: int,
+                 stop: int) -> tuple[int, bool]:
+    """Rows ``start`` to ``stop`` (NaN: not reported): a smoke indication kept alive while the
+    smoke lasts, and the heat watched (its rise over the window's coolest reading), until a
+    detector indicating smoke is hot: the row after it and whether one was (the row after the
+    last, False, when none)."""
+    last_smoke, last_heat, rise = detectors
+    value, bucket = coolest
+    for i in range(start, stop):
+        j, t = slots[i], ts[i]
+        if smoke[i] >= threshold[j] and last_smoke[j] >= t - window_ms:
+            last_smoke[j] = t
+        if temp[i] != temp[i]:
+            continue
+        window_add(value, bucket, width, j, t, -temp[i])
+        rose = temp[i] + window_peak(value, bucket, width, j, t)  # (the peak of -temperature)
+        if rose >= heat_rise_c or temp[i] >= heat_abs_c:
+            last_heat[j], rise[j] = t, rose
+            if last_smoke[j] >= t - window_ms:
+                return i + 1, True
+    return stop, False

@@ -128,14 +128,17 @@ class TypeGroup(Stateful):
             local, ts, values = local[rows], ts[rows], values.take(rows, axis=0)
         # The batched rules' alarms, by round: in a round, a rule's raises, then its clears.
         batched: dict[int, list[tuple[int, int, Alarm]]] = {}
-        if self._batched:
-            obs = Observations(local, ts, values, self._position)
-            for i, row_rule in self._batched:
-                for row, state, alarm in row_rule.observe_moves(obs):
-                    batched.setdefault(bisect_right(bounds, row) - 1, []).append(
-                        (i, (state is AlarmState.CLEAR) * local.size + row, alarm))
-        if self.fusion is None and not self._may_run(values):
-            return [a for r in sorted(batched) for *_, a in sorted(batched[r], key=_placed)]
+        obs = Observations(local, ts, values, self._position)
+        for i, row_rule in self._batched:
+            for row, state, alarm in row_rule.observe_moves(obs):
+                batched.setdefault(bisect_right(bounds, row) - 1, []).append(
+                    (i, (state is AlarmState.CLEAR) * local.size + row, alarm))
+        if not self._may_run(values):
+            by_round = {r: [a for *_, a in sorted(found, key=_placed)]
+                        for r, found in batched.items()}
+            if self.fusion is not None:
+                self._fuse(obs, bounds, by_round)
+            return [a for r in sorted(by_round) for a in by_round[r]]
         alarms: list[Alarm] = []
         for r, (start, end) in enumerate(pairwise(bounds)):
             if start == end:
@@ -165,12 +168,34 @@ class TypeGroup(Stateful):
         return alarms
 
     def _may_run(self, values: FloatArray) -> bool:
-        """Whether a rule taken round by round could run on some round of the batch
-        ``values``: all the metrics it reads reported somewhere in it."""
-        if not self._needs:
+        """Whether a rule taken round by round, but fire fusion (``_fuse``), could run on some
+        round of the batch ``values``: all the metrics it reads reported somewhere in it."""
+        needed = [needs for _, rule, needs in self._needs if rule is not self.fusion]
+        if not needed:
             return False
         anywhere = np.logical_or.reduce(values == values, axis=0).tolist()
-        return any(all(anywhere[j] for j in needs) for _, _, needs in self._needs)
+        return any(all(anywhere[j] for j in needs) for needs in needed)
+
+    def _fuse(self, obs: Observations, bounds: list[int],
+              by_round: dict[int, list[Alarm]]) -> None:
+        """Fire fusion over a batch whose other rules took it at once (``by_round``: their
+        alarms by round, in order; fusion's are added): fusion takes the rows up to the end of
+        each round where a smoke alarm was raised, then that round's smoke alarms, as it would
+        round by round; then the rest."""
+        fusion = self.fusion
+        assert fusion is not None
+        taken = 0
+
+        def take(stop: int) -> None:
+            nonlocal taken
+            for row, alarm in fusion.observe_rows(obs, taken, stop):
+                by_round.setdefault(bisect_right(bounds, row) - 1, []).append(alarm)
+            taken = stop
+
+        for r in sorted(r for r, found in by_round.items() if any(map(_smoke_raised, found))):
+            take(bounds[r + 1])
+            by_round[r] += fuse_smoke_alarms(fusion, self._index, by_round[r])
+        take(obs.local.size)
 
 
 def _placed(entry: tuple[int, int, Alarm]) -> tuple[int, int]:
@@ -191,12 +216,16 @@ def _keep_latest(last_ts: IntArray, local: IntArray, ts: IntArray, keep: BoolArr
     return kept
 
 
+def _smoke_raised(alarm: Alarm) -> bool:
+    return alarm.kind is AlarmKind.SMOKE_ALARM and alarm.state is AlarmState.RAISE
+
+
 def fuse_smoke_alarms(fusion: FireFusion, index: DeviceIndex, alarms: Sequence[Alarm]
                       ) -> list[Alarm]:
     """Feed the smoke alarms raised among ``alarms`` to fire fusion; returns the fires."""
     fires: list[Alarm] = []
     for alarm in alarms:
-        if alarm.kind is AlarmKind.SMOKE_ALARM and alarm.state is AlarmState.RAISE:
+        if _smoke_raised(alarm):
             local = int(index.local[index.slot[alarm.device_id]])
             fires += fusion.smoke_indicated(local, alarm.ts_ms)
     return fires

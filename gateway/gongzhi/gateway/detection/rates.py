@@ -63,7 +63,7 @@ class RateDetector(Stateful):
         slots, ts = obs.local, obs.ts
         v = np.ascontiguousarray(obs.column(self.rule.metric))
         reference = np.empty(slots.size)  # each row's recent maximum: an alarm's evidence
-        track, window = self.track.arrays(), (self.recent.value, self.recent.bucket)
+        track, window = self.track.arrays(), self.recent.arrays()
         return moves_of_rows(
             slots.size,
             lambda at: _rate_rows(track, self.track.clear_hold_ms, window, self.recent.width,

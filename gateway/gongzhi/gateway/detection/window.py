@@ -2,7 +2,8 @@
 device whatever the reporting rate. Buckets are window/4 wide and five are kept, so the maximum
 covers between 1 and 1.25 windows. For a minimum, feed the negated signal.
 
-A value NaN (not known) makes its bucket's maximum NaN, as numpy's ``maximum`` does."""
+A value NaN (not known) makes its bucket's maximum NaN, as numpy's ``maximum`` does. The
+compiled rules add and read it report by report (``window_add``, ``window_peak``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 from gongzhi.gateway.detection.arithmetic import maximum
 from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.compiled import compiled
-from gongzhi.gateway.detection.track import Float32Array, FloatArray, IntArray
+from gongzhi.gateway.detection.track import Float32Array, IntArray
 
 BUCKETS = 5
 
@@ -29,22 +30,9 @@ class WindowMax(Stateful):
     def nbytes(self) -> int:
         return self.value.nbytes + self.bucket.nbytes
 
-    def update(self, slots: IntArray, ts: IntArray, v: FloatArray) -> FloatArray:
-        """Add one observation per slot (unique slots); return the window's maximum including it."""
-        self.add(slots, ts, v)
-        return self.peak(slots, ts)
-
-    def add(self, slots: IntArray, ts: IntArray, v: FloatArray) -> None:
-        """Add one observation per slot (unique slots)."""
-        # (Contiguous float64, the one type the loop is compiled for.)
-        _add_all(self.value, self.bucket, self.width, slots, ts,
-                 np.ascontiguousarray(v, np.float64))
-
-    def peak(self, slots: IntArray, ts: IntArray) -> FloatArray:
-        """The window's maximum at ``ts`` of each slot (its last observation's time or later)."""
-        out = np.empty(slots.size)
-        _peak_all(self.value, self.bucket, self.width, slots, ts, out)
-        return out
+    def arrays(self) -> tuple[Float32Array, IntArray]:
+        """The arrays ``window_add`` and ``window_peak`` read and write."""
+        return self.value, self.bucket
 
 
 @compiled
@@ -69,17 +57,3 @@ def window_peak(value: Float32Array, bucket: IntArray, width: int, slot: int, ts
         if bucket[slot, cell] > oldest:
             peak = maximum(peak, float(value[slot, cell]))
     return peak
-
-
-@compiled
-def _add_all(value: Float32Array, bucket: IntArray, width: int, slots: IntArray, ts: IntArray,
-             v: FloatArray) -> None:
-    for i in range(slots.size):
-        window_add(value, bucket, width, slots[i], ts[i], v[i])
-
-
-@compiled
-def _peak_all(value: Float32Array, bucket: IntArray, width: int, slots: IntArray, ts: IntArray,
-              out: FloatArray) -> None:
-    for i in range(slots.size):
-        out[i] = window_peak(value, bucket, width, slots[i], ts[i])

@@ -241,7 +241,8 @@ def test_a_riser_s_drift_rule_runs_only_where_gauges_are_on_a_riser() -> None:
     for devices, runs in ((alone, False), (on_riser, True)):
         group = DetectionEngine(Registry(devices))._groups[DeviceType.WATER_PRESSURE]
         assert any(isinstance(rule, RiserDriftDetector) for rule in group.rules)  # (a reload)
-        assert any(isinstance(rule, RiserDriftDetector) for _, rule, _ in group._needs) is runs
+        assert any(isinstance(rule, RiserDriftDetector) for _, rule in group._batched) is runs
+        assert not any(isinstance(rule, RiserDriftDetector) for _, rule, _ in group._needs)
 
 
 def smoke_on_floors() -> tuple[list[DeviceRecord], list[Any]]:
@@ -281,3 +282,15 @@ def test_fire_fusion_takes_a_batch_between_its_smoke_alarms_as_round_by_round() 
     smoke_alarms = [a.device_id for a in at_once
                     if a.kind.value == "smoke_alarm" and a.state.value == "raise"]
     assert sorted(smoke_alarms) == ["a1", "a1", "a1", "a2", "aL", "b1"]
+
+
+def test_a_riser_s_drift_rule_takes_a_batch_s_rounds_as_round_by_round() -> None:
+    # (The reload tests' riser: its gauges report every 2 min, each at its own second; one
+    # drifts, one sticks, a burst moves them all.)
+    devices = [d for d in fleet() if d.type is DeviceType.WATER_PRESSURE]
+    ids = {d.device_id for d in devices}
+    messages = [m for m in fleet_messages() if m.device_id in ids]
+    assert RiserDriftDetector in batched_rules(devices, DeviceType.WATER_PRESSURE)
+    at_once = three_ways(devices, messages, one_at_a_time=False)
+    drifts = {a.state.value for a in at_once if a.evidence.get("fault") == "drift"}
+    assert drifts == {"raise", "clear"}

@@ -9,15 +9,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
-from gongzhi.core.alarms import Alarm, AlarmKind
+from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.carry import Stateful
+from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.devices import DeviceIndex
-from gongzhi.gateway.detection.groups import group_members, median_of_valid
-from gongzhi.gateway.detection.learning import huber_step, smoothing
+from gongzhi.gateway.detection.groups import group_members
+from gongzhi.gateway.detection.learning import decay
 from gongzhi.gateway.detection.observations import Observations
-from gongzhi.gateway.detection.track import IDLE, AlarmTrack, IntArray
+from gongzhi.gateway.detection.track import (
+    CLEARED,
+    IDLE,
+    RAISED,
+    AlarmTrack,
+    Float32Array,
+    FloatArray,
+    IntArray,
+    Move,
+    TrackState,
+    advance,
+    at_rest,
+)
 
 HOUR_MS = 3_600_000
 
@@ -61,49 +75,111 @@ class RiserDriftDetector(Stateful):
         return sum(a.nbytes for a in (self.riser, self.level, self.deviation, self.latest_ts,
                                       self.count)) + self.track.nbytes
 
+    takes_rounds = True  # a batch's rounds in one call, round by round (``rules.takes_rounds``)
+
     def observe(self, obs: Observations) -> list[Alarm]:
-        value = obs.column(self.METRIC)
-        usable = ~np.isnan(value) & (self.riser[obs.local] >= 0)
-        slots, ts, x = obs.local[usable], obs.ts[usable], value[usable]
-        if slots.size == 0:
-            return []
-        count = self.count[slots].astype(np.int64)
-        level = np.where(count > 0, self.level[slots], x)
-        deviation = x - level
-        previous_ts = self.latest_ts[slots]
-        self.deviation[slots], self.latest_ts[slots] = deviation, ts
+        return [alarm for _, _, alarm in self.observe_moves(obs)]
 
-        neighbours = self.members[self.riser[slots]]
-        safe = np.maximum(neighbours, 0)
-        valid = ((neighbours >= 0) & (neighbours != slots[:, None])
-                 & (self.latest_ts[safe] >= ts[:, None] - self.FRESH_MS)
-                 & (self.count[safe] >= self.WARM))
-        reference, fresh = median_of_valid(self.deviation[safe].astype(np.float64), valid)
-        wander = np.where(fresh >= 2, deviation - reference, 0.0)
-        warm = (count >= self.WARM) & (fresh >= 2)
-        breach = warm & (np.abs(wander) >= self.DRIFT)
-        moves = self.track.step(slots, ts, breach, np.abs(wander) < self.DRIFT / 2,
-                                self.HOLD_MS, x, np.abs(wander))
+    def observe_moves(self, obs: Observations) -> list[Move]:
+        slots, ts = obs.local, obs.ts
+        x = np.ascontiguousarray(obs.column(self.METRIC))
+        # The learning's decay over the gap since the device's last report (from the reports
+        # alone): numpy's exp, not the compiler's (they differ in the last bit).
+        gap = np.zeros(slots.size, np.int64)
+        _gaps(self.latest_ts.copy(), self.riser, slots, ts, x, gap)
+        learn = decay(gap, self.TAU_MS)
+        # Per row: own level, deviation, the neighbours' median deviation, how many, wander;
+        # and the alarm's move and onset.
+        seen = np.zeros((5, slots.size))
+        moves = np.zeros(slots.size, np.int8)
+        onset = np.zeros(slots.size, np.int64)
+        _drift_rounds(self.track.arrays(), self.track.clear_hold_ms,
+                      (self.level, self.deviation, self.latest_ts, self.count), self.riser,
+                      self.members, (self.FRESH_MS, self.WARM, self.HOLD_MS), self.DRIFT, slots,
+                      ts, x, obs.round_starts(), learn, seen, moves, onset)
+        found: list[Move] = []
+        for move in (RAISED, CLEARED):
+            for i in np.flatnonzero(moves == move).tolist():
+                state = AlarmState.RAISE if move == RAISED else AlarmState.CLEAR
+                found.append((i, state, self._alarm(i, int(slots[i]), int(ts[i]), float(x[i]),
+                                                    seen[:, i].tolist(), int(onset[i]), state)))
+        return found
 
-        # Learn the level from quiet readings only; a plain mean while warming up.
-        quiet = (self.track.state[slots] == IDLE) & (self.track.pending[slots] < 0) & ~breach
-        s = slots[quiet]
-        alpha = smoothing(ts[quiet] - previous_ts[quiet], self.TAU_MS, count[quiet] + 1)
-        limit = np.where(count[quiet] >= self.WARM, self.DRIFT / 5, np.inf)
-        self.level[s] = huber_step(level[quiet], x[quiet], alpha, limit)
-        self.count[s] = np.minimum(count[quiet] + 1, 65535)
+    def _alarm(self, row: int, slot: int, ts: int, value: float, seen: list[float],
+               onset: int, state: AlarmState) -> Alarm:
+        own_level, deviation, reference, fresh, wander = seen
+        evidence = {"rule": "sensor_fault", "fault": "drift", "metric": self.METRIC,
+                    "value": value, "own_level": own_level, "deviation": deviation,
+                    "neighbours_deviation": reference, "neighbours": int(fresh),
+                    "wander": wander, "drift": self.DRIFT, "hold_ms": self.HOLD_MS,
+                    "window": {"start_ms": onset, "end_ms": ts}}
+        return self._index.alarm(int(self._globals[slot]), AlarmKind.SENSOR_FAULT, onset, ts,
+                                 state, evidence)
 
-        alarms = []
-        for i, state in moves.each():
-            slot, onset = int(slots[i]), int(self.track.onset[slots[i]])
-            evidence = {"rule": "sensor_fault", "fault": "drift", "metric": self.METRIC,
-                        "value": float(x[i]), "own_level": float(level[i]),
-                        "deviation": float(deviation[i]),
-                        "neighbours_deviation": float(reference[i]),
-                        "neighbours": int(fresh[i]), "wander": float(wander[i]),
-                        "drift": self.DRIFT, "hold_ms": self.HOLD_MS,
-                        "window": {"start_ms": onset, "end_ms": int(ts[i])}}
-            alarms.append(self._index.alarm(int(self._globals[slot]),
-                                            AlarmKind.SENSOR_FAULT, onset, int(ts[i]),
-                                            state, evidence))
-        return alarms
+
+@compiled
+def _gaps(latest: IntArray, riser: IntArray, slots: IntArray, ts: IntArray, x: FloatArray,
+          gap: IntArray) -> None:
+    """Per row read (a reading of a gauge on a riser), the gap since the gauge's last
+    (``latest``: its last before the batch, overwritten)."""
+    for i in range(slots.size):
+        if x[i] == x[i] and riser[slots[i]] >= 0:
+            gap[i], latest[slots[i]] = ts[i] - latest[slots[i]], ts[i]
+
+
+@compiled
+def _drift_rounds(track: TrackState, clear_hold_ms: int,
+                  state: tuple[Float32Array, Float32Array, IntArray, npt.NDArray[np.uint16]],
+                  riser: IntArray, members: IntArray, times: tuple[int, int, int],
+                  drift: float, slots: IntArray, ts: IntArray, x: FloatArray,
+                  starts: IntArray, learn: FloatArray, seen: FloatArray,
+                  moves: npt.NDArray[np.int8], onset: IntArray) -> None:
+    """Each round (rows ``starts[r]`` to ``starts[r + 1]``) as numpy took it at once: every
+    reading's deviation from its gauge's level first, then each against its fresh neighbours'
+    median (theirs of this round included, their counts before it), then the alarm and the
+    learning (``seen``, ``moves``, ``onset``: per row, for the evidence)."""
+    level, deviation, latest_ts, count = state
+    fresh_ms, warm, hold_ms = times
+    alarm_state, pending, alarm_onset = track[0], track[1], track[2]
+    values = np.empty(members.shape[1])
+    for r in range(starts.size - 1):
+        a, b = starts[r], starts[r + 1]
+        for i in range(a, b):
+            j = slots[i]
+            if x[i] != x[i] or riser[j] < 0:
+                continue
+            usual = np.float64(level[j]) if count[j] > 0 else x[i]
+            seen[0, i], seen[1, i] = usual, x[i] - usual
+            deviation[j], latest_ts[j] = seen[1, i], ts[i]
+        for i in range(a, b):
+            j = slots[i]
+            if x[i] != x[i] or riser[j] < 0:
+                continue
+            fresh = 0
+            for nb in members[riser[j]]:
+                if (nb >= 0 and nb != j and latest_ts[nb] >= ts[i] - fresh_ms
+                        and count[nb] >= warm):
+                    values[fresh] = deviation[nb]
+                    fresh += 1
+            ordered = np.sort(values[:fresh])
+            seen[2, i] = ((ordered[(fresh - 1) // 2] + ordered[fresh // 2]) / 2 if fresh
+                          else np.nan)
+            seen[3, i] = fresh
+            seen[4, i] = seen[1, i] - seen[2, i] if fresh >= 2 else 0.0
+        for i in range(a, b):
+            j = slots[i]
+            if x[i] != x[i] or riser[j] < 0:
+                continue
+            seen_count, wander = np.int64(count[j]), seen[4, i]
+            breach = bool(seen_count >= warm and seen[3, i] >= 2 and abs(wander) >= drift)
+            if not at_rest(alarm_state[j], pending[j], breach):
+                moves[i] = advance(track, clear_hold_ms, j, ts[i], breach,
+                                   bool(abs(wander) < drift / 2), hold_ms, x[i], abs(wander))
+                onset[i] = alarm_onset[j]
+            # Learn the level from quiet readings only; a plain mean while warming up.
+            if alarm_state[j] == IDLE and pending[j] < 0 and not breach:
+                alpha = max(learn[i], 1.0 / (seen_count + 1))
+                limit = drift / 5 if seen_count >= warm else np.inf
+                usual = seen[0, i]
+                level[j] = np.float32(usual + alpha * min(max(x[i] - usual, -limit), limit))
+                count[j] = seen_count + 1 if seen_count < 65535 else seen_count

@@ -29,6 +29,7 @@ from gongzhi.gateway.detection.rules import (
     peer_groups,
     reads,
     row_wise,
+    takes_rounds,
 )
 from gongzhi.gateway.detection.track import BoolArray, FloatArray, IntArray
 
@@ -93,14 +94,15 @@ class TypeGroup(Stateful):
         # of their type's metrics only (a household monitor: power and current), and a rule
         # over a metric nobody reported in a round has nothing to do.
         position = {m: j for j, m in enumerate(self.metrics)}
-        # The rules that take a batch's rounds in one call (``rules.row_wise``), and the others,
-        # each with its place among the rules (a round's alarms come in the rules' order).
-        self._batched = [(i, cast(RowRule, rule)) for i, rule in enumerate(self.rules)
-                         if row_wise(rule)]
+        # The rules that take a batch's rounds in one call (``rules.row_wise``,
+        # ``rules.takes_rounds``), and the others, each with its place among the rules (a
+        # round's alarms come in the rules' order); not those with nothing to do here.
+        working = [(i, rule) for i, rule in enumerate(self.rules) if has_work(rule)]
+        self._batched = [(i, cast(RowRule, rule)) for i, rule in working
+                         if row_wise(rule) or takes_rounds(rule)]
         batched = {i for i, _ in self._batched}
         self._needs = [(i, rule, [position[m] for m in reads(rule)])
-                       for i, rule in enumerate(self.rules)
-                       if i not in batched and has_work(rule)]
+                       for i, rule in working if i not in batched]
         self._position = position
         # By metrics reported: the rules run on a round, with their places.
         self._running: dict[tuple[bool, ...], list[tuple[int, TelemetryRule]]] = {}
@@ -128,7 +130,8 @@ class TypeGroup(Stateful):
             local, ts, values = local[rows], ts[rows], values.take(rows, axis=0)
         # The batched rules' alarms, by round: in a round, a rule's raises, then its clears.
         batched: dict[int, list[tuple[int, int, Alarm]]] = {}
-        obs = Observations(local, ts, values, self._position)
+        obs = Observations(local, ts, values, self._position,
+                           starts=np.array(bounds, np.int64))
         for i, row_rule in self._batched:
             for row, state, alarm in row_rule.observe_moves(obs):
                 batched.setdefault(bisect_right(bounds, row) - 1, []).append(

@@ -24,7 +24,15 @@ class Observations:
     # metric): left by the rule that owns it, for a rule after it that reads it
     # (``explained_by``), since rows of many rounds go to one rule before the next.
     raised: dict[AlarmTrack, BoolArray] = field(default_factory=dict)
+    # Where each round begins, and where the last ends (``group.rounds``); None: one round.
+    starts: IntArray | None = None
 
     def column(self, metric: str) -> FloatArray:
         j = self.positions.get(metric)
         return np.full(self.local.size, np.nan) if j is None else self.values[:, j]
+
+    def round_starts(self) -> IntArray:
+        """Where each round begins, and where the last ends."""
+        if self.starts is None:
+            return np.array([0, self.local.size], np.int64)
+        return self.starts

@@ -55,6 +55,14 @@ def row_wise(rule: TelemetryRule) -> bool:
     return bool(getattr(rule, "row_wise", False))
 
 
+def takes_rounds(rule: TelemetryRule) -> bool:
+    """Whether ``rule`` may take the rows of many rounds in one call, taking each round as one
+    (its ``takes_rounds``; ``Observations.round_starts``): it reads a round's reports together
+    (a riser's gauges), so it cannot take them report by report (``row_wise``), and gives each
+    alarm's row (``RowRule``)."""
+    return bool(getattr(rule, "takes_rounds", False))
+
+
 def has_work(rule: TelemetryRule) -> bool:
     """Whether ``rule`` can change anything on its registry (its ``has_work``; a rule that does
     not say can): one that cannot is not run. (It stays among the rules, so a registry reload

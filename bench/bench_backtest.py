@@ -18,6 +18,14 @@ object per line.
    ``gongzhi.evaluation.household`` plays them; UK-DALE house 2 and REFIT house 2, 687,660 rows
    a minute apart): a few households' real loads, where the e-bike rule follows candidates on
    about half the rows.
+6. One device of each other shape, once a minute for 5 days (7,200 rows), as 2: every metric
+   of a monitor (``backtest_rows_per_s_monitor_all_metrics``: the cable's thermal model, the
+   leakage current), a smoke detector (``backtest_rows_per_s_smoke_detector``: smoke,
+   temperature; fire fusion), a riser gauge on no riser (``backtest_rows_per_s_pressure_gauge``:
+   the learned baseline, the rate of fall) and a water meter
+   (``backtest_rows_per_s_water_meter``: the leak rules).
+7. ``backtest_rows_per_s_risers``: 40 gauges on 4 risers once a minute for 2 days, each at its
+   own second (115,200 rows): the drift rule reads each riser's gauges together.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ import numpy as np
 
 T0 = 1_767_225_600_000
 RUNS = 3
+REGISTRY = "device_id,type,estate_id,building,unit,floor,room,elderly_alone,report_interval_s"
 
 
 def emit(name: str, value: float, unit: str, **context: Any) -> None:
@@ -46,9 +55,8 @@ def write_estate(root: Path, devices: int, interval_s: int, duration_s: int,
                  voltage: bool = True, spread_ms: int = 9000) -> int:
     """``spread_ms``: each device starts at a random offset below it."""
     rng = np.random.default_rng(7)
-    header = "device_id,type,estate_id,building,unit,floor,room,elderly_alone,report_interval_s"
-    lines = [header] + [f"em-{i},electrical,e1,b{i // 100},1,{i % 30},{i},0,{interval_s}"
-                        for i in range(devices)]
+    lines = [REGISTRY] + [f"em-{i},electrical,e1,b{i // 100},1,{i % 30},{i},0,{interval_s}"
+                          for i in range(devices)]
     (root / "registry.csv").write_text("\n".join(lines) + "\n")
     data = root / "data"
     data.mkdir()
@@ -64,6 +72,82 @@ def write_estate(root: Path, devices: int, interval_s: int, duration_s: int,
         header = "ts,power_w,current_a" + (",voltage_v" if voltage else "")
         (data / f"em-{i}.csv").write_text(header + "\n" + body + "\n")
     return devices * steps
+
+
+def write_shape(root: Path, device_type: str, metrics: dict[str, Any]) -> int:
+    """One device of ``device_type`` once a minute for 5 days, each metric's value from its
+    function of (time in s, random generator)."""
+    rng = np.random.default_rng(11)
+    steps = 5 * 1440
+    t = np.arange(steps) * 60.0
+    columns = {name: np.round(make(t, rng), 4) for name, make in metrics.items()}
+    (root / "registry.csv").write_text(f"{REGISTRY}\nd1,{device_type},e1,b1,1,1,101,0,60\n")
+    (root / "data").mkdir()
+    body = "\n".join(f"{T0 + int(k) * 60_000}," + ",".join(repr(float(columns[m][k]))
+                                                        for m in metrics)
+                     for k in range(steps))
+    (root / "data" / "d1.csv").write_text("ts," + ",".join(metrics) + "\n" + body + "\n")
+    return steps
+
+
+def daily(t: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Between ``low`` and ``high`` over the day."""
+    result: np.ndarray = low + (high - low) * (0.5 + 0.5 * np.sin(2 * np.pi * t / 86_400))
+    return result
+
+
+SHAPES: dict[str, tuple[str, dict[str, Any]]] = {
+    "backtest_rows_per_s_monitor_all_metrics": ("electrical", {
+        "power_w": lambda t, rng: daily(t, 300, 3000) + rng.normal(0, 50, t.size),
+        "current_a": lambda t, rng: daily(t, 1.3, 13) + rng.normal(0, 0.2, t.size),
+        "voltage_v": lambda t, rng: 228 + rng.normal(0, 1, t.size),
+        "cable_temp_c": lambda t, rng: daily(t, 27, 36) + rng.normal(0, 0.3, t.size),
+        "residual_ma": lambda t, rng: 12 + np.abs(rng.normal(0, 2, t.size))}),
+    "backtest_rows_per_s_smoke_detector": ("smoke", {
+        "smoke_db_m": lambda t, rng: np.abs(rng.normal(0, 0.005, t.size)),
+        "temp_c": lambda t, rng: daily(t, 19, 24) + rng.normal(0, 0.1, t.size)}),
+    "backtest_rows_per_s_pressure_gauge": ("water_pressure", {
+        "pressure_mpa": lambda t, rng: daily(t, 0.26, 0.32) + rng.normal(0, 0.003, t.size)}),
+    "backtest_rows_per_s_water_meter": ("water_meter", {
+        "water_m3": lambda t, rng: 120 + np.cumsum(np.where(rng.random(t.size) < 0.1,
+                                                            rng.exponential(0.002, t.size),
+                                                            0.0))}),
+}
+
+
+def write_risers(root: Path) -> int:
+    """40 gauges on 4 risers once a minute for 2 days, each at its own second, each offset by
+    its own head over the riser's daily draw-down."""
+    rng = np.random.default_rng(12)
+    steps = 2 * 1440
+    lines = [f"{REGISTRY},riser"]
+    (root / "data").mkdir()
+    for i in range(40):
+        lines.append(f"p{i},water_pressure,e1,b{i // 10},1,{i % 10},{i},0,60,R{i // 10}")
+        ts = T0 + int(rng.integers(0, 60_000)) + np.arange(steps, dtype=np.int64) * 60_000
+        head = 0.02 * (i % 10)
+        values = daily((ts - T0) / 1000, 0.26, 0.32) + head + rng.normal(0, 0.003, steps)
+        body = "\n".join(f"{t},{v:.4f}" for t, v in zip(ts.tolist(), values.tolist(),
+                                                       strict=True))
+        (root / "data" / f"p{i}.csv").write_text("ts,pressure_mpa\n" + body + "\n")
+    (root / "registry.csv").write_text("\n".join(lines) + "\n")
+    return 40 * steps
+
+
+def bench_shape(name: str, device_type: str, metrics: dict[str, Any]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        rows = write_shape(root, device_type, metrics)
+        measure(name, root, rows, devices=1, interval_s=60, device_type=device_type,
+                metrics=", ".join(metrics))
+
+
+def bench_risers(name: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        rows = write_risers(root)
+        measure(name, root, rows, devices=40, interval_s=60, risers=4,
+                metrics="pressure_mpa")
 
 
 def write_real_houses(root: Path, data: Path) -> int:
@@ -143,6 +227,9 @@ def main() -> int:
     bench("backtest_rows_per_s_household", 1, 60, 5 * 86_400, voltage=False)
     bench("backtest_rows_per_s_scattered", 200, 60, 12 * 3_600, voltage=False, spread_ms=60_000)
     bench_real_houses("backtest_rows_per_s_real_houses")
+    for name, (device_type, metrics) in SHAPES.items():
+        bench_shape(name, device_type, metrics)
+    bench_risers("backtest_rows_per_s_risers")
     return 0
 
 

@@ -74,10 +74,10 @@ def test_the_warm_up_compiles_what_the_engine_runs_before_any_message() -> None:
                           timeout=300, check=True, env=env)
     seen = json.loads(done.stdout)
     assert {"ebike_signature.observe_round", "edges.split", "window.window_add",
-            "corridor._add_reports"} <= set(seen["all"])
+            "corridor._signal_rounds"} <= set(seen["all"])
     assert seen["imported"] == {}  # nothing at import
     assert seen["alarms"] > 0
-    assert {"ebike_signature.observe_round", "corridor._add_reports", "fusion._fusion_rows",
+    assert {"ebike_signature.observe_round", "corridor._signal_rounds", "fusion._fusion_rows",
             "baseline._baseline_rows", "leak._volume_rows", "multivariate._thermal_rows",
             "faults._flatline_rows"} <= set(seen["warm"])
     assert seen["fleet"] == seen["warm"]  # nothing compiled once messages came

@@ -52,9 +52,9 @@ def test_a_batch_of_many_rounds_gives_one_message_at_a_time_s_alarms_and_state(
     batched, single = DetectionEngine(Registry(devices)), DetectionEngine(Registry(devices))
     group = batched._groups[DeviceType.ELECTRICAL]
     taken = {type(rule) for _, rule in group._batched}
-    # Without a landing the e-bike rule takes the batch at once, and every threshold,
-    # sensor-fault and cable model rule does.
-    assert (EbikeChargingDetector in taken) is not landing
+    # The e-bike rule takes the batch at once, with a landing round by round inside it, and
+    # every threshold, sensor-fault and cable model rule does.
+    assert EbikeChargingDetector in taken
     assert {ThresholdDetector, FlatlineDetector, PlausibleRangeDetector,
             ThermalResidualDetector} <= taken
     assert sum(isinstance(r, ThresholdDetector) for _, r in group._batched) \

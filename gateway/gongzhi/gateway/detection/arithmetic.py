@@ -3,6 +3,8 @@ gives the same alarms as before."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.track import FloatArray
 
@@ -42,3 +44,14 @@ def row_sum(a: FloatArray) -> float:
         total += a[i]
         i += 1
     return float(0.0 + total)  # (numpy adds the sum to its identity)
+
+
+@compiled
+def median(values: FloatArray) -> float:
+    """The median of ``values`` (NaN for none): the middle one, or the mean of the middle two,
+    as numpy gives it."""
+    n = values.size
+    if n == 0:
+        return np.nan
+    ordered = np.sort(values)
+    return float((ordered[(n - 1) // 2] + ordered[n // 2]) / 2)

@@ -22,15 +22,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from gongzhi.devices.registry import DeviceRecord
+from gongzhi.gateway.detection.arithmetic import median, row_sum
 from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.compiled import compiled
-from gongzhi.gateway.detection.groups import median_of_valid
-from gongzhi.gateway.detection.track import BoolArray, Float32Array, FloatArray, IntArray, constant
+from gongzhi.gateway.detection.track import Float32Array, FloatArray, IntArray
 
 BUCKET_MS = 120_000
 BUCKETS = 4  # buckets of sums kept per meter (LAG + 1 at least)
 NONE = np.int32(-1)
-_BUCKET_MS = constant(BUCKET_MS, np.int64)
 Int32Array = np.ndarray[tuple[int, int], np.dtype[np.int32]]
 UInt16Array = np.ndarray[tuple[int, int], np.dtype[np.uint16]]
 # A meter's sums per bucket: ``CorridorResidual``'s bucket, total and count.
@@ -100,45 +99,15 @@ class CorridorResidual(Stateful):
         """The meters' sums per bucket, as ``add_report`` takes them."""
         return self.bucket, self.total, self.count
 
-    def is_landing(self, s: IntArray) -> BoolArray:
-        landing: BoolArray = self.row[s] >= 0
-        return landing
-
-    def observe(self, s: IntArray, ts: IntArray, power: FloatArray,
-                landing: BoolArray) -> FloatArray | None:
-        """Add one report per slot (``landing``: ``is_landing(s)``); return, for landings, the
-        corridor's own load (NaN when not known yet), and NaN for every other slot; None when
-        no slot is a landing."""
-        _add_reports(self.bucket, self.total, self.count, s, ts, power)
-        if not np.count_nonzero(landing):
-            return None
-        out = np.full(s.size, np.nan)
-        at = np.flatnonzero(landing)
-        bucket = (ts[at] // _BUCKET_MS).astype(np.int32)
-        out[at] = self._landings(s[at], bucket - self.LAG)
+    def signal(self, s: IntArray, ts: IntArray, power: FloatArray,
+               starts: IntArray) -> FloatArray:
+        """Add each report (``power``, none NaN) to its meter's sums, round by round
+        (``starts``: where each begins, and where the last ends); the signal the e-bike rule
+        reads of each: a landing's corridor load (NaN while not known), else its own power."""
+        out = np.empty(s.size)
+        _signal_rounds(self.buckets(), (self.residual, self.residual_bucket), self.row,
+                       self.members, self.LAG, s, ts, power, starts, out)
         return out
-
-    def _landings(self, s: IntArray, bucket: np.ndarray) -> FloatArray:
-        row = self.row[s]
-        own, own_known = self._mean(s[:, None], bucket[:, None])
-        members = self.members[row]
-        fed, fed_known = self._mean(np.maximum(members, 0), bucket[:, None])
-        present = members >= 0
-        known = own_known[:, 0] & (fed_known | ~present).all(axis=1)
-        value = own[:, 0] - np.where(present, fed, 0.0).sum(axis=1)
-        k = bucket % self.MEDIAN
-        self.residual[row[known], k[known]] = value[known]
-        self.residual_bucket[row[known], k[known]] = bucket[known]
-        recent = self.residual_bucket[row] > (bucket - self.MEDIAN)[:, None]
-        median, count = median_of_valid(self.residual[row].astype(np.float64), recent)
-        # Half the buckets at least, so one spoilt bucket never decides.
-        return np.where(count * 2 >= self.MEDIAN, median, np.nan)
-
-    def _mean(self, slots: IntArray, bucket: np.ndarray) -> tuple[FloatArray, np.ndarray]:
-        pos = bucket % BUCKETS
-        known = (self.bucket[slots, pos] == bucket) & (self.count[slots, pos] > 0)
-        mean = self.total[slots, pos] / np.maximum(self.count[slots, pos], 1)
-        return mean.astype(np.float64), known
 
 
 @compiled
@@ -155,7 +124,48 @@ def add_report(bucket: Int32Array, total: Float32Array, count: UInt16Array, slot
 
 
 @compiled
-def _add_reports(bucket: Int32Array, total: Float32Array, count: UInt16Array, s: IntArray,
-                 ts: IntArray, power: FloatArray) -> None:
-    for i in range(s.size):
-        add_report(bucket, total, count, s[i], ts[i], power[i])
+def _signal_rounds(buckets: BucketState, history: tuple[Float32Array, Int32Array],
+                   landing_row: IntArray, members: IntArray, lag: int, s: IntArray,
+                   ts: IntArray, power: FloatArray, starts: IntArray, out: FloatArray) -> None:
+    """``CorridorResidual.signal``: each round's reports added first, then each landing's
+    residual of the bucket ``lag`` back (its box's mean minus its households', when all of
+    them reported in it) and the median of its recent residuals (at least half of them)."""
+    bucket, total, count = buckets
+    residual, residual_bucket = history
+    recent_n = residual.shape[1]
+    fed = np.empty(members.shape[1])
+    recent = np.empty(recent_n)
+    for r in range(starts.size - 1):
+        for i in range(starts[r], starts[r + 1]):
+            add_report(bucket, total, count, s[i], ts[i], power[i])
+        for i in range(starts[r], starts[r + 1]):
+            row = landing_row[s[i]]
+            if row < 0:
+                out[i] = power[i]
+                continue
+            b = ts[i] // BUCKET_MS - lag
+            own, known = _mean(buckets, s[i], b)
+            for k in range(members.shape[1]):
+                fed[k] = 0.0
+                if members[row, k] >= 0:
+                    fed[k], fed_known = _mean(buckets, members[row, k], b)
+                    known = known and fed_known
+            cell = b % recent_n
+            if known:
+                residual[row, cell], residual_bucket[row, cell] = own - row_sum(fed), b
+            n = 0
+            for c in range(recent_n):
+                if residual_bucket[row, c] > b - recent_n:
+                    recent[n] = residual[row, c]
+                    n += 1
+            # Half the buckets at least, so one spoilt bucket never decides.
+            out[i] = median(recent[:n]) if n * 2 >= recent_n else np.nan
+
+
+@compiled
+def _mean(buckets: BucketState, slot: int, b: int) -> tuple[float, bool]:
+    """A meter's mean report in bucket ``b``, and whether it has one."""
+    bucket, total, count = buckets
+    cell = b % BUCKETS
+    mean = np.float64(total[slot, cell] / np.float32(max(count[slot, cell], 1)))
+    return mean, bool(bucket[slot, cell] == b and count[slot, cell] > 0)

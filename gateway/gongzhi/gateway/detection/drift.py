@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from gongzhi.core.alarms import Alarm, AlarmKind, AlarmState
 from gongzhi.devices.registry import DeviceRecord
+from gongzhi.gateway.detection.arithmetic import median
 from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.devices import DeviceIndex
@@ -161,9 +162,7 @@ def _drift_rounds(track: TrackState, clear_hold_ms: int,
                         and count[nb] >= warm):
                     values[fresh] = deviation[nb]
                     fresh += 1
-            ordered = np.sort(values[:fresh])
-            seen[2, i] = ((ordered[(fresh - 1) // 2] + ordered[fresh // 2]) / 2 if fresh
-                          else np.nan)
+            seen[2, i] = median(values[:fresh])
             seen[3, i] = fresh
             seen[4, i] = seen[1, i] - seen[2, i] if fresh >= 2 else 0.0
         for i in range(a, b):

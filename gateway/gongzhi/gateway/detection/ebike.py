@@ -178,8 +178,14 @@ class EbikeChargingDetector(Stateful):
     @property
     def row_wise(self) -> bool:
         """A household's report is its own (``rules.row_wise``); a landing's corridor load is
-        formed from its households' reports of the round."""
+        formed from its households' reports of the round (``takes_rounds``)."""
         return not self.corridor.landings
+
+    @property
+    def takes_rounds(self) -> bool:
+        """With landings: each round's reports form its landings' corridor loads first
+        (``rules.takes_rounds``)."""
+        return bool(self.corridor.landings)
 
     def observe(self, obs: Observations) -> list[Alarm]:
         return [alarm for _, _, alarm in self.observe_moves(obs)]
@@ -191,13 +197,16 @@ class EbikeChargingDetector(Stateful):
         s, ts, signal, landing = obs.local, obs.ts, p, _NO_LANDING
         rows = None  # the rows of ``obs`` passed on (None: all)
         if self.corridor.landings:  # a landing's signal is its corridor's own load
+            starts = obs.round_starts()
             present = p == p  # NaN: not reported
             if np.count_nonzero(present) < s.size:
                 rows = np.flatnonzero(present)
                 s, ts, p = s[rows], ts[rows], p[rows]
-            landing = self.corridor.is_landing(s)
-            corridor = self.corridor.observe(s, ts, p, landing)
-            signal = p if corridor is None else np.where(landing, corridor, p)
+                starts = np.searchsorted(rows, starts)
+            landing = self.corridor.row[s] >= 0
+            # (The corridor's sums and history are the corridor's alone: its loads of the
+            # whole batch are formed before the rule's step reads them.)
+            signal = self.corridor.signal(s, ts, p, starts)
         window = self.load.quiet_window
         floor = (window.value, window.bucket, window.width, self.load.first_ms)
         track = self.track.arrays()

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gongzhi.gateway.detection.track import FloatArray, IntArray
+from gongzhi.gateway.detection.track import IntArray
 
 
 def group_members(keys: Sequence[object | None]) -> tuple[IntArray, IntArray]:
@@ -22,14 +22,3 @@ def group_members(keys: Sequence[object | None]) -> tuple[IntArray, IntArray]:
             members[g, fill[g]] = slot
             fill[g] += 1
     return gid, members
-
-
-def median_of_valid(values: FloatArray, valid: np.ndarray) -> tuple[FloatArray, IntArray]:
-    """Row-wise median over the ``valid`` entries (NaN where a row has none) and the counts."""
-    count = valid.sum(axis=1)
-    ordered = np.sort(np.where(valid, values, np.inf), axis=1)
-    rows = np.arange(values.shape[0])
-    lo = ordered[rows, np.maximum(count - 1, 0) // 2]
-    hi = np.where(count > 0, ordered[rows, np.minimum(count // 2, values.shape[1] - 1)], np.nan)
-    median: FloatArray = np.where(count > 0, (lo + hi) / 2, np.nan)
-    return median, count

@@ -222,9 +222,8 @@ class PlausibleRangeDetector(Stateful):
                  index: DeviceIndex, clear_hold_ms: int) -> None:
         self.band = band
         self.reads = (band.metric,)
-        # (Per device, as the compiled loop shared with the thresholds reads them.)
-        self.low = np.full(len(records), band.low)
-        self.high = np.full(len(records), band.high)
+        # (One for all, as the compiled loop shared with the thresholds reads them.)
+        self.low, self.high = np.array([band.low]), np.array([band.high])
         self.track = AlarmTrack(len(records), clear_hold_ms)
         self._globals, self._index = globals_, index
 

@@ -108,10 +108,12 @@ def band_rows(track: TrackState, clear_hold_ms: int, op: int, low: FloatArray,
     """Each reported value (NaN: not reported) from row ``start`` on against its device's
     threshold, until one's alarm moves (``track.advance``): the row after it (the rows' count
     when none moved) and the move. ``op``: above, below, outside (``_OPS``), or ``BAND``.
-    ``raised``: set where the alarm is raised after the row (``Observations.raised``)."""
+    ``raised``: set where the alarm is raised after the row (``Observations.raised``).
+    ``low``, ``high``: per device, or one for all."""
     state, pending = track[0], track[1]
+    each = low.size > 1
     for i in range(start, slots.size):
-        x, thr = v[i], low[slots[i]]
+        x, thr = v[i], low[slots[i] if each else 0]
         if x != x:
             continue
         if op == 0:
@@ -119,7 +121,7 @@ def band_rows(track: TrackState, clear_hold_ms: int, op: int, low: FloatArray,
         elif op == 1:
             breach, cleared, score = x <= thr, x > thr + hysteresis, thr - x
         else:
-            top = high[slots[i]]
+            top = high[slots[i] if each else 0]
             breach = x < thr or x > top
             cleared = (not breach if op == BAND
                        else x > thr + hysteresis and x < top - hysteresis)

@@ -1,7 +1,10 @@
 """The telemetry rules of one device type over its devices, fed in rounds: the k-th message
-(in arrival order) of every device in a batch goes in round k, so each round is one vectorized
-step per rule and a batch gives exactly the alarms of one-by-one processing. A message older
-than the device's latest is skipped: late data never rewinds state."""
+(in arrival order) of every device in a batch goes in round k. A rule takes a batch's rounds in
+one call, in round order (``rules.row_wise``, ``rules.takes_rounds``), or one round at a time;
+fire fusion takes the rows between the rounds where smoke alarms were raised, then those smoke
+alarms. Either way the alarms and the state are those of taking the rounds one by one, in the
+same order. A message older than the device's latest is skipped: late data never rewinds
+state."""
 
 from __future__ import annotations
 
@@ -136,6 +139,8 @@ class TypeGroup(Stateful):
             for row, state, alarm in row_rule.observe_moves(obs):
                 batched.setdefault(bisect_right(bounds, row) - 1, []).append(
                     (i, (state is AlarmState.CLEAR) * local.size + row, alarm))
+        # (Every rule of the catalogue takes batches: round by round is for one that does not,
+        # and is the reference the tests hold the batches to.)
         if not self._may_run(values):
             by_round = {r: [a for *_, a in sorted(found, key=_placed)]
                         for r, found in batched.items()}

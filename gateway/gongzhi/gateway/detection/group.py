@@ -106,6 +106,9 @@ class TypeGroup(Stateful):
         batched = {i for i, _ in self._batched}
         self._needs = [(i, rule, [position[m] for m in reads(rule)])
                        for i, rule in working if i not in batched]
+        # The columns a batched rule reads: with one of them reported nowhere in a batch (a
+        # household monitor's voltage), the rule has nothing to do in it.
+        self._batch_needs = {i: [position[m] for m in reads(rule)] for i, rule in working}
         self._position = position
         # By metrics reported: the rules run on a round, with their places.
         self._running: dict[tuple[bool, ...], list[tuple[int, TelemetryRule]]] = {}
@@ -135,13 +138,16 @@ class TypeGroup(Stateful):
         batched: dict[int, list[tuple[int, int, Alarm]]] = {}
         obs = Observations(local, ts, values, self._position,
                            starts=np.array(bounds, np.int64))
+        anywhere = reported_anywhere(values)
         for i, row_rule in self._batched:
+            if not all(anywhere[j] for j in self._batch_needs[i]):
+                continue
             for row, state, alarm in row_rule.observe_moves(obs):
                 batched.setdefault(bisect_right(bounds, row) - 1, []).append(
                     (i, (state is AlarmState.CLEAR) * local.size + row, alarm))
         # (Every rule of the catalogue takes batches: round by round is for one that does not,
         # and is the reference the tests hold the batches to.)
-        if not self._may_run(values):
+        if not self._may_run(anywhere):
             by_round = {r: [a for *_, a in sorted(found, key=_placed)]
                         for r, found in batched.items()}
             if self.fusion is not None:
@@ -175,14 +181,11 @@ class TypeGroup(Stateful):
             alarms += found
         return alarms
 
-    def _may_run(self, values: FloatArray) -> bool:
+    def _may_run(self, anywhere: list[bool]) -> bool:
         """Whether a rule taken round by round, but fire fusion (``_fuse``), could run on some
-        round of the batch ``values``: all the metrics it reads reported somewhere in it."""
-        needed = [needs for _, rule, needs in self._needs if rule is not self.fusion]
-        if not needed:
-            return False
-        anywhere = np.logical_or.reduce(values == values, axis=0).tolist()
-        return any(all(anywhere[j] for j in needs) for needs in needed)
+        round of a batch: all the metrics it reads reported somewhere in it (``anywhere``)."""
+        return any(all(anywhere[j] for j in needs) for _, rule, needs in self._needs
+                   if rule is not self.fusion)
 
     def _fuse(self, obs: Observations, bounds: list[int],
               by_round: dict[int, list[Alarm]]) -> None:
@@ -204,6 +207,12 @@ class TypeGroup(Stateful):
             take(bounds[r + 1])
             by_round[r] += fuse_smoke_alarms(fusion, self._index, by_round[r])
         take(obs.local.size)
+
+
+def reported_anywhere(values: FloatArray) -> list[bool]:
+    """Per metric column of ``values``, whether any row reported it (not NaN)."""
+    reported: list[bool] = np.logical_or.reduce(values == values, axis=0).tolist()
+    return reported
 
 
 def _placed(entry: tuple[int, int, Alarm]) -> tuple[int, int]:

@@ -123,10 +123,10 @@ def test_the_stamp_changes_with_a_compiling_module_only(tmp_path: Path) -> None:
     import gongzhi.gateway.detection as package
     from gongzhi.gateway.detection.compiled import sources_stamp
 
-    for name in ("compiled.py", "edges.py", "learning.py"):
+    for name in ("compiled.py", "edges.py", "rules.py"):
         shutil.copy(Path(package.__path__[0]) / name, tmp_path / name)
     first = sources_stamp(tmp_path)
-    (tmp_path / "learning.py").write_text("# not compiled\n")
+    (tmp_path / "rules.py").write_text("# not compiled\n")
     assert sources_stamp.__wrapped__(tmp_path) == first
     edges = tmp_path / "edges.py"
     edges.write_text(edges.read_text().replace("EDGE_W = 30.0", "EDGE_W = 31.0"))

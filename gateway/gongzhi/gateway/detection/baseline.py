@@ -21,7 +21,7 @@ from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.devices import DeviceIndex
-from gongzhi.gateway.detection.learning import decay
+from gongzhi.gateway.detection.learning import decay, huber_step, smoothing
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.track import (
     IDLE,
@@ -210,13 +210,13 @@ def _baseline_rows(track: TrackState, clear_hold_ms: int, learned: Learned,
                 return i + 1, move | UNFINISHED
         usual = seen[0, i]
         step_limit = np.float64(max(np.float32(3) * sigma, np.float32(min_dev / 5)))
-        alpha = max(decays[0, i], 1.0 / (seen_count + 1))
-        level[j, hour] = np.float32(usual + alpha * min(max(v - usual, -step_limit), step_limit))
+        level[j, hour] = np.float32(huber_step(usual, v, smoothing(decays[0, i], seen_count + 1),
+                                               step_limit))
         count[j, hour] = seen_count + 1 if seen_count < 65535 else seen_count
         total = 0
         for h in range(BINS):
             total += count[j, h]
-        scale_alpha = max(decays[1, i], 1.0 / max(total, 1))
+        scale_alpha = smoothing(decays[1, i], total)
         s = np.float64(scale[j])
         scale[j] = np.float32(s + scale_alpha * (min(abs(v - usual), step_limit) - s))
         last_ts[j] = ts[i]

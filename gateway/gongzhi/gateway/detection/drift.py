@@ -18,7 +18,7 @@ from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.groups import group_members
-from gongzhi.gateway.detection.learning import decay
+from gongzhi.gateway.detection.learning import decay, huber_step, smoothing
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.track import (
     CLEARED,
@@ -177,8 +177,7 @@ def _drift_rounds(track: TrackState, clear_hold_ms: int,
                 onset[i] = alarm_onset[j]
             # Learn the level from quiet readings only; a plain mean while warming up.
             if alarm_state[j] == IDLE and pending[j] < 0 and not breach:
-                alpha = max(learn[i], 1.0 / (seen_count + 1))
                 limit = drift / 5 if seen_count >= warm else np.inf
-                usual = seen[0, i]
-                level[j] = np.float32(usual + alpha * min(max(x[i] - usual, -limit), limit))
+                level[j] = np.float32(huber_step(seen[0, i], x[i],
+                                                 smoothing(learn[i], seen_count + 1), limit))
                 count[j] = seen_count + 1 if seen_count < 65535 else seen_count

@@ -22,7 +22,7 @@ from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.devices import DeviceIndex
-from gongzhi.gateway.detection.learning import decay
+from gongzhi.gateway.detection.learning import decay, smoothing
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.thresholds import BAND, band_rows
 from gongzhi.gateway.detection.track import (
@@ -204,7 +204,7 @@ def _flatline_rows(track: TrackState, clear_hold_ms: int, short: Float32Array,
             move = advance(track, clear_hold_ms, j, ts[i], breach, cleared, hold_ms,
                            np.float64(x), -np.float64(recent))
         if state[j] == IDLE and pending[j] < 0 and not pinned:
-            alpha = max(learn[i], 1.0 / (seen + 1))
+            alpha = smoothing(learn[i], seen + 1)
             long[j] = np.float32(np.float64(typical) + alpha * (s - np.float64(typical)))
             count[j] = seen + 1 if seen < 65535 else seen
         if move:

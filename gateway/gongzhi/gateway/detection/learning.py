@@ -1,27 +1,33 @@
-"""Helpers for learned per-device state: time-aware smoothing factors and a robust update."""
+"""Learned per-device state's updates: the time-aware smoothing factor and a robust step.
+
+The compiled rules take the decay over each report's gap from numpy before their loops
+(``decay``: numpy's ``exp``, which the compiler's differs from in the last bit), and the rest
+report by report (``smoothing``, ``huber_step``)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.track import FloatArray, IntArray
 
 
-def smoothing(dt_ms: IntArray, tau_ms: float, count: IntArray) -> FloatArray:
-    """EWMA factor for a gap ``dt_ms`` with time constant ``tau_ms``: a plain running mean for
-    the first observations (1/count), so a fresh device learns fast, then time-aware."""
-    return np.maximum(decay(dt_ms, tau_ms), 1.0 / np.maximum(count, 1))
-
-
 def decay(dt_ms: IntArray, tau_ms: float) -> FloatArray:
-    """The time-aware part of ``smoothing``: how much of an EWMA a gap ``dt_ms`` replaces."""
+    """How much of an EWMA with time constant ``tau_ms`` a gap ``dt_ms`` replaces."""
     result: FloatArray = 1.0 - np.exp(-np.maximum(dt_ms, 0) / tau_ms)  # (np.clip costs more)
     return result
 
 
-def huber_step(level: FloatArray, x: FloatArray, alpha: FloatArray,
-               limit: FloatArray) -> FloatArray:
-    """Move ``level`` toward ``x`` by ``alpha`` of the residual clipped at ``limit``: one
+@compiled
+def smoothing(decayed: float, count: int | np.int64) -> float:
+    """An EWMA's factor for the ``count``-th observation whose gap ``decayed`` (``decay``):
+    a plain running mean for the first observations (1/count), so a fresh device learns fast,
+    then time-aware."""
+    return max(decayed, 1.0 / max(count, 1))
+
+
+@compiled
+def huber_step(level: float, x: float, alpha: float, limit: float) -> float:
+    """``level`` moved toward ``x`` by ``alpha`` of the residual clipped at ``limit``: one
     outlier moves it little, a lasting change moves it steadily."""
-    result: FloatArray = level + alpha * np.clip(x - level, -limit, limit)
-    return result
+    return level + alpha * min(max(x - level, -limit), limit)

@@ -5,13 +5,12 @@ rule's minimum duration), ACTIVE (RAISE sent), CLEARING (the condition is back p
 hysteresis, waiting ``clear_hold_ms`` before the CLEAR). A breach while CLEARING returns to
 ACTIVE and counts a re-fire instead of raising a new alarm.
 
-``step`` is called with unique slots (one message per device per call) in device-time order.
+The compiled rules call ``advance`` report by report, each device's in device-time order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +27,6 @@ BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
 Float32Array = npt.NDArray[np.float32]
 
-EMPTY: IntArray = np.zeros(0, np.int64)
 
 
 def constant(value: float, dtype: type[np.generic]) -> np.ndarray:
@@ -38,24 +36,6 @@ def constant(value: float, dtype: type[np.generic]) -> np.ndarray:
     out = np.array(value, dtype)
     out.setflags(write=False)
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class Transitions:
-    """Positions (into the arrays given to ``step``) that raised and that cleared."""
-
-    raised: IntArray
-    cleared: IntArray
-
-    def each(self) -> list[tuple[int, AlarmState]]:
-        """Every transition with the alarm state it sends, raises first."""
-        if not (self.raised.size or self.cleared.size):
-            return []
-        return ([(int(i), AlarmState.RAISE) for i in self.raised]
-                + [(int(i), AlarmState.CLEAR) for i in self.cleared])
-
-
-NO_TRANSITIONS = Transitions(EMPTY, EMPTY)
 
 
 class AlarmTrack(Stateful):
@@ -81,27 +61,6 @@ class AlarmTrack(Stateful):
         """The arrays ``advance`` reads and writes, in its order."""
         return (self.state, self.pending, self.onset, self.clear_since, self.refires,
                 self.worst, self.peak)
-
-    def step(self, slots: IntArray, ts: IntArray, breach: BoolArray, cleared: BoolArray,
-             hold_ms: IntArray | int, value: FloatArray, score: FloatArray) -> Transitions:
-        """Advance ``slots`` by one observation each. ``breach``: the alarm condition holds;
-        ``cleared``: the value is back past the hysteresis band (``breach`` and ``cleared``
-        are never both true); ``hold_ms``: the minimum duration, one for all or one per
-        observation; ``score``: larger is worse, to keep the episode's peak."""
-        hold, holds = (hold_ms, _ONE_HOLD) if isinstance(hold_ms, int) else (0, hold_ms)
-        moves = np.zeros(slots.size, np.int8)
-        # (Contiguous float64, as the loop is compiled for: a value is often a column of a
-        # round's matrix.)
-        if not _advance_all(self.arrays(), self.clear_hold_ms, slots, ts, breach, cleared,
-                            hold, holds, np.ascontiguousarray(value, np.float64),
-                            np.ascontiguousarray(score, np.float64), moves):
-            return NO_TRANSITIONS
-        return moves_of(moves)
-
-
-def moves_of(moves: npt.NDArray[np.int8]) -> Transitions:
-    """The transitions of ``advance``'s results, one per observation."""
-    return Transitions(np.flatnonzero(moves == RAISED), np.flatnonzero(moves == CLEARED))
 
 
 RAISED, CLEARED = 1, 2  # ``advance``'s results (0: no transition)
@@ -134,7 +93,6 @@ def moves_of_rows(rows: int, step: Callable[[int], tuple[int, int]],
 
 
 UNFINISHED = 4  # (``moves_of_rows``: a flag beside ``advance``'s result)
-_ONE_HOLD: IntArray = np.zeros(0, np.int64)
 # ``AlarmTrack.arrays()``: state, pending, onset, clear_since, refires, worst, peak.
 TrackState = tuple[npt.NDArray[np.int8], IntArray, IntArray, IntArray, npt.NDArray[np.int32],
                    Float32Array, Float32Array]
@@ -186,20 +144,3 @@ def advance(track: TrackState, clear_hold_ms: int, j: int, t: int, breach: bool,
     if (fire or was != IDLE) and score > worst[j]:
         worst[j], peak[j] = score, value
     return RAISED if fire else CLEARED if done else 0
-
-
-@compiled
-def _advance_all(track: TrackState, clear_hold_ms: int, slots: IntArray, ts: IntArray,
-                 breach: BoolArray, cleared: BoolArray, hold_ms: int, holds: IntArray,
-                 value: FloatArray, score: FloatArray, moves: npt.NDArray[np.int8]) -> int:
-    """``advance`` for each observation (``holds``: one per observation, or none and
-    ``hold_ms`` for all), its result into ``moves``; how many moved."""
-    state, pending = track[0], track[1]
-    moved = 0
-    for i in range(slots.size):
-        if at_rest(state[slots[i]], pending[slots[i]], breach[i]):
-            continue
-        moves[i] = advance(track, clear_hold_ms, slots[i], ts[i], breach[i], cleared[i],
-                           holds[i] if holds.size else hold_ms, value[i], score[i])
-        moved += moves[i] != 0
-    return moved

@@ -69,7 +69,7 @@ PLAUSIBLE: dict[DeviceType, tuple[Plausible, ...]] = {
 
 
 class FlatlineDetector(Stateful):
-    DEVICE_STATE = ("last", "same_since", "last_ts", "short", "long", "count")
+    DEVICE_STATE = ("last", "same_since", "last_ts", "short", "long", "count", "stuck")
     DERIVED = ("_globals",)
     NESTED = ("track",)  # ``explained_by``: the threshold rules' tracks, theirs to carry
 
@@ -97,13 +97,14 @@ class FlatlineDetector(Stateful):
         self.short = np.zeros(n, np.float32)
         self.long = np.zeros(n, np.float32)
         self.count = np.zeros(n, np.uint16)
+        self.stuck = np.zeros(n, np.bool_)  # the open alarm's fault: stuck, or noise gone
         self.track = AlarmTrack(n, clear_hold_ms)
         self._globals, self._index = globals_, index
 
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.last, self.same_since, self.last_ts, self.short,
-                                      self.long, self.count)) + self.track.nbytes
+                                      self.long, self.count, self.stuck)) + self.track.nbytes
 
     def observe(self, obs: Observations) -> list[Alarm]:
         return [alarm for _, _, alarm in self.observe_moves(obs)]
@@ -142,9 +143,12 @@ class FlatlineDetector(Stateful):
                state: AlarmState) -> Alarm:
         onset = int(self.track.onset[slot])
         stuck_ms = ts - same_since
+        # A CLEAR names the fault its RAISE named: at the clear the reading moves again.
+        if state is AlarmState.RAISE:
+            self.stuck[slot] = stuck_ms >= self.hold_ms // 2
         evidence = {
             "rule": "sensor_fault",
-            "fault": "stuck" if stuck_ms >= self.hold_ms // 2 else "noise_gone",
+            "fault": "stuck" if self.stuck[slot] else "noise_gone",
             "metric": self.metric, "value": value, "stuck_ms": stuck_ms,
             "recent_step": float(self.short[slot]), "typical_step": float(self.long[slot]),
             "ratio": self.RATIO, "hold_ms": self.hold_ms,

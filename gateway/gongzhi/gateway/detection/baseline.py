@@ -31,6 +31,7 @@ from gongzhi.gateway.detection.track import (
     FloatArray,
     IntArray,
     Move,
+    ObservesMoves,
     TrackState,
     advance,
     at_rest,
@@ -65,7 +66,7 @@ BASELINES: dict[DeviceType, tuple[BaselineRule, ...]] = {
 }
 
 
-class BaselineDetector(Stateful):
+class BaselineDetector(ObservesMoves, Stateful):
     DEVICE_STATE = ("level", "count", "scale", "last_ts", "first_ts", "direction")
     DERIVED = ("_globals",)
     NESTED = ("track",)
@@ -91,9 +92,6 @@ class BaselineDetector(Stateful):
                 + self.first_ts.nbytes + self.track.nbytes + self.direction.nbytes)
 
     row_wise = True  # each report against its own device's baseline (``rules.row_wise``)
-
-    def observe(self, obs: Observations) -> list[Alarm]:
-        return [alarm for _, _, alarm in self.observe_moves(obs)]
 
     def observe_moves(self, obs: Observations) -> list[Move]:
         slots, ts, rule = obs.local, obs.ts, self.rule

@@ -29,6 +29,7 @@ from gongzhi.gateway.detection.track import (
     FloatArray,
     IntArray,
     Move,
+    ObservesMoves,
     TrackState,
     advance,
     at_rest,
@@ -37,7 +38,7 @@ from gongzhi.gateway.detection.track import (
 HOUR_MS = 3_600_000
 
 
-class RiserDriftDetector(Stateful):
+class RiserDriftDetector(ObservesMoves, Stateful):
     DEVICE_STATE = ("level", "deviation", "latest_ts", "count")
     DERIVED = ("riser", "members", "_globals")  # neighbours from the new registry
     NESTED = ("track",)
@@ -77,9 +78,6 @@ class RiserDriftDetector(Stateful):
                                       self.count)) + self.track.nbytes
 
     takes_rounds = True  # a batch's rounds in one call, round by round (``rules.takes_rounds``)
-
-    def observe(self, obs: Observations) -> list[Alarm]:
-        return [alarm for _, _, alarm in self.observe_moves(obs)]
 
     def observe_moves(self, obs: Observations) -> list[Move]:
         slots, ts = obs.local, obs.ts

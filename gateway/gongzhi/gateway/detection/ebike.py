@@ -59,6 +59,7 @@ from gongzhi.gateway.detection.track import (
     FloatArray,
     IntArray,
     Move,
+    ObservesMoves,
     moves_of_rows,
 )
 
@@ -66,7 +67,7 @@ MINUTE_MS = 60_000
 _NO_LANDING: BoolArray = np.zeros(0, np.bool_)  # (no landing in the registry)
 
 
-class EbikeChargingDetector(Stateful):
+class EbikeChargingDetector(ObservesMoves, Stateful):
     DEVICE_STATE = ("phase", "on_ms", "step", "whole", "before", "base", "top", "cv_ms",
                     "cv_sums", "cv_clipped", "cv_level", "low", "recognised", "alarm_slot",
                     "ev_on_ms", "ev_top", "ev_low", "ev_cv_ms", "ev_base", "ev_glide", "ev_moves",
@@ -186,9 +187,6 @@ class EbikeChargingDetector(Stateful):
         """With landings: each round's reports form its landings' corridor loads first
         (``rules.takes_rounds``)."""
         return bool(self.corridor.landings)
-
-    def observe(self, obs: Observations) -> list[Alarm]:
-        return [alarm for _, _, alarm in self.observe_moves(obs)]
 
     def observe_moves(self, obs: Observations) -> list[Move]:
         # (Contiguous, as the compiled step is compiled for: a column of a round's matrix is

@@ -33,6 +33,7 @@ from gongzhi.gateway.detection.track import (
     FloatArray,
     IntArray,
     Move,
+    ObservesMoves,
     TrackState,
     advance,
     at_rest,
@@ -68,7 +69,7 @@ PLAUSIBLE: dict[DeviceType, tuple[Plausible, ...]] = {
 }
 
 
-class FlatlineDetector(Stateful):
+class FlatlineDetector(ObservesMoves, Stateful):
     DEVICE_STATE = ("last", "same_since", "last_ts", "short", "long", "count", "stuck")
     DERIVED = ("_globals",)
     NESTED = ("track",)  # ``explained_by``: the threshold rules' tracks, theirs to carry
@@ -105,9 +106,6 @@ class FlatlineDetector(Stateful):
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.last, self.same_since, self.last_ts, self.short,
                                       self.long, self.count, self.stuck)) + self.track.nbytes
-
-    def observe(self, obs: Observations) -> list[Alarm]:
-        return [alarm for _, _, alarm in self.observe_moves(obs)]
 
     def observe_moves(self, obs: Observations) -> list[Move]:
         slots, ts = obs.local, obs.ts
@@ -216,7 +214,7 @@ def _flatline_rows(track: TrackState, clear_hold_ms: int, short: Float32Array,
     return slots.size, 0
 
 
-class PlausibleRangeDetector(Stateful):
+class PlausibleRangeDetector(ObservesMoves, Stateful):
     DERIVED = ("low", "high", "_globals")
     NESTED = ("track",)
 
@@ -234,9 +232,6 @@ class PlausibleRangeDetector(Stateful):
     @property
     def nbytes(self) -> int:
         return self.track.nbytes + self.low.nbytes + self.high.nbytes
-
-    def observe(self, obs: Observations) -> list[Alarm]:
-        return [alarm for _, _, alarm in self.observe_moves(obs)]
 
     def observe_moves(self, obs: Observations) -> list[Move]:
         slots, ts, b = obs.local, obs.ts, self.band

@@ -27,6 +27,7 @@ from gongzhi.gateway.detection.track import (
     FloatArray,
     IntArray,
     Move,
+    ObservesMoves,
     TrackState,
     advance,
     moves_of_rows,
@@ -36,7 +37,7 @@ HOUR_MS = 3_600_000
 RESOLUTION_M3 = 0.0005  # half a litre: a 1 L meter's reading that moved
 
 
-class FlowDetector(Stateful):
+class FlowDetector(ObservesMoves, Stateful):
     DEVICE_STATE = ("last", "run_start", "last_move")
     DERIVED = ("hold", "_globals")
     NESTED = ("track",)
@@ -64,9 +65,6 @@ class FlowDetector(Stateful):
 
     row_wise = True  # each reading against its own meter's last (``rules.row_wise``)
 
-    def observe(self, obs: Observations) -> list[Alarm]:
-        return [alarm for _, _, alarm in self.observe_moves(obs)]
-
     def observe_moves(self, obs: Observations) -> list[Move]:
         slots, ts = obs.local, obs.ts
         v = np.ascontiguousarray(obs.column(self.rule.metric))
@@ -89,7 +87,7 @@ class FlowDetector(Stateful):
                                  evidence)
 
 
-class VolumeDetector(Stateful):
+class VolumeDetector(ObservesMoves, Stateful):
     DEVICE_STATE = ("last", "buckets", "bucket_hour")
     DERIVED = ("volume", "_globals")
     NESTED = ("track",)
@@ -115,9 +113,6 @@ class VolumeDetector(Stateful):
                                                             self.bucket_hour))
 
     row_wise = True  # each reading against its own meter's hours (``rules.row_wise``)
-
-    def observe(self, obs: Observations) -> list[Alarm]:
-        return [alarm for _, _, alarm in self.observe_moves(obs)]
 
     def observe_moves(self, obs: Observations) -> list[Move]:
         slots, ts = obs.local, obs.ts

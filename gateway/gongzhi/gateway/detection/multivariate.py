@@ -26,6 +26,7 @@ from gongzhi.gateway.detection.track import (
     FloatArray,
     IntArray,
     Move,
+    ObservesMoves,
     TrackState,
     advance,
     at_rest,
@@ -35,7 +36,7 @@ from gongzhi.gateway.detection.track import (
 MINUTE_MS = 60_000
 
 
-class ThermalResidualDetector(Stateful):
+class ThermalResidualDetector(ObservesMoves, Stateful):
     DEVICE_STATE = ("load", "sums", "scale", "first_ts", "last_ts")
     DERIVED = ("_globals",)
     NESTED = ("track",)
@@ -66,9 +67,6 @@ class ThermalResidualDetector(Stateful):
                                       self.last_ts)) + self.track.nbytes
 
     row_wise = True  # each report against its own device's model (``rules.row_wise``)
-
-    def observe(self, obs: Observations) -> list[Alarm]:
-        return [alarm for _, _, alarm in self.observe_moves(obs)]
 
     def observe_moves(self, obs: Observations) -> list[Move]:
         slots, ts = obs.local, obs.ts

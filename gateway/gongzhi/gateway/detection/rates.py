@@ -23,6 +23,7 @@ from gongzhi.gateway.detection.track import (
     FloatArray,
     IntArray,
     Move,
+    ObservesMoves,
     TrackState,
     advance,
     at_rest,
@@ -31,7 +32,7 @@ from gongzhi.gateway.detection.track import (
 from gongzhi.gateway.detection.window import WindowMax, window_add, window_peak
 
 
-class RateDetector(Stateful):
+class RateDetector(ObservesMoves, Stateful):
     DERIVED = ("drop", "ceiling", "_globals")
     NESTED = ("recent", "track")
 
@@ -55,9 +56,6 @@ class RateDetector(Stateful):
         return (self.rule.metric,)
 
     row_wise = True  # each report against its own device's window (``rules.row_wise``)
-
-    def observe(self, obs: Observations) -> list[Alarm]:
-        return [alarm for _, _, alarm in self.observe_moves(obs)]
 
     def observe_moves(self, obs: Observations) -> list[Move]:
         slots, ts = obs.local, obs.ts

@@ -23,6 +23,7 @@ from gongzhi.gateway.detection.track import (
     FloatArray,
     IntArray,
     Move,
+    ObservesMoves,
     TrackState,
     advance,
     at_rest,
@@ -37,7 +38,7 @@ def per_device(records: Sequence[DeviceRecord], setting: str | None,
     return np.array([r.setting(setting, default) for r in records], np.float64)
 
 
-class ThresholdDetector(Stateful):
+class ThresholdDetector(ObservesMoves, Stateful):
     DERIVED = ("low", "high", "_globals")  # thresholds from the devices' settings
     NESTED = ("track",)
 
@@ -58,9 +59,6 @@ class ThresholdDetector(Stateful):
         return self.track.nbytes + self.low.nbytes + extra
 
     row_wise = True  # each report against its own device's threshold (``rules.row_wise``)
-
-    def observe(self, obs: Observations) -> list[Alarm]:
-        return [alarm for _, _, alarm in self.observe_moves(obs)]
 
     def observe_moves(self, obs: Observations) -> list[Move]:
         slots, ts = obs.local, obs.ts

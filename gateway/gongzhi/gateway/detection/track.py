@@ -11,6 +11,7 @@ The compiled rules call ``advance`` report by report, each device's in device-ti
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +19,9 @@ import numpy.typing as npt
 from gongzhi.core.alarms import Alarm, AlarmState
 from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.compiled import compiled
+
+if TYPE_CHECKING:  # (observations imports this module's array types)
+    from gongzhi.gateway.detection.observations import Observations
 
 IDLE, ACTIVE, CLEARING = 0, 1, 2
 NONE = np.int64(-1)
@@ -66,6 +70,17 @@ class AlarmTrack(Stateful):
 RAISED, CLEARED = 1, 2  # ``advance``'s results (0: no transition)
 _STATES = {RAISED: AlarmState.RAISE, CLEARED: AlarmState.CLEAR}
 Move = tuple[int, AlarmState, Alarm]  # an alarm with its row and state
+
+
+class ObservesMoves:
+    """A rule that gives each alarm with its row (``rules.RowRule``): its ``observe`` is
+    ``observe_moves``' alarms."""
+
+    def observe_moves(self, obs: Observations) -> list[Move]:
+        raise NotImplementedError
+
+    def observe(self, obs: Observations) -> list[Alarm]:
+        return [alarm for _, _, alarm in self.observe_moves(obs)]
 
 
 def moves_of_rows(rows: int, step: Callable[[int], tuple[int, int]],

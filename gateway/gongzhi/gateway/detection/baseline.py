@@ -21,7 +21,7 @@ from gongzhi.devices.registry import DeviceRecord
 from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.devices import DeviceIndex
-from gongzhi.gateway.detection.learning import decay, huber_step, smoothing
+from gongzhi.gateway.detection.learning import decay, gaps, huber_step, smoothing
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.track import (
     IDLE,
@@ -101,8 +101,7 @@ class BaselineDetector(ObservesMoves, Stateful):
         # arithmetic). Taken in advance for the gap since the device's last report, which is
         # the one whenever that report was quiet; the loop stops at a quiet report after one
         # that was not (``track.UNFINISHED``), whose decay is then taken (``finish``).
-        gap = np.zeros(slots.size, np.int64)
-        _gaps(self.last_ts.copy(), slots, ts, x, gap)
+        gap = gaps(self.last_ts, slots, ts, x)
         decays = np.stack([decay(gap, rule.tau_ms), decay(gap, 24 * rule.tau_ms)])
         # Each row's level and limit: an alarm's evidence.
         seen = np.zeros((2, slots.size), np.float64)
@@ -147,16 +146,6 @@ class BaselineDetector(ObservesMoves, Stateful):
 # ``BaselineDetector``'s learned arrays: level, count, scale, last_ts, first_ts.
 Learned = tuple[npt.NDArray[np.float32], npt.NDArray[np.uint16], npt.NDArray[np.float32],
                 IntArray, IntArray]
-
-
-@compiled
-def _gaps(latest: IntArray, slots: IntArray, ts: IntArray, x: FloatArray,
-          gap: IntArray) -> None:
-    """Per reported row, the gap since its device's last report (``latest``: the last quiet
-    one's before the batch, overwritten)."""
-    for i in range(slots.size):
-        if x[i] == x[i]:
-            gap[i], latest[slots[i]] = ts[i] - latest[slots[i]], ts[i]
 
 
 @compiled

@@ -18,7 +18,7 @@ from gongzhi.gateway.detection.carry import Stateful
 from gongzhi.gateway.detection.compiled import compiled
 from gongzhi.gateway.detection.devices import DeviceIndex
 from gongzhi.gateway.detection.groups import group_members
-from gongzhi.gateway.detection.learning import decay, huber_step, smoothing
+from gongzhi.gateway.detection.learning import decay, gaps, huber_step, smoothing
 from gongzhi.gateway.detection.observations import Observations
 from gongzhi.gateway.detection.track import (
     CLEARED,
@@ -83,10 +83,9 @@ class RiserDriftDetector(ObservesMoves, Stateful):
         slots, ts = obs.local, obs.ts
         x = np.ascontiguousarray(obs.column(self.METRIC))
         # The learning's decay over the gap since the device's last report (from the reports
-        # alone): numpy's exp, not the compiler's (they differ in the last bit).
-        gap = np.zeros(slots.size, np.int64)
-        _gaps(self.latest_ts.copy(), self.riser, slots, ts, x, gap)
-        learn = decay(gap, self.TAU_MS)
+        # alone): numpy's exp, not the compiler's (they differ in the last bit). (Rows of gauges
+        # on no riser get one too, never read.)
+        learn = decay(gaps(self.latest_ts, slots, ts, x), self.TAU_MS)
         # Per row: own level, deviation, the neighbours' median deviation, how many, wander;
         # and the alarm's move and onset.
         seen = np.zeros((5, slots.size))
@@ -114,16 +113,6 @@ class RiserDriftDetector(ObservesMoves, Stateful):
                     "window": {"start_ms": onset, "end_ms": ts}}
         return self._index.alarm(int(self._globals[slot]), AlarmKind.SENSOR_FAULT, onset, ts,
                                  state, evidence)
-
-
-@compiled
-def _gaps(latest: IntArray, riser: IntArray, slots: IntArray, ts: IntArray, x: FloatArray,
-          gap: IntArray) -> None:
-    """Per row read (a reading of a gauge on a riser), the gap since the gauge's last
-    (``latest``: its last before the batch, overwritten)."""
-    for i in range(slots.size):
-        if x[i] == x[i] and riser[slots[i]] >= 0:
-            gap[i], latest[slots[i]] = ts[i] - latest[slots[i]], ts[i]
 
 
 @compiled

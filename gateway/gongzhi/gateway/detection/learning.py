@@ -18,6 +18,22 @@ def decay(dt_ms: IntArray, tau_ms: float) -> FloatArray:
     return result
 
 
+def gaps(last_ts: IntArray, slots: IntArray, ts: IntArray, x: FloatArray) -> IntArray:
+    """Per row reported (``x`` not NaN), the gap since its device's last report: before the
+    batch (``last_ts``, left as it is), or earlier in it."""
+    gap = np.zeros(slots.size, np.int64)
+    _gaps(last_ts.copy(), slots, ts, x, gap)
+    return gap
+
+
+@compiled
+def _gaps(latest: IntArray, slots: IntArray, ts: IntArray, x: FloatArray,
+          gap: IntArray) -> None:
+    for i in range(slots.size):
+        if x[i] == x[i]:
+            gap[i], latest[slots[i]] = ts[i] - latest[slots[i]], ts[i]
+
+
 @compiled
 def smoothing(decayed: float, count: int | np.int64) -> float:
     """An EWMA's factor for the ``count``-th observation whose gap ``decayed`` (``decay``):

@@ -104,11 +104,11 @@ class TypeGroup(Stateful):
         self._batched = [(i, cast(RowRule, rule)) for i, rule in working
                          if row_wise(rule) or takes_rounds(rule)]
         batched = {i for i, _ in self._batched}
-        self._needs = [(i, rule, [position[m] for m in reads(rule)])
-                       for i, rule in working if i not in batched]
-        # The columns a batched rule reads: with one of them reported nowhere in a batch (a
-        # household monitor's voltage), the rule has nothing to do in it.
-        self._batch_needs = {i: [position[m] for m in reads(rule)] for i, rule in working}
+        # The columns each rule reads, by place: with one of them reported nowhere in a batch
+        # (a household monitor's voltage), a batched rule has nothing to do in it.
+        self._reads = {i: [position[m] for m in reads(rule)] for i, rule in working}
+        self._needs = [(i, rule, self._reads[i]) for i, rule in working
+                       if i not in batched]
         self._position = position
         # By metrics reported: the rules run on a round, with their places.
         self._running: dict[tuple[bool, ...], list[tuple[int, TelemetryRule]]] = {}
@@ -140,7 +140,7 @@ class TypeGroup(Stateful):
                            starts=np.array(bounds, np.int64))
         anywhere = reported_anywhere(values)
         for i, row_rule in self._batched:
-            if not all(anywhere[j] for j in self._batch_needs[i]):
+            if not all(anywhere[j] for j in self._reads[i]):
                 continue
             for row, state, alarm in row_rule.observe_moves(obs):
                 batched.setdefault(bisect_right(bounds, row) - 1, []).append(

@@ -33,15 +33,6 @@ Float32Array = npt.NDArray[np.float32]
 
 
 
-def constant(value: float, dtype: type[np.generic]) -> np.ndarray:
-    """``value`` as an array of no dimension, read only: an operand that costs an operation on
-    a few rows less than a Python number (converted at every operation), with the same results
-    where the other operand has ``dtype``."""
-    out = np.array(value, dtype)
-    out.setflags(write=False)
-    return out
-
-
 class AlarmTrack(Stateful):
     DEVICE_STATE = ("state", "pending", "onset", "clear_since", "refires", "worst", "peak")
 

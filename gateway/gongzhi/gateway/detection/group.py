@@ -158,10 +158,7 @@ class TypeGroup(Stateful):
             if start == end:
                 continue
             slots, times, block = local[start:end], ts[start:end], values[start:end]
-            # NaN: not reported
-            given = block == block
-            reported = tuple((given[0] if slots.size == 1 else
-                              np.logical_or.reduce(given, axis=0)).tolist())
+            reported = tuple(reported_anywhere(block))
             running = self._running.get(reported)
             if running is None:
                 running = self._running[reported] = [

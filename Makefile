@@ -19,12 +19,13 @@ demo: setup
 	bash scripts/ensure-deps.sh demo
 	$(BIN)/gongzhi demo
 
-## Install or start what the tests need, then run the whole suite.
+## Install or start what the tests need, then run the whole suite, one worker per core (at most
+## four: each test starts its own services on free ports, so they run side by side).
 test: setup
 	bash scripts/ensure-deps.sh test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --maxprocesses 4
 
 test-fast: setup
 	$(BIN)/pytest -m "not integration and not browser and not postgres"

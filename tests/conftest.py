@@ -23,6 +23,23 @@ from tests.postgres_cluster import PostgresUnavailable, ThrowawayPostgres
 ROOT = Path(__file__).resolve().parents[1]
 DEV_BROKER_CONF = ROOT / "deploy" / "mosquitto" / "dev.conf"
 
+# The counts that fault tests record (``record_property``), printed at the end of the run: a
+# test's own output is not shown when it runs in a worker process.
+COUNTS = ("chaos", "privacy")
+_counted: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        _counted.extend(str(value) for name, value in report.user_properties if name in COUNTS)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _counted:
+        terminalreporter.section("counts of the fault tests")
+        for line in _counted:
+            terminalreporter.write_line(line)
+
 
 @dataclass
 class Broker:

@@ -62,8 +62,7 @@ def run_scenario(sysm: System, broker: Broker) -> None:
 
 
 def test_logs_of_a_full_scenario_hold_no_personal_data(
-        tmp_path: Path, broker: Broker, record_property: object,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, broker: Broker, record_property: object) -> None:
     sysm = make_system(tmp_path / "sys", broker.url, free_port)
     for name in ("platform", "gateway"):
         sysm.add(name, name).env["GONGZHI_LOG_LEVEL"] = "DEBUG"
@@ -96,6 +95,4 @@ def test_logs_of_a_full_scenario_hold_no_personal_data(
     summary = (f"privacy logs: files={len(text)} lines={lines} searched for phone, flag and "
                f"{len(sysm.tokens)} tokens: leaks={len(leaks)}")
     record_property("privacy", summary)  # type: ignore[operator]
-    with capsys.disabled():
-        print("\n" + summary, flush=True)
     assert not leaks, json.dumps(leaks[:20], ensure_ascii=False)

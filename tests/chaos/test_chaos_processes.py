@@ -65,8 +65,7 @@ def stream_a_third(publisher: DevicePublisher) -> int:
 
 
 def test_broker_restart_mid_stream(tmp_path: Path, deployment_broker: Broker,
-                                   record_property: Reporter,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+                                   record_property: Reporter) -> None:
     tally = Tally("broker_restart")
     with running(start_system(tmp_path / "sys", deployment_broker.url)) as sysm, \
             DevicePublisher(deployment_broker.port) as publisher:
@@ -77,13 +76,12 @@ def test_broker_restart_mid_stream(tmp_path: Path, deployment_broker: Broker,
         sysm.wait_subscribed()
         settle(tally, counter(sysm, tally, publisher), timeout_s=60)
         tally.extra["gateway_duplicates_dropped"] = int(gateway_metric(sysm, "duplicates_total"))
-        tally.report(record_property, capsys)
+        tally.report(record_property)
     check(tally)
 
 
 def test_gateway_kill_9_and_restart(tmp_path: Path, deployment_broker: Broker,
-                                    record_property: Reporter,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+                                    record_property: Reporter) -> None:
     """Persistent session and acknowledgement after commit: what the gateway had taken but not
     committed when it died comes again; what devices sent while it was down waits at the
     broker."""
@@ -98,13 +96,12 @@ def test_gateway_kill_9_and_restart(tmp_path: Path, deployment_broker: Broker,
         start_gateway(sysm)
         publisher.join()
         settle(tally, counter(sysm, tally, publisher), timeout_s=60)
-        tally.report(record_property, capsys)
+        tally.report(record_property)
     check(tally)
 
 
 def test_platform_kill_9_and_restart(tmp_path: Path, deployment_broker: Broker,
-                                     record_property: Reporter,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+                                     record_property: Reporter) -> None:
     """The gateway's outbox keeps the alarms while the platform is gone; each becomes one
     ticket when it is back (the platform is idempotent by alarm id)."""
     tally = Tally("platform_kill_9")
@@ -123,7 +120,7 @@ def test_platform_kill_9_and_restart(tmp_path: Path, deployment_broker: Broker,
         sysm.wait_healthy(f"{sysm.base}/healthz", timeout=60)
         publisher.join()
         settle(tally, counter(sysm, tally, publisher), timeout_s=60)
-        tally.report(record_property, capsys)
+        tally.report(record_property)
     assert tally.extra["alarms_waiting"] > 0, "the outage should have held alarms back"
     check(tally)
 
@@ -152,8 +149,7 @@ class QueueWatch:
 
 
 def test_slow_platform_and_stalled_gateway_under_a_burst(
-        tmp_path: Path, deployment_broker: Broker, record_property: Reporter,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, deployment_broker: Broker, record_property: Reporter) -> None:
     """The platform answers every request 0.1 s late (a proxy holds its answers back) and the
     gateway is stopped (SIGSTOP) for 5 s while devices publish a burst as fast as the broker
     takes it: the broker queues for the gateway, the gateway's lag and alarm backlog show it,
@@ -196,7 +192,7 @@ def test_slow_platform_and_stalled_gateway_under_a_burst(
                                gateway_queue_peak=int(peaks["queue_depth"]),
                                gateway_lag_peak_s=round(peaks["queue_lag_seconds"], 2),
                                alarms_pending_peak=int(peaks["alarms_pending"]))
-            tally.report(record_property, capsys)
+            tally.report(record_property)
     finally:
         watch.close()
         proxy.stop()

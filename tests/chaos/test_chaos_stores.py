@@ -85,8 +85,7 @@ def settle_on_the_store(tally: Tally, sysm: System, publisher: DevicePublisher,
 
 
 def test_telemetry_store_down_then_back(tmp_path: Path, broker: Broker, victoria: Victoria,
-                                        record_property: Reporter,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+                                        record_property: Reporter) -> None:
     """The gateway spools to disk while the store is away and replays oldest first: every
     point is in the store exactly once (read back through /api/v1/export)."""
     tally = Tally("telemetry_store_down")
@@ -111,7 +110,7 @@ def test_telemetry_store_down_then_back(tmp_path: Path, broker: Broker, victoria
         tally.extra.update(store_repeats=repeats, outage_s=OUTAGE_S, spool_peak_points=int(
             spool_peak), write_failures=int(gateway_metric(sysm, "influx_write_failures_total")),
             embedded_store=stored_points(sysm.root / "telemetry.db"))
-        tally.report(record_property, capsys)
+        tally.report(record_property)
     assert spool_peak > 0, "the outage should have spooled points"
     assert tally.tickets == ALARMS and tally.duplicates == 0, tally.line()
     assert tally.dropped == 0 and repeats == 0, tally.line()
@@ -119,8 +118,7 @@ def test_telemetry_store_down_then_back(tmp_path: Path, broker: Broker, victoria
 
 
 def test_spool_disk_bound_drops_oldest_telemetry_and_never_an_alarm(
-        tmp_path: Path, broker: Broker, victoria: Victoria, record_property: Reporter,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, broker: Broker, victoria: Victoria, record_property: Reporter) -> None:
     """The store is away for the whole stream and the spool may hold 40 kB: past the bound the
     oldest points go (counted), the newest stay and reach the store when it is back; every
     alarm still becomes its ticket."""
@@ -143,7 +141,7 @@ def test_spool_disk_bound_drops_oldest_telemetry_and_never_an_alarm(
         victoria.start()
         samples = settle_on_the_store(tally, sysm, publisher, victoria)
         tally.extra.update(bound_bytes=SPOOL_BOUND, spool_bytes_at_bound=int(spool_bytes))
-        tally.report(record_property, capsys)
+        tally.report(record_property)
     assert 0 < spool_bytes <= SPOOL_BOUND
     assert dropped_while_away > 0 and tally.dropped == dropped_while_away, tally.line()
     assert tally.tickets == ALARMS == tally.alarms_published and tally.duplicates == 0
@@ -161,8 +159,7 @@ def via_proxy(url: str, proxy: TcpProxy) -> str:
 
 
 def test_ticket_database_unreachable_then_back(
-        tmp_path: Path, broker: Broker, postgres_url: str, record_property: Reporter,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, broker: Broker, postgres_url: str, record_property: Reporter) -> None:
     """The platform on the real PostgreSQL, through a proxy the test cuts for a while (every
     connection reset, new ones refused: a database restart as the platform sees it; the shared
     server itself is never stopped). Alarms wait in the gateway's outbox and each becomes one
@@ -203,7 +200,7 @@ def test_ticket_database_unreachable_then_back(
                                health_during_outage="/".join(map(str, sorted(health))),
                                send_failures=int(gateway_metric(sysm,
                                                                 "alarm_send_failures_total")))
-            tally.report(record_property, capsys)
+            tally.report(record_property)
             assert sysm.services["platform"].alive(), sysm.logs()
     finally:
         proxy.stop()

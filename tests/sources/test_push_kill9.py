@@ -88,8 +88,7 @@ class CarrierPusher:
 
 
 def test_gateway_kill_9_mid_push_stream_loses_nothing_answered(
-        tmp_path: Path, broker: Broker, record_property: Reporter,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, broker: Broker, record_property: Reporter) -> None:
     port = free_port()
     sources = tmp_path / "sources.yaml"
     text = SIMULATED.read_text().split("  - id: mobile")[0]  # the CTWing source alone
@@ -120,7 +119,7 @@ def test_gateway_kill_9_mid_push_stream_loses_nothing_answered(
         pusher.join()
         settle(tally, counter(sysm, tally, cast(DevicePublisher, pusher)), timeout_s=90)
         tally.extra["retries"] = pusher.failures
-        tally.report(record_property, capsys)
+        tally.report(record_property)
     assert tally.alarms_published == ALARMS and tally.telemetry_published == TELEMETRY
     assert tally.tickets == ALARMS and tally.duplicates == 0, tally.line()
     assert tally.dropped == 0 and tally.stored == TELEMETRY, tally.line()

@@ -130,8 +130,7 @@ def vendor_json(m: Message) -> Message:
 
 
 def test_gateway_kill_9_with_every_source_active_loses_nothing(
-        tmp_path: Path, durable_broker: Broker, record_property: Reporter,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, durable_broker: Broker, record_property: Reporter) -> None:
     ctwing_port, onenet_port, modbus_port = free_port(), free_port(), free_port()
     rcm = load_register_map(RCM)
     monitors = ModbusSlaveServer("127.0.0.1", modbus_port,
@@ -220,7 +219,7 @@ def test_gateway_kill_9_with_every_source_active_loses_nothing(
                 wait_until(lambda a=accepted: gateway_metric(sysm, a) > 0, 30,
                            f"messages of {source} after the restart")
             tally.extra["push_retries"] = sum(p.failures for p in pushers)
-            tally.report(record_property, capsys)
+            tally.report(record_property)
     finally:
         monitors.stop()
     assert tally.alarms_published == ALARMS and tally.telemetry_published == TELEMETRY

@@ -38,12 +38,20 @@ def add_parsers(subparsers: Any) -> None:
     parser.set_defaults(func=run_gateway)
 
 
-def run_gateway(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
-    logging.getLogger().setLevel(settings.log_level.upper())
+def set_log_levels(level: str) -> None:
+    """The gateway's lines at ``level``; the libraries' chatter at WARNING whatever it is."""
+    logging.getLogger().setLevel(level.upper())
     # One INFO line per request would bury the gateway's own lines (a refused credential is
     # logged by the platform client, once per change).
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # At DEBUG the compiler logs every pass over every rule it compiles at start: hundreds of
+    # thousands of lines, which took a cold start past a minute.
+    logging.getLogger("numba").setLevel(logging.WARNING)
+
+
+def run_gateway(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    set_log_levels(settings.log_level)
     missing = TokenSource(settings.gateway_token, settings.tokens_path).missing_reason()
     if missing is not None:
         raise ConfigError(missing)

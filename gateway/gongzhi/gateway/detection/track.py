@@ -80,10 +80,10 @@ def moves_of_rows(rows: int, step: Callable[[int], tuple[int, int]],
     """The alarms of a compiled loop over ``rows`` rows that stops after each row whose alarm
     moved, so that its evidence is read as it was then: ``step(row)`` runs from ``row`` and
     gives the row after the one that moved (``rows`` when none did) and its move (``advance``'s
-    result); ``alarm(row, state)`` builds that row's alarm. In the order ``step`` gives them
-    (``AlarmTrack.step``): raises, then clears, each in row order. A loop may also stop at a
-    row it cannot finish alone (its move with ``UNFINISHED`` set): ``finish(row)`` finishes it
-    first."""
+    result); ``alarm(row, state)`` builds that row's alarm. Raises first, then clears, each in
+    row order (the order a round's alarms of one rule have always come in). A loop may also
+    stop at a row it cannot finish alone (its move with ``UNFINISHED`` set): ``finish(row)``
+    finishes it first."""
     found: list[Move] = []
     at = 0
     while at < rows:

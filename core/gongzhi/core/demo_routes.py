@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import yaml
 
 from gongzhi.core.broker import REPO_ROOT, free_port
 from gongzhi.core.errors import ConfigError
+from gongzhi.core.files import write_atomically
 
 SHIPPED = REPO_ROOT / "deploy" / "sources"
 LORAWAN_SOURCES = SHIPPED / "chirpstack-simulated.yaml"
@@ -81,9 +81,7 @@ class MixedRoutes:
             path = self.token_file(name)
             if path.exists() and path.read_text(encoding="utf-8").strip():
                 continue
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(secrets.token_urlsafe(24) + "\n")
+            write_atomically(path, secrets.token_urlsafe(24) + "\n", 0o600)
 
     def write_sources(self, registry: Path) -> Path:
         """The gateway's sources file for these routes and the registry's Modbus monitors."""
@@ -107,10 +105,12 @@ class MixedRoutes:
             sources.append(source)
         self.directory.mkdir(parents=True, exist_ok=True)
         text = yaml.safe_dump({"sources": sources}, sort_keys=False, width=100)
-        self.sources_file.write_text(
-            "# Written by `gongzhi demo --mixed` for this run's ports, from the shipped sources "
-            "for simulated\n# devices (deploy/sources/). The push tokens are in the files "
-            "beside this one.\n" + text, encoding="utf-8")
+        # Whole or not at all: the gateway, and whoever watches for the file, may read it the
+        # moment it appears.
+        write_atomically(self.sources_file,
+                         "# Written by `gongzhi demo --mixed` for this run's ports, from the "
+                         "shipped sources for simulated\n# devices (deploy/sources/). The push "
+                         "tokens are in the files beside this one.\n" + text, 0o644)
         return self.sources_file
 
 

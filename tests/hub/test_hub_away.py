@@ -125,6 +125,17 @@ def test_only_the_residents_committee_declares_and_ends(api: Api, clock: ManualC
         assert listed.status_code == 403
         assert listed.json()["detail"]["reason"] == "not_allowed"
     assert _absences(api)[0]["ended_at"] is None
+    households = api.get("/api/away/households", party)  # the elderly flag is the committee's
+    assert households.status_code == 403
+    assert households.json()["detail"]["reason"] == "not_allowed"
+
+
+def test_the_committee_picks_from_the_households_flagged_elderly_alone(api: Api) -> None:
+    answer = api.get("/api/away/households", "residents_committee")
+    assert answer.status_code == 200, answer.text
+    # H301 has two devices, both flagged: one entry; H302 and H305 are not flagged.
+    assert answer.json() == [{"estate_id": ESTATE, "household": HOUSEHOLD, "location": {
+        "estate_id": ESTATE, "building": "B1", "unit": "U1", "floor": "3", "room": "301"}}]
 
 
 def test_bad_declarations_are_refused_with_their_reason(api: Api, clock: ManualClock) -> None:

@@ -21,10 +21,9 @@ from gongzhi.core.alarms import AlarmKind, AlarmState
 from gongzhi.core.settings import Settings
 from gongzhi.hub.json_body import MAX_DEPTH, body_problem
 from gongzhi.hub.notify.links import Recipient
+from tests.notify.people_support import rosters_with_committee
 
 SURROGATE = "\udc80"
-# Duty rosters, so that a signed link's person may act from the mobile page.
-ROSTERS = Path(__file__).parents[1] / "notify" / "rosters.yaml"
 DAY_MS = 86_400_000
 Place = tuple[str | int, ...]
 
@@ -36,8 +35,9 @@ def database_url(data_dir: Path) -> str:
 
 
 @pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"rosters": ROSTERS})
+def settings(settings: Settings, data_dir: Path) -> Settings:
+    """Duty rosters, so that a signed link's person may act from the mobile page."""
+    return settings.model_copy(update={"rosters": rosters_with_committee(data_dir)})
 
 
 def _send(api: Api, method: str, path: str, principal: str, body: Any = None,
@@ -113,6 +113,9 @@ def _bodies(api: Api) -> dict[tuple[str, str], Example]:
     now = api.app.state.hub.clock.now_ms()
     link = api.app.state.duty_desk.links.token_for(
         ticket_id, Recipient("property_office", "zhao"), now)
+    welfare = api.post_alarm(alarm(AlarmKind.WELFARE_CHECK, "el-301"))["ticket_id"]
+    welfare_link = api.app.state.duty_desk.links.token_for(
+        welfare, Recipient("residents_committee", "sun"), now)
     return {
         ("POST", "/api/reports"): ("property_office", {
             "category": "fire_exit", "text": "楼道堆了杂物", "phone": "13800000000",
@@ -135,6 +138,9 @@ def _bodies(api: Api) -> dict[tuple[str, str], Example]:
             AlarmKind.LOW_BATTERY, "smk-b2", evidence={"rule": "battery", "level": "low"})]}),
         ("POST", f"/api/m/{ticket_id}/actions"): (
             "property_office", {"action": "comment", "note": "马上到"}, {"X-Gongzhi-Link": link}),
+        ("POST", f"/api/m/{welfare}/away"): (
+            "residents_committee", {"ends_at": now + DAY_MS, "note": "邻居说去女儿家了"},
+            {"X-Gongzhi-Link": welfare_link}),
         ("POST", "/api/away"): ("residents_committee", {
             "estate_id": ESTATE, "household": "H301", "ends_at": now + DAY_MS,
             "note": "去女儿家住几天"}),

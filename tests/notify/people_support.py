@@ -35,6 +35,26 @@ PEOPLE_DEVICES = [
 ]
 
 
+# The rosters above and a residents' committee on duty all day (welfare checks' links).
+COMMITTEE = """
+  residents_committee:
+    people:
+      - {id: sun, name: 孙社工, mobile: "13700000001", channels: [sms]}
+    shifts: {all-day: "00:00-24:00"}
+    rotation_start: 2025-12-29
+    rotation:
+      - {all-day: [sun]}
+"""
+
+
+def rosters_with_committee(directory: Path) -> Path:
+    """``rosters.yaml`` with the committee of ``COMMITTEE``, written in ``directory``."""
+    path = directory / "rosters.yaml"
+    path.write_text(ROSTERS.read_text(encoding="utf-8").rstrip("\n") + "\n" + COMMITTEE,
+                    encoding="utf-8")
+    return path
+
+
 def at(day: int, hour: int, minute: int = 0) -> int:
     """Milliseconds of a local time in Shanghai in January 2026 (the 5th is a Monday)."""
     return int(datetime(2026, 1, day, hour, minute, tzinfo=SHANGHAI).timestamp() * 1000)

@@ -266,6 +266,16 @@ def sign_in(page: Page, token: str) -> None:
     page.wait_for_selector("body[data-conn='live']", timeout=10_000)
 
 
+def fill_local_time(page: Page, selector: str, ms: int) -> None:
+    """Set a datetime-local input to ``ms`` (to the minute) in the browser's own time zone, as
+    a person would pick it."""
+    page.evaluate("""([selector, ms]) => {
+      const d = new Date(ms), p = (n) => String(n).padStart(2, "0");
+      document.querySelector(selector).value = `${d.getFullYear()}-${p(d.getMonth() + 1)}-`
+        + `${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+    }""", [selector, ms])
+
+
 def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))

@@ -1,13 +1,13 @@
 """The mobile page in headless Chromium at a phone's size (375×812): a fire acknowledged from
-its signed link; an expired link and another ticket's id refused with the reason."""
+its signed link; an expired link and another ticket's id refused with the reason; a welfare
+check's visit that found nobody home declares the absence from its link."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, expect
 
 from gongzhi.core.alarms import AlarmKind
 from gongzhi.core.settings import Settings
@@ -17,11 +17,13 @@ from gongzhi.hub.notify.roster import on_duty
 from gongzhi.hub.notify.roster_desk import DutyDesk
 from gongzhi.hub.tokens import new_tokens, write_tokens
 from tests.conftest import free_port
+from tests.notify.people_support import rosters_with_committee
 from tests.pages.pages_support import (
     PHONE_SIZE,
     SCREENSHOTS,
     Platform,
     estate_registry,
+    fill_local_time,
     open_page,
     open_phone,
     sign_in,
@@ -29,19 +31,19 @@ from tests.pages.pages_support import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-ROSTERS = Path(__file__).resolve().parents[1] / "notify" / "rosters.yaml"
 ZHAO = Recipient("property_office", "zhao")
+SUN = Recipient("residents_committee", "sun")
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    """A platform with the duty rosters of the notification tests."""
+    """A platform with the duty rosters of the notification tests and a residents' committee."""
     directory = tmp_path_factory.mktemp("mobile")
     tokens = new_tokens()
     write_tokens(directory / "tokens.json", tokens)
     write_registry(directory / "registry.csv", estate_registry())
     settings = Settings(data_dir=directory, database_url=f"sqlite:///{directory / 'p.db'}",
-                        rosters=ROSTERS)
+                        rosters=rosters_with_committee(directory))
     running = Platform(settings, tokens, free_port())
     running.start()
     try:
@@ -73,12 +75,38 @@ def test_acknowledge_a_fire_from_its_link(platform: Platform, browser: Browser,
         assert "赵师傅（链接）" in page.locator("#m-timeline").inner_text()
         assert page.locator("button[data-action='ack']").count() == 0
         assert page.locator("button[data-action='arrive']").count() == 1
+        assert page.locator("#m-away").is_hidden()  # a fire, and not the committee's
     finally:
         page.context.close()
     ticket = platform.get(f"/api/tickets/{fire}", "property_office")
     assert ticket["status"] == "acknowledged"
     ack = next(e for e in ticket["timeline"] if e["action"] == "ack")
     assert ack["actor"] == "property_office" and ack["data"]["person"] == "zhao"
+    assert page_errors == []
+
+
+def test_a_welfare_visit_that_finds_nobody_home_declares_the_absence(
+        platform: Platform, browser: Browser, page_errors: list[str]) -> None:
+    check = platform.raise_alarm(AlarmKind.WELFARE_CHECK, "el-1-1-4")  # flat 1-1-401
+    link = desk(platform).links.link_for(check, SUN, platform.clock.now_ms())
+    page = open_phone(browser, link.replace(desk(platform).links.base_url, platform.url),
+                      page_errors)
+    try:
+        page.wait_for_selector("body[data-state='ready']", timeout=10_000)
+        expect(page.locator("#m-away")).to_be_visible()
+        until = page.evaluate("Date.now() + 2 * 86400000 - (Date.now() % 60000)")
+        fill_local_time(page, "#m-away-until", until)
+        page.locator("#m-away-note").fill("去女儿家，邻居告知")
+        page.locator("#m-away-send").click()
+        expect(page.locator("#m-away-declared")).to_contain_text("去女儿家，邻居告知")
+        expect(page.locator("#m-away")).to_be_hidden()
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_SIZE["width"]
+        page.screenshot(path=str(SCREENSHOTS / "mobile-away.png"))
+    finally:
+        page.context.close()
+    [absence] = [a for a in platform.get("/api/away", "residents_committee")
+                 if a["household"] == "1-1-401"]
+    assert absence["ends_at"] == until and absence["note"] == "去女儿家，邻居告知"
     assert page_errors == []
 
 

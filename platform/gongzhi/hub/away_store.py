@@ -96,7 +96,9 @@ class SqlAbsences:
             return _read(tx.connection)
 
     def declare(self, estate_id: str, household: str, starts_at: int, ends_at: int,
-                declared_by: str, note: str, now: int) -> Absence:
+                declared_by: str, note: str, now: int, *, person: str | None = None) -> Absence:
+        """Record an absence; ``person``, the roster's id of who declared it from a signed link,
+        goes in the audit log beside the party."""
         with self._store.transaction(now) as tx:
             conn = tx.connection
             absence_id = int(conn.execute(absences.insert().values(
@@ -105,8 +107,10 @@ class SqlAbsences:
             ).returning(_A.id)).scalar_one())
             absence = _one(conn, absence_id)
             assert absence is not None
-            tx.audit(AuditEntry(now, declared_by, "absence_declare",
-                                detail=_audit_detail(absence)))
+            detail = _audit_detail(absence)
+            if person is not None:
+                detail["person"] = person
+            tx.audit(AuditEntry(now, declared_by, "absence_declare", detail=detail))
         return absence
 
     def end(self, absence_id: int, now: int, by: str) -> Absence | None:

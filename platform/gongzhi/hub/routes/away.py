@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, status
 from pydantic import Field
 
+from gongzhi.devices.registry import Registry
 from gongzhi.hub.away import MAX_AWAY_MS, Absence
 from gongzhi.hub.away_store import SqlAbsences
 from gongzhi.hub.deps import ClockDep, CurrentParty, RegistryDep, StoreDep
@@ -41,7 +42,8 @@ def get_book(store: StoreDep) -> SqlAbsences:
 BookDep = Annotated[SqlAbsences, Depends(get_book)]
 
 
-def _public(absence: Absence) -> dict[str, Any]:
+def public_absence(absence: Absence) -> dict[str, Any]:
+    """An absence as the API shows it: with the count of alarms it held."""
     data = absence.to_dict()
     data["held_alarms"] = len(absence.held)
     return data
@@ -72,25 +74,48 @@ def declare(body: AbsenceIn, party: CurrentParty, book: BookDep, registry: Regis
     _require(party, DECLARES, "declare")
     now = clock.now_ms()
     starts = now if body.starts_at is None else body.starts_at
-    if body.ends_at <= starts or body.ends_at - starts > MAX_AWAY_MS:
+    return public_absence(declare_checked(book, registry, body.estate_id, body.household, starts,
+                                   body.ends_at, party, body.note, now))
+
+
+def declare_checked(book: SqlAbsences, registry: Registry, estate_id: str, household: str,
+                    starts: int, ends: int, party: str, note: str, now: int, *,
+                    person: str | None = None) -> Absence:
+    """Declare an absence once its span and household are checked (HTTP 422 ``bad_span``, 404
+    ``unknown_household``): here, and from a welfare check's signed link (``routes/mobile``)."""
+    if ends <= starts or ends - starts > MAX_AWAY_MS:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
             "reason": "bad_span", "message": "ends_at must be after starts_at, within 92 days"})
-    members = [r for r in registry if r.location.estate_id == body.estate_id
-               and r.household == body.household and r.elderly_alone]
+    members = [r for r in registry if r.location.estate_id == estate_id
+               and r.household == household and r.elderly_alone]
     if not members:
         raise HTTPException(status.HTTP_404_NOT_FOUND, {
             "reason": "unknown_household",
-            "message": f"no household {body.household!r} flagged elderly-alone in estate "
-                       f"{body.estate_id!r}"})
-    absence = book.declare(body.estate_id, body.household, starts, body.ends_at, party,
-                           body.note, now)
-    return _public(absence)
+            "message": f"no household {household!r} flagged elderly-alone in estate "
+                       f"{estate_id!r}"})
+    return book.declare(estate_id, household, starts, ends, party, note, now, person=person)
 
 
 @router.get("", responses={403: {"model": Refused, "description": "`not_allowed`"}})
 def list_absences(party: CurrentParty, book: BookDep) -> list[dict[str, Any]]:
     _require(party, READS, "read")
-    return [_public(a) for a in book.all()]
+    return [public_absence(a) for a in book.all()]
+
+
+@router.get("/households",
+            responses={403: {"model": Refused, "description": "`not_allowed`: not the "
+                                                              "residents' committee"}})
+def households(party: CurrentParty, registry: RegistryDep) -> list[dict[str, Any]]:
+    """The households flagged elderly-alone in the registry, the ones an absence may be declared
+    for, each with its flat: what the committee picks from. Only the committee reads the flag."""
+    _require(party, DECLARES, "list the households of")
+    flats: dict[tuple[str, str], dict[str, str]] = {}
+    for record in registry:
+        if record.elderly_alone and record.household:
+            flats.setdefault((record.location.estate_id, record.household),
+                             record.location.to_dict())
+    return [{"estate_id": estate, "household": household, "location": location}
+            for (estate, household), location in sorted(flats.items())]
 
 
 @router.post("/{absence_id}/end",
@@ -104,4 +129,4 @@ def end(absence_id: AbsenceId, party: CurrentParty, book: BookDep,
     if absence is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, {
             "reason": "unknown_absence", "message": f"no absence {absence_id}"})
-    return _public(absence)
+    return public_absence(absence)

@@ -13,16 +13,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, status
 from fastapi.responses import Response
+from pydantic import Field
 
+from gongzhi.core.alarms import AlarmKind
 from gongzhi.core.errors import AccessDenied
-from gongzhi.hub.deps import HubDep
+from gongzhi.hub.away_store import SqlAbsences
+from gongzhi.hub.deps import HubDep, RegistryDep
 from gongzhi.hub.notify.links import LinkGrant, LinkRefusal, LinkRefused
 from gongzhi.hub.notify.roster import Person
 from gongzhi.hub.notify.roster_desk import DutyDesk, get_desk
 from gongzhi.hub.privacy import public_entry, public_ticket, sees_evidence
+from gongzhi.hub.routes.away import DECLARES, BookDep, declare_checked, public_absence
 from gongzhi.hub.routes.pages import STATIC_DIR, _file_response
 from gongzhi.hub.routes.tickets import TicketId
-from gongzhi.hub.schemas import ActionCreate, Refused
+from gongzhi.hub.schemas import NO_NUL, ActionCreate, Millis, Refused, Strict
+from gongzhi.hub.tickets import Ticket
 
 router = APIRouter(tags=["mobile"])
 
@@ -61,27 +66,40 @@ def _grant(hub: HubDep, desk: DeskDep, ticket_id: int,
     return grant, person
 
 
-def _view(hub: HubDep, grant: LinkGrant, person: Person) -> dict[str, Any]:
+def _view(hub: HubDep, grant: LinkGrant, person: Person, book: SqlAbsences) -> dict[str, Any]:
     party = grant.recipient.party
     ticket, timeline = hub.service.ticket_for(party, grant.ticket_id)
     return {"ticket": public_ticket(ticket, party),
             "timeline": [public_entry(e, sees_evidence(ticket, party)) for e in timeline],
             "person": {"id": person.id, "name": person.name, "language": person.language},
-            "party": party, "expires_at": grant.expires_at}
+            "party": party, "expires_at": grant.expires_at,
+            "absence": _absence_of(book, ticket, party, hub.clock.now_ms())}
+
+
+def _absence_of(book: SqlAbsences, ticket: Ticket, party: str,
+                now: int) -> dict[str, Any] | None:
+    """For the committee's welfare check, the household's absence not over yet (the first),
+    so the page says the trip is declared; None otherwise."""
+    if party not in DECLARES or ticket.kind != AlarmKind.WELFARE_CHECK or not ticket.household:
+        return None
+    current = [a for a in book.all() if a.estate_id == ticket.location.estate_id
+               and a.household == ticket.household and a.until > now]
+    return public_absence(min(current, key=lambda a: a.starts_at)) if current else None
 
 
 @router.get("/api/m/{ticket_id}", tags=["mobile"], responses=REFUSALS)
-def mobile_ticket(ticket_id: TicketId, hub: HubDep, desk: DeskDep,
+def mobile_ticket(ticket_id: TicketId, hub: HubDep, desk: DeskDep, book: BookDep,
                   link: LinkHeader = None) -> dict[str, Any]:
-    """The link's ticket as its party sees it, with what the person may do now."""
+    """The link's ticket as its party sees it, with what the person may do now (and, for a
+    welfare check, the household's declared absence)."""
     grant, person = _grant(hub, desk, ticket_id, link)
-    return _view(hub, grant, person)
+    return _view(hub, grant, person, book)
 
 
 @router.post("/api/m/{ticket_id}/actions", tags=["mobile"],
              responses={**REFUSALS, 409: {"description": "not possible in the ticket's state"}})
 def mobile_act(ticket_id: TicketId, body: ActionCreate, hub: HubDep, desk: DeskDep,
-               link: LinkHeader = None) -> dict[str, Any]:
+               book: BookDep, link: LinkHeader = None) -> dict[str, Any]:
     """An action of the link's person, as their party, recorded with their name."""
     grant, person = _grant(hub, desk, ticket_id, link)
     try:
@@ -90,4 +108,37 @@ def mobile_act(ticket_id: TicketId, body: ActionCreate, hub: HubDep, desk: DeskD
     except AccessDenied as refused:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             {"reason": refused.reason, "message": str(refused)}) from None
-    return _view(hub, grant, person)
+    return _view(hub, grant, person, book)
+
+
+class AwayFromLink(Strict):
+    ends_at: Millis
+    note: Annotated[str, Field(max_length=500, pattern=NO_NUL)] = ""
+
+
+@router.post("/api/m/{ticket_id}/away", tags=["mobile"], status_code=status.HTTP_201_CREATED,
+             responses={**REFUSALS,
+                        409: {"model": Refused, "description": "`not_welfare_check`: the "
+                              "link's ticket is not an open welfare check of a household"},
+                        422: {"description": "`bad_span`, or a malformed body"}})
+def mobile_declare_away(ticket_id: TicketId, body: AwayFromLink, hub: HubDep, desk: DeskDep,
+                        book: BookDep, registry: RegistryDep,
+                        link: LinkHeader = None) -> dict[str, Any]:
+    """The visit of the link's welfare check found the person away (a neighbour knows they
+    went to family): the residents' committee's person declares the household's absence from
+    now until ``ends_at``, and the rest of the trip raises no ticket. The ticket itself is
+    resolved as any other."""
+    grant, person = _grant(hub, desk, ticket_id, link)
+    party = grant.recipient.party
+    if party not in DECLARES:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, {
+            "reason": "not_allowed", "message": f"{party} may not declare absences"})
+    ticket, _ = hub.service.ticket_for(party, ticket_id)
+    if ticket.kind != AlarmKind.WELFARE_CHECK or not ticket.household:
+        raise HTTPException(status.HTTP_409_CONFLICT, {
+            "reason": "not_welfare_check",
+            "message": "an absence is declared from a welfare check of a household"})
+    now = hub.clock.now_ms()
+    declare_checked(book, registry, ticket.location.estate_id, ticket.household, now,
+                    body.ends_at, party, body.note, now, person=person.id)
+    return _view(hub, grant, person, book)

@@ -1,5 +1,6 @@
 // The alarm wall ("/", property office) and the police-room console ("/police"): the same live
 // screen; what each party sees is decided by the platform from its token.
+import { ABSENCE_READERS, AbsencesDialog } from "./absences.js";
 import { api, onUnauthorized, postAction, serverNow } from "./api.js";
 import { CriticalBanner } from "./banner.js";
 import { TopBar } from "./chrome.js";
@@ -42,7 +43,11 @@ class Console {
     this.queue = new VirtualQueue(byId("queue"), { onPick, onAck, now,
       lookup: (id) => this.store.get(id) });
     this.banner = new CriticalBanner(byId("critical"), { onPick, onAck, now });
+    this.absences = ABSENCE_READERS.has(this.party)
+      ? new AbsencesDialog({ party: this.party, now }) : null;
+    const declares = this.absences?.declares && !this.readOnly;
     this.drawer = new TicketDrawer({ now, readOnly: Boolean(me.read_only),
+      onDeclareAway: declares ? (prefill) => this.absences.open(prefill) : null,
       onChanged: (ticket) => this.live.apply(ticket, false), toast: (m, bad) => this.toast(m, bad) });
     this.popup = new CriticalPopup({ onAck, onOpen: onPick, sound: this.sound });
     // Measurements only for the parties whose duty needs them (the API says which views).
@@ -63,6 +68,8 @@ class Console {
   start() {
     this.topBar = new TopBar(this.party);
     byId("qr-sheet").hidden = !QR_PRINTERS.has(this.party);
+    byId("absences-open").hidden = this.absences === null;
+    byId("absences-open").addEventListener("click", () => this.absences?.open());
     this.operations = new OperationsBanner();
     this.operations.start();
     document.body.dataset.readonly = this.readOnly ? "1" : "0";
@@ -196,6 +203,7 @@ class Console {
     this.map.relabel();
     this.drawer.relabel();
     this.popup.relabel();
+    this.absences?.relabel();
     this.health?.render();
     this.trends?.render();
     this.scheduler.request();

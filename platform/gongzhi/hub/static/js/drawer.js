@@ -10,7 +10,7 @@ import { severityBadge } from "./icons.js";
 import { slaText } from "./queue.js";
 import { timelineList } from "./timeline.js";
 import { isReport, loadReport, reportSection } from "./report_drawer.js";
-import { mayAct, toMs } from "./store.js";
+import { isActive, mayAct, toMs } from "./store.js";
 
 const ACTIONS = ["ack", "dispatch", "arrive", "resolve", "false_alarm", "comment"];
 
@@ -38,7 +38,7 @@ export function evidenceSeries(evidence) {
 }
 
 export class TicketDrawer {
-  constructor({ onChanged, toast, now, readOnly = false }) {
+  constructor({ onChanged, toast, now, readOnly = false, onDeclareAway = null }) {
     this.el = byId("drawer");
     this.readOnly = readOnly;
     this.onChanged = onChanged;
@@ -58,6 +58,12 @@ export class TicketDrawer {
     this.closeButton = h("button", { class: "btn btn-quiet drawer-close", type: "button",
       text: "✕", onclick: () => this.close() });
     this.actionButtons = new Map();
+    // A welfare check whose visit finds the person away: the committee declares the absence
+    // from here (js/absences.js), and the rest of the trip raises no ticket.
+    this.awayButton = onDeclareAway === null ? null : h("button", {
+      class: "btn btn-action", type: "button", dataset: { action: "declare_away" },
+      onclick: () => onDeclareAway({ estate_id: this.detail?.location?.estate_id,
+        household: this.detail?.household ?? this.device?.household }) });
     // And what holds them: a button whose ancestor is taken out between a press and its release
     // loses the click as surely as the button itself (render keeps them all in the page).
     this.head = h("header", { class: "drawer-head" });
@@ -192,6 +198,11 @@ export class TicketDrawer {
       h("span", { class: "drawer-status", dataset: { status: ticket.status },
         text: statusLabel(ticket.status) }),
       this.closeButton);
+    const away = this.awayButton !== null && ticket.kind === "welfare_check"
+      && isActive(ticket) && (ticket.household ?? this.device?.household)
+      ? this.awayButton : null;
+    if (away) away.textContent = t("away.declare.from_ticket");
+    if (away) buttons.push(away);
     keepChildren(this.actionRow, buttons);
     keepChildren(this.body,
       this.facts(ticket, sla),

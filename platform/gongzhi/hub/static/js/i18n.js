@@ -15,6 +15,25 @@ const ZH = {
   "signin.hint": "令牌仅保存在本浏览器标签页中，关闭后需重新登录。",
   "signout": "退出",
   "wall.qr": "居民反映二维码",
+  "away.open": "外出登记",
+  "away.title": "独居老人外出登记",
+  "away.hint": "登记后，外出期间该户的关怀告警不再生成工单；提前回家请点“已回家”。",
+  "away.hint.read": "居委会登记的独居老人外出（只读）。",
+  "away.household": "住户",
+  "away.pick": "选择独居老人住户…",
+  "away.until": "预计回家时间",
+  "away.note": "说明",
+  "away.note.placeholder": "如：去女儿家，邻居告知",
+  "away.declare": "登记外出",
+  "away.declare.from_ticket": "登记外出…",
+  "away.end": "已回家",
+  "away.none": "没有登记的外出",
+  "away.state.away": "外出中",
+  "away.state.upcoming": "将外出",
+  "away.state.ended": "已结束",
+  "away.held": "期间告警 {n} 条，未建单",
+  "away.declared": "已登记外出",
+  "away.ended": "已记为回家",
   "lang.switch": "English",
   "conn.live": "实时",
   "conn.connecting": "连接中…",
@@ -200,6 +219,25 @@ const EN = {
   "signin.hint": "The token stays in this browser tab only; closing the tab signs you out.",
   "signout": "Sign out",
   "wall.qr": "Residents' QR codes",
+  "away.open": "Absences",
+  "away.title": "Absences of elderly people living alone",
+  "away.hint": "While a declared absence lasts, the household's welfare alarms make no ticket; press “Back home” if the person returns sooner.",
+  "away.hint.read": "Absences declared by the residents' committee (read only).",
+  "away.household": "Household",
+  "away.pick": "Pick a household…",
+  "away.until": "Away until",
+  "away.note": "Note",
+  "away.note.placeholder": "e.g. at her daughter's, as a neighbour said",
+  "away.declare": "Declare absence",
+  "away.declare.from_ticket": "Away: declare absence…",
+  "away.end": "Back home",
+  "away.none": "No absence declared",
+  "away.state.away": "Away",
+  "away.state.upcoming": "Upcoming",
+  "away.state.ended": "Ended",
+  "away.held": "{n} alarms held, no ticket",
+  "away.declared": "Absence declared",
+  "away.ended": "Marked back home",
   "lang.switch": "中文",
   "conn.live": "Live",
   "conn.connecting": "Connecting…",
@@ -474,6 +512,14 @@ export function formatDuration(ms) {
   const mm = String(minutes).padStart(2, "0");
   const ss = String(seconds).padStart(2, "0");
   return hours > 0 ? `${hours}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+/** "2026-12-09T18:00": the value of a datetime-local input, in the browser's own time zone. */
+export function localInputTime(ms) {
+  const d = new Date(ms);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`
+    + `T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
 export function formatTime(ms) {

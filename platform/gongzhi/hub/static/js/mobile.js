@@ -4,8 +4,8 @@
 import { byId, h, setChildren, setText } from "./dom.js";
 import { describeEntry, unreached } from "./timeline.js";
 import {
-  currentLang, formatDuration, formatLocation, formatTime, kindLabel, partyLabel, setLang,
-  severityLabel, statusLabel, t,
+  currentLang, formatDuration, formatLocation, formatTime, kindLabel, localInputTime, partyLabel,
+  setLang, severityLabel, statusLabel, t,
 } from "./i18n.js";
 
 const WORDS = {
@@ -19,6 +19,9 @@ const WORDS = {
     "reason.forged": "链接无效（签名不符）。",
     "reason.malformed": "请从收到的通知中打开链接。",
     "reason.unknown_person": "您已不在该单位的值班名单中。",
+    "away.title": "老人不在家？登记外出（期间不再生成关怀工单）",
+    "away.until": "预计回家时间", "away.send": "登记外出",
+    "away.declared": "已登记外出：{from} 至 {until}{note}",
   },
   en: {
     brand: "Gongzhi", refused: "This link does not open the ticket", place: "Place",
@@ -31,9 +34,14 @@ const WORDS = {
     "reason.forged": "The link is not valid (signature does not match).",
     "reason.malformed": "Open the link from the message you were sent.",
     "reason.unknown_person": "You are no longer on the party's duty roster.",
+    "away.title": "Nobody home? Declare the absence (no welfare ticket while it lasts)",
+    "away.until": "Away until", "away.send": "Declare absence",
+    "away.declared": "Absence declared: {from} to {until}{note}",
   },
 };
 const ACTIONS = ["ack", "dispatch", "arrive", "resolve", "false_alarm"];
+const ACTIVE = new Set(["open", "acknowledged", "dispatched", "on_site"]);
+const DAY_MS = 86_400_000;
 
 const ticketId = Number(location.pathname.split("/").pop());
 const token = decodeURIComponent(location.hash.slice(1));
@@ -114,6 +122,42 @@ function render() {
       dataset: { type: entry.type, action: entry.action || "" } },
     h("time", {}, formatTime(entry.ts)), entryText(entry))));
   setText(byId("m-expires"), w("expires", { time: formatTime(view.expires_at) }));
+  renderAway(ticket);
+}
+
+// The committee's welfare check: the absence declared, or the form to declare it.
+function renderAway(ticket) {
+  const absence = view.absence;
+  const declared = byId("m-away-declared");
+  declared.hidden = !absence;
+  if (absence) {
+    setText(declared, w("away.declared", { from: formatTime(absence.starts_at),
+      until: formatTime(absence.ends_at), note: absence.note ? ` · ${absence.note}` : "" }));
+  }
+  const form = byId("m-away");
+  form.hidden = Boolean(absence) || view.party !== "residents_committee"
+    || ticket.kind !== "welfare_check" || !ACTIVE.has(ticket.status);
+  const until = byId("m-away-until");
+  if (!form.hidden && !until.value) until.value = localInputTime(Date.now() + 3 * DAY_MS);
+}
+
+async function declareAway() {
+  const ends = new Date(byId("m-away-until").value).getTime();
+  if (Number.isNaN(ends)) return;
+  const error = byId("m-error");
+  error.hidden = true;
+  byId("m-away-send").disabled = true;
+  const { status, data } = await call("POST", `/api/m/${ticketId}/away`,
+    { ends_at: ends, note: byId("m-away-note").value.trim() });
+  byId("m-away-send").disabled = false;
+  if (status === 201) {
+    view = data;
+  } else {
+    error.hidden = false;
+    const message = typeof data.detail === "object" ? data.detail.message : data.detail;
+    setText(error, w("failed", { m: message || status }));
+  }
+  render();
 }
 
 async function load() {
@@ -164,6 +208,10 @@ byId("m-comment").addEventListener("submit", (event) => {
   if (!note) return;
   byId("m-note").value = "";
   act("comment", note);
+});
+byId("m-away").addEventListener("submit", (event) => {
+  event.preventDefault();
+  declareAway();
 });
 load();
 // The deadline counts down every second; what others did is fetched every 15 s.

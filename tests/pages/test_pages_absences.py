@@ -43,6 +43,7 @@ def test_the_committee_declares_an_absence_from_a_welfare_check_and_ends_it(
     assert isinstance(ticket_id, int)
     sign_in(page, platform.tokens["residents_committee"])
     dismiss_popups(page)
+    expect(page.locator("#view-title")).to_have_text("告警与工单")  # not the office's wall
     page.locator(f".q-row[data-ticket-id='{ticket_id}']").click()
     drawer = page.locator(f"#drawer[data-ticket-id='{ticket_id}']")
     declare = drawer.locator("[data-action=declare_away]")
@@ -108,5 +109,6 @@ def test_the_police_room_reads_absences_and_the_property_office_is_not_offered_t
         police.context.close()
 
     sign_in(page, platform.tokens["property_office"])
+    expect(page.locator("#view-title")).to_have_text("物业告警墙")
     expect(page.locator("#absences-open")).to_be_hidden()
     expect(page.locator("#absences")).to_have_count(0)

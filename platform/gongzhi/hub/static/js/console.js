@@ -66,6 +66,13 @@ class Console {
   }
 
   start() {
+    // "/" is the property office's alarm wall; the other parties that open it see their own
+    // tickets there, under a title that does not call it the property office's.
+    this.viewKey = VIEW === "wall" && this.party !== "property_office" ? "view.desk"
+      : `view.${VIEW}`;
+    byId("view-title").dataset.i18n = this.viewKey;
+    applyStatic(byId("view-title").parentElement);
+    document.title = `${t("app.name")} · ${t(this.viewKey)}`;
     this.topBar = new TopBar(this.party);
     byId("qr-sheet").hidden = !QR_PRINTERS.has(this.party);
     byId("absences-open").hidden = this.absences === null;
@@ -194,7 +201,7 @@ class Console {
   }
 
   relabel() {
-    document.title = `${t("app.name")} · ${t(`view.${VIEW}`)}`;
+    document.title = `${t("app.name")} · ${t(this.viewKey)}`;
     this.topBar.relabel();
     this.operations.relabel();
     this.shapeSeen = null;

@@ -141,6 +141,9 @@ def _bodies(api: Api) -> dict[tuple[str, str], Example]:
         ("POST", f"/api/m/{welfare}/away"): (
             "residents_committee", {"ends_at": now + DAY_MS, "note": "邻居说去女儿家了"},
             {"X-Gongzhi-Link": welfare_link}),
+        ("POST", "/api/visits"): ("residents_committee", {
+            "estate_id": ESTATE, "household": "H301", "outcome": "needs_help",
+            "note": "灯坏了，已报修"}),
         ("POST", "/api/away"): ("residents_committee", {
             "estate_id": ESTATE, "household": "H301", "ends_at": now + DAY_MS,
             "note": "去女儿家住几天"}),

@@ -35,5 +35,11 @@ def parse_month(text: str, timezone: str) -> Month:
                  int(end.timestamp() * 1000), timezone)
 
 
+def month_at(ts_ms: int, timezone: str) -> Month:
+    """The month that holds ``ts_ms`` in ``timezone``."""
+    local = datetime.fromtimestamp(ts_ms / 1000, tz=ZoneInfo(timezone))
+    return parse_month(f"{local.year:04d}-{local.month:02d}", timezone)
+
+
 def local_date(ts_ms: int, timezone: str) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz=ZoneInfo(timezone)).strftime("%Y-%m-%d")

@@ -24,6 +24,7 @@ from gongzhi.hub.routes import (
     supervision,
     tickets,
     trends,
+    visits,
     windows,
 )
 
@@ -44,5 +45,6 @@ ROUTERS: list[APIRouter] = [
     reports.router,
     report_desk.router,
     away.router,
+    visits.router,
     *(m.router for m in (pages, layout, trends, supervision)),
 ]

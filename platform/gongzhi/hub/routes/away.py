@@ -15,6 +15,7 @@ from gongzhi.devices.registry import Registry
 from gongzhi.hub.away import MAX_AWAY_MS, Absence
 from gongzhi.hub.away_store import SqlAbsences
 from gongzhi.hub.deps import ClockDep, CurrentParty, RegistryDep, StoreDep
+from gongzhi.hub.elderly import elderly_households
 from gongzhi.hub.parties import Party
 from gongzhi.hub.schemas import _ID, MAX_INT, NO_NUL, Millis, Refused, Strict
 
@@ -86,9 +87,7 @@ def declare_checked(book: SqlAbsences, registry: Registry, estate_id: str, house
     if ends <= starts or ends - starts > MAX_AWAY_MS:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
             "reason": "bad_span", "message": "ends_at must be after starts_at, within 92 days"})
-    members = [r for r in registry if r.location.estate_id == estate_id
-               and r.household == household and r.elderly_alone]
-    if not members:
+    if (estate_id, household) not in elderly_households(registry):
         raise HTTPException(status.HTTP_404_NOT_FOUND, {
             "reason": "unknown_household",
             "message": f"no household {household!r} flagged elderly-alone in estate "
@@ -109,13 +108,8 @@ def households(party: CurrentParty, registry: RegistryDep) -> list[dict[str, Any
     """The households flagged elderly-alone in the registry, the ones an absence may be declared
     for, each with its flat: what the committee picks from. Only the committee reads the flag."""
     _require(party, DECLARES, "list the households of")
-    flats: dict[tuple[str, str], dict[str, str]] = {}
-    for record in registry:
-        if record.elderly_alone and record.household:
-            flats.setdefault((record.location.estate_id, record.household),
-                             record.location.to_dict())
-    return [{"estate_id": estate, "household": household, "location": location}
-            for (estate, household), location in sorted(flats.items())]
+    return [{"estate_id": estate, "household": household, "location": location.to_dict()}
+            for (estate, household), location in elderly_households(registry).items()]
 
 
 @router.post("/{absence_id}/end",

@@ -293,6 +293,19 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         )""",
         "CREATE INDEX report_limit_hits_at ON report_limit_hits (at_ms)",
     )),
+    (8, "the residents' committee's visits to elderly people living alone", (
+        """CREATE TABLE visits (
+            id {pk},
+            estate_id TEXT NOT NULL,
+            household TEXT NOT NULL,
+            visited_at {big} NOT NULL,
+            outcome TEXT NOT NULL,
+            note TEXT NOT NULL,
+            recorded_by TEXT NOT NULL,
+            created_at {big} NOT NULL
+        )""",
+        "CREATE INDEX visits_at ON visits (visited_at)",
+    )),
 )
 
 

@@ -252,3 +252,16 @@ schema_migrations = Table(
     Column("version", Integer(), primary_key=True, autoincrement=False),
     Column("applied_at", Text(), nullable=False, server_default=text("CURRENT_TIMESTAMP")),
 )
+
+# The residents' committee's visits to elderly households (gongzhi.hub.visit_store).
+visits = Table(
+    "visits", metadata,
+    Column("id", BigInteger(), primary_key=True, autoincrement=True),
+    Column("estate_id", Text(), nullable=False),
+    Column("household", Text(), nullable=False),
+    Column("visited_at", BigInteger(), nullable=False),
+    Column("outcome", Text(), nullable=False),
+    Column("note", Text(), nullable=False),
+    Column("recorded_by", Text(), nullable=False),
+    Column("created_at", BigInteger(), nullable=False),
+)

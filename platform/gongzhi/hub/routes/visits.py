@@ -1,0 +1,97 @@
+"""The residents' committee's visits to elderly people living alone (``gongzhi.hub.visits``): the
+committee records a visit and what it found, and reads a month's coverage, the flagged households
+still to visit first. Only the committee: who is flagged, and how they were found, is personal
+data that no other party needs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from pydantic import Field
+
+from gongzhi.hub.deps import ClockDep, CurrentParty, RegistryDep, ServiceDep, StoreDep
+from gongzhi.hub.elderly import elderly_households
+from gongzhi.hub.monthly_report.period import month_at, parse_month
+from gongzhi.hub.parties import Party
+from gongzhi.hub.schemas import _ID, NO_NUL, Millis, Refused, Strict
+from gongzhi.hub.visit_store import SqlVisits
+from gongzhi.hub.visits import Outcome, month_coverage
+
+router = APIRouter(prefix="/api/visits", tags=["visits"])
+
+COMMITTEE = Party.RESIDENTS_COMMITTEE.value
+# A visit is recorded when it is made, or later the same quarter (a paper round typed in); a
+# visit in the future is a typing error.
+LATE_MS = 92 * 86_400_000
+AHEAD_MS = 5 * 60_000  # the phone's clock a little ahead of the platform's
+
+
+class VisitIn(Strict):
+    estate_id: Annotated[str, Field(pattern=_ID)]
+    household: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_#.-]+$")]
+    visited_at: Millis | None = None
+    outcome: Outcome
+    note: Annotated[str, Field(max_length=500, pattern=NO_NUL)] = ""
+
+
+def get_visits(store: StoreDep) -> SqlVisits:
+    return SqlVisits(store)
+
+
+VisitsDep = Annotated[SqlVisits, Depends(get_visits)]
+REFUSED: dict[int | str, dict[str, Any]] = {
+    403: {"model": Refused, "description": "`not_allowed`: not the residents' committee"}}
+
+
+def _require_committee(party: str) -> None:
+    if party != COMMITTEE:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, {
+            "reason": "not_allowed", "message": f"{party} may not read or record visits"})
+
+
+@router.post("", status_code=status.HTTP_201_CREATED,
+             responses={**REFUSED,
+                        404: {"model": Refused, "description": "`unknown_household`"},
+                        422: {"description": "`bad_time`, or a malformed body"}})
+def record(body: VisitIn, party: CurrentParty, book: VisitsDep, registry: RegistryDep,
+           clock: ClockDep) -> dict[str, Any]:
+    """Record a visit to a household flagged elderly-alone (``visited_at`` default now; up to a
+    quarter late) and what it found: ``well``, ``needs_help`` or ``not_home``."""
+    _require_committee(party)
+    now = clock.now_ms()
+    when = now if body.visited_at is None else body.visited_at
+    if not now - LATE_MS <= when <= now + AHEAD_MS:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
+            "reason": "bad_time",
+            "message": "visited_at must be now or earlier, within the last 92 days"})
+    if (body.estate_id, body.household) not in elderly_households(registry):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, {
+            "reason": "unknown_household",
+            "message": f"no household {body.household!r} flagged elderly-alone in estate "
+                       f"{body.estate_id!r}"})
+    visit = book.record(body.estate_id, body.household, when, body.outcome, body.note, party,
+                        now)
+    return visit.to_dict()
+
+
+@router.get("", responses={**REFUSED, 422: {"description": "a month not written YYYY-MM"}})
+def coverage(party: CurrentParty, book: VisitsDep, registry: RegistryDep, service: ServiceDep,
+             clock: ClockDep,
+             month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+                                                description="YYYY-MM; default this month")]
+             = None) -> dict[str, Any]:
+    """A month's visits (in the duty matrix's time zone): each flagged household, those not yet
+    visited first, with its count of visits and the last; a visit that found nobody home does
+    not count as visited."""
+    _require_committee(party)
+    timezone = service.matrix.timezone
+    period = month_at(clock.now_ms(), timezone) if month is None else parse_month(month,
+                                                                                  timezone)
+    rows = month_coverage(elderly_households(registry),
+                          book.between(period.start_ms, period.end_ms),
+                          period.start_ms, period.end_ms)
+    return {"month": period.label, "timezone": timezone, "start_ms": period.start_ms,
+            "end_ms": period.end_ms, "total": len(rows),
+            "visited": sum(1 for r in rows if r.visited),
+            "households": [r.to_dict() for r in rows]}

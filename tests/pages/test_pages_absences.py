@@ -59,7 +59,7 @@ def test_the_committee_declares_an_absence_from_a_welfare_check_and_ends_it(
     until = page.evaluate("Date.now() + 3 * 86400000 - (Date.now() % 60000)")
     fill_local_time(page, "#away-until", until)
     dialog.locator("#away-note").fill("去女儿家，邻居告知")
-    dialog.locator("button[type=submit]").click()
+    dialog.locator(".absence-form button[type=submit]").click()
 
     expect(dialog.locator(".away-message")).to_have_text("已登记外出")
     [absence] = [a for a in platform.get("/api/away", "residents_committee")
@@ -112,3 +112,38 @@ def test_the_police_room_reads_absences_and_the_property_office_is_not_offered_t
     expect(page.locator("#view-title")).to_have_text("物业告警墙")
     expect(page.locator("#absences-open")).to_be_hidden()
     expect(page.locator("#absences")).to_have_count(0)
+
+
+def test_the_committee_records_a_visit_and_sees_the_months_coverage(
+        page: Page, platform: Platform) -> None:
+    sign_in(page, platform.tokens["residents_committee"])
+    dismiss_popups(page)
+    expect(page.locator("#absences-open")).to_have_text("独居老人")
+    page.locator("#absences-open").click()
+    dialog = page.locator("#absences")
+    flagged = platform.get("/api/away/households", "residents_committee")
+    rows = dialog.locator(".visit-row")
+    expect(rows).to_have_count(len(flagged))
+    before = platform.get("/api/visits", "residents_committee")
+    row = dialog.locator(f".visit-row[data-household='{ESTATE}|2-1-301']")  # building 2, floor 3
+    expect(row).to_have_attribute("data-visited", "0")
+    expect(row).to_contain_text("本月未走访")
+
+    row.locator("[data-action=visit]").click()
+    expect(dialog.locator("#visit-household")).to_have_value(f"{ESTATE}|2-1-301")
+    dialog.locator("#visit-outcome").select_option("needs_help")
+    dialog.locator("#visit-note").fill("厨房灯坏了，已报修")
+    dialog.locator(".visit-form button[type=submit]").click()
+
+    expect(dialog.locator(".away-message")).to_have_text("已记录走访")
+    expect(row).to_have_attribute("data-visited", "1")
+    expect(row).to_contain_text("需要帮助")
+    expect(row).to_contain_text("厨房灯坏了，已报修")
+    after = platform.get("/api/visits", "residents_committee")
+    assert after["visited"] == before["visited"] + 1 and after["total"] == len(flagged)
+    expect(dialog.locator(".visit-count")).to_have_text(
+        f"{after['month']}：{after['visited']}/{after['total']} 户已走访")
+    [visited] = [h for h in after["households"] if h["household"] == "2-1-301"]
+    assert (visited["last"]["outcome"], visited["last"]["note"]) == ("needs_help",
+                                                                      "厨房灯坏了，已报修")
+    screenshot(page, "wall-elderly-visits")

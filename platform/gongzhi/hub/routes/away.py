@@ -17,6 +17,7 @@ from gongzhi.hub.away_store import SqlAbsences
 from gongzhi.hub.deps import ClockDep, CurrentParty, RegistryDep, StoreDep
 from gongzhi.hub.elderly import elderly_households
 from gongzhi.hub.parties import Party
+from gongzhi.hub.routes.methods import answer_other_methods
 from gongzhi.hub.schemas import _ID, MAX_INT, NO_NUL, Millis, Refused, Strict
 
 router = APIRouter(prefix="/api/away", tags=["away"])
@@ -56,11 +57,7 @@ def _require(party: str, allowed: frozenset[str], what: str) -> None:
             "reason": "not_allowed", "message": f"{party} may not {what} declared absences"})
 
 
-@router.api_route("", methods=["PUT", "PATCH", "DELETE", "OPTIONS"], include_in_schema=False)
-def other_methods() -> None:
-    """One answer naming both methods of the path."""
-    raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED, "Method Not Allowed",
-                        headers={"Allow": "GET, POST"})
+answer_other_methods(router)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED,

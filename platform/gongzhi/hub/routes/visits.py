@@ -14,6 +14,7 @@ from gongzhi.hub.deps import ClockDep, CurrentParty, RegistryDep, ServiceDep, St
 from gongzhi.hub.elderly import elderly_households
 from gongzhi.hub.monthly_report.period import month_at, parse_month
 from gongzhi.hub.parties import Party
+from gongzhi.hub.routes.methods import answer_other_methods
 from gongzhi.hub.schemas import _ID, NO_NUL, Millis, Refused, Strict
 from gongzhi.hub.visit_store import SqlVisits
 from gongzhi.hub.visits import Outcome, month_coverage
@@ -40,6 +41,7 @@ def get_visits(store: StoreDep) -> SqlVisits:
 
 
 VisitsDep = Annotated[SqlVisits, Depends(get_visits)]
+answer_other_methods(router)
 REFUSED: dict[int | str, dict[str, Any]] = {
     403: {"model": Refused, "description": "`not_allowed`: not the residents' committee"}}
 

@@ -14,6 +14,7 @@ from gongzhi.hub.deps import CurrentParty, HubDep
 from gongzhi.hub.notify.roster_desk import DutyDesk, get_desk
 from gongzhi.hub.notify.windows import WEEKDAYS, NewWindow, Target, Weekly, Window
 from gongzhi.hub.parties import SUPERVISORS
+from gongzhi.hub.routes.methods import answer_other_methods
 from gongzhi.hub.schemas import _ID, MAX_INT, NO_NUL, Millis, Refused, Strict
 
 router = APIRouter(prefix="/api/windows", tags=["windows"])
@@ -74,12 +75,7 @@ def _public(window: Window, desk: DutyDesk, now: int) -> dict[str, Any]:
     return window.to_dict(now, desk.zone)
 
 
-@router.api_route("", methods=["PUT", "PATCH", "DELETE", "OPTIONS"], include_in_schema=False)
-def other_methods() -> None:
-    """One answer naming both methods of the path (separate routes would each name only
-    their own)."""
-    raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED, "Method Not Allowed",
-                        headers={"Allow": "GET, POST"})
+answer_other_methods(router)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED,

@@ -1,10 +1,12 @@
-// Declared absences of elderly people living alone (a trip to family, a stay in hospital): the
-// residents' committee declares and ends them here, the police room reads them. A welfare alarm of
+// The residents' committee's dialog for elderly people living alone: this month's visits
+// (js/visits.js) and the declared absences (a trip to family, a stay in hospital), which the
+// committee declares and ends here; the police room opens it to read the absences only. A welfare alarm of
 // a household inside its absence makes no ticket (docs/welfare.md), so a committee member who
 // learns at the door that the person is away says so once, and the trip raises nothing more.
 import { api } from "./api.js";
-import { h, setChildren } from "./dom.js";
+import { h, labelledForm, setChildren } from "./dom.js";
 import { formatLocation, formatTime, localInputTime, partyLabel, t } from "./i18n.js";
+import { VisitsSection } from "./visits.js";
 
 /** The parties the platform lets read absences (routes/away.py READS); the first declares. */
 export const ABSENCE_READERS = new Set(["residents_committee", "police_room"]);
@@ -32,16 +34,11 @@ export class AbsencesDialog {
     this.until = h("input", { id: "away-until", type: "datetime-local", required: true });
     this.note = h("input", { id: "away-note", type: "text", maxlength: 500 });
     this.submit = h("button", { class: "btn btn-primary", type: "submit" });
-    this.labels = {
-      household: h("label", { for: "away-household" }),
-      until: h("label", { for: "away-until" }),
-      note: h("label", { for: "away-note" }),
-    };
-    this.form = h("form", { class: "away-form", autocomplete: "off",
-      onsubmit: (event) => { event.preventDefault(); this.declare(); } },
-    this.labels.household, this.household, this.labels.until, this.until,
-    this.labels.note, this.note, h("div", { class: "away-form-actions" }, this.submit));
+    ({ form: this.form, labels: this.labels } = labelledForm("away-form absence-form",
+      [this.household, this.until, this.note], this.submit, () => this.declare()));
     this.title = h("h2", { class: "away-title" });
+    this.absencesTitle = h("h3", { class: "away-section-title" });
+    this.visits = this.declares ? new VisitsSection({ say: (m, bad) => this.say(m, bad) }) : null;
     this.hint = h("p", { class: "muted away-hint" });
     this.closeButton = h("button", { class: "btn btn-quiet", type: "button", text: "✕",
       onclick: () => this.dialog.close() });
@@ -49,8 +46,9 @@ export class AbsencesDialog {
     // The dialog is modal, over the page's toasts: what an action did is said in it.
     this.message = h("p", { class: "away-message", role: "status" });
     this.dialog = h("dialog", { id: "absences", class: "away" },
-      h("header", { class: "away-head" }, this.title, this.closeButton),
-      this.hint, this.declares ? this.form : null, this.message, this.list);
+      h("header", { class: "away-head" }, this.title, this.closeButton), this.message,
+      this.visits?.el ?? null, this.absencesTitle, this.hint, this.declares ? this.form : null,
+      this.list);
     document.body.append(this.dialog);
     this.relabel();
   }
@@ -79,7 +77,8 @@ export class AbsencesDialog {
   async refresh() {
     try {
       const [absences, households] = await Promise.all([api("/api/away"),
-        this.declares ? api("/api/away/households") : Promise.resolve([])]);
+        this.declares ? api("/api/away/households") : Promise.resolve([]),
+        this.visits?.refresh()]);
       this.absences = absences;
       this.households = households;
       this.render();
@@ -160,12 +159,14 @@ export class AbsencesDialog {
   }
 
   relabel() {
-    this.title.textContent = t("away.title");
+    this.title.textContent = t(this.declares ? "elderly.title" : "away.title");
+    this.absencesTitle.textContent = t("away.section");
+    this.visits?.relabel();
     this.hint.textContent = t(this.declares ? "away.hint" : "away.hint.read");
     this.closeButton.setAttribute("aria-label", t("drawer.close"));
-    this.labels.household.textContent = t("away.household");
-    this.labels.until.textContent = t("away.until");
-    this.labels.note.textContent = t("away.note");
+    this.labels["away-household"].textContent = t("away.household");
+    this.labels["away-until"].textContent = t("away.until");
+    this.labels["away-note"].textContent = t("away.note");
     this.note.placeholder = t("away.note.placeholder");
     this.submit.textContent = t("away.declare");
     if (this.dialog.open) this.render();

@@ -76,6 +76,9 @@ class Console {
     this.topBar = new TopBar(this.party);
     byId("qr-sheet").hidden = !QR_PRINTERS.has(this.party);
     byId("absences-open").hidden = this.absences === null;
+    // The committee's button opens its visits and absences; the police room's, the absences.
+    byId("absences-open").dataset.i18n = this.absences?.declares ? "elderly.open" : "away.open";
+    applyStatic(byId("absences-open").parentElement);
     byId("absences-open").addEventListener("click", () => this.absences?.open());
     this.operations = new OperationsBanner();
     this.operations.start();

@@ -57,6 +57,19 @@ export function keepChildren(el, ...children) {
   });
 }
 
+/**
+ * A form of labelled controls (each with its id) in a two-column grid and its submit button:
+ * {form, labels} with a label per control's id, to be worded by the caller (and again on a
+ * language change). ``onSubmit`` is called without the page reloading.
+ */
+export function labelledForm(className, controls, submit, onSubmit) {
+  const labels = Object.fromEntries(controls.map((c) => [c.id, h("label", { for: c.id })]));
+  const form = h("form", { class: className, autocomplete: "off",
+    onsubmit: (event) => { event.preventDefault(); onSubmit(); } },
+  controls.map((c) => [labels[c.id], c]), h("div", { class: "away-form-actions" }, submit));
+  return { form, labels };
+}
+
 /** Replace all children of ``el``. */
 export function setChildren(el, ...children) {
   el.replaceChildren();

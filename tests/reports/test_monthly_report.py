@@ -17,17 +17,22 @@ import pytest
 from PIL import Image
 
 from gongzhi.core.cli import main
-from gongzhi.devices.registry import Registry, write_registry
+from gongzhi.devices.registry import Registry, load_registry, write_registry
 from gongzhi.hub.duty_parse import load_matrix
+from gongzhi.hub.elderly import elderly_households
 from gongzhi.hub.monthly_report import pdf as pdf_module
 from gongzhi.hub.monthly_report.load import load_month
 from gongzhi.hub.monthly_report.pdf import BAR, GOOD, render_pdf
 from gongzhi.hub.monthly_report.period import parse_month
 from gongzhi.hub.store import open_store
+from gongzhi.hub.store.base import Store
+from gongzhi.hub.visit_store import SqlVisits
+from gongzhi.hub.visits import Outcome
 from tests.reports.month_support import SeededMonth, flats_registry, seed_month
 
 ESTATE = "yijing"
 MONTH = "2026-11"
+DAY_MS = 86_400_000
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +46,25 @@ def month_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SeededMont
     try:
         store.migrate()
         matrix = load_matrix(None)
-        seeded = seed_month(store, matrix, Registry(records), ESTATE,
-                            parse_month(MONTH, matrix.timezone), days=10)
+        month = parse_month(MONTH, matrix.timezone)
+        seeded = seed_month(store, matrix, Registry(records), ESTATE, month, days=10)
+        _visit(store, Registry(records), month.start_ms)
     finally:
         store.close()
     return directory, seeded
+
+
+def _visit(store: Store, registry: Registry, start_ms: int) -> None:
+    """The committee's visits: two homes seen (one needing help), one door nobody answered,
+    and a visit of the month before."""
+    homes = [household for (estate, household) in elderly_households(registry)
+             if estate == ESTATE]
+    visits = SqlVisits(store)
+    for home, outcome, at in ((homes[0], Outcome.WELL, start_ms + DAY_MS),
+                              (homes[1], Outcome.NEEDS_HELP, start_ms + 2 * DAY_MS),
+                              (homes[2], Outcome.NOT_HOME, start_ms + 3 * DAY_MS),
+                              (homes[3], Outcome.WELL, start_ms - DAY_MS)):
+        visits.record(ESTATE, home, at, outcome, "", "residents_committee", at)
 
 
 def _report(directory: Path, *extra: str) -> int:
@@ -73,6 +92,9 @@ def test_the_monthly_pdf_has_its_charts_and_no_personal_data(
     assert figures["alarms"] == sum(n for _, n in figures["alarms_by_kind"]) > 0
     assert figures["reports"] == seeded.reports
     assert sum(figures["ratings"]) > 0 and figures["welfare_checks"] >= 0
+    homes = sum(1 for (estate, _) in elderly_households(load_registry(
+        directory / "registry.csv")) if estate == ESTATE)
+    assert figures["visits"] == {"homes": homes, "visited": 2, "visits": 3, "needs_help": 1}
 
     document = pdfium.PdfDocument(str(output))
     try:
@@ -92,6 +114,7 @@ def test_the_monthly_pdf_has_its_charts_and_no_personal_data(
     assert f"{figures['alarms']}" in text
     # Nothing personal: no phone number in any form, no household, no flag, no resident's words.
     flat = re.sub(r"\s+", "", text)
+    assert f"例行走访：本月2/{homes}家已走访（共3次，其中需要帮助1次）。" in flat
     for phone in seeded.phones:
         assert phone not in flat and phone[-4:] + "\n" not in text
     assert not re.search(r"1[3-9]\d{9}", flat)

@@ -55,8 +55,10 @@ def run_report(args: argparse.Namespace) -> int:
         raise ConfigError(str(exc), source="--month") from None
     if args.font is not None and not args.font.is_file():
         raise ConfigError(f"no font file {args.font}", source="--font")
+    registry = None
     if settings.registry_path.is_file():
-        estates = load_registry(settings.registry_path).estates()
+        registry = load_registry(settings.registry_path)
+        estates = registry.estates()
         if args.estate not in estates:
             raise ConfigError(f"estate {args.estate!r} is not in the registry (it has: "
                               f"{', '.join(estates[:10]) or 'none'})",
@@ -65,7 +67,7 @@ def run_report(args: argparse.Namespace) -> int:
     store = open_store(settings.database)
     try:
         store.migrate()
-        figures = load_month(store, args.estate, month, SystemClock().now_ms())
+        figures = load_month(store, args.estate, month, SystemClock().now_ms(), registry)
     finally:
         store.close()
     render_pdf(figures, args.output, lang=args.lang, font=args.font)

@@ -19,6 +19,7 @@ from gongzhi.hub.reports.figures import per_party, satisfaction
 from gongzhi.hub.reports.store import StoredReport
 from gongzhi.hub.sla import sla_figures
 from gongzhi.hub.tickets import Status, Ticket
+from gongzhi.hub.visits import HouseholdMonth, Outcome, Visit
 
 WELFARE = AlarmKind.WELFARE_CHECK.value
 OPEN_ITEMS_SHOWN = 25
@@ -59,6 +60,23 @@ class OpenItem:
 
 
 @dataclass(frozen=True, slots=True)
+class VisitFigures:
+    """The residents' committee's routine visits of the month, as counts: no home is named."""
+    homes: int  # flagged elderly-alone in the estate
+    visited: int  # of them, seen at least once in the month
+    visits: int  # visits recorded (doors nobody answered included)
+    needs_help: int  # visits that found something to follow up
+
+
+def visit_figures(coverage: Iterable[HouseholdMonth], visits: Iterable[Visit]) -> VisitFigures:
+    rows = list(coverage)
+    made = list(visits)
+    return VisitFigures(homes=len(rows), visited=sum(1 for r in rows if r.visited),
+                        visits=len(made),
+                        needs_help=sum(1 for v in made if v.outcome is Outcome.NEEDS_HELP))
+
+
+@dataclass(frozen=True, slots=True)
 class MonthFigures:
     estate_id: str
     month: Month
@@ -80,6 +98,7 @@ class MonthFigures:
     open_overdue: int
     open_by_kind: list[tuple[str, int]]
     open_listed: list[OpenItem] = field(default_factory=list)
+    visits: VisitFigures | None = None  # None when the registry was not at hand
 
     def to_dict(self) -> dict[str, Any]:
         """For machines (and the tests): the same figures, no personal data."""

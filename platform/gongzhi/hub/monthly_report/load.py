@@ -1,14 +1,20 @@
 """Reading an estate's month from the platform's store: every ticket open at any time in the
-month (opened in it, or changed since it began, or still open) and the residents' reports made
-in it."""
+month (opened in it, or changed since it began, or still open), the residents' reports made in
+it and, with the registry at hand, the committee's visits to the estate's flagged homes."""
 
 from __future__ import annotations
 
-from gongzhi.hub.monthly_report.figures import MonthFigures, month_figures
+from dataclasses import replace
+
+from gongzhi.devices.registry import Registry
+from gongzhi.hub.elderly import elderly_households
+from gongzhi.hub.monthly_report.figures import MonthFigures, month_figures, visit_figures
 from gongzhi.hub.monthly_report.period import Month
 from gongzhi.hub.reports.store import SqlReports
 from gongzhi.hub.store.base import Store
 from gongzhi.hub.tickets import ACTIVE, Ticket
+from gongzhi.hub.visit_store import SqlVisits
+from gongzhi.hub.visits import month_coverage
 
 MAX_TICKETS = 2_000_000
 
@@ -22,7 +28,15 @@ def month_tickets(store: Store, month: Month, now: int) -> list[Ticket]:
     return list(found.values())
 
 
-def load_month(store: Store, estate_id: str, month: Month, now: int) -> MonthFigures:
+def load_month(store: Store, estate_id: str, month: Month, now: int,
+               registry: Registry | None = None) -> MonthFigures:
     tickets = [t for t in month_tickets(store, month, now) if t.location.estate_id == estate_id]
     reports = SqlReports(store).between(month.start_ms, month.end_ms, estate_id)
-    return month_figures(estate_id, month, tickets, reports, now)
+    figures = month_figures(estate_id, month, tickets, reports, now)
+    if registry is None:
+        return figures
+    homes = {k: v for k, v in elderly_households(registry).items() if k[0] == estate_id}
+    made = [v for v in SqlVisits(store).between(month.start_ms, month.end_ms)
+            if v.estate_id == estate_id]
+    coverage = month_coverage(homes, made, month.start_ms, month.end_ms)
+    return replace(figures, visits=visit_figures(coverage, made))

@@ -48,6 +48,8 @@ WORDS = {
         "col_opened": "发生", "col_state": "状态", "overdue_flag": "超时",
         "escalated_flag": "已升级",
         "in_time": "时限内", "none": "本月无", "welfare_note": "仅计次数；探访对象与地点不列出。",
+        "visits": "例行走访：本月 {visited}/{homes} 家已走访（共 {n} 次，其中需要帮助 {help} "
+                  "次）。",
         "party_line": "{n} 件，中位响应 {ack}，中位办结 {res}，评价 {r} 次{mean}",
         "mean": "，平均 {m} 星", "more": "另有 {n} 项未列出", "building": "{b} 栋",
         "nodata": "—",
@@ -68,6 +70,8 @@ WORDS = {
         "col_opened": "Opened", "col_state": "State", "overdue_flag": "overdue",
         "escalated_flag": "escalated", "in_time": "in time", "none": "none this month",
         "welfare_note": "Counted only; who was visited and where is not listed.",
+        "visits": "Routine visits: {visited} of {homes} homes visited this month ({n} visits, "
+                  "{help} needing help).",
         "party_line": "{n} reports, median response {ack}, median resolution {res}, {r} ratings"
                       "{mean}",
         "mean": ", mean {m} stars", "more": "{n} more not listed", "building": "bldg {b}",
@@ -322,6 +326,11 @@ def _welfare(pdf: _Report, figures: MonthFigures, words: dict[str, str]) -> None
     pdf.set_text_color(*INK)
     pdf.multi_cell(0, 5.5, f"{figures.welfare_checks} · {words['welfare_note']}",
                    new_x="LMARGIN", new_y="NEXT")
+    if figures.visits is not None:
+        made = figures.visits
+        pdf.multi_cell(0, 5.5, words["visits"].format(visited=made.visited, homes=made.homes,
+                                                      n=made.visits, help=made.needs_help),
+                       new_x="LMARGIN", new_y="NEXT")
 
 
 def _open_items(pdf: _Report, figures: MonthFigures, words: dict[str, str]) -> None:

@@ -180,7 +180,7 @@ def monthly_report(
     if estate not in registry.estates():
         raise HTTPException(404, f"no estate {estate!r} in the registry")
     period = parse_month(month, service.matrix.timezone)
-    data = pdf_bytes(load_month(store, estate, period, clock.now_ms()))
+    data = pdf_bytes(load_month(store, estate, period, clock.now_ms(), registry))
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"gongzhi-{estate}-{period.label}.pdf")
     return Response(data, media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -119,7 +119,7 @@ class AwayFromLink(Strict):
 @router.post("/api/m/{ticket_id}/away", tags=["mobile"], status_code=status.HTTP_201_CREATED,
              responses={**REFUSALS,
                         409: {"model": Refused, "description": "`not_welfare_check`: the "
-                              "link's ticket is not an open welfare check of a household"},
+                              "link's ticket is not a welfare check of a household"},
                         422: {"description": "`bad_span`, or a malformed body"}})
 def mobile_declare_away(ticket_id: TicketId, body: AwayFromLink, hub: HubDep, desk: DeskDep,
                         book: BookDep, registry: RegistryDep,

@@ -102,3 +102,16 @@ def test_bad_visits_are_refused_with_their_reason(api: Api, clock: ManualClock,
         assert refused.json()["detail"]["reason"] == reason
     assert _coverage(api)["households"][0]["visits"] == 0
     assert api.get("/api/visits", "residents_committee", month="2026-13").status_code == 422
+
+
+@pytest.mark.parametrize("party", [p.value for p in Party])
+def test_every_party_reads_the_months_visits_as_counts(api: Api, clock: ManualClock,
+                                                      party: str) -> None:
+    clock.set(at(6, 15, 10))
+    for outcome in ("needs_help", "not_home"):
+        assert _record(api, outcome=outcome, note="灯坏了").status_code == 201
+    answer = api.get("/api/supervision/visits", party)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"month": "2026-06", "estates": [
+        {"estate_id": ESTATE, "homes": 1, "visited": 1, "visits": 2, "needs_help": 1}]}
+    assert "H301" not in answer.text and "灯坏了" not in answer.text

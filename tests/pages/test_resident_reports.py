@@ -15,6 +15,7 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from tests.pages.pages_support import (
+    ESTATE,
     PHONE_SIZE,
     Platform,
     dismiss_popups,
@@ -170,6 +171,10 @@ def test_the_supervision_view_shows_reports_and_satisfaction_per_party(
         platform.post(f"/api/tickets/{ticket['id']}/actions", "property_office", action)
     assert platform.http.post("/api/reports/track/rating", json={"stars": 5},
                               headers={"X-Gongzhi-Track": made["track_token"]}).status_code == 200
+    visit = platform.http.post("/api/visits", headers=platform.auth("residents_committee"),
+                               json={"estate_id": ESTATE, "household": "1-1-401",
+                                     "outcome": "needs_help", "note": "灯坏了"})
+    assert visit.status_code == 201, visit.text
     page = open_page(browser, f"{platform.url}/supervision", page_errors)
     try:
         sign_in(page, platform.tokens["npc_liaison"])
@@ -178,6 +183,14 @@ def test_the_supervision_view_shows_reports_and_satisfaction_per_party(
         expect(office).to_contain_text("物业管理处")
         expect(office).to_contain_text("星")
         assert "楼顶水箱漏水" not in page.locator("body").inner_text()
+        # The committee's visits this month, as counts: no home named, no visit's words.
+        [counts] = platform.get("/api/supervision/visits", "npc_liaison")["estates"]
+        assert counts["visited"] >= 1 and counts["needs_help"] >= 1
+        expect(page.locator("#sup-visits")).to_contain_text(
+            f"{ESTATE} 小区 {counts['visited']}/{counts['homes']} 家已走访"
+            f"（共 {counts['visits']} 次，需要帮助 {counts['needs_help']} 次）")
+        assert "1-1-401" not in page.locator("body").inner_text()
+        assert "灯坏了" not in page.locator("body").inner_text()
         screenshot(page, "supervision-reports")
     finally:
         page.context.close()

@@ -67,3 +67,32 @@ def month_coverage(households: Mapping[Household, Location], visits: Iterable[Vi
                            max(found, key=lambda v: (v.visited_at, v.id)) if found else None)
             for (estate, household), found in mine.items()]
     return sorted(rows, key=lambda r: (r.visited, r.estate_id, r.household))
+
+
+@dataclass(frozen=True, slots=True)
+class VisitFigures:
+    """A month's visits in an estate as counts: no home is named (the monthly report, the
+    supervision view)."""
+    homes: int  # flagged elderly-alone in the estate
+    visited: int  # of them, seen at least once in the month
+    visits: int  # visits recorded (doors nobody answered included)
+    needs_help: int  # visits that found something to follow up
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def visit_figures(coverage: Iterable[HouseholdMonth], visits: Iterable[Visit]) -> VisitFigures:
+    rows = list(coverage)
+    made = list(visits)
+    return VisitFigures(homes=len(rows), visited=sum(1 for r in rows if r.visited),
+                        visits=len(made),
+                        needs_help=sum(1 for v in made if v.outcome is Outcome.NEEDS_HELP))
+
+
+def estate_visit_figures(households: Mapping[Household, Location], visits: Iterable[Visit],
+                         estate_id: str, start_ms: int, end_ms: int) -> VisitFigures:
+    """The counts of one estate's visits in ``[start_ms, end_ms)``."""
+    homes = {key: flat for key, flat in households.items() if key[0] == estate_id}
+    made = [v for v in visits if v.estate_id == estate_id and start_ms <= v.visited_at < end_ms]
+    return visit_figures(month_coverage(homes, made, start_ms, end_ms), made)

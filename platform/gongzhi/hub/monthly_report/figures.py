@@ -19,7 +19,7 @@ from gongzhi.hub.reports.figures import per_party, satisfaction
 from gongzhi.hub.reports.store import StoredReport
 from gongzhi.hub.sla import sla_figures
 from gongzhi.hub.tickets import Status, Ticket
-from gongzhi.hub.visits import HouseholdMonth, Outcome, Visit
+from gongzhi.hub.visits import VisitFigures
 
 WELFARE = AlarmKind.WELFARE_CHECK.value
 OPEN_ITEMS_SHOWN = 25
@@ -57,23 +57,6 @@ class OpenItem:
     opened: int
     overdue: bool
     escalation_level: int
-
-
-@dataclass(frozen=True, slots=True)
-class VisitFigures:
-    """The residents' committee's routine visits of the month, as counts: no home is named."""
-    homes: int  # flagged elderly-alone in the estate
-    visited: int  # of them, seen at least once in the month
-    visits: int  # visits recorded (doors nobody answered included)
-    needs_help: int  # visits that found something to follow up
-
-
-def visit_figures(coverage: Iterable[HouseholdMonth], visits: Iterable[Visit]) -> VisitFigures:
-    rows = list(coverage)
-    made = list(visits)
-    return VisitFigures(homes=len(rows), visited=sum(1 for r in rows if r.visited),
-                        visits=len(made),
-                        needs_help=sum(1 for v in made if v.outcome is Outcome.NEEDS_HELP))
 
 
 @dataclass(frozen=True, slots=True)

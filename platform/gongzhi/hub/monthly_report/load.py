@@ -8,13 +8,13 @@ from dataclasses import replace
 
 from gongzhi.devices.registry import Registry
 from gongzhi.hub.elderly import elderly_households
-from gongzhi.hub.monthly_report.figures import MonthFigures, month_figures, visit_figures
+from gongzhi.hub.monthly_report.figures import MonthFigures, month_figures
 from gongzhi.hub.monthly_report.period import Month
 from gongzhi.hub.reports.store import SqlReports
 from gongzhi.hub.store.base import Store
 from gongzhi.hub.tickets import ACTIVE, Ticket
 from gongzhi.hub.visit_store import SqlVisits
-from gongzhi.hub.visits import month_coverage
+from gongzhi.hub.visits import estate_visit_figures
 
 MAX_TICKETS = 2_000_000
 
@@ -35,8 +35,6 @@ def load_month(store: Store, estate_id: str, month: Month, now: int,
     figures = month_figures(estate_id, month, tickets, reports, now)
     if registry is None:
         return figures
-    homes = {k: v for k, v in elderly_households(registry).items() if k[0] == estate_id}
-    made = [v for v in SqlVisits(store).between(month.start_ms, month.end_ms)
-            if v.estate_id == estate_id]
-    coverage = month_coverage(homes, made, month.start_ms, month.end_ms)
-    return replace(figures, visits=visit_figures(coverage, made))
+    made = SqlVisits(store).between(month.start_ms, month.end_ms)
+    return replace(figures, visits=estate_visit_figures(
+        elderly_households(registry), made, estate_id, month.start_ms, month.end_ms))

@@ -158,6 +158,27 @@ def supervision_reports(
             **report_summary(reports, tickets, now)}
 
 
+@router.get("/supervision/visits")
+def supervision_visits(party: CurrentParty, store: StoreDep, registry: RegistryDep,
+                       service: ServiceDep, clock: ClockDep) -> dict[str, Any]:
+    """This month's routine visits of the residents' committee, per estate, as counts: homes
+    flagged, visited, visits made, visits that found someone needing help. No home is named
+    (any party may read aggregates)."""
+    from gongzhi.hub.elderly import elderly_households
+    from gongzhi.hub.monthly_report.period import month_at
+    from gongzhi.hub.visit_store import SqlVisits
+    from gongzhi.hub.visits import estate_visit_figures
+
+    del party
+    period = month_at(clock.now_ms(), service.matrix.timezone)
+    homes = elderly_households(registry)
+    made = SqlVisits(store).between(period.start_ms, period.end_ms)
+    return {"month": period.label, "estates": [
+        {"estate_id": estate, **estate_visit_figures(homes, made, estate, period.start_ms,
+                                                     period.end_ms).to_dict()}
+        for estate in sorted({e for (e, _) in homes})]}
+
+
 @router.get("/supervision/monthly-report",
             responses={200: {"content": {"application/pdf": {}}},
                        404: {"description": "no such estate"}})

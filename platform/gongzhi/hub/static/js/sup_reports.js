@@ -1,6 +1,7 @@
 // Residents' reports on the supervision view: per party handling them, how many, the SLA
-// statistic of their tickets and the residents' satisfaction (aggregates, no personal data);
-// and the estate's monthly report as a PDF for the branch meeting.
+// statistic of their tickets and the residents' satisfaction (aggregates, no personal data); the
+// residents' committee's routine visits this month, as counts per estate; and the estate's
+// monthly report as a PDF for the branch meeting.
 import { api, authHeaders, getToken } from "./api.js";
 import { byId, h, setChildren, setText } from "./dom.js";
 import { currentLang, onLangChange, partyLabel } from "./i18n.js";
@@ -12,6 +13,8 @@ const WORDS = {
     sla: "时限达标", ack: "中位响应", resolve: "中位办结", rating: "满意度", none: "近 30 天无居民反映",
     estate: "月度报告（PDF）小区", get: "下载", busy: "正在生成…", failed: "生成失败：{m}",
     stars: "{m} 星（{n} 次）", min: "分钟", h: "小时",
+    visits: "居委会例行走访（{month}）：", visits_estate: "{estate} 小区 {visited}/{homes} 家已走访"
+      + "（共 {n} 次，需要帮助 {help} 次）", visits_none: "无登记的走访对象",
   },
   en: {
     title: "Residents' reports (last 30 days): response and satisfaction per party",
@@ -19,9 +22,13 @@ const WORDS = {
     resolve: "Median resolution", rating: "Satisfaction", none: "No residents' reports in 30 days",
     estate: "Monthly report (PDF) of estate", get: "Download", busy: "Generating…",
     failed: "Failed: {m}", stars: "{m} stars ({n})", min: "min", h: "h",
+    visits: "Residents' committee's routine visits ({month}): ",
+    visits_estate: "{estate}: {visited} of {homes} homes visited ({n} visits, {help} needing help)",
+    visits_none: "no homes to visit registered",
   },
 };
 let summary = null;
+let visits = null;
 
 function w(key, vars = {}) {
   const text = WORDS[currentLang()][key] ?? key;
@@ -38,6 +45,12 @@ function render() {
   setText(byId("sup-reports-title"), w("title"));
   setText(byId("sup-monthly-estate-label"), w("estate"));
   setText(byId("sup-monthly-get"), w("get"));
+  if (visits) {
+    const estates = visits.estates.map((e) => w("visits_estate", { estate: e.estate_id,
+      visited: e.visited, homes: e.homes, n: e.visits, help: e.needs_help }));
+    setText(byId("sup-visits"), w("visits", { month: visits.month })
+      + (estates.length ? estates.join(currentLang() === "zh" ? "；" : "; ") : w("visits_none")));
+  }
   if (!summary) return;
   const rows = summary.by_party;
   if (!rows.length) {
@@ -59,7 +72,8 @@ function render() {
 async function load() {
   if (!getToken()) return;
   try {
-    summary = await api("/api/supervision/reports?days=30");
+    [summary, visits] = await Promise.all([api("/api/supervision/reports?days=30"),
+      api("/api/supervision/visits")]);
     document.body.dataset.reportsLoaded = "1";
     render();
   } catch {

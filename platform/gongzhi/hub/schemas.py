@@ -38,6 +38,10 @@ Number = Annotated[float, Field(allow_inf_nan=False), BeforeValidator(json_numbe
 # Text fields declare what the body check (gongzhi.hub.json_body) refuses in every string: a
 # NUL (PostgreSQL's text cannot hold it). Lone surrogates, refused too, no pattern can express.
 NO_NUL = r"^[^\x00]*$"
+# A household's id as the registry has it, and a party's short note on a household (an absence,
+# a visit).
+HouseholdId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_#.-]+$")]
+HouseholdNote = Annotated[str, Field(max_length=500, pattern=NO_NUL)]
 # A metric's name, as the device catalogue has them (pressure_mpa, residual_ma).
 _METRIC = r"^[a-z][a-z0-9_]{0,63}$"
 Metric = Annotated[str, Field(pattern=_METRIC)]

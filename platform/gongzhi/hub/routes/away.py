@@ -18,7 +18,15 @@ from gongzhi.hub.deps import ClockDep, CurrentParty, RegistryDep, StoreDep
 from gongzhi.hub.elderly import elderly_households
 from gongzhi.hub.parties import Party
 from gongzhi.hub.routes.methods import answer_other_methods
-from gongzhi.hub.schemas import _ID, MAX_INT, NO_NUL, Millis, Refused, Strict
+from gongzhi.hub.schemas import (
+    _ID,
+    MAX_INT,
+    HouseholdId,
+    HouseholdNote,
+    Millis,
+    Refused,
+    Strict,
+)
 
 router = APIRouter(prefix="/api/away", tags=["away"])
 
@@ -29,10 +37,10 @@ AbsenceId = Annotated[int, Path(ge=1, le=MAX_INT)]
 
 class AbsenceIn(Strict):
     estate_id: Annotated[str, Field(pattern=_ID)]
-    household: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_#.-]+$")]
+    household: HouseholdId
     starts_at: Millis | None = None
     ends_at: Millis
-    note: Annotated[str, Field(max_length=500, pattern=NO_NUL)] = ""
+    note: HouseholdNote = ""
 
 
 def get_book(store: StoreDep) -> SqlAbsences:

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, status
 from fastapi.responses import Response
-from pydantic import Field
 
 from gongzhi.core.alarms import AlarmKind
 from gongzhi.core.errors import AccessDenied
@@ -26,7 +25,13 @@ from gongzhi.hub.privacy import public_entry, public_ticket, sees_evidence
 from gongzhi.hub.routes.away import DECLARES, BookDep, declare_checked, public_absence
 from gongzhi.hub.routes.pages import STATIC_DIR, _file_response
 from gongzhi.hub.routes.tickets import TicketId
-from gongzhi.hub.schemas import NO_NUL, ActionCreate, Millis, Refused, Strict
+from gongzhi.hub.schemas import (
+    ActionCreate,
+    HouseholdNote,
+    Millis,
+    Refused,
+    Strict,
+)
 from gongzhi.hub.tickets import Ticket
 
 router = APIRouter(tags=["mobile"])
@@ -113,7 +118,7 @@ def mobile_act(ticket_id: TicketId, body: ActionCreate, hub: HubDep, desk: DeskD
 
 class AwayFromLink(Strict):
     ends_at: Millis
-    note: Annotated[str, Field(max_length=500, pattern=NO_NUL)] = ""
+    note: HouseholdNote = ""
 
 
 @router.post("/api/m/{ticket_id}/away", tags=["mobile"], status_code=status.HTTP_201_CREATED,

@@ -15,7 +15,7 @@ from gongzhi.hub.elderly import elderly_households
 from gongzhi.hub.monthly_report.period import month_at, parse_month
 from gongzhi.hub.parties import Party
 from gongzhi.hub.routes.methods import answer_other_methods
-from gongzhi.hub.schemas import _ID, NO_NUL, Millis, Refused, Strict
+from gongzhi.hub.schemas import _ID, HouseholdId, HouseholdNote, Millis, Refused, Strict
 from gongzhi.hub.visit_store import SqlVisits
 from gongzhi.hub.visits import Outcome, month_coverage
 
@@ -30,10 +30,10 @@ AHEAD_MS = 5 * 60_000  # the phone's clock a little ahead of the platform's
 
 class VisitIn(Strict):
     estate_id: Annotated[str, Field(pattern=_ID)]
-    household: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_#.-]+$")]
+    household: HouseholdId
     visited_at: Millis | None = None
     outcome: Outcome
-    note: Annotated[str, Field(max_length=500, pattern=NO_NUL)] = ""
+    note: HouseholdNote = ""
 
 
 def get_visits(store: StoreDep) -> SqlVisits:

@@ -17,6 +17,7 @@ from gongzhi.hub.away_store import SqlAbsences
 from gongzhi.hub.deps import ClockDep, CurrentParty, RegistryDep, StoreDep
 from gongzhi.hub.elderly import elderly_households
 from gongzhi.hub.parties import Party
+from gongzhi.hub.routes.household_guards import require_elderly_household, require_party
 from gongzhi.hub.routes.methods import answer_other_methods
 from gongzhi.hub.schemas import (
     _ID,
@@ -59,12 +60,6 @@ def public_absence(absence: Absence) -> dict[str, Any]:
     return data
 
 
-def _require(party: str, allowed: frozenset[str], what: str) -> None:
-    if party not in allowed:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, {
-            "reason": "not_allowed", "message": f"{party} may not {what} declared absences"})
-
-
 answer_other_methods(router)
 
 
@@ -77,7 +72,7 @@ def declare(body: AbsenceIn, party: CurrentParty, book: BookDep, registry: Regis
             clock: ClockDep) -> dict[str, Any]:
     """Declare that the person of a household flagged elderly-alone is away from ``starts_at``
     (default now) until ``ends_at``: welfare alarms in between make no ticket."""
-    _require(party, DECLARES, "declare")
+    require_party(party, DECLARES, "declare declared absences")
     now = clock.now_ms()
     starts = now if body.starts_at is None else body.starts_at
     return public_absence(declare_checked(book, registry, body.estate_id, body.household, starts,
@@ -92,17 +87,13 @@ def declare_checked(book: SqlAbsences, registry: Registry, estate_id: str, house
     if ends <= starts or ends - starts > MAX_AWAY_MS:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
             "reason": "bad_span", "message": "ends_at must be after starts_at, within 92 days"})
-    if (estate_id, household) not in elderly_households(registry):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, {
-            "reason": "unknown_household",
-            "message": f"no household {household!r} flagged elderly-alone in estate "
-                       f"{estate_id!r}"})
+    require_elderly_household(registry, estate_id, household)
     return book.declare(estate_id, household, starts, ends, party, note, now, person=person)
 
 
 @router.get("", responses={403: {"model": Refused, "description": "`not_allowed`"}})
 def list_absences(party: CurrentParty, book: BookDep) -> list[dict[str, Any]]:
-    _require(party, READS, "read")
+    require_party(party, READS, "read declared absences")
     return [public_absence(a) for a in book.all()]
 
 
@@ -112,7 +103,7 @@ def list_absences(party: CurrentParty, book: BookDep) -> list[dict[str, Any]]:
 def households(party: CurrentParty, registry: RegistryDep) -> list[dict[str, Any]]:
     """The households flagged elderly-alone in the registry, the ones an absence may be declared
     for, each with its flat: what the committee picks from. Only the committee reads the flag."""
-    _require(party, DECLARES, "list the households of")
+    require_party(party, DECLARES, "list the households of declared absences")
     return [{"estate_id": estate, "household": household, "location": location.to_dict()}
             for (estate, household), location in elderly_households(registry).items()]
 
@@ -123,7 +114,7 @@ def households(party: CurrentParty, registry: RegistryDep) -> list[dict[str, Any
 def end(absence_id: AbsenceId, party: CurrentParty, book: BookDep,
         clock: ClockDep) -> dict[str, Any]:
     """Back sooner: the absence ends now."""
-    _require(party, DECLARES, "end")
+    require_party(party, DECLARES, "end declared absences")
     absence = book.end(absence_id, clock.now_ms(), party)
     if absence is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, {

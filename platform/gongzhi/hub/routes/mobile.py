@@ -23,6 +23,7 @@ from gongzhi.hub.notify.roster import Person
 from gongzhi.hub.notify.roster_desk import DutyDesk, get_desk
 from gongzhi.hub.privacy import public_entry, public_ticket, sees_evidence
 from gongzhi.hub.routes.away import DECLARES, BookDep, declare_checked, public_absence
+from gongzhi.hub.routes.household_guards import require_party
 from gongzhi.hub.routes.pages import STATIC_DIR, _file_response
 from gongzhi.hub.routes.tickets import TicketId
 from gongzhi.hub.schemas import (
@@ -135,9 +136,7 @@ def mobile_declare_away(ticket_id: TicketId, body: AwayFromLink, hub: HubDep, de
     resolved as any other."""
     grant, person = _grant(hub, desk, ticket_id, link)
     party = grant.recipient.party
-    if party not in DECLARES:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, {
-            "reason": "not_allowed", "message": f"{party} may not declare absences"})
+    require_party(party, DECLARES, "declare absences")
     ticket, _ = hub.service.ticket_for(party, ticket_id)
     if ticket.kind != AlarmKind.WELFARE_CHECK or not ticket.household:
         raise HTTPException(status.HTTP_409_CONFLICT, {

@@ -14,6 +14,7 @@ from gongzhi.hub.deps import ClockDep, CurrentParty, RegistryDep, ServiceDep, St
 from gongzhi.hub.elderly import elderly_households
 from gongzhi.hub.monthly_report.period import month_at, parse_month
 from gongzhi.hub.parties import Party
+from gongzhi.hub.routes.household_guards import require_elderly_household, require_party
 from gongzhi.hub.routes.methods import answer_other_methods
 from gongzhi.hub.schemas import _ID, HouseholdId, HouseholdNote, Millis, Refused, Strict
 from gongzhi.hub.visit_store import SqlVisits
@@ -21,7 +22,7 @@ from gongzhi.hub.visits import Outcome, month_coverage
 
 router = APIRouter(prefix="/api/visits", tags=["visits"])
 
-COMMITTEE = Party.RESIDENTS_COMMITTEE.value
+COMMITTEE = frozenset({Party.RESIDENTS_COMMITTEE.value})
 # A visit is recorded when it is made, or later the same quarter (a paper round typed in); a
 # visit in the future is a typing error.
 LATE_MS = 92 * 86_400_000
@@ -46,12 +47,6 @@ REFUSED: dict[int | str, dict[str, Any]] = {
     403: {"model": Refused, "description": "`not_allowed`: not the residents' committee"}}
 
 
-def _require_committee(party: str) -> None:
-    if party != COMMITTEE:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, {
-            "reason": "not_allowed", "message": f"{party} may not read or record visits"})
-
-
 @router.post("", status_code=status.HTTP_201_CREATED,
              responses={**REFUSED,
                         404: {"model": Refused, "description": "`unknown_household`"},
@@ -60,18 +55,14 @@ def record(body: VisitIn, party: CurrentParty, book: VisitsDep, registry: Regist
            clock: ClockDep) -> dict[str, Any]:
     """Record a visit to a household flagged elderly-alone (``visited_at`` default now; up to a
     quarter late) and what it found: ``well``, ``needs_help`` or ``not_home``."""
-    _require_committee(party)
+    require_party(party, COMMITTEE, "read or record visits")
     now = clock.now_ms()
     when = now if body.visited_at is None else body.visited_at
     if not now - LATE_MS <= when <= now + AHEAD_MS:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
             "reason": "bad_time",
             "message": "visited_at must be now or earlier, within the last 92 days"})
-    if (body.estate_id, body.household) not in elderly_households(registry):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, {
-            "reason": "unknown_household",
-            "message": f"no household {body.household!r} flagged elderly-alone in estate "
-                       f"{body.estate_id!r}"})
+    require_elderly_household(registry, body.estate_id, body.household)
     visit = book.record(body.estate_id, body.household, when, body.outcome, body.note, party,
                         now)
     return visit.to_dict()
@@ -86,7 +77,7 @@ def coverage(party: CurrentParty, book: VisitsDep, registry: RegistryDep, servic
     """A month's visits (in the duty matrix's time zone): each flagged household, those not yet
     visited first, with its count of visits and the last; a visit that found nobody home does
     not count as visited."""
-    _require_committee(party)
+    require_party(party, COMMITTEE, "read or record visits")
     timezone = service.matrix.timezone
     period = month_at(clock.now_ms(), timezone) if month is None else parse_month(month,
                                                                                   timezone)

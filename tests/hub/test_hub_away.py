@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from gongzhi.core.alarms import AlarmKind, AlarmState
 from gongzhi.core.clock import ManualClock
 from gongzhi.core.settings import Settings
-from gongzhi.hub.away_store import RETURN_GRACE_MS
+from gongzhi.hub.away_store import RETURN_GRACE_MS, SqlAbsences
 from gongzhi.hub.parties import Party
 from gongzhi.hub.store import open_store
 from gongzhi.hub.store.records import AuditEntry
@@ -136,6 +136,15 @@ def test_the_committee_picks_from_the_households_flagged_elderly_alone(api: Api)
     # H301 has two devices, both flagged: one entry; H302 and H305 are not flagged.
     assert answer.json() == [{"estate_id": ESTATE, "household": HOUSEHOLD, "location": {
         "estate_id": ESTATE, "building": "B1", "unit": "U1", "floor": "3", "room": "301"}}]
+
+
+def test_a_households_absences_are_read_without_the_others(api: Api, clock: ManualClock) -> None:
+    clock.set(NOW)
+    book = SqlAbsences(api.app.state.hub.store)
+    mine = book.declare(ESTATE, HOUSEHOLD, NOW, NOW + DAY_MS, "residents_committee", "", NOW)
+    book.declare(ESTATE, "H302", NOW, NOW + DAY_MS, "residents_committee", "", NOW)
+    book.declare("other-estate", HOUSEHOLD, NOW, NOW + DAY_MS, "residents_committee", "", NOW)
+    assert book.of_household(ESTATE, HOUSEHOLD) == [mine]
 
 
 def test_bad_declarations_are_refused_with_their_reason(api: Api, clock: ManualClock) -> None:

@@ -95,6 +95,11 @@ class SqlAbsences:
         with self._store.transaction(0) as tx:
             return _read(tx.connection)
 
+    def of_household(self, estate_id: str, household: str) -> list[Absence]:
+        """One household's absences, in number order."""
+        with self._store.transaction(0) as tx:
+            return _read(tx.connection, _A.estate_id == estate_id, _A.household == household)
+
     def declare(self, estate_id: str, household: str, starts_at: int, ends_at: int,
                 declared_by: str, note: str, now: int, *, person: str | None = None) -> Absence:
         """Record an absence; ``person``, the roster's id of who declared it from a signed link,

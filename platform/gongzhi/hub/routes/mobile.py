@@ -88,8 +88,8 @@ def _absence_of(book: SqlAbsences, ticket: Ticket, party: str,
     so the page says the trip is declared; None otherwise."""
     if party not in DECLARES or ticket.kind != AlarmKind.WELFARE_CHECK or not ticket.household:
         return None
-    current = [a for a in book.all() if a.estate_id == ticket.location.estate_id
-               and a.household == ticket.household and a.until > now]
+    current = [a for a in book.of_household(ticket.location.estate_id, ticket.household)
+               if a.until > now]
     return public_absence(min(current, key=lambda a: a.starts_at)) if current else None
 
 

@@ -1,8 +1,9 @@
 // The residents' committee's dialog for elderly people living alone: this month's visits
 // (js/visits.js) and the declared absences (a trip to family, a stay in hospital), which the
-// committee declares and ends here; the police room opens it to read the absences only. A welfare alarm of
-// a household inside its absence makes no ticket (docs/welfare.md), so a committee member who
-// learns at the door that the person is away says so once, and the trip raises nothing more.
+// committee declares and ends here; the police room opens it to read the absences only. A
+// welfare alarm of a household inside its absence makes no ticket (docs/welfare.md), so a
+// committee member who learns at the door that the person is away says so once, and the trip
+// raises nothing more.
 import { api } from "./api.js";
 import { h, labelledForm, setChildren } from "./dom.js";
 import { formatLocation, formatTime, localInputTime, partyLabel, t } from "./i18n.js";

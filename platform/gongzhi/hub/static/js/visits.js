@@ -42,8 +42,9 @@ export class VisitsSection {
     if (!household) return;
     this.submit.disabled = true;
     try {
+      const note = this.note.value.trim();
       await api("/api/visits", { method: "POST",
-        body: { estate_id, household, outcome: this.outcome.value, note: this.note.value.trim() } });
+        body: { estate_id, household, outcome: this.outcome.value, note } });
       this.note.value = "";
       this.say(t("visit.recorded"));
       await this.refresh();
@@ -79,7 +80,8 @@ export class VisitsSection {
       return h("div", { class: "away-row visit-row", role: "row",
         dataset: { visited: row.visited ? "1" : "0", household: key } },
       h("span", { class: "away-state", text: row.visited ? "✓" : "—" }),
-      h("span", { class: "away-place", text: `${formatLocation(row.location)} · ${row.household}` }),
+      h("span", { class: "away-place",
+        text: `${formatLocation(row.location)} · ${row.household}` }),
       h("span", { class: "visit-state", text: this.state(row) }),
       h("span", { class: "away-note", text: row.last?.note ?? "" }),
       h("span", { class: "away-held", text: row.last
